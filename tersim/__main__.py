@@ -1,0 +1,3 @@
+from tersim.cli import main
+
+main()

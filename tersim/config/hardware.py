@@ -1,0 +1,228 @@
+"""Hardware design schema (``HardwareConfig``), validated once at the boundary.
+
+Structure and types are checked by pydantic; cross-field rules (a buffer must hold a tile, the
+DRAM must have one bandwidth) by :func:`design_problems`, so every problem in a file is reported
+at once with its dotted field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from tersim.config.enums import CompatMode, Dataflow, PEKind
+from tersim.config.types import Flag, NonNegInt, PosFloat, PosInt
+from tersim.tech.tables import energy_field_names, known_nodes
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ArrayConfig(_Strict):
+    """The systolic array of processing elements."""
+
+    rows: PosInt = Field(description="PE rows (R)")
+    cols: PosInt = Field(description="PE columns (C)")
+    pe_kind: PEKind = Field(description="What each PE does per cycle")
+    accumulator_bits: Annotated[int, Strict(), Field(ge=8, le=64)] = Field(
+        32, description="Width of each PE's accumulator in bits"
+    )
+    zero_skipping: Flag = Field(
+        False, description="Skip zero weights (no accumulator update; a zero check instead)"
+    )
+    dataflow: Dataflow = Field(Dataflow.WS, description="os, ws or is")
+    clock_hz: PosFloat = Field(1.0e9, description="Array clock in Hz")
+    compat: CompatMode = Field(
+        CompatMode.TERSIM, description="Cycle-counting convention: tersim or scalesim"
+    )
+
+
+class BufferConfig(_Strict):
+    """One on-chip SRAM buffer."""
+
+    size_bytes: PosInt
+    word_bytes: PosInt = 1
+    banks: PosInt = 1
+    read_bw_bytes_per_cycle: PosFloat
+    write_bw_bytes_per_cycle: PosFloat
+    double_buffered: Flag = True
+
+
+class SramConfig(_Strict):
+    """Either three separate buffers (input, weight, output) or one unified buffer."""
+
+    input: BufferConfig | None = None
+    weight: BufferConfig | None = None
+    output: BufferConfig | None = None
+    unified: BufferConfig | None = None
+
+
+DramKind = Literal["hbm2", "lpddr4", "ddr4", "custom"]
+
+
+class DramConfig(_Strict):
+    """Off-chip memory. Give the bandwidth in exactly one unit."""
+
+    kind: DramKind = "custom"
+    bw_bytes_per_cycle: PosFloat | None = Field(
+        None, description="Bandwidth in bytes per array clock cycle"
+    )
+    bw_gb_per_s: PosFloat | None = Field(None, description="Bandwidth in GB/s (1e9 B/s)")
+    latency_cycles: NonNegInt = 100
+    channels: PosInt = 1
+    burst_bytes: PosInt = 64
+    energy_pj_per_bit: PosFloat | None = Field(
+        None, description="Access energy; defaults to the preset's figure"
+    )
+
+
+class VectorUnitConfig(_Strict):
+    """The unit that runs element-wise and reduction work (norms, softmax, activations)."""
+
+    lanes: PosInt = 128
+    ops_per_cycle_per_lane: PosInt = 1
+
+
+class TechConfig(_Strict):
+    """Technology node selecting an energy table, with per-field overrides in pJ."""
+
+    node: Literal["7nm", "45nm", "custom"] = "7nm"
+    overrides_pj: dict[str, PosFloat] = Field(default_factory=dict)
+
+
+class HardwareConfig(_Strict):
+    """A whole accelerator design."""
+
+    name: str
+    description: str = ""
+    array: ArrayConfig
+    sram: SramConfig
+    dram: DramConfig
+    vector_unit: VectorUnitConfig = VectorUnitConfig()
+    tech: TechConfig = TechConfig()
+
+    @property
+    def dram_bw_bytes_per_cycle(self) -> float:
+        """DRAM bandwidth in the simulator's canonical unit, bytes per array cycle."""
+        if self.dram.bw_bytes_per_cycle is not None:
+            return self.dram.bw_bytes_per_cycle
+        assert self.dram.bw_gb_per_s is not None  # guaranteed by design_problems
+        return self.dram.bw_gb_per_s * 1e9 / self.array.clock_hz
+
+    def buffer(self, role: str) -> BufferConfig:
+        """The buffer serving ``role`` (input, weight or output); the unified one if shared."""
+        own = getattr(self.sram, role)
+        if own is not None:
+            return own
+        assert self.sram.unified is not None  # guaranteed by design_problems
+        return self.sram.unified
+
+
+BUFFER_ROLES = ("input", "weight", "output")
+
+
+def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
+    """Cross-field problems of a structurally valid design, as (dotted field, message)."""
+    problems: list[tuple[str, str]] = []
+    sram = hw.sram
+    separate = [r for r in BUFFER_ROLES if getattr(sram, r) is not None]
+    if sram.unified is not None and separate:
+        problems.append(
+            (
+                "sram.unified",
+                f"give either a unified buffer or separate buffers, not both "
+                f"(got unified and {', '.join(separate)}; expected one layout)",
+            )
+        )
+    elif sram.unified is None:
+        for role in BUFFER_ROLES:
+            if getattr(sram, role) is None:
+                problems.append(
+                    (
+                        f"sram.{role}",
+                        "buffer is missing (got nothing; expected a buffer "
+                        "with size_bytes, read/write bandwidth, or use sram.unified)",
+                    )
+                )
+    dram = hw.dram
+    if (dram.bw_bytes_per_cycle is None) == (dram.bw_gb_per_s is None):
+        got = "both" if dram.bw_bytes_per_cycle is not None else "neither"
+        problems.append(
+            (
+                "dram.bw_bytes_per_cycle",
+                f"give the bandwidth in exactly one unit "
+                f"(got {got}; expected bw_bytes_per_cycle or bw_gb_per_s)",
+            )
+        )
+    if dram.kind == "custom" and dram.energy_pj_per_bit is None:
+        problems.append(
+            (
+                "dram.energy_pj_per_bit",
+                "a custom DRAM needs its energy (got nothing; expected "
+                "a positive number, or kind: hbm2 | lpddr4 | ddr4 for a preset)",
+            )
+        )
+    problems.extend(_tile_problems(hw))
+    problems.extend(_tech_problems(hw))
+    return problems
+
+
+def _tile_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
+    """Each buffer must hold at least one array tile (R x C words), twice if double-buffered."""
+    out: list[tuple[str, str]] = []
+    if not all(getattr(hw.sram, r) is not None for r in BUFFER_ROLES) and hw.sram.unified is None:
+        return out
+    tile_words = hw.array.rows * hw.array.cols
+    if hw.sram.unified is not None:
+        buf = hw.sram.unified
+        need = 3 * tile_words * buf.word_bytes * (2 if buf.double_buffered else 1)
+        if buf.size_bytes < need:
+            out.append(("sram.unified.size_bytes", _too_small(need, buf.size_bytes, hw, 3)))
+        return out
+    for role in BUFFER_ROLES:
+        buf = hw.buffer(role)
+        need = tile_words * buf.word_bytes * (2 if buf.double_buffered else 1)
+        if buf.size_bytes < need:
+            out.append((f"sram.{role}.size_bytes", _too_small(need, buf.size_bytes, hw, 1)))
+    return out
+
+
+def _too_small(need: int, got: int, hw: HardwareConfig, tiles: int) -> str:
+    r, c = hw.array.rows, hw.array.cols
+    what = f"{tiles} tile(s) of {r}x{c} words" if tiles > 1 else f"one {r}x{c}-word tile"
+    return (
+        f"buffer smaller than {what} (got {got} bytes; expected at least {need} bytes, "
+        "counting double buffering)"
+    )
+
+
+def _tech_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
+    import difflib
+
+    out: list[tuple[str, str]] = []
+    names = energy_field_names()
+    for key in hw.tech.overrides_pj:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            out.append(
+                (
+                    f"tech.overrides_pj.{key}",
+                    f"unknown energy field (got '{key}'; expected one of {', '.join(names)}{hint})",
+                )
+            )
+    if hw.tech.node == "custom":
+        missing = [n for n in names if n not in hw.tech.overrides_pj]
+        if missing:
+            out.append(
+                (
+                    "tech.overrides_pj",
+                    f"a custom node must give every energy (got "
+                    f"{len(names) - len(missing)} of {len(names)}; expected also {', '.join(missing)})",
+                )
+            )
+    elif hw.tech.node not in known_nodes():  # pragma: no cover - Literal already checks
+        out.append(("tech.node", f"unknown node (got {hw.tech.node})"))
+    return out

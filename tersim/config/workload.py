@@ -1,0 +1,123 @@
+"""Transformer workload schema (``ModelSpec``): architecture, number formats and a scenario."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tersim.config.enums import FFNType, ScaleGranularity, WeightFormat
+from tersim.config.types import Flag, NonNegInt, PosFloat, PosInt
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Architecture(_Strict):
+    """Shapes of a decoder-only transformer."""
+
+    hidden: PosInt = Field(description="Model width d_model")
+    layers: PosInt
+    heads: PosInt = Field(description="Query heads")
+    kv_heads: PosInt = Field(description="Key/value heads (= heads for MHA, 1 for MQA)")
+    ffn: PosInt = Field(description="FFN inner width")
+    ffn_type: FFNType
+    vocab: PosInt
+    tied_embeddings: Flag = False
+    parallel_attention: Flag = Field(False, description="Attention and FFN read the same input")
+    norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    sublayer_norm: Flag = Field(False, description="BitNet's extra norm before o_proj and down")
+    max_context: PosInt = 2048
+    rope_theta: PosFloat = 10000.0
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+class Quantization(_Strict):
+    """Number formats the model runs in. ``None`` means: the hardware's native format."""
+
+    weight_format: WeightFormat | None = None
+    scale_granularity: ScaleGranularity = ScaleGranularity.TENSOR
+    group_size: PosInt | None = Field(None, description="Weights per scale for 'group'")
+    activation_bits: Literal[4, 8, 16] = 8
+    kv_cache_bits: Literal[3, 4, 8, 16] = 16
+    embedding_format: Literal["fp16", "bf16", "int8"] = "fp16"
+
+
+class Scenario(_Strict):
+    """The default inference scenario."""
+
+    batch: PosInt = 1
+    prompt_tokens: PosInt = 512
+    gen_tokens: NonNegInt = 128
+
+
+class ModelSpec(_Strict):
+    """A workload: a model architecture, its formats and a default scenario."""
+
+    name: str
+    source: str = Field("", description="Where the shapes come from")
+    architecture: Architecture
+    quantization: Quantization = Quantization()
+    scenario: Scenario = Scenario()
+
+
+def model_problems(spec: ModelSpec) -> list[tuple[str, str]]:
+    """Cross-field problems of a structurally valid spec, as (dotted field, message)."""
+    out: list[tuple[str, str]] = []
+    a = spec.architecture
+    if a.hidden % a.heads:
+        out.append(
+            (
+                "architecture.heads",
+                f"hidden must be a multiple of heads (got hidden "
+                f"{a.hidden}, heads {a.heads}; expected a divisor of {a.hidden})",
+            )
+        )
+    if a.heads % a.kv_heads:
+        out.append(
+            (
+                "architecture.kv_heads",
+                f"heads must be a multiple of kv_heads (got "
+                f"{a.kv_heads} for {a.heads} heads; expected a divisor of {a.heads})",
+            )
+        )
+    if a.head_dim % 2 and a.hidden % a.heads == 0:
+        out.append(
+            (
+                "architecture.heads",
+                f"RoPE needs an even head dimension (got "
+                f"{a.head_dim}; expected an even hidden / heads)",
+            )
+        )
+    q = spec.quantization
+    if q.scale_granularity == ScaleGranularity.GROUP and q.group_size is None:
+        out.append(
+            (
+                "quantization.group_size",
+                "group scales need a group size (got nothing; "
+                "expected a positive integer such as 64)",
+            )
+        )
+    if q.group_size is not None and q.scale_granularity != ScaleGranularity.GROUP:
+        out.append(
+            (
+                "quantization.group_size",
+                f"group_size only applies to 'group' scales (got "
+                f"{q.group_size} with '{q.scale_granularity}'; expected no group_size)",
+            )
+        )
+    s = spec.scenario
+    if s.prompt_tokens + s.gen_tokens > a.max_context:
+        out.append(
+            (
+                "scenario.gen_tokens",
+                f"prompt plus generated tokens exceed the context "
+                f"(got {s.prompt_tokens} + {s.gen_tokens}; expected at most "
+                f"{a.max_context} in all)",
+            )
+        )
+    return out
