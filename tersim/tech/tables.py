@@ -56,6 +56,11 @@ class EnergyTable:
     sram_8kb_read_64b_pj: Sourced
     sram_32kb_read_64b_pj: Sourced
     sram_1mb_read_64b_pj: Sourced
+    vector_op_pj: Sourced  # one element op of the vector unit
+    sram_leakage_mw_per_mb: Sourced
+    ternary_pe_leakage_uw: Sourced
+    int8_mac_pe_leakage_uw: Sourced
+    fp16_mac_pe_leakage_uw: Sourced
 
     def value(self, name: str) -> float:
         """The number of field ``name`` in pJ."""
@@ -102,6 +107,11 @@ def _table_45nm() -> EnergyTable:
         sram_8kb_read_64b_pj=Sourced(10.0, HOROWITZ),
         sram_32kb_read_64b_pj=Sourced(20.0, HOROWITZ),
         sram_1mb_read_64b_pj=Sourced(100.0, HOROWITZ),
+        vector_op_pj=Sourced(0.4, ASSUMED + ": one FP16 add per element op (BitNet Table 2)"),
+        sram_leakage_mw_per_mb=Sourced(2.0, ASSUMED + ": no published figure used; set yours"),
+        ternary_pe_leakage_uw=Sourced(0.5, ASSUMED + ": proportional to PE area"),
+        int8_mac_pe_leakage_uw=Sourced(1.5, ASSUMED + ": proportional to PE area"),
+        fp16_mac_pe_leakage_uw=Sourced(8.0, ASSUMED + ": proportional to PE area"),
     )
 
 
@@ -125,6 +135,11 @@ def _table_7nm() -> EnergyTable:
         sram_8kb_read_64b_pj=_derived(10.0, wire_ratio, wire_what),
         sram_32kb_read_64b_pj=_derived(20.0, wire_ratio, wire_what),
         sram_1mb_read_64b_pj=_derived(100.0, wire_ratio, wire_what),
+        vector_op_pj=Sourced(0.16, ASSUMED + ": one FP16 add per element op (BitNet Table 2)"),
+        sram_leakage_mw_per_mb=Sourced(4.0, ASSUMED + ": no published figure used; set yours"),
+        ternary_pe_leakage_uw=Sourced(0.2, ASSUMED + ": proportional to PE area"),
+        int8_mac_pe_leakage_uw=Sourced(0.6, ASSUMED + ": proportional to PE area"),
+        fp16_mac_pe_leakage_uw=Sourced(3.0, ASSUMED + ": proportional to PE area"),
     )
 
 

@@ -1,0 +1,206 @@
+"""Energy = action counts x energy per action (pure; no simulation here).
+
+:func:`price_list` turns a design and its node's table into per-action prices (each with its
+source); :func:`estimate_energy` multiplies counts by prices. Units are in every name.
+
+Pricing rules (stated so a reader can redo them by hand):
+
+* Ternary adder PE: each ``add`` or ``sub`` is one integer add at the accumulator width
+  (<=8 bits: INT8 add, <=16: INT16 add, else INT32 add); each ``skip`` costs a zero check when
+  the design skips zeros, else the same add (a zero is accumulated like any other weight).
+* MAC PEs: each ``mul`` is one multiply in the PE's format and each ``add`` one accumulation at
+  the accumulator width (FP16 MAC: FP16 add up to 16 bits, FP32 add above; INT8 MAC: integer add
+  at the accumulator width). BF16 uses the FP16 figures (no separate published figure).
+* SRAM: per byte, the 64-bit access energy of an array of one bank's size divided by 8,
+  interpolated linearly in log2(size) through Horowitz's 8 KB / 32 KB / 1 MB points (and
+  extrapolated along the nearest segment outside them). Writes cost the same as reads.
+* DRAM: bits moved x pJ per bit of the preset (or the design's value).
+* Vector unit: ``vector_op_pj`` per element op; a matrix product run on the vector unit costs an
+  FP16 multiply and an FP16 add per multiply-accumulate.
+* Leakage: static power of PEs and SRAM x simulated time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from tersim.config.enums import PEKind
+from tersim.config.hardware import BUFFER_ROLES, HardwareConfig
+from tersim.counts import ActionCounts, PECounts
+from tersim.tech.dram import dram_preset
+from tersim.tech.tables import EnergyTable, Sourced, energy_table
+
+
+@dataclass(frozen=True)
+class PriceList:
+    """Energy per action for one design, in pJ (leakage in mW), each with its source."""
+
+    pe_kind: PEKind
+    mul_pj: Sourced
+    add_pj: Sourced  # one accumulation (ternary add/sub, or a MAC's add)
+    skip_pj: Sourced
+    sram_pj_per_byte: dict[str, float]  # by buffer role
+    dram_pj_per_bit: Sourced
+    vector_op_pj: Sourced
+    vector_mac_pj: float
+    pe_leakage_mw: float
+    sram_leakage_mw: float
+    clock_hz: float
+
+
+def _int_add(table: EnergyTable, bits: int) -> Sourced:
+    if bits <= 8:
+        return table.int8_add_pj
+    if bits <= 16:
+        return table.int16_add_pj
+    return table.int32_add_pj
+
+
+def sram_pj_per_byte(table: EnergyTable, size_bytes: int) -> float:
+    """Energy per byte of an access to an SRAM array of ``size_bytes`` (see module doc)."""
+    pts = [
+        (math.log2(8 * 1024), table.sram_8kb_read_64b_pj.value),
+        (math.log2(32 * 1024), table.sram_32kb_read_64b_pj.value),
+        (math.log2(1024 * 1024), table.sram_1mb_read_64b_pj.value),
+    ]
+    x = math.log2(size_bytes)
+    (x0, y0), (x1, y1) = (pts[0], pts[1]) if x <= pts[1][0] else (pts[1], pts[2])
+    e64 = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return max(e64, 0.0) / 8.0
+
+
+def price_list(hw: HardwareConfig, table: EnergyTable | None = None) -> PriceList:
+    """Per-action prices of design ``hw`` (its node's table with the YAML's overrides)."""
+    if table is None:
+        base = energy_table("7nm" if hw.tech.node == "custom" else hw.tech.node)
+        table = base.with_overrides(dict(hw.tech.overrides_pj))
+    a = hw.array
+    kind = a.pe_kind
+    if kind == PEKind.TERNARY_ADD:
+        mul, add = Sourced(0.0, "no multiplier"), _int_add(table, a.accumulator_bits)
+        leak = table.ternary_pe_leakage_uw.value
+    elif kind == PEKind.INT8_MAC:
+        mul, add = table.int8_mul_pj, _int_add(table, a.accumulator_bits)
+        leak = table.int8_mac_pe_leakage_uw.value
+    else:  # FP16 and BF16 MACs
+        mul = table.fp16_mul_pj
+        add = table.fp16_add_pj if a.accumulator_bits <= 16 else table.fp32_add_pj
+        leak = table.fp16_mac_pe_leakage_uw.value
+    skip = table.zero_check_pj if a.zero_skipping else add
+    preset = dram_preset(hw.dram.kind)
+    if hw.dram.energy_pj_per_bit is not None:
+        dram = Sourced(hw.dram.energy_pj_per_bit, "hardware config dram.energy_pj_per_bit")
+    else:
+        assert preset is not None  # custom without energy is rejected at load time
+        dram = preset.energy_pj_per_bit
+    bank_bytes = {r: hw.buffer(r).size_bytes // hw.buffer(r).banks for r in BUFFER_ROLES}
+    total_sram_bytes = (
+        hw.sram.unified.size_bytes
+        if hw.sram.unified is not None
+        else sum(hw.buffer(r).size_bytes for r in BUFFER_ROLES)
+    )
+    return PriceList(
+        pe_kind=kind,
+        mul_pj=mul,
+        add_pj=add,
+        skip_pj=skip,
+        sram_pj_per_byte={r: sram_pj_per_byte(table, s) for r, s in bank_bytes.items()},
+        dram_pj_per_bit=dram,
+        vector_op_pj=table.vector_op_pj,
+        vector_mac_pj=table.fp16_mul_pj.value + table.fp16_add_pj.value,
+        pe_leakage_mw=a.rows * a.cols * leak / 1000.0,
+        sram_leakage_mw=total_sram_bytes / 2**20 * table.sram_leakage_mw_per_mb.value,
+        clock_hz=a.clock_hz,
+    )
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    """Energy of a run by component (pJ), with matmul arithmetic by op kind."""
+
+    mul_pj: float
+    add_pj: float  # accumulations, adds, subtracts and priced skips of matmuls on the array
+    sram_pj: float
+    dram_pj: float
+    vector_pj: float
+    leakage_pj: float
+    arithmetic_by_kind_pj: dict[str, float] = field(default_factory=dict)
+    sram_by_buffer_pj: dict[str, float] = field(default_factory=dict)
+    dram_by_operand_pj: dict[str, float] = field(default_factory=dict)
+    leakage_by_component_pj: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_pj(self) -> float:
+        return (
+            self.mul_pj
+            + self.add_pj
+            + self.sram_pj
+            + self.dram_pj
+            + self.vector_pj
+            + self.leakage_pj
+        )
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "mul": self.mul_pj,
+            "add": self.add_pj,
+            "sram": self.sram_pj,
+            "dram": self.dram_pj,
+            "vector": self.vector_pj,
+            "leakage": self.leakage_pj,
+            "total": self.total_pj,
+            "arithmetic_by_kind": dict(sorted(self.arithmetic_by_kind_pj.items())),
+            "sram_by_buffer": dict(self.sram_by_buffer_pj),
+            "dram_by_operand": dict(self.dram_by_operand_pj),
+            "leakage_by_component": dict(self.leakage_by_component_pj),
+        }
+
+
+def pe_energy_pj(pe: PECounts, prices: PriceList) -> tuple[float, float]:
+    """(multiply energy, add energy) of PE actions."""
+    mul = pe.mul * prices.mul_pj.value
+    add = (pe.add + pe.sub) * prices.add_pj.value + pe.skip * prices.skip_pj.value
+    return mul, add
+
+
+def estimate_energy(counts: ActionCounts, prices: PriceList) -> EnergyBreakdown:
+    """Energy of ``counts`` at ``prices``."""
+    by_kind: dict[str, float] = {}
+    mul_total = add_total = 0.0
+    for kind, pe in counts.pe_by_kind.items():
+        mul, add = pe_energy_pj(pe, prices)
+        by_kind[kind] = mul + add
+        mul_total += mul
+        add_total += add
+    sram = {
+        r: (counts.sram_read_bytes.get(r, 0) + counts.sram_write_bytes.get(r, 0))
+        * prices.sram_pj_per_byte[r]
+        for r in BUFFER_ROLES
+    }
+    dram_bits = {
+        k: 8 * (counts.dram_read_bytes.get(k, 0) + counts.dram_write_bytes.get(k, 0))
+        for k in {**counts.dram_read_bytes, **counts.dram_write_bytes}
+    }
+    dram = {k: b * prices.dram_pj_per_bit.value for k, b in dram_bits.items()}
+    vector = (
+        counts.vector_ops * prices.vector_op_pj.value + counts.vector_macs * prices.vector_mac_pj
+    )
+    seconds = counts.cycles / prices.clock_hz
+    # mW x s = mJ = 1e9 pJ
+    leakage = {
+        "pe": prices.pe_leakage_mw * seconds * 1e9,
+        "sram": prices.sram_leakage_mw * seconds * 1e9,
+    }
+    return EnergyBreakdown(
+        mul_pj=mul_total,
+        add_pj=add_total,
+        sram_pj=sum(sram.values()),
+        dram_pj=sum(dram.values()),
+        vector_pj=vector,
+        leakage_pj=sum(leakage.values()),
+        arithmetic_by_kind_pj=by_kind,
+        sram_by_buffer_pj=sram,
+        dram_by_operand_pj=dram,
+        leakage_by_component_pj=leakage,
+    )

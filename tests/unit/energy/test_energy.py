@@ -1,0 +1,88 @@
+"""Hand-calculated energy checks: counts x published per-op energies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tersim.config import load_hardware
+from tersim.counts import ActionCounts, PECounts
+from tersim.energy import estimate_energy, price_list, sram_pj_per_byte
+from tersim.tech import energy_table
+from tersim.tech.tables import energy_field_names
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _hw(name: str):  # type: ignore[no-untyped-def]
+    return load_hardware(ROOT / "hw_configs" / f"{name}.yaml")
+
+
+def test_every_table_number_has_a_source() -> None:
+    for node in ("7nm", "45nm"):
+        t = energy_table(node)
+        for name in energy_field_names():
+            entry = getattr(t, name)
+            assert entry.value >= 0 and entry.source.strip(), (node, name)
+
+
+@pytest.mark.parametrize(("node", "ratio"), [("7nm", 71.43), ("45nm", 50.0)])
+def test_bitnet_table_ratio(node: str, ratio: float) -> None:
+    t = energy_table(node)
+    got = (t.fp16_mul_pj.value + t.fp16_add_pj.value) / t.int8_add_pj.value
+    assert got == pytest.approx(ratio, abs=0.01)
+
+
+def test_sram_interpolation_hits_horowitz_points() -> None:
+    t = energy_table("45nm")
+    assert sram_pj_per_byte(t, 8 * 1024) == pytest.approx(10 / 8)
+    assert sram_pj_per_byte(t, 32 * 1024) == pytest.approx(20 / 8)
+    assert sram_pj_per_byte(t, 1 << 20) == pytest.approx(100 / 8)
+    # halfway in log2 between 32 KB (2^15) and 1 MB (2^20): 2^17.5 bytes -> 60 pJ / 64 bits
+    assert sram_pj_per_byte(t, int(2**17.5)) == pytest.approx(60 / 8, rel=1e-4)
+
+
+def test_two_by_two_gemm_on_ternary_array_by_hand() -> None:
+    """A 2x2 by 2x2 product with weights [[1, 0], [-1, 1]]: per output column, per row of x:
+    column 0 sees weights (1, -1) -> one add, one sub; column 1 sees (0, 1) -> one skip, one add.
+    Two rows of x: adds = 2 * 2 = 4, subs = 2, skips = 2. With INT32 accumulators at 45nm an add
+    costs 0.1 pJ and (no zero skipping) a skip too: (4 + 2 + 2) * 0.1 = 0.8 pJ."""
+    hw = _hw("ternary-128x128-45nm")
+    counts = ActionCounts(pe_by_kind={"linear": PECounts(add=4, sub=2, skip=2)})
+    e = estimate_energy(counts, price_list(hw))
+    assert e.add_pj == pytest.approx(0.8)
+    assert e.mul_pj == 0
+    zs = hw.model_copy(update={"array": hw.array.model_copy(update={"zero_skipping": True})})
+    e2 = estimate_energy(counts, price_list(zs))
+    assert e2.add_pj == pytest.approx(6 * 0.1 + 2 * 0.003)
+
+
+def test_fp16_mac_prices_multiply_and_accumulate() -> None:
+    hw = _hw("fp16-128x128-7nm")
+    hw16 = hw.model_copy(update={"array": hw.array.model_copy(update={"accumulator_bits": 16})})
+    counts = ActionCounts(pe_by_kind={"linear": PECounts(add=8, mul=8)})
+    e = estimate_energy(counts, price_list(hw16))
+    assert e.mul_pj == pytest.approx(8 * 0.34)
+    assert e.add_pj == pytest.approx(8 * 0.16)
+    e32 = estimate_energy(counts, price_list(hw))  # FP32 accumulation
+    assert e32.add_pj == pytest.approx(8 * 0.38)
+
+
+def test_dram_sram_vector_and_leakage_by_hand() -> None:
+    hw = _hw("ternary-128x128-7nm")
+    p = price_list(hw)
+    counts = ActionCounts(
+        dram_read_bytes={"weights": 1000, "activations": 0, "kv_cache": 24},
+        sram_read_bytes={"input": 64, "weight": 0, "output": 0},
+        vector_ops=100,
+        cycles=1_000_000,  # 1 ms at 1 GHz
+    )
+    e = estimate_energy(counts, p)
+    assert e.dram_pj == pytest.approx(1024 * 8 * 3.9)
+    # input buffer: 1 MiB in 16 banks of 64 KiB -> log2 = 16, one fifth of the way 32 KB -> 1 MB
+    e64 = 8 + (40 - 8) * (16 - 15) / 5
+    assert e.sram_pj == pytest.approx(64 * e64 / 8)
+    assert e.vector_pj == pytest.approx(100 * 0.16)
+    # 16384 PEs x 0.2 uW + 4 MiB x 4 mW/MiB = 3.2768 + 16 mW for 1 ms = 19.2768 uJ
+    assert e.leakage_pj == pytest.approx(19.2768e-3 * 1e-3 * 1e12)
