@@ -1,0 +1,161 @@
+"""Simulate a schedule on the hardware: ``tile`` (simpy, one event per tile) or ``fast``.
+
+This is the only module that imports simpy. Both fidelities implement the rules of
+:mod:`tersim.sim.timing`; tests prove they agree cycle for cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from enum import StrEnum
+from itertools import groupby
+
+import simpy
+
+from tersim.counts import sum_counts
+from tersim.mapping.schedule import OpSchedule, Schedule
+from tersim.sim.fast import FastTimer
+from tersim.sim.result import OpSpan, SimResult
+from tersim.sim.timing import MemoryTiming
+
+Progress = Callable[[int, int], None]  # (ops done, ops total)
+
+
+class Fidelity(StrEnum):
+    TILE = "tile"
+    FAST = "fast"
+
+
+def simulate(
+    schedule: Schedule,
+    mem: MemoryTiming,
+    clock_hz: float,
+    fidelity: Fidelity = Fidelity.FAST,
+    progress: Progress | None = None,
+) -> SimResult:
+    """Run ``schedule``; return cycles, busy/stall per unit, op spans and action counts."""
+    ops = list(schedule.ops)
+    empty = [op.name for op in ops if op.tiles == 0]
+    if empty:
+        raise ValueError(f"schedule has ops without tiles: {empty[:3]}")  # mapping bug
+    if fidelity == Fidelity.FAST:
+        times, busy, stall = _run_fast(ops, mem, progress)
+    else:
+        times, busy, stall = _run_tiles(ops, mem)
+    total = max((t[1] for t in times), default=0)
+    total = max(total, busy.pop("_end", 0))
+    spans = tuple(
+        OpSpan(
+            op.op_index,
+            op.name,
+            op.runs[0].unit.value if op.runs else "array",
+            op.layer,
+            op.phase,
+            op.step,
+            a,
+            b,
+        )
+        for op, (a, b) in zip(ops, times, strict=True)
+    )
+    counts = sum_counts([op.counts for op in ops], cycles=total)
+    return SimResult(total, clock_hz, busy, stall, spans, counts, fidelity.value)
+
+
+def _segment_key(op: OpSchedule) -> tuple[str, int, int]:
+    return (op.phase, op.step, op.layer)
+
+
+def _run_fast(
+    ops: list[OpSchedule], mem: MemoryTiming, progress: Progress | None
+) -> tuple[list[tuple[int, int]], dict[str, int], dict[str, int]]:
+    timer = FastTimer(mem)
+    done = 0
+    for _, group in groupby(ops, key=_segment_key):
+        seg = list(group)
+        timer.advance_segment(seg)
+        done += len(seg)
+        if progress is not None:
+            progress(done, len(ops))
+    busy = dict(timer.stats.busy)
+    busy["_end"] = timer.total_cycles
+    return timer.spans, busy, dict(timer.stats.stall)
+
+
+def _tiles(ops: list[OpSchedule]) -> Iterator[tuple[int, int, int, str]]:
+    """(op position, load bytes, compute cycles, unit) of every tile, in program order."""
+    for i, op in enumerate(ops):
+        for run in op.runs:
+            for _ in range(run.count):
+                yield i, run.load_bytes, run.compute_cycles, run.unit.value
+
+
+def _run_tiles(
+    ops: list[OpSchedule], mem: MemoryTiming
+) -> tuple[list[tuple[int, int]], dict[str, int], dict[str, int]]:
+    env = simpy.Environment()
+    dram = simpy.Resource(env, capacity=1)
+    tiles = list(_tiles(ops))
+    ready = [env.event() for _ in tiles]
+    done = [env.event() for _ in tiles]
+    op_done = [env.event() for _ in ops]
+    last_tile = {i: j for j, (i, *_rest) in enumerate(tiles)}
+    busy = {"array": 0, "vector": 0, "dram": 0}
+    stall = {"array": 0, "vector": 0}
+    first_start: dict[int, int] = {}
+    end_of: dict[int, int] = {}
+    state = {"last_end": 0}
+
+    def deliver(event: simpy.Event, delay: int) -> Iterator[simpy.Event]:
+        yield env.timeout(delay)
+        event.succeed()
+
+    def loader() -> Iterator[simpy.Event]:
+        j = 0
+        for i, op in enumerate(ops):
+            n = sum(r.count for r in op.runs)
+            for _ in range(n):
+                _, load_bytes, _, _ = tiles[j]
+                if j >= mem.slots:
+                    yield done[j - mem.slots]
+                t = mem.transfer_cycles(load_bytes)
+                if t:
+                    with dram.request() as req:
+                        yield req
+                        yield env.timeout(t)
+                    busy["dram"] += t
+                lat = mem.latency_for(load_bytes)
+                if lat:
+                    env.process(deliver(ready[j], lat))
+                else:
+                    ready[j].succeed()
+                j += 1
+            if op.write_bytes > 0:
+                yield op_done[i]
+                t = mem.transfer_cycles(op.write_bytes)
+                with dram.request() as req:
+                    yield req
+                    yield env.timeout(t)
+                busy["dram"] += t
+        state["dma_end"] = int(env.now)
+
+    def computer() -> Iterator[simpy.Event]:
+        for j, (i, _, compute, unit) in enumerate(tiles):
+            yield ready[j]
+            start = int(env.now)
+            stall[unit] += start - state["last_end"]
+            first_start.setdefault(i, start)
+            if compute:
+                yield env.timeout(compute)
+            busy[unit] += compute
+            state["last_end"] = int(env.now)
+            done[j].succeed()
+            if last_tile[i] == j:
+                end_of[i] = int(env.now)
+                op_done[i].succeed()
+
+    env.process(loader())
+    env.process(computer())
+    env.run()
+    times = [(first_start[i], end_of[i]) for i in range(len(ops))]
+    busy["_end"] = max(state.get("dma_end", 0), state["last_end"])
+    return times, busy, stall
