@@ -26,7 +26,7 @@ app = typer.Typer(
 
 
 def _out() -> Console:
-    return Console(highlight=False)
+    return Console(highlight=False, width=max(100, Console().width))
 
 
 def _err() -> Console:
@@ -204,6 +204,190 @@ def footprint(
                 )
             ),
         )
+    _out().print(table)
+
+
+def _write_json(path: Path, doc: object) -> None:
+    """Write JSON atomically: a failure never leaves a half-written file behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+    except OSError as exc:
+        raise TersimError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
+def _run_with_progress(label: str, **kwargs):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tersim.pipeline import run as run_pipeline
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=_err(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return run_pipeline(progress=update, **kwargs)
+
+
+@app.command("run")
+def run_cmd(
+    hw: Annotated[str, typer.Option("--hw", help="Hardware YAML or shipped name.")] = (
+        "ternary-128x128-7nm"
+    ),
+    workload: Annotated[str, typer.Option("--workload", help="Workload YAML or name.")] = (
+        "bitnet-b1.58-3b"
+    ),
+    baseline: Annotated[
+        str | None, typer.Option(help="Baseline design (YAML or name); 'none' for no baseline.")
+    ] = None,
+    phase: Annotated[str, typer.Option(help="prefill, decode or both.")] = "both",
+    prompt_tokens: Annotated[int | None, typer.Option(help="Prompt length.")] = None,
+    gen_tokens: Annotated[int | None, typer.Option(help="Generated tokens.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Sequences per batch.")] = None,
+    weight_format: Annotated[str | None, typer.Option(help="Override the weight format.")] = None,
+    fidelity: Annotated[str, typer.Option(help="tile or fast.")] = "fast",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON record.")] = None,
+) -> None:
+    """Simulate a workload on a design (default: BitNet b1.58 3B, ternary vs FP16 at 7nm)."""
+    from tersim.config import WeightFormat, load_hardware
+    from tersim.shipped import resolve
+    from tersim.sim import Fidelity
+
+    design = load_hardware(resolve(hw, "hardware"))
+    if baseline is None and hw == "ternary-128x128-7nm":
+        baseline = "fp16-128x128-7nm"
+    base = None if baseline in (None, "none") else load_hardware(resolve(baseline, "hardware"))
+    spec = _load_spec(workload)
+    try:
+        fid = Fidelity(fidelity)
+        fmt = None if weight_format is None else WeightFormat(weight_format)
+    except ValueError as exc:
+        raise TersimError(
+            f"invalid option: {exc} (fidelity: tile | fast; weight format: "
+            f"{', '.join(f.value for f in WeightFormat)})"
+        ) from None
+    common = dict(
+        spec=spec,
+        phases=_phases(phase),
+        prompt_tokens=prompt_tokens,
+        gen_tokens=gen_tokens,
+        batch=batch,
+        fidelity=fid,
+    )
+    record = _run_with_progress(f"simulating {design.name}", hw=design, weight_format=fmt, **common)
+    base_record = (
+        None if base is None else _run_with_progress(f"simulating {base.name}", hw=base, **common)
+    )
+    _print_summary(record, base_record)
+    if json_out is not None:
+        doc: dict[str, object] = {"run": record.to_json()}
+        if base_record is not None:
+            doc["baseline"] = base_record.to_json()
+            doc["ratios"] = _ratios(record, base_record)
+        _write_json(json_out, doc)
+        _out().print(f"wrote {json_out}", markup=False)
+
+
+def _ratios(rec, base):  # type: ignore[no-untyped-def]
+    """Baseline / design for costs (higher = design better), design / baseline for speed."""
+
+    def div(a: float, b: float) -> float | None:
+        return a / b if b else None
+
+    rp, bp = rec.phase_summary(), base.phase_summary()
+    out = {
+        "latency_speedup": div(
+            base.result.total_cycles / base.result.clock_hz,
+            rec.result.total_cycles / rec.result.clock_hz,
+        ),
+        "energy_saving": div(base.energy.total_pj, rec.energy.total_pj),
+        "dram_traffic_saving": div(
+            sum(base.result.counts.dram_read_bytes.values()),
+            sum(rec.result.counts.dram_read_bytes.values()),
+        ),
+    }
+    for ph in rp:
+        out[f"{ph}_speedup"] = div(bp[ph]["seconds"], rp[ph]["seconds"])
+    return out
+
+
+def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
+    cols = [rec] if base is None else [rec, base]
+    table = Table(
+        title=f"{rec.spec.name}: {rec.scenario.prompt_tokens}-token prompt, "
+        f"{rec.scenario.gen_tokens} generated, batch {rec.scenario.batch}"
+    )
+    table.add_column("")
+    for r in cols:
+        table.add_column(
+            f"{r.hardware.name}\n({r.formats.weight_format.value} weights, "
+            f"{r.formats.act_bits}-bit acts)",
+            justify="right",
+        )
+    if base is not None:
+        table.add_column("baseline / design", justify="right")
+
+    def row(label: str, values: list[float], fmt, better_low: bool = True) -> None:  # type: ignore[no-untyped-def]
+        cells = [fmt(v) for v in values]
+        if base is not None:
+            a, b = values
+            cells.append(f"{(b / a if better_low else a / b):.2f}x" if a and b else "-")
+        table.add_row(label, *cells)
+
+    phases = [r.phase_summary() for r in cols]
+    row("latency", [r.result.seconds for r in cols], _fmt_s)
+    if "prefill" in phases[0]:
+        row("time to first token", [p["prefill"]["seconds"] for p in phases], _fmt_s)
+    if "decode" in phases[0]:
+        row(
+            "decode tokens/s",
+            [p["decode"]["tokens_per_s"] for p in phases],
+            lambda v: f"{v:,.1f}",
+            better_low=False,
+        )
+    row(
+        "DRAM read",
+        [sum(r.result.counts.dram_read_bytes.values()) / 1e9 for r in cols],
+        lambda v: f"{v:,.2f} GB",
+    )
+    row(
+        "DRAM write",
+        [sum(r.result.counts.dram_write_bytes.values()) / 1e9 for r in cols],
+        lambda v: f"{v:,.3f} GB",
+    )
+    row(
+        "array utilization",
+        [r.utilization * 100 for r in cols],
+        lambda v: f"{v:.2f} %",
+        better_low=False,
+    )
+    row(
+        "vector unit busy",
+        [r.result.busy_cycles["vector"] / max(1, r.result.total_cycles) * 100 for r in cols],
+        lambda v: f"{v:.1f} %",
+    )
+    for label, attr in (
+        ("energy: matmul mul", "mul_pj"),
+        ("energy: matmul add", "add_pj"),
+        ("energy: SRAM", "sram_pj"),
+        ("energy: DRAM", "dram_pj"),
+        ("energy: vector", "vector_pj"),
+        ("energy: leakage", "leakage_pj"),
+        ("energy: total", "total_pj"),
+    ):
+        row(label, [getattr(r.energy, attr) / 1e9 for r in cols], lambda v: f"{v:,.2f} mJ")
     _out().print(table)
 
 

@@ -1,9 +1,10 @@
 """The timing rules both fidelities implement, so they agree cycle for cycle.
 
 * DRAM: one transfer queue served in program order by a DMA engine. A transfer of ``x`` bytes
-  is rounded up to whole bursts and occupies the DRAM for ``ceil(bursts * burst_bytes / bw)``
-  cycles (``bw`` = the design's aggregate bandwidth over all channels); its data is usable
-  ``latency_cycles`` later (latency is pipelined: it does not occupy the DRAM).
+  occupies the DRAM for ``ceil(x / bw)`` cycles (``bw`` = the design's aggregate bandwidth over
+  all channels); its data is usable ``latency_cycles`` later (latency is pipelined: it does not
+  occupy the DRAM). The mapping rounds each operand's traffic up to whole bursts, so ``x``
+  already counts the bytes the bus really moves.
 * Tiles: tile ``j`` may start loading when the DMA engine is free and a buffer slot is free; with
   double buffering there are two slots (the slot of tile ``j`` frees when tile ``j-2`` finishes
   computing), else one. A tile with nothing to load is ready as soon as the DMA engine reaches
@@ -25,14 +26,12 @@ from tersim.config.hardware import HardwareConfig
 class MemoryTiming:
     bw_bytes_per_cycle: float
     latency_cycles: int
-    burst_bytes: int
     slots: int  # 2 with double buffering, else 1
 
     def transfer_cycles(self, nbytes: int) -> int:
         if nbytes <= 0:
             return 0
-        bursts = -(-nbytes // self.burst_bytes)
-        return math.ceil(bursts * self.burst_bytes / self.bw_bytes_per_cycle)
+        return math.ceil(nbytes / self.bw_bytes_per_cycle)
 
     def latency_for(self, nbytes: int) -> int:
         return self.latency_cycles if nbytes > 0 else 0
@@ -42,7 +41,5 @@ def memory_timing(hw: HardwareConfig, ideal: bool = False) -> MemoryTiming:
     """The design's DRAM timing; ``ideal`` makes transfers free (data already on chip)."""
     slots = 2 if hw.buffer("weight").double_buffered else 1
     if ideal:
-        return MemoryTiming(float("inf"), 0, 1, slots)
-    return MemoryTiming(
-        hw.dram_bw_bytes_per_cycle, hw.dram.latency_cycles, hw.dram.burst_bytes, slots
-    )
+        return MemoryTiming(float("inf"), 0, slots)
+    return MemoryTiming(hw.dram_bw_bytes_per_cycle, hw.dram.latency_cycles, slots)

@@ -80,9 +80,9 @@ def test_dram_sram_vector_and_leakage_by_hand() -> None:
     )
     e = estimate_energy(counts, p)
     assert e.dram_pj == pytest.approx(1024 * 8 * 3.9)
-    # input buffer: 1 MiB in 16 banks of 64 KiB -> log2 = 16, one fifth of the way 32 KB -> 1 MB
-    e64 = 8 + (40 - 8) * (16 - 15) / 5
+    # input buffer: 8 MiB in 32 banks of 256 KiB -> log2 = 18, 3/5 of the way 32 KB -> 1 MB
+    e64 = 8 + (40 - 8) * (18 - 15) / 5
     assert e.sram_pj == pytest.approx(64 * e64 / 8)
     assert e.vector_pj == pytest.approx(100 * 0.16)
-    # 16384 PEs x 0.2 uW + 4 MiB x 4 mW/MiB = 3.2768 + 16 mW for 1 ms = 19.2768 uJ
-    assert e.leakage_pj == pytest.approx(19.2768e-3 * 1e-3 * 1e12)
+    # 16384 PEs x 0.2 uW + 20 MiB x 4 mW/MiB = 3.2768 + 80 mW for 1 ms = 83.2768 uJ
+    assert e.leakage_pj == pytest.approx(83.2768e-3 * 1e-3 * 1e12)

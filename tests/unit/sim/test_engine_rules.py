@@ -26,7 +26,7 @@ def test_double_buffered_pipeline_by_hand() -> None:
     """4 tiles, load 10 cycles (100 B at 10 B/cycle, no latency), compute 4: memory-bound.
     Loads back to back end at 10, 20, 30, 40; each compute follows its load: total 44.
     Array stalls: 10 before the first tile, then 6 before each later one: 28."""
-    mem = MemoryTiming(10.0, 0, 1, 2)
+    mem = MemoryTiming(10.0, 0, 2)
     tile, fast = _both([_op(0, [TileRun(4, 100, 4, Unit.ARRAY)])], mem)
     assert tile.total_cycles == fast.total_cycles == 44
     assert tile.stall_cycles["array"] == fast.stall_cycles["array"] == 10 + 3 * 6
@@ -37,25 +37,25 @@ def test_compute_bound_and_single_buffer_by_hand() -> None:
     """Load 2, compute 10, latency 3, 3 tiles. Two slots: first data at 2+3=5, computes
     back to back: 5 + 3*10 = 35. One slot: each load waits for the previous compute:
     tile 0 ready 5, ends 15; tile 1 loads 15-17, ready 20, ends 30; tile 2 ends 45."""
-    two = MemoryTiming(1.0, 3, 1, 2)
+    two = MemoryTiming(1.0, 3, 2)
     tile, fast = _both([_op(0, [TileRun(3, 2, 10, Unit.ARRAY)])], two)
     assert tile.total_cycles == fast.total_cycles == 35
-    one = MemoryTiming(1.0, 3, 1, 1)
+    one = MemoryTiming(1.0, 3, 1)
     tile, fast = _both([_op(0, [TileRun(3, 2, 10, Unit.ARRAY)])], one)
     assert tile.total_cycles == fast.total_cycles == 45
 
 
-def test_burst_rounding_and_write_back_by_hand() -> None:
-    """65 bytes with 64-byte bursts move as 128 bytes: 128 / 32 = 4 cycles. The op's 100-byte
-    output (2 bursts, 4 cycles) is written after its compute ends (4 + 7 = 11): total 15."""
-    mem = MemoryTiming(32.0, 0, 64, 2)
+def test_transfer_rounding_and_write_back_by_hand() -> None:
+    """65 bytes at 32 B/cycle take ceil(65 / 32) = 3 cycles. The op's 100-byte output (4
+    cycles) is written after its compute ends (3 + 7 = 10): total 14."""
+    mem = MemoryTiming(32.0, 0, 2)
     tile, fast = _both([_op(0, [TileRun(1, 65, 7, Unit.VECTOR)], write=100)], mem)
-    assert tile.total_cycles == fast.total_cycles == 15
-    assert tile.busy_cycles["dram"] == fast.busy_cycles["dram"] == 8
+    assert tile.total_cycles == fast.total_cycles == 14
+    assert tile.busy_cycles["dram"] == fast.busy_cycles["dram"] == 7
 
 
 def test_vector_and_array_ops_follow_each_other() -> None:
-    mem = MemoryTiming(1e9, 0, 1, 2)
+    mem = MemoryTiming(1e9, 0, 2)
     ops = [
         _op(0, [TileRun(2, 0, 5, Unit.ARRAY)]),
         _op(1, [TileRun(1, 0, 7, Unit.VECTOR)]),
@@ -83,11 +83,10 @@ runs = st.lists(
     ops=st.lists(st.tuples(runs, st.integers(0, 200), st.integers(0, 2)), min_size=1, max_size=8),
     bw=st.sampled_from([1.0, 3.0, 7.5, 64.0]),
     latency=st.integers(0, 20),
-    burst=st.sampled_from([1, 8, 64]),
     slots=st.sampled_from([1, 2]),
 )
-def test_fast_equals_tile(ops, bw, latency, burst, slots) -> None:  # type: ignore[no-untyped-def]
-    mem = MemoryTiming(bw, latency, burst, slots)
+def test_fast_equals_tile(ops, bw, latency, slots) -> None:  # type: ignore[no-untyped-def]
+    mem = MemoryTiming(bw, latency, slots)
     sched = [
         _op(i, [TileRun(c, lb, cc, u) for c, lb, cc, u in rs], write, layer=layer)
         for i, (rs, write, layer) in enumerate(ops)

@@ -1,0 +1,342 @@
+"""Mapping of one GEMM onto the array and its SRAM buffers: folds, chunks, tiles, traffic.
+
+``plan_gemm`` is a pure function from (design, GEMM shape, operand precisions) to a
+:class:`GemmPlan`: the array passes (tiles) in order with their compute cycles and DRAM loads,
+and the SRAM and DRAM traffic per operand.
+
+Rules (stated so they can be checked by hand):
+
+* Spatial mapping, fold order and per-pass timing come from :mod:`tersim.arch.systolic`. A
+  tile is one array pass (fold); its compute cycles are the pass's issue interval, and the
+  GEMM's last tile also carries the final drain, so the tiles add up to ``gemm_timing``.
+* The streamed (temporal) dimension is cut into chunks when one fold's streamed operand or
+  partial sums would not fit their buffer's usable capacity (half the buffer when double-
+  buffered). Each chunk is a GEMM of its own, run back to back.
+* DRAM: an operand that fits its buffer's usable capacity is fetched once; one that does not is
+  fetched as often as the array reads it (the SRAM read count). Every DRAM amount is rounded up
+  to whole bursts (``dram.burst_bytes``). For WS and IS a second loop
+  order is considered: cut the streamed dimension into chunks whose streamed operand fits its
+  buffer (fetched once), refetching the stationary operand once per chunk. Among the orders
+  whose roofline time ``max(compute cycles, DRAM bytes / bandwidth)`` is within 2% of the best,
+  the one with the least DRAM traffic is taken (then the first). Activation inputs that fit the
+  input buffer are already on chip (the previous op left them there); outputs that fit the
+  output buffer stay on chip, others are written to DRAM once. An op's DRAM reads are spread
+  evenly over its tiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tersim.arch.systolic import (
+    gemm_accesses,
+    gemm_folds,
+    gemm_timing,
+    pass_timing,
+    spatial_temporal_dims,
+)
+from tersim.config.enums import CompatMode, Dataflow
+from tersim.config.hardware import HardwareConfig
+from tersim.errors import DesignError
+from tersim.mapping.schedule import TileRun, Unit
+
+
+@dataclass(frozen=True)
+class Operands:
+    """Bits per element of each operand, and where the GEMM's data lives."""
+
+    input_bits: float
+    weight_bits: float
+    output_bits: float  # final outputs written back
+    acc_bits: int  # partial sums in the output buffer
+    input_on_chip: bool  # activations already in the input buffer (produced on chip)
+
+
+@dataclass(frozen=True)
+class GemmPlan:
+    dataflow: Dataflow
+    compat: CompatMode
+    m: int
+    n: int
+    k: int
+    rows: int
+    cols: int
+    chunks: int  # pieces of the streamed dimension
+    folds: tuple[int, int]  # (row folds, col folds) of a full chunk
+    tiles: tuple[TileRun, ...]
+    compute_cycles: int  # ideal memory
+    sram_read_bytes: dict[str, int]
+    sram_write_bytes: dict[str, int]
+    sram_read_words: dict[str, int]
+    sram_write_words: dict[str, int]
+    dram_read_bytes: dict[str, int]  # "input", "weight"
+    dram_write_bytes: int
+    useful_macs: int
+
+    @property
+    def tile_count(self) -> int:
+        return sum(t.count for t in self.tiles)
+
+
+def usable_bytes(hw: HardwareConfig, role: str) -> int:
+    """Capacity one tile can use: half the buffer when double-buffered."""
+    buf = hw.buffer(role)
+    return buf.size_bytes // 2 if buf.double_buffered else buf.size_bytes
+
+
+def burst_round(hw: HardwareConfig, nbytes: int) -> int:
+    """Bytes the DRAM bus moves for ``nbytes`` of data: whole bursts."""
+    burst = hw.dram.burst_bytes
+    return -(-nbytes // burst) * burst
+
+
+def _bytes(elements: int, bits: float) -> int:
+    return -(-round(elements * bits) // 8)
+
+
+def _max_temporal(hw: HardwareConfig, df: Dataflow, ops: Operands) -> int:
+    """Longest streamed length whose per-fold slices fit the buffers."""
+    r, c = hw.array.rows, hw.array.cols
+    limits: list[tuple[str, float]] = []
+    if df is Dataflow.WS:  # stream inputs (T x R), accumulate outputs (T x C)
+        limits += [("input", r * ops.input_bits / 8), ("output", c * ops.acc_bits / 8)]
+    elif df is Dataflow.OS:  # stream inputs (R x T) and weights (T x C)
+        limits += [("input", r * ops.input_bits / 8), ("weight", c * ops.weight_bits / 8)]
+    else:  # IS: stream weights (R x T), accumulate outputs (T x C)
+        limits += [("weight", r * ops.weight_bits / 8), ("output", c * ops.acc_bits / 8)]
+    best = None
+    for role, per_step in limits:
+        t = int(usable_bytes(hw, role) // per_step)
+        if t < 1:
+            need = int(per_step * (2 if hw.buffer(role).double_buffered else 1)) + 1
+            raise DesignError(
+                f"sram.{role}: buffer too small to stream one step of a {df.value.upper()} "
+                f"fold (got {hw.buffer(role).size_bytes} bytes; expected at least {need})"
+            )
+        best = t if best is None else min(best, t)
+    assert best is not None
+    return best
+
+
+def _tile_sequence(
+    hw: HardwareConfig, m: int, n: int, k: int, df: Dataflow, compat: CompatMode
+) -> tuple[list[tuple[int, int]], int]:
+    """Run-length list of (tiles, compute cycles) of one GEMM's passes in order (column folds
+    outer, row folds inner); the last tile also carries the final drain. And the total."""
+    r, c = hw.array.rows, hw.array.cols
+    grid = gemm_folds(m, n, k, r, c, df)
+    total = gemm_timing(m, n, k, r, c, df, compat).compute_cycles
+
+    def interval(rows_used: int, cols_used: int) -> int:
+        return pass_timing(
+            grid.temporal, r, c, rows_used, cols_used, df, compat
+        ).issue_interval_cycles
+
+    def col_fold(cols_used: int) -> list[tuple[int, int]]:
+        seq = [(grid.row_folds - 1, interval(r, cols_used))] if grid.row_folds > 1 else []
+        return [*seq, (1, interval(grid.last_rows_used, cols_used))]
+
+    seq: list[tuple[int, int]] = []
+    full = col_fold(c)
+    for _ in range(grid.col_folds - 1):
+        seq += full
+    seq += col_fold(grid.last_cols_used)
+    tail = total - sum(count * cyc for count, cyc in seq)
+    count, cyc = seq.pop()
+    if count > 1:
+        seq.append((count - 1, cyc))
+    seq.append((1, cyc + tail))
+    return seq, total
+
+
+def _spread_loads(seq: list[tuple[int, int]], load: int) -> tuple[TileRun, ...]:
+    """Runs of tiles with ``load`` bytes spread evenly (the first ``load % tiles`` get +1)."""
+    tiles = sum(count for count, _ in seq)
+    q, extra = divmod(load, tiles)
+    runs: list[TileRun] = []
+    for count, cyc in seq:
+        if extra >= count:
+            runs.append(TileRun(count, q + 1, cyc, Unit.ARRAY))
+            extra -= count
+        elif extra > 0:
+            runs += [
+                TileRun(extra, q + 1, cyc, Unit.ARRAY),
+                TileRun(count - extra, q, cyc, Unit.ARRAY),
+            ]
+            extra = 0
+        else:
+            runs.append(TileRun(count, q, cyc, Unit.ARRAY))
+    return _merge(tuple(runs))
+
+
+def plan_gemm(
+    hw: HardwareConfig,
+    m: int,
+    n: int,
+    k: int,
+    ops: Operands,
+    instances: int = 1,
+    dataflow: Dataflow | None = None,
+    compat: CompatMode | None = None,
+    ideal_memory: bool = False,
+) -> GemmPlan:
+    """Map ``instances`` independent (m x k) @ (k x n) GEMMs onto design ``hw``."""
+    for name, v in (("m", m), ("n", n), ("k", k), ("instances", instances)):
+        if v < 1:
+            raise DesignError(f"GEMM dimension {name} must be a positive integer (got {v})")
+    df = hw.array.dataflow if dataflow is None else dataflow
+    mode = hw.array.compat if compat is None else compat
+    _, _, temporal = spatial_temporal_dims(m, n, k, df)
+    t_max = temporal if ideal_memory else _max_temporal(hw, df, ops)
+    candidates = [t_max]
+    if not ideal_memory and df is not Dataflow.OS:
+        t_fit = _stream_chunk(hw, m, n, k, df, ops)
+        if t_fit is not None and t_fit < t_max:
+            candidates.append(t_fit)
+    plans = [_plan(hw, m, n, k, ops, instances, df, mode, t, ideal_memory) for t in candidates]
+    bw = hw.dram_bw_bytes_per_cycle
+
+    def traffic(p: GemmPlan) -> int:
+        return sum(p.dram_read_bytes.values()) + p.dram_write_bytes
+
+    def roofline(p: GemmPlan) -> float:
+        return max(p.compute_cycles, traffic(p) / bw)
+
+    best = min(roofline(p) for p in plans)
+    return min((p for p in plans if roofline(p) <= 1.02 * best), key=traffic)
+
+
+def _plan(
+    hw: HardwareConfig,
+    m: int,
+    n: int,
+    k: int,
+    ops: Operands,
+    instances: int,
+    df: Dataflow,
+    mode: CompatMode,
+    t_chunk: int,
+    ideal_memory: bool,
+) -> GemmPlan:
+    r, c = hw.array.rows, hw.array.cols
+    _, _, temporal = spatial_temporal_dims(m, n, k, df)
+    t_max = t_chunk
+    chunk_lens = [t_max] * (temporal // t_max) + ([temporal % t_max] if temporal % t_max else [])
+
+    def dims(t: int) -> tuple[int, int, int]:
+        return (m, n, t) if df is Dataflow.OS else (t, n, k) if df is Dataflow.WS else (m, t, k)
+
+    streamed_role = "input" if df is Dataflow.WS else "weight"
+    # SRAM accesses (words of each operand), summed over chunks and instances
+    acc = {"input": 0, "weight": 0, "out_w": 0, "out_r": 0}
+    seq_all: list[tuple[int, int]] = []
+    total = 0
+    for t in chunk_lens:
+        cm, cn, ck = dims(t)
+        a = gemm_accesses(cm, cn, ck, r, c, df, mode)
+        acc["input"] += a.input_reads_words
+        acc["weight"] += a.weight_reads_words
+        acc["out_w"] += a.output_writes_words
+        acc["out_r"] += a.output_reads_words
+        seq, cyc = _tile_sequence(hw, cm, cn, ck, df, mode)
+        seq_all += seq
+        total += cyc
+    in_bytes = _bytes(m * k, ops.input_bits)
+    w_bytes = _bytes(k * n, ops.weight_bits)
+    out_bytes = _bytes(m * n, ops.output_bits)
+    sram_read = {
+        "input": _bytes(acc["input"], ops.input_bits),
+        "weight": _bytes(acc["weight"], ops.weight_bits),
+        "output": _bytes(acc["out_r"], ops.acc_bits),
+    }
+    if ideal_memory:
+        dram_in = dram_w = dram_out = 0
+    else:
+        chunked = len(chunk_lens) > 1 and df is not Dataflow.OS
+        dram_in = _fetch(
+            in_bytes,
+            sram_read["input"],
+            usable_bytes(hw, "input"),
+            chunked and streamed_role == "input",
+            len(chunk_lens),
+        )
+        dram_w = _fetch(
+            w_bytes,
+            sram_read["weight"],
+            usable_bytes(hw, "weight"),
+            chunked and streamed_role == "weight",
+            len(chunk_lens),
+        )
+        if ops.input_on_chip:
+            dram_in = 0
+        dram_out = 0 if out_bytes <= usable_bytes(hw, "output") else out_bytes
+        dram_in, dram_w, dram_out = (burst_round(hw, x) for x in (dram_in, dram_w, dram_out))
+    sram_write = {"input": dram_in, "weight": dram_w, "output": _bytes(acc["out_w"], ops.acc_bits)}
+    sram_read["output"] += dram_out  # the write-back reads the output buffer
+    # spread each instance's DRAM reads evenly over its tiles
+    runs = _spread_loads(seq_all, dram_in + dram_w)
+    tiles = tuple(runs) * instances if instances > 1 else tuple(runs)
+    words = {role: hw.buffer(role).word_bytes for role in ("input", "weight", "output")}
+    scale = instances
+    return GemmPlan(
+        dataflow=df,
+        compat=mode,
+        m=m,
+        n=n,
+        k=k,
+        rows=r,
+        cols=c,
+        chunks=len(chunk_lens),
+        folds=(
+            gemm_folds(*dims(chunk_lens[0]), r, c, df).row_folds,
+            gemm_folds(*dims(chunk_lens[0]), r, c, df).col_folds,
+        ),
+        tiles=_merge(tiles),
+        compute_cycles=total * instances,
+        sram_read_bytes={k_: v * scale for k_, v in sram_read.items()},
+        sram_write_bytes={k_: v * scale for k_, v in sram_write.items()},
+        sram_read_words={k_: -(-v * scale // words[k_]) for k_, v in sram_read.items()},
+        sram_write_words={k_: -(-v * scale // words[k_]) for k_, v in sram_write.items()},
+        dram_read_bytes={"input": dram_in * scale, "weight": dram_w * scale},
+        dram_write_bytes=dram_out * scale,
+        useful_macs=m * n * k * instances,
+    )
+
+
+def _fetch(nbytes: int, sram_bytes: int, usable: int, streamed_chunked: bool, chunks: int) -> int:
+    """DRAM bytes to fetch an operand (see the module rules)."""
+    if nbytes <= usable:
+        return nbytes
+    if streamed_chunked:
+        return nbytes  # each chunk of the streamed operand fits: fetched once
+    return min(sram_bytes, nbytes * chunks) if chunks > 1 else sram_bytes
+
+
+def _stream_chunk(
+    hw: HardwareConfig, m: int, n: int, k: int, df: Dataflow, ops: Operands
+) -> int | None:
+    """Chunk length of the streamed dimension whose streamed operand fits its buffer."""
+    if df is Dataflow.WS:  # streamed: inputs, M rows of K
+        temporal, row_bytes, role = m, k * ops.input_bits / 8, "input"
+    else:  # IS: streamed: weights, N columns of K
+        temporal, row_bytes, role = n, k * ops.weight_bits / 8, "weight"
+    if temporal * row_bytes <= usable_bytes(hw, role):
+        return None  # fits already: fetched once in either order
+    t_fit = int(usable_bytes(hw, role) // row_bytes)
+    return t_fit if t_fit >= 1 else None
+
+
+def _merge(runs: tuple[TileRun, ...]) -> tuple[TileRun, ...]:
+    out: list[TileRun] = []
+    for run in runs:
+        if out and (out[-1].load_bytes, out[-1].compute_cycles, out[-1].unit) == (
+            run.load_bytes,
+            run.compute_cycles,
+            run.unit,
+        ):
+            out[-1] = TileRun(
+                out[-1].count + run.count, run.load_bytes, run.compute_cycles, run.unit
+            )
+        else:
+            out.append(run)
+    return tuple(out)

@@ -1,0 +1,206 @@
+"""Map a traced workload onto a design: every op becomes an :class:`OpSchedule`.
+
+Which unit runs what:
+
+* Matrix products run on the systolic array when its PEs can execute them: a MAC array runs all
+  of them; a ternary adder array runs only products with ternary or binary weights. Attention
+  (activation x activation) and the full-precision LM head then run on the vector unit as
+  multiply-accumulates, one per lane per cycle: on a pure adder array this is real work the
+  71x claim does not count.
+* Element-wise and reduction ops run on the vector unit: ``ceil(element ops / lanes)`` cycles.
+
+Data placement follows :mod:`tersim.mapping.gemm`: activations that fit a buffer stay on chip,
+the rest go through DRAM; weights always come from DRAM; K and V are read from and written to
+the DRAM KV cache in its precision (each cached element fetched once per op, so query heads of
+one KV group share their fetch).
+
+Ternary PE actions come from the trace's measured counts when the trace was measured; else the
+zero fraction of absmean-quantized normal weights is assumed, ``erf(1 / (2 sqrt(pi)))`` (about
+0.310), with +1 and -1 equally likely.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import replace
+
+from tersim.config.enums import PEKind, WeightFormat
+from tersim.config.hardware import HardwareConfig
+from tersim.counts import ActionCounts, PECounts
+from tersim.mapping.gemm import GemmPlan, Operands, _merge, burst_round, plan_gemm, usable_bytes
+from tersim.mapping.schedule import OpSchedule, Schedule, TileRun, Unit
+from tersim.trace import Op, OpKind, Workload
+
+ASSUMED_ZERO_FRACTION = math.erf(1.0 / (2.0 * math.sqrt(math.pi)))
+
+
+def runs_on_array(hw: HardwareConfig, op: Op) -> bool:
+    """Whether the systolic array can execute matrix op ``op``."""
+    if hw.array.pe_kind != PEKind.TERNARY_ADD:
+        return True
+    return op.weight_format in (WeightFormat.TERNARY, WeightFormat.BINARY)
+
+
+def ternary_actions(op: Op) -> PECounts:
+    """Adds, subtracts and zero-weight slots of a ternary matmul op."""
+    if op.measured is not None:
+        return PECounts(add=op.measured.adds, sub=op.measured.subs, skip=op.measured.skips)
+    macs = op.macs
+    skip = round(macs * ASSUMED_ZERO_FRACTION)
+    add = (macs - skip + 1) // 2
+    return PECounts(add=add, sub=macs - skip - add, skip=skip)
+
+
+def _vector_cycles(hw: HardwareConfig, ops: int) -> int:
+    v = hw.vector_unit
+    return -(-ops // (v.lanes * v.ops_per_cycle_per_lane)) if ops > 0 else 0
+
+
+def _split(total_cycles: int, load_bytes: int, pieces: int, unit: Unit) -> tuple[TileRun, ...]:
+    """``pieces`` tiles sharing cycles and loads evenly (remainders on the first tiles)."""
+    pieces = max(1, pieces)
+    qc, rc = divmod(total_cycles, pieces)
+    ql, rl = divmod(load_bytes, pieces)
+    cuts = sorted({0, rc, rl, pieces})
+    runs = []
+    for a, b in itertools.pairwise(cuts):
+        if b > a:
+            runs.append(TileRun(b - a, ql + (1 if a < rl else 0), qc + (1 if a < rc else 0), unit))
+    return _merge(tuple(runs))
+
+
+def _respread(tiles: tuple[TileRun, ...], load: int) -> tuple[TileRun, ...]:
+    """The same tiles with ``load`` bytes spread evenly over them."""
+    total = sum(t.count for t in tiles)
+    q, extra = divmod(load, total)
+    out: list[TileRun] = []
+    for t in tiles:
+        take = min(extra, t.count)
+        if take:
+            out.append(TileRun(take, q + 1, t.compute_cycles, t.unit))
+        if t.count - take:
+            out.append(TileRun(t.count - take, q, t.compute_cycles, t.unit))
+        extra -= take
+    return _merge(tuple(out))
+
+
+def _array_op(
+    hw: HardwareConfig, op: Op
+) -> tuple[tuple[TileRun, ...], int, ActionCounts, GemmPlan]:
+    attention = op.kind in (OpKind.ATTN_QK, OpKind.ATTN_AV)
+    act_bytes_instance = -(-op.act_read_bytes // op.count)
+    operands = Operands(
+        input_bits=op.act_bits,
+        weight_bits=op.weight_bits,
+        output_bits=op.out_bits,
+        acc_bits=hw.array.accumulator_bits,
+        input_on_chip=act_bytes_instance <= usable_bytes(hw, "input"),
+    )
+    plan = plan_gemm(hw, op.m, op.n, op.k, operands, instances=op.count)
+    tiles = plan.tiles
+    dram_read = {"activations": plan.dram_read_bytes["input"], "weights": 0, "kv_cache": 0}
+    if attention:
+        dram_read["kv_cache"] = burst_round(hw, op.kv_read_bytes)
+        tiles = _respread(tiles, dram_read["activations"] + dram_read["kv_cache"])
+    else:
+        dram_read["weights"] = plan.dram_read_bytes["weight"]
+    if hw.array.pe_kind == PEKind.TERNARY_ADD:
+        pe = ternary_actions(op)
+    else:
+        pe = PECounts(add=op.macs, mul=op.macs)
+    rescale = _vector_cycles(hw, op.vector_ops)
+    if rescale:
+        tiles = (*tiles, TileRun(1, 0, rescale, Unit.VECTOR))
+    kv_write = burst_round(hw, op.kv_write_bytes)
+    writes = {"activations": plan.dram_write_bytes, "weights": 0, "kv_cache": kv_write}
+    counts = ActionCounts(
+        pe_by_kind={op.kind.value: pe},
+        vector_ops=op.vector_ops,
+        sram_read_bytes=dict(plan.sram_read_bytes),
+        sram_write_bytes=dict(plan.sram_write_bytes),
+        dram_read_bytes=dram_read,
+        dram_write_bytes=writes,
+    )
+    return tiles, plan.dram_write_bytes + kv_write, counts, plan
+
+
+def _vector_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, ActionCounts]:
+    in_chip = op.act_read_bytes <= usable_bytes(hw, "input")
+    out_chip = op.act_write_bytes <= usable_bytes(hw, "output")
+    act_in = 0 if in_chip else burst_round(hw, op.act_read_bytes)
+    act_out = 0 if out_chip else burst_round(hw, op.act_write_bytes)
+    kv_in, kv_out = burst_round(hw, op.kv_read_bytes), burst_round(hw, op.kv_write_bytes)
+    if op.kind.is_matmul:  # a matrix product the array cannot run
+        macs = op.macs
+        cycles = _vector_cycles(hw, macs)
+        weights = burst_round(hw, op.weight_read_bytes)
+        vector_ops, vector_macs = op.vector_ops, macs
+        cycles += _vector_cycles(hw, op.vector_ops)
+    elif op.kind == OpKind.EMBEDDING:
+        cycles = _vector_cycles(hw, op.m * op.n)  # move the looked-up rows
+        weights, vector_ops, vector_macs = burst_round(hw, op.weight_read_bytes), 0, 0
+    else:
+        cycles = _vector_cycles(hw, op.vector_ops)
+        weights, vector_ops, vector_macs = 0, op.vector_ops, 0
+    load = act_in + weights + kv_in
+    pieces = max(1, min(cycles, -(-load // max(1, usable_bytes(hw, "weight")))))
+    tiles = _split(cycles, load, pieces, Unit.VECTOR)
+    counts = ActionCounts(
+        vector_ops=vector_ops,
+        vector_macs=vector_macs,
+        sram_read_bytes={
+            "input": op.act_read_bytes + weights + kv_in,
+            "weight": 0,
+            "output": act_out,
+        },
+        sram_write_bytes={"input": load, "weight": 0, "output": op.act_write_bytes},
+        dram_read_bytes={"activations": act_in, "weights": weights, "kv_cache": kv_in},
+        dram_write_bytes={"activations": act_out, "weights": 0, "kv_cache": kv_out},
+    )
+    return tiles, act_out + kv_out, counts
+
+
+def _cache_key(op: Op) -> tuple[object, ...]:
+    return (
+        op.kind,
+        op.m,
+        op.n,
+        op.k,
+        op.count,
+        op.weight_format,
+        op.weight_bits,
+        op.act_bits,
+        op.out_bits,
+        op.weight_read_bytes,
+        op.act_read_bytes,
+        op.act_write_bytes,
+        op.kv_read_bytes,
+        op.kv_write_bytes,
+        op.vector_ops,
+        op.measured,
+    )
+
+
+def map_workload(hw: HardwareConfig, workload: Workload) -> Schedule:
+    """The schedule of every op of ``workload`` on design ``hw`` (pure)."""
+    memo: dict[tuple[object, ...], OpSchedule] = {}
+    out = []
+    for i, op in enumerate(workload.ops):
+        key = _cache_key(op)
+        proto = memo.get(key)
+        if proto is None:
+            if op.kind.is_matmul and runs_on_array(hw, op):
+                tiles, write, counts, _ = _array_op(hw, op)
+            else:
+                tiles, write, counts = _vector_op(hw, op)
+            proto = OpSchedule(
+                i, op.name, op.kind.value, op.layer, op.phase.value, op.step, tiles, write, counts
+            )
+            memo[key] = proto
+        out.append(
+            replace(
+                proto, op_index=i, name=op.name, layer=op.layer, phase=op.phase.value, step=op.step
+            )
+        )
+    return Schedule(tuple(out))

@@ -1,0 +1,133 @@
+"""The whole pipeline for one design: trace -> map -> simulate -> energy -> RunRecord."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tersim import __version__
+from tersim.config.enums import WeightFormat
+from tersim.config.hardware import HardwareConfig
+from tersim.config.workload import ModelSpec
+from tersim.energy import EnergyBreakdown, estimate_energy, price_list
+from tersim.formats import Formats, resolve_formats
+from tersim.mapping.ops import map_workload
+from tersim.sim import Fidelity, SimResult, memory_timing, simulate
+from tersim.trace import Phase, Workload, trace_shapes
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    phases: tuple[Phase, ...]
+    prompt_tokens: int
+    gen_tokens: int
+    batch: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One design running one workload: the inputs as given and everything measured."""
+
+    hardware: HardwareConfig
+    spec: ModelSpec
+    formats: Formats
+    scenario: Scenario
+    result: SimResult
+    energy: EnergyBreakdown
+
+    def phase_summary(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        r, s = self.result, self.scenario
+        for phase in s.phases:
+            cycles = r.phase_cycles(phase.value)
+            tokens = s.batch * (s.prompt_tokens if phase == Phase.PREFILL else s.gen_tokens)
+            seconds = cycles / r.clock_hz
+            out[phase.value] = {
+                "cycles": cycles,
+                "seconds": seconds,
+                "tokens": tokens,
+                "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
+            }
+        return out
+
+    @property
+    def utilization(self) -> float:
+        """Useful array PE-cycles / (R * C * total cycles)."""
+        a = self.hardware.array
+        pe = self.result.counts.pe_total
+        useful = pe.mul if pe.mul else pe.add + pe.sub + pe.skip
+        total = self.result.total_cycles * a.rows * a.cols
+        return useful / total if total else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        r, c = self.result, self.result.counts
+        return {
+            "tersim_version": __version__,
+            "hardware": self.hardware.model_dump(mode="json"),
+            "workload": self.spec.model_dump(mode="json"),
+            "formats": {
+                "weight_format": self.formats.weight_format.value,
+                "weight_bits": self.formats.weight_bits,
+                "act_bits": self.formats.act_bits,
+                "kv_bits": self.formats.kv_bits,
+            },
+            "scenario": {
+                "phases": [p.value for p in self.scenario.phases],
+                "prompt_tokens": self.scenario.prompt_tokens,
+                "gen_tokens": self.scenario.gen_tokens,
+                "batch": self.scenario.batch,
+            },
+            "fidelity": r.fidelity,
+            "total_cycles": r.total_cycles,
+            "seconds": r.seconds,
+            "phases": self.phase_summary(),
+            "dram_read_bytes": sum(c.dram_read_bytes.values()),
+            "dram_write_bytes": sum(c.dram_write_bytes.values()),
+            "dram_read_bytes_by_kind": dict(c.dram_read_bytes),
+            "dram_write_bytes_by_kind": dict(c.dram_write_bytes),
+            "achieved_dram_bw_bytes_per_cycle": (
+                (sum(c.dram_read_bytes.values()) + sum(c.dram_write_bytes.values()))
+                / r.total_cycles
+                if r.total_cycles
+                else 0.0
+            ),
+            "utilization": self.utilization,
+            "busy_cycles": dict(r.busy_cycles),
+            "stall_cycles": dict(r.stall_cycles),
+            "energy_pj": self.energy.to_json(),
+            "counts": c.to_json(),
+        }
+
+
+def run(
+    hw: HardwareConfig,
+    spec: ModelSpec,
+    phases: tuple[Phase, ...] = (Phase.PREFILL, Phase.DECODE),
+    prompt_tokens: int | None = None,
+    gen_tokens: int | None = None,
+    batch: int | None = None,
+    weight_format: WeightFormat | None = None,
+    fidelity: Fidelity = Fidelity.FAST,
+    workload: Workload | None = None,
+    progress: Progress | None = None,
+    ideal_memory: bool = False,
+) -> RunRecord:
+    """Simulate ``spec`` on ``hw`` (in the design's native format unless told otherwise).
+
+    ``ideal_memory`` makes DRAM transfers free and instantaneous (the mapping and its traffic
+    counts are unchanged), which isolates the compute units.
+    """
+    if workload is None:
+        formats = resolve_formats(spec, hw.array.pe_kind, weight_format)
+        workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
+    schedule = map_workload(hw, workload)
+    mem = memory_timing(hw, ideal=ideal_memory)
+    result = simulate(schedule, mem, hw.array.clock_hz, fidelity, progress)
+    energy = estimate_energy(result.counts, price_list(hw))
+    scenario = Scenario(
+        workload.phases, workload.prompt_tokens, workload.gen_tokens, workload.batch
+    )
+    return RunRecord(hw, spec, workload.formats, scenario, result, energy)
