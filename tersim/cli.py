@@ -391,6 +391,64 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
     _out().print(table)
 
 
+@app.command()
+def gemm(
+    hw: Annotated[str, typer.Option("--hw", help="Hardware YAML or shipped name.")],
+    m: Annotated[int, typer.Option("--m", help="Rows of the activations (tokens).")],
+    n: Annotated[int, typer.Option("--n", help="Output features.")],
+    k: Annotated[int, typer.Option("--k", help="Input features (reduction length).")],
+    dataflow: Annotated[
+        str | None, typer.Option(help="os, ws or is (default: the design's).")
+    ] = None,
+    compat: Annotated[str | None, typer.Option(help="tersim or scalesim cycle counting.")] = None,
+    ideal_memory: Annotated[bool, typer.Option(help="Infinite DRAM bandwidth.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Time one GEMM (M x K activations by K x N weights) on a design."""
+    from tersim.config import CompatMode, Dataflow, load_hardware
+    from tersim.gemm import run_gemm
+    from tersim.shipped import resolve
+
+    design = load_hardware(resolve(hw, "hardware"))
+    try:
+        df = None if dataflow is None else Dataflow(dataflow)
+        mode = None if compat is None else CompatMode(compat)
+    except ValueError as exc:
+        raise TersimError(
+            f"invalid option: {exc} (dataflow: os | ws | is; compat: tersim | scalesim)"
+        ) from None
+    res = run_gemm(design, m, n, k, df, mode, ideal_memory)
+    doc = res.to_json()
+    if as_json:
+        print(json.dumps(doc, indent=2))
+        return
+    table = Table(
+        title=f"GEMM {m}x{k} @ {k}x{n} on {design.name} "
+        f"({doc['dataflow']}, {doc['compat']} convention)"
+    )
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for key in ("total_cycles", "compute_cycles", "stall_cycles"):
+        table.add_row(key, f"{doc[key]:,}")
+    table.add_row(
+        "folds (row x col, chunks)",
+        f"{doc['folds']['row']} x {doc['folds']['col']}, {doc['folds']['chunks']}",
+    )
+    table.add_row("utilization", f"{doc['utilization'] * 100:.2f} %")
+    for role in ("input", "weight", "output"):
+        table.add_row(
+            f"SRAM {role} read / write bytes",
+            f"{doc['sram_reads_bytes'][role]:,} / {doc['sram_writes_bytes'][role]:,}",
+        )
+    table.add_row(
+        "DRAM read / write bytes", f"{doc['dram_read_bytes']:,} / {doc['dram_write_bytes']:,}"
+    )
+    table.add_row(
+        "PE ops (add, sub, skip, mul)", ", ".join(f"{v:,}" for v in doc["pe_ops"].values())
+    )
+    _out().print(table)
+
+
 def main() -> None:
     """Console entry point: run the app; user errors print cleanly and exit 2."""
     try:

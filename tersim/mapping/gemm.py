@@ -50,6 +50,7 @@ class Operands:
     output_bits: float  # final outputs written back
     acc_bits: int  # partial sums in the output buffer
     input_on_chip: bool  # activations already in the input buffer (produced on chip)
+    output_to_dram: bool = False  # write outputs back even if they would fit on chip
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class GemmPlan:
     compute_cycles: int  # ideal memory
     sram_read_bytes: dict[str, int]
     sram_write_bytes: dict[str, int]
-    sram_read_words: dict[str, int]
+    sram_read_words: dict[str, int]  # operand elements (SCALE-Sim's "words")
     sram_write_words: dict[str, int]
     dram_read_bytes: dict[str, int]  # "input", "weight"
     dram_write_bytes: int
@@ -269,14 +270,25 @@ def _plan(
         )
         if ops.input_on_chip:
             dram_in = 0
-        dram_out = 0 if out_bytes <= usable_bytes(hw, "output") else out_bytes
+        fits_out = out_bytes <= usable_bytes(hw, "output")
+        dram_out = out_bytes if ops.output_to_dram or not fits_out else 0
         dram_in, dram_w, dram_out = (burst_round(hw, x) for x in (dram_in, dram_w, dram_out))
     sram_write = {"input": dram_in, "weight": dram_w, "output": _bytes(acc["out_w"], ops.acc_bits)}
     sram_read["output"] += dram_out  # the write-back reads the output buffer
     # spread each instance's DRAM reads evenly over its tiles
     runs = _spread_loads(seq_all, dram_in + dram_w)
     tiles = tuple(runs) * instances if instances > 1 else tuple(runs)
-    words = {role: hw.buffer(role).word_bytes for role in ("input", "weight", "output")}
+    bits = {"input": ops.input_bits, "weight": ops.weight_bits}
+    read_words = {
+        "input": acc["input"],
+        "weight": acc["weight"],
+        "output": acc["out_r"] + (m * n if dram_out else 0),
+    }
+    write_words = {
+        "input": int(dram_in * 8 // bits["input"]),
+        "weight": int(dram_w * 8 // bits["weight"]),
+        "output": acc["out_w"],
+    }
     scale = instances
     return GemmPlan(
         dataflow=df,
@@ -295,8 +307,8 @@ def _plan(
         compute_cycles=total * instances,
         sram_read_bytes={k_: v * scale for k_, v in sram_read.items()},
         sram_write_bytes={k_: v * scale for k_, v in sram_write.items()},
-        sram_read_words={k_: -(-v * scale // words[k_]) for k_, v in sram_read.items()},
-        sram_write_words={k_: -(-v * scale // words[k_]) for k_, v in sram_write.items()},
+        sram_read_words={k_: v * scale for k_, v in read_words.items()},
+        sram_write_words={k_: v * scale for k_, v in write_words.items()},
         dram_read_bytes={"input": dram_in * scale, "weight": dram_w * scale},
         dram_write_bytes=dram_out * scale,
         useful_macs=m * n * k * instances,
