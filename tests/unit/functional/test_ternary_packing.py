@@ -1,0 +1,148 @@
+"""Packing of ternary weights: exact round trips, the documented byte layout, byte counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tersim.errors import TersimError, WorkloadError
+from tersim.functional.packing import (
+    PackedTernary,
+    pack_ternary,
+    packed_nbytes,
+    unpack_ternary,
+)
+
+BPWS = [2, 1.6]
+
+
+def random_trits(rng: np.random.Generator, k: int, n: int, zero_fraction: float) -> np.ndarray:
+    signs = rng.choice(np.array([-1, 1], dtype=np.int8), size=(k, n))
+    return np.where(rng.random((k, n)) < zero_fraction, 0, signs).astype(np.int8)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(
+    k=st.integers(0, 41),
+    n=st.integers(0, 9),
+    zero_fraction=st.sampled_from([0.0, 0.3, 1.0]),
+    bpw=st.sampled_from(BPWS),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_round_trip_any_shape(k, n, zero_fraction, bpw, seed):
+    trits = random_trits(np.random.default_rng(seed), k, n, zero_fraction)
+    packed = pack_ternary(trits, bpw)
+    out = unpack_ternary(packed)
+    assert out.dtype == np.int8
+    assert out.shape == (k, n)
+    np.testing.assert_array_equal(out, trits)
+    tpb = 4 if bpw == 2 else 5
+    assert packed.data.shape == (-(-k // tpb), n)
+    assert packed.nbytes == packed_nbytes((k, n), bpw) == n * (-(-k // tpb))
+    assert packed.plus_count == int(np.sum(trits == 1))
+    assert packed.minus_count == int(np.sum(trits == -1))
+    assert packed.zero_count == int(np.sum(trits == 0))
+
+
+def test_layout_2bit_hand_packed():
+    # Column 0 holds inputs k = 0..4: +1, -1, 0, +1 | -1 (second group, padded with zeros).
+    trits = np.array([[1], [-1], [0], [1], [-1]], dtype=np.int8)
+    packed = pack_ternary(trits, 2)
+    # digits 1, 2, 0, 1 -> 1 + (2 << 2) + (0 << 4) + (1 << 6) = 73; then digit 2 alone.
+    np.testing.assert_array_equal(packed.data, np.array([[73], [2]], dtype=np.uint8))
+
+
+def test_layout_base3_hand_packed():
+    trits = np.array([[1, 0], [-1, 0], [0, 0], [1, 0], [-1, -1], [1, 0]], dtype=np.int8)
+    packed = pack_ternary(trits, 1.6)
+    # digits are trit + 1. Column 0: 2, 0, 1, 2, 0 -> 2 + 0*3 + 1*9 + 2*27 + 0*81 = 65; then
+    # digit 2 and four padding zeros (digit 1) -> 2 + 3 + 9 + 27 + 81 = 122.
+    # Column 1: 1, 1, 1, 1, 0 -> 1 + 3 + 9 + 27 = 40; then 1 + padding -> 121 (all zero).
+    np.testing.assert_array_equal(packed.data, np.array([[65, 40], [122, 121]], dtype=np.uint8))
+
+
+def test_base3_extreme_bytes():
+    assert np.all(pack_ternary(-np.ones((5, 3), dtype=np.int8), 1.6).data == 0)
+    assert np.all(pack_ternary(np.ones((5, 3), dtype=np.int8), 1.6).data == 242)
+    assert np.all(pack_ternary(np.zeros((5, 3), dtype=np.int8), 1.6).data == 121)
+
+
+def test_nbytes_hand_computed():
+    assert packed_nbytes((4096, 4096), 2) == 4096 * 1024 == 4_194_304
+    assert packed_nbytes((4096, 4096), 1.6) == 4096 * 820 == 3_358_720
+    assert packed_nbytes((4096, 11008), 2) == 11008 * 1024
+    assert packed_nbytes((10, 3), 2) == 9
+    assert packed_nbytes((10, 3), 1.6) == 6
+
+
+def test_packed_is_read_only():
+    packed = pack_ternary(np.ones((4, 4), dtype=np.int8))
+    with pytest.raises(ValueError):
+        packed.data[0, 0] = 0
+
+
+@pytest.mark.parametrize("bad", [3, 1.58, "2", None, True, 0])
+def test_bad_bits_per_weight_names_parameter(bad):
+    with pytest.raises(WorkloadError, match="bits_per_weight"):
+        pack_ternary(np.zeros((4, 4), dtype=np.int8), bad)
+
+
+@pytest.mark.parametrize(
+    "trits",
+    [
+        np.array([[2, 0]], dtype=np.int8),
+        np.array([[-2]], dtype=np.int64),
+        np.zeros(4, dtype=np.int8),
+        np.zeros((2, 2), dtype=np.float32),
+    ],
+)
+def test_bad_trits_names_parameter(trits):
+    with pytest.raises(TersimError, match="trits"):
+        pack_ternary(trits)
+
+
+def test_unpack_rejects_unused_2bit_code():
+    good = pack_ternary(np.zeros((4, 1), dtype=np.int8), 2)
+    bad = PackedTernary(
+        data=np.array([[0b11]], dtype=np.uint8),
+        shape=(4, 1),
+        bits_per_weight=2,
+        plus_count=0,
+        minus_count=0,
+    )
+    assert unpack_ternary(good).shape == (4, 1)
+    with pytest.raises(WorkloadError, match="0b11"):
+        unpack_ternary(bad)
+
+
+def test_unpack_rejects_base3_byte_above_242():
+    bad = PackedTernary(
+        data=np.array([[243]], dtype=np.uint8),
+        shape=(5, 1),
+        bits_per_weight=1.6,
+        plus_count=0,
+        minus_count=0,
+    )
+    with pytest.raises(WorkloadError, match="242"):
+        unpack_ternary(bad)
+
+
+def test_constructor_checks_shape_and_counts():
+    with pytest.raises(WorkloadError, match="data"):
+        PackedTernary(
+            data=np.zeros((2, 3), dtype=np.uint8),
+            shape=(4, 3),
+            bits_per_weight=2,
+            plus_count=0,
+            minus_count=0,
+        )
+    with pytest.raises(WorkloadError, match="plus_count"):
+        PackedTernary(
+            data=np.zeros((1, 3), dtype=np.uint8),
+            shape=(4, 3),
+            bits_per_weight=2,
+            plus_count=10,
+            minus_count=5,
+        )
