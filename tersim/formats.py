@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tersim.config.enums import PEKind, WeightFormat
+from tersim.config.hardware import PE_WEIGHT_FORMATS
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
 
@@ -25,13 +26,6 @@ _WEIGHT_BITS: dict[WeightFormat, float] = {
     WeightFormat.BF16: 16.0,
 }
 
-# Which weight formats each PE kind can execute.
-_ALLOWED: dict[PEKind, tuple[WeightFormat, ...]] = {
-    PEKind.TERNARY_ADD: (WeightFormat.TERNARY, WeightFormat.BINARY),
-    PEKind.FP16_MAC: (WeightFormat.FP16,),
-    PEKind.INT8_MAC: (WeightFormat.INT8, WeightFormat.TERNARY, WeightFormat.BINARY),
-    PEKind.BF16_MAC: (WeightFormat.BF16, WeightFormat.NF4, WeightFormat.FP4),
-}
 _NATIVE: dict[PEKind, WeightFormat] = {
     PEKind.TERNARY_ADD: WeightFormat.TERNARY,
     PEKind.FP16_MAC: WeightFormat.FP16,
@@ -67,25 +61,31 @@ def weight_bits(fmt: WeightFormat) -> float:
 
 
 def resolve_formats(
-    spec: ModelSpec, pe_kind: PEKind, weight_format: WeightFormat | None = None
+    spec: ModelSpec,
+    pe_kind: PEKind,
+    weight_format: WeightFormat | None = None,
+    design_format: WeightFormat | None = None,
 ) -> Formats:
     """The formats ``spec`` runs in on a ``pe_kind`` array; an invalid pairing is an error.
 
-    Precedence: explicit ``weight_format`` > the workload's ``quantization.weight_format`` >
-    the PE kind's native format. A workload whose stated format the PE cannot run (a ternary
+    Precedence: explicit ``weight_format`` > the design's ``array.weight_format`` (a W4A16
+    design runs every model in NF4) > the workload's ``quantization.weight_format`` > the PE
+    kind's native format. A workload whose stated format the PE cannot run (a ternary
     model on an FP16 array, say) runs as its full-precision counterpart in the PE's native
     format when no explicit format was asked for: that is the baseline comparison.
     """
     q = spec.quantization
     if weight_format is not None:
         fmt = weight_format
-        if fmt not in _ALLOWED[pe_kind]:
-            allowed = ", ".join(f.value for f in _ALLOWED[pe_kind])
+        if fmt not in PE_WEIGHT_FORMATS[pe_kind]:
+            allowed = ", ".join(f.value for f in PE_WEIGHT_FORMATS[pe_kind])
             raise WorkloadError(
                 f"weight format '{fmt.value}' cannot run on a '{pe_kind.value}' array "
                 f"(expected one of: {allowed})"
             )
-    elif q.weight_format is not None and q.weight_format in _ALLOWED[pe_kind]:
+    elif design_format is not None:
+        fmt = design_format
+    elif q.weight_format is not None and q.weight_format in PE_WEIGHT_FORMATS[pe_kind]:
         fmt = q.weight_format
     else:
         fmt = _NATIVE[pe_kind]

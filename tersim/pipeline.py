@@ -121,7 +121,7 @@ def run(
     counts are unchanged), which isolates the compute units.
     """
     if workload is None:
-        formats = resolve_formats(spec, hw.array.pe_kind, weight_format)
+        formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
         workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
     schedule = map_workload(hw, workload)
     mem = memory_timing(hw, ideal=ideal_memory)

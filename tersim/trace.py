@@ -154,7 +154,7 @@ class TraceBuilder:
 
     @property
     def quantized_acts(self) -> bool:
-        return not self.formats.is_float
+        return self.formats.act_bits < 16
 
     def _add(self, op: Op) -> None:
         self.ops.append(op)

@@ -11,9 +11,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from tersim.config.enums import CompatMode, Dataflow, PEKind
+from tersim.config.enums import CompatMode, Dataflow, PEKind, WeightFormat
 from tersim.config.types import Flag, NonNegInt, PosFloat, PosInt
 from tersim.tech.tables import energy_field_names, known_nodes
+
+# Which weight formats each PE kind can execute (NF4/FP4 are dequantized to bf16 on the fly).
+PE_WEIGHT_FORMATS: dict[PEKind, tuple[WeightFormat, ...]] = {
+    PEKind.TERNARY_ADD: (WeightFormat.TERNARY, WeightFormat.BINARY),
+    PEKind.FP16_MAC: (WeightFormat.FP16,),
+    PEKind.INT8_MAC: (WeightFormat.INT8, WeightFormat.TERNARY, WeightFormat.BINARY),
+    PEKind.BF16_MAC: (WeightFormat.BF16, WeightFormat.NF4, WeightFormat.FP4),
+}
 
 
 class _Strict(BaseModel):
@@ -36,6 +44,9 @@ class ArrayConfig(_Strict):
     clock_hz: PosFloat = Field(1.0e9, description="Array clock in Hz")
     compat: CompatMode = Field(
         CompatMode.TERSIM, description="Cycle-counting convention: tersim or scalesim"
+    )
+    weight_format: WeightFormat | None = Field(
+        None, description="Weight format this design runs models in (default: the PE's native)"
     )
 
 
@@ -162,6 +173,16 @@ def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
                 "dram.energy_pj_per_bit",
                 "a custom DRAM needs its energy (got nothing; expected "
                 "a positive number, or kind: hbm2 | lpddr4 | ddr4 for a preset)",
+            )
+        )
+    wf = hw.array.weight_format
+    if wf is not None and wf not in PE_WEIGHT_FORMATS[hw.array.pe_kind]:
+        allowed = ", ".join(f.value for f in PE_WEIGHT_FORMATS[hw.array.pe_kind])
+        problems.append(
+            (
+                "array.weight_format",
+                f"a {hw.array.pe_kind.value} array cannot run "
+                f"{wf.value} weights (got {wf.value}; expected one of {allowed})",
             )
         )
     problems.extend(_tile_problems(hw))
