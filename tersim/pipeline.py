@@ -10,9 +10,11 @@ from tersim import __version__
 from tersim.config.enums import WeightFormat
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
-from tersim.energy import EnergyBreakdown, estimate_energy, price_list
+from tersim.counts import ActionCounts, sum_counts
+from tersim.energy import EnergyBreakdown, PriceList, estimate_energy, price_list
 from tersim.formats import Formats, resolve_formats
 from tersim.mapping.ops import map_workload
+from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
 from tersim.trace import Phase, Workload, trace_shapes
 
@@ -37,6 +39,8 @@ class RunRecord:
     scenario: Scenario
     result: SimResult
     energy: EnergyBreakdown
+    energy_by_layer_pj: dict[str, float]  # dynamic energy (no leakage) per layer
+    energy_by_op_kind_pj: dict[str, float]  # dynamic energy (no leakage) per op kind
 
     def phase_summary(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
@@ -97,7 +101,15 @@ class RunRecord:
             "utilization": self.utilization,
             "busy_cycles": dict(r.busy_cycles),
             "stall_cycles": dict(r.stall_cycles),
-            "energy_pj": self.energy.to_json(),
+            "energy_pj": {
+                **self.energy.to_json(),
+                "by_layer": dict(self.energy_by_layer_pj),
+                "by_op_kind": dict(self.energy_by_op_kind_pj),
+            },
+            "timeline": {
+                unit: [list(iv) for iv in ivs]
+                for unit, ivs in r.timeline(max_intervals=256).items()
+            },
             "counts": c.to_json(),
         }
 
@@ -126,8 +138,23 @@ def run(
     schedule = map_workload(hw, workload)
     mem = memory_timing(hw, ideal=ideal_memory)
     result = simulate(schedule, mem, hw.array.clock_hz, fidelity, progress)
-    energy = estimate_energy(result.counts, price_list(hw))
+    prices = price_list(hw)
+    energy = estimate_energy(result.counts, prices)
     scenario = Scenario(
         workload.phases, workload.prompt_tokens, workload.gen_tokens, workload.batch
     )
-    return RunRecord(hw, spec, workload.formats, scenario, result, energy)
+    by_layer = _dynamic_energy_by(
+        schedule, prices, lambda op: "embedding_and_head" if op.layer < 0 else f"layer_{op.layer}"
+    )
+    by_kind = _dynamic_energy_by(schedule, prices, lambda op: op.kind)
+    return RunRecord(hw, spec, workload.formats, scenario, result, energy, by_layer, by_kind)
+
+
+def _dynamic_energy_by(
+    schedule: Schedule, prices: PriceList, key: Callable[[OpSchedule], str]
+) -> dict[str, float]:
+    """Energy without leakage, grouped by ``key`` (leakage belongs to time, not to ops)."""
+    groups: dict[str, list[ActionCounts]] = {}
+    for op in schedule.ops:
+        groups.setdefault(key(op), []).append(op.counts)
+    return {k: estimate_energy(sum_counts(v), prices).total_pj for k, v in groups.items()}

@@ -86,3 +86,19 @@ def test_dram_sram_vector_and_leakage_by_hand() -> None:
     assert e.vector_pj == pytest.approx(100 * 0.16)
     # 16384 PEs x 0.2 uW + 20 MiB x 4 mW/MiB = 3.2768 + 80 mW for 1 ms = 83.2768 uJ
     assert e.leakage_pj == pytest.approx(83.2768e-3 * 1e-3 * 1e12)
+
+
+def test_energy_by_layer_and_kind_add_up_to_dynamic_total() -> None:
+    from tersim.config import load_workload
+    from tersim.pipeline import run
+
+    rec = run(
+        _hw("ternary-128x128-7nm"),
+        load_workload(ROOT / "workloads" / "bitnet-b1.58-700m.yaml"),
+        prompt_tokens=16,
+        gen_tokens=2,
+    )
+    dynamic = rec.energy.total_pj - rec.energy.leakage_pj
+    assert sum(rec.energy_by_layer_pj.values()) == pytest.approx(dynamic, rel=1e-9)
+    assert sum(rec.energy_by_op_kind_pj.values()) == pytest.approx(dynamic, rel=1e-9)
+    assert len([k for k in rec.energy_by_layer_pj if k.startswith("layer_")]) == 24
