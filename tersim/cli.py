@@ -258,6 +258,10 @@ def run_cmd(
     batch: Annotated[int | None, typer.Option(help="Sequences per batch.")] = None,
     weight_format: Annotated[str | None, typer.Option(help="Override the weight format.")] = None,
     fidelity: Annotated[str, typer.Option(help="tile or fast.")] = "fast",
+    trace_file: Annotated[
+        Path | None,
+        typer.Option("--trace", help="Run a saved trace (e.g. from tersim trace --measure)."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON record.")] = None,
 ) -> None:
     """Simulate a workload on a design (default: BitNet b1.58 3B, ternary vs FP16 at 7nm)."""

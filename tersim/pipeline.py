@@ -8,10 +8,12 @@ from typing import Any
 
 from tersim import __version__
 from tersim.config.enums import WeightFormat
-from tersim.config.hardware import HardwareConfig
+from tersim.config.hardware import PE_WEIGHT_FORMATS, HardwareConfig
 from tersim.config.workload import ModelSpec
 from tersim.counts import ActionCounts, sum_counts
 from tersim.energy import EnergyBreakdown, PriceList, estimate_energy, price_list
+from tersim.errors import WorkloadError
+from tersim.footprint import footprint
 from tersim.formats import Formats, resolve_formats
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
@@ -135,6 +137,7 @@ def run(
     if workload is None:
         formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
         workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
+    check_fits(hw, spec, workload)
     schedule = map_workload(hw, workload)
     mem = memory_timing(hw, ideal=ideal_memory)
     result = simulate(schedule, mem, hw.array.clock_hz, fidelity, progress)
@@ -148,6 +151,33 @@ def run(
     )
     by_kind = _dynamic_energy_by(schedule, prices, lambda op: op.kind)
     return RunRecord(hw, spec, workload.formats, scenario, result, energy, by_layer, by_kind)
+
+
+def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
+    """Raise if ``workload`` cannot run on ``hw``: formats the PEs cannot execute, or weights
+    plus KV cache larger than the DRAM capacity."""
+    fmt = workload.formats.weight_format
+    if fmt not in PE_WEIGHT_FORMATS[hw.array.pe_kind]:
+        allowed = ", ".join(f.value for f in PE_WEIGHT_FORMATS[hw.array.pe_kind])
+        raise WorkloadError(
+            f"{workload.model}: the trace's {fmt.value} weights cannot run on {hw.name}'s "
+            f"{hw.array.pe_kind.value} array (expected one of: {allowed}; re-trace for this PE)"
+        )
+    cap = hw.dram.capacity_bytes
+    if cap is None:
+        return
+    fp_format = {"ternary": "ternary2" if workload.formats.weight_bits >= 2 else "ternary1.6"}.get(
+        fmt.value, fmt.value
+    )
+    context = workload.prompt_tokens + workload.gen_tokens
+    need = footprint(spec, fp_format, context, workload.batch)
+    if need.total_bytes > cap:
+        raise WorkloadError(
+            f"{spec.name} does not fit {hw.name}'s DRAM: weights, embeddings and a KV cache "
+            f"for {context} tokens x batch {workload.batch} need {need.total_bytes:,} bytes "
+            f"(KV cache {need.kv_cache_bytes:,}); dram.capacity_bytes is {cap:,} (expected at "
+            "least the need: raise the capacity or shorten the context or batch)"
+        )
 
 
 def _dynamic_energy_by(

@@ -174,4 +174,30 @@ def test_dram_counts_are_the_bytes_transferred(df: Dataflow) -> None:
     rec = run(_dram(_hw(TINY_HW, dataflow=df), 1.0), _spec(), prompt_tokens=8, gen_tokens=2)
     c = rec.result.counts
     assert rec.result.busy_cycles["dram"] == (
-        sum(c.dram_read_bytes.values()) + sum(c.dram_write_bytes.values()))
+        sum(c.dram_read_bytes.values()) + sum(c.dram_write_bytes.values())
+    )
+
+
+def test_kv_cache_that_does_not_fit_dram_is_an_error() -> None:
+    from tersim.errors import WorkloadError
+
+    spec = load_workload(ROOT / "workloads" / "llama2-7b.yaml")
+    small = FP16_HW.model_copy(
+        update={"dram": FP16_HW.dram.model_copy(update={"capacity_bytes": 16 * 2**30})}
+    )
+    run(small, spec, prompt_tokens=128, gen_tokens=1)  # 13.5 GB of weights + small KV: fits
+    with pytest.raises(WorkloadError, match=r"KV cache .* dram\.capacity_bytes"):
+        run(small, spec, prompt_tokens=2048, gen_tokens=2048, batch=8)
+
+
+def test_trace_in_a_format_the_pe_cannot_run_is_an_error() -> None:
+    from tersim.errors import WorkloadError
+    from tersim.formats import resolve_formats
+    from tersim.trace import trace_shapes
+
+    spec = _spec()
+    wl = trace_shapes(
+        spec, resolve_formats(spec, TINY_HW.array.pe_kind), prompt_tokens=4, gen_tokens=1
+    )
+    with pytest.raises(WorkloadError, match=r"cannot run on .*fp16_mac"):
+        run(FP16_HW, spec, workload=wl)
