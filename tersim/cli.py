@@ -263,6 +263,7 @@ def run_cmd(
         typer.Option("--trace", help="Run a saved trace (e.g. from tersim trace --measure)."),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON record.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
 ) -> None:
     """Simulate a workload on a design (default: BitNet b1.58 3B, ternary vs FP16 at 7nm)."""
     from tersim.config import WeightFormat, load_hardware
@@ -295,13 +296,30 @@ def run_cmd(
         None if base is None else _run_with_progress(f"simulating {base.name}", hw=base, **common)
     )
     _print_summary(record, base_record)
+    doc: dict[str, object] = {"run": record.to_json()}
+    if base_record is not None:
+        doc["baseline"] = base_record.to_json()
+        doc["ratios"] = _ratios(record, base_record)
     if json_out is not None:
-        doc: dict[str, object] = {"run": record.to_json()}
-        if base_record is not None:
-            doc["baseline"] = base_record.to_json()
-            doc["ratios"] = _ratios(record, base_record)
         _write_json(json_out, doc)
         _out().print(f"wrote {json_out}", markup=False)
+    if report is not None:
+        from tersim.report import write_run_report
+
+        write_run_report(doc, report)
+        _out().print(f"wrote {report}", markup=False)
+
+
+@app.command("report")
+def report_cmd(
+    record: Annotated[Path, typer.Argument(help="JSON written by tersim run --json.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
+) -> None:
+    """Make an interactive HTML report from a stored run record (no simulation)."""
+    from tersim.report.html import load_run_json, write_run_report
+
+    write_run_report(load_run_json(record), output)
+    _out().print(f"wrote {output}", markup=False)
 
 
 def _ratios(rec, base):  # type: ignore[no-untyped-def]
