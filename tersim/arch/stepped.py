@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from tersim.arch.systolic import _positive  # argument validation only, no timing formulas
 from tersim.config.enums import CompatMode, Dataflow
 from tersim.errors import DesignError, WorkloadError
 
@@ -556,8 +557,6 @@ def simulate_gemm(
     skip with int32 accumulators. Otherwise PEs multiply-accumulate (int64 if both operands are
     integer, else float64). Meant for small shapes (cost ~ cycles * rows * cols).
     """
-    from tersim.arch.systolic import _positive  # shared validation; no timing formulas
-
     rows, cols = _positive("rows", rows), _positive("cols", cols)
     df, mode_c = Dataflow(dataflow), CompatMode(compat)
     x = np.asarray(x)
@@ -567,6 +566,7 @@ def simulate_gemm(
     if x.shape[1] != w.shape[0]:
         raise WorkloadError(f"x is {x.shape} but w is {w.shape}: inner dimensions differ")
     m, n = x.shape[0], w.shape[1]
+    acc_dtype: type[np.generic]
     if ternary:
         if not (np.issubdtype(x.dtype, np.integer) and np.issubdtype(w.dtype, np.integer)):
             raise WorkloadError("ternary PEs need integer activations and weights")

@@ -36,13 +36,13 @@ the last busy cycle (counted from 0), not the number of cycles.
 last output leaving it, for hardware that overlaps consecutive passes where it can:
 
 * WS/IS: the stationary tile is loaded from the top edge through the stationary registers
-  themselves (no shadow copy: a ternary PE's weight register is as large as its adder, so
-  doubling it is not free). Column ``c`` starts loading the next tile the cycle after the
-  current pass's last streamed operand has left PE (0, c); the load is a wavefront (row ``r``
-  shifts from load cycle ``r`` on), so it never overwrites a weight still in use. The load
-  takes R cycles. The next pass starts streaming when column 0 has its new tile, so passes
-  are issued every ``T + R`` cycles and each pass's skew drain (``R + c_used - 2`` cycles)
-  hides under the next preload and stream. Partial sums still cross all R rows (unused rows
+  themselves (no shadow copy of the tile: the smallest PE; a double-buffered PE would hide
+  the preload entirely and is not modelled here). Column ``c`` starts loading the next tile
+  the cycle after the current pass's last streamed operand has left PE (0, c); the load is a
+  wavefront (row ``r`` shifts from load cycle ``r`` on), so it never overwrites a weight still
+  in use. The load takes R cycles. The next pass starts streaming when column 0 has its new
+  tile, so passes are issued every ``T + R`` cycles and each pass's skew drain
+  (``R + c_used - 2`` cycles) hides under the next preload and stream. Partial sums still cross all R rows (unused rows
   hold zero weights) but only the used columns matter::
 
       total = F * (T + R) + R + c_last - 2     (see gemm_timing for the narrow-last-fold case)
@@ -159,10 +159,10 @@ class GemmTiming:
     """Compute cycles of one GEMM on one array (ideal SRAM: no stalls).
 
     ``compute_cycles`` follows ``compat`` (see the module docstring). ``folds`` is
-    ``(row_folds, col_folds)``. ``pass_cycles`` is the latency of one full (unclipped) pass.
-    ``useful_pe_cycles`` = M * N * K; ``utilization`` = useful / (compute_cycles * R * C), as
-    SCALE-Sim's "Overall Util" (SCALESIM reports 0 cycles for a 1x1x1 OS GEMM on a 1x1 array;
-    the denominator is then taken as 1 cycle).
+    ``(row_folds, col_folds)``. ``pass_cycles`` is the latency of the first (largest) pass on
+    its own. ``useful_pe_cycles`` = M * N * K; ``utilization`` = useful / (compute_cycles *
+    R * C), as SCALE-Sim's "Overall Util" (SCALESIM reports 0 cycles for a 1x1x1 OS GEMM on a
+    1x1 array; the denominator is then taken as 1 cycle).
     """
 
     dataflow: Dataflow

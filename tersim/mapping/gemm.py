@@ -95,6 +95,56 @@ def _bytes(elements: int, bits: float) -> int:
     return -(-round(elements * bits) // 8)
 
 
+def sram_demand_bytes_per_cycle(
+    hw: HardwareConfig, df: Dataflow, ops: Operands
+) -> dict[tuple[str, str], float]:
+    """Bytes per cycle the array needs from each buffer port to run at full rate.
+
+    OS streams inputs into R rows and weights into C columns and drains C outputs per cycle;
+    WS streams inputs into R rows, preloads weights C per cycle and reads and writes C partial
+    sums per cycle; IS streams weights into R rows, preloads inputs C per cycle and reads and
+    writes C partial sums per cycle.
+    """
+    r, c = hw.array.rows, hw.array.cols
+    inp, w, acc, out = (
+        ops.input_bits / 8,
+        ops.weight_bits / 8,
+        ops.acc_bits / 8,
+        ops.output_bits / 8,
+    )
+    if df is Dataflow.OS:
+        return {("input", "read"): r * inp, ("weight", "read"): c * w, ("output", "write"): c * out}
+    if df is Dataflow.WS:
+        return {
+            ("input", "read"): r * inp,
+            ("weight", "read"): c * w,
+            ("output", "read"): c * acc,
+            ("output", "write"): c * acc,
+        }
+    return {
+        ("weight", "read"): r * w,
+        ("input", "read"): c * inp,
+        ("output", "read"): c * acc,
+        ("output", "write"): c * acc,
+    }
+
+
+def check_sram_bandwidth(hw: HardwareConfig, df: Dataflow, ops: Operands) -> None:
+    """Raise DesignError if a buffer cannot feed the array at full rate (every problem)."""
+    problems = []
+    for (role, port), need in sram_demand_bytes_per_cycle(hw, df, ops).items():
+        buf = hw.buffer(role)
+        got = buf.read_bw_bytes_per_cycle if port == "read" else buf.write_bw_bytes_per_cycle
+        if got < need:
+            problems.append(
+                f"sram.{role}.{port}_bw_bytes_per_cycle: the {hw.array.rows}x{hw.array.cols} "
+                f"array ({df.value.upper()}) needs {need:g} bytes per cycle from the {role} "
+                f"buffer (got {got:g}; expected at least {need:g})"
+            )
+    if problems:
+        raise DesignError("\n".join(problems))
+
+
 def _max_temporal(hw: HardwareConfig, df: Dataflow, ops: Operands) -> int:
     """Longest streamed length whose per-fold slices fit the buffers."""
     r, c = hw.array.rows, hw.array.cols
@@ -187,6 +237,8 @@ def plan_gemm(
             raise DesignError(f"GEMM dimension {name} must be a positive integer (got {v})")
     df = hw.array.dataflow if dataflow is None else dataflow
     mode = hw.array.compat if compat is None else compat
+    if not ideal_memory:
+        check_sram_bandwidth(hw, df, ops)
     _, _, temporal = spatial_temporal_dims(m, n, k, df)
     t_max = temporal if ideal_memory else _max_temporal(hw, df, ops)
     candidates = [t_max]

@@ -2,11 +2,11 @@
 
 Which unit runs what:
 
-* Matrix products run on the systolic array when its PEs can execute them: a MAC array runs all
-  of them; a ternary adder array runs only products with ternary or binary weights. Attention
-  (activation x activation) and the full-precision LM head then run on the vector unit as
-  multiply-accumulates, one per lane per cycle: on a pure adder array this is real work the
-  71x claim does not count.
+* Matrix products run on the systolic array when its PEs can execute them (see
+  :func:`runs_on_array`): a ternary adder array runs only products with ternary or binary
+  weights; an INT8 array does not run the FP16 LM head. The rest (attention and the
+  full-precision LM head on an adder array) runs on the vector unit as multiply-accumulates,
+  one per lane per cycle: on a pure adder array this is real work the 71x claim does not count.
 * Element-wise and reduction ops run on the vector unit: ``ceil(element ops / lanes)`` cycles.
 
 Data placement follows :mod:`tersim.mapping.gemm`: activations that fit a buffer stay on chip,
@@ -26,7 +26,7 @@ import math
 from dataclasses import replace
 
 from tersim.config.enums import PEKind, WeightFormat
-from tersim.config.hardware import HardwareConfig
+from tersim.config.hardware import PE_WEIGHT_FORMATS, HardwareConfig
 from tersim.counts import ActionCounts, PECounts
 from tersim.mapping.gemm import GemmPlan, Operands, _merge, burst_round, plan_gemm, usable_bytes
 from tersim.mapping.schedule import OpSchedule, Schedule, TileRun, Unit
@@ -36,10 +36,19 @@ ASSUMED_ZERO_FRACTION = math.erf(1.0 / (2.0 * math.sqrt(math.pi)))
 
 
 def runs_on_array(hw: HardwareConfig, op: Op) -> bool:
-    """Whether the systolic array can execute matrix op ``op``."""
-    if hw.array.pe_kind != PEKind.TERNARY_ADD:
+    """Whether the systolic array can execute matrix op ``op``.
+
+    Activation x activation products (attention) need multipliers: any MAC array, not a
+    ternary adder array. Products with weights need the PE to take that weight format; FP16 and
+    BF16 MAC arrays take either 16-bit float format.
+    """
+    pe = hw.array.pe_kind
+    if op.weight_format is None:
+        return pe != PEKind.TERNARY_ADD
+    if op.weight_format in PE_WEIGHT_FORMATS[pe]:
         return True
-    return op.weight_format in (WeightFormat.TERNARY, WeightFormat.BINARY)
+    floats = (WeightFormat.FP16, WeightFormat.BF16)
+    return pe in (PEKind.FP16_MAC, PEKind.BF16_MAC) and op.weight_format in floats
 
 
 def ternary_actions(op: Op) -> PECounts:

@@ -36,6 +36,7 @@ def _check(
     assert measured == closed.compute_cycles
     assert res.adds + res.subs + res.skips == m * n * k
     assert res.skips == int((w == 0).sum()) * m
+    assert res.adds == int((w == 1).sum()) * m and res.subs == int((w == -1).sum()) * m
     assert res.muls == 0
     acc = gemm_accesses(m, n, k, rows, cols, dataflow, CompatMode.TERSIM)
     assert res.input_reads_words == acc.input_reads_words

@@ -78,3 +78,16 @@ def test_buffer_too_small_names_buffer_and_size() -> None:
 def test_non_positive_dimension_is_a_design_error() -> None:
     with pytest.raises(DesignError, match="dimension m"):
         plan_gemm(TINY, 0, 4, 4, INT8)
+
+
+def test_buffer_that_cannot_feed_the_array_names_port_and_rate() -> None:
+    """WS on 8x8 with int32 partial sums needs 8 x 4 = 32 B/cycle of output bandwidth."""
+    slow = TINY.buffer("output").model_copy(update={"read_bw_bytes_per_cycle": 16.0})
+    hw = TINY.model_copy(update={"sram": TINY.sram.model_copy(update={"output": slow})})
+    with pytest.raises(
+        DesignError,
+        match=r"sram\.output\.read_bw_bytes_per_cycle: .*needs 32 "
+        r"bytes per cycle .*got 16",
+    ):
+        plan_gemm(hw, 16, 16, 16, INT8, dataflow=Dataflow.WS)
+    plan_gemm(TINY, 16, 16, 16, INT8, dataflow=Dataflow.WS)  # the shipped tiny design keeps up

@@ -44,7 +44,19 @@ def _spec(
 
 
 def _hw(base: HardwareConfig, **array: object) -> HardwareConfig:
-    return base.model_copy(update={"array": base.array.model_copy(update=array)})
+    """``base`` with array fields changed and buffers wide enough to feed any array here."""
+    wide = {
+        r: base.buffer(r).model_copy(
+            update={"read_bw_bytes_per_cycle": 1024.0, "write_bw_bytes_per_cycle": 1024.0}
+        )
+        for r in ("input", "weight", "output")
+    }
+    return base.model_copy(
+        update={
+            "array": base.array.model_copy(update=array),
+            "sram": base.sram.model_copy(update=wide),
+        }
+    )
 
 
 def _dram(base: HardwareConfig, bw: float) -> HardwareConfig:
