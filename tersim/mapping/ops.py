@@ -33,6 +33,9 @@ from tersim.mapping.schedule import OpSchedule, Schedule, TileRun, Unit
 from tersim.trace import Op, OpKind, Workload
 
 ASSUMED_ZERO_FRACTION = math.erf(1.0 / (2.0 * math.sqrt(math.pi)))
+# Vector-unit streams (norm inputs, KV cache, LM-head weights) move in blocks of this size, so
+# their loads overlap computation independently of how large the buffers are.
+VECTOR_DMA_BLOCK_BYTES = 1024
 
 
 def runs_on_array(hw: HardwareConfig, op: Op) -> bool:
@@ -153,7 +156,8 @@ def _vector_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, Ac
         cycles = _vector_cycles(hw, op.vector_ops)
         weights, vector_ops, vector_macs = 0, op.vector_ops, 0
     load = act_in + weights + kv_in
-    pieces = max(1, min(cycles, -(-load // max(1, usable_bytes(hw, "weight")))))
+    block = min(VECTOR_DMA_BLOCK_BYTES, usable_bytes(hw, "weight"))
+    pieces = max(1, min(cycles, -(-load // max(1, block))))
     tiles = _split(cycles, load, pieces, Unit.VECTOR)
     counts = ActionCounts(
         vector_ops=vector_ops,
