@@ -102,3 +102,30 @@ def test_energy_by_layer_and_kind_add_up_to_dynamic_total() -> None:
     assert sum(rec.energy_by_layer_pj.values()) == pytest.approx(dynamic, rel=1e-9)
     assert sum(rec.energy_by_op_kind_pj.values()) == pytest.approx(dynamic, rel=1e-9)
     assert len([k for k in rec.energy_by_layer_pj if k.startswith("layer_")]) == 24
+
+
+def test_two_by_two_gemm_stepped_on_a_two_by_two_array_by_hand() -> None:
+    """x = [[1, 2], [3, 4]], W = [[1, 0], [-1, 1]] on a 2x2 ternary WS array, stepped cycle
+    by cycle. By hand: y = [[1 - 2, 2], [3 - 4, 4]] = [[-1, 2], [-1, 4]]; column 0 adds x0 and
+    subtracts x1, column 1 skips x0 and adds x1: per row 2 adds, 1 sub, 1 skip; two rows: 4, 2,
+    2. Cycles (tersim WS): one pass, preload R = 2, stream T = M = 2, drain R + C - 2 = 2: 6.
+    Energy at 45nm with INT32 accumulators and no zero skipping: 8 x 0.1 pJ = 0.8 pJ; with zero
+    skipping: 6 x 0.1 + 2 x 0.003 = 0.606 pJ."""
+    import numpy as np
+
+    from tersim.arch.stepped import simulate_gemm
+    from tersim.config import Dataflow
+
+    x = np.array([[1, 2], [3, 4]], dtype=np.int8)
+    w = np.array([[1, 0], [-1, 1]], dtype=np.int8)
+    res = simulate_gemm(x, w, 2, 2, Dataflow.WS, ternary=True)
+    assert res.product.tolist() == [[-1, 2], [-1, 4]]
+    assert (res.adds, res.subs, res.skips, res.muls) == (4, 2, 2, 0)
+    assert res.cycles == 6
+    hw = _hw("ternary-128x128-45nm")
+    counts = ActionCounts(
+        pe_by_kind={"linear": PECounts(add=res.adds, sub=res.subs, skip=res.skips)}
+    )
+    assert estimate_energy(counts, price_list(hw)).add_pj == pytest.approx(0.8)
+    zs = hw.model_copy(update={"array": hw.array.model_copy(update={"zero_skipping": True})})
+    assert estimate_energy(counts, price_list(zs)).add_pj == pytest.approx(0.606)
