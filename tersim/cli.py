@@ -590,8 +590,10 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:
         # Usage errors (missing argument, bad option) come from typer's click layer.
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            sys.exit(exc.exit_code)
+        code = getattr(exc, "exit_code", None)
+        show = getattr(exc, "show", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise
     sys.exit(code if isinstance(code, int) else 0)

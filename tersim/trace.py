@@ -218,29 +218,28 @@ class TraceBuilder:
         a, f, b = self.spec.architecture, self.formats, self.batch
         hd, heads, kvh = a.head_dim, a.heads, a.kv_heads
         cache_bytes = _bytes(b * kvh * ctx * hd, f.kv_bits)  # K (or V) of this layer
-        common = dict(
-            layer=layer,
-            phase=self.phase,
-            step=self.step,
-            count=b * heads,
-            weight_format=None,
-            act_bits=f.act_bits if self.quantized_acts else 16,
-        )
-        self._add(
-            Op(
-                name=f"L{layer}.attn_qk",
-                kind=OpKind.ATTN_QK,
+
+        def matmul(kind: OpKind, n: int, k: int, out_width: int) -> Op:
+            return Op(
+                name=f"L{layer}.{kind.value}",
+                kind=kind,
+                layer=layer,
+                phase=self.phase,
+                step=self.step,
                 m=q_tokens,
-                n=ctx,
-                k=hd,
+                n=n,
+                k=k,
+                count=b * heads,
+                weight_format=None,
                 weight_bits=f.kv_bits,
+                act_bits=f.act_bits if self.quantized_acts else 16,
                 out_bits=16,
-                act_read_bytes=_bytes(b * heads * q_tokens * hd, 16),
-                act_write_bytes=_bytes(b * heads * q_tokens * ctx, 16),
+                act_read_bytes=_bytes(b * heads * q_tokens * k, 16),
+                act_write_bytes=_bytes(b * heads * q_tokens * out_width, 16),
                 kv_read_bytes=cache_bytes,
-                **common,
             )
-        )  # type: ignore[arg-type]
+
+        self._add(matmul(OpKind.ATTN_QK, ctx, hd, ctx))
         self.vector(
             f"L{layer}.softmax",
             OpKind.SOFTMAX,
@@ -249,21 +248,7 @@ class TraceBuilder:
             ctx,
             SOFTMAX_OPS_PER_ELEMENT,
         )
-        self._add(
-            Op(
-                name=f"L{layer}.attn_av",
-                kind=OpKind.ATTN_AV,
-                m=q_tokens,
-                n=hd,
-                k=ctx,
-                weight_bits=f.kv_bits,
-                out_bits=16,
-                act_read_bytes=_bytes(b * heads * q_tokens * ctx, 16),
-                act_write_bytes=_bytes(b * heads * q_tokens * hd, 16),
-                kv_read_bytes=cache_bytes,
-                **common,
-            )
-        )  # type: ignore[arg-type]
+        self._add(matmul(OpKind.ATTN_AV, hd, ctx, hd))
 
     def embedding(self, tokens: int) -> None:
         h = self.spec.architecture.hidden

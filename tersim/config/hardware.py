@@ -114,8 +114,8 @@ class HardwareConfig(_Strict):
     array: ArrayConfig
     sram: SramConfig
     dram: DramConfig
-    vector_unit: VectorUnitConfig = VectorUnitConfig()
-    tech: TechConfig = TechConfig()
+    vector_unit: VectorUnitConfig = Field(default_factory=VectorUnitConfig)
+    tech: TechConfig = Field(default_factory=TechConfig)
 
     @property
     def dram_bw_bytes_per_cycle(self) -> float:

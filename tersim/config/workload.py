@@ -61,8 +61,8 @@ class ModelSpec(_Strict):
     name: str
     source: str = Field("", description="Where the shapes come from")
     architecture: Architecture
-    quantization: Quantization = Quantization()
-    scenario: Scenario = Scenario()
+    quantization: Quantization = Field(default_factory=Quantization)
+    scenario: Scenario = Field(default_factory=Scenario)
 
 
 def model_problems(spec: ModelSpec) -> list[tuple[str, str]]:

@@ -230,9 +230,9 @@ def _problem_from_error(err: Any, cls: type[BaseModel], name: str, lines: _Lines
             f"unknown key (got '{loc[-1]}'; expected one of {', '.join(known)}{hint})",
         )
     got = _got(err.get("input"))
-    known = _EXPECTED.get(kind)
-    if known is not None:
-        what, expected = known
+    expectation = _EXPECTED.get(kind)
+    if expectation is not None:
+        what, expected = expectation
         return Problem(name, line, field, f"{what} (got {got}; expected {expected(ctx)})")
     what = err["msg"][0].lower() + err["msg"][1:]
     return Problem(name, line, field, f"{what} (got {got})")

@@ -6,7 +6,7 @@ This is the only module that imports simpy. Both fidelities implement the rules 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from enum import StrEnum
 from itertools import groupby
 
@@ -105,11 +105,11 @@ def _run_tiles(
     end_of: dict[int, int] = {}
     state = {"last_end": 0}
 
-    def deliver(event: simpy.Event, delay: int) -> Iterator[simpy.Event]:
+    def deliver(event: simpy.Event, delay: int) -> Generator[simpy.Event, object, None]:
         yield env.timeout(delay)
         event.succeed()
 
-    def loader() -> Iterator[simpy.Event]:
+    def loader() -> Generator[simpy.Event, object, None]:
         j = 0
         for i, op in enumerate(ops):
             n = sum(r.count for r in op.runs)
@@ -138,7 +138,7 @@ def _run_tiles(
                 busy["dram"] += t
         state["dma_end"] = int(env.now)
 
-    def computer() -> Iterator[simpy.Event]:
+    def computer() -> Generator[simpy.Event, object, None]:
         for j, (i, _, compute, unit) in enumerate(tiles):
             yield ready[j]
             start = int(env.now)
