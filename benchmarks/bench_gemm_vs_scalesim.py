@@ -127,6 +127,55 @@ def run_scalesim(
     return wall_s, total
 
 
+def print_full_command_path(runs: dict) -> None:  # type: ignore[type-arg]
+    """The whole `tersim gemm` path (mapping with buffers, DRAM, engine), timed in-process and
+    as a fresh command (interpreter start-up and imports included), with SCALESIM compat so
+    the cycle counts can be compared with SCALE-Sim's."""
+    from tersim.config import load_hardware
+    from tersim.gemm import run_gemm
+
+    hw = load_hardware(ROOT / "hw_configs" / "fp16-128x128-7nm.yaml")
+    print("\nfull `tersim gemm` path (ideal memory, --compat scalesim), fp16-128x128-7nm:")
+    for m, n, k in SHAPES:
+        for df in Dataflow:
+            t0 = time.perf_counter()
+            res = run_gemm(hw, m, n, k, df, CompatMode.SCALESIM, ideal_memory=True)
+            wall = time.perf_counter() - t0
+            rec = runs.get((m, n, k, df.value))
+            cyc = res.result.total_cycles
+            if rec is None:
+                note = "SCALE-Sim not run"
+            else:
+                same = "same cycles" if rec["total_cycles"] == cyc else "DIFFERENT cycles"
+                note = f"SCALE-Sim {rec['wall_s']:.0f} s, {same}: {rec['wall_s'] / wall:,.0f}x"
+            print(f"  {m}x{n}x{k} {df.value}: {wall * 1e3:7.2f} ms, {cyc:,} cycles; {note}")
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tersim",
+            "gemm",
+            "--hw",
+            "fp16-128x128-7nm",
+            "--m",
+            "512",
+            "--n",
+            "11008",
+            "--k",
+            "4096",
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
+    print(
+        f"  a fresh `tersim gemm` process, 512x11008x4096 (start-up included): "
+        f"{time.perf_counter() - t0:.2f} s"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -164,6 +213,8 @@ def main() -> None:
             print(
                 f"{m:>5}x{n:>5}x{k:>5} {df.value:>3} {us:>10.2f} {ters:>16,} {ss:>18,} {wall:>12} {ratio:>10}"
             )
+
+    print_full_command_path(runs)
 
     if args.live:
         python = os.environ.get("SCALESIM_PYTHON")
