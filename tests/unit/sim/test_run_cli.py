@@ -80,3 +80,23 @@ def test_run_bad_input_exits_2_and_keeps_existing_output(tmp_path: Path) -> None
     assert res.returncode == 2 and "no shipped hardware" in res.stderr
     res = _cli("run", "--weight-format", "fp16", "--baseline", "none")
     assert res.returncode == 2 and "cannot run on a 'ternary_add' array" in res.stderr
+
+
+def test_same_inputs_give_byte_identical_json(tmp_path: Path) -> None:
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"rec{i}.json"
+        res = _cli(
+            "run",
+            "--workload",
+            "bitnet-b1.58-700m",
+            "--prompt-tokens",
+            "16",
+            "--gen-tokens",
+            "2",
+            "--json",
+            str(out),
+        )
+        assert res.returncode == 0, res.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
