@@ -1,0 +1,182 @@
+"""Measured traces: the same ops as the shape tracer, with counts that match the weights."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tersim.api import trace as trace_api
+from tersim.config import PEKind, WeightFormat
+from tersim.config.workload import ModelSpec
+from tersim.formats import resolve_formats
+from tersim.functional.packing import unpack_ternary
+from tersim.functional.transformer import TernaryModel, trace_measured, trace_model
+from tersim.trace import OpKind, Phase, load_workload_trace, trace_shapes
+
+ROOT = Path(__file__).resolve().parents[3]
+BOTH = (Phase.PREFILL, Phase.DECODE)
+
+
+def tiny_spec(**arch: Any) -> ModelSpec:
+    a: dict[str, Any] = dict(
+        hidden=32,
+        layers=2,
+        heads=4,
+        kv_heads=2,
+        ffn=48,
+        ffn_type="swiglu",
+        vocab=64,
+        max_context=32,
+    )
+    a.update(arch)
+    return ModelSpec.model_validate(
+        {"name": "tiny", "architecture": a, "quantization": {"weight_format": "ternary"}}
+    )
+
+
+ARCHS: dict[str, dict[str, Any]] = {
+    "swiglu-gqa": dict(ffn_type="swiglu"),
+    "relu2-gqa-subln-tied": dict(ffn_type="relu2_glu", sublayer_norm=True, tied_embeddings=True),
+    "gelu-mha": dict(ffn_type="gelu", kv_heads=4),
+    "swiglu-mqa": dict(ffn_type="swiglu", kv_heads=1),
+    "gelu-parallel-mqa-layernorm": dict(
+        ffn_type="gelu", parallel_attention=True, kv_heads=1, norm="layernorm"
+    ),
+    "relu2-parallel-subln": dict(ffn_type="relu2_glu", parallel_attention=True, sublayer_norm=True),
+}
+SCENARIOS: dict[str, tuple[tuple[Phase, ...], int, int, int]] = {
+    "both-b1": (BOTH, 4, 3, 1),
+    "both-b3": (BOTH, 3, 2, 3),
+    "prefill-b2": ((Phase.PREFILL,), 5, 2, 2),
+    "decode-b2": ((Phase.DECODE,), 2, 3, 2),
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS), ids=list(SCENARIOS))
+@pytest.mark.parametrize("arch", list(ARCHS), ids=list(ARCHS))
+def test_measured_ops_equal_shape_ops(arch: str, scenario: str) -> None:
+    spec = tiny_spec(**ARCHS[arch])
+    phases, p, g, b = SCENARIOS[scenario]
+    f = resolve_formats(spec, PEKind.TERNARY_ADD)
+    wl = trace_measured(spec, f, phases, p, g, b, seed=3)
+    shapes = trace_shapes(spec, f, phases, p, g, b)
+    assert [op.shape_key() for op in wl.ops] == [op.shape_key() for op in shapes.ops]
+    assert wl.is_measured and not shapes.is_measured
+    assert (wl.model, wl.formats, wl.batch, wl.prompt_tokens, wl.gen_tokens, wl.phases) == (
+        shapes.model,
+        shapes.formats,
+        shapes.batch,
+        shapes.prompt_tokens,
+        shapes.gen_tokens,
+        shapes.phases,
+    )
+    for op in wl.ops:
+        if op.kind is OpKind.LINEAR:
+            meas = op.measured
+            assert meas is not None
+            assert meas.adds + meas.subs + meas.skips == op.m * op.n * op.k
+            assert 0.0 <= meas.act_sparsity <= 1.0
+        else:
+            assert op.measured is None
+
+
+def test_api_measure_and_binary_weights() -> None:
+    """``tersim.api.trace(measure=True)`` reaches trace_measured; binary weights never skip."""
+    spec = tiny_spec(ffn_type="relu2_glu")
+    wl = trace_api(spec, prompt_tokens=3, gen_tokens=2, batch=2, measure=True, seed=1)
+    ref = trace_api(spec, prompt_tokens=3, gen_tokens=2, batch=2)
+    assert [op.shape_key() for op in wl.ops] == [op.shape_key() for op in ref.ops]
+    wb = trace_api(
+        spec, prompt_tokens=3, gen_tokens=1, measure=True, weight_format=WeightFormat.BINARY
+    )
+    linears = [op for op in wb.ops if op.kind is OpKind.LINEAR]
+    assert linears and all(op.measured and op.measured.skips == 0 for op in linears)
+    assert all(op.measured and op.measured.weight_zero_fraction == 0.0 for op in linears)
+
+
+def test_measured_decode_counts_and_zero_fraction() -> None:
+    """Normal weights quantized with absmean are 0 with probability erf(1 / (2 sqrt(pi))).
+
+    W ~ N(0, s^2) has E|W| = s sqrt(2/pi) = gamma; a weight rounds to 0 when |W| < gamma / 2,
+    so P(0) = erf(gamma / (2 s sqrt(2))) = erf(1 / (2 sqrt(pi))) = 0.3101. Over n weights the
+    zero count's std is sqrt(p (1 - p) / n) ~ 0.46 / sqrt(n); the sample gamma moves p by about
+    0.22 / sqrt(n) more (d p / d gamma times gamma's relative std sqrt(pi/2 - 1) / sqrt(n)), so
+    5 x 0.7 / sqrt(n) bounds a matrix's deviation with ample margin.
+    """
+    p_zero = math.erf(1 / (2 * math.sqrt(math.pi)))
+    assert p_zero == pytest.approx(0.3101, abs=1e-4)
+    spec = tiny_spec(
+        hidden=128, heads=4, kv_heads=2, ffn=320, vocab=128, ffn_type="relu2_glu",
+        sublayer_norm=True, tied_embeddings=True, max_context=64,
+    )  # fmt: skip
+    f = resolve_formats(spec, PEKind.TERNARY_ADD)
+    model = TernaryModel.synthetic(spec, f, seed=11)
+    wl = trace_model(model, (Phase.DECODE,), prompt_tokens=4, gen_tokens=2, batch=2, seed=11)
+    linears = [op for op in wl.ops if op.kind is OpKind.LINEAR]
+    assert len(linears) == 2 * spec.architecture.layers * 7
+    total_w = total_zero = 0
+    for op in linears:
+        layer_w = model.weights.layers[op.layer]
+        trits = unpack_ternary(getattr(layer_w, op.name.split(".")[1]).packed)  # (K, N)
+        assert trits.shape == (op.k, op.n)
+        meas = op.measured
+        assert meas is not None
+        assert (meas.adds, meas.subs, meas.skips) == (
+            op.m * int(np.sum(trits == 1)),
+            op.m * int(np.sum(trits == -1)),
+            op.m * int(np.sum(trits == 0)),
+        )
+        n = op.k * op.n
+        assert meas.weight_zero_fraction == pytest.approx(np.mean(trits == 0), abs=1e-12)
+        assert abs(meas.weight_zero_fraction - p_zero) < 5 * 0.7 / math.sqrt(n)
+        if op.step == 0:
+            total_w += n
+            total_zero += int(np.sum(trits == 0))
+    assert abs(total_zero / total_w - p_zero) < 5 * 0.7 / math.sqrt(total_w)
+    # ReLU^2 GLU zeroes the down projection's input wherever the gate is negative (about half).
+    downs = [op.measured.act_sparsity for op in linears if op.name.endswith("down_proj")]  # type: ignore[union-attr]
+    assert min(downs) > 0.3
+
+
+def test_measured_trace_is_deterministic() -> None:
+    spec = tiny_spec()
+    f = resolve_formats(spec, PEKind.TERNARY_ADD)
+    a = trace_measured(spec, f, BOTH, 3, 2, 1, seed=4)
+    b = trace_measured(spec, f, BOTH, 3, 2, 1, seed=4)
+    assert a == b
+
+
+def test_cli_trace_measure(tmp_path: Path) -> None:
+    wl_yaml = tmp_path / "tiny.yaml"
+    wl_yaml.write_text(
+        "name: tiny-cli\n"
+        "architecture: {hidden: 32, layers: 2, heads: 4, kv_heads: 2, ffn: 48,\n"
+        "  ffn_type: relu2_glu, vocab: 64, sublayer_norm: true, max_context: 32}\n"
+        "quantization: {weight_format: ternary}\n"
+        "scenario: {batch: 2, prompt_tokens: 4, gen_tokens: 2}\n"
+    )
+    out = tmp_path / "trace.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tersim", "trace", str(wl_yaml), "--measure", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    wl = load_workload_trace(out)
+    assert wl.is_measured and wl.model == "tiny-cli"
+    assert all(op.measured is not None for op in wl.ops if op.kind is OpKind.LINEAR)
+    bad = subprocess.run(
+        [sys.executable, "-m", "tersim", "trace", str(wl_yaml), "--measure", "--pe-kind",
+         "fp16_mac", "-o", str(tmp_path / "x.json")],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert "--measure supports ternary/binary" in bad.stderr
