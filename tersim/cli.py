@@ -291,7 +291,19 @@ def run_cmd(
         batch=batch,
         fidelity=fid,
     )
-    record = _run_with_progress(f"simulating {design.name}", hw=design, weight_format=fmt, **common)
+    traced = None
+    if trace_file is not None:
+        from tersim.trace import load_workload_trace
+
+        traced = load_workload_trace(trace_file)
+        if traced.model != spec.name:
+            raise TersimError(
+                f"{trace_file}: trace of '{traced.model}' but --workload is '{spec.name}' "
+                "(expected the workload the trace came from)"
+            )
+    record = _run_with_progress(
+        f"simulating {design.name}", hw=design, weight_format=fmt, workload=traced, **common
+    )
     base_record = (
         None if base is None else _run_with_progress(f"simulating {base.name}", hw=base, **common)
     )

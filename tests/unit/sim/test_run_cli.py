@@ -100,3 +100,53 @@ def test_same_inputs_give_byte_identical_json(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stderr
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+
+
+def test_measured_trace_counts_flow_into_the_run(tmp_path: Path) -> None:
+    """tersim trace --measure, then tersim run --trace: the run's adds, subs and skips are the
+    functional model's counted ones, summed over the linear ops of the trace."""
+    spec = tmp_path / "small.yaml"
+    spec.write_text(
+        "name: small\narchitecture: {hidden: 64, layers: 2, heads: 4, kv_heads: 2, ffn: 96,\n"
+        "  ffn_type: relu2_glu, vocab: 128, max_context: 64}\n"
+        "quantization: {weight_format: ternary}\n"
+        "scenario: {prompt_tokens: 6, gen_tokens: 2}\n"
+    )
+    trace = tmp_path / "t.json"
+    res = _cli(
+        "trace",
+        str(spec),
+        "--measure",
+        "--prompt-tokens",
+        "6",
+        "--gen-tokens",
+        "2",
+        "-o",
+        str(trace),
+    )
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "rec.json"
+    res = _cli(
+        "run",
+        "--hw",
+        "ternary-8x8-tiny",
+        "--workload",
+        str(spec),
+        "--trace",
+        str(trace),
+        "--prompt-tokens",
+        "6",
+        "--gen-tokens",
+        "2",
+        "--json",
+        str(out),
+    )
+    assert res.returncode == 0, res.stderr
+    from tersim.trace import load_workload_trace
+
+    wl = load_workload_trace(trace)
+    measured = [op.measured for op in wl.ops if op.measured is not None]
+    counts = json.loads(out.read_text())["run"]["counts"]
+    assert counts["add"] == sum(m.adds for m in measured)
+    assert counts["sub"] == sum(m.subs for m in measured)
+    assert counts["skip"] == sum(m.skips for m in measured)
