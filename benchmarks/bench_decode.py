@@ -38,7 +38,7 @@ def bench_700m() -> None:
     from tersim.config import PEKind
     from tersim.formats import resolve_formats
     from tersim.functional.transformer import TernaryModel, prompt_for
-    from tersim.trace import Phase, TraceBuilder
+    from tersim.tracing import Phase, TraceBuilder
 
     spec = _spec("bitnet-b1.58-700m")
     formats = resolve_formats(spec, PEKind.TERNARY_ADD)
@@ -91,7 +91,7 @@ def child_2b4t() -> None:
     from tersim.config import PEKind
     from tersim.formats import resolve_formats
     from tersim.functional.transformer import trace_measured
-    from tersim.trace import Phase
+    from tersim.tracing import Phase
 
     spec = _spec("bitnet-b1.58-2b4t")
     formats = resolve_formats(spec, PEKind.TERNARY_ADD)

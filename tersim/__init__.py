@@ -1,3 +1,11 @@
-"""tersim: a cycle-level simulator of ternary (1.58-bit) LLM accelerators."""
+"""tersim: a cycle-level simulator of ternary (1.58-bit) LLM accelerators.
+
+``tersim.trace(spec, phase=...)`` traces a workload; ``tersim.pipeline.run`` simulates it;
+``tersim.functional`` holds the quantizers, packing and kernels.
+"""
 
 __version__ = "0.1.0"
+
+from tersim.api import trace
+
+__all__ = ["__version__", "trace"]

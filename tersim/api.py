@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from tersim.config.enums import PEKind, WeightFormat
 from tersim.config.workload import ModelSpec
+from tersim.errors import WorkloadError
 from tersim.formats import resolve_formats
-from tersim.trace import Phase, Workload, trace_shapes
+from tersim.tracing import Phase, Workload, trace_shapes
+
+_PHASES = {
+    "prefill": (Phase.PREFILL,),
+    "decode": (Phase.DECODE,),
+    "both": (Phase.PREFILL, Phase.DECODE),
+}
+
+
+def phases_of(phase: str | Phase | tuple[Phase, ...]) -> tuple[Phase, ...]:
+    """``"prefill"``, ``"decode"``, ``"both"``, a Phase, or a tuple of them."""
+    if isinstance(phase, tuple):
+        return phase
+    key = phase.value if isinstance(phase, Phase) else phase
+    if key not in _PHASES:
+        raise WorkloadError(f"phase: unknown phase '{phase}' (expected prefill, decode or both)")
+    return _PHASES[key]
 
 
 def trace(
     spec: ModelSpec,
-    phases: tuple[Phase, ...] = (Phase.PREFILL, Phase.DECODE),
+    phase: str | Phase | tuple[Phase, ...] = "both",
     prompt_tokens: int | None = None,
     gen_tokens: int | None = None,
     batch: int | None = None,
@@ -23,8 +40,10 @@ def trace(
 
     Without ``measure`` the trace comes from shapes alone; with it, from running the functional
     model on synthetic weights drawn from ``seed`` (same ops and shapes, plus measured zero
-    fractions, activation sparsity and add/sub/skip counts).
+    fractions, activation sparsity and add/sub/skip counts). Scenario values left ``None`` come
+    from the workload's ``scenario``.
     """
+    phases = phases_of(phase)
     formats = resolve_formats(spec, pe_kind, weight_format)
     if not measure:
         return trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)

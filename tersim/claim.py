@@ -26,7 +26,7 @@ from tersim.config.workload import ModelSpec
 from tersim.counts import PECounts
 from tersim.pipeline import RunRecord, run
 from tersim.tech.tables import EnergyTable, energy_table
-from tersim.trace import Phase
+from tersim.tracing import Phase
 
 SWEEP_MODELS = (
     "bitnet-b1.58-700m",

@@ -116,7 +116,7 @@ def trace(
     """Trace a workload's ops (shapes, formats, bytes; with --measure, real counts)."""
     from tersim.api import trace as trace_api
     from tersim.config import PEKind
-    from tersim.trace import save_workload
+    from tersim.tracing import save_workload
 
     spec = _load_spec(workload)
     phases = _phases(phase)
@@ -129,7 +129,7 @@ def trace(
         ) from None
     wl = trace_api(
         spec,
-        phases=phases,
+        phase=phases,
         prompt_tokens=prompt_tokens,
         gen_tokens=gen_tokens,
         batch=batch,
@@ -146,7 +146,7 @@ def trace(
 
 
 def _phases(phase: str):  # type: ignore[no-untyped-def]
-    from tersim.trace import Phase
+    from tersim.tracing import Phase
 
     table = {
         "prefill": (Phase.PREFILL,),
@@ -293,7 +293,7 @@ def run_cmd(
     )
     traced = None
     if trace_file is not None:
-        from tersim.trace import load_workload_trace
+        from tersim.tracing import load_workload_trace
 
         traced = load_workload_trace(trace_file)
         if traced.model != spec.name:

@@ -18,7 +18,7 @@ from tersim.formats import Formats, resolve_formats
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
-from tersim.trace import Phase, Workload, trace_shapes
+from tersim.tracing import Phase, Workload, trace_shapes
 
 Progress = Callable[[int, int], None]
 

@@ -30,7 +30,7 @@ from tersim.config.hardware import PE_WEIGHT_FORMATS, HardwareConfig
 from tersim.counts import ActionCounts, PECounts
 from tersim.mapping.gemm import GemmPlan, Operands, _merge, burst_round, plan_gemm, usable_bytes
 from tersim.mapping.schedule import OpSchedule, Schedule, TileRun, Unit
-from tersim.trace import Op, OpKind, Workload
+from tersim.tracing import Op, OpKind, Workload
 
 ASSUMED_ZERO_FRACTION = math.erf(1.0 / (2.0 * math.sqrt(math.pi)))
 # Vector-unit streams (norm inputs, KV cache, LM-head weights) move in blocks of this size, so

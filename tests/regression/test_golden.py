@@ -16,7 +16,7 @@ import pytest
 
 from tersim.config import load_hardware, load_workload
 from tersim.pipeline import run
-from tersim.trace import Phase
+from tersim.tracing import Phase
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -19,7 +19,7 @@ from tersim.functional.checkpoint import _index, _read, expected_tensors, load_c
 from tersim.functional.packing import unpack_ternary
 from tersim.functional.quant import quantize_ternary
 from tersim.functional.transformer import ModelConfig, trace_model
-from tersim.trace import Phase, trace_shapes
+from tersim.tracing import Phase, trace_shapes
 
 
 def tiny_spec(**arch: Any) -> ModelSpec:

@@ -17,7 +17,7 @@ from tersim.config.workload import ModelSpec
 from tersim.formats import resolve_formats
 from tersim.functional.packing import unpack_ternary
 from tersim.functional.transformer import TernaryModel, trace_measured, trace_model
-from tersim.trace import OpKind, Phase, load_workload_trace, trace_shapes
+from tersim.tracing import OpKind, Phase, load_workload_trace, trace_shapes
 
 ROOT = Path(__file__).resolve().parents[3]
 BOTH = (Phase.PREFILL, Phase.DECODE)

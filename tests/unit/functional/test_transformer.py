@@ -27,7 +27,7 @@ from tersim.functional.transformer import (
     quantize_pack,
     trace_measured,
 )
-from tersim.trace import Phase
+from tersim.tracing import Phase
 
 
 def tiny_spec(**arch: Any) -> ModelSpec:

@@ -13,7 +13,7 @@ from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import Architecture, ModelSpec
 from tersim.pipeline import run
 from tersim.sim import Fidelity
-from tersim.trace import Phase
+from tersim.tracing import Phase
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_HW = load_hardware(ROOT / "hw_configs" / "ternary-8x8-tiny.yaml")
@@ -107,7 +107,7 @@ def test_dram_reads_cover_the_weights_used() -> None:
         prompt_tokens=64,
         gen_tokens=2,
     )
-    from tersim.trace import trace_shapes
+    from tersim.tracing import trace_shapes
 
     wl = trace_shapes(spec, rec.formats, prompt_tokens=64, gen_tokens=2)
     used = sum(op.weight_read_bytes for op in wl.ops)
@@ -205,7 +205,7 @@ def test_kv_cache_that_does_not_fit_dram_is_an_error() -> None:
 def test_trace_in_a_format_the_pe_cannot_run_is_an_error() -> None:
     from tersim.errors import WorkloadError
     from tersim.formats import resolve_formats
-    from tersim.trace import trace_shapes
+    from tersim.tracing import trace_shapes
 
     spec = _spec()
     wl = trace_shapes(

@@ -10,7 +10,7 @@ import pytest
 from tersim.config import PEKind, load_workload
 from tersim.errors import WorkloadError
 from tersim.formats import resolve_formats
-from tersim.trace import OpKind, Phase, load_workload_trace, save_workload, trace_shapes
+from tersim.tracing import OpKind, Phase, load_workload_trace, save_workload, trace_shapes
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -112,3 +112,14 @@ def test_seventy_b_trace_is_cheap() -> None:
     # per pass: embedding + final norm + lm_head + layers x ops per layer
     per_layer = sum(1 for op in wl.ops if op.layer == 0 and op.phase == Phase.PREFILL)
     assert len(wl.ops) == 9 * (3 + 80 * per_layer)
+
+
+def test_top_level_api() -> None:
+    import tersim
+
+    spec = _spec("bitnet-b1.58-700m")
+    wl = tersim.trace(spec, phase="decode", prompt_tokens=8, gen_tokens=2)
+    assert wl.phases == (Phase.DECODE,) and wl.formats.weight_format == "ternary"
+    assert {op.step for op in wl.ops} == {0, 1}
+    with pytest.raises(WorkloadError, match="unknown phase 'warmup'"):
+        tersim.trace(spec, phase="warmup")
