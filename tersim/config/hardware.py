@@ -87,6 +87,9 @@ class DramConfig(_Strict):
     energy_pj_per_bit: PosFloat | None = Field(
         None, description="Access energy; defaults to the preset's figure"
     )
+    max_outstanding_tiles: PosInt = Field(
+        16, description="Tiles the DMA engine keeps in flight (loaded, not yet computed)"
+    )
     capacity_bytes: PosInt | None = Field(
         None, description="DRAM capacity; weights plus KV cache must fit (none: unchecked)"
     )

@@ -35,7 +35,7 @@ from tersim.tracing import Op, OpKind, Workload
 ASSUMED_ZERO_FRACTION = math.erf(1.0 / (2.0 * math.sqrt(math.pi)))
 # Vector-unit streams (norm inputs, KV cache, LM-head weights) move in blocks of this size, so
 # their loads overlap computation independently of how large the buffers are.
-VECTOR_DMA_BLOCK_BYTES = 1024
+VECTOR_DMA_BLOCK_BYTES = 16 * 1024
 
 
 def runs_on_array(hw: HardwareConfig, op: Op) -> bool:
@@ -156,8 +156,7 @@ def _vector_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, Ac
         cycles = _vector_cycles(hw, op.vector_ops)
         weights, vector_ops, vector_macs = 0, op.vector_ops, 0
     load = act_in + weights + kv_in
-    block = min(VECTOR_DMA_BLOCK_BYTES, usable_bytes(hw, "weight"))
-    pieces = max(1, min(cycles, -(-load // max(1, block))))
+    pieces = max(1, min(cycles, -(-load // VECTOR_DMA_BLOCK_BYTES)))
     tiles = _split(cycles, load, pieces, Unit.VECTOR)
     counts = ActionCounts(
         vector_ops=vector_ops,

@@ -94,6 +94,9 @@ def _run_tiles(
 ) -> tuple[list[tuple[int, int]], dict[str, int], dict[str, int]]:
     env = simpy.Environment()
     dram = simpy.Resource(env, capacity=1)
+    # free bytes of the staging buffer (a tile holds its bytes from load start to compute end)
+    space = simpy.Container(env, capacity=mem.buffer_bytes, init=mem.buffer_bytes)
+    tokens = simpy.Container(env, capacity=mem.max_outstanding, init=mem.max_outstanding)
     tiles = list(_tiles(ops))
     ready = [env.event() for _ in tiles]
     done = [env.event() for _ in tiles]
@@ -115,8 +118,13 @@ def _run_tiles(
             n = sum(r.count for r in op.runs)
             for _ in range(n):
                 _, load_bytes, _, _ = tiles[j]
-                if j >= mem.slots:
-                    yield done[j - mem.slots]
+                need = mem.held_bytes(load_bytes)
+                if not mem.double_buffered:
+                    if j > 0:
+                        yield done[j - 1]
+                elif need:
+                    yield tokens.get(1)  # a free DMA slot (at most max_outstanding in flight)
+                    yield space.get(need)  # and room in the staging buffer
                 t = mem.transfer_cycles(load_bytes)
                 if t:
                     with dram.request() as req:
@@ -148,6 +156,10 @@ def _run_tiles(
                 yield env.timeout(compute)
             busy[unit] += compute
             state["last_end"] = int(env.now)
+            held = mem.held_bytes(tiles[j][1])
+            if mem.double_buffered and held:
+                yield space.put(held)  # the tile's data is consumed: its space frees
+                yield tokens.put(1)
             done[j].succeed()
             if last_tile[i] == j:
                 end_of[i] = int(env.now)

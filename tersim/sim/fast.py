@@ -1,18 +1,21 @@
 """``fast`` fidelity: the timing rules of :mod:`tersim.sim.timing` as an exact recurrence.
 
-Per tile ``j`` (``lf``: DMA engine free, ``c1``/``c2``: end of the previous / second previous
-compute)::
+State: ``lf`` (DMA engine free), ``c1`` (end of the previous compute) and the window of tiles
+still holding buffer space, as (compute end, bytes) in program order. Per tile ``j``::
 
-    load_start = max(lf, slot_free)        slot_free = c2 (two slots) or c1 (one slot)
-    lf         = load_start + transfer(l)
-    ready      = lf + latency (if anything was loaded)
-    start      = max(ready, c1);  end = start + c;  c2, c1 = c1, end
+    room_at    = the compute end of the oldest window tile whose release makes room for l_j
+                 and leaves fewer than max_outstanding tiles in flight (double buffering),
+                 or c1 (single buffering)
+    load_start = max(lf, room_at)
+    lf         = load_start + transfer(l_j);  ready = lf + latency (if anything was loaded)
+    start      = max(ready, c1);  end = start + c_j;  c1 = end;  window += (end, l_j)
 
 Two exact shortcuts keep whole models fast:
 
-* Runs of identical tiles: the update is max-plus linear, so once the state after ``p`` more
-  tiles (p = 1 or 2) equals the state before plus the same amount ``d`` in every component, the
-  rest of the run repeats with period ``p``; whole periods are skipped arithmetically.
+* Runs of identical tiles: the update is max-plus linear (shift-equivariant), so once the state
+  after ``p`` more tiles equals the state before plus the same amount ``d`` in every time
+  component (same window bytes), the rest of the run repeats with period ``p``; whole periods
+  are skipped arithmetically.
 * Identical layers: a layer's outcome depends only on its ops' timing signatures and the entry
   state relative to ``c1``; repeated layers (and decode steps whose layers match) reuse it.
 
@@ -26,7 +29,9 @@ from dataclasses import dataclass, field
 from tersim.mapping.schedule import OpSchedule, TileRun
 from tersim.sim.timing import MemoryTiming
 
-State = tuple[int, int, int]  # (lf, c1, c2)
+Window = tuple[tuple[int, int], ...]  # (compute end, bytes held), oldest first
+State = tuple[int, int, Window]  # (lf, c1, window)
+MAX_PERIOD = 64  # longest repeat period searched for in a run of identical tiles
 
 
 @dataclass
@@ -50,12 +55,28 @@ class _Stats:
         )
 
 
+def _shift(s: State, d: int) -> State:
+    lf, c1, window = s
+    return (lf + d, c1 + d, tuple((e + d, b) for e, b in window))
+
+
+def _shifted_by(new: State, old: State) -> int | None:
+    """``d`` if ``new`` is ``old`` shifted by ``d`` in every time component, else None."""
+    d = new[0] - old[0]
+    if new[1] - old[1] != d or len(new[2]) != len(old[2]):
+        return None
+    for (e1, b1), (e0, b0) in zip(new[2], old[2], strict=True):
+        if b1 != b0 or e1 - e0 != d:
+            return None
+    return d
+
+
 class FastTimer:
     """Advances the recurrence over ops; memoizes layers."""
 
     def __init__(self, mem: MemoryTiming) -> None:
         self.mem = mem
-        self.state: State = (0, 0, 0)
+        self.state: State = (0, 0, ())
         self.stats = _Stats()
         self.spans: list[tuple[int, int]] = []  # per op: (start, end)
         self._memo: dict[tuple[object, ...], tuple[State, _Stats, list[tuple[int, int]]]] = {}
@@ -64,17 +85,36 @@ class FastTimer:
     def _step(
         self, s: State, load_bytes: int, compute: int, unit: str, st: _Stats
     ) -> tuple[State, int]:
-        lf, c1, c2 = s
-        t = self.mem.transfer_cycles(load_bytes)
-        slot_free = c2 if self.mem.slots == 2 else c1
-        ls = max(lf, slot_free)
+        lf, c1, window = s
+        mem = self.mem
+        need = mem.held_bytes(load_bytes)
+        if not mem.double_buffered:
+            room_at = c1
+        else:
+            room_at = lf  # no constraint (states are relative: times may be negative)
+            held = sum(b for _, b in window)
+            i = 0
+            while need and (
+                held + need > mem.buffer_bytes or len(window) - i >= mem.max_outstanding
+            ):
+                room_at, freed = window[i]
+                held -= freed
+                i += 1
+        ls = max(lf, room_at)
+        t = mem.transfer_cycles(load_bytes)
         lf = ls + t
-        ready = lf + self.mem.latency_for(load_bytes)
+        ready = lf + mem.latency_for(load_bytes)
         start = ready if ready > c1 else c1
+        end = start + compute
+        # tiles whose compute ends by the time the DMA engine is next free can no longer
+        # constrain a later load: drop them (keeps the state small and comparable)
+        kept = tuple(w for w in window if w[0] > lf)
+        if need and end > lf:
+            kept = (*kept, (end, need))
         st.busy[unit] += compute
         st.busy["dram"] += t
         st.stall[unit] += start - c1
-        return (lf, start + compute, c1), start
+        return (lf, end, kept), start
 
     def _run(self, s: State, run: TileRun, st: _Stats) -> tuple[State, int]:
         """Advance through ``run``; return the new state and the first tile's start."""
@@ -88,23 +128,26 @@ class FastTimer:
                 first_start = start
             done += 1
             history.append((s, st.copy()))
-            if len(history) > 3:
+            if len(history) > MAX_PERIOD + 1:
                 history.pop(0)
             left = run.count - done
             if left < 2:
                 continue
-            for p in (1, 2):
-                if len(history) <= p:
+            for p in range(1, len(history)):
+                old_s, old_st = history[-1 - p]
+                if s[0] - old_s[0] != s[1] - old_s[1]:  # cheap scalar test first
                     continue
-                prev_s, prev_st = history[-1 - p]
-                d = s[0] - prev_s[0]
-                if s[1] - prev_s[1] == d and s[2] - prev_s[2] == d:
-                    periods = left // p
-                    s = (s[0] + periods * d, s[1] + periods * d, s[2] + periods * d)
-                    st.add(history[-1][1].minus(prev_st), periods)
-                    done += periods * p
-                    history = [(s, st.copy())]
+                d = _shifted_by(s, old_s)
+                if d is None:
+                    continue
+                periods = left // p
+                if periods == 0:
                     break
+                s = _shift(s, periods * d)
+                st.add(history[-1][1].minus(old_st), periods)
+                done += periods * p
+                history = [(s, st.copy())]
+                break
         return s, first_start
 
     # -- ops and layers -----------------------------------------------------------------------
@@ -116,22 +159,20 @@ class FastTimer:
             s, start = self._run(s, run, st)
             if first < 0:
                 first = start
-        lf, c1, c2 = s
-        if first < 0:  # an op with no tiles takes no time
-            first = c1
+        lf, c1, window = s
         if op.write_bytes > 0:
             t = self.mem.transfer_cycles(op.write_bytes)
             lf = max(lf, c1) + t
             st.busy["dram"] += t
-        return (lf, c1, c2), (first, c1)
+        return (lf, c1, window), (first, c1)
 
     def advance_segment(self, ops: list[OpSchedule]) -> None:
         """Time a group of ops (one layer), reusing an earlier identical layer if possible."""
-        lf, c1, c2 = self.state
-        key = (tuple(op.signature() for op in ops), lf - c1, c2 - c1)
+        _lf, c1, _window = self.state
+        rel = _shift(self.state, -c1)
+        key = (tuple(op.signature() for op in ops), rel)
         hit = self._memo.get(key)
         if hit is None:
-            rel: State = (lf - c1, 0, c2 - c1)
             st = _Stats()
             spans = []
             s = rel
@@ -140,8 +181,8 @@ class FastTimer:
                 spans.append(span)
             hit = (s, st, spans)
             self._memo[key] = hit
-        (rlf, rc1, rc2), st, spans = hit
-        self.state = (rlf + c1, rc1 + c1, rc2 + c1)
+        s_rel, st, spans = hit
+        self.state = _shift(s_rel, c1)
         self.stats.add(st)
         self.spans.extend((a + c1, b + c1) for a, b in spans)
 

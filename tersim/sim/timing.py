@@ -5,11 +5,17 @@
   all channels); its data is usable ``latency_cycles`` later (latency is pipelined: it does not
   occupy the DRAM). The mapping rounds each operand's traffic up to whole bursts, so ``x``
   already counts the bytes the bus really moves.
-* Tiles: tile ``j`` may start loading when the DMA engine is free and a buffer slot is free; with
-  double buffering there are two slots (the slot of tile ``j`` frees when tile ``j-2`` finishes
-  computing), else one. A tile with nothing to load is ready as soon as the DMA engine reaches
-  it. Tiles compute one after another in program order (each op's input is the previous op's
-  output), on the array or the vector unit.
+* Buffer space: a tile's loaded bytes occupy the staging buffer (the weight buffer, which also
+  receives streamed KV-cache and LM-head data) from the start of its load until its compute
+  ends. With double buffering, tile ``j`` may start loading as soon as the DMA engine is free
+  and the buffer has room for it next to the tiles still loaded or computing, and fewer than
+  ``max_outstanding_tiles`` tiles are in flight: prefetch runs as deep as the buffer and the
+  DMA engine allow. Without double buffering a tile's load waits for the previous
+  tile's compute to end (load and compute never overlap). A tile larger than the buffer is
+  treated as filling it. A tile with nothing to load is ready as soon as the DMA engine
+  reaches it.
+* Compute: tiles compute one after another in program order (each op's input is the previous
+  op's output), on the array or the vector unit, each once its data has arrived.
 * Writes: an op whose output does not stay on chip is written back as one transfer, queued in
   program order after the op's loads, once the op's last tile has computed.
 """
@@ -26,7 +32,9 @@ from tersim.config.hardware import HardwareConfig
 class MemoryTiming:
     bw_bytes_per_cycle: float
     latency_cycles: int
-    slots: int  # 2 with double buffering, else 1
+    buffer_bytes: int  # staging capacity for prefetched tiles
+    double_buffered: bool = True
+    max_outstanding: int = 16  # tiles in flight (loaded or loading, not yet computed)
 
     def transfer_cycles(self, nbytes: int) -> int:
         if nbytes <= 0:
@@ -36,10 +44,21 @@ class MemoryTiming:
     def latency_for(self, nbytes: int) -> int:
         return self.latency_cycles if nbytes > 0 else 0
 
+    def held_bytes(self, nbytes: int) -> int:
+        """Buffer space a tile of ``nbytes`` occupies (at most the whole buffer)."""
+        return min(nbytes, self.buffer_bytes)
+
 
 def memory_timing(hw: HardwareConfig, ideal: bool = False) -> MemoryTiming:
     """The design's DRAM timing; ``ideal`` makes transfers free (data already on chip)."""
-    slots = 2 if hw.buffer("weight").double_buffered else 1
+    buf = hw.buffer("weight")
+    depth = hw.dram.max_outstanding_tiles
     if ideal:
-        return MemoryTiming(float("inf"), 0, slots)
-    return MemoryTiming(hw.dram_bw_bytes_per_cycle, hw.dram.latency_cycles, slots)
+        return MemoryTiming(float("inf"), 0, buf.size_bytes, buf.double_buffered, depth)
+    return MemoryTiming(
+        hw.dram_bw_bytes_per_cycle,
+        hw.dram.latency_cycles,
+        buf.size_bytes,
+        buf.double_buffered,
+        depth,
+    )
