@@ -12,8 +12,9 @@ Pricing rules (stated so a reader can redo them by hand):
   the accumulator width (FP16 MAC: FP16 add up to 16 bits, FP32 add above; INT8 MAC: integer add
   at the accumulator width). BF16 uses the FP16 figures (no separate published figure).
 * SRAM: per byte, the 64-bit access energy of an array of one bank's size divided by 8,
-  interpolated linearly in log2(size) through Horowitz's 8 KB / 32 KB / 1 MB points (and
-  extrapolated along the nearest segment outside them). Writes cost the same as reads.
+  interpolated linearly in log2(size) through Horowitz's 8 KB / 32 KB / 1 MB points,
+  extrapolated along the last segment above 1 MB and scaled with sqrt(size) below 8 KB (an
+  assumption). Writes cost the same as reads.
 * DRAM: bits moved x pJ per bit of the preset (or the design's value).
 * Vector unit: ``vector_op_pj`` per element op; a matrix product run on the vector unit costs an
   FP16 multiply and an FP16 add per multiply-accumulate.
@@ -65,9 +66,12 @@ def sram_pj_per_byte(table: EnergyTable, size_bytes: int) -> float:
         (math.log2(1024 * 1024), table.sram_1mb_read_64b_pj.value),
     ]
     x = math.log2(size_bytes)
+    if x < pts[0][0]:
+        # below 8 KB: scale the 8 KB energy with the square root of the size (bit-line and
+        # word-line lengths shrink with the side of the array): a tersim assumption
+        return pts[0][1] * math.sqrt(size_bytes / (8 * 1024)) / 8.0
     (x0, y0), (x1, y1) = (pts[0], pts[1]) if x <= pts[1][0] else (pts[1], pts[2])
-    e64 = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return max(e64, 0.0) / 8.0
+    return (y0 + (y1 - y0) * (x - x0) / (x1 - x0)) / 8.0
 
 
 def price_list(hw: HardwareConfig, table: EnergyTable | None = None) -> PriceList:

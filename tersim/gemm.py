@@ -79,7 +79,7 @@ def run_gemm(
         out_bits,
         hw.array.accumulator_bits,
         input_on_chip=False,
-        output_to_dram=True,
+        output_on_chip=False,
     )
     plan = plan_gemm(hw, m, n, k, ops, dataflow=dataflow, compat=compat, ideal_memory=ideal_memory)
     macs = m * n * k

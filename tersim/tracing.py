@@ -71,6 +71,16 @@ ACTIVATION_OPS_PER_ELEMENT: dict[FFNType, int] = {
 }
 
 
+def input_tensors(kind: OpKind, spec: ModelSpec) -> int:
+    """Activation tensors a vector op reads: a residual add reads the stream and the branch,
+    a gated FFN activation reads the gate and the up projection; the rest read one."""
+    if kind == OpKind.RESIDUAL:
+        return 2
+    if kind == OpKind.ACTIVATION and spec.architecture.ffn_type != FFNType.GELU:
+        return 2
+    return 1
+
+
 @dataclass(frozen=True)
 class Measured:
     """What running the functional model measured for one matmul op."""
@@ -163,6 +173,7 @@ class TraceBuilder:
         self, name: str, kind: OpKind, layer: int, rows: int, width: int, ops_per_element: int
     ) -> None:
         elems = rows * width
+        out_bits = self.formats.act_bits if kind == OpKind.QUANT else 16
         self._add(
             Op(
                 name=name,
@@ -173,8 +184,9 @@ class TraceBuilder:
                 m=rows,
                 n=width,
                 k=0,
-                act_read_bytes=_bytes(elems, 16),
-                act_write_bytes=_bytes(elems, 16),
+                act_read_bytes=_bytes(elems, 16) * input_tensors(kind, self.spec),
+                act_write_bytes=_bytes(elems, out_bits),
+                out_bits=out_bits,
                 vector_ops=elems * ops_per_element,
             )
         )

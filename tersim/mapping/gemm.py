@@ -49,8 +49,8 @@ class Operands:
     weight_bits: float
     output_bits: float  # final outputs written back
     acc_bits: int  # partial sums in the output buffer
-    input_on_chip: bool  # activations already in the input buffer (produced on chip)
-    output_to_dram: bool = False  # write outputs back even if they would fit on chip
+    input_on_chip: bool  # activations already on chip (their producer kept them there)
+    output_on_chip: bool  # outputs stay on chip for their consumer (else written to DRAM)
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,11 @@ class GemmPlan:
 
 
 def usable_bytes(hw: HardwareConfig, role: str) -> int:
-    """Capacity one tile can use: half the buffer when double-buffered."""
+    """Capacity one tile can use: half the buffer when double-buffered; a unified buffer is
+    shared by the three roles, a third each."""
     buf = hw.buffer(role)
-    return buf.size_bytes // 2 if buf.double_buffered else buf.size_bytes
+    size = buf.size_bytes // 3 if hw.sram.unified is not None else buf.size_bytes
+    return size // 2 if buf.double_buffered else size
 
 
 def burst_round(hw: HardwareConfig, nbytes: int) -> int:
@@ -132,8 +134,15 @@ def sram_demand_bytes_per_cycle(
 def check_sram_bandwidth(hw: HardwareConfig, df: Dataflow, ops: Operands) -> None:
     """Raise DesignError if a buffer cannot feed the array at full rate (every problem)."""
     problems = []
-    for (role, port), need in sram_demand_bytes_per_cycle(hw, df, ops).items():
-        buf = hw.buffer(role)
+    demand = sram_demand_bytes_per_cycle(hw, df, ops)
+    if hw.sram.unified is not None:  # one buffer serves every role: its ports carry the sum
+        summed: dict[tuple[str, str], float] = {}
+        for (_, port), need in demand.items():
+            summed[("unified", port)] = summed.get(("unified", port), 0.0) + need
+        demand = summed
+    for (role, port), need in demand.items():
+        buf = hw.sram.unified if role == "unified" else hw.buffer(role)
+        assert buf is not None
         got = buf.read_bw_bytes_per_cycle if port == "read" else buf.write_bw_bytes_per_cycle
         if got < need:
             problems.append(
@@ -297,6 +306,8 @@ def _plan(
     in_bytes = _bytes(m * k, ops.input_bits)
     w_bytes = _bytes(k * n, ops.weight_bits)
     out_bytes = _bytes(m * n, ops.output_bits)
+    if df is Dataflow.OS and len(chunk_lens) > 1 and mode is CompatMode.TERSIM:
+        acc["out_r"] += (len(chunk_lens) - 1) * m * n  # accumulate across K chunks
     sram_read = {
         "input": _bytes(acc["input"], ops.input_bits),
         "weight": _bytes(acc["weight"], ops.weight_bits),
@@ -305,7 +316,10 @@ def _plan(
     if ideal_memory:
         dram_in = dram_w = dram_out = 0
     else:
-        chunked = len(chunk_lens) > 1 and df is not Dataflow.OS
+        # a chunked streamed operand is fetched once only if each chunk fits its buffer
+        row_bytes = k * (ops.input_bits if streamed_role == "input" else ops.weight_bits) / 8
+        chunk_fits = chunk_lens[0] * row_bytes <= usable_bytes(hw, streamed_role)
+        chunked = len(chunk_lens) > 1 and df is not Dataflow.OS and chunk_fits
         dram_in = _fetch(
             in_bytes,
             sram_read["input"],
@@ -322,8 +336,7 @@ def _plan(
         )
         if ops.input_on_chip:
             dram_in = 0
-        fits_out = out_bytes <= usable_bytes(hw, "output")
-        dram_out = out_bytes if ops.output_to_dram or not fits_out else 0
+        dram_out = 0 if ops.output_on_chip else out_bytes
         dram_in, dram_w, dram_out = (burst_round(hw, x) for x in (dram_in, dram_w, dram_out))
     sram_write = {"input": dram_in, "weight": dram_w, "output": _bytes(acc["out_w"], ops.acc_bits)}
     sram_read["output"] += dram_out  # the write-back reads the output buffer
@@ -373,7 +386,7 @@ def _fetch(nbytes: int, sram_bytes: int, usable: int, streamed_chunked: bool, ch
         return nbytes
     if streamed_chunked:
         return nbytes  # each chunk of the streamed operand fits: fetched once
-    return min(sram_bytes, nbytes * chunks) if chunks > 1 else sram_bytes
+    return sram_bytes  # re-fetched as often as the array reads it (per chunk, per fold)
 
 
 def _stream_chunk(

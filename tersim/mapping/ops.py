@@ -54,12 +54,24 @@ def runs_on_array(hw: HardwareConfig, op: Op) -> bool:
     return pe in (PEKind.FP16_MAC, PEKind.BF16_MAC) and op.weight_format in floats
 
 
+def activation_capacity_bytes(hw: HardwareConfig) -> int:
+    """Largest activation tensor that stays on chip between producer and consumer."""
+    return min(usable_bytes(hw, "input"), usable_bytes(hw, "output"))
+
+
+def stays_on_chip(hw: HardwareConfig, tensor_bytes: int) -> bool:
+    """The one residency rule for an activation tensor, applied alike by the op that writes it
+    and the op that reads it (so nothing is read from DRAM that was not written there)."""
+    return tensor_bytes <= activation_capacity_bytes(hw)
+
+
 def ternary_actions(op: Op) -> PECounts:
     """Adds, subtracts and zero-weight slots of a ternary matmul op."""
     if op.measured is not None:
         return PECounts(add=op.measured.adds, sub=op.measured.subs, skip=op.measured.skips)
     macs = op.macs
-    skip = round(macs * ASSUMED_ZERO_FRACTION)
+    zero = 0.0 if op.weight_format == WeightFormat.BINARY else ASSUMED_ZERO_FRACTION
+    skip = round(macs * zero)
     add = (macs - skip + 1) // 2
     return PECounts(add=add, sub=macs - skip - add, skip=skip)
 
@@ -101,13 +113,14 @@ def _array_op(
     hw: HardwareConfig, op: Op
 ) -> tuple[tuple[TileRun, ...], int, ActionCounts, GemmPlan]:
     attention = op.kind in (OpKind.ATTN_QK, OpKind.ATTN_AV)
-    act_bytes_instance = -(-op.act_read_bytes // op.count)
+
     operands = Operands(
         input_bits=op.act_bits,
         weight_bits=op.weight_bits,
         output_bits=op.out_bits,
         acc_bits=hw.array.accumulator_bits,
-        input_on_chip=act_bytes_instance <= usable_bytes(hw, "input"),
+        input_on_chip=stays_on_chip(hw, op.act_read_bytes),
+        output_on_chip=stays_on_chip(hw, op.act_write_bytes),
     )
     plan = plan_gemm(hw, op.m, op.n, op.k, operands, instances=op.count)
     tiles = plan.tiles
@@ -138,8 +151,14 @@ def _array_op(
 
 
 def _vector_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, ActionCounts]:
-    in_chip = op.act_read_bytes <= usable_bytes(hw, "input")
-    out_chip = op.act_write_bytes <= usable_bytes(hw, "output")
+    tensors = (
+        2
+        if op.kind in (OpKind.RESIDUAL, OpKind.ACTIVATION)
+        and (op.act_read_bytes >= 2 * op.act_write_bytes)
+        else 1
+    )
+    in_chip = stays_on_chip(hw, op.act_read_bytes // tensors)
+    out_chip = stays_on_chip(hw, op.act_write_bytes)
     act_in = 0 if in_chip else burst_round(hw, op.act_read_bytes)
     act_out = 0 if out_chip else burst_round(hw, op.act_write_bytes)
     kv_in, kv_out = burst_round(hw, op.kv_read_bytes), burst_round(hw, op.kv_write_bytes)

@@ -129,3 +129,25 @@ def test_two_by_two_gemm_stepped_on_a_two_by_two_array_by_hand() -> None:
     assert estimate_energy(counts, price_list(hw)).add_pj == pytest.approx(0.8)
     zs = hw.model_copy(update={"array": hw.array.model_copy(update={"zero_skipping": True})})
     assert estimate_energy(counts, price_list(zs)).add_pj == pytest.approx(0.606)
+
+
+def test_small_sram_banks_cost_energy() -> None:
+    """Below 8 KB the energy scales with sqrt(size): a 2 KB bank is half the 8 KB energy."""
+    t = energy_table("45nm")
+    assert sram_pj_per_byte(t, 2 * 1024) == pytest.approx(10 / 8 / 2)
+    assert 0 < sram_pj_per_byte(t, 256) < sram_pj_per_byte(t, 1024) < sram_pj_per_byte(t, 8192)
+
+
+def test_binary_weights_have_no_skips() -> None:
+    from tersim.config import WeightFormat, load_workload
+    from tersim.pipeline import run
+
+    rec = run(
+        _hw("ternary-128x128-7nm"),
+        load_workload(ROOT / "workloads" / "bitnet-b1.58-700m.yaml"),
+        prompt_tokens=8,
+        gen_tokens=1,
+        weight_format=WeightFormat.BINARY,
+    )
+    pe = rec.result.counts.pe_total
+    assert pe.skip == 0 and pe.add + pe.sub > 0
