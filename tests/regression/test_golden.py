@@ -84,5 +84,40 @@ def test_golden_record(design: str, workload: str, phase: str, regen_golden: boo
 
 
 def test_every_design_has_golden_records() -> None:
-    names = {p.name.split("__")[0] for p in GOLDEN.glob("*.json")}
+    names = {p.name.split("__")[0] for p in GOLDEN.glob("*__*__*.json")}
     assert set(DESIGNS) <= names
+
+
+@pytest.mark.parametrize("node", ["7nm", "45nm"])
+def test_golden_claim(node: str, regen_golden: bool) -> None:
+    """The ratios `tersim claim` prints (and docs/claim.md quotes), pinned."""
+    from tersim.claim import SWEEP_MODELS, make_claim
+
+    report = make_claim(
+        load_hardware(ROOT / "hw_configs" / f"ternary-128x128-{node}.yaml"),
+        load_hardware(ROOT / "hw_configs" / f"fp16-128x128-{node}.yaml"),
+        load_workload(ROOT / "workloads" / "bitnet-b1.58-3b.yaml"),
+        512,
+        128,
+        tuple(load_workload(ROOT / "workloads" / f"{m}.yaml") for m in SWEEP_MODELS),
+    )
+    doc = report.to_json()
+    got = {
+        k: doc[k]
+        for k in (
+            "paper_ratio",
+            "zero_skip_ratio",
+            "int16_accumulator_ratio",
+            "realistic_accumulator_ratio",
+            "whole_chip_ratio_prefill",
+            "whole_chip_ratio_decode",
+            "weight_zero_fraction",
+        )
+    }
+    got["sweep"] = {p["model"]: p["ratio"] for p in doc["model_size_sweep"]}
+    path = GOLDEN / f"claim__{node}.json"
+    if regen_golden:
+        path.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+        return
+    problems = _compare(got, json.loads(path.read_text()), "")
+    assert not problems, "\n".join(problems)
