@@ -41,7 +41,7 @@ def simulate(
     if fidelity == Fidelity.FAST:
         times, busy, stall = _run_fast(ops, mem, progress)
     else:
-        times, busy, stall = _run_tiles(ops, mem)
+        times, busy, stall = _run_tiles(ops, mem, progress)
     total = max((t[1] for t in times), default=0)
     total = max(total, busy.pop("_end", 0))
     spans = tuple(
@@ -90,7 +90,7 @@ def _tiles(ops: list[OpSchedule]) -> Iterator[tuple[int, int, int, str]]:
 
 
 def _run_tiles(
-    ops: list[OpSchedule], mem: MemoryTiming
+    ops: list[OpSchedule], mem: MemoryTiming, progress: Progress | None = None
 ) -> tuple[list[tuple[int, int]], dict[str, int], dict[str, int]]:
     env = simpy.Environment()
     dram = simpy.Resource(env, capacity=1)
@@ -164,6 +164,8 @@ def _run_tiles(
             if last_tile[i] == j:
                 end_of[i] = int(env.now)
                 op_done[i].succeed()
+                if progress is not None and (i % 64 == 0 or i == len(ops) - 1):
+                    progress(i + 1, len(ops))
 
     env.process(loader())
     env.process(computer())
