@@ -31,7 +31,7 @@ from tersim.errors import WorkloadError
 from tersim.formats import Formats
 
 TRACE_FORMAT = "tersim-trace"
-TRACE_VERSION = 1
+TRACE_VERSION = 2  # 2: ops carry `group` (query heads per KV head)
 
 
 class OpKind(StrEnum):
@@ -105,6 +105,7 @@ class Op:
     n: int  # output features (or KV positions for QK, head dim for AV)
     k: int  # reduction length (0 for vector ops)
     count: int = 1  # independent instances (batch x heads for attention)
+    group: int = 1  # attention: query heads sharing one KV head (their GEMMs share an operand)
     weight_format: WeightFormat | None = None  # None: both operands are activations
     weight_bits: float = 0.0
     act_bits: int = 16
@@ -242,6 +243,7 @@ class TraceBuilder:
                 n=n,
                 k=k,
                 count=b * heads,
+                group=heads // kvh,
                 weight_format=None,
                 weight_bits=f.kv_bits,
                 act_bits=f.act_bits if self.quantized_acts else 16,

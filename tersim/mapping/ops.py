@@ -122,7 +122,9 @@ def _array_op(
         input_on_chip=stays_on_chip(hw, op.act_read_bytes),
         output_on_chip=stays_on_chip(hw, op.act_write_bytes),
     )
-    plan = plan_gemm(hw, op.m, op.n, op.k, operands, instances=op.count)
+    # the query heads of one KV group share K (or V): one GEMM of group x tokens rows each
+    group = op.group if attention and op.count % op.group == 0 else 1
+    plan = plan_gemm(hw, op.m * group, op.n, op.k, operands, instances=op.count // group)
     tiles = plan.tiles
     dram_read = {"activations": plan.dram_read_bytes["input"], "weights": 0, "kv_cache": 0}
     if attention:
@@ -199,6 +201,7 @@ def _cache_key(op: Op) -> tuple[object, ...]:
         op.n,
         op.k,
         op.count,
+        op.group,
         op.weight_format,
         op.weight_bits,
         op.act_bits,

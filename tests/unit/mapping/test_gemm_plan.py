@@ -144,3 +144,28 @@ def test_unified_buffer_shares_capacity_and_ports() -> None:
     # 6 KB unified, double-buffered: 1 KB usable per role; 16x64 int8 inputs (1 KB) fit
     plan = plan_gemm(ok, 16, 16, 64, INT8, dataflow=Dataflow.WS)
     assert plan.dram_read_bytes["input"] == 1024
+
+
+def test_gqa_attention_fetches_each_kv_head_once() -> None:
+    """BitNet 2B4T decode (20 query heads, 5 KV heads) on the FP16 array: each KV group's
+    query heads run as one GEMM, so the K written into the weight buffer is the K read from
+    DRAM: batch x kv_heads x ctx x head_dim x 2 bytes, not four times that."""
+    from tersim.config import PEKind, load_workload
+    from tersim.formats import resolve_formats
+    from tersim.mapping.ops import map_workload
+    from tersim.tracing import OpKind, Phase, trace_shapes
+
+    spec = load_workload(ROOT / "workloads" / "bitnet-b1.58-2b4t.yaml")
+    hw = load_hardware(ROOT / "hw_configs" / "fp16-128x128-7nm.yaml")
+    wl = trace_shapes(
+        spec,
+        resolve_formats(spec, PEKind.FP16_MAC),
+        phases=(Phase.DECODE,),
+        prompt_tokens=64,
+        gen_tokens=1,
+    )
+    sched = map_workload(hw, wl)
+    qk = next(o for o, op in zip(sched.ops, wl.ops, strict=True) if op.kind == OpKind.ATTN_QK)
+    k_bytes = 1 * 5 * 65 * 128 * 2
+    assert qk.counts.dram_read_bytes["kv_cache"] == -(-k_bytes // 64) * 64
+    assert qk.counts.sram_write_bytes["weight"] == qk.counts.dram_read_bytes["kv_cache"]
