@@ -41,13 +41,13 @@ VECTOR_DMA_BLOCK_BYTES = 16 * 1024
 def runs_on_array(hw: HardwareConfig, op: Op) -> bool:
     """Whether the systolic array can execute matrix op ``op``.
 
-    Activation x activation products (attention) need multipliers: any MAC array, not a
-    ternary adder array. Products with weights need the PE to take that weight format; FP16 and
+    Activation x activation products (attention) need multipliers: a FP16/BF16 MAC array, or an
+    INT8 one when the KV cache is 8-bit; never a ternary adder array. Products with weights need the PE to take that weight format; FP16 and
     BF16 MAC arrays take either 16-bit float format.
     """
     pe = hw.array.pe_kind
-    if op.weight_format is None:
-        return pe != PEKind.TERNARY_ADD
+    if op.weight_format is None:  # activations x KV cache: INT8 PEs need an 8-bit cache
+        return pe != PEKind.TERNARY_ADD and (pe != PEKind.INT8_MAC or op.weight_bits <= 8)
     if op.weight_format in PE_WEIGHT_FORMATS[pe]:
         return True
     floats = (WeightFormat.FP16, WeightFormat.BF16)

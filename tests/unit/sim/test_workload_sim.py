@@ -213,3 +213,36 @@ def test_trace_in_a_format_the_pe_cannot_run_is_an_error() -> None:
     )
     with pytest.raises(WorkloadError, match=r"cannot run on .*fp16_mac"):
         run(FP16_HW, spec, workload=wl)
+
+
+def test_vector_streams_run_near_the_roofline() -> None:
+    """Every vector-unit op of a 3B decode step on the ternary design (attention, LM head)
+    finishes within 1.25x of max(its compute, its DRAM bytes / bandwidth) plus the DRAM
+    latency: prefetch hides latency (two fixed slots once ran these at 7% of the bandwidth)."""
+    from tersim.formats import resolve_formats
+    from tersim.mapping.ops import map_workload
+    from tersim.sim import memory_timing, simulate
+    from tersim.tracing import trace_shapes
+
+    hw = load_hardware(ROOT / "hw_configs" / "ternary-128x128-7nm.yaml")
+    spec = load_workload(ROOT / "workloads" / "bitnet-b1.58-3b.yaml")
+    wl = trace_shapes(
+        spec,
+        resolve_formats(spec, hw.array.pe_kind),
+        phases=(Phase.DECODE,),
+        prompt_tokens=512,
+        gen_tokens=1,
+    )
+    sched = map_workload(hw, wl)
+    res = simulate(sched, memory_timing(hw), hw.array.clock_hz)
+    bw = hw.dram_bw_bytes_per_cycle
+    checked = 0
+    for op, span in zip(sched.ops, res.spans, strict=True):
+        if op.kind not in ("attn_qk", "attn_av", "lm_head"):
+            continue
+        compute = sum(r.count * r.compute_cycles for r in op.runs)
+        load = sum(r.count * r.load_bytes for r in op.runs)
+        bound = max(compute, load / bw)
+        assert span.end_cycle - span.start_cycle <= 1.25 * bound + hw.dram.latency_cycles, op.name
+        checked += 1
+    assert checked == 2 * 26 + 1
