@@ -588,6 +588,73 @@ def claim(
         )
 
 
+@app.command()
+def sweep(
+    file: Annotated[Path, typer.Argument(help="Sweep YAML (base design, workload, vary).")],
+    jobs: Annotated[int, typer.Option(help="Parallel processes.")] = 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every point.")] = None,
+) -> None:
+    """Run every combination of the varied hardware fields; print the latency/energy front."""
+    from tersim.config import load_hardware
+    from tersim.config.yaml_io import load_sweep
+    from tersim.dse.sweep import pareto_front, run_sweep
+    from tersim.shipped import resolve
+
+    spec = load_sweep(file)
+    base = load_hardware(resolve(spec.hardware, "hardware"))
+    model = _load_spec(spec.workload)
+    if jobs < 1:
+        raise TersimError(f"--jobs must be at least 1 (got {jobs})")
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=_err(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"sweep {spec.name}", total=None)
+        results = run_sweep(
+            spec, base, model, jobs, lambda d, t: bar.update(task, completed=d, total=t)
+        )
+    front = pareto_front(results)
+    table = Table(
+        title=f"{spec.name}: {len(results)} points on {base.name} running "
+        f"{model.name} (* = Pareto front, latency vs energy)"
+    )
+    for col in (*spec.vary, "latency", "energy", "DRAM", "decode tok/s", ""):
+        table.add_column(col, justify="right")
+    for r in results:
+        values = [str(v) for _, v in r.params]
+        if r.error:
+            table.add_row(*values, "-", "-", "-", "-", "impossible")
+        else:
+            table.add_row(
+                *values,
+                _fmt_s(r.seconds),
+                f"{r.energy_pj / 1e9:,.1f} mJ",
+                f"{r.dram_bytes / 1e9:,.2f} GB",
+                f"{r.tokens_per_s_decode:,.1f}",
+                "*" if r in front else "",
+            )
+    _out().print(table)
+    for r in results:
+        if r.error:
+            where = ", ".join(f"{k}={v}" for k, v in r.params)
+            _out().print(f"impossible ({where}): {r.error}", markup=False)
+    if json_out is not None:
+        _write_json(
+            json_out,
+            {
+                "sweep": spec.model_dump(mode="json"),
+                "points": [r.to_json() for r in results],
+                "pareto": [r.to_json() for r in front],
+            },
+        )
+        _out().print(f"wrote {json_out}", markup=False)
+
+
 def main() -> None:
     """Console entry point: run the app; user errors print cleanly and exit 2."""
     try:

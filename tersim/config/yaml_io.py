@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from tersim.config.hardware import HardwareConfig, design_problems
+from tersim.config.sweep import SweepSpec, sweep_problems
 from tersim.config.workload import ModelSpec, model_problems
 from tersim.errors import ConfigError, Problem
 
@@ -39,6 +40,13 @@ class _Lines:
             if line is not None:
                 return line
         return None
+
+    def line_of_dotted(self, field: str) -> int | None:
+        """The line of a dotted field; keys may contain dots themselves (``vary.array.rows``)."""
+        for path, line in self.by_path.items():
+            if _dotted(path) == field:
+                return line
+        return self.line_of(tuple(field.split(".")))
 
     def record(self, node: yaml.Node, path: Path_) -> None:
         self.by_path.setdefault(path, node.start_mark.line + 1)
@@ -272,8 +280,7 @@ def validate_data(
         problems.extend(_problem_from_error(e, cls, name, lines) for e in exc.errors())
         raise ConfigError(problems) from None
     for field, message in checks(obj):
-        path = tuple(field.split("."))
-        problems.append(Problem(name, lines.line_of(path), field, message))
+        problems.append(Problem(name, lines.line_of_dotted(field), field, message))
     if problems:
         raise ConfigError(problems)
     return obj
@@ -291,6 +298,13 @@ def load_workload(path: str | Path) -> ModelSpec:
     p = Path(path)
     data, lines = read_yaml(p)
     return validate_data(ModelSpec, data, lines, str(p), model_problems)
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Load and validate a sweep file from YAML."""
+    p = Path(path)
+    data, lines = read_yaml(p)
+    return validate_data(SweepSpec, data, lines, str(p), sweep_problems)
 
 
 def load_any(path: str | Path) -> HardwareConfig | ModelSpec:

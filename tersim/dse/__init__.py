@@ -1,0 +1,1 @@
+"""Design-space exploration: sweep expansion, parallel execution, Pareto fronts."""
