@@ -57,7 +57,13 @@ def validate(
             for problem in exc.problems:
                 err.print(str(problem), markup=False, soft_wrap=True)
             continue
-        kind = "hardware" if isinstance(obj, HardwareConfig) else "workload"
+        kind = (
+            "hardware"
+            if isinstance(obj, HardwareConfig)
+            else "workload"
+            if isinstance(obj, ModelSpec)
+            else "sweep"
+        )
         out.print(f"{f}: ok ({kind} '{obj.name}')", markup=False)
     if failed:
         raise typer.Exit(2)
@@ -87,7 +93,9 @@ def list_shipped() -> None:
     for kind in ("hardware", "workload"):
         for path in shipped_files(kind):  # type: ignore[arg-type]
             obj = load_any(path)
-            desc = obj.description if isinstance(obj, HardwareConfig) else obj.source
+            desc = (
+                obj.description if isinstance(obj, HardwareConfig) else getattr(obj, "source", "")
+            )
             table.add_row(kind, path.stem, desc)
     _out().print(table)
 

@@ -307,10 +307,12 @@ def load_sweep(path: str | Path) -> SweepSpec:
     return validate_data(SweepSpec, data, lines, str(p), sweep_problems)
 
 
-def load_any(path: str | Path) -> HardwareConfig | ModelSpec:
-    """Load a file as hardware or workload, telling them apart by their top-level keys."""
+def load_any(path: str | Path) -> HardwareConfig | ModelSpec | SweepSpec:
+    """Load a hardware, workload or sweep file, telling them apart by their top-level keys."""
     p = Path(path)
     data, lines = read_yaml(p)
+    if isinstance(data, dict) and "vary" in data:
+        return validate_data(SweepSpec, data, lines, str(p), sweep_problems)
     if isinstance(data, dict) and "architecture" in data and "array" not in data:
         return validate_data(ModelSpec, data, lines, str(p), model_problems)
     if isinstance(data, dict) and "array" in data:
@@ -323,8 +325,8 @@ def load_any(path: str | Path) -> HardwareConfig | ModelSpec:
                 "(top level)",
                 "cannot tell what this file is (got "
                 f"{_got(data) if not isinstance(data, dict) else 'keys ' + ', '.join(map(str, data))}; "
-                "expected a hardware design with 'array' or a workload with "
-                "'architecture')",
+                "expected a hardware design with 'array', a workload with "
+                "'architecture' or a sweep with 'vary')",
             )
         ]
     )
