@@ -166,8 +166,12 @@ def _vector_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, Ac
     kv_in, kv_out = burst_round(hw, op.kv_read_bytes), burst_round(hw, op.kv_write_bytes)
     if op.kind.is_matmul:  # a matrix product the array cannot run
         macs = op.macs
-        cycles = _vector_cycles(hw, macs)
         weights = burst_round(hw, op.weight_read_bytes)
+        # the second operand (weights or K/V) streams through the weight buffer's read port
+        port = hw.buffer("weight").read_bw_bytes_per_cycle
+        cycles = max(
+            _vector_cycles(hw, macs), math.ceil((op.weight_read_bytes + op.kv_read_bytes) / port)
+        )
         vector_ops, vector_macs = op.vector_ops, macs
         cycles += _vector_cycles(hw, op.vector_ops)
     elif op.kind == OpKind.EMBEDDING:

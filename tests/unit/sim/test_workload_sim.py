@@ -246,3 +246,25 @@ def test_vector_streams_run_near_the_roofline() -> None:
         assert span.end_cycle - span.start_cycle <= 1.25 * bound + hw.dram.latency_cycles, op.name
         checked += 1
     assert checked == 2 * 26 + 1
+
+
+def test_vector_matmul_is_limited_by_the_weight_port_by_hand() -> None:
+    """The FP16 LM head of BitNet 3B on the ternary design runs on 128 lanes: 32000 x 3200
+    MACs per token = 800,000 cycles of lanes, but its 204.8 MB of FP16 weights cross the
+    weight buffer's 128 B/cycle read port in 1,600,000 cycles: the port is the bound."""
+    from tersim.formats import resolve_formats
+    from tersim.mapping.ops import map_workload
+    from tersim.tracing import trace_shapes
+
+    hw = load_hardware(ROOT / "hw_configs" / "ternary-128x128-7nm.yaml")
+    spec = load_workload(ROOT / "workloads" / "bitnet-b1.58-3b.yaml")
+    wl = trace_shapes(
+        spec,
+        resolve_formats(spec, hw.array.pe_kind),
+        phases=(Phase.DECODE,),
+        prompt_tokens=8,
+        gen_tokens=1,
+    )
+    sched = map_workload(hw, wl)
+    head = next(o for o in sched.ops if o.kind == "lm_head")
+    assert sum(r.count * r.compute_cycles for r in head.runs) == 32000 * 3200 * 2 // 128
