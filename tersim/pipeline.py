@@ -59,6 +59,24 @@ class RunRecord:
             }
         return out
 
+    def layer_cycles(self) -> dict[str, dict[str, int]]:
+        """Per phase: cycles each layer's ops spanned, summed over decode steps."""
+        spans: dict[tuple[str, int, str], tuple[int, int]] = {}
+        for sp in self.result.spans:
+            name = (
+                f"layer_{sp.layer}"
+                if sp.layer >= 0
+                else ("embedding" if sp.name == "embedding" else "final_norm_and_head")
+            )
+            key = (sp.phase, sp.step, name)
+            lo, hi = spans.get(key, (sp.start_cycle, sp.end_cycle))
+            spans[key] = (min(lo, sp.start_cycle), max(hi, sp.end_cycle))
+        out: dict[str, dict[str, int]] = {}
+        for (phase, _step, name), (lo, hi) in spans.items():
+            bucket = out.setdefault(phase, {})
+            bucket[name] = bucket.get(name, 0) + hi - lo
+        return out
+
     @property
     def utilization(self) -> float:
         """Useful array PE-cycles / (R * C * total cycles)."""
@@ -112,6 +130,7 @@ class RunRecord:
                 unit: [list(iv) for iv in ivs]
                 for unit, ivs in r.timeline(max_intervals=256).items()
             },
+            "layer_cycles": self.layer_cycles(),
             "counts": c.to_json(),
         }
 

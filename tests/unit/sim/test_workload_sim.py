@@ -268,3 +268,13 @@ def test_vector_matmul_is_limited_by_the_weight_port_by_hand() -> None:
     sched = map_workload(hw, wl)
     head = next(o for o in sched.ops if o.kind == "lm_head")
     assert sum(r.count * r.compute_cycles for r in head.runs) == 32000 * 3200 * 2 // 128
+
+
+def test_layer_cycles_cover_the_phase() -> None:
+    """Ops run one after another, so the layers' spans add up to the phase's cycles."""
+    rec = run(TINY_HW, _spec(), prompt_tokens=8, gen_tokens=3)
+    layers = rec.layer_cycles()
+    assert set(layers) == {"prefill", "decode"}
+    assert sum(layers["prefill"].values()) == rec.result.phase_cycles("prefill")
+    assert sum(layers["decode"].values()) <= rec.result.phase_cycles("decode")
+    assert len([k for k in layers["decode"] if k.startswith("layer_")]) == 2
