@@ -111,3 +111,11 @@ def test_schema_is_json_schema() -> None:
         schema = json.loads(res.stdout)
         assert schema["type"] == "object"
         assert schema["additionalProperties"] is False
+
+
+def test_console_script_is_installed() -> None:
+    """The README calls `.venv/bin/tersim`: the entry point must be installed beside python."""
+    script = Path(sys.executable).parent / "tersim"
+    assert script.exists(), script
+    res = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.startswith("tersim ")
