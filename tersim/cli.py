@@ -33,13 +33,22 @@ def _err() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         _out().print(f"tersim {__version__}")
         raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    """Cycle-level simulator of ternary (1.58-bit) LLM accelerators."""
 
 
 @app.command()
