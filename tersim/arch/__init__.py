@@ -13,6 +13,7 @@ from tersim.arch.systolic import (
     pass_timing,
     preload_cycles,
     spatial_temporal_dims,
+    stationary_issue_interval,
     stream_cycles,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "pass_timing",
     "preload_cycles",
     "spatial_temporal_dims",
+    "stationary_issue_interval",
     "stream_cycles",
 ]

@@ -19,6 +19,13 @@ Reactive control (``CompatMode.TERSIM``):
   shifts during load cycles ``r .. R-1``) and takes R cycles; the edge feeders start the next
   pass the cycle after column 0's load completes. Partial sums cross all R rows and leave at
   the bottom edge; partial sums of successive K folds are accumulated outside the array.
+  With ``preload_rows_per_cycle = k`` the chain shifts k rows per load cycle (L = ceil(R/k)
+  cycles) and the load starts R - L cycles later, so that it never overtakes the stream.
+  With ``shadow_stationary`` the first tile loads as above, later tiles go through per-PE
+  shadow registers: pass p's tile is copied into the live registers as a wavefront just
+  ahead of its first operand, pass p+1's tile is written into each shadow row the cycle after
+  that row's copy (at most k writes per column per cycle), and the controller issues passes
+  every max(T, L, 2) cycles; the hazard checks verify every one of these register rules.
 * OS (:func:`_os_kernel`): accumulators form each column's output shift chain. A finished
   value moves down when the cell below is empty or moving on (elastic), and leaves the array
   at the bottom edge. The edge feeders start the next pass when PE (0, 0)'s accumulator is
@@ -36,7 +43,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from tersim.arch.systolic import _positive  # argument validation only, no timing formulas
+# argument validation only, no timing formulas
+from tersim.arch.systolic import _positive, _stationary_options
 from tersim.config.enums import CompatMode, Dataflow
 from tersim.errors import DesignError, WorkloadError
 
@@ -81,12 +89,17 @@ def _pe_op(a, b, mode, stats):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _stationary_kernel(a, b, y, acc_proto, rows, cols, scalesim, mode):  # pragma: no cover
+def _stationary_kernel(
+    a, b, y, acc_proto, rows, cols, scalesim, mode, kp, shadow, early=0
+):  # pragma: no cover
     """Weight-stationary array: ``y[T, S] += a[T, KD] @ b[KD, S]`` with ``b`` stationary.
 
     Row ``r`` of a pass holds reduction index ``k0 + r``; column ``c`` holds output column
     ``n0 + c``; ``a[t, k]`` enters row ``k - k0`` at the left edge at ``start + t + r`` and
-    moves right one PE per cycle; partial sums move down one PE per cycle.
+    moves right one PE per cycle; partial sums move down one PE per cycle. ``kp`` rows of a
+    tile are loaded per cycle; ``shadow`` gives every PE a shadow stationary register.
+    ``early`` (tests only) makes the TERSIM schedule that many cycles too eager (live loads
+    start earlier, shadow passes are issued closer), which must produce hazards.
     """
     t_len, kd = a.shape
     s_len = b.shape[1]
@@ -110,6 +123,11 @@ def _stationary_kernel(a, b, y, acc_proto, rows, cols, scalesim, mode):  # pragm
     # stationary registers and their tag: pass number, -1 empty, -2 being loaded
     w_v = np.zeros((rows, cols), b.dtype)
     w_f = np.full((rows, cols), -1, np.int64)
+    # shadow stationary registers (shadow=True) and their tag: pass number, -1 free
+    sh_v = np.zeros((rows, cols), b.dtype)
+    sh_f = np.full((rows, cols), -1, np.int64)
+    n_load = (rows + kp - 1) // kp  # L: cycles of one preload through the live registers
+    sh_lo = 0
     ld_start = np.full(cols, -1, np.int64)
     ld_fold = np.full(cols, -1, np.int64)
     start = np.full(n_folds + 1, -1, np.int64)
@@ -182,12 +200,20 @@ def _stationary_kernel(a, b, y, acc_proto, rows, cols, scalesim, mode):  # pragm
                         nps_m[r, c] = ps_m[r - 1, c]
                         nps_v[r, c] = ps_v[r - 1, c]
                     # last activation of pass af has left PE (0, c): start the next load
-                    if r == 0 and act_m[r, c] == t_len - 1 and not scalesim and af + 1 < n_folds:
+                    # (with kp rows per load cycle the load waits R - L more cycles so that
+                    # its faster wavefront never overtakes the stream)
+                    if (
+                        r == 0
+                        and act_m[r, c] == t_len - 1
+                        and not scalesim
+                        and not shadow
+                        and af + 1 < n_folds
+                    ):
                         _, _, _, nu_next = fold_geom(af + 1)
                         if c < nu_next:
-                            if ld_start[c] >= 0 and t <= ld_start[c] + rows - 1:
+                            if ld_start[c] >= 0 and t <= ld_start[c] + n_load - 1:
                                 stats[_HAZARDS] += 1
-                            ld_start[c] = t + 1
+                            ld_start[c] = t + 1 + (rows - n_load) - early
                             ld_fold[c] = af + 1
                 elif have_ps:
                     pf = ps_f[r - 1, c]
@@ -213,31 +239,75 @@ def _stationary_kernel(a, b, y, acc_proto, rows, cols, scalesim, mode):  # pragm
                     for cc in range(cols):
                         ld_start[cc] = t + 1
                         ld_fold[cc] = pf + 1
-        # 4. stationary loads (wavefront: row r shifts during load cycles r .. R-1)
+        # 4. stationary loads through the live registers (wavefront: in load cycle q the chain
+        #    shifts by kp rows and rows 0 .. kp*(q+1)-1 move; L = ceil(R/kp) cycles)
         for c in range(cols):
             if ld_start[c] < 0:
                 continue
             q = t - ld_start[c]
-            if q < 0 or q > rows - 1:
+            if q < 0 or q > n_load - 1:
                 continue
             f = ld_fold[c]
             k0, ku, n0, nu = fold_geom(f)
-            for r in range(min(q, rows - 1), -1, -1):
-                if r == 0:
-                    kr = rows - 1 - q
+            for r in range(min(kp * (q + 1), rows) - 1, -1, -1):
+                if r < kp:
+                    kr = r + kp * (n_load - 1 - q)  # the tile row that ends in row kr
                     if kr < ku and c < nu:
-                        w_v[0, c] = b[k0 + kr, n0 + c]
+                        w_v[r, c] = b[k0 + kr, n0 + c]
                         stats[_STAT_READS] += 1
                     else:
-                        w_v[0, c] = b[0, 0] * 0
+                        w_v[r, c] = b[0, 0] * 0
                 else:
-                    w_v[r, c] = w_v[r - 1, c]
+                    w_v[r, c] = w_v[r - kp, c]
                 w_f[r, c] = -2
-            if q == rows - 1:
+            if q == n_load - 1:
                 for r in range(rows):
                     w_f[r, c] = f
                 if c == 0:
                     start[f] = t + 1
+                    if shadow and f == 0:
+                        # controller: passes are issued every max(T, L, 2) cycles
+                        gap = max(t_len, n_load, 2) - early
+                        for p in range(1, n_folds):
+                            start[p] = start[0] + p * gap
+        # 4b. shadow registers: pass p's tile is copied into the live registers as a
+        #     wavefront (PE (r, c) at the end of cycle start[p] + r + c - 1, just before the
+        #     pass's first operand uses it); pass p+1's tile is written into shadow row r of
+        #     column c in cycle start[p] + r + c, one cycle after that row's copy. At most kp
+        #     shadow writes per column per cycle (the load bus width).
+        if shadow and start[0] >= 0:
+            while sh_lo < n_folds and start[sh_lo] + rows + cols < t:
+                sh_lo += 1
+            for c in range(cols):
+                p = max(sh_lo, 1)
+                while p < n_folds and start[p] <= t + 1:
+                    r = t + 1 - start[p] - c
+                    _, _, _, nu = fold_geom(p)
+                    if 0 <= r < rows and c < nu:
+                        if sh_f[r, c] != p:
+                            stats[_HAZARDS] += 1
+                        w_v[r, c] = sh_v[r, c]
+                        w_f[r, c] = p
+                        sh_f[r, c] = -1
+                    p += 1
+                writes = 0
+                p = sh_lo
+                while p + 1 < n_folds and start[p] <= t:
+                    r = t - start[p] - c
+                    k0, ku, n0, nu = fold_geom(p + 1)
+                    if 0 <= r < rows and c < nu:
+                        if sh_f[r, c] != -1:
+                            stats[_HAZARDS] += 1  # would overwrite a tile not yet copied
+                        if r < ku:
+                            sh_v[r, c] = b[k0 + r, n0 + c]
+                            stats[_STAT_READS] += 1
+                        else:
+                            sh_v[r, c] = b[0, 0] * 0
+                        sh_f[r, c] = p + 1
+                        writes += 1
+                    p += 1
+                if writes > kp:
+                    stats[_HAZARDS] += 1
         # 5. shift: activations move right, partial sums move down (via nps -> ps)
         busy = False
         for r in range(rows):
@@ -256,7 +326,7 @@ def _stationary_kernel(a, b, y, acc_proto, rows, cols, scalesim, mode):  # pragm
                     busy = True
         loading = False
         for c in range(cols):
-            if ld_start[c] >= 0 and t < ld_start[c] + rows - 1:
+            if ld_start[c] >= 0 and t < ld_start[c] + n_load - 1:
                 loading = True
         t += 1
         if not busy and not loading and feed_lo >= n_folds:
@@ -550,15 +620,23 @@ def simulate_gemm(
     dataflow: Dataflow,
     compat: CompatMode = CompatMode.TERSIM,
     ternary: bool = False,
+    *,
+    preload_rows_per_cycle: int = 1,
+    shadow_stationary: bool = False,
 ) -> SteppedResult:
     """Run ``x[M, K] @ w[K, N]`` cycle by cycle on a ``rows`` x ``cols`` array.
 
     ``ternary=True``: ``w`` must hold only -1, 0, +1 and ``x`` integers; PEs add, subtract or
     skip with int32 accumulators. Otherwise PEs multiply-accumulate (int64 if both operands are
     integer, else float64). Meant for small shapes (cost ~ cycles * rows * cols).
+
+    WS/IS, TERSIM only (OS ignores them; SCALESIM rejects non-defaults):
+    ``preload_rows_per_cycle`` (k) rows of a stationary tile are loaded per cycle;
+    ``shadow_stationary`` gives every PE a shadow register for the next pass's tile.
     """
     rows, cols = _positive("rows", rows), _positive("cols", cols)
     df, mode_c = Dataflow(dataflow), CompatMode(compat)
+    kp, shadow = _stationary_options(mode_c, preload_rows_per_cycle, shadow_stationary)
     x = np.asarray(x)
     w = np.asarray(w)
     _check_matrix("x", x)
@@ -587,14 +665,14 @@ def simulate_gemm(
     elif df is Dataflow.WS:
         y = np.zeros((m, n), acc_dtype)
         kmode = _TERNARY_STAT if ternary else _MAC
-        stats = _stationary_kernel(xa, wa, y, proto, rows, cols, scalesim, kmode)
+        stats = _stationary_kernel(xa, wa, y, proto, rows, cols, scalesim, kmode, kp, shadow)
         in_reads, w_reads = stats[_STREAM_READS], stats[_STAT_READS]
     else:  # IS: stationary activations, streamed weights: WS on the transposed problem
         yt = np.zeros((n, m), acc_dtype)
         kmode = _TERNARY_STREAM if ternary else _MAC
         wt = np.ascontiguousarray(wa.T)
         xt = np.ascontiguousarray(xa.T)
-        stats = _stationary_kernel(wt, xt, yt, proto, rows, cols, scalesim, kmode)
+        stats = _stationary_kernel(wt, xt, yt, proto, rows, cols, scalesim, kmode, kp, shadow)
         y = np.ascontiguousarray(yt.T)
         in_reads, w_reads = stats[_STAT_READS], stats[_STREAM_READS]
     if stats[_HAZARDS] != 0:

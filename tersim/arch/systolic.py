@@ -36,8 +36,8 @@ the last busy cycle (counted from 0), not the number of cycles.
 last output leaving it, for hardware that overlaps consecutive passes where it can:
 
 * WS/IS: the stationary tile is loaded from the top edge through the stationary registers
-  themselves (no shadow copy of the tile: the smallest PE; a double-buffered PE would hide
-  the preload entirely and is not modelled here). Column ``c`` starts loading the next tile
+  themselves (no shadow copy of the tile: the smallest PE; see ``shadow_stationary`` below
+  for a double-buffered PE). Column ``c`` starts loading the next tile
   the cycle after the current pass's last streamed operand has left PE (0, c); the load is a
   wavefront (row ``r`` shifts from load cycle ``r`` on), so it never overwrites a weight still
   in use. The load takes R cycles. The next pass starts streaming when column 0 has its new
@@ -55,6 +55,56 @@ last output leaving it, for hardware that overlaps consecutive passes where it c
   pass started. Summed over passes (``sum of r_used = col_folds * M``)::
 
       total = F * (K - 1) + col_folds * M + c_last + R - 1   (idem)
+
+WS/IS preload options (TERSIM only; ``CompatMode.SCALESIM`` rejects non-default values):
+
+* ``preload_rows_per_cycle = k``: the load path of a column carries k rows per cycle (for
+  2-bit weights a column bus holds several rows' weights). The stationary chain then shifts
+  by k rows per load cycle (rows ``0 .. k(q+1) - 1`` move in load cycle q), so a preload
+  takes ``L = ceil(R / k)`` cycles and row r is first overwritten in load cycle
+  ``floor(r / k)``.
+* ``shadow_stationary``: every PE has a second (shadow) stationary register.
+
+Without shadow registers the next tile still goes through the live registers, and a load
+wavefront that moves k rows per cycle must not overtake the stream (which moves one row per
+cycle). Column c's last operand of the pass started at ``s`` is used by PE (r, c) at
+``s + T - 1 + r + c``; the load starting at ``ld`` overwrites row r at ``ld + floor(r / k)``.
+Keeping the k = 1 model's rule (each row is overwritten at least one cycle after its last
+use) gives ``ld = s + T + c + max_r (r - floor(r / k)) = s + T + c + (R - L)``, the binding
+row being R - 1: the load starts ``R - L`` cycles later than with k = 1 and still ends at
+``s + T + c + R - 1``. (A shift chain completes every row in its last load cycle, and row
+R - 1 is busy until ``s + T + R + c - 2``, so no load order of the live chain does better.)
+Hence the issue interval stays ``D = T + R`` whatever k; a wider load path only shortens the
+first preload, to L.
+
+With shadow registers pass p's tile is copied from the shadow into the live registers as a
+wavefront with the operands: PE (r, c) copies at the end of cycle ``s_p + r + c - 1``, just
+before the pass's first operand reaches it (and after the previous pass's last operand,
+used at ``s_{p-1} + T - 1 + r + c``: needs ``D >= T``). Shadow row r of column c is free
+from that copy on, and pass p+1's tile is written into it one cycle later, in cycle
+``s_p + r + c``: the shadow write is a second wavefront, one row per cycle, so a column
+receives R writes spread over R cycles per pass. Tile p+1 must be in the shadow before its
+own copy at ``s_{p+1} + r + c - 1``: ``D >= 2``. Passes issued every D cycles put
+``ceil(R / D)`` write wavefronts in flight in a column at once; the bus carries k rows per
+cycle, so ``D >= ceil(R / k) = L``. The first tile is preloaded through the live registers
+(L cycles) as without shadow registers. Hence (the stepped oracle checks every one of these
+constraints as a hazard)::
+
+    D = T + R                      (no shadow registers; any k)
+    D = max(T, L, 2)               (shadow registers)
+    total = L + (F - 1) * D + T + R - 2 + tail,   tail = max(c_last, C - row_folds * D)
+
+(``C - row_folds * D`` only when ``col_folds > 1``: the last pass of the previous column fold
+drains across all C columns). With k = 1 and no shadow this is the formula above. A GEMV
+(T = 1) thus costs about ``L = ceil(R / k)`` cycles per tile instead of ``T + R``.
+
+Hand-derived example (WS, M = 1, K = 8, N = 1 on a 4 x 1 array, k = 2, shadow registers):
+T = 1, R = 4, L = 2, F = 2 row folds, D = max(1, 2, 2) = 2. The first tile loads in cycles
+0-1; pass 0 injects x[0, r] into row r at cycle 2 + r and its partial sum leaves row 3 at
+cycle 5; tile 1 is written into shadow row r at cycle 2 + r and copied at the end of cycle
+3 + r; pass 1 starts at 4 and its sum leaves at cycle 7: ``2 + 1 * 2 + 1 + 4 - 2 + 1 = 8``
+cycles. Without shadow registers D = T + R = 5 and the count is ``2 + 5 + 4 = 11`` (13 with
+k = 1).
 
 With one fold, the TERSIM WS/IS count equals SCALE-Sim's count plus one (when
 ``c_used = C``): both model the same preload, stream and skew. TERSIM's OS count adds the
@@ -89,6 +139,7 @@ __all__ = [
     "pass_timing",
     "preload_cycles",
     "spatial_temporal_dims",
+    "stationary_issue_interval",
     "stream_cycles",
 ]
 
@@ -226,10 +277,56 @@ def gemm_folds(m: int, n: int, k: int, rows: int, cols: int, dataflow: Dataflow)
     )
 
 
-def preload_cycles(rows: int, dataflow: Dataflow, compat: CompatMode = CompatMode.TERSIM) -> int:
-    """Cycles to load a stationary tile: R for WS and IS (one row per cycle), 0 for OS."""
+def _stationary_options(
+    compat: CompatMode, preload_rows_per_cycle: int, shadow_stationary: bool
+) -> tuple[int, bool]:
+    """Validate the WS/IS preload options; SCALESIM accepts only the defaults."""
+    k = _positive("preload_rows_per_cycle", preload_rows_per_cycle)
+    if not isinstance(shadow_stationary, bool):
+        raise DesignError(f"shadow_stationary must be a bool (got {shadow_stationary!r})")
+    if CompatMode(compat) is CompatMode.SCALESIM:
+        if k != 1:
+            raise DesignError(
+                f"preload_rows_per_cycle={k} is not modelled by CompatMode.SCALESIM (must be 1)"
+            )
+        if shadow_stationary:
+            raise DesignError(
+                "shadow_stationary=True is not modelled by CompatMode.SCALESIM (must be False)"
+            )
+    return k, shadow_stationary
+
+
+def preload_cycles(
+    rows: int,
+    dataflow: Dataflow,
+    compat: CompatMode = CompatMode.TERSIM,
+    *,
+    preload_rows_per_cycle: int = 1,
+) -> int:
+    """Cycles to load a stationary tile: ``ceil(R / k)`` for WS and IS (k rows per cycle,
+    ``k = preload_rows_per_cycle``; R with the default k = 1), 0 for OS."""
     rows = _positive("rows", rows)
-    return 0 if Dataflow(dataflow) is Dataflow.OS else rows
+    k, _ = _stationary_options(compat, preload_rows_per_cycle, False)
+    return 0 if Dataflow(dataflow) is Dataflow.OS else _ceil_div(rows, k)
+
+
+def stationary_issue_interval(
+    temporal: int,
+    rows: int,
+    *,
+    preload_rows_per_cycle: int = 1,
+    shadow_stationary: bool = False,
+) -> int:
+    """TERSIM WS/IS distance between the starts of two consecutive passes.
+
+    Without shadow registers ``T + R`` whatever ``k``; with them ``max(T, ceil(R / k), 2)``
+    (see the module docstring).
+    """
+    t, rows = stream_cycles(temporal), _positive("rows", rows)
+    k, shadow = _stationary_options(CompatMode.TERSIM, preload_rows_per_cycle, shadow_stationary)
+    if shadow:
+        return max(t, _ceil_div(rows, k), 2)
+    return t + rows
 
 
 def stream_cycles(temporal: int) -> int:
@@ -292,16 +389,22 @@ def pass_timing(
     cols_used: int,
     dataflow: Dataflow,
     compat: CompatMode = CompatMode.TERSIM,
+    *,
+    preload_rows_per_cycle: int = 1,
+    shadow_stationary: bool = False,
 ) -> PassTiming:
     """Timing of one pass that uses ``rows_used`` x ``cols_used`` PEs and streams ``temporal``.
 
     Issue interval (start of this pass to start of the next): SCALESIM serializes passes, so it
     is the full latency. TERSIM: ``T + R`` for WS/IS (the next preload overlaps this pass's
     drain), ``K + r_used - 1`` for OS (the next wavefront follows this pass's drain wavefront).
+    WS/IS with ``preload_rows_per_cycle = k`` and/or ``shadow_stationary`` (TERSIM only): the
+    preload is ``ceil(R / k)`` and the interval :func:`stationary_issue_interval`.
     """
     df, mode = Dataflow(dataflow), CompatMode(compat)
+    kk, shadow = _stationary_options(mode, preload_rows_per_cycle, shadow_stationary)
     t = stream_cycles(temporal)
-    pre = preload_cycles(rows, df, mode)
+    pre = preload_cycles(rows, df, mode, preload_rows_per_cycle=kk)
     fill = fill_cycles(rows, cols, rows_used, cols_used, df, mode)
     drain = drain_cycles(rows, cols, rows_used, cols_used, df, mode)
     if mode is CompatMode.SCALESIM:
@@ -309,7 +412,9 @@ def pass_timing(
     elif df is Dataflow.OS:
         interval = t + rows_used - 1
     else:
-        interval = t + rows
+        interval = stationary_issue_interval(
+            t, rows, preload_rows_per_cycle=kk, shadow_stationary=shadow
+        )
     return PassTiming(
         preload_cycles=pre,
         fill_cycles=fill,
@@ -327,6 +432,9 @@ def gemm_timing(
     cols: int,
     dataflow: Dataflow,
     compat: CompatMode = CompatMode.TERSIM,
+    *,
+    preload_rows_per_cycle: int = 1,
+    shadow_stationary: bool = False,
 ) -> GemmTiming:
     """Compute cycles of ``X[m, k] @ W[k, n]`` on a ``rows`` x ``cols`` array.
 
@@ -346,8 +454,19 @@ def gemm_timing(
         WS/IS  tail = max(c_last, C - row_folds * (T + R))
 
     where ``r_last`` is the rows used by the last row fold.
+
+    WS/IS with ``preload_rows_per_cycle = kp`` and ``shadow_stationary`` (TERSIM only; OS
+    ignores them): with ``L = ceil(R / kp)`` and ``D`` the issue interval
+    (:func:`stationary_issue_interval`: ``T + R`` without shadow registers, ``max(T, L, 2)``
+    with them)::
+
+        WS/IS  L + (F - 1) * D + T + R - 2 + tail,   tail = max(c_last, C - row_folds * D)
+
+    (the second term of ``tail`` only when ``col_folds > 1``); with the defaults this is the
+    formula above.
     """
     df, mode = Dataflow(dataflow), CompatMode(compat)
+    kk, shadow = _stationary_options(mode, preload_rows_per_cycle, shadow_stationary)
     grid = gemm_folds(m, n, k, rows, cols, df)
     f, t = grid.count, grid.temporal
     if mode is CompatMode.SCALESIM:
@@ -364,12 +483,26 @@ def gemm_timing(
             tail = max(tail, cols - gap)
         total = f * (k - 1) + grid.col_folds * m + tail + rows - 1
     else:
+        first = _ceil_div(rows, kk)
+        interval = stationary_issue_interval(
+            t, rows, preload_rows_per_cycle=kk, shadow_stationary=shadow
+        )
         tail = grid.last_cols_used
         if grid.col_folds > 1:
-            tail = max(tail, cols - grid.row_folds * (t + rows))
-        total = f * (t + rows) + rows + tail - 2
+            tail = max(tail, cols - grid.row_folds * interval)
+        total = first + (f - 1) * interval + t + rows - 2 + tail
     rows_dim, cols_dim, _ = spatial_temporal_dims(m, n, k, df)
-    full = pass_timing(t, rows, cols, min(rows, rows_dim), min(cols, cols_dim), df, mode)
+    full = pass_timing(
+        t,
+        rows,
+        cols,
+        min(rows, rows_dim),
+        min(cols, cols_dim),
+        df,
+        mode,
+        preload_rows_per_cycle=kk,
+        shadow_stationary=shadow,
+    )
     useful = m * n * k
     return GemmTiming(
         dataflow=df,

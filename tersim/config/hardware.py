@@ -48,6 +48,14 @@ class ArrayConfig(_Strict):
     weight_format: WeightFormat | None = Field(
         None, description="Weight format this design runs models in (default: the PE's native)"
     )
+    preload_rows_per_cycle: PosInt = Field(
+        1, description="WS/IS: rows of the stationary tile loaded per cycle (a wider load path)"
+    )
+    shadow_stationary: Flag = Field(
+        False,
+        description="WS/IS: a shadow stationary register per PE, so the next tile "
+        "preloads while the current pass streams",
+    )
 
 
 class BufferConfig(_Strict):
@@ -179,6 +187,21 @@ def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
                 "dram.energy_pj_per_bit",
                 "a custom DRAM needs its energy (got nothing; expected "
                 "a positive number, or kind: hbm2 | lpddr4 | ddr4 for a preset)",
+            )
+        )
+    a = hw.array
+    if a.compat == CompatMode.SCALESIM and (a.preload_rows_per_cycle != 1 or a.shadow_stationary):
+        field = (
+            "array.preload_rows_per_cycle"
+            if a.preload_rows_per_cycle != 1
+            else ("array.shadow_stationary")
+        )
+        problems.append(
+            (
+                field,
+                "SCALE-Sim's cycle convention has neither a wide preload nor "
+                "shadow registers (got compat: scalesim; expected compat: tersim, or "
+                "preload_rows_per_cycle: 1 and shadow_stationary: false)",
             )
         )
     wf = hw.array.weight_format

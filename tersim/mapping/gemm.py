@@ -27,6 +27,7 @@ Rules (stated so they can be checked by hand):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tersim.arch.systolic import (
     gemm_accesses,
@@ -87,6 +88,16 @@ def usable_bytes(hw: HardwareConfig, role: str) -> int:
     return size // 2 if buf.double_buffered else size
 
 
+def pe_options(hw: HardwareConfig, compat: CompatMode) -> dict[str, Any]:
+    """The design's stationary-register options (SCALE-Sim's convention knows neither)."""
+    if compat is CompatMode.SCALESIM:
+        return {}
+    return {
+        "preload_rows_per_cycle": hw.array.preload_rows_per_cycle,
+        "shadow_stationary": hw.array.shadow_stationary,
+    }
+
+
 def burst_round(hw: HardwareConfig, nbytes: int) -> int:
     """Bytes the DRAM bus moves for ``nbytes`` of data: whole bursts."""
     burst = hw.dram.burst_bytes
@@ -103,11 +114,12 @@ def sram_demand_bytes_per_cycle(
     """Bytes per cycle the array needs from each buffer port to run at full rate.
 
     OS streams inputs into R rows and weights into C columns and drains C outputs per cycle;
-    WS streams inputs into R rows, preloads weights C per cycle and reads and writes C partial
-    sums per cycle; IS streams weights into R rows, preloads inputs C per cycle and reads and
-    writes C partial sums per cycle.
+    WS streams inputs into R rows, preloads k rows of C weights per cycle and reads and writes
+    C partial sums per cycle; IS streams weights into R rows, preloads k rows of C inputs per
+    cycle and reads and writes C partial sums per cycle (k = ``preload_rows_per_cycle``).
     """
     r, c = hw.array.rows, hw.array.cols
+    kp = hw.array.preload_rows_per_cycle  # stationary rows loaded per cycle (WS, IS)
     inp, w, acc, out = (
         ops.input_bits / 8,
         ops.weight_bits / 8,
@@ -119,13 +131,13 @@ def sram_demand_bytes_per_cycle(
     if df is Dataflow.WS:
         return {
             ("input", "read"): r * inp,
-            ("weight", "read"): c * w,
+            ("weight", "read"): c * w * kp,
             ("output", "read"): c * acc,
             ("output", "write"): c * acc,
         }
     return {
         ("weight", "read"): r * w,
-        ("input", "read"): c * inp,
+        ("input", "read"): c * inp * kp,
         ("output", "read"): c * acc,
         ("output", "write"): c * acc,
     }
@@ -185,11 +197,12 @@ def _tile_sequence(
     outer, row folds inner); the last tile also carries the final drain. And the total."""
     r, c = hw.array.rows, hw.array.cols
     grid = gemm_folds(m, n, k, r, c, df)
-    total = gemm_timing(m, n, k, r, c, df, compat).compute_cycles
+    opts = pe_options(hw, compat)
+    total = gemm_timing(m, n, k, r, c, df, compat, **opts).compute_cycles
 
     def interval(rows_used: int, cols_used: int) -> int:
         return pass_timing(
-            grid.temporal, r, c, rows_used, cols_used, df, compat
+            grid.temporal, r, c, rows_used, cols_used, df, compat, **opts
         ).issue_interval_cycles
 
     def col_fold(cols_used: int) -> list[tuple[int, int]]:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tersim.arch.systolic import gemm_timing
 from tersim.config import CompatMode, Dataflow, load_hardware
 from tersim.config.hardware import HardwareConfig
-from tersim.errors import DesignError
+from tersim.errors import ConfigError, DesignError
 from tersim.mapping.gemm import Operands, plan_gemm
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -169,3 +169,39 @@ def test_gqa_attention_fetches_each_kv_head_once() -> None:
     k_bytes = 1 * 5 * 65 * 128 * 2
     assert qk.counts.dram_read_bytes["kv_cache"] == -(-k_bytes // 64) * 64
     assert qk.counts.sram_write_bytes["weight"] == qk.counts.dram_read_bytes["kv_cache"]
+
+
+def test_shadow_registers_and_wide_preload_reach_the_mapping() -> None:
+    """The fast-load design's GEMV tiles add up to the closed form with its options; a 4096 x
+    4096 GEMV runs about ceil(R / k) = 16 cycles per tile instead of T + R = 129."""
+    from tersim.arch.systolic import gemm_timing
+
+    fast = load_hardware(ROOT / "hw_configs" / "ternary-128x128-7nm-fastload.yaml")
+    ops = Operands(8, 2.0, 16, 32, input_on_chip=True, output_on_chip=True)
+    plan = plan_gemm(fast, 1, 4096, 4096, ops, ideal_memory=True)
+    want = gemm_timing(
+        1, 4096, 4096, 128, 128, Dataflow.WS, preload_rows_per_cycle=8, shadow_stationary=True
+    ).compute_cycles
+    assert plan.compute_cycles == want == sum(t.count * t.compute_cycles for t in plan.tiles)
+    assert plan.compute_cycles < 1024 * 17
+    base = load_hardware(ROOT / "hw_configs" / "ternary-128x128-7nm.yaml")
+    assert plan_gemm(base, 1, 4096, 4096, ops, ideal_memory=True).compute_cycles > 1024 * 129
+
+
+def test_scalesim_convention_rejects_shadow_registers(tmp_path: Path) -> None:
+    from tersim.config.yaml_io import load_hardware as load
+
+    src = (ROOT / "hw_configs" / "ternary-128x128-7nm-fastload.yaml").read_text()
+    f = tmp_path / "bad.yaml"
+    f.write_text(src.replace("compat: tersim", "compat: scalesim"))
+    with pytest.raises(ConfigError) as info:
+        load(f)
+    (problem,) = info.value.problems
+    assert problem.field == "array.preload_rows_per_cycle"
+    assert (
+        problem.line
+        == src.splitlines().index(
+            next(x for x in src.splitlines() if x.strip().startswith("preload_rows_per_cycle"))
+        )
+        + 1
+    )
