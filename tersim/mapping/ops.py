@@ -153,14 +153,15 @@ def _array_op(
 
 
 def _vector_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, ActionCounts]:
-    tensors = (
-        2
-        if op.kind in (OpKind.RESIDUAL, OpKind.ACTIVATION)
-        and (op.act_read_bytes >= 2 * op.act_write_bytes)
-        else 1
+    # residency is decided per tensor, as its producer and consumer see it: RoPE reads q and k
+    # (written by two projections) and writes both; a residual add and a gated activation
+    # read two tensors
+    two_in = op.kind == OpKind.ROPE or (
+        op.kind in (OpKind.RESIDUAL, OpKind.ACTIVATION)
+        and op.act_read_bytes >= 2 * op.act_write_bytes
     )
-    in_chip = stays_on_chip(hw, op.act_read_bytes // tensors)
-    out_chip = stays_on_chip(hw, op.act_write_bytes)
+    in_chip = stays_on_chip(hw, op.act_read_bytes // (2 if two_in else 1))
+    out_chip = stays_on_chip(hw, op.act_write_bytes // (2 if op.kind == OpKind.ROPE else 1))
     act_in = 0 if in_chip else burst_round(hw, op.act_read_bytes)
     act_out = 0 if out_chip else burst_round(hw, op.act_write_bytes)
     kv_in, kv_out = burst_round(hw, op.kv_read_bytes), burst_round(hw, op.kv_write_bytes)
