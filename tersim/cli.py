@@ -609,6 +609,10 @@ def claim(
 def sweep(
     file: Annotated[Path, typer.Argument(help="Sweep YAML (base design, workload, vary).")],
     jobs: Annotated[int, typer.Option(help="Parallel processes.")] = 1,
+    executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
+    dask_scheduler: Annotated[
+        str, typer.Option(help="processes | threads | synchronous | tcp://host:port")
+    ] = "processes",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every point.")] = None,
 ) -> None:
     """Run every combination of the varied hardware fields; print the latency/energy front."""
@@ -633,7 +637,13 @@ def sweep(
     ) as bar:
         task = bar.add_task(f"sweep {spec.name}", total=None)
         results = run_sweep(
-            spec, base, model, jobs, lambda d, t: bar.update(task, completed=d, total=t)
+            spec,
+            base,
+            model,
+            jobs,
+            lambda d, t: bar.update(task, completed=d, total=t),
+            executor=executor,
+            dask_scheduler=dask_scheduler,
         )
     front = pareto_front(results)
     table = Table(

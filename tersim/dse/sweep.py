@@ -128,14 +128,45 @@ def run_point(
     )
 
 
+def _run_with_dask(args: list[Any], jobs: int, scheduler: str) -> list[PointResult]:
+    """Run points as dask tasks: a local scheduler (processes, threads, synchronous) or a
+    dask.distributed cluster at ``tcp://host:port`` for sweeps that outgrow one machine."""
+    try:
+        import dask
+    except ImportError:
+        raise TersimError("--executor dask needs dask (pip install 'tersim[dask]')") from None
+    tasks = [dask.delayed(run_point)(a) for a in args]
+    if "://" in scheduler:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise TersimError(
+                f"a dask cluster ({scheduler}) needs dask.distributed "
+                "(pip install 'dask[distributed]')"
+            ) from None
+        with Client(scheduler) as client:
+            return list(client.gather(client.compute(tasks)))
+    if scheduler not in ("processes", "threads", "synchronous"):
+        raise TersimError(
+            f"--dask-scheduler: unknown scheduler '{scheduler}' (expected processes, threads, "
+            "synchronous or tcp://host:port)"
+        )
+    return list(dask.compute(*tasks, scheduler=scheduler, num_workers=jobs))
+
+
 def run_sweep(
     spec: SweepSpec,
     base: HardwareConfig,
     model: ModelSpec,
     jobs: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    executor: str = "local",
+    dask_scheduler: str = "processes",
 ) -> list[PointResult]:
-    """All points in expansion order; ``jobs`` > 1 runs them in a process pool."""
+    """All points in expansion order; ``jobs`` > 1 runs them in a process pool, or
+    ``executor="dask"`` hands them to dask."""
+    if executor not in ("local", "dask"):
+        raise TersimError(f"--executor: unknown executor '{executor}' (expected local or dask)")
     scenario = spec.scenario.model_dump()
     points = list(expand(spec, base))
     results: list[PointResult | None] = [None] * len(points)
@@ -146,7 +177,13 @@ def run_sweep(
         else:
             todo.append((i, (params, hw, model, scenario)))
     done = len(points) - len(todo)
-    if jobs > 1 and len(todo) > 1:
+    if executor == "dask" and todo:
+        ran = _run_with_dask([a for _, a in todo], jobs, dask_scheduler)
+        for (i, _), res in zip(todo, ran, strict=True):
+            results[i] = res
+        if progress:
+            progress(len(points), len(points))
+    elif jobs > 1 and len(todo) > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             for (i, _), res in zip(todo, pool.map(run_point, [a for _, a in todo]), strict=True):
                 results[i] = res

@@ -117,3 +117,27 @@ def test_shipped_sweep_loads_and_cli_writes_json(tmp_path: Path) -> None:
         timeout=120,
     )
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("scheduler", ["synchronous", "processes"])
+def test_dask_executor_gives_the_same_points(scheduler: str) -> None:
+    spec = SweepSpec(
+        name="s",
+        hardware="ternary-8x8-tiny",
+        workload="bitnet-b1.58-700m",
+        scenario={"phase": "decode", "prompt_tokens": 8, "gen_tokens": 1},
+        vary={"array.cols": [4, 8], "array.rows": [0, 8]},
+    )
+    model = load_workload(ROOT / "workloads" / "bitnet-b1.58-700m.yaml")
+    local = run_sweep(spec, TINY, model)
+    via_dask = run_sweep(spec, TINY, model, jobs=2, executor="dask", dask_scheduler=scheduler)
+    assert via_dask == local
+    assert sum(r.error is not None for r in local) == 2  # rows = 0 is impossible
+
+
+def test_unknown_executor_is_an_error() -> None:
+    from tersim.errors import TersimError
+
+    model = load_workload(ROOT / "workloads" / "bitnet-b1.58-700m.yaml")
+    with pytest.raises(TersimError, match="unknown executor 'ray'"):
+        run_sweep(_spec(**{"array.cols": [4]}), TINY, model, executor="ray")
