@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tiny_models import tiny_spec
 
 from tersim.api import trace as trace_api
 from tersim.config import PEKind, WeightFormat
-from tersim.config.workload import ModelSpec
 from tersim.formats import resolve_formats
 from tersim.functional.packing import unpack_ternary
 from tersim.functional.transformer import TernaryModel, trace_measured, trace_model
@@ -21,23 +21,6 @@ from tersim.tracing import OpKind, Phase, load_workload_trace, trace_shapes
 
 ROOT = Path(__file__).resolve().parents[3]
 BOTH = (Phase.PREFILL, Phase.DECODE)
-
-
-def tiny_spec(**arch: Any) -> ModelSpec:
-    a: dict[str, Any] = dict(
-        hidden=32,
-        layers=2,
-        heads=4,
-        kv_heads=2,
-        ffn=48,
-        ffn_type="swiglu",
-        vocab=64,
-        max_context=32,
-    )
-    a.update(arch)
-    return ModelSpec.model_validate(
-        {"name": "tiny", "architecture": a, "quantization": {"weight_format": "ternary"}}
-    )
 
 
 ARCHS: dict[str, dict[str, Any]] = {

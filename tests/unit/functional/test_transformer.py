@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tiny_models import tiny_spec
 
 from tersim.config import PEKind, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
@@ -28,25 +29,6 @@ from tersim.functional.transformer import (
     trace_measured,
 )
 from tersim.tracing import Phase
-
-
-def tiny_spec(**arch: Any) -> ModelSpec:
-    """A small model; ``arch`` overrides architecture fields."""
-    a: dict[str, Any] = dict(
-        hidden=32,
-        layers=2,
-        heads=4,
-        kv_heads=2,
-        ffn=48,
-        ffn_type="swiglu",
-        vocab=64,
-        max_context=32,
-    )
-    a.update(arch)
-    return ModelSpec.model_validate(
-        {"name": "tiny", "architecture": a, "quantization": {"weight_format": "ternary"}}
-    )
-
 
 # --- BitLinear ----------------------------------------------------------------------------------
 
