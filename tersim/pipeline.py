@@ -61,20 +61,10 @@ class RunRecord:
 
     def layer_cycles(self) -> dict[str, dict[str, int]]:
         """Per phase: cycles each layer's ops spanned, summed over decode steps."""
-        spans: dict[tuple[str, int, str], tuple[int, int]] = {}
-        for sp in self.result.spans:
-            name = (
-                f"layer_{sp.layer}"
-                if sp.layer >= 0
-                else ("embedding" if sp.name == "embedding" else "final_norm_and_head")
-            )
-            key = (sp.phase, sp.step, name)
-            lo, hi = spans.get(key, (sp.start_cycle, sp.end_cycle))
-            spans[key] = (min(lo, sp.start_cycle), max(hi, sp.end_cycle))
         out: dict[str, dict[str, int]] = {}
-        for (phase, _step, name), (lo, hi) in spans.items():
+        for (phase, _step, part), cycles in self.result.layer_cycles().items():
             bucket = out.setdefault(phase, {})
-            bucket[name] = bucket.get(name, 0) + hi - lo
+            bucket[part] = bucket.get(part, 0) + cycles
         return out
 
     @property

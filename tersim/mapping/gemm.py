@@ -39,7 +39,7 @@ from tersim.arch.systolic import (
 from tersim.config.enums import CompatMode, Dataflow
 from tersim.config.hardware import HardwareConfig
 from tersim.errors import DesignError
-from tersim.mapping.schedule import TileRun, Unit
+from tersim.mapping.schedule import TileRun, Unit, merge_runs, spread_loads
 
 
 @dataclass(frozen=True)
@@ -222,26 +222,6 @@ def _tile_sequence(
     return seq, total
 
 
-def _spread_loads(seq: list[tuple[int, int]], load: int) -> tuple[TileRun, ...]:
-    """Runs of tiles with ``load`` bytes spread evenly (the first ``load % tiles`` get +1)."""
-    tiles = sum(count for count, _ in seq)
-    q, extra = divmod(load, tiles)
-    runs: list[TileRun] = []
-    for count, cyc in seq:
-        if extra >= count:
-            runs.append(TileRun(count, q + 1, cyc, Unit.ARRAY))
-            extra -= count
-        elif extra > 0:
-            runs += [
-                TileRun(extra, q + 1, cyc, Unit.ARRAY),
-                TileRun(count - extra, q, cyc, Unit.ARRAY),
-            ]
-            extra = 0
-        else:
-            runs.append(TileRun(count, q, cyc, Unit.ARRAY))
-    return _merge(tuple(runs))
-
-
 def plan_gemm(
     hw: HardwareConfig,
     m: int,
@@ -354,7 +334,9 @@ def _plan(
     sram_write = {"input": dram_in, "weight": dram_w, "output": _bytes(acc["out_w"], ops.acc_bits)}
     sram_read["output"] += dram_out  # the write-back reads the output buffer
     # spread each instance's DRAM reads evenly over its tiles
-    runs = _spread_loads(seq_all, dram_in + dram_w)
+    runs = spread_loads(
+        tuple(TileRun(count, 0, cyc, Unit.ARRAY) for count, cyc in seq_all), dram_in + dram_w
+    )
     tiles = tuple(runs) * instances if instances > 1 else tuple(runs)
     bits = {"input": ops.input_bits, "weight": ops.weight_bits}
     read_words = {
@@ -381,7 +363,7 @@ def _plan(
             gemm_folds(*dims(chunk_lens[0]), r, c, df).row_folds,
             gemm_folds(*dims(chunk_lens[0]), r, c, df).col_folds,
         ),
-        tiles=_merge(tiles),
+        tiles=merge_runs(tiles),
         compute_cycles=total * instances,
         sram_read_bytes={k_: v * scale for k_, v in sram_read.items()},
         sram_write_bytes={k_: v * scale for k_, v in sram_write.items()},
@@ -414,19 +396,3 @@ def _stream_chunk(
         return None  # fits already: fetched once in either order
     t_fit = int(usable_bytes(hw, role) // row_bytes)
     return t_fit if t_fit >= 1 else None
-
-
-def _merge(runs: tuple[TileRun, ...]) -> tuple[TileRun, ...]:
-    out: list[TileRun] = []
-    for run in runs:
-        if out and (out[-1].load_bytes, out[-1].compute_cycles, out[-1].unit) == (
-            run.load_bytes,
-            run.compute_cycles,
-            run.unit,
-        ):
-            out[-1] = TileRun(
-                out[-1].count + run.count, run.load_bytes, run.compute_cycles, run.unit
-            )
-        else:
-            out.append(run)
-    return tuple(out)

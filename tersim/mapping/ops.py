@@ -28,8 +28,15 @@ from dataclasses import replace
 from tersim.config.enums import PEKind, WeightFormat
 from tersim.config.hardware import PE_WEIGHT_FORMATS, HardwareConfig
 from tersim.counts import ActionCounts, PECounts
-from tersim.mapping.gemm import GemmPlan, Operands, _merge, burst_round, plan_gemm, usable_bytes
-from tersim.mapping.schedule import OpSchedule, Schedule, TileRun, Unit
+from tersim.mapping.gemm import Operands, burst_round, plan_gemm, usable_bytes
+from tersim.mapping.schedule import (
+    OpSchedule,
+    Schedule,
+    TileRun,
+    Unit,
+    merge_runs,
+    spread_loads,
+)
 from tersim.tracing import Op, OpKind, Workload
 
 ASSUMED_ZERO_FRACTION = math.erf(1.0 / (2.0 * math.sqrt(math.pi)))
@@ -91,27 +98,10 @@ def _split(total_cycles: int, load_bytes: int, pieces: int, unit: Unit) -> tuple
     for a, b in itertools.pairwise(cuts):
         if b > a:
             runs.append(TileRun(b - a, ql + (1 if a < rl else 0), qc + (1 if a < rc else 0), unit))
-    return _merge(tuple(runs))
+    return merge_runs(tuple(runs))
 
 
-def _respread(tiles: tuple[TileRun, ...], load: int) -> tuple[TileRun, ...]:
-    """The same tiles with ``load`` bytes spread evenly over them."""
-    total = sum(t.count for t in tiles)
-    q, extra = divmod(load, total)
-    out: list[TileRun] = []
-    for t in tiles:
-        take = min(extra, t.count)
-        if take:
-            out.append(TileRun(take, q + 1, t.compute_cycles, t.unit))
-        if t.count - take:
-            out.append(TileRun(t.count - take, q, t.compute_cycles, t.unit))
-        extra -= take
-    return _merge(tuple(out))
-
-
-def _array_op(
-    hw: HardwareConfig, op: Op
-) -> tuple[tuple[TileRun, ...], int, ActionCounts, GemmPlan]:
+def _array_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, ActionCounts]:
     attention = op.kind in (OpKind.ATTN_QK, OpKind.ATTN_AV)
 
     operands = Operands(
@@ -129,7 +119,7 @@ def _array_op(
     dram_read = {"activations": plan.dram_read_bytes["input"], "weights": 0, "kv_cache": 0}
     if attention:
         dram_read["kv_cache"] = burst_round(hw, op.kv_read_bytes)
-        tiles = _respread(tiles, dram_read["activations"] + dram_read["kv_cache"])
+        tiles = spread_loads(tiles, dram_read["activations"] + dram_read["kv_cache"])
     else:
         dram_read["weights"] = plan.dram_read_bytes["weight"]
     if hw.array.pe_kind == PEKind.TERNARY_ADD:
@@ -149,7 +139,7 @@ def _array_op(
         dram_read_bytes=dram_read,
         dram_write_bytes=writes,
     )
-    return tiles, plan.dram_write_bytes + kv_write, counts, plan
+    return tiles, plan.dram_write_bytes + kv_write, counts
 
 
 def _vector_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, ActionCounts]:
@@ -230,7 +220,7 @@ def map_workload(hw: HardwareConfig, workload: Workload) -> Schedule:
         proto = memo.get(key)
         if proto is None:
             if op.kind.is_matmul and runs_on_array(hw, op):
-                tiles, write, counts, _ = _array_op(hw, op)
+                tiles, write, counts = _array_op(hw, op)
             else:
                 tiles, write, counts = _vector_op(hw, op)
             proto = OpSchedule(

@@ -29,6 +29,38 @@ class TileRun:
     unit: Unit
 
 
+def merge_runs(runs: tuple[TileRun, ...]) -> tuple[TileRun, ...]:
+    """Adjacent runs of identical tiles joined into one."""
+    out: list[TileRun] = []
+    for run in runs:
+        last = out[-1] if out else None
+        if last and (last.load_bytes, last.compute_cycles, last.unit) == (
+            run.load_bytes,
+            run.compute_cycles,
+            run.unit,
+        ):
+            out[-1] = TileRun(last.count + run.count, run.load_bytes, run.compute_cycles, run.unit)
+        else:
+            out.append(run)
+    return tuple(out)
+
+
+def spread_loads(runs: tuple[TileRun, ...], load_bytes: int) -> tuple[TileRun, ...]:
+    """The same tiles with ``load_bytes`` spread evenly over them (the first
+    ``load_bytes % tiles`` tiles carry one byte more)."""
+    total = sum(t.count for t in runs)
+    q, extra = divmod(load_bytes, total)
+    out: list[TileRun] = []
+    for t in runs:
+        take = min(extra, t.count)
+        if take:
+            out.append(TileRun(take, q + 1, t.compute_cycles, t.unit))
+        if t.count - take:
+            out.append(TileRun(t.count - take, q, t.compute_cycles, t.unit))
+        extra -= take
+    return merge_runs(tuple(out))
+
+
 @dataclass(frozen=True)
 class OpSchedule:
     """One trace op mapped onto the hardware."""

@@ -42,14 +42,20 @@ class SimResult:
             return 0
         return max(s.end_cycle for s in spans) - min(s.start_cycle for s in spans)
 
-    def layer_cycles(self) -> dict[tuple[str, int, int], int]:
-        """(phase, step, layer) -> cycles spanned by that layer's ops."""
-        out: dict[tuple[str, int, int], tuple[int, int]] = {}
+    def layer_cycles(self) -> dict[tuple[str, int, str], int]:
+        """(phase, step, part) -> cycles spanned; parts are ``layer_N``, ``embedding`` and
+        ``final_norm_and_head``."""
+        spans: dict[tuple[str, int, str], tuple[int, int]] = {}
         for s in self.spans:
-            key = (s.phase, s.step, s.layer)
-            lo, hi = out.get(key, (s.start_cycle, s.end_cycle))
-            out[key] = (min(lo, s.start_cycle), max(hi, s.end_cycle))
-        return {k: hi - lo for k, (lo, hi) in out.items()}
+            part = (
+                f"layer_{s.layer}"
+                if s.layer >= 0
+                else ("embedding" if s.name == "embedding" else "final_norm_and_head")
+            )
+            key = (s.phase, s.step, part)
+            lo, hi = spans.get(key, (s.start_cycle, s.end_cycle))
+            spans[key] = (min(lo, s.start_cycle), max(hi, s.end_cycle))
+        return {k: hi - lo for k, (lo, hi) in spans.items()}
 
     def timeline(self, max_intervals: int = 2000) -> dict[str, list[tuple[int, int]]]:
         """Merged busy intervals per compute unit, at most ``max_intervals`` each (coarsened)."""
