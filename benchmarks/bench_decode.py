@@ -36,9 +36,9 @@ def bench_700m() -> None:
     import numpy as np
 
     from tersim.config import PEKind
-    from tersim.formats import resolve_formats
     from tersim.functional.transformer import TernaryModel, prompt_for
-    from tersim.tracing import Phase, TraceBuilder
+    from tersim.workload.formats import resolve_formats
+    from tersim.workload.trace import Phase, TraceBuilder
 
     spec = _spec("bitnet-b1.58-700m")
     formats = resolve_formats(spec, PEKind.TERNARY_ADD)
@@ -89,9 +89,9 @@ def bench_700m() -> None:
 def child_2b4t() -> None:
     """Runs in its own process: the whole measured decode trace of 2B4T, then peak RSS."""
     from tersim.config import PEKind
-    from tersim.formats import resolve_formats
     from tersim.functional.transformer import trace_measured
-    from tersim.tracing import Phase
+    from tersim.workload.formats import resolve_formats
+    from tersim.workload.trace import Phase
 
     spec = _spec("bitnet-b1.58-2b4t")
     formats = resolve_formats(spec, PEKind.TERNARY_ADD)

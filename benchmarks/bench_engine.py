@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tersim.config import load_hardware, load_workload  # noqa: E402
-from tersim.pipeline import run  # noqa: E402
+from tersim.run.pipeline import run  # noqa: E402
 from tersim.sim import Fidelity  # noqa: E402
-from tersim.tracing import Phase  # noqa: E402
+from tersim.workload.trace import Phase  # noqa: E402
 
 
 def _timed(**kwargs):  # type: ignore[no-untyped-def]

@@ -132,7 +132,7 @@ def print_full_command_path(runs: dict) -> None:  # type: ignore[type-arg]
     as a fresh command (interpreter start-up and imports included), with SCALESIM compat so
     the cycle counts can be compared with SCALE-Sim's."""
     from tersim.config import load_hardware
-    from tersim.gemm import run_gemm
+    from tersim.run.single_gemm import run_gemm
 
     hw = load_hardware(ROOT / "hw_configs" / "fp16-128x128-7nm.yaml")
     print("\nfull `tersim gemm` path (ideal memory, --compat scalesim), fp16-128x128-7nm:")

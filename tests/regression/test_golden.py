@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tersim.config import load_hardware, load_workload
-from tersim.pipeline import run
-from tersim.tracing import Phase
+from tersim.run.pipeline import run
+from tersim.workload.trace import Phase
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -91,7 +91,7 @@ def test_every_design_has_golden_records() -> None:
 @pytest.mark.parametrize("node", ["7nm", "45nm"])
 def test_golden_claim(node: str, regen_golden: bool) -> None:
     """The ratios `tersim claim` prints (and docs/claim.md quotes), pinned."""
-    from tersim.claim import SWEEP_MODELS, make_claim
+    from tersim.run.claim import SWEEP_MODELS, make_claim
 
     report = make_claim(
         load_hardware(ROOT / "hw_configs" / f"ternary-128x128-{node}.yaml"),

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tersim.claim import make_claim
 from tersim.config import load_hardware, load_workload
-from tersim.footprint import linear_shapes
+from tersim.run.claim import make_claim
+from tersim.workload.footprint import linear_shapes
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tersim.config import load_hardware
-from tersim.counts import ActionCounts, PECounts
-from tersim.energy import estimate_energy, price_list, sram_pj_per_byte
+from tersim.cost.counts import ActionCounts, PECounts
+from tersim.cost.energy import estimate_energy, price_list, sram_pj_per_byte
 from tersim.tech import energy_table
 from tersim.tech.tables import energy_field_names
 
@@ -90,7 +90,7 @@ def test_dram_sram_vector_and_leakage_by_hand() -> None:
 
 def test_energy_by_layer_and_kind_add_up_to_dynamic_total() -> None:
     from tersim.config import load_workload
-    from tersim.pipeline import run
+    from tersim.run.pipeline import run
 
     rec = run(
         _hw("ternary-128x128-7nm"),
@@ -140,7 +140,7 @@ def test_small_sram_banks_cost_energy() -> None:
 
 def test_binary_weights_have_no_skips() -> None:
     from tersim.config import WeightFormat, load_workload
-    from tersim.pipeline import run
+    from tersim.run.pipeline import run
 
     rec = run(
         _hw("ternary-128x128-7nm"),

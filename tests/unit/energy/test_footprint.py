@@ -10,7 +10,7 @@ import pytest
 from tersim.config import load_workload
 from tersim.config.workload import Architecture, ModelSpec
 from tersim.errors import WorkloadError
-from tersim.footprint import FORMATS, footprint
+from tersim.workload.footprint import FORMATS, footprint
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -14,12 +14,12 @@ from safetensors.numpy import save_file
 from tersim.config import PEKind
 from tersim.config.workload import ModelSpec
 from tersim.errors import TersimError
-from tersim.formats import resolve_formats
 from tersim.functional.checkpoint import _index, _read, expected_tensors, load_checkpoint
 from tersim.functional.packing import unpack_ternary
 from tersim.functional.quant import quantize_ternary
 from tersim.functional.transformer import ModelConfig, trace_model
-from tersim.tracing import Phase, trace_shapes
+from tersim.workload.formats import resolve_formats
+from tersim.workload.trace import Phase, trace_shapes
 
 
 def tiny_spec(**arch: Any) -> ModelSpec:

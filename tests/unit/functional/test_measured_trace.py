@@ -14,10 +14,10 @@ from tiny_models import tiny_spec
 
 from tersim.api import trace as trace_api
 from tersim.config import PEKind, WeightFormat
-from tersim.formats import resolve_formats
 from tersim.functional.packing import unpack_ternary
 from tersim.functional.transformer import TernaryModel, trace_measured, trace_model
-from tersim.tracing import OpKind, Phase, load_workload_trace, trace_shapes
+from tersim.workload.formats import resolve_formats
+from tersim.workload.trace import OpKind, Phase, load_workload_trace, trace_shapes
 
 ROOT = Path(__file__).resolve().parents[3]
 BOTH = (Phase.PREFILL, Phase.DECODE)

@@ -14,7 +14,6 @@ from tiny_models import tiny_spec
 from tersim.config import PEKind, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
-from tersim.formats import resolve_formats
 from tersim.functional.kernels import ternary_linear
 from tersim.functional.packing import pack_ternary, unpack_ternary
 from tersim.functional.quant import quantize_activations, quantize_binary, quantize_ternary
@@ -28,7 +27,8 @@ from tersim.functional.transformer import (
     quantize_pack,
     trace_measured,
 )
-from tersim.tracing import Phase
+from tersim.workload.formats import resolve_formats
+from tersim.workload.trace import Phase
 
 # --- BitLinear ----------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tersim.config import CompatMode, Dataflow, load_hardware
-from tersim.gemm import run_gemm
+from tersim.run.single_gemm import run_gemm
 
 ROOT = Path(__file__).resolve().parents[3]
 RECORDS = json.loads((ROOT / "tests" / "data" / "scalesim" / "results.json").read_text())["records"]

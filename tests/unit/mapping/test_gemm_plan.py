@@ -151,9 +151,9 @@ def test_gqa_attention_fetches_each_kv_head_once() -> None:
     query heads run as one GEMM, so the K written into the weight buffer is the K read from
     DRAM: batch x kv_heads x ctx x head_dim x 2 bytes, not four times that."""
     from tersim.config import PEKind, load_workload
-    from tersim.formats import resolve_formats
     from tersim.mapping.ops import map_workload
-    from tersim.tracing import OpKind, Phase, trace_shapes
+    from tersim.workload.formats import resolve_formats
+    from tersim.workload.trace import OpKind, Phase, trace_shapes
 
     spec = load_workload(ROOT / "workloads" / "bitnet-b1.58-2b4t.yaml")
     hw = load_hardware(ROOT / "hw_configs" / "fp16-128x128-7nm.yaml")

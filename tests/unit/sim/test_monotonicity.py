@@ -19,7 +19,7 @@ from tersim.arch.systolic import gemm_timing
 from tersim.config import Dataflow, load_hardware
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import Architecture, ModelSpec
-from tersim.pipeline import run
+from tersim.run.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = load_hardware(ROOT / "hw_configs" / "ternary-8x8-tiny.yaml")

@@ -142,7 +142,7 @@ def test_measured_trace_counts_flow_into_the_run(tmp_path: Path) -> None:
         str(out),
     )
     assert res.returncode == 0, res.stderr
-    from tersim.tracing import load_workload_trace
+    from tersim.workload.trace import load_workload_trace
 
     wl = load_workload_trace(trace)
     measured = [op.measured for op in wl.ops if op.measured is not None]

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from tersim.config import Dataflow, load_hardware, load_workload
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import Architecture, ModelSpec
-from tersim.pipeline import run
+from tersim.run.pipeline import run
 from tersim.sim import Fidelity
-from tersim.tracing import Phase
+from tersim.workload.trace import Phase
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY_HW = load_hardware(ROOT / "hw_configs" / "ternary-8x8-tiny.yaml")
@@ -107,7 +107,7 @@ def test_dram_reads_cover_the_weights_used() -> None:
         prompt_tokens=64,
         gen_tokens=2,
     )
-    from tersim.tracing import trace_shapes
+    from tersim.workload.trace import trace_shapes
 
     wl = trace_shapes(spec, rec.formats, prompt_tokens=64, gen_tokens=2)
     used = sum(op.weight_read_bytes for op in wl.ops)
@@ -204,8 +204,8 @@ def test_kv_cache_that_does_not_fit_dram_is_an_error() -> None:
 
 def test_trace_in_a_format_the_pe_cannot_run_is_an_error() -> None:
     from tersim.errors import WorkloadError
-    from tersim.formats import resolve_formats
-    from tersim.tracing import trace_shapes
+    from tersim.workload.formats import resolve_formats
+    from tersim.workload.trace import trace_shapes
 
     spec = _spec()
     wl = trace_shapes(
@@ -219,10 +219,10 @@ def test_vector_streams_run_near_the_roofline() -> None:
     """Every vector-unit op of a 3B decode step on the ternary design (attention, LM head)
     finishes within 1.25x of max(its compute, its DRAM bytes / bandwidth) plus the DRAM
     latency: prefetch hides latency (two fixed slots once ran these at 7% of the bandwidth)."""
-    from tersim.formats import resolve_formats
     from tersim.mapping.ops import map_workload
     from tersim.sim import memory_timing, simulate
-    from tersim.tracing import trace_shapes
+    from tersim.workload.formats import resolve_formats
+    from tersim.workload.trace import trace_shapes
 
     hw = load_hardware(ROOT / "hw_configs" / "ternary-128x128-7nm.yaml")
     spec = load_workload(ROOT / "workloads" / "bitnet-b1.58-3b.yaml")
@@ -252,9 +252,9 @@ def test_vector_matmul_is_limited_by_the_weight_port_by_hand() -> None:
     """The FP16 LM head of BitNet 3B on the ternary design runs on 128 lanes: 32000 x 3200
     MACs per token = 800,000 cycles of lanes, but its 204.8 MB of FP16 weights cross the
     weight buffer's 128 B/cycle read port in 1,600,000 cycles: the port is the bound."""
-    from tersim.formats import resolve_formats
     from tersim.mapping.ops import map_workload
-    from tersim.tracing import trace_shapes
+    from tersim.workload.formats import resolve_formats
+    from tersim.workload.trace import trace_shapes
 
     hw = load_hardware(ROOT / "hw_configs" / "ternary-128x128-7nm.yaml")
     spec = load_workload(ROOT / "workloads" / "bitnet-b1.58-3b.yaml")

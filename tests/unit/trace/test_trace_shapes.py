@@ -9,8 +9,8 @@ import pytest
 
 from tersim.config import PEKind, load_workload
 from tersim.errors import WorkloadError
-from tersim.formats import resolve_formats
-from tersim.tracing import OpKind, Phase, load_workload_trace, save_workload, trace_shapes
+from tersim.workload.formats import resolve_formats
+from tersim.workload.trace import OpKind, Phase, load_workload_trace, save_workload, trace_shapes
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -32,9 +32,9 @@ float32 when it is at most 256 MiB, else float16 (the embedding itself when tied
 2B4T therefore needs about 0.5 GB of packed weights plus 0.66 GB of embedding (1.5 GB peak RSS
 for a measured decode, ``benchmarks/bench_decode.py``).
 
-Shape equality with :func:`tersim.tracing.trace_shapes`: the forward pass calls the shared
-:class:`~tersim.tracing.TraceBuilder` with the same calls, names, order and arguments as
-:func:`tersim.tracing.emit_pass` / :func:`tersim.tracing.emit_layer` (each call sits next to the
+Shape equality with :func:`tersim.workload.trace.trace_shapes`: the forward pass calls the shared
+:class:`~tersim.workload.trace.TraceBuilder` with the same calls, names, order and arguments as
+:func:`tersim.workload.trace.emit_pass` / :func:`tersim.workload.trace.emit_layer` (each call sits next to the
 arithmetic it describes), and :func:`trace_measured` checks the result against
 ``trace_shapes`` before returning it.
 """
@@ -49,11 +49,11 @@ import numpy as np
 from tersim.config.enums import FFNType, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
-from tersim.formats import Formats
 from tersim.functional.kernels import ternary_matmul
 from tersim.functional.packing import PackedTernary, pack_ternary
 from tersim.functional.quant import EPS, QuantizedActivations, quantize_activations
-from tersim.tracing import (
+from tersim.workload.formats import Formats
+from tersim.workload.trace import (
     ACTIVATION_OPS_PER_ELEMENT,
     NORM_OPS_PER_ELEMENT,
     QUANT_OPS_PER_ELEMENT,
@@ -551,7 +551,7 @@ class TernaryModel:
         """Run ``tokens`` (B, T) after the ``cache.length`` cached positions; T = 1 is decode.
 
         Appends the keys and values to ``cache`` and every op to ``tb`` (as
-        :func:`tersim.tracing.emit_pass` with ``q_tokens = T``, ``ctx = cache.length + T``).
+        :func:`tersim.workload.trace.emit_pass` with ``q_tokens = T``, ``ctx = cache.length + T``).
         Returns float32 logits (B, vocab) of the last position of each sequence.
 
         Raises:
@@ -693,7 +693,7 @@ def trace_model(
     Prefill of a ``prompt_tokens`` prompt drawn from ``seed`` (recorded when PREFILL is in
     ``phases``; run unrecorded otherwise, to fill the KV cache), then, when DECODE is in
     ``phases``, ``gen_tokens`` greedy (argmax) decode steps of one token per sequence. The ops
-    are checked against :func:`tersim.tracing.trace_shapes` of the same scenario (a mismatch is
+    are checked against :func:`tersim.workload.trace.trace_shapes` of the same scenario (a mismatch is
     an internal error, ``RuntimeError``).
     """
     spec = model.spec
@@ -740,8 +740,8 @@ def trace_measured(
     """The measured trace of ``spec``: the functional model on synthetic weights from ``seed``.
 
     The same ops, in the same order and with the same shapes, as
-    :func:`tersim.tracing.trace_shapes` (checked in :func:`trace_model`), with every LINEAR op's
-    :class:`~tersim.tracing.Measured` counts. ``None`` scenario values default to the spec's.
+    :func:`tersim.workload.trace.trace_shapes` (checked in :func:`trace_model`), with every LINEAR op's
+    :class:`~tersim.workload.trace.Measured` counts. ``None`` scenario values default to the spec's.
 
     Raises:
         WorkloadError: an impossible scenario (e.g. a prompt longer than the context) or

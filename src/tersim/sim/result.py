@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tersim.counts import ActionCounts
+from tersim.cost.counts import ActionCounts
 
 
 @dataclass(frozen=True)

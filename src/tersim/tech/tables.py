@@ -39,7 +39,7 @@ class EnergyTable:
     """Energy per action in picojoules at one technology node.
 
     SRAM energies are per 64-bit access at three reference array sizes (Horowitz's points);
-    ``tersim.energy`` interpolates between them in log(size).
+    ``tersim.cost.energy`` interpolates between them in log(size).
     """
 
     node: str

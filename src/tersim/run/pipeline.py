@@ -10,15 +10,15 @@ from tersim import __version__
 from tersim.config.enums import WeightFormat
 from tersim.config.hardware import PE_WEIGHT_FORMATS, HardwareConfig
 from tersim.config.workload import ModelSpec
-from tersim.counts import ActionCounts, sum_counts
-from tersim.energy import EnergyBreakdown, PriceList, estimate_energy, price_list
+from tersim.cost.counts import ActionCounts, sum_counts
+from tersim.cost.energy import EnergyBreakdown, PriceList, estimate_energy, price_list
 from tersim.errors import WorkloadError
-from tersim.footprint import footprint
-from tersim.formats import Formats, resolve_formats
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
-from tersim.tracing import Phase, Workload, trace_shapes
+from tersim.workload.footprint import footprint
+from tersim.workload.formats import Formats, resolve_formats
+from tersim.workload.trace import Phase, Workload, trace_shapes
 
 Progress = Callable[[int, int], None]
 

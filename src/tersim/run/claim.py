@@ -23,10 +23,10 @@ from typing import Any
 
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
-from tersim.counts import PECounts
-from tersim.pipeline import RunRecord, run
+from tersim.cost.counts import PECounts
+from tersim.run.pipeline import RunRecord, run
 from tersim.tech.tables import EnergyTable, energy_table
-from tersim.tracing import Phase
+from tersim.workload.trace import Phase
 
 SWEEP_MODELS = (
     "bitnet-b1.58-700m",
@@ -155,7 +155,7 @@ def _linear(rec: RunRecord) -> PECounts:
 
 
 def _params(spec: ModelSpec) -> int:
-    from tersim.footprint import linear_shapes
+    from tersim.workload.footprint import linear_shapes
 
     a = spec.architecture
     emb = a.vocab * a.hidden * (1 if a.tied_embeddings else 2)

@@ -1,6 +1,6 @@
 """tersim: a cycle-level simulator of ternary (1.58-bit) LLM accelerators.
 
-``tersim.trace(spec, phase=...)`` traces a workload; ``tersim.pipeline.run`` simulates it;
+``tersim.trace(spec, phase=...)`` traces a workload; ``tersim.run.pipeline.run`` simulates it;
 ``tersim.functional`` holds the quantizers, packing and kernels.
 """
 

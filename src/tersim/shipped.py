@@ -1,6 +1,6 @@
 """Where the shipped designs (``hw_configs/``) and workloads (``workloads/``) live.
 
-They sit beside the package in a source checkout (``pip install -e .``); ``TERSIM_HOME`` points
+They sit at the root of a source checkout, beside ``src/`` (``pip install -e .``); ``TERSIM_HOME`` points
 elsewhere when needed. A name without ``.yaml`` resolves to a shipped file.
 """
 
@@ -19,7 +19,7 @@ _FOLDER: dict[Kind, str] = {"hardware": "hw_configs", "workload": "workloads"}
 def shipped_root() -> Path:
     """The folder holding ``hw_configs/`` and ``workloads/``."""
     env = os.environ.get("TERSIM_HOME")
-    return Path(env) if env else Path(__file__).resolve().parent.parent
+    return Path(env) if env else Path(__file__).resolve().parents[2]
 
 
 def shipped_files(kind: Kind) -> list[Path]:

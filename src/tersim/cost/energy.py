@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from tersim.config.enums import PEKind
 from tersim.config.hardware import BUFFER_ROLES, HardwareConfig
-from tersim.counts import ActionCounts, PECounts
+from tersim.cost.counts import ActionCounts, PECounts
 from tersim.tech.dram import dram_preset
 from tersim.tech.tables import EnergyTable, Sourced, energy_table
 

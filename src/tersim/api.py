@@ -5,8 +5,8 @@ from __future__ import annotations
 from tersim.config.enums import PEKind, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
-from tersim.formats import resolve_formats
-from tersim.tracing import Phase, Workload, trace_shapes
+from tersim.workload.formats import resolve_formats
+from tersim.workload.trace import Phase, Workload, trace_shapes
 
 _PHASES = {
     "prefill": (Phase.PREFILL,),

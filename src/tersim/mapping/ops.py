@@ -27,7 +27,7 @@ from dataclasses import replace
 
 from tersim.config.enums import PEKind, WeightFormat
 from tersim.config.hardware import PE_WEIGHT_FORMATS, HardwareConfig
-from tersim.counts import ActionCounts, PECounts
+from tersim.cost.counts import ActionCounts, PECounts
 from tersim.mapping.gemm import Operands, burst_round, plan_gemm, usable_bytes
 from tersim.mapping.schedule import (
     OpSchedule,
@@ -37,7 +37,7 @@ from tersim.mapping.schedule import (
     merge_runs,
     spread_loads,
 )
-from tersim.tracing import Op, OpKind, Workload
+from tersim.workload.trace import Op, OpKind, Workload
 
 ASSUMED_ZERO_FRACTION = math.erf(1.0 / (2.0 * math.sqrt(math.pi)))
 # Vector-unit streams (norm inputs, KV cache, LM-head weights) move in blocks of this size, so

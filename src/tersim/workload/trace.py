@@ -28,7 +28,7 @@ from typing import Any
 from tersim.config.enums import FFNType, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
-from tersim.formats import Formats
+from tersim.workload.formats import Formats
 
 TRACE_FORMAT = "tersim-trace"
 TRACE_VERSION = 2  # 2: ops carry `group` (query heads per KV head)

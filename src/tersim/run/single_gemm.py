@@ -7,7 +7,7 @@ from typing import Any
 
 from tersim.config.enums import CompatMode, Dataflow, PEKind
 from tersim.config.hardware import HardwareConfig
-from tersim.counts import ActionCounts, PECounts
+from tersim.cost.counts import ActionCounts, PECounts
 from tersim.mapping.gemm import GemmPlan, Operands, plan_gemm
 from tersim.mapping.ops import ASSUMED_ZERO_FRACTION
 from tersim.mapping.schedule import OpSchedule, Schedule

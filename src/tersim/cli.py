@@ -133,7 +133,7 @@ def trace(
     """Trace a workload's ops (shapes, formats, bytes; with --measure, real counts)."""
     from tersim.api import trace as trace_api
     from tersim.config import PEKind
-    from tersim.tracing import save_workload
+    from tersim.workload.trace import save_workload
 
     spec = _load_spec(workload)
     phases = _phases(phase)
@@ -163,7 +163,7 @@ def trace(
 
 
 def _phases(phase: str):  # type: ignore[no-untyped-def]
-    from tersim.tracing import Phase
+    from tersim.workload.trace import Phase
 
     table = {
         "prefill": (Phase.PREFILL,),
@@ -185,8 +185,8 @@ def footprint(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Model memory per weight format: weights, embeddings, norms, KV cache."""
-    from tersim.footprint import FORMATS
-    from tersim.footprint import footprint as fp
+    from tersim.workload.footprint import FORMATS
+    from tersim.workload.footprint import footprint as fp
 
     spec = _load_spec(workload)
     formats = FORMATS if fmt is None else (fmt,)
@@ -241,7 +241,7 @@ def _fmt_s(seconds: float) -> str:
 def _run_with_progress(label: str, **kwargs):  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from tersim.pipeline import run as run_pipeline
+    from tersim.run.pipeline import run as run_pipeline
 
     with Progress(
         TextColumn("{task.description}"),
@@ -310,7 +310,7 @@ def run_cmd(
     )
     traced = None
     if trace_file is not None:
-        from tersim.tracing import load_workload_trace
+        from tersim.workload.trace import load_workload_trace
 
         traced = load_workload_trace(trace_file)
         if traced.model != spec.name:
@@ -457,7 +457,7 @@ def gemm(
 ) -> None:
     """Time one GEMM (M x K activations by K x N weights) on a design."""
     from tersim.config import CompatMode, Dataflow, load_hardware
-    from tersim.gemm import run_gemm
+    from tersim.run.single_gemm import run_gemm
     from tersim.shipped import resolve
 
     design = load_hardware(resolve(hw, "hardware"))
@@ -512,8 +512,8 @@ def claim(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Reproduce BitNet b1.58's 71x matmul-energy claim from simulation, then widen it."""
-    from tersim.claim import SWEEP_MODELS, make_claim
     from tersim.config import load_hardware, load_workload
+    from tersim.run.claim import SWEEP_MODELS, make_claim
     from tersim.shipped import resolve
 
     if node not in ("7nm", "45nm"):

@@ -1,6 +1,6 @@
 """Action counts: what the hardware did, the input of the energy model.
 
-Produced by the simulator (``tersim.sim``) and consumed by ``tersim.energy``. Plain integers, so
+Produced by the simulator (``tersim.sim``) and consumed by ``tersim.cost.energy``. Plain integers, so
 anyone can recompute an energy by hand from a JSON record.
 """
 

@@ -42,7 +42,6 @@ from safetensors import safe_open
 
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
-from tersim.formats import Formats
 from tersim.functional.transformer import (
     BitLinear,
     LayerWeights,
@@ -53,6 +52,7 @@ from tersim.functional.transformer import (
     head_table,
     quantize_pack,
 )
+from tersim.workload.formats import Formats
 
 #: safetensors dtypes the loader reads.
 SUPPORTED_DTYPES = ("F32", "F16", "BF16")

@@ -101,7 +101,7 @@ def run_point(
     args: tuple[tuple[tuple[str, Any], ...], HardwareConfig, ModelSpec, dict[str, Any]],
 ) -> PointResult:
     """Simulate one design point (a top-level function, so process pools can call it)."""
-    from tersim.pipeline import run
+    from tersim.run.pipeline import run
 
     params, hw, model, scenario = args
     try:
