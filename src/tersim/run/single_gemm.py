@@ -7,9 +7,9 @@ from typing import Any
 
 from tersim.config.enums import CompatMode, Dataflow, PEKind
 from tersim.config.hardware import HardwareConfig
-from tersim.cost.counts import ActionCounts, PECounts
+from tersim.hw.counts import ActionCounts, PECounts
 from tersim.mapping.gemm import GemmPlan, Operands, plan_gemm
-from tersim.mapping.ops import ASSUMED_ZERO_FRACTION
+from tersim.hw.pe import ASSUMED_TERNARY_ZERO_FRACTION as ASSUMED_ZERO_FRACTION
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import SimResult, memory_timing, simulate
 
@@ -50,12 +50,12 @@ class GemmResult:
                 "passes": p.tile_count,
             },
             "utilization": useful / (p.rows * p.cols * r.total_cycles),
-            "sram_reads_bytes": dict(p.sram_read_bytes),
-            "sram_writes_bytes": dict(p.sram_write_bytes),
-            "sram_reads_words": dict(p.sram_read_words),
-            "sram_writes_words": dict(p.sram_write_words),
+            "sram_reads_bytes": {r.value: v for r, v in p.sram_read_bytes.items()},
+            "sram_writes_bytes": {r.value: v for r, v in p.sram_write_bytes.items()},
+            "sram_reads_words": {r.value: v for r, v in p.sram_read_words.items()},
+            "sram_writes_words": {r.value: v for r, v in p.sram_write_words.items()},
             "dram_read_bytes": sum(p.dram_read_bytes.values()),
-            "dram_read_bytes_by_operand": dict(p.dram_read_bytes),
+            "dram_read_bytes_by_operand": {r.value: v for r, v in p.dram_read_bytes.items()},
             "dram_write_bytes": p.dram_write_bytes,
             "pe_ops": vars(self.pe_ops),
             "assumed_zero_fraction": self.zero_fraction,

@@ -12,7 +12,7 @@ from itertools import groupby
 
 import simpy
 
-from tersim.cost.counts import sum_counts
+from tersim.hw.counts import sum_counts
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim.fast import FastTimer
 from tersim.sim.result import OpSpan, SimResult

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tersim.config.enums import BufferRole
 from tersim.config.hardware import HardwareConfig
 
 
@@ -51,7 +52,7 @@ class MemoryTiming:
 
 def memory_timing(hw: HardwareConfig, ideal: bool = False) -> MemoryTiming:
     """The design's DRAM timing; ``ideal`` makes transfers free (data already on chip)."""
-    buf = hw.buffer("weight")
+    buf = hw.buffer(BufferRole.WEIGHT)
     depth = hw.dram.max_outstanding_tiles
     if ideal:
         return MemoryTiming(float("inf"), 0, buf.size_bytes, buf.double_buffered, depth)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tersim.cost.counts import ActionCounts
+from tersim.hw.counts import ActionCounts
 from tersim.mapping.schedule import OpSchedule, Schedule, TileRun, Unit
 from tersim.sim.engine import Fidelity, simulate
 from tersim.sim.timing import MemoryTiming
