@@ -32,11 +32,11 @@ float32 when it is at most 256 MiB, else float16 (the embedding itself when tied
 2B4T therefore needs about 0.5 GB of packed weights plus 0.66 GB of embedding (1.5 GB peak RSS
 for a measured decode, ``benchmarks/bench_decode.py``).
 
-Shape equality with :func:`tersim.workload.trace.trace_shapes`: the forward pass calls the shared
-:class:`~tersim.workload.trace.TraceBuilder` with the same calls, names, order and arguments as
-:func:`tersim.workload.trace.emit_pass` / :func:`tersim.workload.trace.emit_layer` (each call sits next to the
-arithmetic it describes), and :func:`trace_measured` checks the result against
-``trace_shapes`` before returning it.
+The layer is not defined here: the forward pass *executes* the one layer description
+(:mod:`tersim.workload.layer`) with :class:`_Executor`, whose values are arrays paired with the
+tensor handles of the shared :class:`~tersim.workload.trace.TraceBuilder`. So the measured trace
+lists the ops of :func:`tersim.workload.trace.trace_shapes` by construction of the walk (and
+:func:`trace_measured` still checks it against ``trace_shapes`` before returning it).
 """
 
 from __future__ import annotations
@@ -53,14 +53,9 @@ from tersim.functional.kernels import ternary_matmul
 from tersim.functional.packing import PackedTernary, pack_ternary
 from tersim.functional.quant import EPS, QuantizedActivations, quantize_activations
 from tersim.workload.formats import Formats
+from tersim.workload.layer import CacheSlot, forward_pass
+from tersim.workload.ops import Measured, Tensor
 from tersim.workload.trace import (
-    ACTIVATION_OPS_PER_ELEMENT,
-    NORM_OPS_PER_ELEMENT,
-    QUANT_OPS_PER_ELEMENT,
-    RESIDUAL_OPS_PER_ELEMENT,
-    ROPE_OPS_PER_ELEMENT,
-    Measured,
-    OpKind,
     Phase,
     TraceBuilder,
     Workload,
@@ -558,7 +553,7 @@ class TernaryModel:
             WorkloadError: token ids out of range, a batch that differs from the cache's or the
                 builder's, or more positions than the cache holds.
         """
-        cfg, wts = self.config, self.weights
+        cfg = self.config
         tok = np.asarray(tokens)
         if tok.ndim != 2 or tok.shape[1] < 1 or not np.issubdtype(tok.dtype, np.integer):
             raise WorkloadError(f"tokens: must be a (batch, T >= 1) integer array; got {tok.shape}")
@@ -581,92 +576,117 @@ class TernaryModel:
                 f"({tb.batch})"
             )
 
-        tb.embedding(b * t)
-        x = wts.embed[tok].astype(ACT_DTYPE)  # (B, T, H)
-        for layer, lw in enumerate(wts.layers):
-            x = self._layer(tb, layer, lw, x, cache, start)  # (B, T, H)
+        tb.begin_pass(tb.phase, tb.step, t, ctx)
+        ex = _Executor(self, tok, cache, start, tb)
+        logits = forward_pass(ex, self.spec.architecture)
         cache.length = ctx
-        tb.vector("final_norm", OpKind.NORM, -1, b * t, cfg.hidden, NORM_OPS_PER_ELEMENT)
-        x = norm(x, wts.final_norm)  # (B, T, H)
-        tb.lm_head(b)
-        return lm_head(x[:, -1], wts.lm_head)  # (B, V)
+        return _Executor._rows(logits)  # (B, V)
 
-    def _layer(
+
+@dataclass(frozen=True)
+class _Value:
+    """An executor value: the numbers, and the tensor the trace knows them as."""
+
+    data: np.ndarray | QuantizedActivations  # (B*T, width) rows (float) or quantized rows
+    tensor: Tensor
+
+
+@dataclass
+class _Executor:
+    """Runs :mod:`tersim.workload.layer` on arrays (``LayerExecutor[_Value]``): each call computes
+    its op and records it through the builder, with the counts the kernel measured."""
+
+    model: TernaryModel
+    tokens: np.ndarray  # (B, T)
+    cache: KVCache
+    start: int  # cached positions before this pass
+    tb: TraceBuilder
+    quantized: bool = True  # BitLinear: every projection input is quantized
+
+    @property
+    def _bt(self) -> tuple[int, int]:
+        b, t = self.tokens.shape
+        return int(b), int(t)
+
+    def _layer(self, layer: int) -> LayerWeights:
+        return self.model.weights.layers[layer]
+
+    @staticmethod
+    def _rows(v: _Value) -> np.ndarray:
+        assert isinstance(v.data, np.ndarray)
+        return v.data
+
+    def embedding(self, name: str) -> _Value:
+        b, t = self._bt
+        x = self.model.weights.embed[self.tokens].astype(ACT_DTYPE)  # (B, T, H)
+        return _Value(x.reshape(b * t, -1), self.tb.embedding(name))
+
+    def norm(self, layer: int, name: str, x: _Value, weight: str) -> _Value:
+        w = self.model.weights.final_norm if layer < 0 else getattr(self._layer(layer), weight)
+        return _Value(norm(self._rows(x), w), self.tb.norm(layer, name, x.tensor, weight))
+
+    def quant(self, layer: int, name: str, x: _Value) -> _Value:
+        q = quantize_activations(self._rows(x), self.model.config.act_bits)  # (B*T, H) int
+        return _Value(q, self.tb.quant(layer, name, x.tensor))
+
+    def linear(
         self,
-        tb: TraceBuilder,
         layer: int,
-        lw: LayerWeights,
-        x: np.ndarray,
-        cache: KVCache,
-        start: int,
-    ) -> np.ndarray:
-        """One decoder layer on ``x`` (B, T, H); the ``tb`` calls mirror ``emit_layer``."""
-        cfg = self.config
-        b, t, h = x.shape
-        rows, ctx, p = b * t, start + t, f"L{layer}"
-        bits = cfg.act_bits
+        name: str,
+        x: _Value,
+        weight: str,
+        out_features: int,
+        cache: CacheSlot | None = None,
+    ) -> _Value:
+        assert isinstance(x.data, QuantizedActivations)
+        y, m = bitlinear(x.data, getattr(self._layer(layer), weight))  # (B*T, out_features)
+        t = self.tb.linear(layer, name, x.tensor, weight, out_features, cache, measured=m)
+        if cache is CacheSlot.V:
+            self._store(self.cache.values[layer], y)
+        return _Value(y, t)
 
-        tb.vector(f"{p}.attn_norm", OpKind.NORM, layer, rows, h, NORM_OPS_PER_ELEMENT)
-        xn = norm(x, lw.attn_norm).reshape(rows, h)  # (B*T, H)
-        tb.vector(f"{p}.attn_in_quant", OpKind.QUANT, layer, rows, h, QUANT_OPS_PER_ELEMENT)
-        xq = quantize_activations(xn, bits)  # (B*T, H) int8, scale (B*T, 1)
-        q, m = bitlinear(xq, lw.q_proj)  # (B*T, H)
-        tb.linear(f"{p}.q_proj", layer, rows, h, h, measured=m)
-        k, m = bitlinear(xq, lw.k_proj)  # (B*T, kv_dim)
-        tb.linear(f"{p}.k_proj", layer, rows, cfg.kv_dim, h, kv_write=True, measured=m)
-        v, m = bitlinear(xq, lw.v_proj)  # (B*T, kv_dim)
-        tb.linear(f"{p}.v_proj", layer, rows, cfg.kv_dim, h, kv_write=True, measured=m)
+    def _store(self, slot: np.ndarray, rows: np.ndarray) -> None:
+        """Write this pass's (B*T, kv_dim) rows into a cache slot (B, kvh, capacity, D)."""
+        cfg, (b, t) = self.model.config, self._bt
+        heads = rows.reshape(b, t, cfg.kv_heads, cfg.head_dim)
+        slot[:, :, self.start : self.start + t] = heads.transpose(0, 2, 1, 3)
 
-        tb.vector(f"{p}.rope", OpKind.ROPE, layer, rows, h + cfg.kv_dim, ROPE_OPS_PER_ELEMENT)
-        q4 = rope(q.reshape(b, t, cfg.heads, cfg.head_dim), start, cfg.rope_theta)  # (B,T,nh,D)
-        k4 = rope(k.reshape(b, t, cfg.kv_heads, cfg.head_dim), start, cfg.rope_theta)
-        cache.keys[layer][:, :, start:ctx] = k4.transpose(0, 2, 1, 3)  # (B, kvh, T, D)
-        cache.values[layer][:, :, start:ctx] = v.reshape(
-            b, t, cfg.kv_heads, cfg.head_dim
-        ).transpose(0, 2, 1, 3)  # (B, kvh, T, D)
+    def rope(self, layer: int, name: str, q: _Value, k: _Value) -> _Value:
+        cfg, (b, t) = self.model.config, self._bt
+        q4 = rope(self._rows(q).reshape(b, t, cfg.heads, cfg.head_dim), self.start, cfg.rope_theta)
+        k4 = rope(
+            self._rows(k).reshape(b, t, cfg.kv_heads, cfg.head_dim), self.start, cfg.rope_theta
+        )
+        self._store(self.cache.keys[layer], k4.reshape(b * t, -1))
+        return _Value(q4.reshape(b * t, -1), self.tb.rope(layer, name, q.tensor, k.tensor))
 
-        tb.attention(layer, t, ctx)
-        keys = cache.keys[layer][:, :, :ctx]  # (B, kvh, ctx, D)
-        values = cache.values[layer][:, :, :ctx]  # (B, kvh, ctx, D)
-        att = attention(q4, keys, values, start).reshape(rows, h)  # (B*T, H)
-        if lw.attn_sub_norm is not None:
-            tb.vector(f"{p}.attn_sub_norm", OpKind.NORM, layer, rows, h, NORM_OPS_PER_ELEMENT)
-            att = norm(att, lw.attn_sub_norm)  # (B*T, H)
-        tb.vector(f"{p}.o_in_quant", OpKind.QUANT, layer, rows, h, QUANT_OPS_PER_ELEMENT)
-        o, m = bitlinear(quantize_activations(att, bits), lw.o_proj)  # (B*T, H)
-        tb.linear(f"{p}.o_proj", layer, rows, h, h, measured=m)
+    def attention(self, layer: int, q: _Value) -> _Value:
+        cfg, (b, t) = self.model.config, self._bt
+        ctx = self.start + t
+        keys = self.cache.keys[layer][:, :, :ctx]  # (B, kvh, ctx, D)
+        values = self.cache.values[layer][:, :, :ctx]  # (B, kvh, ctx, D)
+        q4 = self._rows(q).reshape(b, t, cfg.heads, cfg.head_dim)
+        att = attention(q4, keys, values, self.start).reshape(b * t, -1)  # (B*T, H)
+        return _Value(att, self.tb.attention(layer, q.tensor))
 
-        resid = x.reshape(rows, h)  # (B*T, H)
-        if lw.ffn_norm is not None:  # sequential: residual, then the FFN's own norm
-            tb.vector(
-                f"{p}.attn_residual", OpKind.RESIDUAL, layer, rows, h, RESIDUAL_OPS_PER_ELEMENT
-            )
-            resid = resid + o  # (B*T, H)
-            tb.vector(f"{p}.ffn_norm", OpKind.NORM, layer, rows, h, NORM_OPS_PER_ELEMENT)
-            hn = norm(resid, lw.ffn_norm)  # (B*T, H)
-            tb.vector(f"{p}.ffn_in_quant", OpKind.QUANT, layer, rows, h, QUANT_OPS_PER_ELEMENT)
-            hq = quantize_activations(hn, bits)  # (B*T, H)
-        else:  # parallel: the FFN reads the attention's quantized input; one residual below
-            resid = resid + o  # (B*T, H), counted in ffn_residual
-            hq = xq
+    def activation(self, layer: int, name: str, gate: _Value | None, up: _Value) -> _Value:
+        g = None if gate is None else self._rows(gate)
+        a = ffn_activation(self.model.config.ffn_type, g, self._rows(up))  # (B*T, F)
+        gt = None if gate is None else gate.tensor
+        return _Value(a, self.tb.activation(layer, name, gt, up.tensor))
 
-        gate = None
-        if lw.gate_proj is not None:
-            gate, m = bitlinear(hq, lw.gate_proj)  # (B*T, F)
-            tb.linear(f"{p}.gate_proj", layer, rows, cfg.ffn, h, measured=m)
-        up, m = bitlinear(hq, lw.up_proj)  # (B*T, F)
-        tb.linear(f"{p}.up_proj", layer, rows, cfg.ffn, h, measured=m)
-        act_ops = ACTIVATION_OPS_PER_ELEMENT[cfg.ffn_type]
-        tb.vector(f"{p}.act", OpKind.ACTIVATION, layer, rows, cfg.ffn, act_ops)
-        a = ffn_activation(cfg.ffn_type, gate, up)  # (B*T, F)
-        if lw.ffn_sub_norm is not None:
-            tb.vector(f"{p}.ffn_sub_norm", OpKind.NORM, layer, rows, cfg.ffn, NORM_OPS_PER_ELEMENT)
-            a = norm(a, lw.ffn_sub_norm)  # (B*T, F)
-        tb.vector(f"{p}.down_in_quant", OpKind.QUANT, layer, rows, cfg.ffn, QUANT_OPS_PER_ELEMENT)
-        d, m = bitlinear(quantize_activations(a, bits), lw.down_proj)  # (B*T, H)
-        tb.linear(f"{p}.down_proj", layer, rows, h, cfg.ffn, measured=m)
-        tb.vector(f"{p}.ffn_residual", OpKind.RESIDUAL, layer, rows, h, RESIDUAL_OPS_PER_ELEMENT)
-        return (resid + d).reshape(b, t, h)  # (B, T, H)
+    def residual(self, layer: int, name: str, x: _Value, branches: tuple[_Value, ...]) -> _Value:
+        out = self._rows(x)
+        for br in branches:
+            out = out + self._rows(br)  # (B*T, H)
+        tensor = self.tb.residual(layer, name, x.tensor, tuple(br.tensor for br in branches))
+        return _Value(out, tensor)
+
+    def lm_head(self, name: str, x: _Value) -> _Value:
+        b, t = self._bt
+        last = self._rows(x).reshape(b, t, -1)[:, -1]  # (B, H)
+        logits = lm_head(last, self.model.weights.lm_head)  # (B, V)
+        return _Value(logits, self.tb.lm_head(name, x.tensor))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from tersim.hw.dataflow import (
     gemm_timing,
     pass_timing,
 )
+from tersim.mapping.buffers import burst_round, usable_bytes
 from tersim.mapping.schedule import TileRun, Unit, merge_runs, spread_loads
 
 
@@ -87,25 +88,11 @@ class GemmPlan:
         return sum(t.count for t in self.tiles)
 
 
-def usable_bytes(hw: HardwareConfig, role: BufferRole) -> int:
-    """Capacity one tile can use: half the buffer when double-buffered; a unified buffer is
-    shared by the three roles, a third each."""
-    buf = hw.buffer(role)
-    size = buf.size_bytes // 3 if hw.sram.unified is not None else buf.size_bytes
-    return size // 2 if buf.double_buffered else size
-
-
 def stationary_options(hw: HardwareConfig, compat: CompatMode) -> StationaryOptions:
     """The design's stationary-register options (SCALE-Sim's convention knows neither)."""
     if compat is CompatMode.SCALESIM:
         return StationaryOptions()
     return StationaryOptions(hw.array.preload_rows_per_cycle, hw.array.shadow_stationary)
-
-
-def burst_round(hw: HardwareConfig, nbytes: int) -> int:
-    """Bytes the DRAM bus moves for ``nbytes`` of data: whole bursts."""
-    burst = hw.dram.burst_bytes
-    return -(-nbytes // burst) * burst
 
 
 def _bytes(elements: int, bits: float) -> int:

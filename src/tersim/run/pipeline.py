@@ -49,7 +49,7 @@ class RunRecord:
         out: dict[str, dict[str, float]] = {}
         r, s = self.result, self.scenario
         for phase in s.phases:
-            cycles = r.phase_cycles(phase.value)
+            cycles = r.phase_cycles(phase)
             tokens = s.batch * (s.prompt_tokens if phase == Phase.PREFILL else s.gen_tokens)
             seconds = cycles / r.clock_hz
             out[phase.value] = {
@@ -64,7 +64,7 @@ class RunRecord:
         """Per phase: cycles each layer's ops spanned, summed over decode steps."""
         out: dict[str, dict[str, int]] = {}
         for (phase, _step, part), cycles in self.result.layer_cycles().items():
-            bucket = out.setdefault(phase, {})
+            bucket = out.setdefault(phase.value, {})
             bucket[part] = bucket.get(part, 0) + cycles
         return out
 

@@ -10,9 +10,11 @@ from tersim.config.hardware import HardwareConfig
 from tersim.hw.counts import ActionCounts, PECounts
 from tersim.hw.pe import pe_model
 from tersim.mapping.gemm import GemmPlan, Operands, plan_gemm
+from tersim.mapping.placement import Placement
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import SimResult, memory_timing, simulate
 from tersim.workload.formats import weight_bits
+from tersim.workload.ops import OpKind, Phase
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,18 @@ def run_gemm(
     sched = Schedule(
         (
             OpSchedule(
-                0, "gemm", "linear", 0, "prefill", 0, plan.tiles, plan.dram_write_bytes, counts
+                0,
+                "gemm",
+                OpKind.LINEAR,
+                0,
+                Phase.PREFILL,
+                0,
+                plan.tiles,
+                plan.dram_write_bytes,
+                counts,
             ),
-        )
+        ),
+        Placement.none(),
     )
     result = simulate(sched, memory_timing(hw, ideal=ideal_memory), hw.array.clock_hz)
     return GemmResult(plan, result, actions, zero)

@@ -110,7 +110,9 @@ def test_dram_reads_cover_the_weights_used() -> None:
     from tersim.workload.trace import trace_shapes
 
     wl = trace_shapes(spec, rec.formats, prompt_tokens=64, gen_tokens=2)
-    used = sum(op.weight_read_bytes for op in wl.ops)
+    from tersim.workload.ops import TensorKind
+
+    used = sum(op.read_bytes(TensorKind.WEIGHT) for op in wl.ops)
     assert rec.result.counts.dram_read_bytes["weights"] >= used
 
 
