@@ -108,15 +108,19 @@ def pe_cell_area_um2(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
     return ta.bf16_mac_pe_um2(t, acc, shadow)
 
 
-def _pe_array(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
-    pe = pe_cell_area_um2(hw, t)
-    n = hw.array.rows * hw.array.cols
-    pr = t.place_route_factor.value
+def _placed(count: int, cell: Sourced, t: ta.AreaTable, what: str) -> Sourced:
+    """``count`` copies of a standard-cell block, placed and routed, in mm^2."""
+    pr = t.place_route_factor
     return Sourced(
-        n * pe.value * pr * 1e-6,
-        f"{hw.array.rows} x {hw.array.cols} PEs x {pe.value:.2f} um^2 x place and route {pr} "
-        f"({t.place_route_factor.source}); PE: {pe.source}",
+        count * cell.value * pr.value * 1e-6,
+        f"{what} x {cell.value:.2f} um^2 x place and route {pr.value} ({pr.source}); "
+        f"each: {cell.source}",
     )
+
+
+def _pe_array(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
+    a = hw.array
+    return _placed(a.rows * a.cols, pe_cell_area_um2(hw, t), t, f"{a.rows} x {a.cols} PEs")
 
 
 def _sram(hw: HardwareConfig, t: ta.AreaTable) -> dict[str, Sourced]:
@@ -127,15 +131,9 @@ def _sram(hw: HardwareConfig, t: ta.AreaTable) -> dict[str, Sourced]:
 
 
 def _vector(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
-    lane = ta.vector_lane_um2(t)
     v = hw.vector_unit
-    n = v.lanes * v.ops_per_cycle_per_lane
-    pr = t.place_route_factor.value
-    return Sourced(
-        n * lane.value * pr * 1e-6,
-        f"{v.lanes} lanes x {v.ops_per_cycle_per_lane} ops/cycle x {lane.value:.2f} um^2 x "
-        f"place and route {pr}; lane: {lane.source}",
-    )
+    what = f"{v.lanes} lanes x {v.ops_per_cycle_per_lane} ops/cycle"
+    return _placed(v.lanes * v.ops_per_cycle_per_lane, ta.vector_lane_um2(t), t, what)
 
 
 def _dram(hw: HardwareConfig, t: ta.AreaTable) -> tuple[Sourced, Sourced]:
