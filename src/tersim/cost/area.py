@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tersim.config.enums import PEKind
-from tersim.config.hardware import BUFFER_ROLES, HardwareConfig
+from tersim.config.enums import BufferRole, PEKind
+from tersim.config.hardware import HardwareConfig
 from tersim.tech import area as ta
 from tersim.tech.dram import dram_preset
 from tersim.tech.sourced import Sourced
@@ -40,7 +40,7 @@ class AreaBreakdown:
 
     node: str  # the node whose area table was used
     pe_array_mm2: Sourced
-    sram_mm2: dict[str, Sourced]  # by buffer role (input, weight, output) or "unified"
+    sram_mm2: dict[str, Sourced]  # by BufferRole value (input, weight, output) or "unified"
     vector_unit_mm2: Sourced
     dram_phy_mm2: Sourced
     dram_controller_mm2: Sourced
@@ -99,7 +99,7 @@ def pe_cell_area_um2(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
     a = hw.array
     acc, shadow = a.accumulator_bits, a.shadow_stationary
     if a.pe_kind == PEKind.TERNARY_ADD:
-        act_bits = 8 * hw.buffer("input").word_bytes
+        act_bits = 8 * hw.buffer(BufferRole.INPUT).word_bytes
         return ta.ternary_add_pe_um2(t, acc, act_bits, shadow)
     if a.pe_kind == PEKind.INT8_MAC:
         return ta.int8_mac_pe_um2(t, acc, shadow)
@@ -127,7 +127,9 @@ def _sram(hw: HardwareConfig, t: ta.AreaTable) -> dict[str, Sourced]:
     if hw.sram.unified is not None:
         u = hw.sram.unified
         return {"unified": ta.sram_mm2(t, u.size_bytes, u.banks)}
-    return {r: ta.sram_mm2(t, hw.buffer(r).size_bytes, hw.buffer(r).banks) for r in BUFFER_ROLES}
+    return {
+        r.value: ta.sram_mm2(t, hw.buffer(r).size_bytes, hw.buffer(r).banks) for r in BufferRole
+    }
 
 
 def _vector(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
