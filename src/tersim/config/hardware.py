@@ -118,7 +118,7 @@ class VectorUnitConfig(_Strict):
 class TechConfig(_Strict):
     """Technology node selecting an energy table, with per-field overrides in pJ."""
 
-    node: Literal["7nm", "45nm", "custom"] = "7nm"
+    node: Literal["7nm", "28nm", "45nm", "custom"] = "7nm"
     overrides_pj: dict[str, PosFloat] = Field(default_factory=dict)
 
 

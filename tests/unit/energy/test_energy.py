@@ -10,7 +10,7 @@ from tersim.config import load_hardware
 from tersim.cost.energy import estimate_energy, price_list, sram_pj_per_byte
 from tersim.hw.counts import ActionCounts, PECounts
 from tersim.tech import energy_table
-from tersim.tech.tables import energy_field_names
+from tersim.tech.tables import energy_field_names, known_nodes
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -20,7 +20,7 @@ def _hw(name: str):  # type: ignore[no-untyped-def]
 
 
 def test_every_table_number_has_a_source() -> None:
-    for node in ("7nm", "45nm"):
+    for node in known_nodes():
         t = energy_table(node)
         for name in energy_field_names():
             entry = getattr(t, name)
