@@ -4,8 +4,7 @@
 ``tersim.functional`` holds the quantizers, packing and kernels.
 """
 
-__version__ = "0.1.0"
-
+from tersim._version import __version__
 from tersim.api import trace
 
 __all__ = ["__version__", "trace"]

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from tersim.config.enums import PEKind, WeightFormat
 from tersim.config.workload import ModelSpec
-from tersim.errors import WorkloadError
 from tersim.workload.formats import resolve_formats
 from tersim.workload.trace import Phase, Workload, trace_shapes
-
-_PHASES = {
-    "prefill": (Phase.PREFILL,),
-    "decode": (Phase.DECODE,),
-    "both": (Phase.PREFILL, Phase.DECODE),
-}
 
 
 def phases_of(phase: str | Phase | tuple[Phase, ...]) -> tuple[Phase, ...]:
     """``"prefill"``, ``"decode"``, ``"both"``, a Phase, or a tuple of them."""
-    if isinstance(phase, tuple):
-        return phase
-    key = phase.value if isinstance(phase, Phase) else phase
-    if key not in _PHASES:
-        raise WorkloadError(f"phase: unknown phase '{phase}' (expected prefill, decode or both)")
-    return _PHASES[key]
+    return Phase.parse(phase)
 
 
 def trace(

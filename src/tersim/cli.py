@@ -11,10 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tersim import __version__
+from tersim._version import __version__
 from tersim.config import HardwareConfig, ModelSpec, load_any
 from tersim.errors import ConfigError, TersimError
 from tersim.shipped import shipped_files
+from tersim.workload.ops import Phase
 
 app = typer.Typer(
     name="tersim",
@@ -162,17 +163,11 @@ def trace(
     )
 
 
-def _phases(phase: str):  # type: ignore[no-untyped-def]
-    from tersim.workload.trace import Phase
-
-    table = {
-        "prefill": (Phase.PREFILL,),
-        "decode": (Phase.DECODE,),
-        "both": (Phase.PREFILL, Phase.DECODE),
-    }
-    if phase not in table:
-        raise TersimError(f"--phase: unknown phase '{phase}' (expected prefill, decode or both)")
-    return table[phase]
+def _phases(phase: str) -> tuple[Phase, ...]:
+    try:
+        return Phase.parse(phase)
+    except TersimError as exc:
+        raise TersimError(f"--{exc}") from None
 
 
 @app.command()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tersim import __version__
+from tersim._version import __version__
 from tersim.config.enums import WeightFormat
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
