@@ -89,3 +89,18 @@ class CompatMode(StrEnum):
 
     TERSIM = "tersim"
     SCALESIM = "scalesim"
+
+
+class MappingObjective(StrEnum):
+    """What the per-GEMM mapping search minimizes (ties broken by the other quantity)."""
+
+    LATENCY = "latency"  # cycles of the op alone; energy breaks ties
+    ENERGY = "energy"  # dynamic energy plus leakage over the op's cycles; cycles break ties
+    EDP = "edp"  # energy x cycles
+
+
+class MappingSearch(StrEnum):
+    """How each matrix product is mapped onto the array and its buffers."""
+
+    SEARCHED = "searched"  # the search over the declared mapping space (tersim.mapping.space)
+    HEURISTIC = "heuristic"  # the fixed rules tersim used before the search (for comparison)

@@ -17,6 +17,8 @@ from tersim.config.enums import (
     CompatMode,
     Dataflow,
     DramModelKind,
+    MappingObjective,
+    MappingSearch,
     PEKind,
     WeightFormat,
 )
@@ -122,6 +124,20 @@ class TechConfig(_Strict):
     overrides_pj: dict[str, PosFloat] = Field(default_factory=dict)
 
 
+class MappingConfig(_Strict):
+    """How matrix products are mapped onto the array (docs/engine.md, "Mapping")."""
+
+    objective: MappingObjective = Field(
+        MappingObjective.LATENCY,
+        description="latency (energy breaks ties), energy (latency breaks ties) or edp",
+    )
+    search: MappingSearch = Field(
+        MappingSearch.SEARCHED,
+        description="searched (loop orders, tiles and residency per GEMM shape) or heuristic "
+        "(the fixed rules of earlier versions, for comparison)",
+    )
+
+
 class HardwareConfig(_Strict):
     """A whole accelerator design."""
 
@@ -132,6 +148,7 @@ class HardwareConfig(_Strict):
     dram: DramConfig
     vector_unit: VectorUnitConfig = Field(default_factory=VectorUnitConfig)
     tech: TechConfig = Field(default_factory=TechConfig)
+    mapping: MappingConfig = Field(default_factory=MappingConfig)
 
     @property
     def dram_bw_bytes_per_cycle(self) -> float:

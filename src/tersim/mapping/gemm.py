@@ -27,11 +27,12 @@ Rules (stated so they can be checked by hand):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from tersim.config.enums import BufferRole, CompatMode, Dataflow, Port
+from tersim.config.enums import BufferRole, CompatMode, Dataflow, MappingObjective, Port
 from tersim.config.hardware import HardwareConfig
 from tersim.errors import DesignError
+from tersim.hw.counts import ActionCounts
 from tersim.hw.dataflow import (
     DataflowModel,
     OperandBits,
@@ -43,7 +44,22 @@ from tersim.hw.dataflow import (
     pass_timing,
 )
 from tersim.mapping.buffers import burst_round, usable_bytes
-from tersim.mapping.schedule import TileRun, Unit, merge_runs, spread_loads
+from tersim.mapping.schedule import (
+    MappingInfo,
+    OperandResidency,
+    TileRun,
+    Unit,
+    merge_runs,
+    spread_loads,
+)
+from tersim.mapping.search import Choice, Judge, search
+from tersim.mapping.space import (
+    Capacity,
+    GemmProblem,
+    Geometry,
+    describe,
+    plan_counts,
+)
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,8 @@ class GemmPlan:
     dram_read_bytes: dict[BufferRole, int]  # input and weight operands
     dram_write_bytes: int
     useful_macs: int
+    mapping: MappingInfo | None = None  # the chosen mapping, readable
+    predicted_cycles: int | None = None  # the engine's cycles of the tiles alone (searched)
 
     @property
     def tile_count(self) -> int:
@@ -372,3 +390,113 @@ def _stream_chunk(
         return None  # fits already: fetched once in either order
     t_fit = int(usable // streamed.step_bytes)
     return t_fit if t_fit >= 1 else None
+
+
+# -- the searched mapping ----------------------------------------------------------------------
+
+
+def gemm_problem(
+    hw: HardwareConfig,
+    m: int,
+    n: int,
+    k: int,
+    ops: Operands,
+    instances: int = 1,
+    capacity: Capacity | None = None,
+) -> GemmProblem:
+    """The search's problem for ``instances`` (m x k) @ (k x n) products on design ``hw``
+    (DesignError for a bad shape or a buffer port that cannot feed the array)."""
+    for name, v in (("m", m), ("n", n), ("k", k), ("instances", instances)):
+        if v < 1:
+            raise DesignError(f"GEMM dimension {name} must be a positive integer (got {v})")
+    check_sram_bandwidth(hw, hw.array.dataflow, ops)
+    return GemmProblem.of(
+        hw, m, n, k, ops.bits, ops.input_on_chip, ops.output_on_chip, instances, capacity
+    )
+
+
+def search_gemm(
+    hw: HardwareConfig,
+    m: int,
+    n: int,
+    k: int,
+    ops: Operands,
+    judge: Judge,
+    instances: int = 1,
+    dataflow: Dataflow | None = None,
+    capacity: Capacity | None = None,
+    fixed: ActionCounts | None = None,
+    tail: tuple[TileRun, ...] = (),
+    objective: MappingObjective | None = None,
+) -> GemmPlan:
+    """Map ``instances`` (m x k) @ (k x n) products by searching the declared space
+    (:mod:`tersim.mapping.space`, :mod:`tersim.mapping.search`). ``fixed``: the op's actions
+    every point shares (PE actions, write-backs), so the energy compared is the op's;
+    ``tail``: tiles the op runs after the product (its vector epilogue)."""
+    if dataflow is not None and dataflow is not hw.array.dataflow:
+        hw = hw.model_copy(update={"array": hw.array.model_copy(update={"dataflow": dataflow})})
+    problem = gemm_problem(hw, m, n, k, ops, instances, capacity)
+    goal = hw.mapping.objective if objective is None else objective
+    base = fixed if fixed is not None else ActionCounts()
+    choice = search(problem, judge, goal, base, tail)
+    return searched_plan(problem, choice, f"searched ({goal.value})")
+
+
+def choice_for(problem: GemmProblem, choice: Choice) -> Choice:
+    """``choice`` (made for a problem differing only in whether the output stays on chip)
+    applied to ``problem``: the same point, tiles and cycles (the write-back is not a tile)."""
+    a = Geometry(problem).assess(choice.assessment.mapping)
+    assert a is not None  # the residency rules do not depend on the output's destination
+    return replace(choice, assessment=a)
+
+
+def searched_plan(problem: GemmProblem, choice: Choice, chosen_by: str) -> GemmPlan:
+    """The plan record of a search's choice."""
+    a = choice.assessment
+    c = plan_counts(problem, a)
+    geo = Geometry(problem)
+    grid = gemm_folds(
+        problem.m, problem.n, problem.k, problem.rows, problem.cols, problem.model.dataflow
+    )
+    info = describe(geo, a, chosen_by, choice.points, choice.assessed, choice.simulated)
+    return GemmPlan(
+        dataflow=problem.model.dataflow,
+        compat=CompatMode.TERSIM,
+        m=problem.m,
+        n=problem.n,
+        k=problem.k,
+        rows=problem.rows,
+        cols=problem.cols,
+        chunks=a.temporal_tiles,
+        folds=(grid.row_folds, grid.col_folds),
+        tiles=choice.runs,
+        compute_cycles=choice.compute_cycles,
+        sram_read_bytes=c.sram_read_bytes,
+        sram_write_bytes=c.sram_write_bytes,
+        sram_read_words=c.sram_read_words,
+        sram_write_words=c.sram_write_words,
+        dram_read_bytes={BufferRole.INPUT: c.dram_in, BufferRole.WEIGHT: c.dram_w},
+        dram_write_bytes=c.dram_out,
+        useful_macs=problem.m * problem.n * problem.k * problem.instances,
+        mapping=info,
+        predicted_cycles=choice.cycles,
+    )
+
+
+def heuristic_info(plan: GemmPlan, ops: Operands, instances: int = 1) -> MappingInfo:
+    """The readable form of a heuristic plan: the streamed dimension in ``chunks``, column folds
+    outer, row folds inner; an operand fetched once if it fit, else as often as it was read."""
+    loops = []
+    if plan.chunks > 1:
+        loops.append(f"streamed dimension: {plan.chunks} chunks")
+    loops += [f"{plan.folds[1]} column folds", f"{plan.folds[0]} row folds"]
+    sizes = {
+        BufferRole.INPUT: _bytes(instances * plan.m * plan.k, ops.input_bits),
+        BufferRole.WEIGHT: _bytes(instances * plan.k * plan.n, ops.weight_bits),
+    }
+    res = []
+    for role, size in sizes.items():
+        fetched = plan.dram_read_bytes[role]
+        times = 0 if fetched == 0 else max(1, round(fetched / max(1, size)))
+        res.append(OperandResidency(role, "heuristic", (), 0, True, times))
+    return MappingInfo("heuristic", tuple(loops), (plan.m, plan.n, plan.k), tuple(res))

@@ -1,19 +1,32 @@
 """Where each activation tensor lives between its producer and its consumers.
 
-The one residency rule: an activation tensor stays on chip when it fits the activation capacity
-(the smaller usable input and output buffer), else it goes through DRAM. It is decided once per
-tensor, for the whole workload, before any op is mapped; the producer (which writes it back or
-not) and every consumer (which reads it from DRAM or not) look it up.
+Residency is decided once per tensor, for the whole workload, before any op is mapped; the
+producer (which writes it back or not) and every consumer (which reads it from DRAM or not)
+look the one decision up. Two rules:
+
+* **Per tensor** (:func:`place_tensors`, the heuristic mapping's): a tensor stays on chip when
+  it fits the activation capacity (the smaller usable input and output buffer), whatever else
+  is on chip at the time.
+* **Live pool** (:func:`place_live`, the searched mapping's): resident activations live in the
+  input buffer (the unified buffer on such designs) from their producer to their last
+  consumer. A tensor is admitted when, at every op of its lifetime, the resident tensors, it,
+  and the working tiles that op's chosen mapping holds in that buffer (none when the op's input
+  is itself resident) fit the buffer's whole size (a resident tensor is never replaced, so it
+  is not double-buffered). Candidates are tried in order of the DRAM traffic they save per byte
+  and op they occupy, ``(1 + consumers) / lifetime in ops`` (then program order): a tensor is
+  written once and read by each consumer when it goes through DRAM. Admitting a tensor never
+  changes an op's mapping, so the traffic only falls.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tersim.config.enums import BufferRole
 from tersim.config.hardware import HardwareConfig
 from tersim.mapping.buffers import usable_bytes
-from tersim.workload.ops import Tensor, TensorKind, Workload
+from tersim.workload.ops import Op, Tensor, TensorKind, Workload
 
 
 def activation_capacity_bytes(hw: HardwareConfig) -> int:
@@ -31,6 +44,7 @@ class Placement:
 
     on_chip: frozenset[str]
     through_dram: frozenset[str]
+    resident_bytes: tuple[int, ...] = ()  # live pool: resident bytes at each op (else empty)
 
     @staticmethod
     def none() -> Placement:
@@ -57,3 +71,96 @@ def place_tensors(hw: HardwareConfig, workload: Workload) -> Placement:
             if t.kind is TensorKind.ACTIVATION:
                 (on if t.size_bytes <= cap else off).add(t.base)
     return Placement(frozenset(on), frozenset(off))
+
+
+def pool_capacity_bytes(hw: HardwareConfig) -> int:
+    """The buffer resident activations live in: the input buffer (or the unified one)."""
+    if hw.sram.unified is not None:
+        return hw.sram.unified.size_bytes
+    return hw.buffer(BufferRole.INPUT).size_bytes
+
+
+def matmul_input(op: Op) -> Tensor | None:
+    """The activation operand X of a matrix product (its first input), if it is one."""
+    if op.kind.is_matmul and op.inputs and op.inputs[0].kind is TensorKind.ACTIVATION:
+        return op.inputs[0]
+    return None
+
+
+WorkingBytes = Callable[[int], int]
+
+
+def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingBytes) -> Placement:
+    """The live-pool residency (module rules). ``working_bytes(i)``: bytes op ``i``'s mapping
+    holds in the pool's buffer when its matrix input is not resident (0 for ops that hold
+    none); called only where a cheaper bound (twice that input) does not settle the check."""
+    cap = pool_capacity_bytes(hw)
+    ops = workload.ops
+    prod: dict[str, int] = {}
+    last: dict[str, int] = {}
+    size: dict[str, int] = {}
+    readers: dict[str, int] = {}
+    act = TensorKind.ACTIVATION
+    for i, op in enumerate(ops):
+        for t in op.inputs:
+            if t.kind is act:
+                base = t.view_of or t.name
+                last[base] = i
+                readers[base] = readers.get(base, 0) + 1
+        for t in op.outputs:
+            if t.kind is act:
+                prod[t.name] = i
+                size[t.name] = t.size_bytes
+                last.setdefault(t.name, i)
+    x_of = [matmul_input(op) for op in ops]
+    cheap = [0 if x is None else min(2 * x.size_bytes, cap) for x in x_of]
+    live = [0] * len(ops)
+    exact: dict[int, int] = {}
+    on: set[str] = set()
+
+    def need(j: int, name: str) -> int:
+        x = x_of[j]
+        if x is None or x.base == name or x.base in on:
+            return 0
+        if live[j] + size[name] + cheap[j] <= cap:
+            return cheap[j]
+        if j not in exact:
+            exact[j] = working_bytes(j)
+        return exact[j]
+
+    # tensors never outlive their pass (phase and step), so each pass is placed on its own;
+    # a pass where every tensor fits at once next to a cheap bound of the working tiles
+    # admits them all
+    passes: dict[tuple[object, int], list[str]] = {}
+    for name, i in prod.items():
+        passes.setdefault((ops[i].phase, ops[i].step), []).append(name)
+    for names in passes.values():
+        lo = min(prod[t] for t in names)
+        hi = max(last[t] for t in names)
+        total = [0] * (hi - lo + 1)
+        for nm in names:
+            if size[nm] <= cap:
+                for j in range(prod[nm], last[nm] + 1):
+                    total[j - lo] += size[nm]
+        if all(total[j - lo] + cheap[j] <= cap for j in range(lo, hi + 1)):
+            for nm in names:
+                if size[nm] <= cap:
+                    on.add(nm)
+                    for j in range(prod[nm], last[nm] + 1):
+                        live[j] += size[nm]
+            continue
+        order = sorted(
+            names,
+            key=lambda nm: (-(1 + readers.get(nm, 0)) / (last[nm] - prod[nm] + 1), prod[nm], nm),
+        )
+        for name in order:
+            b = size[name]
+            if b > cap:
+                continue
+            span = range(prod[name], last[name] + 1)
+            if all(live[j] + b + need(j, name) <= cap for j in span):
+                on.add(name)
+                for j in span:
+                    live[j] += b
+    off = frozenset(prod) - on
+    return Placement(frozenset(on), off, tuple(live))

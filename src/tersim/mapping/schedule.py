@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tersim.config.enums import BufferRole
 from tersim.hw.counts import ActionCounts
 from tersim.mapping.placement import Placement
 from tersim.workload.ops import OpKind, Phase
@@ -63,6 +64,58 @@ def spread_loads(runs: tuple[TileRun, ...], load_bytes: int) -> tuple[TileRun, .
     return merge_runs(tuple(out))
 
 
+@dataclass(frozen=True, slots=True)
+class OperandResidency:
+    """How one operand lives in its buffer under a chosen mapping (for people to read)."""
+
+    operand: BufferRole
+    held_from: str  # the outermost loop the buffer spans ("whole operand", "one pass", ...)
+    stays_across: tuple[str, ...]  # loops it is reused across without a refetch
+    footprint_bytes: int
+    double_buffered: bool
+    fetches: int  # times each element comes from DRAM (0: already on chip)
+
+    @property
+    def held_bytes(self) -> int:
+        """Buffer bytes it takes (twice the footprint when double-buffered)."""
+        return self.footprint_bytes * (2 if self.double_buffered else 1)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "held_from": self.held_from,
+            "stays_across": list(self.stays_across),
+            "footprint_bytes": self.footprint_bytes,
+            "double_buffered": self.double_buffered,
+            "fetches": self.fetches,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MappingInfo:
+    """The mapping an op runs with: loop nest, tile, residency, and how it was chosen."""
+
+    chosen_by: str  # "searched (latency)" or "heuristic"
+    loops: tuple[str, ...]  # DRAM-level tile loops then the array's fold loops, outer first
+    tile: tuple[int, int, int]  # (M, N, K) elements held per tile
+    residency: tuple[OperandResidency, ...]
+    points: int = 0  # points of the space (searched)
+    assessed: int = 0  # points whose closed forms were computed (the rest bounded out)
+    simulated: int = 0  # points the engine ran
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "chosen_by": self.chosen_by,
+            "loops": list(self.loops),
+            "tile": {"m": self.tile[0], "n": self.tile[1], "k": self.tile[2]},
+            "residency": {r.operand.value: r.to_json() for r in self.residency},
+            "space": {
+                "points": self.points,
+                "assessed": self.assessed,
+                "simulated": self.simulated,
+            },
+        }
+
+
 @dataclass(frozen=True)
 class OpSchedule:
     """One trace op mapped onto the hardware."""
@@ -76,6 +129,15 @@ class OpSchedule:
     runs: tuple[TileRun, ...]
     write_bytes: int  # DRAM bytes written when the op's last tile is done (0: stays on chip)
     counts: ActionCounts  # actions of the whole op (PE ops, SRAM and DRAM bytes)
+    mapping: MappingInfo | None = None  # how a matrix product was mapped (None: vector op)
+    compulsory_bytes: int = 0  # DRAM bytes if each operand were read once, outputs written once
+    lower_bound_bytes: int = 0  # no schedule moves fewer DRAM bytes (tersim.mapping.bounds)
+
+    @property
+    def dram_bytes(self) -> int:
+        """DRAM bytes the op reads and writes."""
+        c = self.counts
+        return sum(c.dram_read_bytes.values()) + sum(c.dram_write_bytes.values())
 
     @property
     def tiles(self) -> int:

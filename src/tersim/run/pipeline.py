@@ -16,6 +16,8 @@ from tersim.hw.counts import ActionCounts, sum_counts
 from tersim.hw.pe import pe_model
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
+from tersim.mapping.summary import MappingSummary, summarize
+from tersim.run.judge import engine_judge
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
 from tersim.workload.footprint import footprint
 from tersim.workload.formats import Formats, resolve_formats
@@ -44,6 +46,7 @@ class RunRecord:
     energy: EnergyBreakdown
     energy_by_layer_pj: dict[str, float]  # dynamic energy (no leakage) per layer
     energy_by_op_kind_pj: dict[str, float]  # dynamic energy (no leakage) per op kind
+    mapping: MappingSummary | None = None  # each distinct matrix product's mapping and bounds
 
     def phase_summary(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
@@ -123,6 +126,18 @@ class RunRecord:
             },
             "layer_cycles": self.layer_cycles(),
             "counts": c.to_json(),
+            **self._mapping_json(),
+        }
+
+    def _mapping_json(self) -> dict[str, Any]:
+        if self.mapping is None:
+            return {}
+        m = self.mapping
+        return {
+            "compulsory_dram_bytes": m.compulsory_bytes,
+            "lower_bound_dram_bytes": m.lower_bound_bytes,
+            "dram_to_compulsory": m.dram_to_compulsory,
+            "mapping": {"search": self.hardware.mapping.search.value, **m.to_json()},
         }
 
 
@@ -148,7 +163,8 @@ def run(
         formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
         workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
     check_fits(hw, spec, workload)
-    schedule = map_workload(hw, workload)
+    # the search compares mappings on the real DRAM even when the run's timing is ideal
+    schedule = map_workload(hw, workload, engine_judge(hw))
     mem = memory_timing(hw, ideal=ideal_memory)
     result = simulate(schedule, mem, hw.array.clock_hz, fidelity, progress)
     prices = price_list(hw)
@@ -160,7 +176,9 @@ def run(
         schedule, prices, lambda op: "embedding_and_head" if op.layer < 0 else f"layer_{op.layer}"
     )
     by_kind = _dynamic_energy_by(schedule, prices, lambda op: op.kind)
-    return RunRecord(hw, spec, workload.formats, scenario, result, energy, by_layer, by_kind)
+    return RunRecord(
+        hw, spec, workload.formats, scenario, result, energy, by_layer, by_kind, summarize(schedule)
+    )
 
 
 def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:

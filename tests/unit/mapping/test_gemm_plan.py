@@ -152,6 +152,7 @@ def test_gqa_attention_fetches_each_kv_head_once() -> None:
     DRAM: batch x kv_heads x ctx x head_dim x 2 bytes, not four times that."""
     from tersim.config import PEKind, load_workload
     from tersim.mapping.ops import map_workload
+    from tersim.run.judge import engine_judge
     from tersim.workload.formats import resolve_formats
     from tersim.workload.trace import OpKind, Phase, trace_shapes
 
@@ -164,7 +165,7 @@ def test_gqa_attention_fetches_each_kv_head_once() -> None:
         prompt_tokens=64,
         gen_tokens=1,
     )
-    sched = map_workload(hw, wl)
+    sched = map_workload(hw, wl, engine_judge(hw))
     qk = next(o for o, op in zip(sched.ops, wl.ops, strict=True) if op.kind == OpKind.ATTN_QK)
     k_bytes = 1 * 5 * 65 * 128 * 2
     assert qk.counts.dram_read_bytes["kv_cache"] == -(-k_bytes // 64) * 64

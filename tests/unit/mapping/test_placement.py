@@ -21,6 +21,7 @@ from tersim.config.enums import DramOperand
 from tersim.config.hardware import HardwareConfig
 from tersim.mapping.buffers import burst_round
 from tersim.mapping.ops import map_workload
+from tersim.run.judge import engine_judge
 from tersim.workload.formats import resolve_formats
 from tersim.workload.ops import OpKind, Phase, TensorKind, Workload
 from tersim.workload.trace import trace_shapes
@@ -44,7 +45,7 @@ def _trace(hw: HardwareConfig, workload: str, phase: Phase) -> Workload:
 def check_tensor_traffic(hw: HardwareConfig, wl: Workload) -> int:
     """Assert the invariant; return how many tensors went through DRAM (so a test can tell
     that it checked something)."""
-    sched = map_workload(hw, wl)
+    sched = map_workload(hw, wl, engine_judge(hw))
     place = sched.placement
     written: dict[str, int] = {}  # DRAM tensor -> index of the op that wrote it
     consumed: set[str] = set()
@@ -93,7 +94,7 @@ def test_the_70b_rope_reads_what_q_proj_wrote() -> None:
     hw = _hw("ternary-128x128-7nm")
     wl = _trace(hw, "llama2-70b", Phase.PREFILL)
     assert check_tensor_traffic(hw, wl) > 0
-    sched = {s.name: s for s in map_workload(hw, wl).ops if s.layer == 0}
+    sched = {s.name: s for s in map_workload(hw, wl, engine_judge(hw)).ops if s.layer == 0}
     q_bytes = 300 * 8192 * 2
     assert sched["L0.q_proj"].counts.dram_write_bytes[DramOperand.ACTIVATIONS] == q_bytes
     assert sched["L0.rope"].counts.dram_read_bytes[DramOperand.ACTIVATIONS] == q_bytes

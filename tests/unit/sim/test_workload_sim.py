@@ -222,6 +222,7 @@ def test_vector_streams_run_near_the_roofline() -> None:
     finishes within 1.25x of max(its compute, its DRAM bytes / bandwidth) plus the DRAM
     latency: prefetch hides latency (two fixed slots once ran these at 7% of the bandwidth)."""
     from tersim.mapping.ops import map_workload
+    from tersim.run.judge import engine_judge
     from tersim.sim import memory_timing, simulate
     from tersim.workload.formats import resolve_formats
     from tersim.workload.trace import trace_shapes
@@ -235,7 +236,7 @@ def test_vector_streams_run_near_the_roofline() -> None:
         prompt_tokens=512,
         gen_tokens=1,
     )
-    sched = map_workload(hw, wl)
+    sched = map_workload(hw, wl, engine_judge(hw))
     res = simulate(sched, memory_timing(hw), hw.array.clock_hz)
     bw = hw.dram_bw_bytes_per_cycle
     checked = 0
@@ -255,6 +256,7 @@ def test_vector_matmul_is_limited_by_the_weight_port_by_hand() -> None:
     MACs per token = 800,000 cycles of lanes, but its 204.8 MB of FP16 weights cross the
     weight buffer's 128 B/cycle read port in 1,600,000 cycles: the port is the bound."""
     from tersim.mapping.ops import map_workload
+    from tersim.run.judge import engine_judge
     from tersim.workload.formats import resolve_formats
     from tersim.workload.trace import trace_shapes
 
@@ -267,7 +269,7 @@ def test_vector_matmul_is_limited_by_the_weight_port_by_hand() -> None:
         prompt_tokens=8,
         gen_tokens=1,
     )
-    sched = map_workload(hw, wl)
+    sched = map_workload(hw, wl, engine_judge(hw))
     head = next(o for o in sched.ops if o.kind == "lm_head")
     assert sum(r.count * r.compute_cycles for r in head.runs) == 32000 * 3200 * 2 // 128
 

@@ -1,0 +1,110 @@
+"""Speed of the mapping search, against the heuristic mapping, measured in one run.
+
+    python benchmarks/bench_mapper.py [--repeats N]
+
+Prints (1) the search's time per distinct matrix-product shape of the default ``tersim run``
+(BitNet b1.58 3B, 512-token prompt, 128 generated tokens, on ternary-128x128-7nm and its FP16
+baseline): points in the space, points assessed, points simulated, CPU milliseconds; and (2)
+the whole default run (design plus baseline, as the CLI runs it) with ``mapping.search:
+heuristic`` and ``searched`` side by side, the minimum over the repeats of wall and CPU time
+and their ratio (target: searched / heuristic <= 1.20).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from tersim.config import HardwareConfig, load_hardware, load_workload  # noqa: E402
+from tersim.config.enums import MappingSearch  # noqa: E402
+from tersim.hw.counts import ActionCounts  # noqa: E402
+from tersim.mapping.gemm import gemm_problem  # noqa: E402
+from tersim.mapping.ops import _gemm_shape, _operands, runs_on_array  # noqa: E402
+from tersim.mapping.search import search  # noqa: E402
+from tersim.run.judge import engine_judge  # noqa: E402
+from tersim.run.pipeline import run  # noqa: E402
+from tersim.workload.formats import resolve_formats  # noqa: E402
+from tersim.workload.trace import trace_shapes  # noqa: E402
+
+DESIGNS = ("ternary-128x128-7nm", "fp16-128x128-7nm")
+WORKLOAD = "bitnet-b1.58-3b"
+
+
+def _with(hw: HardwareConfig, mode: MappingSearch) -> HardwareConfig:
+    return hw.model_copy(update={"mapping": hw.mapping.model_copy(update={"search": mode})})
+
+
+def per_shape() -> None:
+    spec = load_workload(ROOT / "workloads" / f"{WORKLOAD}.yaml")
+    print("search per distinct shape (X from DRAM; CPU ms):")
+    for name in DESIGNS:
+        hw = load_hardware(ROOT / "hw_configs" / f"{name}.yaml")
+        judge = engine_judge(hw)
+        formats = resolve_formats(spec, hw.array.pe_kind, None, hw.array.weight_format)
+        wl = trace_shapes(spec, formats)
+        shapes = {}
+        for op in wl.ops:
+            if op.kind.is_matmul and runs_on_array(hw, op):
+                shapes.setdefault(_gemm_shape(op), op)
+        total = 0.0
+        rows = []
+        for (m, n, k, inst), op in shapes.items():
+            problem = gemm_problem(hw, m, n, k, _operands(hw, op, False, False), inst)
+            t0 = time.process_time()
+            c = search(problem, judge, hw.mapping.objective, ActionCounts())
+            dt = time.process_time() - t0
+            total += dt
+            rows.append((dt, f"{m}x{n}x{k} x{inst}", c))
+        print(f"  {name}: {len(shapes)} distinct shapes, {total * 1e3:,.0f} ms in all")
+        for dt, label, c in sorted(rows, key=lambda r: -r[0])[:8]:
+            print(
+                f"    {label:22s} {dt * 1e3:7.1f} ms  points {c.points:5d}  assessed "
+                f"{c.assessed:4d}  simulated {c.simulated:3d}"
+            )
+        if len(rows) > 8:
+            rest = sorted(r[0] for r in rows)[: len(rows) - 8]
+            print(
+                f"    ... {len(rest)} more, {sum(rest) * 1e3:.0f} ms in all (max "
+                f"{max(rest) * 1e3:.1f} ms)"
+            )
+
+
+def whole_runs(repeats: int) -> None:
+    spec = load_workload(ROOT / "workloads" / f"{WORKLOAD}.yaml")
+    design, base = (load_hardware(ROOT / "hw_configs" / f"{n}.yaml") for n in DESIGNS)
+    best: dict[MappingSearch, tuple[float, float]] = {}
+    for _ in range(repeats):
+        for mode in (MappingSearch.HEURISTIC, MappingSearch.SEARCHED):
+            w0, c0 = time.perf_counter(), time.process_time()
+            run(_with(design, mode), spec)
+            run(_with(base, mode), spec)
+            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            old = best.get(mode, (float("inf"), float("inf")))
+            best[mode] = (min(old[0], wall), min(old[1], cpu))
+    h, s = best[MappingSearch.HEURISTIC], best[MappingSearch.SEARCHED]
+    print(f"default tersim run ({WORKLOAD}, {DESIGNS[0]} + {DESIGNS[1]}), min of {repeats}:")
+    print(f"  heuristic mapping  wall {h[0]:6.2f} s   cpu {h[1]:6.2f} s")
+    print(f"  searched mapping   wall {s[0]:6.2f} s   cpu {s[1]:6.2f} s")
+    print(
+        f"  searched / heuristic: wall {s[0] / h[0]:.3f}   cpu {s[1] / h[1]:.3f} (target <= 1.20)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    warm = load_hardware(ROOT / "hw_configs" / f"{DESIGNS[1]}.yaml")
+    tiny = load_workload(ROOT / "workloads" / "bitnet-b1.58-700m.yaml")
+    run(warm, tiny, prompt_tokens=8, gen_tokens=1)  # warm-up (imports, numba)
+    per_shape()
+    whole_runs(args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+"""The search over one matrix product's mapping space (:mod:`tersim.mapping.space`).
+
+The objective (``mapping.objective`` of the design) compares points by the cycles and energy of
+the op's array tiles run alone on an idle machine:
+
+* ``latency``: cycles, then energy, then the point's place in the space's fixed order;
+* ``energy``: energy (dynamic energy of the point's counts plus leakage over its cycles), then
+  cycles, then the order;
+* ``edp``: energy x cycles, then cycles, then the order.
+
+So the choice is deterministic. The op's write-back (the same bytes whatever the mapping,
+written after its last tile) is not part of the comparison.
+
+Cycles come from the engine itself: the caller passes a :class:`Judge` (``tersim.run.judge``
+builds one from the simulator and the energy model, the layers above the mapping), so a point's
+cycles are exactly what the engine will measure when it runs the op alone.
+
+Branch and bound: every valid point gets a lower bound on its cycles from closed forms,
+
+    max(first pass's load + DRAM latency + sum of all passes' issue intervals,
+        DRAM bytes read / bandwidth + DRAM latency),
+
+(a pass cannot start before its data arrived, passes run one after another and none is
+shorter than its issue interval; the DRAM moves at most its bandwidth) and an energy bound at
+those cycles (energy grows with cycles through leakage). Points are visited in order of their
+bound; a point is simulated only while its bound can still beat the best point found, so the
+result equals the exhaustive evaluation of every point (:func:`exhaustive`, used by the
+tests), usually after simulating a handful of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+from tersim.config.enums import BufferRole, MappingObjective
+from tersim.errors import DesignError
+from tersim.hw.counts import ActionCounts, dram_bytes, sum_counts
+from tersim.mapping.schedule import TileRun
+from tersim.mapping.space import (
+    Assessment,
+    Dim,
+    GemmMapping,
+    GemmProblem,
+    Geometry,
+    TooManyRuns,
+    own_counts,
+    plan_counts,
+)
+
+
+class Judge(Protocol):
+    """What the mapping asks the layers above it: the engine's cycles and the energy model."""
+
+    @property
+    def dram_bw_bytes_per_cycle(self) -> float:
+        """Bytes the DRAM moves per cycle at most (infinite with ideal memory)."""
+        ...
+
+    @property
+    def dram_latency_cycles(self) -> int:
+        """Cycles from a transfer's end until its data is usable (0 with ideal memory)."""
+        ...
+
+    @property
+    def leakage_pj_per_cycle(self) -> float: ...
+
+    def op_cycles(self, runs: tuple[TileRun, ...], write_bytes: int) -> int:
+        """Cycles of one op's tiles (and write-back) run alone on an idle machine."""
+        ...
+
+    def first_load_cycles(self, nbytes: int) -> int:
+        """Cycles until ``nbytes`` loaded into an idle DRAM's first transfer are usable."""
+        ...
+
+    def energy_pj(self, counts: ActionCounts) -> float:
+        """Energy of ``counts`` (including leakage over ``counts.cycles``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The point a search chose and what it costs."""
+
+    assessment: Assessment
+    runs: tuple[TileRun, ...]  # the array tiles in order
+    compute_cycles: int  # ideal memory
+    cycles: int  # the engine's cycles of ``runs`` plus the tail, run alone from idle
+    span_cycles: int  # ``cycles`` from the first tile's start (the objective's cycles)
+    energy_pj: float  # the objective's energy: the op's actions, leakage over the span
+    points: int  # points in the declared space
+    assessed: int  # points whose closed forms were computed (the rest were bounded out)
+    simulated: int  # points the engine ran (distinct schedules)
+
+
+Key = tuple[float, float, int, int]
+
+
+def objective_key(
+    objective: MappingObjective, cycles: float, energy: float, runs: int, index: int
+) -> Key:
+    """The ordering of points (smaller is better): the objective, the other quantity, then the
+    simpler schedule (fewer tile runs), then the point's place in the space's order."""
+    if objective is MappingObjective.LATENCY:
+        return (cycles, energy, runs, index)
+    if objective is MappingObjective.ENERGY:
+        return (energy, cycles, runs, index)
+    return (energy * cycles, cycles, runs, index)
+
+
+def _first_bytes(geo: Geometry, g: GemmMapping) -> int:
+    """Bytes the first pass loads at least (its slices of X, unless on chip, and of W)."""
+    p = geo.p
+    first = int(geo.first_slice(g, BufferRole.WEIGHT) * p.bits.weight_bits // 8)
+    if not p.input_on_chip:
+        first += int(geo.first_slice(g, BufferRole.INPUT) * p.bits.input_bits // 8)
+    return first
+
+
+def relaxed_cycles(runs: tuple[TileRun, ...], bw: float, latency: int) -> int:
+    """The engine's recurrence without its back-pressure (the DMA engine never waits for
+    buffer room or a free slot): a lower bound on the engine's cycles, and equal to them when
+    back-pressure never delays a tile. Per run of ``n`` tiles loading ``l`` bytes in
+    ``t = ceil(l / bw)`` cycles and computing ``c``: the DMA position moves ``n * t``; the
+    run ends at ``max(previous end + n * c, dma + lat + max(n * t + c, t + n * c))``
+    (``dma + n * c`` with nothing to load)."""
+    lf = 0
+    end = 0
+    finite = math.isfinite(bw)
+    for r in runs:
+        n, c = r.count, r.compute_cycles
+        if r.load_bytes > 0:
+            t = math.ceil(r.load_bytes / bw) if finite else 0
+            ready_chain = lf + latency + (n * t + c if t >= c else t + n * c)
+            end = max(end + n * c, ready_chain)
+            lf += n * t
+        else:
+            end = max(end, lf) + n * c
+    return max(end, lf)
+
+
+def search(
+    problem: GemmProblem,
+    judge: Judge,
+    objective: MappingObjective,
+    fixed: ActionCounts,
+    tail: tuple[TileRun, ...] = (),
+) -> Choice:
+    """The best point of the space (see the module rules); DesignError if none fits.
+    ``fixed``: the op's actions every point shares (PE actions, write-backs); ``tail``: tiles
+    the op runs after the product."""
+    return _search(Geometry(problem), judge, objective, fixed, tail, exhaustive=False)
+
+
+def exhaustive(
+    problem: GemmProblem,
+    judge: Judge,
+    objective: MappingObjective,
+    fixed: ActionCounts,
+    tail: tuple[TileRun, ...] = (),
+) -> Choice:
+    """The best point found by running every valid point on the engine (the oracle)."""
+    return _search(Geometry(problem), judge, objective, fixed, tail, exhaustive=True)
+
+
+def _search(
+    geo: Geometry,
+    judge: Judge,
+    objective: MappingObjective,
+    fixed: ActionCounts,
+    tail: tuple[TileRun, ...],
+    exhaustive: bool,
+) -> Choice:
+    """Branch and bound in three steps per point, each a valid lower bound on its span: (0)
+    from the tile alone (its passes' intervals; compulsory reads beyond the first tile's), (1)
+    from its closed forms (its own reads), (2) the engine without back-pressure; then the
+    engine itself."""
+    p = geo.p
+    leak = judge.leakage_pj_per_cycle
+    tail_cycles = sum(r.count * r.compute_cycles for r in tail)
+    compulsory = geo.whole_bytes[BufferRole.WEIGHT] + (
+        0 if p.input_on_chip else geo.whole_bytes[BufferRole.INPUT]
+    )
+    floor_pj = judge.energy_pj(
+        sum_counts([fixed, ActionCounts(dram_read_bytes=dram_bytes(weights=compulsory))])
+    )
+    bw = judge.dram_bw_bytes_per_cycle
+
+    def after_first(reads: int, g: GemmMapping) -> int:
+        """Cycles the DRAM needs for the reads after the first tile's (at most its slices,
+        its operands' rounding to bursts and a byte per loading pass)."""
+        if not math.isfinite(bw):
+            return 0
+        first = _first_bytes(geo, g) + 2 * (p.burst_bytes + 1) + geo.pass_count(g.tile)
+        return math.ceil(max(0, reads - first) / bw)
+
+    def key(cycles: float, energy: float, index: int, runs: int = 1) -> Key:
+        return objective_key(objective, cycles, energy, runs, index)
+
+    # step 0 depends on the tile alone: bound tiles, then visit their loop orders
+    pre: list[tuple[Key, int, tuple[int, int, int], int]] = []
+    for ti, tile in enumerate(geo.tiles()):
+        g0 = GemmMapping(tile, ())
+        lb0 = max(geo.interval_sum(tile) + tail_cycles, after_first(compulsory, g0))
+        pre.append((key(lb0, floor_pj + leak * lb0, ti * 6), ti, tile, lb0))
+    if not exhaustive:
+        pre.sort(key=lambda x: x[0])
+    best: tuple[Key, Assessment, tuple[TileRun, ...], int, int, int] | None
+    best = None
+    best_e = 0.0
+    seen: dict[tuple[TileRun, ...], tuple[int, int]] = {}
+    lat = judge.dram_latency_cycles
+    assessed = points = 0
+    for key0, ti, tile, lb0 in pre:
+        if not exhaustive and best is not None and key0 > best[0]:
+            break
+        for index, g in geo.orders(tile, ti):
+            points += 1
+            if not exhaustive and best and key(lb0, floor_pj + leak * lb0, index) > best[0]:
+                continue
+            a = geo.assess(g)
+            if a is None:
+                continue
+            assessed += 1
+            e_dyn = judge.energy_pj(sum_counts([own_counts(plan_counts(p, a)), fixed]))
+            reads = a.traffic_bytes[BufferRole.INPUT] + a.traffic_bytes[BufferRole.WEIGHT]
+            lb1 = max(lb0, after_first(reads, g))
+            if not exhaustive and best and key(lb1, e_dyn + leak * lb1, index) > best[0]:
+                continue
+            try:
+                runs, compute = geo.schedule(a)
+            except TooManyRuns:
+                continue
+            timed = seen.get(runs)
+            if timed is None:
+                ready = judge.first_load_cycles(runs[0].load_bytes)
+                if not exhaustive and best is not None:
+                    lb2 = relaxed_cycles(runs + tail, bw, lat) - ready
+                    if key(lb2, e_dyn + leak * lb2, index, len(runs)) > best[0]:
+                        continue
+                cycles = judge.op_cycles(runs + tail, 0)
+                timed = seen[runs] = (cycles, cycles - ready)
+            cycles, span = timed
+            k = key(span, e_dyn + leak * span, index, len(runs))
+            if best is None or k < best[0]:
+                best = (k, a, runs, compute, cycles, span)
+                best_e = e_dyn + leak * span
+    if best is None:
+        if assessed:
+            raise TooManyRuns  # points fit, but none within the engine's run limit
+        raise _no_fit(geo)
+    _, a, runs, compute, cycles, span = best
+    return Choice(a, runs, compute, cycles, span, best_e, geo.size(), assessed, len(seen))
+
+
+def _no_fit(geo: Geometry) -> DesignError:
+    """The error when even one-fold tiles held for one pass do not fit."""
+    p = geo.p
+    smallest = GemmMapping(
+        tuple(min(geo.unit[d], geo.dims[d]) for d in (Dim.M, Dim.N, Dim.K)),  # type: ignore[arg-type]
+        (Dim.M, Dim.N, Dim.K),
+    )
+    need = {
+        role: 2 * geo.first_slice(smallest, role) * p.element_bits(role) / 8 for role in BufferRole
+    }
+    parts = ", ".join(f"{r.value} {math.ceil(v):,} bytes" for r, v in need.items())
+    return DesignError(
+        f"sram: no mapping of the {p.m}x{p.k} @ {p.k}x{p.n} product fits the buffers (one "
+        f"fold per operand, double-buffered, needs about {parts}; expected larger buffers)"
+    )

@@ -1,0 +1,103 @@
+"""The mapping part of a run record: each distinct op's mapping and traffic against its bounds.
+
+Ops that differ only by layer (``L3.q_proj`` and ``L4.q_proj``) and map alike are one entry,
+named with ``L*``; decode steps whose ops map alike are one entry too. Per entry: how many ops
+it stands for, the mapping (loop nest, tile, residency), and per op its DRAM bytes, compulsory
+bytes (:mod:`tersim.mapping.bounds`), lower bound and ``dram_bytes / compulsory_bytes``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tersim.mapping.schedule import MappingInfo, Schedule
+
+_LAYER = re.compile(r"^L\d+\.")
+
+
+@dataclass(frozen=True)
+class OpTraffic:
+    """One distinct op: its mapping and its DRAM traffic per op."""
+
+    name: str  # with the layer replaced by ``L*``
+    phase: str
+    kind: str
+    ops: int  # ops this entry stands for
+    dram_bytes: int  # per op
+    compulsory_bytes: int
+    lower_bound_bytes: int
+    mapping: MappingInfo | None
+
+    def to_json(self) -> dict[str, Any]:
+        ratio = self.dram_bytes / self.compulsory_bytes if self.compulsory_bytes else 1.0
+        return {
+            "name": self.name,
+            "phase": self.phase,
+            "kind": self.kind,
+            "ops": self.ops,
+            "dram_bytes": self.dram_bytes,
+            "compulsory_bytes": self.compulsory_bytes,
+            "lower_bound_bytes": self.lower_bound_bytes,
+            "dram_to_compulsory": ratio,
+            "mapping": None if self.mapping is None else self.mapping.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class MappingSummary:
+    """Run totals and the distinct matrix-product ops (vector ops count in the totals only:
+    they read and write each tensor once, at the compulsory traffic)."""
+
+    dram_bytes: int
+    compulsory_bytes: int
+    lower_bound_bytes: int
+    entries: tuple[OpTraffic, ...]
+
+    @property
+    def dram_to_compulsory(self) -> float:
+        return self.dram_bytes / self.compulsory_bytes if self.compulsory_bytes else 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dram_bytes": self.dram_bytes,
+            "compulsory_bytes": self.compulsory_bytes,
+            "lower_bound_bytes": self.lower_bound_bytes,
+            "dram_to_compulsory": self.dram_to_compulsory,
+            "ops": [e.to_json() for e in self.entries],
+        }
+
+
+def summarize(schedule: Schedule) -> MappingSummary:
+    """The record's mapping section of ``schedule``."""
+    groups: dict[tuple[object, ...], list[Any]] = {}
+    dram = compulsory = bound = 0
+    for op in schedule.ops:
+        d = op.dram_bytes
+        dram += d
+        compulsory += op.compulsory_bytes
+        bound += op.lower_bound_bytes
+        if op.mapping is None:
+            continue
+        name = _LAYER.sub("L*.", op.name)
+        key = (op.phase, name, op.signature(), d, op.compulsory_bytes, op.lower_bound_bytes)
+        entry = groups.get(key)
+        if entry is None:
+            groups[key] = [op, name, 1]
+        else:
+            entry[2] += 1
+    entries = tuple(
+        OpTraffic(
+            name,
+            op.phase.value,
+            op.kind.value,
+            count,
+            op.dram_bytes,
+            op.compulsory_bytes,
+            op.lower_bound_bytes,
+            op.mapping,
+        )
+        for op, name, count in groups.values()
+    )
+    return MappingSummary(dram, compulsory, bound, entries)
