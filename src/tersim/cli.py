@@ -490,7 +490,7 @@ def gemm(
         "DRAM read / write bytes", f"{doc['dram_read_bytes']:,} / {doc['dram_write_bytes']:,}"
     )
     table.add_row(
-        "PE ops (add, sub, skip, mul)", ", ".join(f"{v:,}" for v in doc["pe_ops"].values())
+        "PE actions", ", ".join(f"{k} {v:,}" for k, v in doc["pe_ops"].items() if v) or "none"
     )
     _out().print(table)
 

@@ -8,7 +8,7 @@ from typing import Any
 from tersim.config.enums import CompatMode, Dataflow
 from tersim.config.hardware import HardwareConfig
 from tersim.hw.counts import ActionCounts, PECounts
-from tersim.hw.pe import pe_model
+from tersim.hw.pe import MatmulShape, pe_model
 from tersim.mapping.gemm import GemmPlan, Operands, plan_gemm
 from tersim.mapping.placement import Placement
 from tersim.mapping.schedule import OpSchedule, Schedule
@@ -23,14 +23,16 @@ class GemmResult:
     result: SimResult
     pe_ops: PECounts
     zero_fraction: float | None  # assumed zero fraction of ternary weights (None for MACs)
+    k: int = 0  # the GEMM's reduction length (the plan's k is the array's: a LUT PE's groups)
 
     def to_json(self) -> dict[str, Any]:
         p, r = self.plan, self.result
-        useful = p.useful_macs
+        k = self.k or p.k
+        useful = p.m * p.n * k
         return {
             "m": p.m,
             "n": p.n,
-            "k": p.k,
+            "k": k,
             "rows": p.rows,
             "cols": p.cols,
             "dataflow": p.dataflow.value,
@@ -69,16 +71,21 @@ def run_gemm(
     """Map and simulate X[m, k] @ W[k, n]: operands start in DRAM, outputs return there."""
     pe = pe_model(hw.array.pe_kind)
     native = pe.weight_formats[0]
+    shape = MatmulShape(m, n, k, 1, pe.native_act_bits, weight_bits(native), native)
+    am = pe.map_matmul(hw.array, shape, None)
     ops = Operands(
-        pe.native_act_bits,
-        weight_bits(native),
+        am.input_bits,
+        am.weight_bits,
         pe.native_out_bits,
         hw.array.accumulator_bits,
         input_on_chip=False,
         output_on_chip=False,
+        passes_per_tile=am.passes_per_tile,
     )
-    plan = plan_gemm(hw, m, n, k, ops, dataflow=dataflow, compat=compat, ideal_memory=ideal_memory)
-    actions = pe.slot_actions(m * n * k, native, None)
+    plan = plan_gemm(
+        hw, m, n, am.k, ops, dataflow=dataflow, compat=compat, ideal_memory=ideal_memory
+    )
+    actions = am.actions
     zero = pe.assumed_zero_fraction(native)
     counts = ActionCounts(pe_by_kind={"linear": actions})
     sched = Schedule(
@@ -98,4 +105,4 @@ def run_gemm(
         Placement.none(),
     )
     result = simulate(sched, memory_timing(hw, ideal=ideal_memory), hw.array.clock_hz)
-    return GemmResult(plan, result, actions, zero)
+    return GemmResult(plan, result, actions, zero, k)
