@@ -276,6 +276,13 @@ def run_cmd(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON record.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
+    iso_area: Annotated[
+        bool, typer.Option("--iso-area", help="Resize the design's array to the baseline's area.")
+    ] = False,
+    iso_power: Annotated[
+        bool,
+        typer.Option("--iso-power", help="Resize the design's array to the baseline's peak power."),
+    ] = False,
 ) -> None:
     """Simulate a workload on a design (default: BitNet b1.58 3B, ternary vs FP16 at 7nm)."""
     from tersim.config import WeightFormat, load_hardware
@@ -286,6 +293,18 @@ def run_cmd(
     if baseline is None and hw == "ternary-128x128-7nm":
         baseline = "fp16-128x128-7nm"
     base = None if baseline in (None, "none") else load_hardware(resolve(baseline, "hardware"))
+    iso, iso_from = None, design.name
+    if iso_area or iso_power:
+        from tersim.cost.iso import IsoMetric, iso_design
+
+        if iso_area and iso_power:
+            raise TersimError("--iso-area and --iso-power: give one (expected one of them)")
+        if base is None:
+            raise TersimError(
+                "--iso-area/--iso-power need a baseline to match (got none; expected --baseline)"
+            )
+        iso = iso_design(design, base, IsoMetric.AREA if iso_area else IsoMetric.POWER)
+        design = iso.design
     spec = _load_spec(workload)
     try:
         fid = Fidelity(fidelity)
@@ -319,8 +338,18 @@ def run_cmd(
     base_record = (
         None if base is None else _run_with_progress(f"simulating {base.name}", hw=base, **common)
     )
+    if iso is not None:
+        a = iso.design.array
+        _out().print(
+            f"{iso_from} resized to {a.rows} x {a.cols} PEs for the {iso.metric.value} of "
+            f"{baseline}: {iso.achieved:.4g} {iso.unit} against {iso.target:.4g} (one more column: "
+            f"{iso.one_more_column:.4g}; buffers kept, ports widened with the array)",
+            markup=False,
+        )
     _print_summary(record, base_record)
     doc: dict[str, object] = {"run": record.to_json()}
+    if iso is not None:
+        doc["iso"] = iso.to_json()
     if base_record is not None:
         doc["baseline"] = base_record.to_json()
         doc["ratios"] = _ratios(record, base_record)
@@ -424,9 +453,35 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
         [r.result.busy_cycles["vector"] / max(1, r.result.total_cycles) * 100 for r in cols],
         lambda v: f"{v:.1f} %",
     )
+    row("area (chip)", [r.area.total_mm2 for r in cols], lambda v: f"{v:,.2f} mm2")
+    row("area: PE array", [r.area.pe_array_mm2.value for r in cols], lambda v: f"{v:,.3f} mm2")
+    row("area: SRAM", [r.area.sram_total_mm2 for r in cols], lambda v: f"{v:,.3f} mm2")
+    row(
+        "area: DRAM PHY + ctrl",
+        [r.area.dram_phy_controller_mm2 for r in cols],
+        lambda v: f"{v:,.2f} mm2",
+    )
+    row("power (average)", [r.power_w for r in cols], lambda v: f"{v:,.2f} W")
+    row("peak power", [r.peak_power.total_w for r in cols], lambda v: f"{v:,.2f} W")
+    for ph in ("prefill", "decode"):
+        if ph in phases[0]:
+            row(
+                f"{ph} tokens/s/mm2",
+                [p[ph]["tokens_per_s_per_mm2"] for p in phases],
+                lambda v: f"{v:,.3f}",
+                better_low=False,
+            )
+            row(
+                f"{ph} tokens/J",
+                [p[ph].get("tokens_per_j", 0.0) for p in phases],
+                lambda v: f"{v:,.1f}",
+                better_low=False,
+            )
+    row("TOPS/W", [r.tops_per_w for r in cols], lambda v: f"{v:,.3f}", better_low=False)
     for label, attr in (
         ("energy: matmul mul", "mul_pj"),
         ("energy: matmul add", "add_pj"),
+        ("energy: matmul lookup", "lookup_pj"),
         ("energy: SRAM", "sram_pj"),
         ("energy: DRAM", "dram_pj"),
         ("energy: vector", "vector_pj"),

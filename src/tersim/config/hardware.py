@@ -194,6 +194,23 @@ class HardwareConfig(_Strict):
         return self.sram.unified
 
 
+def resized(hw: HardwareConfig, rows: int, cols: int, name: str | None = None) -> HardwareConfig:
+    """``hw`` with a ``rows`` x ``cols`` array; buffer sizes kept, every buffer port's bandwidth
+    multiplied by the array's larger growth factor ``max(rows / R, cols / C)`` (below 1 when
+    the array shrinks), so the ports feed the array as they fed the original one."""
+    factor = max(rows / hw.array.rows, cols / hw.array.cols)
+    doc = hw.model_dump(mode="json")
+    doc["array"]["rows"], doc["array"]["cols"] = rows, cols
+    for role in ("input", "weight", "output", "unified"):
+        buf = doc["sram"].get(role)
+        if buf is not None:
+            for port in ("read_bw_bytes_per_cycle", "write_bw_bytes_per_cycle"):
+                buf[port] = buf[port] * factor
+    if name is not None:
+        doc["name"] = name
+    return HardwareConfig.model_validate(doc)
+
+
 def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
     """Cross-field problems of a structurally valid design, as (dotted field, message)."""
     problems: list[tuple[str, str]] = []
