@@ -67,6 +67,7 @@ RESIDUAL_OPS_PER_ELEMENT = 1
 ACTIVATION_OPS_PER_ELEMENT: dict[FFNType, int] = {
     FFNType.SWIGLU: 5,  # sigmoid (exp, add, divide), multiply by x, multiply by up
     FFNType.RELU2_GLU: 3,  # max, square, multiply by up
+    FFNType.GEGLU: 9,  # the GELU below on the gate, then multiply by up
     FFNType.GELU: 8,  # tanh approximation
 }
 
@@ -76,7 +77,7 @@ def input_tensors(kind: OpKind, spec: ModelSpec) -> int:
     a gated FFN activation reads the gate and the up projection; the rest read one."""
     if kind == OpKind.RESIDUAL:
         return 2
-    if kind == OpKind.ACTIVATION and spec.architecture.ffn_type != FFNType.GELU:
+    if kind == OpKind.ACTIVATION and spec.architecture.ffn_type.gated:
         return 2
     return 1
 
@@ -229,7 +230,7 @@ class TraceBuilder:
     def attention(self, layer: int, q_tokens: int, ctx: int) -> None:
         """QK^T, softmax and AV for every sequence and head, reading K and V from the cache."""
         a, f, b = self.spec.architecture, self.formats, self.batch
-        hd, heads, kvh = a.head_dim, a.heads, a.kv_heads
+        hd, heads, kvh = a.head_size, a.heads, a.kv_heads
         cache_bytes = _bytes(b * kvh * ctx * hd, f.kv_bits)  # K (or V) of this layer
 
         def matmul(kind: OpKind, n: int, k: int, out_width: int) -> Op:
@@ -308,29 +309,29 @@ def emit_layer(tb: TraceBuilder, layer: int, q_tokens: int, ctx: int) -> None:
     """Ops of one decoder layer for ``q_tokens`` new tokens per sequence, ``ctx`` positions."""
     a = tb.spec.architecture
     t = tb.batch * q_tokens
-    h, kvd, ffn = a.hidden, a.kv_heads * a.head_dim, a.ffn
+    h, qd, kvd, ffn = a.hidden, a.attn_dim, a.kv_dim, a.ffn
+    rotated = (a.heads + a.kv_heads) * a.rotary_size  # q and k elements RoPE rotates per token
     quant = tb.quantized_acts
     p = f"L{layer}"
     tb.vector(f"{p}.attn_norm", OpKind.NORM, layer, t, h, NORM_OPS_PER_ELEMENT)
     if quant:
         tb.vector(f"{p}.attn_in_quant", OpKind.QUANT, layer, t, h, QUANT_OPS_PER_ELEMENT)
-    tb.linear(f"{p}.q_proj", layer, t, h, h)
+    tb.linear(f"{p}.q_proj", layer, t, qd, h)
     tb.linear(f"{p}.k_proj", layer, t, kvd, h, kv_write=True)
     tb.linear(f"{p}.v_proj", layer, t, kvd, h, kv_write=True)
-    tb.vector(f"{p}.rope", OpKind.ROPE, layer, t, h + kvd, ROPE_OPS_PER_ELEMENT)
+    tb.vector(f"{p}.rope", OpKind.ROPE, layer, t, rotated, ROPE_OPS_PER_ELEMENT)
     tb.attention(layer, q_tokens, ctx)
     if a.sublayer_norm:
-        tb.vector(f"{p}.attn_sub_norm", OpKind.NORM, layer, t, h, NORM_OPS_PER_ELEMENT)
+        tb.vector(f"{p}.attn_sub_norm", OpKind.NORM, layer, t, qd, NORM_OPS_PER_ELEMENT)
     if quant:
-        tb.vector(f"{p}.o_in_quant", OpKind.QUANT, layer, t, h, QUANT_OPS_PER_ELEMENT)
-    tb.linear(f"{p}.o_proj", layer, t, h, h)
+        tb.vector(f"{p}.o_in_quant", OpKind.QUANT, layer, t, qd, QUANT_OPS_PER_ELEMENT)
+    tb.linear(f"{p}.o_proj", layer, t, h, qd)
     if not a.parallel_attention:
         tb.vector(f"{p}.attn_residual", OpKind.RESIDUAL, layer, t, h, RESIDUAL_OPS_PER_ELEMENT)
         tb.vector(f"{p}.ffn_norm", OpKind.NORM, layer, t, h, NORM_OPS_PER_ELEMENT)
         if quant:
             tb.vector(f"{p}.ffn_in_quant", OpKind.QUANT, layer, t, h, QUANT_OPS_PER_ELEMENT)
-    gated = a.ffn_type in (FFNType.SWIGLU, FFNType.RELU2_GLU)
-    if gated:
+    if a.ffn_type.gated:
         tb.linear(f"{p}.gate_proj", layer, t, ffn, h)
     tb.linear(f"{p}.up_proj", layer, t, ffn, h)
     tb.vector(f"{p}.act", OpKind.ACTIVATION, layer, t, ffn, ACTIVATION_OPS_PER_ELEMENT[a.ffn_type])

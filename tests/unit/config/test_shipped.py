@@ -60,9 +60,9 @@ def test_shipped_workload_loads_and_round_trips(path: Path, tmp_path: Path) -> N
 def _params(spec: ModelSpec) -> int:
     """Parameter count from the shapes (no biases, norms ignored), an independent formula."""
     a = spec.architecture
-    head_dim = a.hidden // a.heads
-    attn = a.hidden * a.hidden * 2 + 2 * a.hidden * a.kv_heads * head_dim
-    ffn = (3 if a.ffn_type in ("swiglu", "relu2_glu") else 2) * a.hidden * a.ffn
+    head_dim = a.head_dim or a.hidden // a.heads
+    attn = 2 * a.hidden * a.heads * head_dim + 2 * a.hidden * a.kv_heads * head_dim
+    ffn = (2 if a.ffn_type == "gelu" else 3) * a.hidden * a.ffn
     emb = a.vocab * a.hidden * (1 if a.tied_embeddings else 2)
     return a.layers * (attn + ffn) + emb
 
