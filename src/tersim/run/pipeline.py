@@ -146,6 +146,11 @@ def run(
     ``ideal_memory`` makes DRAM transfers free and instantaneous (the mapping and its traffic
     counts are unchanged), which isolates the compute units.
     """
+    if not isinstance(phases, tuple) or not phases or not all(isinstance(p, Phase) for p in phases):
+        raise WorkloadError(
+            f"phases: expected a non-empty tuple of Phase (got {phases!r}; tersim.run takes "
+            "phase='prefill' | 'decode' | 'both')"
+        )
     if workload is None:
         formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
         workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)

@@ -239,3 +239,60 @@ def summary_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     if "baseline" in doc:
         rows.append(summary_row(doc["baseline"], "baseline"))
     return rows
+
+
+def rerun(doc: dict[str, Any]) -> RunRecord | None:
+    """Simulate again the run a JSON record describes (its hardware, workload, formats and
+    scenario are embedded); ``None`` if it does not reproduce the stored cycles and energy
+    (another tersim version, or a run of a saved trace, whose ops the record does not hold)."""
+    import math
+
+    from pydantic import ValidationError
+
+    from tersim.config.enums import WeightFormat
+    from tersim.config.hardware import HardwareConfig
+    from tersim.config.workload import ModelSpec
+    from tersim.run.pipeline import run
+    from tersim.sim import Fidelity
+
+    try:
+        hw = HardwareConfig.model_validate(doc["hardware"])
+        spec = ModelSpec.model_validate(doc["workload"])
+        sc = doc["scenario"]
+        record = run(
+            hw,
+            spec,
+            tuple(Phase(p) for p in sc["phases"]),
+            sc["prompt_tokens"],
+            sc["gen_tokens"],
+            sc["batch"],
+            WeightFormat(doc["formats"]["weight_format"]),
+            Fidelity(doc["fidelity"]),
+        )
+    except (KeyError, TypeError, ValueError, ValidationError, TersimError):
+        return None
+    same = record.result.total_cycles == doc.get("total_cycles") and math.isclose(
+        record.energy.total_pj, doc.get("energy_pj", {}).get("total", -1.0), rel_tol=1e-9
+    )
+    return record if same else None
+
+
+def tables_from_document(doc: dict[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """The tables of a stored run document: ``runs`` always; ``ops`` (and ``baseline_ops``)
+    when re-running the record reproduces it. Returns the tables and, when per-op tables are
+    missing, why."""
+    tables: dict[str, list[dict[str, Any]]] = {"runs": summary_rows(doc)}
+    why = ""
+    for role, table in (("run", "ops"), ("baseline", "baseline_ops")):
+        if role not in doc:
+            continue
+        record = rerun(doc[role])
+        if record is None:
+            why = (
+                f"the {'design' if role == 'run' else 'baseline'} run does not reproduce from "
+                "the record (another tersim version, or a run of a saved trace), so its per-op "
+                "table is not written; re-run tersim run with --csv/--parquet"
+            )
+            continue
+        tables[table] = [r.to_dict() for r in op_rows(record)]
+    return tables, why

@@ -8,6 +8,7 @@ from typing import Any
 from tersim.config.enums import CompatMode, Dataflow, PEKind
 from tersim.config.hardware import HardwareConfig
 from tersim.cost.counts import ActionCounts, PECounts
+from tersim.cost.energy import EnergyBreakdown, estimate_energy, price_list
 from tersim.mapping.gemm import GemmPlan, Operands, plan_gemm
 from tersim.mapping.ops import ASSUMED_ZERO_FRACTION
 from tersim.mapping.schedule import OpSchedule, Schedule
@@ -28,6 +29,11 @@ class GemmResult:
     result: SimResult
     pe_ops: PECounts
     zero_fraction: float | None  # assumed zero fraction of ternary weights (None for MACs)
+    energy: EnergyBreakdown  # the GEMM's actions at the design's prices, leakage included
+
+    @property
+    def seconds(self) -> float:
+        return self.result.seconds
 
     def to_json(self) -> dict[str, Any]:
         p, r = self.plan, self.result
@@ -59,6 +65,8 @@ class GemmResult:
             "dram_write_bytes": p.dram_write_bytes,
             "pe_ops": vars(self.pe_ops),
             "assumed_zero_fraction": self.zero_fraction,
+            "seconds": self.seconds,
+            "energy_pj": self.energy.to_json(),
         }
 
 
@@ -91,7 +99,17 @@ def run_gemm(
         pe = PECounts(add=add, sub=macs - skip - add, skip=skip)
     else:
         pe = PECounts(add=macs, mul=macs)
-    counts = ActionCounts(pe_by_kind={"linear": pe})
+    counts = ActionCounts(  # everything the energy model prices, from the plan
+        pe_by_kind={"linear": pe},
+        sram_read_bytes=dict(plan.sram_read_bytes),
+        sram_write_bytes=dict(plan.sram_write_bytes),
+        dram_read_bytes={
+            "weights": plan.dram_read_bytes.get("weight", 0),
+            "activations": plan.dram_read_bytes.get("input", 0),
+            "kv_cache": 0,
+        },
+        dram_write_bytes={"weights": 0, "activations": plan.dram_write_bytes, "kv_cache": 0},
+    )
     sched = Schedule(
         (
             OpSchedule(
@@ -100,4 +118,4 @@ def run_gemm(
         )
     )
     result = simulate(sched, memory_timing(hw, ideal=ideal_memory), hw.array.clock_hz)
-    return GemmResult(plan, result, pe, zero)
+    return GemmResult(plan, result, pe, zero, estimate_energy(result.counts, price_list(hw)))
