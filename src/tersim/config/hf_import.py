@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -86,7 +87,9 @@ class HFImport:
         head.append("# Key-by-key mapping: docs/import-hf.md")
         if self.notes:
             head.append("# Approximations and keys tersim does not know:")
-            head += [f"#   - {n}" for n in self.notes]
+            for note in self.notes:
+                lines = textwrap.wrap(note, 92)
+                head += [f"#   - {lines[0]}", *(f"#     {x}" for x in lines[1:])]
         doc = self.spec.model_dump(mode="json")
         for key in ("head_dim", "rotary_dim"):  # absent means "the default", keep files short
             if doc["architecture"][key] is None:
