@@ -120,7 +120,33 @@ def validated(config: C, what: str = "") -> C:
         ConfigError: every problem, each naming the dotted field.
     """
     cls = type(config)
-    return _validate(cls, config.model_dump(mode="json"), what or _label(config))
+    label = what or _label(config)
+    strays = _stray_fields(config, "")
+    if strays:
+        raise ConfigError(
+            [
+                Problem(
+                    label,
+                    None,
+                    f,
+                    "unknown field (set by model_copy, which does not "
+                    "validate; use tersim.derive with the dotted field)",
+                )
+                for f in strays
+            ]
+        )
+    return _validate(cls, config.model_dump(mode="json"), label)
+
+
+def _stray_fields(model: BaseModel, prefix: str) -> list[str]:
+    """Attributes ``model_copy(update=...)`` added that are not fields, at any depth."""
+    fields = type(model).model_fields
+    out = [f"{prefix}{k}" for k in vars(model) if k not in fields]
+    for name in fields:
+        value = getattr(model, name, None)
+        if isinstance(value, BaseModel):
+            out += _stray_fields(value, f"{prefix}{name}.")
+    return out
 
 
 def derive(config: C, /, **changes: Any) -> C:
