@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tersim.arch.systolic import gemm_accesses, gemm_timing  # noqa: E402
 from tersim.config.enums import CompatMode, Dataflow  # noqa: E402
+from tersim.hw.dataflow import gemm_accesses, gemm_timing  # noqa: E402
 
 TIMING_JSON = ROOT / "tests" / "data" / "scalesim" / "timing.json"
 ARRAY = (128, 128)

@@ -13,6 +13,34 @@ class Dataflow(StrEnum):
     IS = "is"  # input stationary: each PE holds one activation
 
 
+class BufferRole(StrEnum):
+    """Which operand an on-chip buffer holds."""
+
+    INPUT = "input"  # activations X
+    WEIGHT = "weight"  # weights W (also the staging buffer for prefetched tiles)
+    OUTPUT = "output"  # outputs and partial sums Y
+
+
+class Port(StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class DramOperand(StrEnum):
+    """What DRAM traffic carries (the record's DRAM bytes by kind)."""
+
+    WEIGHTS = "weights"
+    ACTIVATIONS = "activations"
+    KV_CACHE = "kv_cache"
+
+
+class DramModelKind(StrEnum):
+    """How DRAM transfers are timed (one module per kind under ``tersim.hw.dram``)."""
+
+    AGGREGATE = "aggregate"  # one pipe with the summed bandwidth of all channels
+    PER_CHANNEL = "per_channel"  # bursts interleaved over channels, each its share
+
+
 class PEKind(StrEnum):
     """What one processing element does per cycle."""
 
@@ -30,6 +58,17 @@ class WeightFormat(StrEnum):
     FP4 = "fp4"
     FP16 = "fp16"
     BF16 = "bf16"
+
+
+# The weight formats each PE kind executes, its native format first (NF4/FP4 are dequantized to
+# bf16 on the fly). Kept beside the enum because configs are checked against it; the PE models
+# (tersim.hw.pe) expose it. A PE kind is this row, its enum value and its module.
+PE_WEIGHT_FORMATS: dict[PEKind, tuple[WeightFormat, ...]] = {
+    PEKind.TERNARY_ADD: (WeightFormat.TERNARY, WeightFormat.BINARY),
+    PEKind.FP16_MAC: (WeightFormat.FP16,),
+    PEKind.INT8_MAC: (WeightFormat.INT8, WeightFormat.TERNARY, WeightFormat.BINARY),
+    PEKind.BF16_MAC: (WeightFormat.BF16, WeightFormat.NF4, WeightFormat.FP4),
+}
 
 
 class ScaleGranularity(StrEnum):

@@ -11,17 +11,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from tersim.config.enums import CompatMode, Dataflow, PEKind, WeightFormat
+from tersim.config.enums import (
+    PE_WEIGHT_FORMATS,
+    BufferRole,
+    CompatMode,
+    Dataflow,
+    DramModelKind,
+    PEKind,
+    WeightFormat,
+)
 from tersim.config.types import Flag, NonNegInt, PosFloat, PosInt
 from tersim.tech.tables import energy_field_names, known_nodes
-
-# Which weight formats each PE kind can execute (NF4/FP4 are dequantized to bf16 on the fly).
-PE_WEIGHT_FORMATS: dict[PEKind, tuple[WeightFormat, ...]] = {
-    PEKind.TERNARY_ADD: (WeightFormat.TERNARY, WeightFormat.BINARY),
-    PEKind.FP16_MAC: (WeightFormat.FP16,),
-    PEKind.INT8_MAC: (WeightFormat.INT8, WeightFormat.TERNARY, WeightFormat.BINARY),
-    PEKind.BF16_MAC: (WeightFormat.BF16, WeightFormat.NF4, WeightFormat.FP4),
-}
 
 
 class _Strict(BaseModel):
@@ -85,6 +85,11 @@ class DramConfig(_Strict):
     """Off-chip memory. Give the bandwidth in exactly one unit."""
 
     kind: DramKind = "custom"
+    model: DramModelKind = Field(
+        DramModelKind.AGGREGATE,
+        description="Transfer timing: aggregate (one pipe, the summed bandwidth) or "
+        "per_channel (bursts interleaved over `channels`, each its share of the bandwidth)",
+    )
     bw_bytes_per_cycle: PosFloat | None = Field(
         None, description="Bandwidth in bytes per array clock cycle"
     )
@@ -136,23 +141,20 @@ class HardwareConfig(_Strict):
         assert self.dram.bw_gb_per_s is not None  # guaranteed by design_problems
         return self.dram.bw_gb_per_s * 1e9 / self.array.clock_hz
 
-    def buffer(self, role: str) -> BufferConfig:
+    def buffer(self, role: BufferRole) -> BufferConfig:
         """The buffer serving ``role`` (input, weight or output); the unified one if shared."""
-        own = getattr(self.sram, role)
+        own = getattr(self.sram, BufferRole(role).value)
         if own is not None:
             return own
         assert self.sram.unified is not None  # guaranteed by design_problems
         return self.sram.unified
 
 
-BUFFER_ROLES = ("input", "weight", "output")
-
-
 def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
     """Cross-field problems of a structurally valid design, as (dotted field, message)."""
     problems: list[tuple[str, str]] = []
     sram = hw.sram
-    separate = [r for r in BUFFER_ROLES if getattr(sram, r) is not None]
+    separate = [r.value for r in BufferRole if getattr(sram, r.value) is not None]
     if sram.unified is not None and separate:
         problems.append(
             (
@@ -162,11 +164,11 @@ def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
             )
         )
     elif sram.unified is None:
-        for role in BUFFER_ROLES:
-            if getattr(sram, role) is None:
+        for role in BufferRole:
+            if getattr(sram, role.value) is None:
                 problems.append(
                     (
-                        f"sram.{role}",
+                        f"sram.{role.value}",
                         "buffer is missing (got nothing; expected a buffer "
                         "with size_bytes, read/write bandwidth, or use sram.unified)",
                     )
@@ -222,7 +224,7 @@ def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
 def _tile_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
     """Each buffer must hold at least one array tile (R x C words), twice if double-buffered."""
     out: list[tuple[str, str]] = []
-    if not all(getattr(hw.sram, r) is not None for r in BUFFER_ROLES) and hw.sram.unified is None:
+    if not all(getattr(hw.sram, r.value) is not None for r in BufferRole) and hw.sram.unified is None:
         return out
     tile_words = hw.array.rows * hw.array.cols
     if hw.sram.unified is not None:
@@ -231,11 +233,11 @@ def _tile_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
         if buf.size_bytes < need:
             out.append(("sram.unified.size_bytes", _too_small(need, buf.size_bytes, hw, 3)))
         return out
-    for role in BUFFER_ROLES:
+    for role in BufferRole:
         buf = hw.buffer(role)
         need = tile_words * buf.word_bytes * (2 if buf.double_buffered else 1)
         if buf.size_bytes < need:
-            out.append((f"sram.{role}.size_bytes", _too_small(need, buf.size_bytes, hw, 1)))
+            out.append((f"sram.{role.value}.size_bytes", _too_small(need, buf.size_bytes, hw, 1)))
     return out
 
 

@@ -5,12 +5,10 @@ source); :func:`estimate_energy` multiplies counts by prices. Units are in every
 
 Pricing rules (stated so a reader can redo them by hand):
 
-* Ternary adder PE: each ``add`` or ``sub`` is one integer add at the accumulator width
-  (<=8 bits: INT8 add, <=16: INT16 add, else INT32 add); each ``skip`` costs a zero check when
-  the design skips zeros, else the same add (a zero is accumulated like any other weight).
-* MAC PEs: each ``mul`` is one multiply in the PE's format and each ``add`` one accumulation at
-  the accumulator width (FP16 MAC: FP16 add up to 16 bits, FP32 add above; INT8 MAC: integer add
-  at the accumulator width). BF16 uses the FP16 figures (no separate published figure).
+* PE actions: each PE kind's model prices its own actions (``tersim.hw.pe``: e.g. a ternary
+  adder's add or sub is one integer add at the accumulator width, <=8 bits INT8, <=16 INT16,
+  else INT32, and a skip a zero check when the design skips zeros; a MAC's mul is one multiply
+  in its format and its add one accumulation at the accumulator width).
 * SRAM: per byte, the 64-bit access energy of an array of one bank's size divided by 8,
   interpolated linearly in log2(size) through Horowitz's 8 KB / 32 KB / 1 MB points,
   extrapolated along the last segment above 1 MB and scaled with sqrt(size) below 8 KB (an
@@ -26,9 +24,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from tersim.config.enums import PEKind
-from tersim.config.hardware import BUFFER_ROLES, HardwareConfig
-from tersim.cost.counts import ActionCounts, PECounts
+from tersim.config.enums import BufferRole, DramOperand, PEKind
+from tersim.config.hardware import HardwareConfig
+from tersim.hw.counts import ActionCounts, PECounts
+from tersim.hw.pe import pe_model
 from tersim.tech.dram import dram_preset
 from tersim.tech.tables import EnergyTable, Sourced, energy_table
 
@@ -41,21 +40,13 @@ class PriceList:
     mul_pj: Sourced
     add_pj: Sourced  # one accumulation (ternary add/sub, or a MAC's add)
     skip_pj: Sourced
-    sram_pj_per_byte: dict[str, float]  # by buffer role
+    sram_pj_per_byte: dict[BufferRole, float]
     dram_pj_per_bit: Sourced
     vector_op_pj: Sourced
     vector_mac_pj: float
     pe_leakage_mw: float
     sram_leakage_mw: float
     clock_hz: float
-
-
-def _int_add(table: EnergyTable, bits: int) -> Sourced:
-    if bits <= 8:
-        return table.int8_add_pj
-    if bits <= 16:
-        return table.int16_add_pj
-    return table.int32_add_pj
 
 
 def sram_pj_per_byte(table: EnergyTable, size_bytes: int) -> float:
@@ -80,40 +71,29 @@ def price_list(hw: HardwareConfig, table: EnergyTable | None = None) -> PriceLis
         base = energy_table("7nm" if hw.tech.node == "custom" else hw.tech.node)
         table = base.with_overrides(dict(hw.tech.overrides_pj))
     a = hw.array
-    kind = a.pe_kind
-    if kind == PEKind.TERNARY_ADD:
-        mul, add = Sourced(0.0, "no multiplier"), _int_add(table, a.accumulator_bits)
-        leak = table.ternary_pe_leakage_uw.value
-    elif kind == PEKind.INT8_MAC:
-        mul, add = table.int8_mul_pj, _int_add(table, a.accumulator_bits)
-        leak = table.int8_mac_pe_leakage_uw.value
-    else:  # FP16 and BF16 MACs
-        mul = table.fp16_mul_pj
-        add = table.fp16_add_pj if a.accumulator_bits <= 16 else table.fp32_add_pj
-        leak = table.fp16_mac_pe_leakage_uw.value
-    skip = table.zero_check_pj if a.zero_skipping else add
+    pe = pe_model(a.pe_kind).prices(table, a.accumulator_bits, a.zero_skipping)
     preset = dram_preset(hw.dram.kind)
     if hw.dram.energy_pj_per_bit is not None:
         dram = Sourced(hw.dram.energy_pj_per_bit, "hardware config dram.energy_pj_per_bit")
     else:
         assert preset is not None  # custom without energy is rejected at load time
         dram = preset.energy_pj_per_bit
-    bank_bytes = {r: hw.buffer(r).size_bytes // hw.buffer(r).banks for r in BUFFER_ROLES}
+    bank_bytes = {r: hw.buffer(r).size_bytes // hw.buffer(r).banks for r in BufferRole}
     total_sram_bytes = (
         hw.sram.unified.size_bytes
         if hw.sram.unified is not None
-        else sum(hw.buffer(r).size_bytes for r in BUFFER_ROLES)
+        else sum(hw.buffer(r).size_bytes for r in BufferRole)
     )
     return PriceList(
-        pe_kind=kind,
-        mul_pj=mul,
-        add_pj=add,
-        skip_pj=skip,
+        pe_kind=a.pe_kind,
+        mul_pj=pe.mul_pj,
+        add_pj=pe.add_pj,
+        skip_pj=pe.skip_pj,
         sram_pj_per_byte={r: sram_pj_per_byte(table, s) for r, s in bank_bytes.items()},
         dram_pj_per_bit=dram,
         vector_op_pj=table.vector_op_pj,
         vector_mac_pj=table.fp16_mul_pj.value + table.fp16_add_pj.value,
-        pe_leakage_mw=a.rows * a.cols * leak / 1000.0,
+        pe_leakage_mw=a.rows * a.cols * pe.leakage_uw.value / 1000.0,
         sram_leakage_mw=total_sram_bytes / 2**20 * table.sram_leakage_mw_per_mb.value,
         clock_hz=a.clock_hz,
     )
@@ -130,8 +110,8 @@ class EnergyBreakdown:
     vector_pj: float
     leakage_pj: float
     arithmetic_by_kind_pj: dict[str, float] = field(default_factory=dict)
-    sram_by_buffer_pj: dict[str, float] = field(default_factory=dict)
-    dram_by_operand_pj: dict[str, float] = field(default_factory=dict)
+    sram_by_buffer_pj: dict[BufferRole, float] = field(default_factory=dict)
+    dram_by_operand_pj: dict[DramOperand, float] = field(default_factory=dict)
     leakage_by_component_pj: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -155,8 +135,8 @@ class EnergyBreakdown:
             "leakage": self.leakage_pj,
             "total": self.total_pj,
             "arithmetic_by_kind": dict(sorted(self.arithmetic_by_kind_pj.items())),
-            "sram_by_buffer": dict(self.sram_by_buffer_pj),
-            "dram_by_operand": dict(self.dram_by_operand_pj),
+            "sram_by_buffer": {k.value: v for k, v in self.sram_by_buffer_pj.items()},
+            "dram_by_operand": {k.value: v for k, v in self.dram_by_operand_pj.items()},
             "leakage_by_component": dict(self.leakage_by_component_pj),
         }
 
@@ -178,15 +158,15 @@ def estimate_energy(counts: ActionCounts, prices: PriceList) -> EnergyBreakdown:
         mul_total += mul
         add_total += add
     sram = {
-        r: (counts.sram_read_bytes.get(r, 0) + counts.sram_write_bytes.get(r, 0))
-        * prices.sram_pj_per_byte[r]
-        for r in BUFFER_ROLES
+        r: (counts.sram_read_bytes[r] + counts.sram_write_bytes[r]) * prices.sram_pj_per_byte[r]
+        for r in BufferRole
     }
-    dram_bits = {
-        k: 8 * (counts.dram_read_bytes.get(k, 0) + counts.dram_write_bytes.get(k, 0))
-        for k in {**counts.dram_read_bytes, **counts.dram_write_bytes}
+    dram = {
+        k: 8
+        * (counts.dram_read_bytes[k] + counts.dram_write_bytes[k])
+        * prices.dram_pj_per_bit.value
+        for k in DramOperand
     }
-    dram = {k: b * prices.dram_pj_per_bit.value for k, b in dram_bits.items()}
     vector = (
         counts.vector_ops * prices.vector_op_pj.value + counts.vector_macs * prices.vector_mac_pj
     )

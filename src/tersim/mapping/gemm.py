@@ -6,7 +6,8 @@ and the SRAM and DRAM traffic per operand.
 
 Rules (stated so they can be checked by hand):
 
-* Spatial mapping, fold order and per-pass timing come from :mod:`tersim.arch.systolic`. A
+* Spatial mapping, fold order and per-pass timing come from the dataflow's model
+  (:mod:`tersim.hw.dataflow`). A
   tile is one array pass (fold); its compute cycles are the pass's issue interval, and the
   GEMM's last tile also carries the final drain, so the tiles add up to ``gemm_timing``.
 * The streamed (temporal) dimension is cut into chunks when one fold's streamed operand or
@@ -27,18 +28,20 @@ Rules (stated so they can be checked by hand):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from tersim.arch.systolic import (
+from tersim.config.enums import BufferRole, CompatMode, Dataflow, Port
+from tersim.config.hardware import HardwareConfig
+from tersim.errors import DesignError
+from tersim.hw.dataflow import (
+    DataflowModel,
+    OperandBits,
+    StationaryOptions,
+    dataflow_model,
     gemm_accesses,
     gemm_folds,
     gemm_timing,
     pass_timing,
-    spatial_temporal_dims,
 )
-from tersim.config.enums import CompatMode, Dataflow
-from tersim.config.hardware import HardwareConfig
-from tersim.errors import DesignError
 from tersim.mapping.schedule import TileRun, Unit, merge_runs, spread_loads
 
 
@@ -52,6 +55,10 @@ class Operands:
     acc_bits: int  # partial sums in the output buffer
     input_on_chip: bool  # activations already on chip (their producer kept them there)
     output_on_chip: bool  # outputs stay on chip for their consumer (else written to DRAM)
+
+    @property
+    def bits(self) -> OperandBits:
+        return OperandBits(self.input_bits, self.weight_bits, self.acc_bits, self.output_bits)
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,11 @@ class GemmPlan:
     folds: tuple[int, int]  # (row folds, col folds) of a full chunk
     tiles: tuple[TileRun, ...]
     compute_cycles: int  # ideal memory
-    sram_read_bytes: dict[str, int]
-    sram_write_bytes: dict[str, int]
-    sram_read_words: dict[str, int]  # operand elements (SCALE-Sim's "words")
-    sram_write_words: dict[str, int]
-    dram_read_bytes: dict[str, int]  # "input", "weight"
+    sram_read_bytes: dict[BufferRole, int]
+    sram_write_bytes: dict[BufferRole, int]
+    sram_read_words: dict[BufferRole, int]  # operand elements (SCALE-Sim's "words")
+    sram_write_words: dict[BufferRole, int]
+    dram_read_bytes: dict[BufferRole, int]  # input and weight operands
     dram_write_bytes: int
     useful_macs: int
 
@@ -80,7 +87,7 @@ class GemmPlan:
         return sum(t.count for t in self.tiles)
 
 
-def usable_bytes(hw: HardwareConfig, role: str) -> int:
+def usable_bytes(hw: HardwareConfig, role: BufferRole) -> int:
     """Capacity one tile can use: half the buffer when double-buffered; a unified buffer is
     shared by the three roles, a third each."""
     buf = hw.buffer(role)
@@ -88,14 +95,11 @@ def usable_bytes(hw: HardwareConfig, role: str) -> int:
     return size // 2 if buf.double_buffered else size
 
 
-def pe_options(hw: HardwareConfig, compat: CompatMode) -> dict[str, Any]:
+def stationary_options(hw: HardwareConfig, compat: CompatMode) -> StationaryOptions:
     """The design's stationary-register options (SCALE-Sim's convention knows neither)."""
     if compat is CompatMode.SCALESIM:
-        return {}
-    return {
-        "preload_rows_per_cycle": hw.array.preload_rows_per_cycle,
-        "shadow_stationary": hw.array.shadow_stationary,
-    }
+        return StationaryOptions()
+    return StationaryOptions(hw.array.preload_rows_per_cycle, hw.array.shadow_stationary)
 
 
 def burst_round(hw: HardwareConfig, nbytes: int) -> int:
@@ -110,37 +114,12 @@ def _bytes(elements: int, bits: float) -> int:
 
 def sram_demand_bytes_per_cycle(
     hw: HardwareConfig, df: Dataflow, ops: Operands
-) -> dict[tuple[str, str], float]:
-    """Bytes per cycle the array needs from each buffer port to run at full rate.
-
-    OS streams inputs into R rows and weights into C columns and drains C outputs per cycle;
-    WS streams inputs into R rows, preloads k rows of C weights per cycle and reads and writes
-    C partial sums per cycle; IS streams weights into R rows, preloads k rows of C inputs per
-    cycle and reads and writes C partial sums per cycle (k = ``preload_rows_per_cycle``).
-    """
-    r, c = hw.array.rows, hw.array.cols
-    kp = hw.array.preload_rows_per_cycle  # stationary rows loaded per cycle (WS, IS)
-    inp, w, acc, out = (
-        ops.input_bits / 8,
-        ops.weight_bits / 8,
-        ops.acc_bits / 8,
-        ops.output_bits / 8,
-    )
-    if df is Dataflow.OS:
-        return {("input", "read"): r * inp, ("weight", "read"): c * w, ("output", "write"): c * out}
-    if df is Dataflow.WS:
-        return {
-            ("input", "read"): r * inp,
-            ("weight", "read"): c * w * kp,
-            ("output", "read"): c * acc,
-            ("output", "write"): c * acc,
-        }
-    return {
-        ("weight", "read"): r * w,
-        ("input", "read"): c * inp * kp,
-        ("output", "read"): c * acc,
-        ("output", "write"): c * acc,
-    }
+) -> dict[tuple[BufferRole, Port], float]:
+    """Bytes per cycle the array needs from each buffer port to run at full rate (the
+    dataflow's ``port_demand``: e.g. WS streams inputs into R rows, preloads k rows of C weights
+    per cycle and reads and writes C partial sums per cycle)."""
+    a = hw.array
+    return dataflow_model(df).port_demand(a.rows, a.cols, a.preload_rows_per_cycle, ops.bits)
 
 
 def check_sram_bandwidth(hw: HardwareConfig, df: Dataflow, ops: Operands) -> None:
@@ -148,42 +127,35 @@ def check_sram_bandwidth(hw: HardwareConfig, df: Dataflow, ops: Operands) -> Non
     problems = []
     demand = sram_demand_bytes_per_cycle(hw, df, ops)
     if hw.sram.unified is not None:  # one buffer serves every role: its ports carry the sum
-        summed: dict[tuple[str, str], float] = {}
+        summed: dict[Port, float] = {}
         for (_, port), need in demand.items():
-            summed[("unified", port)] = summed.get(("unified", port), 0.0) + need
-        demand = summed
-    for (role, port), need in demand.items():
-        buf = hw.sram.unified if role == "unified" else hw.buffer(role)
-        assert buf is not None
-        got = buf.read_bw_bytes_per_cycle if port == "read" else buf.write_bw_bytes_per_cycle
+            summed[port] = summed.get(port, 0.0) + need
+        checks = [("unified", hw.sram.unified, port, need) for port, need in summed.items()]
+    else:
+        checks = [(r.value, hw.buffer(r), port, need) for (r, port), need in demand.items()]
+    for name, buf, port, need in checks:
+        got = buf.read_bw_bytes_per_cycle if port is Port.READ else buf.write_bw_bytes_per_cycle
         if got < need:
             problems.append(
-                f"sram.{role}.{port}_bw_bytes_per_cycle: the {hw.array.rows}x{hw.array.cols} "
-                f"array ({df.value.upper()}) needs {need:g} bytes per cycle from the {role} "
-                f"buffer (got {got:g}; expected at least {need:g})"
+                f"sram.{name}.{port.value}_bw_bytes_per_cycle: the {hw.array.rows}x"
+                f"{hw.array.cols} array ({df.value.upper()}) needs {need:g} bytes per cycle from "
+                f"the {name} buffer (got {got:g}; expected at least {need:g})"
             )
     if problems:
         raise DesignError("\n".join(problems))
 
 
-def _max_temporal(hw: HardwareConfig, df: Dataflow, ops: Operands) -> int:
+def _max_temporal(hw: HardwareConfig, model: DataflowModel, ops: Operands) -> int:
     """Longest streamed length whose per-fold slices fit the buffers."""
-    r, c = hw.array.rows, hw.array.cols
-    limits: list[tuple[str, float]] = []
-    if df is Dataflow.WS:  # stream inputs (T x R), accumulate outputs (T x C)
-        limits += [("input", r * ops.input_bits / 8), ("output", c * ops.acc_bits / 8)]
-    elif df is Dataflow.OS:  # stream inputs (R x T) and weights (T x C)
-        limits += [("input", r * ops.input_bits / 8), ("weight", c * ops.weight_bits / 8)]
-    else:  # IS: stream weights (R x T), accumulate outputs (T x C)
-        limits += [("weight", r * ops.weight_bits / 8), ("output", c * ops.acc_bits / 8)]
     best = None
-    for role, per_step in limits:
+    for role, per_step in model.temporal_step_bytes(hw.array.rows, hw.array.cols, ops.bits):
         t = int(usable_bytes(hw, role) // per_step)
         if t < 1:
             need = int(per_step * (2 if hw.buffer(role).double_buffered else 1)) + 1
             raise DesignError(
-                f"sram.{role}: buffer too small to stream one step of a {df.value.upper()} "
-                f"fold (got {hw.buffer(role).size_bytes} bytes; expected at least {need})"
+                f"sram.{role.value}: buffer too small to stream one step of a "
+                f"{model.dataflow.value.upper()} fold (got {hw.buffer(role).size_bytes} bytes; "
+                f"expected at least {need})"
             )
         best = t if best is None else min(best, t)
     assert best is not None
@@ -197,12 +169,23 @@ def _tile_sequence(
     outer, row folds inner); the last tile also carries the final drain. And the total."""
     r, c = hw.array.rows, hw.array.cols
     grid = gemm_folds(m, n, k, r, c, df)
-    opts = pe_options(hw, compat)
-    total = gemm_timing(m, n, k, r, c, df, compat, **opts).compute_cycles
+    o = stationary_options(hw, compat)
+    kp, shadow = o.preload_rows_per_cycle, o.shadow_stationary
+    total = gemm_timing(
+        m, n, k, r, c, df, compat, preload_rows_per_cycle=kp, shadow_stationary=shadow
+    ).compute_cycles
 
     def interval(rows_used: int, cols_used: int) -> int:
         return pass_timing(
-            grid.temporal, r, c, rows_used, cols_used, df, compat, **opts
+            grid.temporal,
+            r,
+            c,
+            rows_used,
+            cols_used,
+            df,
+            compat,
+            preload_rows_per_cycle=kp,
+            shadow_stationary=shadow,
         ).issue_interval_cycles
 
     def col_fold(cols_used: int) -> list[tuple[int, int]]:
@@ -237,18 +220,18 @@ def plan_gemm(
     for name, v in (("m", m), ("n", n), ("k", k), ("instances", instances)):
         if v < 1:
             raise DesignError(f"GEMM dimension {name} must be a positive integer (got {v})")
-    df = hw.array.dataflow if dataflow is None else dataflow
+    model = dataflow_model(hw.array.dataflow if dataflow is None else dataflow)
     mode = hw.array.compat if compat is None else compat
     if not ideal_memory:
-        check_sram_bandwidth(hw, df, ops)
-    _, _, temporal = spatial_temporal_dims(m, n, k, df)
-    t_max = temporal if ideal_memory else _max_temporal(hw, df, ops)
+        check_sram_bandwidth(hw, model.dataflow, ops)
+    _, _, temporal = model.dims(m, n, k)
+    t_max = temporal if ideal_memory else _max_temporal(hw, model, ops)
     candidates = [t_max]
-    if not ideal_memory and df is not Dataflow.OS:
-        t_fit = _stream_chunk(hw, m, n, k, df, ops)
+    if not ideal_memory:
+        t_fit = _stream_chunk(hw, m, n, k, model, ops)
         if t_fit is not None and t_fit < t_max:
             candidates.append(t_fit)
-    plans = [_plan(hw, m, n, k, ops, instances, df, mode, t, ideal_memory) for t in candidates]
+    plans = [_plan(hw, m, n, k, ops, instances, model, mode, t, ideal_memory) for t in candidates]
     bw = hw.dram_bw_bytes_per_cycle
 
     def traffic(p: GemmPlan) -> int:
@@ -268,20 +251,21 @@ def _plan(
     k: int,
     ops: Operands,
     instances: int,
-    df: Dataflow,
+    model: DataflowModel,
     mode: CompatMode,
     t_chunk: int,
     ideal_memory: bool,
 ) -> GemmPlan:
     r, c = hw.array.rows, hw.array.cols
-    _, _, temporal = spatial_temporal_dims(m, n, k, df)
+    df = model.dataflow
+    _, _, temporal = model.dims(m, n, k)
     t_max = t_chunk
     chunk_lens = [t_max] * (temporal // t_max) + ([temporal % t_max] if temporal % t_max else [])
 
     def dims(t: int) -> tuple[int, int, int]:
-        return (m, n, t) if df is Dataflow.OS else (t, n, k) if df is Dataflow.WS else (m, t, k)
+        return model.with_temporal(m, n, k, t)
 
-    streamed_role = "input" if df is Dataflow.WS else "weight"
+    streamed = model.stream_chunk(m, n, k, ops.bits)
     # SRAM accesses (words of each operand), summed over chunks and instances
     acc = {"input": 0, "weight": 0, "out_w": 0, "out_r": 0}
     seq_all: list[tuple[int, int]] = []
@@ -299,55 +283,60 @@ def _plan(
     in_bytes = _bytes(m * k, ops.input_bits)
     w_bytes = _bytes(k * n, ops.weight_bits)
     out_bytes = _bytes(m * n, ops.output_bits)
-    if df is Dataflow.OS and len(chunk_lens) > 1 and mode is CompatMode.TERSIM:
-        acc["out_r"] += (len(chunk_lens) - 1) * m * n  # accumulate across K chunks
+    if mode is CompatMode.TERSIM:
+        acc["out_r"] += model.chunk_psum_reads(len(chunk_lens), m, n)  # across K chunks (OS)
     sram_read = {
-        "input": _bytes(acc["input"], ops.input_bits),
-        "weight": _bytes(acc["weight"], ops.weight_bits),
-        "output": _bytes(acc["out_r"], ops.acc_bits),
+        BufferRole.INPUT: _bytes(acc["input"], ops.input_bits),
+        BufferRole.WEIGHT: _bytes(acc["weight"], ops.weight_bits),
+        BufferRole.OUTPUT: _bytes(acc["out_r"], ops.acc_bits),
     }
     if ideal_memory:
         dram_in = dram_w = dram_out = 0
     else:
         # a chunked streamed operand is fetched once only if each chunk fits its buffer
-        row_bytes = k * (ops.input_bits if streamed_role == "input" else ops.weight_bits) / 8
-        chunk_fits = chunk_lens[0] * row_bytes <= usable_bytes(hw, streamed_role)
-        chunked = len(chunk_lens) > 1 and df is not Dataflow.OS and chunk_fits
+        chunked_role = None
+        if (
+            streamed is not None
+            and len(chunk_lens) > 1
+            and chunk_lens[0] * streamed.step_bytes <= usable_bytes(hw, streamed.role)
+        ):
+            chunked_role = streamed.role
         dram_in = _fetch(
             in_bytes,
-            sram_read["input"],
-            usable_bytes(hw, "input"),
-            chunked and streamed_role == "input",
-            len(chunk_lens),
+            sram_read[BufferRole.INPUT],
+            usable_bytes(hw, BufferRole.INPUT),
+            chunked_role is BufferRole.INPUT,
         )
         dram_w = _fetch(
             w_bytes,
-            sram_read["weight"],
-            usable_bytes(hw, "weight"),
-            chunked and streamed_role == "weight",
-            len(chunk_lens),
+            sram_read[BufferRole.WEIGHT],
+            usable_bytes(hw, BufferRole.WEIGHT),
+            chunked_role is BufferRole.WEIGHT,
         )
         if ops.input_on_chip:
             dram_in = 0
         dram_out = 0 if ops.output_on_chip else out_bytes
         dram_in, dram_w, dram_out = (burst_round(hw, x) for x in (dram_in, dram_w, dram_out))
-    sram_write = {"input": dram_in, "weight": dram_w, "output": _bytes(acc["out_w"], ops.acc_bits)}
-    sram_read["output"] += dram_out  # the write-back reads the output buffer
+    sram_write = {
+        BufferRole.INPUT: dram_in,
+        BufferRole.WEIGHT: dram_w,
+        BufferRole.OUTPUT: _bytes(acc["out_w"], ops.acc_bits),
+    }
+    sram_read[BufferRole.OUTPUT] += dram_out  # the write-back reads the output buffer
     # spread each instance's DRAM reads evenly over its tiles
     runs = spread_loads(
         tuple(TileRun(count, 0, cyc, Unit.ARRAY) for count, cyc in seq_all), dram_in + dram_w
     )
     tiles = tuple(runs) * instances if instances > 1 else tuple(runs)
-    bits = {"input": ops.input_bits, "weight": ops.weight_bits}
     read_words = {
-        "input": acc["input"],
-        "weight": acc["weight"],
-        "output": acc["out_r"] + (m * n if dram_out else 0),
+        BufferRole.INPUT: acc["input"],
+        BufferRole.WEIGHT: acc["weight"],
+        BufferRole.OUTPUT: acc["out_r"] + (m * n if dram_out else 0),
     }
     write_words = {
-        "input": int(dram_in * 8 // bits["input"]),
-        "weight": int(dram_w * 8 // bits["weight"]),
-        "output": acc["out_w"],
+        BufferRole.INPUT: int(dram_in * 8 // ops.input_bits),
+        BufferRole.WEIGHT: int(dram_w * 8 // ops.weight_bits),
+        BufferRole.OUTPUT: acc["out_w"],
     }
     scale = instances
     return GemmPlan(
@@ -369,13 +358,13 @@ def _plan(
         sram_write_bytes={k_: v * scale for k_, v in sram_write.items()},
         sram_read_words={k_: v * scale for k_, v in read_words.items()},
         sram_write_words={k_: v * scale for k_, v in write_words.items()},
-        dram_read_bytes={"input": dram_in * scale, "weight": dram_w * scale},
+        dram_read_bytes={BufferRole.INPUT: dram_in * scale, BufferRole.WEIGHT: dram_w * scale},
         dram_write_bytes=dram_out * scale,
         useful_macs=m * n * k * instances,
     )
 
 
-def _fetch(nbytes: int, sram_bytes: int, usable: int, streamed_chunked: bool, chunks: int) -> int:
+def _fetch(nbytes: int, sram_bytes: int, usable: int, streamed_chunked: bool) -> int:
     """DRAM bytes to fetch an operand (see the module rules)."""
     if nbytes <= usable:
         return nbytes
@@ -385,14 +374,14 @@ def _fetch(nbytes: int, sram_bytes: int, usable: int, streamed_chunked: bool, ch
 
 
 def _stream_chunk(
-    hw: HardwareConfig, m: int, n: int, k: int, df: Dataflow, ops: Operands
+    hw: HardwareConfig, m: int, n: int, k: int, model: DataflowModel, ops: Operands
 ) -> int | None:
     """Chunk length of the streamed dimension whose streamed operand fits its buffer."""
-    if df is Dataflow.WS:  # streamed: inputs, M rows of K
-        temporal, row_bytes, role = m, k * ops.input_bits / 8, "input"
-    else:  # IS: streamed: weights, N columns of K
-        temporal, row_bytes, role = n, k * ops.weight_bits / 8, "weight"
-    if temporal * row_bytes <= usable_bytes(hw, role):
+    streamed = model.stream_chunk(m, n, k, ops.bits)
+    if streamed is None:
+        return None  # the dataflow streams both operands (OS): no stream-outer order
+    usable = usable_bytes(hw, streamed.role)
+    if streamed.length * streamed.step_bytes <= usable:
         return None  # fits already: fetched once in either order
-    t_fit = int(usable_bytes(hw, role) // row_bytes)
+    t_fit = int(usable // streamed.step_bytes)
     return t_fit if t_fit >= 1 else None

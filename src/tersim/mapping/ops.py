@@ -14,9 +14,9 @@ the rest go through DRAM; weights always come from DRAM; K and V are read from a
 the DRAM KV cache in its precision (each cached element fetched once per op, so query heads of
 one KV group share their fetch).
 
-Ternary PE actions come from the trace's measured counts when the trace was measured; else the
-zero fraction of absmean-quantized normal weights is assumed, ``erf(1 / (2 sqrt(pi)))`` (about
-0.310), with +1 and -1 equally likely.
+PE actions per weight x activation slot come from the design's PE model (``tersim.hw.pe``):
+a ternary adder uses the trace's measured counts when the trace was measured, else an assumed
+zero fraction.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import itertools
 import math
 from dataclasses import replace
 
-from tersim.config.enums import PEKind, WeightFormat
-from tersim.config.hardware import PE_WEIGHT_FORMATS, HardwareConfig
-from tersim.cost.counts import ActionCounts, PECounts
+from tersim.config.enums import BufferRole
+from tersim.config.hardware import HardwareConfig
+from tersim.hw.counts import ActionCounts, buffer_bytes, dram_bytes
+from tersim.hw.pe import MeasuredSlots, pe_model
 from tersim.mapping.gemm import Operands, burst_round, plan_gemm, usable_bytes
 from tersim.mapping.schedule import (
     OpSchedule,
@@ -39,48 +40,26 @@ from tersim.mapping.schedule import (
 )
 from tersim.workload.trace import Op, OpKind, Workload
 
-ASSUMED_ZERO_FRACTION = math.erf(1.0 / (2.0 * math.sqrt(math.pi)))
 # Vector-unit streams (norm inputs, KV cache, LM-head weights) move in blocks of this size, so
 # their loads overlap computation independently of how large the buffers are.
 VECTOR_DMA_BLOCK_BYTES = 16 * 1024
 
 
 def runs_on_array(hw: HardwareConfig, op: Op) -> bool:
-    """Whether the systolic array can execute matrix op ``op``.
-
-    Activation x activation products (attention) need multipliers: a FP16/BF16 MAC array, or an
-    INT8 one when the KV cache is 8-bit; never a ternary adder array. Products with weights need the PE to take that weight format; FP16 and
-    BF16 MAC arrays take either 16-bit float format.
-    """
-    pe = hw.array.pe_kind
-    if op.weight_format is None:  # activations x KV cache: INT8 PEs need an 8-bit cache
-        return pe != PEKind.TERNARY_ADD and (pe != PEKind.INT8_MAC or op.weight_bits <= 8)
-    if op.weight_format in PE_WEIGHT_FORMATS[pe]:
-        return True
-    floats = (WeightFormat.FP16, WeightFormat.BF16)
-    return pe in (PEKind.FP16_MAC, PEKind.BF16_MAC) and op.weight_format in floats
+    """Whether the systolic array's PEs can execute matrix op ``op`` (the PE model decides:
+    an adder PE cannot multiply two activations; an INT8 MAC needs an 8-bit KV cache)."""
+    return pe_model(hw.array.pe_kind).runs_product(op.weight_format, op.weight_bits)
 
 
 def activation_capacity_bytes(hw: HardwareConfig) -> int:
     """Largest activation tensor that stays on chip between producer and consumer."""
-    return min(usable_bytes(hw, "input"), usable_bytes(hw, "output"))
+    return min(usable_bytes(hw, BufferRole.INPUT), usable_bytes(hw, BufferRole.OUTPUT))
 
 
 def stays_on_chip(hw: HardwareConfig, tensor_bytes: int) -> bool:
     """The one residency rule for an activation tensor, applied alike by the op that writes it
     and the op that reads it (so nothing is read from DRAM that was not written there)."""
     return tensor_bytes <= activation_capacity_bytes(hw)
-
-
-def ternary_actions(op: Op) -> PECounts:
-    """Adds, subtracts and zero-weight slots of a ternary matmul op."""
-    if op.measured is not None:
-        return PECounts(add=op.measured.adds, sub=op.measured.subs, skip=op.measured.skips)
-    macs = op.macs
-    zero = 0.0 if op.weight_format == WeightFormat.BINARY else ASSUMED_ZERO_FRACTION
-    skip = round(macs * zero)
-    add = (macs - skip + 1) // 2
-    return PECounts(add=add, sub=macs - skip - add, skip=skip)
 
 
 def _vector_cycles(hw: HardwareConfig, ops: int) -> int:
@@ -116,21 +95,21 @@ def _array_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, Act
     group = op.group if attention and op.count % op.group == 0 else 1
     plan = plan_gemm(hw, op.m * group, op.n, op.k, operands, instances=op.count // group)
     tiles = plan.tiles
-    dram_read = {"activations": plan.dram_read_bytes["input"], "weights": 0, "kv_cache": 0}
+    act_in = plan.dram_read_bytes[BufferRole.INPUT]
     if attention:
-        dram_read["kv_cache"] = burst_round(hw, op.kv_read_bytes)
-        tiles = spread_loads(tiles, dram_read["activations"] + dram_read["kv_cache"])
+        kv_in = burst_round(hw, op.kv_read_bytes)
+        dram_read = dram_bytes(activations=act_in, kv_cache=kv_in)
+        tiles = spread_loads(tiles, act_in + kv_in)
     else:
-        dram_read["weights"] = plan.dram_read_bytes["weight"]
-    if hw.array.pe_kind == PEKind.TERNARY_ADD:
-        pe = ternary_actions(op)
-    else:
-        pe = PECounts(add=op.macs, mul=op.macs)
+        dram_read = dram_bytes(activations=act_in, weights=plan.dram_read_bytes[BufferRole.WEIGHT])
+    m = op.measured
+    slots = None if m is None else MeasuredSlots(m.adds, m.subs, m.skips)
+    pe = pe_model(hw.array.pe_kind).slot_actions(op.macs, op.weight_format, slots)
     rescale = _vector_cycles(hw, op.vector_ops)
     if rescale:
         tiles = (*tiles, TileRun(1, 0, rescale, Unit.VECTOR))
     kv_write = burst_round(hw, op.kv_write_bytes)
-    writes = {"activations": plan.dram_write_bytes, "weights": 0, "kv_cache": kv_write}
+    writes = dram_bytes(activations=plan.dram_write_bytes, kv_cache=kv_write)
     counts = ActionCounts(
         pe_by_kind={op.kind.value: pe},
         vector_ops=op.vector_ops,
@@ -159,7 +138,7 @@ def _vector_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, Ac
         macs = op.macs
         weights = burst_round(hw, op.weight_read_bytes)
         # the second operand (weights or K/V) streams through the weight buffer's read port
-        port = hw.buffer("weight").read_bw_bytes_per_cycle
+        port = hw.buffer(BufferRole.WEIGHT).read_bw_bytes_per_cycle
         cycles = max(
             _vector_cycles(hw, macs), math.ceil((op.weight_read_bytes + op.kv_read_bytes) / port)
         )
@@ -177,14 +156,10 @@ def _vector_op(hw: HardwareConfig, op: Op) -> tuple[tuple[TileRun, ...], int, Ac
     counts = ActionCounts(
         vector_ops=vector_ops,
         vector_macs=vector_macs,
-        sram_read_bytes={
-            "input": op.act_read_bytes + weights + kv_in,
-            "weight": 0,
-            "output": act_out,
-        },
-        sram_write_bytes={"input": load, "weight": 0, "output": op.act_write_bytes},
-        dram_read_bytes={"activations": act_in, "weights": weights, "kv_cache": kv_in},
-        dram_write_bytes={"activations": act_out, "weights": 0, "kv_cache": kv_out},
+        sram_read_bytes=buffer_bytes(input=op.act_read_bytes + weights + kv_in, output=act_out),
+        sram_write_bytes=buffer_bytes(input=load, output=op.act_write_bytes),
+        dram_read_bytes=dram_bytes(activations=act_in, weights=weights, kv_cache=kv_in),
+        dram_write_bytes=dram_bytes(activations=act_out, kv_cache=kv_out),
     )
     return tiles, act_out + kv_out, counts
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tersim.cost.counts import ActionCounts
+from tersim.hw.counts import ActionCounts
 
 
 class Unit(StrEnum):

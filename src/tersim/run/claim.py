@@ -23,7 +23,7 @@ from typing import Any
 
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
-from tersim.cost.counts import PECounts
+from tersim.hw.counts import PECounts
 from tersim.run.pipeline import RunRecord, run
 from tersim.tech.tables import EnergyTable, energy_table
 from tersim.workload.trace import Phase

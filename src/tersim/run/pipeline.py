@@ -8,11 +8,12 @@ from typing import Any
 
 from tersim import __version__
 from tersim.config.enums import WeightFormat
-from tersim.config.hardware import PE_WEIGHT_FORMATS, HardwareConfig
+from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
-from tersim.cost.counts import ActionCounts, sum_counts
 from tersim.cost.energy import EnergyBreakdown, PriceList, estimate_energy, price_list
 from tersim.errors import WorkloadError
+from tersim.hw.counts import ActionCounts, sum_counts
+from tersim.hw.pe import pe_model
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
@@ -176,8 +177,9 @@ def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
     """Raise if ``workload`` cannot run on ``hw``: formats the PEs cannot execute, or weights
     plus KV cache larger than the DRAM capacity."""
     fmt = workload.formats.weight_format
-    if fmt not in PE_WEIGHT_FORMATS[hw.array.pe_kind]:
-        allowed = ", ".join(f.value for f in PE_WEIGHT_FORMATS[hw.array.pe_kind])
+    formats = pe_model(hw.array.pe_kind).weight_formats
+    if fmt not in formats:
+        allowed = ", ".join(f.value for f in formats)
         raise WorkloadError(
             f"{workload.model}: the trace's {fmt.value} weights cannot run on {hw.name}'s "
             f"{hw.array.pe_kind.value} array (expected one of: {allowed}; re-trace for this PE)"

@@ -21,9 +21,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tersim.cost.counts import BUFFERS, DRAM_OPERANDS, ActionCounts
+from tersim.config.enums import BufferRole, DramOperand
 from tersim.cost.energy import EnergyBreakdown, estimate_energy, price_list
 from tersim.errors import TersimError
+from tersim.hw.counts import ActionCounts
 from tersim.run.pipeline import RunRecord
 from tersim.workload.trace import Phase
 
@@ -135,10 +136,10 @@ def op_rows(record: RunRecord) -> list[OpRow]:
                 pe_mul=pe.mul,
                 vector_ops=c.vector_ops,
                 vector_macs=c.vector_macs,
-                **{f"sram_read_{b}_bytes": c.sram_read_bytes.get(b, 0) for b in BUFFERS},
-                **{f"sram_write_{b}_bytes": c.sram_write_bytes.get(b, 0) for b in BUFFERS},
-                **{f"dram_read_{d}_bytes": c.dram_read_bytes.get(d, 0) for d in DRAM_OPERANDS},
-                **{f"dram_write_{d}_bytes": c.dram_write_bytes.get(d, 0) for d in DRAM_OPERANDS},
+                **{f"sram_read_{b.value}_bytes": c.sram_read_bytes.get(b, 0) for b in BufferRole},
+                **{f"sram_write_{b.value}_bytes": c.sram_write_bytes.get(b, 0) for b in BufferRole},
+                **{f"dram_read_{d.value}_bytes": c.dram_read_bytes.get(d, 0) for d in DramOperand},
+                **{f"dram_write_{d.value}_bytes": c.dram_write_bytes.get(d, 0) for d in DramOperand},
                 energy_mul_pj=e.mul_pj,
                 energy_add_pj=e.add_pj,
                 energy_sram_pj=e.sram_pj,

@@ -5,22 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tersim.config.enums import CompatMode, Dataflow, PEKind
+from tersim.config.enums import BufferRole, CompatMode, Dataflow
 from tersim.config.hardware import HardwareConfig
-from tersim.cost.counts import ActionCounts, PECounts
 from tersim.cost.energy import EnergyBreakdown, estimate_energy, price_list
+from tersim.hw.counts import ActionCounts, PECounts, dram_bytes
+from tersim.hw.pe import pe_model
 from tersim.mapping.gemm import GemmPlan, Operands, plan_gemm
-from tersim.mapping.ops import ASSUMED_ZERO_FRACTION
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import SimResult, memory_timing, simulate
-
-# (input bits, weight bits, output bits) of each PE kind's native format
-NATIVE_BITS: dict[PEKind, tuple[int, float, int]] = {
-    PEKind.TERNARY_ADD: (8, 2.0, 8),
-    PEKind.INT8_MAC: (8, 8.0, 8),
-    PEKind.FP16_MAC: (16, 16.0, 16),
-    PEKind.BF16_MAC: (16, 16.0, 16),
-}
+from tersim.workload.formats import weight_bits
 
 
 @dataclass(frozen=True)
@@ -56,12 +49,12 @@ class GemmResult:
                 "passes": p.tile_count,
             },
             "utilization": useful / (p.rows * p.cols * r.total_cycles),
-            "sram_reads_bytes": dict(p.sram_read_bytes),
-            "sram_writes_bytes": dict(p.sram_write_bytes),
-            "sram_reads_words": dict(p.sram_read_words),
-            "sram_writes_words": dict(p.sram_write_words),
+            "sram_reads_bytes": {r.value: v for r, v in p.sram_read_bytes.items()},
+            "sram_writes_bytes": {r.value: v for r, v in p.sram_write_bytes.items()},
+            "sram_reads_words": {r.value: v for r, v in p.sram_read_words.items()},
+            "sram_writes_words": {r.value: v for r, v in p.sram_write_words.items()},
             "dram_read_bytes": sum(p.dram_read_bytes.values()),
-            "dram_read_bytes_by_operand": dict(p.dram_read_bytes),
+            "dram_read_bytes_by_operand": {r.value: v for r, v in p.dram_read_bytes.items()},
             "dram_write_bytes": p.dram_write_bytes,
             "pe_ops": vars(self.pe_ops),
             "assumed_zero_fraction": self.zero_fraction,
@@ -80,35 +73,28 @@ def run_gemm(
     ideal_memory: bool = False,
 ) -> GemmResult:
     """Map and simulate X[m, k] @ W[k, n]: operands start in DRAM, outputs return there."""
-    in_bits, w_bits, out_bits = NATIVE_BITS[hw.array.pe_kind]
+    pe = pe_model(hw.array.pe_kind)
+    native = pe.weight_formats[0]
     ops = Operands(
-        in_bits,
-        w_bits,
-        out_bits,
+        pe.native_act_bits,
+        weight_bits(native),
+        pe.native_out_bits,
         hw.array.accumulator_bits,
         input_on_chip=False,
         output_on_chip=False,
     )
     plan = plan_gemm(hw, m, n, k, ops, dataflow=dataflow, compat=compat, ideal_memory=ideal_memory)
-    macs = m * n * k
-    zero: float | None = None
-    if hw.array.pe_kind == PEKind.TERNARY_ADD:
-        zero = ASSUMED_ZERO_FRACTION
-        skip = round(macs * zero)
-        add = (macs - skip + 1) // 2
-        pe = PECounts(add=add, sub=macs - skip - add, skip=skip)
-    else:
-        pe = PECounts(add=macs, mul=macs)
+    actions = pe.slot_actions(m * n * k, native, None)
+    zero = pe.assumed_zero_fraction(native)
     counts = ActionCounts(  # everything the energy model prices, from the plan
-        pe_by_kind={"linear": pe},
+        pe_by_kind={"linear": actions},
         sram_read_bytes=dict(plan.sram_read_bytes),
         sram_write_bytes=dict(plan.sram_write_bytes),
-        dram_read_bytes={
-            "weights": plan.dram_read_bytes.get("weight", 0),
-            "activations": plan.dram_read_bytes.get("input", 0),
-            "kv_cache": 0,
-        },
-        dram_write_bytes={"weights": 0, "activations": plan.dram_write_bytes, "kv_cache": 0},
+        dram_read_bytes=dram_bytes(
+            weights=plan.dram_read_bytes.get(BufferRole.WEIGHT, 0),
+            activations=plan.dram_read_bytes.get(BufferRole.INPUT, 0),
+        ),
+        dram_write_bytes=dram_bytes(activations=plan.dram_write_bytes),
     )
     sched = Schedule(
         (
@@ -118,4 +104,4 @@ def run_gemm(
         )
     )
     result = simulate(sched, memory_timing(hw, ideal=ideal_memory), hw.array.clock_hz)
-    return GemmResult(plan, result, pe, zero, estimate_energy(result.counts, price_list(hw)))
+    return GemmResult(plan, result, actions, zero, estimate_energy(result.counts, price_list(hw)))

@@ -12,7 +12,7 @@ from itertools import groupby
 
 import simpy
 
-from tersim.cost.counts import sum_counts
+from tersim.hw.counts import sum_counts
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim.fast import FastTimer
 from tersim.sim.result import OpSpan, SimResult
@@ -93,7 +93,7 @@ def _run_tiles(
     ops: list[OpSchedule], mem: MemoryTiming, progress: Progress | None = None
 ) -> tuple[list[tuple[int, int]], dict[str, int], dict[str, int]]:
     env = simpy.Environment()
-    dram = simpy.Resource(env, capacity=1)
+    dram = {"state": mem.initial_dram()}  # the DRAM model's state (one DMA engine moves data)
     # free bytes of the staging buffer (a tile holds its bytes from load start to compute end)
     space = simpy.Container(env, capacity=mem.buffer_bytes, init=mem.buffer_bytes)
     tokens = simpy.Container(env, capacity=mem.max_outstanding, init=mem.max_outstanding)
@@ -125,12 +125,11 @@ def _run_tiles(
                 elif need:
                     yield tokens.get(1)  # a free DMA slot (at most max_outstanding in flight)
                     yield space.get(need)  # and room in the staging buffer
-                t = mem.transfer_cycles(load_bytes)
-                if t:
-                    with dram.request() as req:
-                        yield req
-                        yield env.timeout(t)
-                    busy["dram"] += t
+                now = int(env.now)
+                dram["state"], end = mem.transfer(dram["state"], now, load_bytes)
+                if end > now:
+                    yield env.timeout(end - now)
+                    busy["dram"] += end - now
                 lat = mem.latency_for(load_bytes)
                 if lat:
                     env.process(deliver(ready[j], lat))
@@ -139,11 +138,10 @@ def _run_tiles(
                 j += 1
             if op.write_bytes > 0:
                 yield op_done[i]
-                t = mem.transfer_cycles(op.write_bytes)
-                with dram.request() as req:
-                    yield req
-                    yield env.timeout(t)
-                busy["dram"] += t
+                now = int(env.now)
+                dram["state"], end = mem.transfer(dram["state"], now, op.write_bytes)
+                yield env.timeout(end - now)
+                busy["dram"] += end - now
         state["dma_end"] = int(env.now)
 
     def computer() -> Generator[simpy.Event, object, None]:

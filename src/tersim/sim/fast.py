@@ -1,13 +1,15 @@
 """``fast`` fidelity: the timing rules of :mod:`tersim.sim.timing` as an exact recurrence.
 
-State: ``lf`` (DMA engine free), ``c1`` (end of the previous compute) and the window of tiles
-still holding buffer space, as (compute end, bytes) in program order. Per tile ``j``::
+State: ``lf`` (DMA engine free), the DRAM model's state, ``c1`` (end of the previous compute)
+and the window of tiles still holding buffer space, as (compute end, bytes) in program order.
+Per tile ``j``::
 
     room_at    = the compute end of the oldest window tile whose release makes room for l_j
                  and leaves fewer than max_outstanding tiles in flight (double buffering),
                  or c1 (single buffering)
     load_start = max(lf, room_at)
-    lf         = load_start + transfer(l_j);  ready = lf + latency (if anything was loaded)
+    lf, dram   = the DRAM model's end of moving l_j from load_start (load_start if l_j = 0)
+    ready      = lf + latency (if anything was loaded)
     start      = max(ready, c1);  end = start + c_j;  c1 = end;  window += (end, l_j)
 
 Two exact shortcuts keep whole models fast:
@@ -26,11 +28,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tersim.hw.dram import DramState
 from tersim.mapping.schedule import OpSchedule, TileRun
 from tersim.sim.timing import MemoryTiming
 
 Window = tuple[tuple[int, int], ...]  # (compute end, bytes held), oldest first
-State = tuple[int, int, Window]  # (lf, c1, window)
+State = tuple[int, DramState, int, Window]  # (lf, dram, c1, window)
 MAX_PERIOD = 64  # longest repeat period searched for in a run of identical tiles
 
 
@@ -56,16 +59,18 @@ class _Stats:
 
 
 def _shift(s: State, d: int) -> State:
-    lf, c1, window = s
-    return (lf + d, c1 + d, tuple((e + d, b) for e, b in window))
+    lf, dram, c1, window = s
+    return (lf + d, dram.shifted(d), c1 + d, tuple((e + d, b) for e, b in window))
 
 
 def _shifted_by(new: State, old: State) -> int | None:
     """``d`` if ``new`` is ``old`` shifted by ``d`` in every time component, else None."""
     d = new[0] - old[0]
-    if new[1] - old[1] != d or len(new[2]) != len(old[2]):
+    if new[2] - old[2] != d or len(new[3]) != len(old[3]):
         return None
-    for (e1, b1), (e0, b0) in zip(new[2], old[2], strict=True):
+    if new[1] != old[1].shifted(d):
+        return None
+    for (e1, b1), (e0, b0) in zip(new[3], old[3], strict=True):
         if b1 != b0 or e1 - e0 != d:
             return None
     return d
@@ -76,7 +81,7 @@ class FastTimer:
 
     def __init__(self, mem: MemoryTiming) -> None:
         self.mem = mem
-        self.state: State = (0, 0, ())
+        self.state: State = (0, mem.initial_dram(), 0, ())
         self.stats = _Stats()
         self.spans: list[tuple[int, int]] = []  # per op: (start, end)
         self._memo: dict[tuple[object, ...], tuple[State, _Stats, list[tuple[int, int]]]] = {}
@@ -85,7 +90,7 @@ class FastTimer:
     def _step(
         self, s: State, load_bytes: int, compute: int, unit: str, st: _Stats
     ) -> tuple[State, int]:
-        lf, c1, window = s
+        lf, dram, c1, window = s
         mem = self.mem
         need = mem.held_bytes(load_bytes)
         if not mem.double_buffered:
@@ -101,8 +106,8 @@ class FastTimer:
                 held -= freed
                 i += 1
         ls = max(lf, room_at)
-        t = mem.transfer_cycles(load_bytes)
-        lf = ls + t
+        dram, lf = mem.transfer(dram, ls, load_bytes)
+        t = lf - ls
         ready = lf + mem.latency_for(load_bytes)
         start = ready if ready > c1 else c1
         end = start + compute
@@ -114,7 +119,7 @@ class FastTimer:
         st.busy[unit] += compute
         st.busy["dram"] += t
         st.stall[unit] += start - c1
-        return (lf, end, kept), start
+        return (lf, dram, end, kept), start
 
     def _run(self, s: State, run: TileRun, st: _Stats) -> tuple[State, int]:
         """Advance through ``run``; return the new state and the first tile's start."""
@@ -135,7 +140,7 @@ class FastTimer:
                 continue
             for p in range(1, len(history)):
                 old_s, old_st = history[-1 - p]
-                if s[0] - old_s[0] != s[1] - old_s[1]:  # cheap scalar test first
+                if s[0] - old_s[0] != s[2] - old_s[2]:  # cheap scalar test first
                     continue
                 d = _shifted_by(s, old_s)
                 if d is None:
@@ -159,16 +164,16 @@ class FastTimer:
             s, start = self._run(s, run, st)
             if first < 0:
                 first = start
-        lf, c1, window = s
+        lf, dram, c1, window = s
         if op.write_bytes > 0:
-            t = self.mem.transfer_cycles(op.write_bytes)
-            lf = max(lf, c1) + t
-            st.busy["dram"] += t
-        return (lf, c1, window), (first, c1)
+            begin = max(lf, c1)
+            dram, lf = self.mem.transfer(dram, begin, op.write_bytes)
+            st.busy["dram"] += lf - begin
+        return (lf, dram, c1, window), (first, c1)
 
     def advance_segment(self, ops: list[OpSchedule]) -> None:
         """Time a group of ops (one layer), reusing an earlier identical layer if possible."""
-        _lf, c1, _window = self.state
+        c1 = self.state[2]
         rel = _shift(self.state, -c1)
         key = (tuple(op.signature() for op in ops), rel)
         hit = self._memo.get(key)
@@ -188,5 +193,5 @@ class FastTimer:
 
     @property
     def total_cycles(self) -> int:
-        lf, c1, _ = self.state
-        return max(lf, c1)
+        lf, dram, c1, _ = self.state
+        return max(lf, dram.idle_at, c1)

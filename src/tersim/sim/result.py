@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tersim.cost.counts import ActionCounts
+from tersim.hw.counts import ActionCounts
 
 
 @dataclass(frozen=True)

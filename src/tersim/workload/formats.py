@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tersim.config.enums import PEKind, WeightFormat
-from tersim.config.hardware import PE_WEIGHT_FORMATS
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
+from tersim.hw.pe import pe_model
 
 # Storage bits per weight, including scale overhead where the format has block scales.
 # NF4/FP4: 4 bits + one fp32 absmax per block of 64 (QLoRA, arXiv 2305.14314) = 4.5 bits.
@@ -26,20 +26,6 @@ _WEIGHT_BITS: dict[WeightFormat, float] = {
     WeightFormat.BF16: 16.0,
 }
 
-_NATIVE: dict[PEKind, WeightFormat] = {
-    PEKind.TERNARY_ADD: WeightFormat.TERNARY,
-    PEKind.FP16_MAC: WeightFormat.FP16,
-    PEKind.INT8_MAC: WeightFormat.INT8,
-    PEKind.BF16_MAC: WeightFormat.BF16,
-}
-_NATIVE_ACT_BITS: dict[PEKind, int] = {
-    PEKind.TERNARY_ADD: 8,
-    PEKind.FP16_MAC: 16,
-    PEKind.INT8_MAC: 8,
-    PEKind.BF16_MAC: 16,
-}
-
-
 @dataclass(frozen=True)
 class Formats:
     """Precisions of one run. Bits are storage bits per element."""
@@ -50,10 +36,6 @@ class Formats:
     kv_bits: int  # KV-cache entries in DRAM
     embedding_bits: int  # embedding table and LM head (kept in their real precision)
     out_bits: int  # outputs written back (16: fp16/bf16 activations between ops)
-
-    @property
-    def is_float(self) -> bool:
-        return self.weight_format in (WeightFormat.FP16, WeightFormat.BF16)
 
 
 def weight_bits(fmt: WeightFormat) -> float:
@@ -75,21 +57,22 @@ def resolve_formats(
     format when no explicit format was asked for: that is the baseline comparison.
     """
     q = spec.quantization
+    pe = pe_model(pe_kind)
     if weight_format is not None:
         fmt = weight_format
-        if fmt not in PE_WEIGHT_FORMATS[pe_kind]:
-            allowed = ", ".join(f.value for f in PE_WEIGHT_FORMATS[pe_kind])
+        if fmt not in pe.weight_formats:
+            allowed = ", ".join(f.value for f in pe.weight_formats)
             raise WorkloadError(
                 f"weight format '{fmt.value}' cannot run on a '{pe_kind.value}' array "
                 f"(expected one of: {allowed})"
             )
     elif design_format is not None:
         fmt = design_format
-    elif q.weight_format is not None and q.weight_format in PE_WEIGHT_FORMATS[pe_kind]:
+    elif q.weight_format is not None and q.weight_format in pe.weight_formats:
         fmt = q.weight_format
     else:
-        fmt = _NATIVE[pe_kind]
-    native_act = _NATIVE_ACT_BITS[pe_kind]
+        fmt = pe.weight_formats[0]
+    native_act = pe.native_act_bits
     act_bits = q.activation_bits if native_act == 8 and q.activation_bits in (4, 8) else native_act
     emb_bits = 8 if q.embedding_format == "int8" else 16
     return Formats(
@@ -98,5 +81,5 @@ def resolve_formats(
         act_bits=act_bits,
         kv_bits=q.kv_cache_bits,
         embedding_bits=emb_bits,
-        out_bits=16,
+        out_bits=pe.native_out_bits,
     )

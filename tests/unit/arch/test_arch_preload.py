@@ -1,7 +1,7 @@
 """WS/IS preload options (TERSIM): a k-rows-per-cycle load path and shadow stationary registers.
 
 The cycle-stepped oracle models both register by register; its cycle counts must equal the
-closed forms of tersim.arch.systolic and its product must be exact.
+closed forms of tersim.hw.dataflow and its product must be exact.
 
 Hand-derived case (see the systolic module docstring): WS, M = 1, K = 8, N = 1 on a 4 x 1
 array with k = 2: T = 1, R = 4, L = ceil(4 / 2) = 2, two row folds. With shadow registers
@@ -17,16 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tersim.arch.stepped import _HAZARDS, _stationary_kernel, simulate_gemm
-from tersim.arch.systolic import (
+from tersim.config.enums import CompatMode, Dataflow
+from tersim.errors import DesignError
+from tersim.hw.dataflow import (
     gemm_accesses,
     gemm_timing,
     pass_timing,
     preload_cycles,
     stationary_issue_interval,
 )
-from tersim.config.enums import CompatMode, Dataflow
-from tersim.errors import DesignError
+from tersim.hw.dataflow.stepped import _HAZARDS, _stationary_kernel, simulate_gemm
 
 STATIONARY = [Dataflow.WS, Dataflow.IS]
 dims = st.integers(min_value=1, max_value=48)

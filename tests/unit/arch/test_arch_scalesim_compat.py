@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tersim.arch.stepped import simulate_gemm
-from tersim.arch.systolic import gemm_accesses, gemm_timing
 from tersim.config.enums import CompatMode, Dataflow
+from tersim.hw.dataflow import gemm_accesses, gemm_timing
+from tersim.hw.dataflow.stepped import simulate_gemm
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "scalesim"
 RECORDS = json.loads((DATA / "results.json").read_text())["records"]

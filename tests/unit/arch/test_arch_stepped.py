@@ -1,5 +1,5 @@
 """The cycle-stepped array is the oracle: it must compute X @ W exactly and its cycle counts
-must equal the closed forms of tersim.arch.systolic in both conventions."""
+must equal the closed forms of tersim.hw.dataflow in both conventions."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tersim.arch.stepped import simulate_gemm
-from tersim.arch.systolic import gemm_accesses, gemm_timing
 from tersim.config.enums import CompatMode, Dataflow
 from tersim.errors import DesignError, WorkloadError
+from tersim.hw.dataflow import gemm_accesses, gemm_timing
+from tersim.hw.dataflow.stepped import simulate_gemm
 
 dims = st.integers(min_value=1, max_value=64)
 array_dims = st.integers(min_value=1, max_value=16)

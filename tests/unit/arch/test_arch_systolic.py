@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tersim.arch.systolic import (
+from tersim.config.enums import CompatMode, Dataflow
+from tersim.errors import DesignError, TersimError
+from tersim.hw.dataflow import (
     GemmTiming,
     drain_cycles,
     fill_cycles,
@@ -16,8 +16,6 @@ from tersim.arch.systolic import (
     pass_timing,
     preload_cycles,
 )
-from tersim.config.enums import CompatMode, Dataflow
-from tersim.errors import DesignError, TersimError
 
 OS, WS, IS = Dataflow.OS, Dataflow.WS, Dataflow.IS
 TERSIM, SCALESIM = CompatMode.TERSIM, CompatMode.SCALESIM
@@ -208,16 +206,8 @@ def test_result_is_frozen() -> None:
 
 
 @pytest.mark.parametrize("dataflow", list(Dataflow))
-def test_big_gemms_are_microseconds(dataflow: Dataflow) -> None:
-    shapes = [(512, 4096, 4096), (512, 11008, 4096), (1, 11008, 4096)]
-    n_calls = 2000
-    t0 = time.perf_counter()
-    for _ in range(n_calls // len(shapes)):
-        for m, n, k in shapes:
-            gemm_timing(m, n, k, 128, 128, dataflow)
-            gemm_accesses(m, n, k, 128, 128, dataflow)
-    per_call_s = (time.perf_counter() - t0) / n_calls
-    assert per_call_s < 200e-6  # typically ~5 us; generous for slow CI machines
+def test_big_gemms_are_closed_forms(dataflow: Dataflow) -> None:
+    # (speed is measured in benchmarks/bench_gemm_vs_scalesim.py, not asserted here)
     t = gemm_timing(512, 11008, 4096, 128, 128, dataflow)
     assert t.useful_pe_cycles == 512 * 11008 * 4096
     assert 0.0 < t.utilization <= 1.0

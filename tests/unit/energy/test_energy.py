@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tersim.config import load_hardware
-from tersim.cost.counts import ActionCounts, PECounts
 from tersim.cost.energy import estimate_energy, price_list, sram_pj_per_byte
+from tersim.hw.counts import ActionCounts, PECounts
 from tersim.tech import energy_table
 from tersim.tech.tables import energy_field_names
 
@@ -113,8 +113,8 @@ def test_two_by_two_gemm_stepped_on_a_two_by_two_array_by_hand() -> None:
     skipping: 6 x 0.1 + 2 x 0.003 = 0.606 pJ."""
     import numpy as np
 
-    from tersim.arch.stepped import simulate_gemm
     from tersim.config import Dataflow
+    from tersim.hw.dataflow.stepped import simulate_gemm
 
     x = np.array([[1, 2], [3, 4]], dtype=np.int8)
     w = np.array([[1, 0], [-1, 1]], dtype=np.int8)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tersim.arch.systolic import gemm_timing
 from tersim.config import CompatMode, Dataflow, load_hardware
 from tersim.config.hardware import HardwareConfig
 from tersim.errors import ConfigError, DesignError
+from tersim.hw.dataflow import gemm_timing
 from tersim.mapping.gemm import Operands, plan_gemm
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -174,7 +174,7 @@ def test_gqa_attention_fetches_each_kv_head_once() -> None:
 def test_shadow_registers_and_wide_preload_reach_the_mapping() -> None:
     """The fast-load design's GEMV tiles add up to the closed form with its options; a 4096 x
     4096 GEMV runs about ceil(R / k) = 16 cycles per tile instead of T + R = 129."""
-    from tersim.arch.systolic import gemm_timing
+    from tersim.hw.dataflow import gemm_timing
 
     fast = load_hardware(ROOT / "hw_configs" / "ternary-128x128-7nm-fastload.yaml")
     ops = Operands(8, 2.0, 16, 32, input_on_chip=True, output_on_chip=True)

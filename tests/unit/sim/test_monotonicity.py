@@ -15,10 +15,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tersim.arch.systolic import gemm_timing
 from tersim.config import Dataflow, load_hardware
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import Architecture, ModelSpec
+from tersim.hw.dataflow import gemm_timing
 from tersim.run.pipeline import run
 
 ROOT = Path(__file__).resolve().parents[3]

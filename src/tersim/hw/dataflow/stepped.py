@@ -4,7 +4,7 @@ Every cycle, every PE reads the registers its neighbours wrote in the previous c
 its own (synchronous logic). Operands carry tags (pass number, index along the reduction) so the
 model checks itself: a PE that meets a weight from the wrong pass, a partial sum for a different
 output, or an accumulator that is still occupied counts a *hazard*; :func:`simulate_gemm` raises
-if any occurred. Nothing in this file uses the closed forms of :mod:`tersim.arch.systolic`: when
+if any occurred. Nothing in this file uses the closed forms of :mod:`tersim.hw.dataflow`: when
 each pass may start is decided by local, reactive rules, so the cycle counts it returns are an
 independent check.
 
@@ -12,6 +12,8 @@ PE kinds: ternary (weights in {-1, 0, +1}; the PE adds, subtracts or skips; int3
 or multiply-accumulate (integer with int64 accumulators, or float64).
 
 Reactive control (``CompatMode.TERSIM``):
+
+Each dataflow module's ``stepped`` hook says which kernel runs it and how its operands map:
 
 * WS / IS (:func:`_stationary_kernel`; IS is WS on the transposed problem): column ``c`` starts
   loading the next tile the cycle after the current pass's last streamed operand has been
@@ -43,10 +45,11 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-# argument validation only, no timing formulas
-from tersim.arch.systolic import _positive, _stationary_options
 from tersim.config.enums import CompatMode, Dataflow
 from tersim.errors import DesignError, WorkloadError
+
+# argument validation only, no timing formulas
+from tersim.hw.dataflow.base import StationaryOptions, positive
 
 __all__ = ["SteppedResult", "simulate_gemm"]
 
@@ -634,9 +637,11 @@ def simulate_gemm(
     ``preload_rows_per_cycle`` (k) rows of a stationary tile are loaded per cycle;
     ``shadow_stationary`` gives every PE a shadow register for the next pass's tile.
     """
-    rows, cols = _positive("rows", rows), _positive("cols", cols)
+    from tersim.hw.dataflow import dataflow_model
+
+    rows, cols = positive("rows", rows), positive("cols", cols)
     df, mode_c = Dataflow(dataflow), CompatMode(compat)
-    kp, shadow = _stationary_options(mode_c, preload_rows_per_cycle, shadow_stationary)
+    opts = StationaryOptions.checked(mode_c, preload_rows_per_cycle, shadow_stationary)
     x = np.asarray(x)
     w = np.asarray(w)
     _check_matrix("x", x)
@@ -655,26 +660,10 @@ def simulate_gemm(
         xa, wa, acc_dtype = x.astype(np.int64), w.astype(np.int64), np.int64
     else:
         xa, wa, acc_dtype = x.astype(np.float64), w.astype(np.float64), np.float64
-    proto = np.zeros(1, acc_dtype)
     scalesim = mode_c is CompatMode.SCALESIM
-    if df is Dataflow.OS:
-        y = np.zeros((m, n), acc_dtype)
-        kmode = _TERNARY_STAT if ternary else _MAC
-        stats = _os_kernel(xa, wa, y, proto, rows, cols, scalesim, kmode)
-        in_reads, w_reads = stats[_STREAM_READS], stats[_STAT_READS]
-    elif df is Dataflow.WS:
-        y = np.zeros((m, n), acc_dtype)
-        kmode = _TERNARY_STAT if ternary else _MAC
-        stats = _stationary_kernel(xa, wa, y, proto, rows, cols, scalesim, kmode, kp, shadow)
-        in_reads, w_reads = stats[_STREAM_READS], stats[_STAT_READS]
-    else:  # IS: stationary activations, streamed weights: WS on the transposed problem
-        yt = np.zeros((n, m), acc_dtype)
-        kmode = _TERNARY_STREAM if ternary else _MAC
-        wt = np.ascontiguousarray(wa.T)
-        xt = np.ascontiguousarray(xa.T)
-        stats = _stationary_kernel(wt, xt, yt, proto, rows, cols, scalesim, kmode, kp, shadow)
-        y = np.ascontiguousarray(yt.T)
-        in_reads, w_reads = stats[_STAT_READS], stats[_STREAM_READS]
+    run = dataflow_model(df).stepped(xa, wa, acc_dtype, rows, cols, scalesim, ternary, opts)
+    y, stats = run.product, run.stats
+    in_reads, w_reads = run.input_reads_words, run.weight_reads_words
     if stats[_HAZARDS] != 0:
         raise RuntimeError(
             f"cycle-stepped model found {int(stats[_HAZARDS])} hazards "

@@ -1,0 +1,1 @@
+"""Hardware models, one plug-in per kind: PEs (``pe``), dataflows (``dataflow``), DRAM (``dram``)."""

@@ -1,0 +1,116 @@
+"""Action counts: what the hardware did, the input of the energy model.
+
+Produced by the mapping (per op) and summed by the simulator; priced by ``tersim.cost.energy``.
+Plain integers keyed by enums (which serialize as their values), so anyone can recompute an
+energy by hand from a JSON record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from tersim.config.enums import BufferRole, DramOperand
+
+
+@dataclass(frozen=True)
+class PECounts:
+    """Processing-element actions.
+
+    A MAC array does one ``mul`` and one accumulating ``add`` per multiply-accumulate. A ternary
+    adder array does one ``add`` (+1 weight), ``sub`` (-1 weight) or ``skip`` (zero weight) per
+    weight-activation pair; whether a skip costs an add or only a zero check is the design's
+    ``zero_skipping`` choice, priced by the energy model.
+    """
+
+    add: int = 0
+    sub: int = 0
+    skip: int = 0
+    mul: int = 0
+
+    def __add__(self, other: PECounts) -> PECounts:
+        return PECounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+
+def buffer_bytes(input: int = 0, weight: int = 0, output: int = 0) -> dict[BufferRole, int]:
+    """Bytes by buffer role, every role present."""
+    return {BufferRole.INPUT: input, BufferRole.WEIGHT: weight, BufferRole.OUTPUT: output}
+
+
+def dram_bytes(weights: int = 0, activations: int = 0, kv_cache: int = 0) -> dict[DramOperand, int]:
+    """Bytes by DRAM operand, every operand present."""
+    return {
+        DramOperand.WEIGHTS: weights,
+        DramOperand.ACTIVATIONS: activations,
+        DramOperand.KV_CACHE: kv_cache,
+    }
+
+
+@dataclass(frozen=True)
+class ActionCounts:
+    """Everything the energy model prices, for one run (or one op)."""
+
+    pe_by_kind: dict[str, PECounts] = field(default_factory=dict)  # op kind -> PE actions
+    vector_ops: int = 0  # element ops on the vector unit
+    vector_macs: int = 0  # matrix products run on the vector unit (mul + add each)
+    sram_read_bytes: dict[BufferRole, int] = field(default_factory=buffer_bytes)
+    sram_write_bytes: dict[BufferRole, int] = field(default_factory=buffer_bytes)
+    dram_read_bytes: dict[DramOperand, int] = field(default_factory=dram_bytes)
+    dram_write_bytes: dict[DramOperand, int] = field(default_factory=dram_bytes)
+    cycles: int = 0
+
+    @property
+    def pe_total(self) -> PECounts:
+        total = PECounts()
+        for c in self.pe_by_kind.values():
+            total = total + c
+        return total
+
+    def to_json(self) -> dict[str, object]:
+        pe = self.pe_total
+        return {
+            "mul": pe.mul,
+            "add": pe.add,
+            "sub": pe.sub,
+            "skip": pe.skip,
+            "pe_by_kind": {k: vars(v) for k, v in sorted(self.pe_by_kind.items())},
+            "vector_ops": self.vector_ops,
+            "vector_macs": self.vector_macs,
+            "sram_read_bytes": {k.value: v for k, v in self.sram_read_bytes.items()},
+            "sram_write_bytes": {k.value: v for k, v in self.sram_write_bytes.items()},
+            "dram_read_bytes": {k.value: v for k, v in self.dram_read_bytes.items()},
+            "dram_write_bytes": {k.value: v for k, v in self.dram_write_bytes.items()},
+            "cycles": self.cycles,
+        }
+
+
+def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
+    """The sum of many counts, with ``cycles`` set."""
+    pe: dict[str, list[int]] = {}
+    vec_ops = vec_macs = 0
+    sram_r, sram_w = buffer_bytes(), buffer_bytes()
+    dram_r, dram_w = dram_bytes(), dram_bytes()
+    for c in items:
+        for kind, p in c.pe_by_kind.items():
+            t = pe.setdefault(kind, [0, 0, 0, 0])
+            t[0] += p.add
+            t[1] += p.sub
+            t[2] += p.skip
+            t[3] += p.mul
+        vec_ops += c.vector_ops
+        vec_macs += c.vector_macs
+        for role in BufferRole:
+            sram_r[role] += c.sram_read_bytes[role]
+            sram_w[role] += c.sram_write_bytes[role]
+        for operand in DramOperand:
+            dram_r[operand] += c.dram_read_bytes[operand]
+            dram_w[operand] += c.dram_write_bytes[operand]
+    return ActionCounts(
+        pe_by_kind={k: PECounts(*v) for k, v in pe.items()},
+        vector_ops=vec_ops,
+        vector_macs=vec_macs,
+        sram_read_bytes=sram_r,
+        sram_write_bytes=sram_w,
+        dram_read_bytes=dram_r,
+        dram_write_bytes=dram_w,
+        cycles=cycles,
+    )

@@ -1,0 +1,53 @@
+"""The ``DramModel`` protocol: how long a DRAM transfer takes, given what the DRAM is doing.
+
+Both engines (the exact recurrence and the simpy model) time every transfer through the design's
+model and carry its state, so a model may remember anything that is a function of the transfers
+so far: per-channel busy times, which channel the next burst goes to. A state is
+``DramState(free_cycles, next_channel)``; shifting every time in it by the same amount shifts
+the outcome by that amount (the recurrence relies on this to skip repeated work).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from tersim.config.enums import DramModelKind
+
+
+@dataclass(frozen=True, slots=True)
+class DramParams:
+    """The design's DRAM, in the simulator's units."""
+
+    bw_bytes_per_cycle: float  # summed over all channels
+    latency_cycles: int  # from a transfer's end until its data is usable (pipelined)
+    channels: int
+    burst_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class DramState:
+    free_cycles: tuple[int, ...]  # per modelled channel: when it is next idle
+    next_channel: int  # where the next burst goes (interleaving models)
+
+    @property
+    def idle_at(self) -> int:
+        """When every channel is idle (the DMA engine issues one transfer at a time)."""
+        return max(self.free_cycles)
+
+    def shifted(self, d: int) -> DramState:
+        return DramState(tuple(t + d for t in self.free_cycles), self.next_channel)
+
+
+@runtime_checkable
+class DramModel(Protocol):
+    kind: DramModelKind
+
+    def initial_state(self, p: DramParams) -> DramState: ...
+
+    def transfer(
+        self, p: DramParams, state: DramState, start_cycle: int, nbytes: int
+    ) -> tuple[DramState, int]:
+        """Move ``nbytes`` starting no earlier than ``start_cycle``: the new state and the cycle
+        the last byte has moved (``start_cycle`` itself when nothing moves)."""
+        ...

@@ -1,0 +1,9 @@
+"""INT8 multiply-accumulate PE (W8A8; runs ternary/binary weights as int8): see :mod:`.mac`.
+Outputs are dequantized to 16-bit floats; attention only against an 8-bit KV cache."""
+
+from tersim.config.enums import PEKind
+from tersim.hw.pe.mac import MacPE
+
+MODEL = MacPE(
+    PEKind.INT8_MAC, native_act_bits=8, native_out_bits=16, is_float=False, max_operand_bits=8
+)
