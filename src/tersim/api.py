@@ -113,8 +113,11 @@ _CHECKS: dict[type[BaseModel], Callable[[Any], list[tuple[str, str]]]] = {
 }
 
 
-def validated(config: C, what: str = "") -> C:
+def validated(config: C, what: str = "", skip: str = "") -> C:
     """``config`` validated again, as if read from YAML (catches unvalidated ``model_copy``).
+
+    ``skip``: a dotted prefix whose cross-field problems are left out (the API checks a
+    workload's default ``scenario.`` only when the scenario is used: arguments override it).
 
     Raises:
         ConfigError: every problem, each naming the dotted field.
@@ -135,7 +138,7 @@ def validated(config: C, what: str = "") -> C:
                 for f in strays
             ]
         )
-    return _validate(cls, config.model_dump(mode="json"), label)
+    return _validate(cls, config.model_dump(mode="json"), label, skip)
 
 
 def _stray_fields(model: BaseModel, prefix: str) -> list[str]:
@@ -182,7 +185,7 @@ def _label(config: BaseModel) -> str:
     return str(getattr(config, "name", type(config).__name__))
 
 
-def _validate(cls: type[C], data: dict[str, Any], label: str) -> C:
+def _validate(cls: type[C], data: dict[str, Any], label: str, skip: str = "") -> C:
     try:
         obj = cls.model_validate(data)
     except ValidationError as exc:
@@ -197,7 +200,11 @@ def _validate(cls: type[C], data: dict[str, Any], label: str) -> C:
         ]
         raise ConfigError(problems) from None
     checks = _CHECKS.get(cls)
-    found = [] if checks is None else checks(obj)
+    found = (
+        []
+        if checks is None
+        else [(f, m) for f, m in checks(obj) if not (skip and f.startswith(skip))]
+    )
     if found:
         raise ConfigError([Problem(label, None, f, m) for f, m in found])
     return obj
@@ -216,7 +223,8 @@ def _hardware(hw: HardwareConfig | str | Path, what: str) -> HardwareConfig:
 
 def _workload(workload: ModelSpec | str | Path) -> ModelSpec:
     if isinstance(workload, ModelSpec):
-        return validated(workload)
+        # the scenario actually run is checked when traced (arguments may override the default)
+        return validated(workload, skip="scenario.")
     if isinstance(workload, str | Path):
         return load_workload(workload)
     raise TersimError(

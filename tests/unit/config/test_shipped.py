@@ -31,6 +31,17 @@ REQUIRED_WORKLOADS = {
     "gpt-30b",
     "falcon-7b",
     "falcon-40b",
+    # imported from published Hugging Face configs (tests/unit/config/test_hf_import.py)
+    "llama3-8b",
+    "smollm-135m",
+    "smollm-360m",
+    "smollm-1.7b",
+    "stablelm-3b-4e1t",
+    "redpajama-incite-3b",
+    "mistral-7b",
+    "qwen2.5-0.5b",
+    "qwen2.5-1.5b",
+    "qwen2.5-7b",
 }
 
 
