@@ -25,22 +25,32 @@ def main(out_dir: Path) -> None:
 
     s = res.summary()
     d, b = s["design"], s["baseline"]
-    print(f"{d['design']}: {d['decode_tokens_per_s_per_sequence']:.1f} tokens/s per sequence, "
-          f"{d['energy_total_pj'] / 1e9:.2f} mJ")
-    print(f"{b['design']}: {b['decode_tokens_per_s_per_sequence']:.1f} tokens/s per sequence, "
-          f"{b['energy_total_pj'] / 1e9:.2f} mJ")
+    print(
+        f"{d['design']}: {d['decode_tokens_per_s_per_sequence']:.1f} tokens/s per sequence, "
+        f"{d['energy_total_pj'] / 1e9:.2f} mJ"
+    )
+    print(
+        f"{b['design']}: {b['decode_tokens_per_s_per_sequence']:.1f} tokens/s per sequence, "
+        f"{b['energy_total_pj'] / 1e9:.2f} mJ"
+    )
     print(f"energy saving (baseline / design): {s['ratios']['energy_saving']:.2f}x")
 
     ops = res.ops()  # one row per op and decode step, units in the field names
     top = sorted(ops, key=lambda r: r.energy_dynamic_pj, reverse=True)[:3]
     for r in top:
-        print(f"  {r.op:<14} step {r.step}: {r.span_cycles:>9,} cycles, "
-              f"{r.dram_read_weights_bytes:>10,} weight bytes, {r.energy_dynamic_pj / 1e6:.1f} uJ")
+        print(
+            f"  {r.op:<14} step {r.step}: {r.span_cycles:>9,} cycles, "
+            f"{r.dram_read_weights_bytes:>10,} weight bytes, {r.energy_dynamic_pj / 1e6:.1f} uJ"
+        )
 
-    small = tersim.derive(hw, **{"array.rows": 64, "array.cols": 64})  # validated, unlike model_copy
+    small = tersim.derive(
+        hw, **{"array.rows": 64, "array.cols": 64}
+    )  # validated, unlike model_copy
     small_res = tersim.run(small, wl, phase="decode", prompt_tokens=64, gen_tokens=4)
-    print(f"64x64 array: {small_res.summary()['design']['latency_s'] * 1e3:.2f} ms "
-          f"(128x128: {d['latency_s'] * 1e3:.2f} ms)")
+    print(
+        f"64x64 array: {small_res.summary()['design']['latency_s'] * 1e3:.2f} ms "
+        f"(128x128: {d['latency_s'] * 1e3:.2f} ms)"
+    )
 
     tables = res.tables()
     written = write_tables(out_dir, tables, TableFormat.CSV)

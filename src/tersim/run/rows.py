@@ -139,7 +139,9 @@ def op_rows(record: RunRecord) -> list[OpRow]:
                 **{f"sram_read_{b.value}_bytes": c.sram_read_bytes.get(b, 0) for b in BufferRole},
                 **{f"sram_write_{b.value}_bytes": c.sram_write_bytes.get(b, 0) for b in BufferRole},
                 **{f"dram_read_{d.value}_bytes": c.dram_read_bytes.get(d, 0) for d in DramOperand},
-                **{f"dram_write_{d.value}_bytes": c.dram_write_bytes.get(d, 0) for d in DramOperand},
+                **{
+                    f"dram_write_{d.value}_bytes": c.dram_write_bytes.get(d, 0) for d in DramOperand
+                },
                 energy_mul_pj=e.mul_pj,
                 energy_add_pj=e.add_pj,
                 energy_sram_pj=e.sram_pj,
