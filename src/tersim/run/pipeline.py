@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tersim._version import __version__
@@ -44,6 +44,9 @@ class RunRecord:
     energy: EnergyBreakdown
     energy_by_layer_pj: dict[str, float]  # dynamic energy (no leakage) per layer
     energy_by_op_kind_pj: dict[str, float]  # dynamic energy (no leakage) per op kind
+    # what was run and how it was mapped, for per-op rows (tersim.run.rows); not in to_json
+    workload: Workload | None = field(default=None, repr=False, compare=False)
+    schedule: Schedule | None = field(default=None, repr=False, compare=False)
 
     def phase_summary(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
@@ -144,6 +147,11 @@ def run(
     ``ideal_memory`` makes DRAM transfers free and instantaneous (the mapping and its traffic
     counts are unchanged), which isolates the compute units.
     """
+    if not isinstance(phases, tuple) or not phases or not all(isinstance(p, Phase) for p in phases):
+        raise WorkloadError(
+            f"phases: expected a non-empty tuple of Phase (got {phases!r}; tersim.run takes "
+            "phase='prefill' | 'decode' | 'both')"
+        )
     if workload is None:
         formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
         workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
@@ -160,7 +168,9 @@ def run(
         schedule, prices, lambda op: "embedding_and_head" if op.layer < 0 else f"layer_{op.layer}"
     )
     by_kind = _dynamic_energy_by(schedule, prices, lambda op: op.kind)
-    return RunRecord(hw, spec, workload.formats, scenario, result, energy, by_layer, by_kind)
+    return RunRecord(
+        hw, spec, workload.formats, scenario, result, energy, by_layer, by_kind, workload, schedule
+    )
 
 
 def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:

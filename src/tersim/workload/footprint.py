@@ -66,9 +66,9 @@ class Footprint:
 def linear_shapes(spec: ModelSpec) -> list[tuple[int, int]]:
     """(K, N) of every linear weight matrix of the model."""
     a = spec.architecture
-    kvd = a.kv_heads * (a.hidden // a.heads)
-    per_layer = [(a.hidden, a.hidden), (a.hidden, kvd), (a.hidden, kvd), (a.hidden, a.hidden)]
-    if a.ffn_type in ("swiglu", "relu2_glu"):
+    qd, kvd = a.attn_dim, a.kv_dim
+    per_layer = [(a.hidden, qd), (a.hidden, kvd), (a.hidden, kvd), (qd, a.hidden)]
+    if a.ffn_type.gated:
         per_layer.append((a.hidden, a.ffn))
     per_layer += [(a.hidden, a.ffn), (a.ffn, a.hidden)]
     return per_layer * a.layers
@@ -118,9 +118,9 @@ def footprint(
     tables = 1 if a.tied_embeddings else 2
     embedding = tables * a.vocab * a.hidden * emb_bytes_per
     norms = (2 + (2 if a.sublayer_norm else 0)) * a.layers + 1
-    norm_bytes = 2 * a.hidden * norms  # counts sub-layer norms at hidden width (ffn one below)
-    if a.sublayer_norm:
-        norm_bytes += 2 * (a.ffn - a.hidden) * a.layers
-    kv = 2 * a.layers * a.kv_heads * (a.hidden // a.heads) * context_tokens * batch
+    norm_bytes = 2 * a.hidden * norms  # counts sub-layer norms at hidden width (fixed below)
+    if a.sublayer_norm:  # they sit at the attention output's and the FFN's width
+        norm_bytes += 2 * (a.attn_dim - a.hidden + a.ffn - a.hidden) * a.layers
+    kv = 2 * a.layers * a.kv_dim * context_tokens * batch
     kv_bytes = math.ceil(kv * q.kv_cache_bits / 8)
     return Footprint(fmt, weights, embedding, norm_bytes, kv_bytes)

@@ -62,6 +62,7 @@ RESIDUAL_OPS_PER_ELEMENT = 1  # per added branch
 ACTIVATION_OPS_PER_ELEMENT: dict[FFNType, int] = {
     FFNType.SWIGLU: 5,  # sigmoid (exp, add, divide), multiply by x, multiply by up
     FFNType.RELU2_GLU: 3,  # max, square, multiply by up
+    FFNType.GEGLU: 9,  # the GELU below on the gate, then multiply by up
     FFNType.GELU: 8,  # tanh approximation
 }
 
@@ -111,7 +112,7 @@ class TraceBuilder:
         return Tensor(
             f"{whole}[{lo}:{hi}]" if written else f"{whole}[:{hi}]",
             TensorKind.KV_CACHE,
-            (self.batch, a.kv_heads, hi - lo, a.head_dim),
+            (self.batch, a.kv_heads, hi - lo, a.head_size),
             self.formats.kv_bits,
             producer=len(self.ops) if written else None,
             view_of=whole,
@@ -211,7 +212,8 @@ class TraceBuilder:
         q_rot = self._act(name, q.shape, 16, suffix="q")
         k_rot = self._cache(layer, CacheSlot.K, self.ctx - self.q_tokens, self.ctx, written=True)
         t = q.shape[0]
-        width = q.shape[1] + k.shape[1]
+        a = self.spec.architecture
+        width = (a.heads + a.kv_heads) * a.rotary_size  # q and k elements rotated per token
         op = Op(
             name=name,
             kind=OpKind.ROPE,
@@ -230,7 +232,7 @@ class TraceBuilder:
     def attention(self, layer: int, q: Tensor) -> Tensor:
         """QK^T, softmax and AV for every sequence and head, reading K and V from the cache."""
         a, f, b = self.spec.architecture, self.formats, self.batch
-        hd, heads, kvh = a.head_dim, a.heads, a.kv_heads
+        hd, heads, kvh = a.head_size, a.heads, a.kv_heads
         qt, ctx, p = self.q_tokens, self.ctx, f"L{layer}"
         act_bits = f.act_bits if self.quantized else 16
 
