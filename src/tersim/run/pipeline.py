@@ -17,7 +17,7 @@ from tersim.hw.pe import pe_model
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
-from tersim.workload.footprint import footprint
+from tersim.workload.footprint import StorageFormat, footprint
 from tersim.workload.formats import Formats, resolve_formats
 from tersim.workload.trace import Phase, Workload, trace_shapes
 
@@ -187,9 +187,7 @@ def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
     cap = hw.dram.capacity_bytes
     if cap is None:
         return
-    fp_format = {"ternary": "ternary2" if workload.formats.weight_bits >= 2 else "ternary1.6"}.get(
-        fmt.value, fmt.value
-    )
+    fp_format = StorageFormat.of(fmt, workload.formats.weight_bits)
     context = workload.prompt_tokens + workload.gen_tokens
     need = footprint(spec, fp_format, context, workload.batch)
     if need.total_bytes > cap:

@@ -79,13 +79,6 @@ class EnergyTable:
     int8_mac_pe_leakage_uw: Sourced
     fp16_mac_pe_leakage_uw: Sourced
 
-    def value(self, name: str) -> float:
-        """The number of field ``name`` in pJ."""
-        entry = getattr(self, name)
-        if not isinstance(entry, Sourced):
-            raise KeyError(name)
-        return entry.value
-
     def with_overrides(self, overrides_pj: dict[str, float]) -> EnergyTable:
         """A copy with some fields replaced by user values (source: the user's config)."""
         update: dict[str, Any] = {
