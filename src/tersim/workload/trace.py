@@ -128,26 +128,33 @@ class TraceBuilder:
         name: str,
         kind: OpKind,
         inputs: tuple[Tensor, ...],
-        out: Tensor,
-        ops_per_element: int,
+        outputs: tuple[Tensor, ...],
+        vector_ops: int,
+        width: int | None = None,
     ) -> Tensor:
-        rows, width = out.shape[0], out.elements // out.shape[0]
-        return self._add(
-            Op(
-                name=name,
-                kind=kind,
-                layer=layer,
-                phase=self.phase,
-                step=self.step,
-                m=rows,
-                n=width,
-                k=0,
-                inputs=inputs,
-                outputs=(out,),
-                out_bits=round(out.bits),
-                vector_ops=out.elements * ops_per_element,
-            )
+        """A vector-unit op over ``rows x width`` elements (width: the first output's)."""
+        out = outputs[0]
+        rows = out.shape[0]
+        op = Op(
+            name=name,
+            kind=kind,
+            layer=layer,
+            phase=self.phase,
+            step=self.step,
+            m=rows,
+            n=out.elements // rows if width is None else width,
+            k=0,
+            inputs=inputs,
+            outputs=outputs,
+            out_bits=round(out.bits),
+            vector_ops=vector_ops,
         )
+        return self._add(op)
+
+    def _elementwise(
+        self, layer: int, name: str, kind: OpKind, inputs: tuple[Tensor, ...], out: Tensor, per: int
+    ) -> Tensor:
+        return self._vector(layer, name, kind, inputs, (out,), out.elements * per)
 
     # -- the executor protocol (tersim.workload.layer.LayerExecutor[Tensor]) -------------------
     def embedding(self, name: str) -> Tensor:
@@ -166,11 +173,11 @@ class TraceBuilder:
 
     def norm(self, layer: int, name: str, x: Tensor, weight: str) -> Tensor:
         out = self._act(name, x.shape, 16)
-        return self._vector(layer, name, OpKind.NORM, (x,), out, NORM_OPS_PER_ELEMENT)
+        return self._elementwise(layer, name, OpKind.NORM, (x,), out, NORM_OPS_PER_ELEMENT)
 
     def quant(self, layer: int, name: str, x: Tensor) -> Tensor:
         out = self._act(name, x.shape, self.formats.act_bits)
-        return self._vector(layer, name, OpKind.QUANT, (x,), out, QUANT_OPS_PER_ELEMENT)
+        return self._elementwise(layer, name, OpKind.QUANT, (x,), out, QUANT_OPS_PER_ELEMENT)
 
     def linear(
         self,
@@ -211,23 +218,10 @@ class TraceBuilder:
     def rope(self, layer: int, name: str, q: Tensor, k: Tensor) -> Tensor:
         q_rot = self._act(name, q.shape, 16, suffix="q")
         k_rot = self._cache(layer, CacheSlot.K, self.ctx - self.q_tokens, self.ctx, written=True)
-        t = q.shape[0]
         a = self.spec.architecture
         width = (a.heads + a.kv_heads) * a.rotary_size  # q and k elements rotated per token
-        op = Op(
-            name=name,
-            kind=OpKind.ROPE,
-            layer=layer,
-            phase=self.phase,
-            step=self.step,
-            m=t,
-            n=width,
-            k=0,
-            inputs=(q, k),
-            outputs=(q_rot, k_rot),
-            vector_ops=t * width * ROPE_OPS_PER_ELEMENT,
-        )
-        return self._add(op)
+        ops = q.shape[0] * width * ROPE_OPS_PER_ELEMENT
+        return self._vector(layer, name, OpKind.ROPE, (q, k), (q_rot, k_rot), ops, width)
 
     def attention(self, layer: int, q: Tensor) -> Tensor:
         """QK^T, softmax and AV for every sequence and head, reading K and V from the cache."""
@@ -265,7 +259,7 @@ class TraceBuilder:
 
         scores = matmul(OpKind.ATTN_QK, q, CacheSlot.K, ctx, hd, (b * heads * qt, ctx))
         probs_t = self._act(f"{p}.softmax", scores.shape, 16)
-        probs = self._vector(
+        probs = self._elementwise(
             layer, f"{p}.softmax", OpKind.SOFTMAX, (scores,), probs_t, SOFTMAX_OPS_PER_ELEMENT
         )
         # the heads' outputs are the (B*T, H*D) rows the next op reads
@@ -275,12 +269,12 @@ class TraceBuilder:
         inputs = (up,) if gate is None else (gate, up)
         out = self._act(name, up.shape, 16)
         per_element = ACTIVATION_OPS_PER_ELEMENT[self.spec.architecture.ffn_type]
-        return self._vector(layer, name, OpKind.ACTIVATION, inputs, out, per_element)
+        return self._elementwise(layer, name, OpKind.ACTIVATION, inputs, out, per_element)
 
     def residual(self, layer: int, name: str, x: Tensor, branches: tuple[Tensor, ...]) -> Tensor:
         out = self._act(name, x.shape, 16)
         per_element = RESIDUAL_OPS_PER_ELEMENT * len(branches)
-        return self._vector(layer, name, OpKind.RESIDUAL, (x, *branches), out, per_element)
+        return self._elementwise(layer, name, OpKind.RESIDUAL, (x, *branches), out, per_element)
 
     def lm_head(self, name: str, x: Tensor) -> Tensor:
         a, f, b = self.spec.architecture, self.formats, self.batch
