@@ -84,6 +84,8 @@ class TraceBuilder:
     step: int = 0
     q_tokens: int = 1
     ctx: int = 1
+    _scope: str = "prefill"
+    _weights: dict[tuple[str, int, int], Tensor] = field(default_factory=dict)
 
     @property
     def quantized(self) -> bool:
@@ -95,15 +97,22 @@ class TraceBuilder:
 
     def begin_pass(self, phase: Phase, step: int, q_tokens: int, ctx: int) -> None:
         self.phase, self.step, self.q_tokens, self.ctx = phase, step, q_tokens, ctx
+        self._scope = "prefill" if phase is Phase.PREFILL else f"decode{step}"
+
+    def _weight(self, name: str, k: int, n: int) -> Tensor:
+        """The weight tensor of projection ``name`` (one object for every pass that reads it)."""
+        key = (name, k, n)
+        w = self._weights.get(key)
+        if w is None:
+            w = Tensor(f"{name}.weight", TensorKind.WEIGHT, (k, n), self.formats.weight_bits)
+            self._weights[key] = w
+        return w
 
     # -- tensors ------------------------------------------------------------------------------
-    def _scope(self) -> str:
-        return "prefill" if self.phase is Phase.PREFILL else f"decode{self.step}"
-
     def _act(
         self, op_name: str, shape: tuple[int, ...], bits: float, suffix: str = "out"
     ) -> Tensor:
-        name = f"{self._scope()}/{op_name}.{suffix}"
+        name = f"{self._scope}/{op_name}.{suffix}"
         return Tensor(name, TensorKind.ACTIVATION, shape, bits, producer=len(self.ops))
 
     def _cache(self, layer: int, slot: CacheSlot, lo: int, hi: int, written: bool) -> Tensor:
@@ -160,7 +169,7 @@ class TraceBuilder:
     def embedding(self, name: str) -> Tensor:
         h, t = self.spec.architecture.hidden, self.tokens
         rows = Tensor(
-            f"{self._scope()}/embed_table.rows",
+            f"{self._scope}/embed_table.rows",
             TensorKind.WEIGHT,
             (t, h),
             self.formats.embedding_bits,
@@ -191,7 +200,7 @@ class TraceBuilder:
     ) -> Tensor:
         f, t = self.formats, self.tokens
         k = x.shape[-1]
-        w = Tensor(f"{name}.weight", TensorKind.WEIGHT, (k, out_features), f.weight_bits)
+        w = self._weight(name, k, out_features)
         if cache is None:
             out = self._act(name, (t, out_features), f.out_bits)
         else:
