@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +17,11 @@ from tersim.config import HardwareConfig, ModelSpec, load_any
 from tersim.errors import ConfigError, TersimError
 from tersim.shipped import shipped_files
 from tersim.workload.ops import Phase
+
+if TYPE_CHECKING:
+    from tersim.api import ProgressFn
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="tersim",
@@ -313,11 +319,9 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.3f} s"
 
 
-def _run_with_progress(**kwargs):  # type: ignore[no-untyped-def]
-    """``tersim.api.run`` with a progress bar per simulated design on stderr."""
+def _with_progress(work: Callable[[ProgressFn], T]) -> T:
+    """``work(progress)`` with a progress bar per simulated design on stderr."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from tersim.api import run as run_api
 
     with Progress(
         TextColumn("{task.description}"),
@@ -333,7 +337,7 @@ def _run_with_progress(**kwargs):  # type: ignore[no-untyped-def]
                 tasks[label] = bar.add_task(f"simulating {label}", total=None)
             bar.update(tasks[label], completed=done, total=total)  # type: ignore[arg-type]
 
-        return run_api(progress=update, **kwargs)
+        return work(update)
 
 
 @app.command("run")
@@ -383,17 +387,23 @@ def run_cmd(
             "--weight-format: a trace fixes its weight format (leave the option out, or "
             "re-trace with tersim trace --pe-kind)"
         )
-    res = _run_with_progress(
-        hw=hw,
-        workload=_load_spec(workload),
-        phase=phase,
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        batch=batch,
-        baseline=None if baseline in (None, "none") else baseline,
-        weight_format=weight_format,
-        fidelity=fidelity,
-        trace=trace_file,
+    from tersim.api import run as run_api
+
+    spec = _load_spec(workload)
+    res = _with_progress(
+        lambda progress: run_api(
+            hw=hw,
+            workload=spec,
+            phase=phase,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            baseline=None if baseline in (None, "none") else baseline,
+            weight_format=weight_format,
+            fidelity=fidelity,
+            trace=trace_file,
+            progress=progress,
+        )
     )
     _print_summary(res.record, res.baseline)
     doc = res.to_dict()
