@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +17,11 @@ from tersim.config import HardwareConfig, ModelSpec, load_any
 from tersim.errors import ConfigError, TersimError
 from tersim.shipped import shipped_files
 from tersim.workload.ops import Phase
+
+if TYPE_CHECKING:
+    from tersim.api import ProgressFn
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="tersim",
@@ -111,10 +117,84 @@ def list_shipped() -> None:
 
 
 def _load_spec(workload: str) -> ModelSpec:
+    """A workload by name, YAML path or Hugging Face config.json (its notes go to stderr)."""
     from tersim.config import load_workload
+    from tersim.config.hf_import import import_hf_file, is_hf_config
     from tersim.shipped import resolve
 
+    if is_hf_config(workload):
+        imp = import_hf_file(workload)
+        for note in imp.notes:
+            _err().print(f"note: {workload}: {note}", markup=False, soft_wrap=True)
+        return imp.spec
     return load_workload(resolve(workload, "workload"))
+
+
+JsonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--json",
+        help="Write the JSON record to PATH; '--json -' (or a bare --json) prints it.",
+    ),
+]
+
+
+def _emit_json(target: str | None, doc: object) -> None:
+    """The one --json convention: a path is written (atomically), '-' goes to stdout."""
+    if target is None:
+        return
+    if target == "-":
+        print(json.dumps(doc, indent=2, sort_keys=True))
+        return
+    _write_json(Path(target), doc)
+    _out().print(f"wrote {target}", markup=False)
+
+
+def _export(rows_by_table: dict[str, list[dict[str, object]]], csv_dir, parquet_dir) -> None:  # type: ignore[no-untyped-def]
+    from tersim.run.export import TableFormat, write_tables
+
+    for folder, fmt in ((csv_dir, TableFormat.CSV), (parquet_dir, TableFormat.PARQUET)):
+        if folder is not None:
+            for path in write_tables(folder, rows_by_table, fmt):
+                _out().print(f"wrote {path}", markup=False)
+
+
+@app.command("import-hf")
+def import_hf_cmd(
+    config: Annotated[Path, typer.Argument(help="A Hugging Face config.json.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Workload YAML to write (else stdout).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Workload name (default: the output file's stem).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Where the config came from.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing output file.")] = False,
+) -> None:
+    """Turn a Hugging Face config.json into a workload YAML; report every approximation."""
+    from tersim.config.hf_import import import_hf_file
+
+    if output is not None and output.exists() and not force:
+        raise TersimError(f"{output}: already exists (expected a new file, or pass --force)")
+    imp = import_hf_file(config, name=name or (output.stem if output else None), source=source)
+    for note in imp.notes:
+        _err().print(f"note: {config}: {note}", markup=False, soft_wrap=True)
+    if output is None:
+        print(imp.yaml(), end="")
+        return
+    tmp = output.with_name(output.name + ".tmp")
+    try:
+        tmp.write_text(imp.yaml(), encoding="utf-8")
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise TersimError(f"{output}: cannot write ({exc.strerror})") from None
+    a = imp.spec.architecture
+    _out().print(
+        f"wrote {output}: {imp.spec.name} ({imp.model_type}, {a.layers} layers, hidden "
+        f"{a.hidden}, {len(imp.notes)} notes)",
+        markup=False,
+    )
 
 
 @app.command()
@@ -177,7 +257,7 @@ def footprint(
     context: Annotated[int, typer.Option(help="KV-cache context in tokens.")] = 0,
     batch: Annotated[int, typer.Option(help="Sequences in the KV cache.")] = 1,
     outlier_fraction: Annotated[float, typer.Option(help="int8_outliers: FP16 columns.")] = 0.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOption = None,
 ) -> None:
     """Model memory per weight format: weights, embeddings, norms, KV cache."""
     from tersim.workload.footprint import FORMATS
@@ -186,17 +266,15 @@ def footprint(
     spec = _load_spec(workload)
     formats = FORMATS if fmt is None else (fmt,)
     rows = [fp(spec, f, context, batch, outlier_fraction) for f in formats]
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "workload": spec.name,
-                    "context_tokens": context,
-                    "batch": batch,
-                    "formats": {r.format: r.to_json() for r in rows},
-                },
-                indent=2,
-            )
+    if json_out is not None:
+        _emit_json(
+            json_out,
+            {
+                "workload": spec.name,
+                "context_tokens": context,
+                "batch": batch,
+                "formats": {r.format: r.to_json() for r in rows},
+            },
         )
         return
     table = Table(title=f"{spec.name}: memory footprint (GB = 1e9 bytes), context {context}")
@@ -229,14 +307,21 @@ def _write_json(path: Path, doc: object) -> None:
         raise TersimError(f"{path}: cannot write ({exc.strerror})") from None
 
 
+def _fmt_pj(pj: float) -> str:
+    """Energy in the largest unit that keeps it at least 1 (pJ, nJ, uJ, mJ, J)."""
+    for unit, scale in (("J", 1e12), ("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(pj) >= scale:
+            return f"{pj / scale:,.3f} {unit}"
+    return f"{pj:,.3f} pJ"
+
+
 def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.3f} s"
 
 
-def _run_with_progress(label: str, **kwargs):  # type: ignore[no-untyped-def]
+def _with_progress(work: Callable[[ProgressFn], T]) -> T:
+    """``work(progress)`` with a progress bar per simulated design on stderr."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from tersim.run.pipeline import run as run_pipeline
 
     with Progress(
         TextColumn("{task.description}"),
@@ -245,12 +330,14 @@ def _run_with_progress(label: str, **kwargs):  # type: ignore[no-untyped-def]
         console=_err(),
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=None)
+        tasks: dict[str, object] = {}
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"simulating {label}", total=None)
+            bar.update(tasks[label], completed=done, total=total)  # type: ignore[arg-type]
 
-        return run_pipeline(progress=update, **kwargs)
+        return work(update)
 
 
 @app.command("run")
@@ -258,13 +345,15 @@ def run_cmd(
     hw: Annotated[str, typer.Option("--hw", help="Hardware YAML or shipped name.")] = (
         "ternary-128x128-7nm"
     ),
-    workload: Annotated[str, typer.Option("--workload", help="Workload YAML or name.")] = (
-        "bitnet-b1.58-3b"
-    ),
+    workload: Annotated[
+        str, typer.Option("--workload", help="Workload YAML, shipped name or HF config.json.")
+    ] = "bitnet-b1.58-3b",
     baseline: Annotated[
         str | None, typer.Option(help="Baseline design (YAML or name); 'none' for no baseline.")
     ] = None,
-    phase: Annotated[str, typer.Option(help="prefill, decode or both.")] = "both",
+    phase: Annotated[
+        str | None, typer.Option(help="prefill, decode or both (default: both).")
+    ] = None,
     prompt_tokens: Annotated[int | None, typer.Option(help="Prompt length.")] = None,
     gen_tokens: Annotated[int | None, typer.Option(help="Generated tokens.")] = None,
     batch: Annotated[int | None, typer.Option(help="Sequences per batch.")] = None,
@@ -272,10 +361,19 @@ def run_cmd(
     fidelity: Annotated[str, typer.Option(help="tile or fast.")] = "fast",
     trace_file: Annotated[
         Path | None,
-        typer.Option("--trace", help="Run a saved trace (e.g. from tersim trace --measure)."),
+        typer.Option(
+            "--trace",
+            help="Run a saved trace (e.g. from tersim trace --measure); it fixes the scenario.",
+        ),
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON record.")] = None,
+    json_out: JsonOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", help="Write runs.csv and ops.csv to this folder.")
+    ] = None,
+    parquet_dir: Annotated[
+        Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
+    ] = None,
     iso_area: Annotated[
         bool, typer.Option("--iso-area", help="Resize the design's array to the baseline's area.")
     ] = False,
@@ -285,117 +383,108 @@ def run_cmd(
     ] = False,
 ) -> None:
     """Simulate a workload on a design (default: BitNet b1.58 3B, ternary vs FP16 at 7nm)."""
-    from tersim.config import WeightFormat, load_hardware
-    from tersim.shipped import resolve
-    from tersim.sim import Fidelity
+    from tersim.api import default_baseline
 
-    design = load_hardware(resolve(hw, "hardware"))
-    if baseline is None and hw == "ternary-128x128-7nm":
-        baseline = "fp16-128x128-7nm"
-    base = None if baseline in (None, "none") else load_hardware(resolve(baseline, "hardware"))
-    iso, iso_from = None, design.name
+    if baseline is None:
+        baseline = default_baseline(hw)
+    if phase is not None:
+        _phases(phase)  # the option's own message for a bad value
+    if trace_file is not None and weight_format is not None:
+        raise TersimError(
+            "--weight-format: a trace fixes its weight format (leave the option out, or "
+            "re-trace with tersim trace --pe-kind)"
+        )
+    from tersim.api import run as run_api
+
+    spec = _load_spec(workload)
+    design: str | HardwareConfig = hw
+    iso, iso_from = None, hw
     if iso_area or iso_power:
+        from tersim.config import load_hardware
         from tersim.cost.iso import IsoMetric, iso_design
+        from tersim.shipped import resolve
 
         if iso_area and iso_power:
             raise TersimError("--iso-area and --iso-power: give one (expected one of them)")
-        if base is None:
+        if baseline in (None, "none"):
             raise TersimError(
                 "--iso-area/--iso-power need a baseline to match (got none; expected --baseline)"
             )
-        iso = iso_design(design, base, IsoMetric.AREA if iso_area else IsoMetric.POWER)
+        assert baseline is not None
+        metric = IsoMetric.AREA if iso_area else IsoMetric.POWER
+        base_hw = load_hardware(resolve(baseline, "hardware"))
+        iso = iso_design(load_hardware(resolve(hw, "hardware")), base_hw, metric)
         design = iso.design
-    spec = _load_spec(workload)
-    try:
-        fid = Fidelity(fidelity)
-        fmt = None if weight_format is None else WeightFormat(weight_format)
-    except ValueError as exc:
-        raise TersimError(
-            f"invalid option: {exc} (fidelity: tile | fast; weight format: "
-            f"{', '.join(f.value for f in WeightFormat)})"
-        ) from None
-    common = dict(
-        spec=spec,
-        phases=_phases(phase),
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        batch=batch,
-        fidelity=fid,
-    )
-    traced = None
-    if trace_file is not None:
-        from tersim.workload.trace import load_workload_trace
-
-        traced = load_workload_trace(trace_file)
-        if traced.model != spec.name:
-            raise TersimError(
-                f"{trace_file}: trace of '{traced.model}' but --workload is '{spec.name}' "
-                "(expected the workload the trace came from)"
-            )
-    record = _run_with_progress(
-        f"simulating {design.name}", hw=design, weight_format=fmt, workload=traced, **common
-    )
-    base_record = (
-        None if base is None else _run_with_progress(f"simulating {base.name}", hw=base, **common)
+    res = _with_progress(
+        lambda progress: run_api(
+            hw=design,
+            workload=spec,
+            phase=phase,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            baseline=None if baseline in (None, "none") else baseline,
+            weight_format=weight_format,
+            fidelity=fidelity,
+            trace=trace_file,
+            progress=progress,
+        )
     )
     if iso is not None:
         a = iso.design.array
         _out().print(
             f"{iso_from} resized to {a.rows} x {a.cols} PEs for the {iso.metric.value} of "
-            f"{baseline}: {iso.achieved:.4g} {iso.unit} against {iso.target:.4g} (one more column: "
-            f"{iso.one_more_column:.4g}; buffers kept, ports widened with the array)",
+            f"{baseline}: {iso.achieved:.4g} {iso.unit} against {iso.target:.4g} (one more "
+            f"column: {iso.one_more_column:.4g}; buffers kept, ports widened with the array)",
             markup=False,
         )
-    _print_summary(record, base_record)
-    doc: dict[str, object] = {"run": record.to_json()}
+    _print_summary(res.record, res.baseline)
+    doc = res.to_dict()
     if iso is not None:
         doc["iso"] = iso.to_json()
-    if base_record is not None:
-        doc["baseline"] = base_record.to_json()
-        doc["ratios"] = _ratios(record, base_record)
-    if json_out is not None:
-        _write_json(json_out, doc)
-        _out().print(f"wrote {json_out}", markup=False)
+    _emit_json(json_out, doc)
     if report is not None:
         from tersim.report import write_run_report
 
         write_run_report(doc, report)
         _out().print(f"wrote {report}", markup=False)
+    if csv_dir is not None or parquet_dir is not None:
+        _export(res.tables(), csv_dir, parquet_dir)
 
 
 @app.command("report")
 def report_cmd(
     record: Annotated[Path, typer.Argument(help="JSON written by tersim run --json.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="HTML file to write.")
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", help="Write runs.csv (and ops.csv) to this folder.")
+    ] = None,
+    parquet_dir: Annotated[
+        Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
+    ] = None,
 ) -> None:
-    """Make an interactive HTML report from a stored run record (no simulation)."""
+    """Make an HTML report, or CSV/Parquet tables, from a stored run record.
+
+    Per-op tables are rebuilt by re-running the record's inputs (embedded in it) and checked
+    against the stored totals; a record that does not reproduce gets its summary table only.
+    """
     from tersim.report.html import load_run_json, write_run_report
 
-    write_run_report(load_run_json(record), output)
-    _out().print(f"wrote {output}", markup=False)
+    if output is None and csv_dir is None and parquet_dir is None:
+        raise TersimError("report: nothing to write (expected -o FILE.html, --csv or --parquet)")
+    doc = load_run_json(record)
+    if output is not None:
+        write_run_report(doc, output)
+        _out().print(f"wrote {output}", markup=False)
+    if csv_dir is not None or parquet_dir is not None:
+        from tersim.run.rows import tables_from_document
 
-
-def _ratios(rec, base):  # type: ignore[no-untyped-def]
-    """Baseline / design for costs (higher = design better), design / baseline for speed."""
-
-    def div(a: float, b: float) -> float | None:
-        return a / b if b else None
-
-    rp, bp = rec.phase_summary(), base.phase_summary()
-    out = {
-        "latency_speedup": div(
-            base.result.total_cycles / base.result.clock_hz,
-            rec.result.total_cycles / rec.result.clock_hz,
-        ),
-        "energy_saving": div(base.energy.total_pj, rec.energy.total_pj),
-        "dram_traffic_saving": div(
-            sum(base.result.counts.dram_read_bytes.values()),
-            sum(rec.result.counts.dram_read_bytes.values()),
-        ),
-    }
-    for ph in rp:
-        out[f"{ph}_speedup"] = div(bp[ph]["seconds"], rp[ph]["seconds"])
-    return out
+        tables, why = tables_from_document(doc)
+        if why:
+            _err().print(f"note: {record}: {why}", markup=False, soft_wrap=True)
+        _export(tables, csv_dir, parquet_dir)
 
 
 def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
@@ -412,7 +501,7 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
             justify="right",
         )
     if base is not None:
-        table.add_column("baseline / design", justify="right")
+        table.add_column("design advantage\n(above 1: design better)", justify="right")
 
     def row(label: str, values: list[float], fmt, better_low: bool = True) -> None:  # type: ignore[no-untyped-def]
         cells = [fmt(v) for v in values]
@@ -425,9 +514,10 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
     row("latency", [r.result.seconds for r in cols], _fmt_s)
     if "prefill" in phases[0]:
         row("time to first token", [p["prefill"]["seconds"] for p in phases], _fmt_s)
-    if "decode" in phases[0]:
+    if "decode" in phases[0] and phases[0]["decode"]["tokens"] > 0:  # no rate without tokens
+        per = "per sequence" if rec.scenario.batch == 1 else "all sequences"
         row(
-            "decode tokens/s",
+            f"decode tokens/s ({per})",
             [p["decode"]["tokens_per_s"] for p in phases],
             lambda v: f"{v:,.1f}",
             better_low=False,
@@ -503,7 +593,7 @@ def gemm(
     ] = None,
     compat: Annotated[str | None, typer.Option(help="tersim or scalesim cycle counting.")] = None,
     ideal_memory: Annotated[bool, typer.Option(help="Infinite DRAM bandwidth.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOption = None,
 ) -> None:
     """Time one GEMM (M x K activations by K x N weights) on a design."""
     from tersim.config import CompatMode, Dataflow, load_hardware
@@ -520,8 +610,8 @@ def gemm(
         ) from None
     res = run_gemm(design, m, n, k, df, mode, ideal_memory)
     doc = res.to_json()
-    if as_json:
-        print(json.dumps(doc, indent=2))
+    if json_out is not None:
+        _emit_json(json_out, doc)
         return
     table = Table(
         title=f"GEMM {m}x{k} @ {k}x{n} on {design.name} "
@@ -531,6 +621,16 @@ def gemm(
     table.add_column("value", justify="right")
     for key in ("total_cycles", "compute_cycles", "stall_cycles"):
         table.add_row(key, f"{doc[key]:,}")
+    table.add_row("time", f"{res.seconds * 1e6:,.3f} us at {design.array.clock_hz / 1e9:g} GHz")
+    e = res.energy
+    table.add_row("energy (total)", _fmt_pj(e.total_pj))
+    for label, pj in (
+        ("energy: PE arithmetic", e.mul_pj + e.add_pj),
+        ("energy: SRAM", e.sram_pj),
+        ("energy: DRAM", e.dram_pj),
+        ("energy: leakage", e.leakage_pj),
+    ):
+        table.add_row(label, _fmt_pj(pj))
     table.add_row(
         "folds (row x col, chunks)",
         f"{doc['folds']['row']} x {doc['folds']['col']}, {doc['folds']['chunks']}",
@@ -559,7 +659,7 @@ def claim(
     prompt_tokens: Annotated[int, typer.Option(help="Prefill length.")] = 512,
     gen_tokens: Annotated[int, typer.Option(help="Decode steps for the decode ratio.")] = 128,
     sweep: Annotated[bool, typer.Option(help="Also sweep model sizes 700M..70B.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOption = None,
 ) -> None:
     """Reproduce BitNet b1.58's 71x matmul-energy claim from simulation, then widen it."""
     from tersim.config import load_hardware, load_workload
@@ -575,8 +675,8 @@ def claim(
     with _err().status("simulating ternary and FP16 designs..."):
         report = make_claim(tern, fp16, spec, prompt_tokens, gen_tokens, specs)
     doc = report.to_json()
-    if as_json:
-        print(json.dumps(doc, indent=2))
+    if json_out is not None:
+        _emit_json(json_out, doc)
         return
     out = _out()
     t = report.table
@@ -663,7 +763,7 @@ def sweep(
     dask_scheduler: Annotated[
         str, typer.Option(help="processes | threads | synchronous | tcp://host:port")
     ] = "processes",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write every point.")] = None,
+    json_out: JsonOption = None,
 ) -> None:
     """Run every combination of the varied hardware fields; print the latency/energy front."""
     from tersim.config import load_hardware
@@ -720,22 +820,32 @@ def sweep(
         if r.error:
             where = ", ".join(f"{k}={v}" for k, v in r.params)
             _out().print(f"impossible ({where}): {r.error}", markup=False)
-    if json_out is not None:
-        _write_json(
-            json_out,
-            {
-                "sweep": spec.model_dump(mode="json"),
-                "points": [r.to_json() for r in results],
-                "pareto": [r.to_json() for r in front],
-            },
-        )
-        _out().print(f"wrote {json_out}", markup=False)
+    _emit_json(
+        json_out,
+        {
+            "sweep": spec.model_dump(mode="json"),
+            "points": [r.to_json() for r in results],
+            "pareto": [r.to_json() for r in front],
+        },
+    )
+
+
+def bare_json_prints(argv: list[str]) -> list[str]:
+    """``--json`` with no value (the old flag of claim, gemm and footprint) means ``--json -``:
+    print to stdout. (The parser has no optional-value options, so this is done here.)"""
+    out = []
+    for i, tok in enumerate(argv):
+        out.append(tok)
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if tok == "--json" and (nxt is None or (nxt.startswith("-") and nxt != "-")):
+            out.append("-")
+    return out
 
 
 def main() -> None:
     """Console entry point: run the app; user errors print cleanly and exit 2."""
     try:
-        code = app(standalone_mode=False)
+        code = app(args=bare_json_prints(sys.argv[1:]), standalone_mode=False)
     except TersimError as exc:
         _err().print(str(exc), markup=False, soft_wrap=True)
         sys.exit(2)

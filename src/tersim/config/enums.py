@@ -97,9 +97,17 @@ class ScaleGranularity(StrEnum):
 
 
 class FFNType(StrEnum):
-    SWIGLU = "swiglu"
-    RELU2_GLU = "relu2_glu"
-    GELU = "gelu"
+    """The FFN's activation: gated ones (``*_glu``, SwiGLU, GeGLU) have a gate projection."""
+
+    SWIGLU = "swiglu"  # silu(gate) * up (LLaMA, Mistral, Qwen2, Phi-3)
+    RELU2_GLU = "relu2_glu"  # relu(gate)**2 * up (BitNet b1.58 2B4T)
+    GEGLU = "geglu"  # gelu_tanh(gate) * up (Gemma)
+    GELU = "gelu"  # gelu(up), no gate (GPT-NeoX, Falcon)
+
+    @property
+    def gated(self) -> bool:
+        """Whether the FFN has a gate projection beside the up projection."""
+        return self is not FFNType.GELU
 
 
 class CompatMode(StrEnum):

@@ -293,7 +293,10 @@ def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
 def _tile_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
     """Each buffer must hold at least one array tile (R x C words), twice if double-buffered."""
     out: list[tuple[str, str]] = []
-    if not all(getattr(hw.sram, r.value) is not None for r in BufferRole) and hw.sram.unified is None:
+    if (
+        not all(getattr(hw.sram, r.value) is not None for r in BufferRole)
+        and hw.sram.unified is None
+    ):
         return out
     tile_words = hw.array.rows * hw.array.cols
     if hw.sram.unified is not None:

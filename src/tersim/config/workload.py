@@ -21,6 +21,9 @@ class Architecture(_Strict):
     layers: PosInt
     heads: PosInt = Field(description="Query heads")
     kv_heads: PosInt = Field(description="Key/value heads (= heads for MHA, 1 for MQA)")
+    head_dim: PosInt | None = Field(
+        None, description="Width of one attention head (default: hidden / heads)"
+    )
     ffn: PosInt = Field(description="FFN inner width")
     ffn_type: FFNType
     vocab: PosInt
@@ -30,10 +33,29 @@ class Architecture(_Strict):
     sublayer_norm: Flag = Field(False, description="BitNet's extra norm before o_proj and down")
     max_context: PosInt = 2048
     rope_theta: PosFloat = 10000.0
+    rotary_dim: PosInt | None = Field(
+        None, description="Leading dimensions of each head that RoPE rotates (default: all)"
+    )
 
     @property
-    def head_dim(self) -> int:
-        return self.hidden // self.heads
+    def head_size(self) -> int:
+        """The head width in use: ``head_dim``, or ``hidden / heads`` when it is not given."""
+        return self.head_dim if self.head_dim is not None else self.hidden // self.heads
+
+    @property
+    def attn_dim(self) -> int:
+        """Width of the query projection and of the attention output: ``heads * head_size``."""
+        return self.heads * self.head_size
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of the K (or V) projection: ``kv_heads * head_size``."""
+        return self.kv_heads * self.head_size
+
+    @property
+    def rotary_size(self) -> int:
+        """Dimensions of each head RoPE rotates: ``rotary_dim``, or the whole head."""
+        return self.rotary_dim if self.rotary_dim is not None else self.head_size
 
 
 class Quantization(_Strict):
@@ -69,12 +91,13 @@ def model_problems(spec: ModelSpec) -> list[tuple[str, str]]:
     """Cross-field problems of a structurally valid spec, as (dotted field, message)."""
     out: list[tuple[str, str]] = []
     a = spec.architecture
-    if a.hidden % a.heads:
+    if a.head_dim is None and a.hidden % a.heads:
         out.append(
             (
                 "architecture.heads",
                 f"hidden must be a multiple of heads (got hidden "
-                f"{a.hidden}, heads {a.heads}; expected a divisor of {a.hidden})",
+                f"{a.hidden}, heads {a.heads}; expected a divisor of {a.hidden}, "
+                f"or an explicit head_dim)",
             )
         )
     if a.heads % a.kv_heads:
@@ -85,14 +108,26 @@ def model_problems(spec: ModelSpec) -> list[tuple[str, str]]:
                 f"{a.kv_heads} for {a.heads} heads; expected a divisor of {a.heads})",
             )
         )
-    if a.head_dim % 2 and a.hidden % a.heads == 0:
-        out.append(
-            (
-                "architecture.heads",
-                f"RoPE needs an even head dimension (got "
-                f"{a.head_dim}; expected an even hidden / heads)",
+    if a.head_dim is not None or a.hidden % a.heads == 0:
+        field = "architecture.head_dim" if a.head_dim is not None else "architecture.heads"
+        if a.rotary_dim is not None and a.rotary_dim > a.head_size:
+            out.append(
+                (
+                    "architecture.rotary_dim",
+                    f"RoPE cannot rotate more dimensions than a head has (got "
+                    f"{a.rotary_dim}; expected at most the head width {a.head_size})",
+                )
             )
-        )
+        elif a.rotary_size % 2:
+            where = "architecture.rotary_dim" if a.rotary_dim is not None else field
+            out.append(
+                (
+                    where,
+                    f"RoPE rotates pairs of dimensions, so it needs an even width (got "
+                    f"{a.rotary_size}; expected an even "
+                    f"{'rotary_dim' if a.rotary_dim is not None else 'head width'})",
+                )
+            )
     q = spec.quantization
     if q.scale_granularity == ScaleGranularity.GROUP and q.group_size is None:
         out.append(

@@ -8,9 +8,10 @@ tensor                                                         shape (HF: out, i
 =============================================================  ========================
 ``model.embed_tokens.weight``                                  (vocab, hidden)
 ``model.layers.{i}.input_layernorm.weight``                    (hidden,)
-``model.layers.{i}.self_attn.{q,o}_proj.weight``               (hidden, hidden)
+``model.layers.{i}.self_attn.q_proj.weight``                   (heads*head_dim, hidden)
 ``model.layers.{i}.self_attn.{k,v}_proj.weight``               (kv_heads*head_dim, hidden)
-``model.layers.{i}.self_attn.attn_sub_norm.weight``            (hidden,), sublayer_norm only
+``model.layers.{i}.self_attn.o_proj.weight``                   (hidden, heads*head_dim)
+``model.layers.{i}.self_attn.attn_sub_norm.weight``            (heads*head_dim,), sublayer_norm
 ``model.layers.{i}.post_attention_layernorm.weight``           (hidden,), not with parallel
 ``model.layers.{i}.mlp.{gate,up}_proj.weight``                 (ffn, hidden); no gate for GELU
 ``model.layers.{i}.mlp.ffn_sub_norm.weight``                   (ffn,), sublayer_norm only
@@ -76,17 +77,17 @@ def _norm_names(prefix: str, cfg: ModelConfig, dim: int) -> dict[str, tuple[int,
 
 def expected_tensors(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Every tensor a checkpoint of ``cfg`` must hold, with its HF shape."""
-    h, kvd, f = cfg.hidden, cfg.kv_dim, cfg.ffn
+    h, kvd, f, qd = cfg.hidden, cfg.kv_dim, cfg.ffn, cfg.attn_dim
     out: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (cfg.vocab, h)}
     for i in range(cfg.layers):
         p = f"model.layers.{i}"
         out |= _norm_names(f"{p}.input_layernorm", cfg, h)
-        out[f"{p}.self_attn.q_proj.weight"] = (h, h)
+        out[f"{p}.self_attn.q_proj.weight"] = (qd, h)
         out[f"{p}.self_attn.k_proj.weight"] = (kvd, h)
         out[f"{p}.self_attn.v_proj.weight"] = (kvd, h)
-        out[f"{p}.self_attn.o_proj.weight"] = (h, h)
+        out[f"{p}.self_attn.o_proj.weight"] = (h, qd)
         if cfg.sublayer_norm:
-            out |= _norm_names(f"{p}.self_attn.attn_sub_norm", cfg, h)
+            out |= _norm_names(f"{p}.self_attn.attn_sub_norm", cfg, qd)
             out |= _norm_names(f"{p}.mlp.ffn_sub_norm", cfg, f)
         if not cfg.parallel_attention:
             out |= _norm_names(f"{p}.post_attention_layernorm", cfg, h)

@@ -100,7 +100,8 @@ class ModelConfig:
     layers: int
     heads: int  # query heads
     kv_heads: int  # key/value heads: = heads (MHA), 1 (MQA), or a divisor (GQA)
-    head_dim: int  # hidden / heads
+    head_dim: int  # width of one head (hidden / heads unless the spec says otherwise)
+    rotary_dim: int  # leading dimensions of each head that RoPE rotates (<= head_dim, even)
     ffn: int  # FFN inner width
     ffn_type: FFNType
     vocab: int
@@ -120,9 +121,14 @@ class ModelConfig:
         return self.kv_heads * self.head_dim
 
     @property
+    def attn_dim(self) -> int:
+        """Width of the Q projection and the attention output: ``heads * head_dim``."""
+        return self.heads * self.head_dim
+
+    @property
     def gated(self) -> bool:
-        """Whether the FFN has a gate projection (SwiGLU, ReLU² GLU)."""
-        return self.ffn_type in (FFNType.SWIGLU, FFNType.RELU2_GLU)
+        """Whether the FFN has a gate projection (SwiGLU, ReLU² GLU, GeGLU)."""
+        return self.ffn_type.gated
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, formats: Formats) -> ModelConfig:
@@ -145,11 +151,17 @@ class ModelConfig:
                 f"cannot be measured: it scales inputs, so it cannot be applied after the integer "
                 f"sum (expected 'tensor' or 'column')"
             )
-        if a.hidden % a.heads or a.heads % a.kv_heads or (a.hidden // a.heads) % 2:
+        if (
+            (a.head_dim is None and a.hidden % a.heads)
+            or a.heads % a.kv_heads
+            or a.rotary_size % 2
+            or a.rotary_size > a.head_size
+        ):
             raise WorkloadError(
                 f"{spec.name}: architecture: hidden ({a.hidden}) must be a multiple of heads "
-                f"({a.heads}) with an even head dimension, and heads a multiple of kv_heads "
-                f"({a.kv_heads})"
+                f"({a.heads}) unless head_dim is given, RoPE must rotate an even number of a "
+                f"head's dimensions (got {a.rotary_size} of {a.head_size}), and heads must be "
+                f"a multiple of kv_heads ({a.kv_heads})"
             )
         return cls(
             name=spec.name,
@@ -157,7 +169,8 @@ class ModelConfig:
             layers=a.layers,
             heads=a.heads,
             kv_heads=a.kv_heads,
-            head_dim=a.head_dim,
+            head_dim=a.head_size,
+            rotary_dim=a.rotary_size,
             ffn=a.ffn,
             ffn_type=a.ffn_type,
             vocab=a.vocab,
@@ -209,11 +222,11 @@ class LayerWeights:
     """The weights of one decoder layer (``None``: the architecture has no such part)."""
 
     attn_norm: Norm  # HF input_layernorm
-    q_proj: BitLinear  # (hidden, hidden)
+    q_proj: BitLinear  # (hidden, attn_dim)
     k_proj: BitLinear  # (hidden, kv_dim)
     v_proj: BitLinear  # (hidden, kv_dim)
-    attn_sub_norm: Norm | None  # (hidden,) with sublayer_norm
-    o_proj: BitLinear  # (hidden, hidden)
+    attn_sub_norm: Norm | None  # (attn_dim,) with sublayer_norm
+    o_proj: BitLinear  # (attn_dim, hidden)
     ffn_norm: Norm | None  # HF post_attention_layernorm; None with parallel attention
     gate_proj: BitLinear | None  # (hidden, ffn) for gated FFNs
     up_proj: BitLinear  # (hidden, ffn)
@@ -302,12 +315,12 @@ def synthetic_weights(cfg: ModelConfig, seed: int) -> ModelWeights:
     Each tensor draws from its own stream ``default_rng([seed, stream, layer, index])``, so a
     tensor does not depend on the model's other shapes. Norm gains are 1 and biases 0.
     """
-    h, f = cfg.hidden, cfg.ffn
+    h, f, qd = cfg.hidden, cfg.ffn, cfg.attn_dim
     shapes = {
-        "q_proj": (h, h),
+        "q_proj": (h, qd),
         "k_proj": (h, cfg.kv_dim),
         "v_proj": (h, cfg.kv_dim),
-        "o_proj": (h, h),
+        "o_proj": (qd, h),
         "gate_proj": (h, f),
         "up_proj": (h, f),
         "down_proj": (f, h),
@@ -327,7 +340,7 @@ def synthetic_weights(cfg: ModelConfig, seed: int) -> ModelWeights:
         layers.append(
             LayerWeights(
                 attn_norm=_synthetic_norm(h, ln),
-                attn_sub_norm=_synthetic_norm(h, ln) if cfg.sublayer_norm else None,
+                attn_sub_norm=_synthetic_norm(qd, ln) if cfg.sublayer_norm else None,
                 ffn_norm=None if cfg.parallel_attention else _synthetic_norm(h, ln),
                 ffn_sub_norm=_synthetic_norm(f, ln) if cfg.sublayer_norm else None,
                 **lin,  # type: ignore[arg-type]
@@ -345,7 +358,7 @@ def synthetic_weights(cfg: ModelConfig, seed: int) -> ModelWeights:
 
 def weight_problems(cfg: ModelConfig, w: ModelWeights) -> list[str]:
     """What is missing, superfluous or mis-shaped in ``w`` for ``cfg`` (empty: they fit)."""
-    h, f, kvd = cfg.hidden, cfg.ffn, cfg.kv_dim
+    h, f, kvd, qd = cfg.hidden, cfg.ffn, cfg.kv_dim, cfg.attn_dim
     out = []
     if w.embed.shape != (cfg.vocab, h) or w.lm_head.shape != (cfg.vocab, h):
         out.append(f"embed and lm_head must be ({cfg.vocab}, {h})")
@@ -354,10 +367,10 @@ def weight_problems(cfg: ModelConfig, w: ModelWeights) -> list[str]:
     norms: list[tuple[str, Norm | None, int]] = [("final_norm", w.final_norm, h)]
     for i, lw in enumerate(w.layers):
         linears = {
-            "q_proj": (lw.q_proj, (h, h)),
+            "q_proj": (lw.q_proj, (h, qd)),
             "k_proj": (lw.k_proj, (h, kvd)),
             "v_proj": (lw.v_proj, (h, kvd)),
-            "o_proj": (lw.o_proj, (h, h)),
+            "o_proj": (lw.o_proj, (qd, h)),
             "gate_proj": (lw.gate_proj, (h, f) if cfg.gated else None),
             "up_proj": (lw.up_proj, (h, f)),
             "down_proj": (lw.down_proj, (f, h)),
@@ -368,7 +381,7 @@ def weight_problems(cfg: ModelConfig, w: ModelWeights) -> list[str]:
                 out.append(f"layer {i} {name}: {got} (expected {shape})")
         norms += [
             (f"layer {i} attn_norm", lw.attn_norm, h),
-            (f"layer {i} attn_sub_norm", lw.attn_sub_norm, h if cfg.sublayer_norm else 0),
+            (f"layer {i} attn_sub_norm", lw.attn_sub_norm, qd if cfg.sublayer_norm else 0),
             (f"layer {i} ffn_norm", lw.ffn_norm, 0 if cfg.parallel_attention else h),
             (f"layer {i} ffn_sub_norm", lw.ffn_sub_norm, f if cfg.sublayer_norm else 0),
         ]
@@ -443,12 +456,18 @@ def bitlinear(qa: QuantizedActivations, w: BitLinear) -> tuple[np.ndarray, Measu
     return y.astype(ACT_DTYPE), measured
 
 
-def rope(x: np.ndarray, start: int, theta: float) -> np.ndarray:
+def rope(x: np.ndarray, start: int, theta: float, rotary_dim: int | None = None) -> np.ndarray:
     """Rotary embedding of ``x`` (B, T, heads, D) at positions ``start..start+T-1``.
 
     HF LLaMA convention: ``x * cos + rotate_half(x) * sin`` with ``rotate_half(x) =
-    [-x2, x1]`` on the two halves of the head dimension.
+    [-x2, x1]`` on the two halves of the head dimension. With ``rotary_dim < D`` (GPT-NeoX
+    ``rotary_pct``, StableLM ``partial_rotary_factor``) only the first ``rotary_dim``
+    dimensions of each head rotate, with frequencies of a ``rotary_dim``-wide head; the rest
+    pass through unchanged.
     """
+    if rotary_dim is not None and rotary_dim < x.shape[-1]:
+        rot = rope(x[..., :rotary_dim], start, theta)  # (B, T, heads, R)
+        return np.concatenate([rot, x[..., rotary_dim:]], axis=-1)  # (B, T, heads, D)
     t, d = x.shape[1], x.shape[-1]
     inv_freq = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)  # (D/2,)
     angles = np.arange(start, start + t, dtype=np.float64)[:, None] * inv_freq  # (T, D/2)
@@ -478,16 +497,22 @@ def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -
     return out.transpose(0, 3, 1, 2, 4).reshape(b, t, heads * d)
 
 
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    c = math.sqrt(2.0 / math.pi)
+    return 0.5 * x * (1.0 + np.tanh(c * (x + 0.044715 * x**3)))
+
+
 def ffn_activation(ffn_type: FFNType, gate: np.ndarray | None, up: np.ndarray) -> np.ndarray:
-    """SwiGLU ``silu(gate) * up``, ReLU² GLU ``relu(gate)**2 * up``, or GELU (tanh) ``gelu(up)``."""
+    """SwiGLU ``silu(gate) * up``, ReLU² GLU ``relu(gate)**2 * up``, GeGLU
+    ``gelu_tanh(gate) * up``, or GELU (tanh) ``gelu(up)``."""
+    if ffn_type is FFNType.GELU:
+        return _gelu_tanh(up)
+    assert gate is not None
     if ffn_type is FFNType.SWIGLU:
-        assert gate is not None
         return gate / (1.0 + np.exp(-gate)) * up
     if ffn_type is FFNType.RELU2_GLU:
-        assert gate is not None
         return np.square(np.maximum(gate, 0.0)) * up
-    c = math.sqrt(2.0 / math.pi)
-    return 0.5 * up * (1.0 + np.tanh(c * (up + 0.044715 * up**3)))
+    return _gelu_tanh(gate) * up
 
 
 def lm_head(x: np.ndarray, table: np.ndarray) -> np.ndarray:
@@ -653,10 +678,9 @@ class _Executor:
 
     def rope(self, layer: int, name: str, q: _Value, k: _Value) -> _Value:
         cfg, (b, t) = self.model.config, self._bt
-        q4 = rope(self._rows(q).reshape(b, t, cfg.heads, cfg.head_dim), self.start, cfg.rope_theta)
-        k4 = rope(
-            self._rows(k).reshape(b, t, cfg.kv_heads, cfg.head_dim), self.start, cfg.rope_theta
-        )
+        theta, rd = cfg.rope_theta, cfg.rotary_dim
+        q4 = rope(self._rows(q).reshape(b, t, cfg.heads, cfg.head_dim), self.start, theta, rd)
+        k4 = rope(self._rows(k).reshape(b, t, cfg.kv_heads, cfg.head_dim), self.start, theta, rd)
         self._store(self.cache.keys[layer], k4.reshape(b * t, -1))
         return _Value(q4.reshape(b * t, -1), self.tb.rope(layer, name, q.tensor, k.tensor))
 
@@ -666,7 +690,7 @@ class _Executor:
         keys = self.cache.keys[layer][:, :, :ctx]  # (B, kvh, ctx, D)
         values = self.cache.values[layer][:, :, :ctx]  # (B, kvh, ctx, D)
         q4 = self._rows(q).reshape(b, t, cfg.heads, cfg.head_dim)
-        att = attention(q4, keys, values, self.start).reshape(b * t, -1)  # (B*T, H)
+        att = attention(q4, keys, values, self.start).reshape(b * t, -1)  # (B*T, heads*D)
         return _Value(att, self.tb.attention(layer, q.tensor))
 
     def activation(self, layer: int, name: str, gate: _Value | None, up: _Value) -> _Value:

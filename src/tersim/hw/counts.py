@@ -45,6 +45,10 @@ class PECounts:
 PE_ACTIONS = tuple(f.name for f in fields(PECounts))
 
 
+_ROLES = tuple(BufferRole)  # iterating an enum class is slow; the members never change
+_OPERANDS = tuple(DramOperand)
+
+
 def buffer_bytes(input: int = 0, weight: int = 0, output: int = 0) -> dict[BufferRole, int]:
     """Bytes by buffer role, every role present."""
     return {BufferRole.INPUT: input, BufferRole.WEIGHT: weight, BufferRole.OUTPUT: output}
@@ -104,10 +108,10 @@ def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
             pe[kind] = pe[kind] + p if kind in pe else p
         vec_ops += c.vector_ops
         vec_macs += c.vector_macs
-        for role in BufferRole:
+        for role in _ROLES:
             sram_r[role] += c.sram_read_bytes[role]
             sram_w[role] += c.sram_write_bytes[role]
-        for operand in DramOperand:
+        for operand in _OPERANDS:
             dram_r[operand] += c.dram_read_bytes[operand]
             dram_w[operand] += c.dram_write_bytes[operand]
     return ActionCounts(

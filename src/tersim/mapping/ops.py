@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import replace
 
 from tersim.config.enums import BufferRole
 from tersim.config.hardware import HardwareConfig
@@ -254,6 +253,16 @@ def map_workload(hw: HardwareConfig, workload: Workload) -> Schedule:
             )
             memo[key] = proto
         out.append(
-            replace(proto, op_index=i, name=op.name, layer=op.layer, phase=op.phase, step=op.step)
+            OpSchedule(
+                i,
+                op.name,
+                proto.kind,
+                op.layer,
+                op.phase,
+                op.step,
+                proto.runs,
+                proto.write_bytes,
+                proto.counts,
+            )
         )
     return Schedule(tuple(out), place)

@@ -19,7 +19,7 @@ from tersim.hw.pe import pe_model
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
-from tersim.workload.footprint import footprint
+from tersim.workload.footprint import StorageFormat, footprint
 from tersim.workload.formats import Formats, resolve_formats
 from tersim.workload.trace import Phase, Workload, trace_shapes
 
@@ -46,6 +46,9 @@ class RunRecord:
     energy: EnergyBreakdown
     energy_by_layer_pj: dict[str, float]  # dynamic energy (no leakage) per layer
     energy_by_op_kind_pj: dict[str, float]  # dynamic energy (no leakage) per op kind
+    # what was run and how it was mapped, for per-op rows (tersim.run.rows); not in to_json
+    workload: Workload | None = field(default=None, repr=False, compare=False)
+    schedule: Schedule | None = field(default=None, repr=False, compare=False)
     area: AreaBreakdown | None = None  # the design's silicon (tersim.cost.area)
     peak_power: PeakPower | None = None
     energy_by_phase_pj: dict[str, float] = field(default_factory=dict)  # dynamic + leakage
@@ -186,6 +189,11 @@ def run(
     ``ideal_memory`` makes DRAM transfers free and instantaneous (the mapping and its traffic
     counts are unchanged), which isolates the compute units.
     """
+    if not isinstance(phases, tuple) or not phases or not all(isinstance(p, Phase) for p in phases):
+        raise WorkloadError(
+            f"phases: expected a non-empty tuple of Phase (got {phases!r}; tersim.run takes "
+            "phase='prefill' | 'decode' | 'both')"
+        )
     if workload is None:
         formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
         workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
@@ -220,6 +228,8 @@ def run(
         peak_power=peak_power(hw, prices),
         energy_by_phase_pj=by_phase,
         matmul_macs=sum(op.macs for op in workload.ops),
+        workload=workload,
+        schedule=schedule,
     )
 
 
@@ -244,9 +254,7 @@ def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
     cap = hw.dram.capacity_bytes
     if cap is None:
         return
-    fp_format = {"ternary": "ternary2" if workload.formats.weight_bits >= 2 else "ternary1.6"}.get(
-        fmt.value, fmt.value
-    )
+    fp_format = StorageFormat.of(fmt, workload.formats.weight_bits)
     context = workload.prompt_tokens + workload.gen_tokens
     need = footprint(spec, fp_format, context, workload.batch)
     if need.total_bytes > cap:

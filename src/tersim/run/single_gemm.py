@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tersim.config.enums import CompatMode, Dataflow
+from tersim.config.enums import BufferRole, CompatMode, Dataflow
 from tersim.config.hardware import HardwareConfig
-from tersim.hw.counts import ActionCounts, PECounts
+from tersim.cost.energy import EnergyBreakdown, estimate_energy, price_list
+from tersim.hw.counts import ActionCounts, PECounts, dram_bytes
 from tersim.hw.pe import MatmulShape, pe_model
 from tersim.mapping.gemm import GemmPlan, Operands, plan_gemm
 from tersim.mapping.placement import Placement
@@ -23,7 +24,12 @@ class GemmResult:
     result: SimResult
     pe_ops: PECounts
     zero_fraction: float | None  # assumed zero fraction of ternary weights (None for MACs)
+    energy: EnergyBreakdown  # the GEMM's actions at the design's prices, leakage included
     k: int = 0  # the GEMM's reduction length (the plan's k is the array's: a LUT PE's groups)
+
+    @property
+    def seconds(self) -> float:
+        return self.result.seconds
 
     def to_json(self) -> dict[str, Any]:
         p, r = self.plan, self.result
@@ -56,6 +62,8 @@ class GemmResult:
             "dram_write_bytes": p.dram_write_bytes,
             "pe_ops": vars(self.pe_ops),
             "assumed_zero_fraction": self.zero_fraction,
+            "seconds": self.seconds,
+            "energy_pj": self.energy.to_json(),
         }
 
 
@@ -87,7 +95,16 @@ def run_gemm(
     )
     actions = am.actions
     zero = pe.assumed_zero_fraction(native)
-    counts = ActionCounts(pe_by_kind={"linear": actions})
+    counts = ActionCounts(  # everything the energy model prices, from the plan
+        pe_by_kind={"linear": actions},
+        sram_read_bytes=dict(plan.sram_read_bytes),
+        sram_write_bytes=dict(plan.sram_write_bytes),
+        dram_read_bytes=dram_bytes(
+            weights=plan.dram_read_bytes.get(BufferRole.WEIGHT, 0),
+            activations=plan.dram_read_bytes.get(BufferRole.INPUT, 0),
+        ),
+        dram_write_bytes=dram_bytes(activations=plan.dram_write_bytes),
+    )
     sched = Schedule(
         (
             OpSchedule(
@@ -105,4 +122,5 @@ def run_gemm(
         Placement.none(),
     )
     result = simulate(sched, memory_timing(hw, ideal=ideal_memory), hw.array.clock_hz)
-    return GemmResult(plan, result, actions, zero, k)
+    energy = estimate_energy(result.counts, price_list(hw))
+    return GemmResult(plan, result, actions, zero, energy, k)

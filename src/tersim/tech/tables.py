@@ -76,13 +76,6 @@ class EnergyTable:
     sram_1mb_read_64b_pj: Sourced
     vector_op_pj: Sourced  # one element op of the vector unit
 
-    def value(self, name: str) -> float:
-        """The number of field ``name`` in pJ."""
-        entry = getattr(self, name)
-        if not isinstance(entry, Sourced):
-            raise KeyError(name)
-        return entry.value
-
     def with_overrides(self, overrides_pj: dict[str, float]) -> EnergyTable:
         """A copy with some fields replaced by user values (source: the user's config)."""
         update: dict[str, Any] = {

@@ -14,7 +14,7 @@ norm's output): that is a *view*, a tensor of its own with ``view_of`` naming th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -79,15 +79,13 @@ class Tensor:
     bits: float  # storage bits per element
     producer: int | None = None  # index of the op that writes it in this workload
     view_of: str | None = None  # the whole tensor when this is a part of it
+    elements: int = field(init=False, repr=False, compare=False)
+    size_bytes: int = field(init=False, repr=False, compare=False)  # rounded up to whole bytes
 
-    @property
-    def elements(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def size_bytes(self) -> int:
-        """Storage bytes, rounded up to whole bytes."""
-        return -(-round(self.elements * self.bits) // 8)
+    def __post_init__(self) -> None:
+        elements = math.prod(self.shape)
+        object.__setattr__(self, "elements", elements)
+        object.__setattr__(self, "size_bytes", -(-round(elements * self.bits) // 8))
 
     @property
     def base(self) -> str:

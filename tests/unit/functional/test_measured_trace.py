@@ -32,6 +32,14 @@ ARCHS: dict[str, dict[str, Any]] = {
         ffn_type="gelu", parallel_attention=True, kv_heads=1, norm="layernorm"
     ),
     "relu2-parallel-subln": dict(ffn_type="relu2_glu", parallel_attention=True, sublayer_norm=True),
+    # heads wider than hidden / heads (Gemma-7B: 16 x 256 over a 3072 model), GeGLU
+    "geglu-wide-heads-mqa": dict(ffn_type="geglu", head_dim=16, kv_heads=1),
+    # heads narrower than hidden / heads, with sub-layer norms at the attention width
+    "relu2-narrow-heads-subln": dict(ffn_type="relu2_glu", head_dim=4, sublayer_norm=True),
+    # GPT-NeoX / StableLM: RoPE on a quarter of each head
+    "gelu-partial-rotary-layernorm": dict(
+        ffn_type="gelu", rotary_dim=2, norm="layernorm", kv_heads=4, parallel_attention=True
+    ),
 }
 SCENARIOS: dict[str, tuple[tuple[Phase, ...], int, int, int]] = {
     "both-b1": (BOTH, 4, 3, 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny_models import tiny_spec
 
-from tersim.config import PEKind, ScaleGranularity, WeightFormat
+from tersim.config import FFNType, PEKind, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
 from tersim.functional.kernels import ternary_linear
@@ -22,9 +23,11 @@ from tersim.functional.transformer import (
     TernaryModel,
     attention,
     bitlinear,
+    ffn_activation,
     head_table,
     lm_head,
     quantize_pack,
+    rope,
     trace_measured,
 )
 from tersim.workload.formats import resolve_formats
@@ -155,6 +158,37 @@ def test_gqa_attention_equals_per_head_loop() -> None:
                 np.testing.assert_allclose(out[bi, ti, h], p @ values[bi, kv, :n], rtol=1e-12)
 
 
+@pytest.mark.parametrize("rotary_dim", [None, 8, 4, 2])
+def test_rope_equals_pairwise_rotation_loop(rotary_dim: int | None) -> None:
+    """Pair (i, i + R/2) of the first R dims turns by pos * theta^(-2i/R); the rest pass."""
+    rng = np.random.default_rng(2)
+    b, t, heads, d, start, theta = 1, 3, 2, 8, 4, 500.0
+    x = rng.standard_normal((b, t, heads, d))
+    out = rope(x, start, theta, rotary_dim)
+    r = d if rotary_dim is None else rotary_dim
+    want = x.copy()
+    for ti in range(t):
+        pos = start + ti
+        for h in range(heads):
+            for i in range(r // 2):
+                angle = pos * theta ** (-2 * i / r)
+                x1, x2 = x[0, ti, h, i], x[0, ti, h, i + r // 2]
+                want[0, ti, h, i] = x1 * math.cos(angle) - x2 * math.sin(angle)
+                want[0, ti, h, i + r // 2] = x2 * math.cos(angle) + x1 * math.sin(angle)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+
+
+def test_geglu_is_tanh_gelu_of_gate_times_up() -> None:
+    gate, up = np.array([[-2.0, 0.0, 0.5, 3.0]]), np.array([[1.0, 2.0, -1.0, 0.5]])
+    got = ffn_activation(FFNType.GEGLU, gate, up)
+    c = math.sqrt(2 / math.pi)
+    want = [
+        0.5 * g * (1 + math.tanh(c * (g + 0.044715 * g**3))) * u
+        for g, u in zip(gate[0], up[0], strict=True)
+    ]
+    np.testing.assert_allclose(got[0], want, rtol=1e-14)
+
+
 # --- KV cache -----------------------------------------------------------------------------------
 
 
@@ -164,8 +198,10 @@ def test_gqa_attention_equals_per_head_loop() -> None:
         dict(ffn_type="relu2_glu", sublayer_norm=True, tied_embeddings=True),
         dict(ffn_type="swiglu", kv_heads=1),
         dict(ffn_type="gelu", parallel_attention=True, norm="layernorm", kv_heads=4),
+        dict(ffn_type="geglu", head_dim=16, kv_heads=1),
+        dict(ffn_type="gelu", rotary_dim=2, norm="layernorm", kv_heads=4),
     ],
-    ids=["bitnet-gqa", "swiglu-mqa", "falcon-gelu-mha"],
+    ids=["bitnet-gqa", "swiglu-mqa", "falcon-gelu-mha", "gemma-wide-heads", "neox-partial-rope"],
 )
 def test_kv_cached_decode_equals_full_recompute(arch: dict[str, Any]) -> None:
     spec = tiny_spec(**arch)
