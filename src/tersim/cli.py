@@ -554,7 +554,7 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
     row("power (average)", [r.power_w for r in cols], lambda v: f"{v:,.2f} W")
     row("peak power", [r.peak_power.total_w for r in cols], lambda v: f"{v:,.2f} W")
     for ph in ("prefill", "decode"):
-        if ph in phases[0]:
+        if ph in phases[0] and phases[0][ph]["tokens"] > 0:  # no rate without tokens
             row(
                 f"{ph} tokens/s/mm2",
                 [p[ph]["tokens_per_s_per_mm2"] for p in phases],
