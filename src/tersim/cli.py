@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,9 @@ from rich.table import Table
 
 from tersim import __version__
 from tersim.config import HardwareConfig, ModelSpec, load_any
+from tersim.config.types import MAX_BATCH, MAX_CONTEXT_TOKENS, MAX_GEMM_DIM, MAX_JOBS, MAX_SEED
 from tersim.errors import ConfigError, TersimError
+from tersim.files import dumps_json, write_json
 from tersim.shipped import shipped_files
 
 app = typer.Typer(
@@ -26,11 +29,11 @@ app = typer.Typer(
 
 
 def _out() -> Console:
-    return Console(highlight=False, width=max(100, Console().width))
+    return Console(highlight=False, emoji=False, width=max(100, Console().width))
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 def _print_version(value: bool) -> None:
@@ -109,6 +112,21 @@ def list_shipped() -> None:
     _out().print(table)
 
 
+def _finite(value: float) -> float:
+    """Option callback: NaN and infinities are not values (click's ranges let NaN through)."""
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def _usage_line(exc: Exception) -> str:
+    """A usage error on one line: the command, what is wrong, where to look."""
+    ctx = getattr(exc, "ctx", None)
+    where = str(getattr(ctx, "command_path", None) or "tersim")
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    return f"{where}: {message} (see '{where} --help')"
+
+
 def _load_spec(workload: str) -> ModelSpec:
     from tersim.config import load_workload
     from tersim.shipped import resolve
@@ -121,14 +139,22 @@ def trace(
     workload: Annotated[str, typer.Argument(help="Workload YAML file or shipped name.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Trace file to write.")],
     phase: Annotated[str, typer.Option(help="prefill, decode or both.")] = "both",
-    prompt_tokens: Annotated[int | None, typer.Option(help="Prompt length.")] = None,
-    gen_tokens: Annotated[int | None, typer.Option(help="Generated tokens.")] = None,
-    batch: Annotated[int | None, typer.Option(help="Sequences per batch.")] = None,
+    prompt_tokens: Annotated[
+        int | None, typer.Option(help="Prompt length.", min=1, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    gen_tokens: Annotated[
+        int | None, typer.Option(help="Generated tokens.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Sequences per batch.", min=1, max=MAX_BATCH)
+    ] = None,
     pe_kind: Annotated[str, typer.Option(help="PE kind whose native format to trace in.")] = (
         "ternary_add"
     ),
     measure: Annotated[bool, typer.Option(help="Run the functional model and measure.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic weights.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the synthetic weights.", min=0, max=MAX_SEED)
+    ] = 0,
 ) -> None:
     """Trace a workload's ops (shapes, formats, bytes; with --measure, real counts)."""
     from tersim.api import trace as trace_api
@@ -179,9 +205,18 @@ def _phases(phase: str):  # type: ignore[no-untyped-def]
 def footprint(
     workload: Annotated[str, typer.Option("--workload", help="Workload YAML or shipped name.")],
     fmt: Annotated[str | None, typer.Option("--format", help="One format (default: all).")] = None,
-    context: Annotated[int, typer.Option(help="KV-cache context in tokens.")] = 0,
-    batch: Annotated[int, typer.Option(help="Sequences in the KV cache.")] = 1,
-    outlier_fraction: Annotated[float, typer.Option(help="int8_outliers: FP16 columns.")] = 0.0,
+    context: Annotated[
+        int, typer.Option(help="KV-cache context in tokens.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = 0,
+    batch: Annotated[
+        int, typer.Option(help="Sequences in the KV cache.", min=1, max=MAX_BATCH)
+    ] = 1,
+    outlier_fraction: Annotated[
+        float,
+        typer.Option(
+            help="int8_outliers: FP16 columns (0 to 1).", min=0.0, max=1.0, callback=_finite
+        ),
+    ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Model memory per weight format: weights, embeddings, norms, KV cache."""
@@ -193,14 +228,13 @@ def footprint(
     rows = [fp(spec, f, context, batch, outlier_fraction) for f in formats]
     if as_json:
         print(
-            json.dumps(
+            dumps_json(
                 {
                     "workload": spec.name,
                     "context_tokens": context,
                     "batch": batch,
                     "formats": {r.format: r.to_json() for r in rows},
                 },
-                indent=2,
             )
         )
         return
@@ -222,16 +256,6 @@ def footprint(
             ),
         )
     _out().print(table)
-
-
-def _write_json(path: Path, doc: object) -> None:
-    """Write JSON atomically: a failure never leaves a half-written file behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
-    except OSError as exc:
-        raise TersimError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def _fmt_s(seconds: float) -> str:
@@ -270,9 +294,15 @@ def run_cmd(
         str | None, typer.Option(help="Baseline design (YAML or name); 'none' for no baseline.")
     ] = None,
     phase: Annotated[str, typer.Option(help="prefill, decode or both.")] = "both",
-    prompt_tokens: Annotated[int | None, typer.Option(help="Prompt length.")] = None,
-    gen_tokens: Annotated[int | None, typer.Option(help="Generated tokens.")] = None,
-    batch: Annotated[int | None, typer.Option(help="Sequences per batch.")] = None,
+    prompt_tokens: Annotated[
+        int | None, typer.Option(help="Prompt length.", min=1, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    gen_tokens: Annotated[
+        int | None, typer.Option(help="Generated tokens.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Sequences per batch.", min=1, max=MAX_BATCH)
+    ] = None,
     weight_format: Annotated[str | None, typer.Option(help="Override the weight format.")] = None,
     fidelity: Annotated[str, typer.Option(help="tile or fast.")] = "fast",
     trace_file: Annotated[
@@ -330,7 +360,7 @@ def run_cmd(
         doc["baseline"] = base_record.to_json()
         doc["ratios"] = _ratios(record, base_record)
     if json_out is not None:
-        _write_json(json_out, doc)
+        write_json(json_out, doc)
         _out().print(f"wrote {json_out}", markup=False)
     if report is not None:
         from tersim.report import write_run_report
@@ -347,7 +377,14 @@ def report_cmd(
     """Make an interactive HTML report from a stored run record (no simulation)."""
     from tersim.report.html import load_run_json, write_run_report
 
-    write_run_report(load_run_json(record), output)
+    doc = load_run_json(record)
+    try:
+        write_run_report(doc, output)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise TersimError(
+            f"{record}: not a complete tersim run record (got a problem with {exc!r}; "
+            "expected the JSON written by tersim run --json)"
+        ) from None
     _out().print(f"wrote {output}", markup=False)
 
 
@@ -445,9 +482,13 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
 @app.command()
 def gemm(
     hw: Annotated[str, typer.Option("--hw", help="Hardware YAML or shipped name.")],
-    m: Annotated[int, typer.Option("--m", help="Rows of the activations (tokens).")],
-    n: Annotated[int, typer.Option("--n", help="Output features.")],
-    k: Annotated[int, typer.Option("--k", help="Input features (reduction length).")],
+    m: Annotated[
+        int, typer.Option("--m", help="Rows of the activations (tokens).", min=1, max=MAX_GEMM_DIM)
+    ],
+    n: Annotated[int, typer.Option("--n", help="Output features.", min=1, max=MAX_GEMM_DIM)],
+    k: Annotated[
+        int, typer.Option("--k", help="Input features (reduction length).", min=1, max=MAX_GEMM_DIM)
+    ],
     dataflow: Annotated[
         str | None, typer.Option(help="os, ws or is (default: the design's).")
     ] = None,
@@ -471,7 +512,7 @@ def gemm(
     res = run_gemm(design, m, n, k, df, mode, ideal_memory)
     doc = res.to_json()
     if as_json:
-        print(json.dumps(doc, indent=2))
+        print(dumps_json(doc))
         return
     table = Table(
         title=f"GEMM {m}x{k} @ {k}x{n} on {design.name} "
@@ -506,8 +547,12 @@ def claim(
     workload: Annotated[
         str, typer.Option("--workload", help="BitNet workload (YAML or name).")
     ] = "bitnet-b1.58-3b",
-    prompt_tokens: Annotated[int, typer.Option(help="Prefill length.")] = 512,
-    gen_tokens: Annotated[int, typer.Option(help="Decode steps for the decode ratio.")] = 128,
+    prompt_tokens: Annotated[
+        int, typer.Option(help="Prefill length.", min=1, max=MAX_CONTEXT_TOKENS)
+    ] = 512,
+    gen_tokens: Annotated[
+        int, typer.Option(help="Decode steps for the decode ratio.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = 128,
     sweep: Annotated[bool, typer.Option(help="Also sweep model sizes 700M..70B.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -526,7 +571,7 @@ def claim(
         report = make_claim(tern, fp16, spec, prompt_tokens, gen_tokens, specs)
     doc = report.to_json()
     if as_json:
-        print(json.dumps(doc, indent=2))
+        print(dumps_json(doc))
         return
     out = _out()
     t = report.table
@@ -608,7 +653,7 @@ def claim(
 @app.command()
 def sweep(
     file: Annotated[Path, typer.Argument(help="Sweep YAML (base design, workload, vary).")],
-    jobs: Annotated[int, typer.Option(help="Parallel processes.")] = 1,
+    jobs: Annotated[int, typer.Option(help="Parallel processes.", min=1, max=MAX_JOBS)] = 1,
     executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
     dask_scheduler: Annotated[
         str, typer.Option(help="processes | threads | synchronous | tcp://host:port")
@@ -671,7 +716,7 @@ def sweep(
             where = ", ".join(f"{k}={v}" for k, v in r.params)
             _out().print(f"impossible ({where}): {r.error}", markup=False)
     if json_out is not None:
-        _write_json(
+        write_json(
             json_out,
             {
                 "sweep": spec.model_dump(mode="json"),
@@ -694,12 +739,22 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         _err().print("aborted")
         sys.exit(130)
+    except MemoryError:
+        _err().print(
+            "out of memory (the design or workload is too large for this machine; "
+            "try a smaller scenario: fewer tokens, a smaller batch or model)",
+            markup=False,
+        )
+        sys.exit(2)
     except Exception as exc:
-        # Usage errors (missing argument, bad option) come from typer's click layer.
+        # Usage errors (missing argument, bad option or value) come from typer's click layer
+        # (its own copy of click in recent typer, so they are recognised by their interface).
         code = getattr(exc, "exit_code", None)
-        show = getattr(exc, "show", None)
-        if callable(show) and isinstance(code, int):
-            show()
-            sys.exit(code)
-        raise
+        if not (callable(getattr(exc, "format_message", None)) and isinstance(code, int)):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # the help text
+        else:
+            _err().print(_usage_line(exc), markup=False, soft_wrap=True)
+        sys.exit(code)
     sys.exit(code if isinstance(code, int) else 0)
