@@ -36,6 +36,16 @@ def _err() -> Console:
     return Console(stderr=True, highlight=False, emoji=False)
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters (from user input: NUL, ESC, newlines inside a key) and
+    undecodable bytes of file names shown as escapes, so an error stays one harmless line."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
 def _print_version(value: bool) -> None:
     if value:
         _out().print(f"tersim {__version__}")
@@ -67,7 +77,7 @@ def validate(
         except ConfigError as exc:
             failed = True
             for problem in exc.problems:
-                err.print(str(problem), markup=False, soft_wrap=True)
+                err.print(_printable(str(problem)), markup=False, soft_wrap=True)
             continue
         kind = (
             "hardware"
@@ -76,7 +86,7 @@ def validate(
             if isinstance(obj, ModelSpec)
             else "sweep"
         )
-        out.print(f"{f}: ok ({kind} '{obj.name}')", markup=False)
+        out.print(_printable(f"{f}: ok ({kind} '{obj.name}')"), markup=False)
     if failed:
         raise typer.Exit(2)
 
@@ -732,7 +742,9 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except TersimError as exc:
-        _err().print(str(exc), markup=False, soft_wrap=True)
+        lines = [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else [str(exc)]
+        for line in lines:
+            _err().print(_printable(line), markup=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

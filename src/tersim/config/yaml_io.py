@@ -19,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 from tersim.config.hardware import HardwareConfig, design_problems
 from tersim.config.sweep import SweepSpec, sweep_problems
 from tersim.config.workload import ModelSpec, model_problems
-from tersim.config.yaml_loader import LimitError as _LimitError
 from tersim.config.yaml_loader import Loader as _Loader
+from tersim.config.yaml_loader import LoadError as _LoadError
 from tersim.errors import ConfigError, FileError, Problem
 from tersim.files import read_bounded
 
@@ -104,7 +104,7 @@ def read_yaml(path: Path) -> tuple[Any, _Lines]:
         loader = _Loader(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
-    except _LimitError as exc:
+    except _LoadError as exc:
         mark = exc.problem_mark
         at = mark.line + 1 if mark is not None else None
         raise ConfigError([Problem(name, at, "(file)", exc.problem or "")]) from None
@@ -131,9 +131,19 @@ def read_yaml(path: Path) -> tuple[Any, _Lines]:
     finally:
         if loader is not None:
             loader.dispose()
+    if node is None:
+        raise ConfigError(
+            [
+                Problem(
+                    name,
+                    1,
+                    "(file)",
+                    "file has only comments (got nothing; expected a YAML mapping)",
+                )
+            ]
+        )
     lines = _Lines()
-    if node is not None:
-        lines.record(node, ())
+    lines.record(node, ())
     return data, lines
 
 

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 import yaml
 from yaml.composer import Composer
-from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.constructor import SafeConstructor
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 from yaml.nodes import Node
 from yaml.parser import Parser
@@ -45,8 +45,9 @@ MAX_INT_DIGITS = 4300  # Python's own limit for converting decimal text to int
 _TAG = "tag:yaml.org,2002:"
 
 
-class LimitError(yaml.MarkedYAMLError):
-    """A file crosses one of the loader's limits; ``problem`` is the message to show."""
+class LoadError(yaml.MarkedYAMLError):
+    """A file crosses a limit or holds a value its tag cannot construct; ``problem`` is the
+    message to show, ``problem_mark`` where."""
 
     def __init__(self, message: str, mark: Any):
         super().__init__(problem=message, problem_mark=mark)
@@ -82,11 +83,8 @@ class _Constructor(SafeConstructor):
     def construct_core_bool(self, node: Node) -> bool:
         value = str(self.construct_scalar(node))  # type: ignore[arg-type]
         if value.lower() not in ("true", "false"):
-            raise ConstructorError(
-                None,
-                None,
-                f"not a boolean (got {value!r}; expected true or false)",
-                node.start_mark,
+            raise LoadError(
+                f"not a boolean (got {value!r}; expected true or false)", node.start_mark
             )
         return value.lower() == "true"
 
@@ -94,7 +92,7 @@ class _Constructor(SafeConstructor):
         value = str(self.construct_scalar(node))  # type: ignore[arg-type]
         digits = value.lstrip("-+")
         if len(digits) > MAX_INT_DIGITS:
-            raise LimitError(
+            raise LoadError(
                 f"integer too long (got {len(digits)} digits; expected at most {MAX_INT_DIGITS})",
                 node.start_mark,
             )
@@ -103,8 +101,8 @@ class _Constructor(SafeConstructor):
                 return int(value, 0)
             return int(value, 10)
         except ValueError:
-            raise ConstructorError(
-                None, None, f"not an integer (got {value!r})", node.start_mark
+            raise LoadError(
+                f"not an integer (got {value!r}; expected an integer)", node.start_mark
             ) from None
 
     def construct_core_float(self, node: Node) -> float:
@@ -117,8 +115,8 @@ class _Constructor(SafeConstructor):
         try:
             return float(value)
         except ValueError:
-            raise ConstructorError(
-                None, None, f"not a number (got {value!r})", node.start_mark
+            raise LoadError(
+                f"not a number (got {value!r}; expected a number)", node.start_mark
             ) from None
 
     # PyYAML's registry of constructors by tag, replaced (not extended): only these construct.
@@ -155,7 +153,7 @@ class _Composer(Composer):
         event = self.peek_event()  # type: ignore[attr-defined]  # from the Parser mixin
         if isinstance(event, AliasEvent):
             if event.anchor in self._open_anchors:
-                raise LimitError(
+                raise LoadError(
                     f"alias *{event.anchor} is inside the value it names (got a recursive "
                     "alias; expected an alias of a complete value)",
                     event.start_mark,
@@ -196,8 +194,8 @@ class _Composer(Composer):
             self._height_stack[-1] = max(self._height_stack[-1], height)
 
     @staticmethod
-    def _too_deep(mark: Any) -> LimitError:
-        return LimitError(
+    def _too_deep(mark: Any) -> LoadError:
+        return LoadError(
             f"nested too deeply (got more than {MAX_DEPTH} levels of mappings and lists, "
             "counting what aliases stand for; expected a config's few levels)",
             mark,
@@ -206,7 +204,7 @@ class _Composer(Composer):
     def _count(self, values: int, mark: Any) -> None:
         self._values += values
         if self._values > MAX_VALUES:
-            raise LimitError(
+            raise LoadError(
                 f"too many values (got more than {MAX_VALUES}, counting each alias as the "
                 f"values it stands for; expected a config of at most {MAX_VALUES})",
                 mark,
