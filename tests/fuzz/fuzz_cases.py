@@ -18,6 +18,7 @@ Bases: every shipped hardware design, workload and sweep, plus the seeds in
 from __future__ import annotations
 
 import copy
+import enum
 import math
 import typing
 from pathlib import Path
@@ -228,22 +229,8 @@ def _constraints(annotation: Any) -> list[Any]:
     return out
 
 
-def _field_range(model: type[BaseModel], path: tuple[Any, ...]) -> tuple[Any, Any] | None:
-    """(lowest, highest) valid value of the number at ``path`` of a ``model`` document."""
-    current: Any = model
-    info: FieldInfo | None = None
-    for part in path:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return None
-        info = current.model_fields.get(str(part))
-        if info is None:
-            return None
-        current = info.annotation
-        for arg in typing.get_args(current) or (current,):
-            if isinstance(arg, type) and issubclass(arg, BaseModel):
-                current = arg
-    if info is None:
-        return None
+def _range(info: FieldInfo) -> tuple[Any, Any] | None:
+    """(lowest, highest) valid value of a numeric field, from its constraints."""
     lo: Any = None
     hi: Any = None
     whole = "int" in str(info.annotation)
@@ -260,33 +247,83 @@ def _field_range(model: type[BaseModel], path: tuple[Any, ...]) -> tuple[Any, An
     return (int(lo), int(hi)) if whole else (float(lo), float(hi))
 
 
+def _choices(annotation: Any) -> list[Any]:
+    """The values of an enum or Literal field (Optional unwrapped), as YAML would give them."""
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return [m.value for m in annotation]
+    if typing.get_origin(annotation) is typing.Literal:
+        return list(typing.get_args(annotation))
+    found: list[Any] = []
+    for arg in typing.get_args(annotation):
+        if arg is not type(None):
+            found += _choices(arg)
+    return found
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    for arg in typing.get_args(annotation) or (annotation,):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _settable(
+    model: type[BaseModel], doc: dict[str, Any], prefix: tuple[str, ...] = ()
+) -> dict[tuple[str, ...], st.SearchStrategy[Any]]:
+    """Every field of ``model`` a valid value can be given to (present in ``doc`` or not; the
+    fields of nested models that ``doc`` has), with a strategy of valid values, the extremes
+    of each range most often."""
+    out: dict[tuple[str, ...], st.SearchStrategy[Any]] = {}
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        sub = _submodel(info.annotation)
+        if sub is not None:
+            if isinstance(doc.get(name), dict):
+                out.update(_settable(sub, doc[name], path))
+            continue
+        bounds = _range(info)
+        choices = _choices(info.annotation)
+        if path == ("tech", "overrides_pj") and bounds is not None:
+            from tersim.tech.tables import energy_field_names
+
+            out[path] = st.dictionaries(
+                st.sampled_from(energy_field_names()),
+                st.sampled_from(bounds) | st.floats(*bounds),
+                min_size=1,
+                max_size=3,
+            )
+        elif bounds is not None:
+            lo, hi = bounds
+            if isinstance(lo, int):
+                out[path] = st.one_of(
+                    st.sampled_from([lo, hi, min(2, hi), min(3, hi)]), st.integers(lo, hi)
+                )
+            else:
+                out[path] = st.one_of(st.sampled_from([lo, hi]), st.floats(lo, hi))
+        elif choices:
+            out[path] = st.sampled_from(choices)
+        elif info.annotation is bool or typing.get_args(info.annotation)[:1] == (bool,):
+            out[path] = st.booleans()
+    return out
+
+
 @st.composite
 def in_range(draw: st.DrawFn) -> Case:
-    """A valid file with 1-3 numbers moved within their schema ranges, often to the extremes
+    """A valid file with 1-3 fields (given or left to their defaults) set to valid values:
+    numbers within their ranges, often at the extremes, and other choices of enums and flags
     (exercises the simulator on valid but extreme designs and models)."""
     name, base = draw(st.sampled_from(BASE_DOCS))
     doc = copy.deepcopy(base)
     model = _model_of(doc)
-    ranges = {}
-    for p in _paths(doc):
-        value = _get(doc, p) if p else None
-        if p and isinstance(value, int | float) and not isinstance(value, bool) and model:
-            found = _field_range(model, p)
-            if found is not None:
-                ranges[p] = found
+    fields = {} if model is None else _settable(model, doc)
     ops = []
     for _ in range(draw(st.integers(1, 3))):
-        if not ranges:
+        if not fields:
             break
-        path = draw(st.sampled_from(sorted(ranges, key=str)))
-        lo, hi = ranges[path]
-        if isinstance(lo, int):
-            value = draw(st.one_of(st.sampled_from([lo, hi, 1, 2, 3]), st.integers(lo, hi)))
-            value = min(max(value, lo), hi)
-        else:
-            value = draw(st.one_of(st.sampled_from([lo, hi]), st.floats(lo, hi)))
+        path = draw(st.sampled_from(sorted(fields)))
+        value = draw(fields[path])
         _get(doc, path[:-1])[path[-1]] = value
-        ops.append(f"{'.'.join(map(str, path))}={value}")
+        ops.append(f"{'.'.join(path)}={value}")
     text = yaml.safe_dump(doc, sort_keys=False, width=10**6)
     return Case(f"in-range {name}: {', '.join(ops)}", text.encode("utf-8"))
 

@@ -34,11 +34,12 @@ MIN_CLOCK_HZ, MAX_CLOCK_HZ = 1.0e6, 1.0e11  # 1 MHz to 100 GHz
 MAX_SRAM_BYTES = 1 << 40  # 1 TiB of on-chip buffer
 MAX_WORD_BYTES = 1 << 10  # an 8,192-bit SRAM word
 MAX_BANKS = 1 << 16
+MIN_PORT_BYTES_PER_CYCLE = 1.0e-3  # a port is a divisor of transfer times: no denormals
 MAX_PORT_BYTES_PER_CYCLE = float(1 << 30)  # 1 GiB per cycle through one buffer port
 MIN_DRAM_BYTES_PER_CYCLE, MAX_DRAM_BYTES_PER_CYCLE = 1.0e-6, float(1 << 30)
 MIN_DRAM_GB_PER_S, MAX_DRAM_GB_PER_S = 1.0e-3, 1.0e6  # 1 MB/s to 1 PB/s
 MAX_DRAM_LATENCY_CYCLES = 10**9
-MAX_DRAM_CHANNELS = 1 << 12
+MAX_DRAM_CHANNELS = 1 << 10  # 4x the pseudo-channels of eight HBM3 stacks (8 x 32)
 MAX_BURST_BYTES = 1 << 20
 MAX_DRAM_PJ_PER_BIT = 1.0e4
 MAX_OUTSTANDING_TILES = 1 << 20
@@ -93,10 +94,14 @@ class BufferConfig(_Strict):
         1, description="Banks the buffer is split into (each holds at least a word)", le=MAX_BANKS
     )
     read_bw_bytes_per_cycle: PosFloat = Field(
-        description="Read port bandwidth in bytes per cycle", le=MAX_PORT_BYTES_PER_CYCLE
+        description="Read port bandwidth in bytes per cycle",
+        ge=MIN_PORT_BYTES_PER_CYCLE,
+        le=MAX_PORT_BYTES_PER_CYCLE,
     )
     write_bw_bytes_per_cycle: PosFloat = Field(
-        description="Write port bandwidth in bytes per cycle", le=MAX_PORT_BYTES_PER_CYCLE
+        description="Write port bandwidth in bytes per cycle",
+        ge=MIN_PORT_BYTES_PER_CYCLE,
+        le=MAX_PORT_BYTES_PER_CYCLE,
     )
     double_buffered: Flag = True
 
