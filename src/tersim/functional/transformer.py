@@ -42,16 +42,22 @@ arithmetic it describes), and :func:`trace_measured` checks the result against
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from tersim.config.enums import FFNType, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
+from tersim.functional.fp16 import half_to_float, lm_head_f16
 from tersim.functional.kernels import ternary_matmul
+from tersim.functional.kvcache import KVCache
 from tersim.functional.packing import PackedTernary, pack_ternary
 from tersim.functional.quant import EPS, QuantizedActivations, quantize_activations
+from tersim.functional.synthetic import synthetic_table, synthetic_ternary, tensor_key
+from tersim.functional.threads import KernelThreads
 from tersim.workload.formats import Formats
 from tersim.workload.trace import (
     ACTIVATION_OPS_PER_ELEMENT,
@@ -240,7 +246,7 @@ def head_table(table: np.ndarray) -> np.ndarray:
     """The LM-head table for a float16 (vocab, hidden) ``table``: float32 up to
     ``LM_HEAD_F32_MAX_BYTES`` (converted once), else ``table`` itself (converted by row block
     in every :func:`lm_head` call). The conversion is exact either way."""
-    return table.astype(np.float32) if table.size * 4 <= LM_HEAD_F32_MAX_BYTES else table
+    return half_to_float(table) if table.size * 4 <= LM_HEAD_F32_MAX_BYTES else table
 
 
 def quantize_pack(
@@ -254,8 +260,8 @@ def quantize_pack(
     Ternary: ``trits = clip(rint(W / (gamma + EPS)), -1, 1)``; binary: ``sign(W)`` (0 -> +1);
     ``gamma = mean(|W|)`` over the whole matrix (``TENSOR``) or each column (``COLUMN``), the
     formulas of :func:`~tersim.functional.quant.quantize_ternary` and ``quantize_binary``.
-    Working on column blocks of at most ``chunk_elements`` keeps temporaries small (packing
-    is column-independent), so only the float input and the packed result are ever whole.
+    Working on column blocks of at most ``chunk_elements`` keeps the float temporaries small;
+    the trits (one byte per weight) are then packed at once.
     """
     k, n = w.shape
     if granularity is ScaleGranularity.TENSOR:
@@ -263,49 +269,45 @@ def quantize_pack(
     else:
         gamma_all = np.mean(np.abs(w), axis=0, dtype=np.float64, keepdims=True)  # (1, N)
     step = max(1, chunk_elements // max(k, 1))
-    blocks: list[np.ndarray] = []
-    plus = minus = 0
+    trits = np.empty((k, n), dtype=np.int8)  # (K, N)
     for c0 in range(0, n, step):
         block = np.asarray(w[:, c0 : c0 + step], dtype=np.float64)  # (K, cols)
         gamma = gamma_all if gamma_all.shape[1] == 1 else gamma_all[:, c0 : c0 + step]
         if weight_format is WeightFormat.TERNARY:
-            trits = np.clip(np.rint(block / (gamma + EPS)), -1, 1).astype(np.int8)  # (K, cols)
+            trits[:, c0 : c0 + step] = np.clip(np.rint(block / (gamma + EPS)), -1, 1)
         else:
-            trits = np.where(block < 0, -1, 1).astype(np.int8)  # (K, cols)
-        p = pack_ternary(trits)
-        blocks.append(p.data)  # (ceil(K / 4), cols)
-        plus += p.plus_count
-        minus += p.minus_count
-    data = np.concatenate(blocks, axis=1) if blocks else np.zeros((-(-k // 4), 0), np.uint8)
-    data.flags.writeable = False
-    packed = PackedTernary(data=data, shape=(k, n), bits_per_weight=2.0, plus_count=plus,
-                           minus_count=minus)  # fmt: skip
-    return BitLinear(packed=packed, scale=gamma_all.astype(np.float32))
-
-
-def _normal(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    return rng.standard_normal(shape, dtype=np.float32) * np.float32(INIT_STD)
+            trits[:, c0 : c0 + step] = np.where(block < 0, -1, 1)
+    return BitLinear(packed=pack_ternary(trits), scale=gamma_all.astype(np.float32))
 
 
 def _synthetic_norm(dim: int, layernorm: bool) -> Norm:
     return Norm(np.ones(dim, np.float32), np.zeros(dim, np.float32) if layernorm else None)
 
 
-def _synthetic_table(seed: int, stream: int, vocab: int, hidden: int) -> np.ndarray:
-    """A float16 (vocab, hidden) table of normal values, drawn in row blocks."""
-    table = np.empty((vocab, hidden), np.float16)  # (V, H)
-    rng = np.random.default_rng([seed, stream])
-    for r0 in range(0, vocab, LM_HEAD_CHUNK_ROWS):
-        rows = min(LM_HEAD_CHUNK_ROWS, vocab - r0)
-        table[r0 : r0 + rows] = _normal(rng, (rows, hidden))
-    return table
+def _synthetic_scale(cfg: ModelConfig, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The absmean scale of a ``(K, N)`` normal(0, INIT_STD) matrix (``synthetic.py``)."""
+    gamma = INIT_STD * math.sqrt(2 / math.pi)
+    if cfg.granularity is ScaleGranularity.TENSOR:
+        return np.full((1, 1), gamma, np.float32)
+    z = rng.standard_normal((1, n))  # (1, N): a column's absmean, normal approximation
+    return (gamma * (1 + math.sqrt((math.pi / 2 - 1) / max(k, 1)) * z)).astype(np.float32)
 
 
-def synthetic_weights(cfg: ModelConfig, seed: int) -> ModelWeights:
-    """Deterministic weights: normal(0, ``INIT_STD``) per tensor from ``seed``, then quantized.
+#: Callback of a long measured run: ``progress(stage, done, total)``, ``stage`` one of
+#: "weights", "prefill", "decode"; ``done`` counts layers (weights, prefill) or tokens (decode).
+Progress = Callable[[str, int, int], None]
 
-    Each tensor draws from its own stream ``default_rng([seed, stream, layer, index])``, so a
-    tensor does not depend on the model's other shapes. Norm gains are 1 and biases 0.
+
+def synthetic_weights(
+    cfg: ModelConfig, seed: int, progress: Progress | None = None
+) -> ModelWeights:
+    """Deterministic synthetic weights from ``seed`` (see ``functional/synthetic.py``).
+
+    Each tensor has its own key ``tensor_key(seed, stream, layer, index)``, so a tensor does not
+    depend on the model's other shapes. The trits are those of a normal(0, ``INIT_STD``) matrix
+    quantized with absmean (drawn directly, without the float matrix); norm gains are 1 and
+    biases 0; embedding and LM-head values have mean 0 and standard deviation
+    ``synthetic.TABLE_STD``.
     """
     h, f = cfg.hidden, cfg.ffn
     shapes = {
@@ -317,6 +319,7 @@ def synthetic_weights(cfg: ModelConfig, seed: int) -> ModelWeights:
         "up_proj": (h, f),
         "down_proj": (f, h),
     }
+    binary = cfg.weight_format is WeightFormat.BINARY
     layers = []
     for layer in range(cfg.layers):
         lin: dict[str, BitLinear | None] = {}
@@ -324,10 +327,10 @@ def synthetic_weights(cfg: ModelConfig, seed: int) -> ModelWeights:
             if name == "gate_proj" and not cfg.gated:
                 lin[name] = None
                 continue
+            k, n = shapes[name]
+            packed = synthetic_ternary(tensor_key(seed, _STREAM_LAYER, layer, index), k, n, binary)
             rng = np.random.default_rng([seed, _STREAM_LAYER, layer, index])
-            w = _normal(rng, shapes[name])  # (K, N) float32
-            lin[name] = quantize_pack(w, cfg.weight_format, cfg.granularity)
-            del w
+            lin[name] = BitLinear(packed=packed, scale=_synthetic_scale(cfg, k, n, rng))
         ln = cfg.layernorm
         layers.append(
             LayerWeights(
@@ -338,8 +341,14 @@ def synthetic_weights(cfg: ModelConfig, seed: int) -> ModelWeights:
                 **lin,  # type: ignore[arg-type]
             )
         )
-    embed = _synthetic_table(seed, _STREAM_EMBED, cfg.vocab, h)  # (V, H) float16
-    head = embed if cfg.tied_embeddings else _synthetic_table(seed, _STREAM_LM_HEAD, cfg.vocab, h)
+        if progress is not None:
+            progress("weights", layer + 1, cfg.layers)
+    embed = synthetic_table(tensor_key(seed, _STREAM_EMBED), cfg.vocab, h)  # (V, H) float16
+    head = (
+        embed
+        if cfg.tied_embeddings
+        else synthetic_table(tensor_key(seed, _STREAM_LM_HEAD), cfg.vocab, h)
+    )
     return ModelWeights(
         embed=embed,
         layers=tuple(layers),
@@ -385,37 +394,6 @@ def weight_problems(cfg: ModelConfig, w: ModelWeights) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# KV cache
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class KVCache:
-    """Keys (after RoPE) and values of every layer; the only mutable state of a generation."""
-
-    keys: list[np.ndarray]  # per layer (B, kv_heads, capacity, head_dim)
-    values: list[np.ndarray]  # per layer (B, kv_heads, capacity, head_dim)
-    length: int = 0  # positions filled
-
-    @classmethod
-    def empty(cls, cfg: ModelConfig, batch: int, capacity: int) -> KVCache:
-        """A cache for ``batch`` sequences of at most ``capacity`` positions."""
-        shape = (batch, cfg.kv_heads, capacity, cfg.head_dim)
-        return cls(
-            keys=[np.zeros(shape, ACT_DTYPE) for _ in range(cfg.layers)],
-            values=[np.zeros(shape, ACT_DTYPE) for _ in range(cfg.layers)],
-        )
-
-    @property
-    def batch(self) -> int:
-        return int(self.keys[0].shape[0]) if self.keys else 0
-
-    @property
-    def capacity(self) -> int:
-        return int(self.keys[0].shape[2]) if self.keys else 0
-
-
-# ---------------------------------------------------------------------------------------------
 # Building blocks
 # ---------------------------------------------------------------------------------------------
 
@@ -430,13 +408,16 @@ def norm(x: np.ndarray, w: Norm) -> np.ndarray:
     return (x - mu) / np.sqrt(var + NORM_EPS) * w.weight + w.bias
 
 
-def bitlinear(qa: QuantizedActivations, w: BitLinear) -> tuple[np.ndarray, Measured]:
+def bitlinear(
+    qa: QuantizedActivations, w: BitLinear, threads: KernelThreads | None = None
+) -> tuple[np.ndarray, Measured]:
     """``y = (x~ @ W~) * act_scale * weight_scale`` for quantized ``(M, K)`` inputs ``qa``.
 
     Returns ``y`` (M, N) and the measurement of the op: the weights' zero fraction, the
-    fraction of zero quantized inputs, and the kernel's adds, subtracts and skips.
+    fraction of zero quantized inputs, and the kernel's adds, subtracts and skips. ``threads``:
+    helper threads the kernel may share a large matmul with.
     """
-    acc, counts = ternary_matmul(qa.values, w.packed)  # (M, N) int32
+    acc, counts = ternary_matmul(qa.values, w.packed, threads)  # (M, N) int32
     y = acc * qa.scale.astype(np.float64) * w.scale.astype(np.float64)  # (M, N)
     measured = Measured(
         weight_zero_fraction=w.zero_fraction,
@@ -497,15 +478,11 @@ def ffn_activation(ffn_type: FFNType, gate: np.ndarray | None, up: np.ndarray) -
 
 def lm_head(x: np.ndarray, table: np.ndarray) -> np.ndarray:
     """float32 logits ``x @ table.T`` for ``x`` (B, H) and a float32 or float16 (V, H) table
-    (float16: converted to float32 by row block)."""
+    (float16: widened exactly, a few rows at a time, by :func:`~tersim.functional.fp16.lm_head_f16`)."""
     x32 = x.astype(np.float32)  # (B, H)
     if table.dtype == np.float32:
         return x32 @ table.T  # (B, V)
-    out = np.empty((x.shape[0], table.shape[0]), np.float32)  # (B, V)
-    for r0 in range(0, table.shape[0], LM_HEAD_CHUNK_ROWS):
-        chunk = table[r0 : r0 + LM_HEAD_CHUNK_ROWS].astype(np.float32)  # (rows, H)
-        out[:, r0 : r0 + chunk.shape[0]] = x32 @ chunk.T
-    return out
+    return lm_head_f16(x32, table)  # (B, V)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,6 +498,7 @@ class TernaryModel:
     formats: Formats
     config: ModelConfig
     weights: ModelWeights = field(repr=False)
+    threads: KernelThreads | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Fail fast on weights that do not fit the config (so the ops match the shapes)."""
@@ -531,10 +509,12 @@ class TernaryModel:
             )
 
     @classmethod
-    def synthetic(cls, spec: ModelSpec, formats: Formats, seed: int = 0) -> TernaryModel:
+    def synthetic(
+        cls, spec: ModelSpec, formats: Formats, seed: int = 0, progress: Progress | None = None
+    ) -> TernaryModel:
         """The model of ``spec`` with :func:`synthetic_weights` from ``seed``."""
         cfg = ModelConfig.from_spec(spec, formats)
-        return cls(spec, formats, cfg, synthetic_weights(cfg, seed))
+        return cls(spec, formats, cfg, synthetic_weights(cfg, seed, progress))
 
     def new_cache(self, batch: int, capacity: int) -> KVCache:
         """An empty KV cache for ``batch`` sequences of up to ``capacity`` positions."""
@@ -543,16 +523,24 @@ class TernaryModel:
                 f"{self.config.name}: {capacity} positions exceed the model's context of "
                 f"{self.config.max_context} (expected at most {self.config.max_context})"
             )
-        return KVCache.empty(self.config, batch, capacity)
+        c = self.config
+        return KVCache.empty(
+            self.formats.kv_bits, c.layers, batch, c.kv_heads, capacity, c.head_dim
+        )
 
     def forward(
-        self, tokens: np.ndarray, cache: KVCache, tb: TraceBuilder | None = None
+        self,
+        tokens: np.ndarray,
+        cache: KVCache,
+        tb: TraceBuilder | None = None,
+        on_layer: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Run ``tokens`` (B, T) after the ``cache.length`` cached positions; T = 1 is decode.
 
         Appends the keys and values to ``cache`` and every op to ``tb`` (as
         :func:`tersim.workload.trace.emit_pass` with ``q_tokens = T``, ``ctx = cache.length + T``).
-        Returns float32 logits (B, vocab) of the last position of each sequence.
+        Returns float32 logits (B, vocab) of the last position of each sequence. ``on_layer``
+        is called with each layer's index once it is done (progress).
 
         Raises:
             WorkloadError: token ids out of range, a batch that differs from the cache's or the
@@ -582,9 +570,11 @@ class TernaryModel:
             )
 
         tb.embedding(b * t)
-        x = wts.embed[tok].astype(ACT_DTYPE)  # (B, T, H)
+        x = half_to_float(wts.embed[tok]).astype(ACT_DTYPE)  # (B, T, H)
         for layer, lw in enumerate(wts.layers):
             x = self._layer(tb, layer, lw, x, cache, start)  # (B, T, H)
+            if on_layer is not None:
+                on_layer(layer)
         cache.length = ctx
         tb.vector("final_norm", OpKind.NORM, -1, b * t, cfg.hidden, NORM_OPS_PER_ELEMENT)
         x = norm(x, wts.final_norm)  # (B, T, H)
@@ -605,35 +595,33 @@ class TernaryModel:
         b, t, h = x.shape
         rows, ctx, p = b * t, start + t, f"L{layer}"
         bits = cfg.act_bits
+        th = self.threads
 
         tb.vector(f"{p}.attn_norm", OpKind.NORM, layer, rows, h, NORM_OPS_PER_ELEMENT)
         xn = norm(x, lw.attn_norm).reshape(rows, h)  # (B*T, H)
         tb.vector(f"{p}.attn_in_quant", OpKind.QUANT, layer, rows, h, QUANT_OPS_PER_ELEMENT)
         xq = quantize_activations(xn, bits)  # (B*T, H) int8, scale (B*T, 1)
-        q, m = bitlinear(xq, lw.q_proj)  # (B*T, H)
+        q, m = bitlinear(xq, lw.q_proj, th)  # (B*T, H)
         tb.linear(f"{p}.q_proj", layer, rows, h, h, measured=m)
-        k, m = bitlinear(xq, lw.k_proj)  # (B*T, kv_dim)
+        k, m = bitlinear(xq, lw.k_proj, th)  # (B*T, kv_dim)
         tb.linear(f"{p}.k_proj", layer, rows, cfg.kv_dim, h, kv_write=True, measured=m)
-        v, m = bitlinear(xq, lw.v_proj)  # (B*T, kv_dim)
+        v, m = bitlinear(xq, lw.v_proj, th)  # (B*T, kv_dim)
         tb.linear(f"{p}.v_proj", layer, rows, cfg.kv_dim, h, kv_write=True, measured=m)
 
         tb.vector(f"{p}.rope", OpKind.ROPE, layer, rows, h + cfg.kv_dim, ROPE_OPS_PER_ELEMENT)
         q4 = rope(q.reshape(b, t, cfg.heads, cfg.head_dim), start, cfg.rope_theta)  # (B,T,nh,D)
         k4 = rope(k.reshape(b, t, cfg.kv_heads, cfg.head_dim), start, cfg.rope_theta)
-        cache.keys[layer][:, :, start:ctx] = k4.transpose(0, 2, 1, 3)  # (B, kvh, T, D)
-        cache.values[layer][:, :, start:ctx] = v.reshape(
-            b, t, cfg.kv_heads, cfg.head_dim
-        ).transpose(0, 2, 1, 3)  # (B, kvh, T, D)
+        v4 = v.reshape(b, t, cfg.kv_heads, cfg.head_dim)  # (B, T, kvh, D)
+        cache.write(layer, start, k4.transpose(0, 2, 1, 3), v4.transpose(0, 2, 1, 3))
 
         tb.attention(layer, t, ctx)
-        keys = cache.keys[layer][:, :, :ctx]  # (B, kvh, ctx, D)
-        values = cache.values[layer][:, :, :ctx]  # (B, kvh, ctx, D)
+        keys, values = cache.read(layer, ctx)  # (B, kvh, ctx, D) each, as stored
         att = attention(q4, keys, values, start).reshape(rows, h)  # (B*T, H)
         if lw.attn_sub_norm is not None:
             tb.vector(f"{p}.attn_sub_norm", OpKind.NORM, layer, rows, h, NORM_OPS_PER_ELEMENT)
             att = norm(att, lw.attn_sub_norm)  # (B*T, H)
         tb.vector(f"{p}.o_in_quant", OpKind.QUANT, layer, rows, h, QUANT_OPS_PER_ELEMENT)
-        o, m = bitlinear(quantize_activations(att, bits), lw.o_proj)  # (B*T, H)
+        o, m = bitlinear(quantize_activations(att, bits), lw.o_proj, th)  # (B*T, H)
         tb.linear(f"{p}.o_proj", layer, rows, h, h, measured=m)
 
         resid = x.reshape(rows, h)  # (B*T, H)
@@ -652,9 +640,9 @@ class TernaryModel:
 
         gate = None
         if lw.gate_proj is not None:
-            gate, m = bitlinear(hq, lw.gate_proj)  # (B*T, F)
+            gate, m = bitlinear(hq, lw.gate_proj, th)  # (B*T, F)
             tb.linear(f"{p}.gate_proj", layer, rows, cfg.ffn, h, measured=m)
-        up, m = bitlinear(hq, lw.up_proj)  # (B*T, F)
+        up, m = bitlinear(hq, lw.up_proj, th)  # (B*T, F)
         tb.linear(f"{p}.up_proj", layer, rows, cfg.ffn, h, measured=m)
         act_ops = ACTIVATION_OPS_PER_ELEMENT[cfg.ffn_type]
         tb.vector(f"{p}.act", OpKind.ACTIVATION, layer, rows, cfg.ffn, act_ops)
@@ -663,7 +651,7 @@ class TernaryModel:
             tb.vector(f"{p}.ffn_sub_norm", OpKind.NORM, layer, rows, cfg.ffn, NORM_OPS_PER_ELEMENT)
             a = norm(a, lw.ffn_sub_norm)  # (B*T, F)
         tb.vector(f"{p}.down_in_quant", OpKind.QUANT, layer, rows, cfg.ffn, QUANT_OPS_PER_ELEMENT)
-        d, m = bitlinear(quantize_activations(a, bits), lw.down_proj)  # (B*T, H)
+        d, m = bitlinear(quantize_activations(a, bits), lw.down_proj, th)  # (B*T, H)
         tb.linear(f"{p}.down_proj", layer, rows, h, cfg.ffn, measured=m)
         tb.vector(f"{p}.ffn_residual", OpKind.RESIDUAL, layer, rows, h, RESIDUAL_OPS_PER_ELEMENT)
         return (resid + d).reshape(b, t, h)  # (B, T, H)
@@ -687,30 +675,52 @@ def trace_model(
     gen_tokens: int,
     batch: int,
     seed: int = 0,
+    prompt: np.ndarray | None = None,
+    progress: Progress | None = None,
 ) -> Workload:
     """Run a scenario on ``model`` and return its measured trace.
 
-    Prefill of a ``prompt_tokens`` prompt drawn from ``seed`` (recorded when PREFILL is in
-    ``phases``; run unrecorded otherwise, to fill the KV cache), then, when DECODE is in
-    ``phases``, ``gen_tokens`` greedy (argmax) decode steps of one token per sequence. The ops
-    are checked against :func:`tersim.workload.trace.trace_shapes` of the same scenario (a mismatch is
-    an internal error, ``RuntimeError``).
+    Prefill of a ``prompt_tokens`` prompt (``prompt``, token ids (batch, prompt_tokens), or
+    drawn from ``seed`` when None; recorded when PREFILL is in ``phases``, run unrecorded
+    otherwise, to fill the KV cache), then, when DECODE is in ``phases``, ``gen_tokens`` greedy
+    (argmax) decode steps of one token per sequence. The ops are checked against
+    :func:`tersim.workload.trace.trace_shapes` of the same scenario (a mismatch is an internal
+    error, ``RuntimeError``). ``progress`` hears of every prefill layer and decode step.
+
+    Raises:
+        WorkloadError: an impossible scenario, or a ``prompt`` of another shape.
     """
     spec = model.spec
     check_scenario(spec, prompt_tokens, gen_tokens, batch)
+    if prompt is None:
+        prompt = prompt_for(model.config.vocab, batch, prompt_tokens, seed)  # (B, P)
+    elif prompt.shape != (batch, prompt_tokens):
+        raise WorkloadError(
+            f"prompt: {prompt.shape[0]} sequences of {prompt.shape[1]} tokens, but the scenario "
+            f"has batch {batch} and prompt_tokens {prompt_tokens} (expected them to agree)"
+        )
     decode = Phase.DECODE in phases and gen_tokens > 0
     tb = TraceBuilder(spec, model.formats, batch)
     cache = model.new_cache(batch, prompt_tokens + (gen_tokens if decode else 0))
-    prompt = prompt_for(model.config.vocab, batch, prompt_tokens, seed)  # (B, P)
+    layers = model.config.layers
+
+    def prefill_layer(layer: int) -> None:
+        if progress is not None:
+            progress("prefill", layer + 1, layers)
+
     tb.phase, tb.step = Phase.PREFILL, 0
     scratch = TraceBuilder(spec, model.formats, batch)
-    logits = model.forward(prompt, cache, tb if Phase.PREFILL in phases else scratch)
+    logits = model.forward(
+        prompt, cache, tb if Phase.PREFILL in phases else scratch, on_layer=prefill_layer
+    )
     if decode:
         tb.phase = Phase.DECODE
         for step in range(gen_tokens):
             tb.step = step
             nxt = np.argmax(logits, axis=-1)[:, None]  # (B, 1) greedy
             logits = model.forward(nxt, cache, tb)
+            if progress is not None:
+                progress("decode", step + 1, gen_tokens)
     expected = trace_shapes(spec, model.formats, phases, prompt_tokens, gen_tokens, batch)
     if len(tb.ops) != len(expected.ops) or any(
         a.shape_key() != e.shape_key() for a, e in zip(tb.ops, expected.ops, strict=True)
@@ -736,21 +746,47 @@ def trace_measured(
     gen_tokens: int | None = None,
     batch: int | None = None,
     seed: int = 0,
+    checkpoint: str | Path | None = None,
+    prompt: np.ndarray | None = None,
+    threads: int = 1,
+    progress: Progress | None = None,
 ) -> Workload:
-    """The measured trace of ``spec``: the functional model on synthetic weights from ``seed``.
+    """The measured trace of ``spec``: the functional model on synthetic weights from ``seed``,
+    or on the weights of the safetensors ``checkpoint`` (a file or a directory of shards).
 
     The same ops, in the same order and with the same shapes, as
-    :func:`tersim.workload.trace.trace_shapes` (checked in :func:`trace_model`), with every LINEAR op's
-    :class:`~tersim.workload.trace.Measured` counts. ``None`` scenario values default to the spec's.
+    :func:`tersim.workload.trace.trace_shapes` (checked in :func:`trace_model`), with every
+    LINEAR op's :class:`~tersim.workload.trace.Measured` counts. ``prompt`` (token ids, (batch,
+    prompt_tokens)) replaces the synthetic prompt and sets those two scenario values; ``None``
+    scenario values otherwise default to the spec's. ``threads`` is how many threads the
+    kernels may use (see ``threads.py``: more never makes a call slower than one).
 
     Raises:
-        WorkloadError: an impossible scenario (e.g. a prompt longer than the context) or
-            formats the functional model cannot run (only ternary and binary weights).
+        WorkloadError: an impossible scenario (e.g. a prompt longer than the context), a
+            ``prompt`` that disagrees with ``prompt_tokens`` or ``batch``, formats the
+            functional model cannot run (only ternary and binary weights), or a checkpoint that
+            does not fit ``spec`` (see :func:`tersim.functional.checkpoint.load_checkpoint`).
     """
     s = spec.scenario
+    if prompt is not None:
+        pb, pp = (int(v) for v in prompt.shape)
+        if (prompt_tokens is not None and prompt_tokens != pp) or (
+            batch is not None and batch != pb
+        ):
+            raise WorkloadError(
+                f"prompt: {pb} sequences of {pp} tokens, but --batch {batch} and --prompt-tokens "
+                f"{prompt_tokens} were given (drop them, or make them agree with the prompt)"
+            )
+        prompt_tokens, batch = pp, pb
     p = s.prompt_tokens if prompt_tokens is None else prompt_tokens
     g = s.gen_tokens if gen_tokens is None else gen_tokens
     b = s.batch if batch is None else batch
     check_scenario(spec, p, g, b)
-    model = TernaryModel.synthetic(spec, formats, seed)
-    return trace_model(model, phases, p, g, b, seed)
+    if checkpoint is not None:
+        from tersim.functional.checkpoint import load_checkpoint
+
+        model = load_checkpoint(checkpoint, spec, formats, progress)
+    else:
+        model = TernaryModel.synthetic(spec, formats, seed, progress)
+    with KernelThreads(threads) as team:
+        return trace_model(replace(model, threads=team), phases, p, g, b, seed, prompt, progress)
