@@ -22,13 +22,13 @@ from tersim.functional.kernels import (
     ternary_matmul,
 )
 from tersim.functional.packing import PANEL_N, pack_ternary
-from tersim.functional.threads import KernelThreads
 from tersim.functional.quant import quantize_activations, quantize_ternary
 from tersim.functional.reference import (
     reference_counts,
     reference_matmul,
     reference_ternary_matmul,
 )
+from tersim.functional.threads import KernelThreads
 
 BPWS = [2, 1.6]
 
