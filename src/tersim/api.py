@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
 from tersim.config.enums import PEKind, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
@@ -35,18 +40,38 @@ def trace(
     weight_format: WeightFormat | None = None,
     measure: bool = False,
     seed: int = 0,
+    checkpoint: str | Path | None = None,
+    prompt: np.ndarray | None = None,
+    threads: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Workload:
     """Trace ``spec`` in the formats a ``pe_kind`` array runs it in.
 
     Without ``measure`` the trace comes from shapes alone; with it, from running the functional
-    model on synthetic weights drawn from ``seed`` (same ops and shapes, plus measured zero
-    fractions, activation sparsity and add/sub/skip counts). Scenario values left ``None`` come
-    from the workload's ``scenario``.
+    model (same ops and shapes, plus measured zero fractions, activation sparsity and
+    add/sub/skip counts) on the weights of a safetensors ``checkpoint``, or on synthetic
+    weights drawn from ``seed``, with ``prompt`` token ids (batch, tokens) or a synthetic
+    prompt, on up to ``threads`` threads; ``progress(stage, done, total)`` hears how far it
+    got. Scenario values left ``None`` come from the workload's ``scenario`` (or the prompt).
     """
     phases = phases_of(phase)
     formats = resolve_formats(spec, pe_kind, weight_format)
     if not measure:
+        if checkpoint is not None or prompt is not None:
+            raise WorkloadError("checkpoint, prompt: only used with measure=True (--measure)")
         return trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
     from tersim.functional.transformer import trace_measured
 
-    return trace_measured(spec, formats, phases, prompt_tokens, gen_tokens, batch, seed=seed)
+    return trace_measured(
+        spec,
+        formats,
+        phases,
+        prompt_tokens,
+        gen_tokens,
+        batch,
+        seed=seed,
+        checkpoint=checkpoint,
+        prompt=prompt,
+        threads=threads,
+        progress=progress,
+    )

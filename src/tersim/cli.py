@@ -116,6 +116,92 @@ def _load_spec(workload: str) -> ModelSpec:
     return load_workload(resolve(workload, "workload"))
 
 
+def _threads_option(threads: int | None) -> int:
+    """``--threads``: a positive count, or every Numba thread when not given."""
+    if threads is None:
+        import numba
+
+        return int(numba.get_num_threads())
+    if threads < 1:
+        raise TersimError(f"--threads: must be at least 1; got {threads}")
+    return threads
+
+
+def _measure_progress():  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr for a measured run, and the callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err(),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+    labels = {
+        "weights": "weights (layers)",
+        "prefill": "prefill (layers)",
+        "decode": "decode (tokens)",
+    }
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(f"measuring: {labels.get(stage, stage)}", total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+def _measured_trace(  # type: ignore[no-untyped-def]
+    spec,
+    phases,
+    prompt_tokens: int | None,
+    gen_tokens: int | None,
+    batch: int | None,
+    pe_kind,
+    weight_format,
+    seed: int,
+    checkpoint: Path | None,
+    prompt_ids: Path | None,
+    threads: int | None,
+):
+    """The functional model's measured trace, with a progress bar."""
+    from tersim.api import trace as trace_api
+
+    prompt = None
+    if prompt_ids is not None:
+        from tersim.functional.prompt import load_prompt_ids
+
+        prompt = load_prompt_ids(prompt_ids, spec.architecture.vocab)
+    bar, update = _measure_progress()
+    with bar:
+        return trace_api(
+            spec,
+            phase=phases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            pe_kind=pe_kind,
+            weight_format=weight_format,
+            measure=True,
+            seed=seed,
+            checkpoint=checkpoint,
+            prompt=prompt,
+            threads=_threads_option(threads),
+            progress=update,
+        )
+
+
+_CHECKPOINT_HELP = (
+    "Measure with the weights of a local Hugging Face safetensors checkpoint (file or "
+    "directory; bf16 master weights or BitNet's packed uint8 layout)."
+)
+_PROMPT_IDS_HELP = "Measure with the token ids in this file (one sequence per line, or JSON)."
+_THREADS_HELP = "Threads the functional model may use (default: all Numba threads)."
+
+
 @app.command()
 def trace(
     workload: Annotated[str, typer.Argument(help="Workload YAML file or shipped name.")],
@@ -129,6 +215,9 @@ def trace(
     ),
     measure: Annotated[bool, typer.Option(help="Run the functional model and measure.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic weights.")] = 0,
+    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
+    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP)] = None,
 ) -> None:
     """Trace a workload's ops (shapes, formats, bytes; with --measure, real counts)."""
     from tersim.api import trace as trace_api
@@ -144,16 +233,22 @@ def trace(
             f"--pe-kind: unknown PE kind '{pe_kind}' (expected one of: "
             f"{', '.join(k.value for k in PEKind)})"
         ) from None
-    wl = trace_api(
-        spec,
-        phase=phases,
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        batch=batch,
-        pe_kind=kind,
-        measure=measure,
-        seed=seed,
-    )
+    if not measure and (checkpoint is not None or prompt_ids is not None):
+        raise TersimError("--checkpoint and --prompt-ids need --measure (they feed the model)")
+    if measure:
+        wl = _measured_trace(
+            spec, phases, prompt_tokens, gen_tokens, batch, kind, None, seed, checkpoint,
+            prompt_ids, threads,
+        )  # fmt: skip
+    else:
+        wl = trace_api(
+            spec,
+            phase=phases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            pe_kind=kind,
+        )
     save_workload(wl, output)
     _out().print(
         f"wrote {output}: {len(wl.ops)} ops of {wl.model} "
@@ -279,6 +374,9 @@ def run_cmd(
         Path | None,
         typer.Option("--trace", help="Run a saved trace (e.g. from tersim trace --measure)."),
     ] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
+    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP)] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON record.")] = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
 ) -> None:
@@ -318,6 +416,20 @@ def run_cmd(
                 f"{trace_file}: trace of '{traced.model}' but --workload is '{spec.name}' "
                 "(expected the workload the trace came from)"
             )
+    if checkpoint is not None or prompt_ids is not None:
+        if trace_file is not None:
+            raise TersimError("--checkpoint/--prompt-ids and --trace: give one source of ops")
+        traced = _measured_trace(
+            spec, common["phases"], prompt_tokens, gen_tokens, batch, design.array.pe_kind, fmt,
+            0, checkpoint, prompt_ids, threads,
+        )  # fmt: skip
+    if traced is not None:  # the baseline runs the trace's scenario (a prompt file sets it)
+        common.update(
+            phases=traced.phases,
+            prompt_tokens=traced.prompt_tokens,
+            gen_tokens=traced.gen_tokens,
+            batch=traced.batch,
+        )
     record = _run_with_progress(
         f"simulating {design.name}", hw=design, weight_format=fmt, workload=traced, **common
     )
@@ -326,6 +438,11 @@ def run_cmd(
     )
     _print_summary(record, base_record)
     doc: dict[str, object] = {"run": record.to_json()}
+    if traced is not None and traced.is_measured:
+        from tersim.functional.summary import measured_by_layer
+
+        doc["measured_by_layer"] = measured_by_layer(traced)
+        _print_measured(doc["measured_by_layer"])  # type: ignore[arg-type]
     if base_record is not None:
         doc["baseline"] = base_record.to_json()
         doc["ratios"] = _ratios(record, base_record)
@@ -372,6 +489,19 @@ def _ratios(rec, base):  # type: ignore[no-untyped-def]
     for ph in rp:
         out[f"{ph}_speedup"] = div(bp[ph]["seconds"], rp[ph]["seconds"])
     return out
+
+
+def _print_measured(by_layer: dict[str, dict[str, dict[str, float]]]) -> None:
+    """One line per phase: the measured weight zero fraction and activation sparsity range."""
+    for phase, layers in by_layer.items():
+        zeros = [v["weight_zero_fraction"] for v in layers.values()]
+        acts = [v["act_sparsity"] for v in layers.values()]
+        _out().print(
+            f"measured ({phase}, {len(layers)} layers): weight zero fraction "
+            f"{min(zeros):.3f}-{max(zeros):.3f}, activation sparsity {min(acts):.3f}-"
+            f"{max(acts):.3f} (per layer in the JSON record: measured_by_layer)",
+            markup=False,
+        )
 
 
 def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]

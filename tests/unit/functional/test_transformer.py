@@ -167,8 +167,12 @@ def test_gqa_attention_equals_per_head_loop() -> None:
     ],
     ids=["bitnet-gqa", "swiglu-mqa", "falcon-gelu-mha"],
 )
-def test_kv_cached_decode_equals_full_recompute(arch: dict[str, Any]) -> None:
+@pytest.mark.parametrize("kv_bits", [16, 8, 4, 3])
+def test_kv_cached_decode_equals_full_recompute(arch: dict[str, Any], kv_bits: int) -> None:
+    """Each position is quantized on its own, so the cache holds the same values either way."""
     spec = tiny_spec(**arch)
+    q = spec.quantization.model_copy(update={"kv_cache_bits": kv_bits})
+    spec = spec.model_copy(update={"quantization": q})
     model = TernaryModel.synthetic(spec, resolve_formats(spec, PEKind.TERNARY_ADD), seed=5)
     tokens = np.random.default_rng(1).integers(0, 64, size=(2, 9))  # (B, T)
     cache = model.new_cache(2, 9)
