@@ -64,9 +64,10 @@ import numpy as np
 
 from tersim.config.enums import ScaleGranularity
 from tersim.errors import WorkloadError
+from tersim.functional.intrinsics import atomic_add, atomic_load, atomic_store, prefetch
 from tersim.functional.packing import PANEL_N, PackedTernary, pack_ternary
 from tersim.functional.quant import TernaryWeights, quantize_activations
-from tersim.functional.threads import KernelThreads, atomic_add, atomic_load, atomic_store
+from tersim.functional.threads import KernelThreads
 
 #: 2-bit words summed in int16 before widening: 15 * 8 inputs * 2 * 128 = 30720 < 2**15.
 _BLOCK_2BIT = 15
@@ -79,7 +80,9 @@ GEMM_TILE_BYTES = 512 << 10
 #: Matmuls with fewer weight-activation pairs (M * K * N) than this run on the caller alone.
 PARALLEL_MIN_WORK = 4 << 20
 #: Chunks per thread of a shared matmul (dynamic scheduling evens out a slow thread).
-CHUNKS_PER_THREAD = 4
+CHUNKS_PER_THREAD = 8
+#: The tile kernels prefetch the weights about this many bytes ahead of the row they read.
+PREFETCH_BYTES = 8192
 #: Largest K for which the int32 result cannot overflow (|x| <= 128 per term).
 MAX_K = (2**31 - 1) // 128
 # Header of a chunk-state array: [next chunk to claim, number of chunks]; done flags follow.
@@ -140,12 +143,15 @@ def _tile_2bit(block, b, c0, c1, acc16, acc32):  # pragma: no cover - compiled
     """
     groups = block.shape[0]
     width = c1 - c0
+    ahead = max(1, PREFETCH_BYTES // (2 * width))
     for i in range(width):
         acc32[i] = 0
     for g0 in range(0, groups, _BLOCK_2BIT):
         for i in range(width):
             acc16[i] = 0
         for g in range(g0, min(groups, g0 + _BLOCK_2BIT)):
+            for j in range(c0, c1, 32):  # 64-byte lines, ``ahead`` rows on
+                prefetch(block, g + ahead, j)
             k = 8 * g
             b0 = b[k]
             b1 = b[k + 1]
@@ -179,10 +185,13 @@ def _tile8_2bit(block, b, r0, c0, c1, acc16, acc32):  # pragma: no cover - compi
     """
     groups = block.shape[0]
     width = c1 - c0
+    ahead = max(1, PREFETCH_BYTES // (2 * width))
     acc32[:, :width] = 0
     for g0 in range(0, groups, _BLOCK_2BIT):
         acc16[:, :width] = 0
         for g in range(g0, min(groups, g0 + _BLOCK_2BIT)):
+            for j in range(c0, c1, 32):
+                prefetch(block, g + ahead, j)
             k = 8 * g
             row = block[g, c0:c1]
             a0 = acc16[0]
@@ -370,12 +379,15 @@ def _tile_base3(block, b, c0, c1, acc16, acc32):  # pragma: no cover - compiled
     """
     groups = block.shape[0]
     width = c1 - c0
+    ahead = max(1, PREFETCH_BYTES // width)
     for i in range(width):
         acc32[i] = 0
     for g0 in range(0, groups, _BLOCK_BASE3):
         for i in range(width):
             acc16[i] = 0
         for g in range(g0, min(groups, g0 + _BLOCK_BASE3)):
+            for j in range(c0, c1, 64):
+                prefetch(block, g + ahead, j)
             k = 5 * g
             b0 = b[k]
             b1 = b[k + 1]
@@ -526,16 +538,29 @@ def plan(m: int, k: int, n: int, groups: int, element_bytes: int, threads: int) 
 # --------------------------------------------------------------------------------------------
 
 
-def _coefficients(xa: np.ndarray, packed_rows: int, tpe: int) -> np.ndarray:
-    """The int16 ``b`` coefficients (M, packed_rows * tpe) of each row (module docstring):
-    ``b_j = x_j - base * x_{j-1}`` within a group, ``b_0 = x_0``, padding zeros."""
-    m, k = xa.shape
-    xp = np.zeros((m, packed_rows * tpe), dtype=np.int16)
-    xp[:, :k] = xa
-    b = xp.copy()
+@numba.njit(cache=True, nogil=True)
+def _prepare(x, tpe, b, sx):  # pragma: no cover - compiled
+    """The int16 coefficients ``b`` (M, groups * tpe) of each row of int8 ``x`` (module
+    docstring: ``b_j = x_j - base * x_{j-1}`` within a group of ``tpe`` inputs, ``b_0 = x_0``,
+    base 4 for 2-bit words and 3 for base-3 bytes; padding 0) and the row sums ``sx``."""
+    m, k = x.shape
     base = 4 if tpe == 8 else 3
-    b[:, 1:] -= np.int16(base) * xp[:, :-1]
-    b[:, ::tpe] = xp[:, ::tpe]
+    for r in range(m):
+        row = x[r]
+        out = b[r]
+        total = 0
+        for i in range(out.size):
+            v = np.int16(row[i]) if i < k else np.int16(0)
+            prev = np.int16(row[i - 1]) if 0 < i <= k else np.int16(0)
+            out[i] = v if i % tpe == 0 else np.int16(v - base * prev)
+            total += v
+        sx[r] = total
+
+
+def _coefficients(xa: np.ndarray, groups: int, tpe: int) -> np.ndarray:
+    """The ``b`` coefficients of :func:`_prepare` as an (M, groups * tpe) int16 array."""
+    b = np.empty((xa.shape[0], groups * tpe), dtype=np.int16)
+    _prepare(np.ascontiguousarray(xa), tpe, b, np.empty(xa.shape[0], dtype=np.int64))
     return b
 
 
@@ -576,8 +601,9 @@ def ternary_matmul(
     if m == 0 or n == 0 or k == 0:
         return y, counts
     data = packed.data
-    b = _coefficients(xa, packed.rows, packed.trits_per_element)
-    sx = xa.sum(axis=1, dtype=np.int64)  # (M,)
+    b = np.empty((m, packed.rows * packed.trits_per_element), dtype=np.int16)
+    sx = np.empty(m, dtype=np.int64)  # (M,) row sums
+    _prepare(np.ascontiguousarray(xa), packed.trits_per_element, b, sx)
     p = plan(m, k, n, packed.rows, data.itemsize, 1 if threads is None else threads.threads)
     state = np.zeros(_STATE_HEADER + p.chunks, dtype=np.int64)
     state[1] = p.chunks

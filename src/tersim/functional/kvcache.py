@@ -38,16 +38,30 @@ KV_BITS = (3, 4, 8, 16)
 
 
 @numba.njit(cache=True, nogil=True)
-def _widen64(bits, out):  # pragma: no cover - compiled
-    """``out = float64(half bits)`` elementwise, for same-shape uint16 and float64 4-D arrays."""
-    b, h, t, d = bits.shape
-    for i in range(b):
-        for j in range(h):
-            for p in range(t):
-                src = bits[i, j, p]
+def _widen64(bits, ctx, out):  # pragma: no cover - compiled
+    """``out[..., :ctx, :] = float64(half bits[..., :ctx, :])`` for C-contiguous uint16 and
+    float64 arrays (B, heads, capacity, D): positions ``0..ctx-1`` of a head are contiguous."""
+    for i in range(bits.shape[0]):
+        for j in range(bits.shape[1]):
+            src = bits[i, j].reshape(-1)
+            dst = out[i, j].reshape(-1)
+            for e in range(ctx * bits.shape[3]):
+                dst[e] = np.float64(half_float(src[e]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _dequantize(codes, scales, ctx, out):  # pragma: no cover - compiled
+    """``out[..., :ctx, :] = codes * scales`` in float64 (exact) for C-contiguous int8 codes,
+    float32 scales (B, heads, capacity, 1) and a float64 output."""
+    d = codes.shape[3]
+    for i in range(codes.shape[0]):
+        for j in range(codes.shape[1]):
+            for p in range(ctx):
+                s = np.float64(scales[i, j, p, 0])
+                src = codes[i, j, p]
                 dst = out[i, j, p]
                 for e in range(d):
-                    dst[e] = np.float64(half_float(src[e]))
+                    dst[e] = np.float64(src[e]) * s
 
 
 @dataclass
@@ -136,12 +150,9 @@ class KVCache:
             (self.keys, self.key_scales, self._scratch[0]),
             (self.values, self.value_scales, self._scratch[1]),
         ):
-            dst = scratch[:, :, :ctx]
             if self.bits == 16:
-                _widen64(store[layer][:, :, :ctx].view(np.uint16), dst)
+                _widen64(store[layer].view(np.uint16), ctx, scratch)
             else:
-                np.multiply(  # in float64: exact (a float32 loop would round)
-                    store[layer][:, :, :ctx], scales[layer][:, :, :ctx], out=dst, dtype=np.float64
-                )
-            out.append(dst)
+                _dequantize(store[layer], scales[layer], ctx, scratch)
+            out.append(scratch[:, :, :ctx])
         return out[0], out[1]

@@ -36,10 +36,8 @@ import math
 
 import numba
 import numpy as np
-from numba import types
-from numba.extending import intrinsic
 
-from tersim.functional.fp16 import float_bits
+from tersim.functional.intrinsics import float_bits, mul32
 from tersim.functional.packing import PANEL_N, PackedTernary
 
 #: P(trit = 0) for absmean-quantized normal weights: erf(1 / (2 sqrt(pi))).
@@ -57,18 +55,6 @@ def tensor_key(*entropy: int) -> tuple[int, int]:
     return k1 | 1, k2
 
 
-@intrinsic
-def _mul32(typingctx, a, b):  # type: ignore[no-untyped-def]
-    """Wrapping 32-bit product (Numba types uint32 * uint32 as uint64, which does not
-    vectorize to 32-bit lanes)."""
-    sig = types.uint32(types.uint32, types.uint32)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.mul(args[0], args[1])
-
-    return sig, codegen
-
-
 @numba.njit(nogil=True, cache=True)
 def _mix(x):  # pragma: no cover - compiled
     """lowbias32: a bijective 32-bit integer hash (Wellons' "hash prospector" constants).
@@ -76,9 +62,9 @@ def _mix(x):  # pragma: no cover - compiled
     Every intermediate is cast to uint32: Numba types ``uint32 ^ uint32`` as a 64-bit integer,
     and one 64-bit value in the chain stops LLVM from vectorizing the caller's loop."""
     x = np.uint32(x ^ (x >> np.uint32(16)))
-    x = _mul32(x, np.uint32(0x7FEB352D))
+    x = mul32(x, np.uint32(0x7FEB352D))
     x = np.uint32(x ^ (x >> np.uint32(15)))
-    x = _mul32(x, np.uint32(0x846CA68B))
+    x = mul32(x, np.uint32(0x846CA68B))
     return np.uint32(x ^ (x >> np.uint32(16)))
 
 
@@ -106,7 +92,7 @@ def _ternary_words(k1, k2, k, n, lo, hi, out):  # pragma: no cover - compiled
                 base = np.uint32(start + np.uint32(4 * i))
                 acc = np.uint32(0)
                 for j in range(4):
-                    h = _mix(np.uint32(_mul32(np.uint32(base + np.uint32(j)), m1) + m2))
+                    h = _mix(np.uint32(mul32(np.uint32(base + np.uint32(j)), m1) + m2))
                     u0 = np.uint32(h & mask)
                     u1 = np.uint32(h >> np.uint32(16))
                     p_0 = np.uint32(u0 >= uhi)
@@ -156,7 +142,7 @@ def _irwin_hall(k1, k2, out):  # pragma: no cover - compiled
     m2 = np.uint32(k2)
     byte = np.uint32(0xFF)
     for i in range(out.size):
-        h = _mix(np.uint32(_mul32(np.uint32(i), m1) + m2))
+        h = _mix(np.uint32(mul32(np.uint32(i), m1) + m2))
         s = np.int32(np.uint32(h & byte) + np.uint32((h >> np.uint32(8)) & byte))
         s = np.int32(s + np.int32((h >> np.uint32(16)) & byte) + np.int32(h >> np.uint32(24)))
         f = float_bits(np.float32(s - 510) * np.float32(2.0**-13))

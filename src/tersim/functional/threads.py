@@ -23,8 +23,7 @@ stopped by :meth:`KernelThreads.close`). The kernels decide per call whether to 
 ``fork`` the child has no helpers: a team used in another process than the one that created
 it runs everything on the caller.
 
-The atomics (:func:`atomic_add`, :func:`atomic_load`, :func:`atomic_store`) are LLVM atomic
-instructions on elements of int64 arrays, usable inside ``nogil`` Numba functions.
+The chunk claims use the atomics of ``intrinsics.py`` inside ``nogil`` Numba functions.
 """
 
 from __future__ import annotations
@@ -34,61 +33,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
-
 from tersim.errors import WorkloadError
-
-
-def _element_pointer(context, builder, arrty, arr, index):  # type: ignore[no-untyped-def]
-    ary = context.make_array(arrty)(context, builder, arr)
-    return cgutils.get_item_pointer(context, builder, arrty, ary, [index], wraparound=False)
-
-
-def _check_int64_array(arr) -> None:  # type: ignore[no-untyped-def]
-    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1):
-        raise TypeError("atomics work on 1-D int64 arrays")
-
-
-@intrinsic
-def atomic_add(typingctx, arr, index, value):  # type: ignore[no-untyped-def]
-    """``old = arr[index]; arr[index] += value`` as one sequentially consistent atomic; returns old."""
-    _check_int64_array(arr)
-    sig = types.int64(arr, types.intp, types.int64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1])
-        return builder.atomic_rmw("add", ptr, args[2], "seq_cst")
-
-    return sig, codegen
-
-
-@intrinsic
-def atomic_load(typingctx, arr, index):  # type: ignore[no-untyped-def]
-    """``arr[index]`` read with acquire ordering (sees every write before a release store)."""
-    _check_int64_array(arr)
-    sig = types.int64(arr, types.intp)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1])
-        return builder.load_atomic(ptr, "acquire", 8)
-
-    return sig, codegen
-
-
-@intrinsic
-def atomic_store(typingctx, arr, index, value):  # type: ignore[no-untyped-def]
-    """``arr[index] = value`` with release ordering (earlier writes are visible first)."""
-    _check_int64_array(arr)
-    sig = types.void(arr, types.intp, types.int64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        ptr = _element_pointer(context, builder, signature.args[0], args[0], args[1])
-        builder.store_atomic(args[2], ptr, "release", 8)
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 class KernelThreads:

@@ -25,12 +25,12 @@ subtracts only), and rescaled by ``weight scale * activation scale``. q, k and v
 quantized input (as do gate and up), as the trace's single ``*_quant`` op says. Binary weights
 ({-1, +1}) run through the same kernel as trits that are never 0.
 
-Everything except the weights and the LM head is float64, so that a KV-cached decode and a full
-recompute of the same tokens agree to rounding. Weights are kept only packed (2 bits per
-weight) with their float32 scales; the embedding table is float16, and the LM-head table
-float32 when it is at most 256 MiB, else float16 (the embedding itself when tied). BitNet b1.58
-2B4T therefore needs about 0.5 GB of packed weights plus 0.66 GB of embedding (1.5 GB peak RSS
-for a measured decode, ``benchmarks/bench_decode.py``).
+Everything except the weights, the KV cache and the LM head is float64, so that a KV-cached
+decode and a full recompute of the same tokens agree to rounding (the cache is quantized per
+position, so both read the same values; see ``kvcache.py``). Weights are kept only packed (2
+bits per weight) with their float32 scales; the embedding and LM-head tables are float16 (the
+LM head is the embedding when tied), widened exactly as they are read (``fp16.py``). BitNet
+b1.58 2B4T therefore needs about 0.5 GB of packed weights plus 0.66 GB of embedding.
 
 Shape equality with :func:`tersim.workload.trace.trace_shapes`: the forward pass calls the shared
 :class:`~tersim.workload.trace.TraceBuilder` with the same calls, names, order and arguments as
@@ -82,10 +82,6 @@ NORM_EPS = 1e-5
 ACT_DTYPE = np.float64
 #: Weights quantized per column block of at most this many elements (bounds temporary memory).
 QUANT_CHUNK_ELEMENTS = 1 << 21
-#: Rows of a float16 LM-head table converted to float32 at a time.
-LM_HEAD_CHUNK_ROWS = 4096
-#: An LM-head table up to this size is kept in float32 (fast); a larger one stays float16.
-LM_HEAD_F32_MAX_BYTES = 256 << 20
 #: Weight formats the functional model runs.
 MEASURABLE_FORMATS = (WeightFormat.TERNARY, WeightFormat.BINARY)
 
@@ -243,10 +239,10 @@ class ModelWeights:
 
 
 def head_table(table: np.ndarray) -> np.ndarray:
-    """The LM-head table for a float16 (vocab, hidden) ``table``: float32 up to
-    ``LM_HEAD_F32_MAX_BYTES`` (converted once), else ``table`` itself (converted by row block
-    in every :func:`lm_head` call). The conversion is exact either way."""
-    return half_to_float(table) if table.size * 4 <= LM_HEAD_F32_MAX_BYTES else table
+    """The LM-head table for a (vocab, hidden) ``table``: float16, C-contiguous (widened as it
+    is read by :func:`lm_head`: half the bytes per decode step of a float32 table, and as fast
+    measured, ``fp16.py``)."""
+    return np.ascontiguousarray(table, dtype=np.float16)
 
 
 def quantize_pack(
@@ -421,7 +417,7 @@ def bitlinear(
     y = acc * qa.scale.astype(np.float64) * w.scale.astype(np.float64)  # (M, N)
     measured = Measured(
         weight_zero_fraction=w.zero_fraction,
-        act_sparsity=float(np.mean(qa.values == 0)) if qa.values.size else 0.0,
+        act_sparsity=(qa.values.size - np.count_nonzero(qa.values)) / max(1, qa.values.size),
         adds=counts.add,
         subs=counts.sub,
         skips=counts.skip,
