@@ -654,5 +654,5 @@ def ternary_linear(
     if act.values.ndim != 2:
         raise WorkloadError(f"x: must be a 2-D (M, K) array; got {act.values.ndim} dimensions")
     acc, counts = ternary_matmul(act.values, packed)
-    y = acc * act.scale.astype(np.float64) * weights.scale.astype(np.float64)
+    y = acc * (act.scale.astype(np.float64) * weights.scale.astype(np.float64))
     return y.astype(np.float32), counts

@@ -51,6 +51,7 @@ import numpy as np
 from tersim.config.enums import FFNType, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
+from tersim.functional.blas import single_blas_thread
 from tersim.functional.fp16 import half_to_float, lm_head_f16
 from tersim.functional.kernels import ternary_matmul
 from tersim.functional.kvcache import KVCache
@@ -414,7 +415,7 @@ def bitlinear(
     helper threads the kernel may share a large matmul with.
     """
     acc, counts = ternary_matmul(qa.values, w.packed, threads)  # (M, N) int32
-    y = acc * qa.scale.astype(np.float64) * w.scale.astype(np.float64)  # (M, N)
+    y = acc * (qa.scale.astype(np.float64) * w.scale.astype(np.float64))  # (M, N): one pass
     measured = Measured(
         weight_zero_fraction=w.zero_fraction,
         act_sparsity=(qa.values.size - np.count_nonzero(qa.values)) / max(1, qa.values.size),
@@ -451,12 +452,15 @@ def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -
     kvh, ctx = keys.shape[1], keys.shape[2]
     g = heads // kvh
     qh = q.reshape(b, t, kvh, g, d).transpose(0, 2, 3, 1, 4)  # (B, kvh, g, T, D)
-    scores = qh @ keys[:, :, None].swapaxes(-1, -2) / math.sqrt(d)  # (B, kvh, g, T, ctx)
+    scores = qh @ keys[:, :, None].swapaxes(-1, -2)  # (B, kvh, g, T, ctx)
+    scores /= math.sqrt(d)  # in place from here on: the same operations, no temporaries
     future = np.arange(ctx)[None, :] > (start + np.arange(t))[:, None]  # (T, ctx)
-    scores = np.where(future, -np.inf, scores)
-    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    probs = scores / scores.sum(axis=-1, keepdims=True)  # (B, kvh, g, T, ctx)
-    out = probs @ values[:, :, None]  # (B, kvh, g, T, D)
+    if future.any():
+        scores[..., future] = -np.inf
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=-1, keepdims=True)  # probabilities (B, kvh, g, T, ctx)
+    out = scores @ values[:, :, None]  # (B, kvh, g, T, D)
     return out.transpose(0, 3, 1, 2, 4).reshape(b, t, heads * d)
 
 
@@ -784,5 +788,5 @@ def trace_measured(
         model = load_checkpoint(checkpoint, spec, formats, progress)
     else:
         model = TernaryModel.synthetic(spec, formats, seed, progress)
-    with KernelThreads(threads) as team:
+    with KernelThreads(threads) as team, single_blas_thread():
         return trace_model(replace(model, threads=team), phases, p, g, b, seed, prompt, progress)
