@@ -14,8 +14,9 @@ time, in the configured precision:
 The codes sit in int8 containers (the simulator charges ``kv_cache_bits`` per element; the
 host keeps a byte). What attention reads is the dequantized cache, ``code * scale`` (or the
 float16 value) in float64, which is exact: an int8 times a float32 has at most 32 significant
-bits. Reading dequantizes the ``ctx`` cached positions of one layer into a scratch buffer that
-every layer reuses, so the cache costs its stored bits (plus scales) per element, not 8 bytes.
+bits. :meth:`KVCache.attend` widens each value as attention reads it (``attention.py``), so
+the cache costs its stored bits (plus scales) per element, never 8 bytes; :meth:`KVCache.read`
+returns the dequantized positions of one layer (for tests and the NumPy definition).
 Because each position is quantized on its own, a KV-cached decode and a full recompute of the
 same tokens read the same cache values.
 
@@ -30,6 +31,7 @@ import numba
 import numpy as np
 
 from tersim.errors import WorkloadError
+from tersim.functional.attention import attend_cache
 from tersim.functional.fp16 import half_float
 from tersim.functional.quant import quantize_activations
 
@@ -137,6 +139,19 @@ class KVCache:
                 q = quantize_activations(x, self.bits)  # per (sequence, head, position)
                 store[layer][:, :, start:stop] = q.values
                 scales[layer][:, :, start:stop] = q.scale
+
+    def attend(self, layer: int, q: np.ndarray, start: int) -> np.ndarray:
+        """Causal attention of ``q`` (B, T, heads, D) at positions ``start..`` over this
+        layer's cache as stored (``attention.py``); (B, T, heads * D) float64."""
+        half = self.bits == 16
+        return attend_cache(
+            q,
+            self.keys[layer],
+            None if half else self.key_scales[layer],
+            self.values[layer],
+            None if half else self.value_scales[layer],
+            start,
+        )
 
     def read(self, layer: int, ctx: int) -> tuple[np.ndarray, np.ndarray]:
         """The dequantized float64 keys and values of positions ``0..ctx-1`` of ``layer``

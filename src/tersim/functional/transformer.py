@@ -304,7 +304,8 @@ def synthetic_weights(
     depend on the model's other shapes. The trits are those of a normal(0, ``INIT_STD``) matrix
     quantized with absmean (drawn directly, without the float matrix); norm gains are 1 and
     biases 0; embedding and LM-head values have mean 0 and standard deviation
-    ``synthetic.TABLE_STD``.
+    ``synthetic.TABLE_STD``. (One thread: drawing tensors on two threads measured slower, the
+    page faults of the new arrays contend.)
     """
     h, f = cfg.hidden, cfg.ffn
     shapes = {
@@ -615,8 +616,7 @@ class TernaryModel:
         cache.write(layer, start, k4.transpose(0, 2, 1, 3), v4.transpose(0, 2, 1, 3))
 
         tb.attention(layer, t, ctx)
-        keys, values = cache.read(layer, ctx)  # (B, kvh, ctx, D) each, as stored
-        att = attention(q4, keys, values, start).reshape(rows, h)  # (B*T, H)
+        att = cache.attend(layer, q4, start).reshape(rows, h)  # (B*T, H), the cache as stored
         if lw.attn_sub_norm is not None:
             tb.vector(f"{p}.attn_sub_norm", OpKind.NORM, layer, rows, h, NORM_OPS_PER_ELEMENT)
             att = norm(att, lw.attn_sub_norm)  # (B*T, H)
