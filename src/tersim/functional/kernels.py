@@ -41,9 +41,10 @@ Threads
 -------
 Work is cut into chunks (a tile of outputs for a block of rows) that write disjoint parts of
 ``y``; see ``threads.py`` for how they are shared without ever waiting for a helper. A call runs
-on the caller alone when ``threads`` is None or single, or when the matmul has fewer than
-``PARALLEL_MIN_WORK`` weight-activation pairs (waking a helper costs tens of microseconds).
-Otherwise there are about ``CHUNKS_PER_THREAD`` chunks per thread, claimed dynamically.
+on the caller alone when ``threads`` is None or single, when the matmul has fewer than
+``PARALLEL_MIN_WORK`` weight-activation pairs (waking a helper costs tens of microseconds), or
+when no core is idle for a helper (``KernelThreads.helpers_available``). Otherwise there are
+about ``CHUNKS_PER_THREAD`` chunks per thread, claimed dynamically.
 
 Counting
 --------
@@ -604,12 +605,15 @@ def ternary_matmul(
     b = np.empty((m, packed.rows * packed.trits_per_element), dtype=np.int16)
     sx = np.empty(m, dtype=np.int64)  # (M,) row sums
     _prepare(np.ascontiguousarray(xa), packed.trits_per_element, b, sx)
-    p = plan(m, k, n, packed.rows, data.itemsize, 1 if threads is None else threads.threads)
+    team = 1
+    if threads is not None and m * k * n >= PARALLEL_MIN_WORK:
+        team = 1 + threads.helpers_available()  # only helpers with an idle core (threads.py)
+    p = plan(m, k, n, packed.rows, data.itemsize, team)
     state = np.zeros(_STATE_HEADER + p.chunks, dtype=np.int64)
     state[1] = p.chunks
     args = (data, b, sx, y, p.tile, p.rows_per_chunk, state)
     if p.threads > 1 and threads is not None:
-        threads.share(lambda: _drain(*args))
+        threads.share(lambda: _drain(*args), p.threads - 1)
     _drain(*args)
     if p.threads > 1 and _finish(*args):
         return y.copy(), counts  # a helper still writes into y: hand back a private copy

@@ -182,10 +182,26 @@ def test_every_thread_count_gives_the_same_result(bpw, m):
     assert m * k * n >= kernels.PARALLEL_MIN_WORK
     expected = reference_matmul(x, trits)
     for threads in range(1, 5):
-        with KernelThreads(threads) as team:
+        with KernelThreads(threads, idle_probe=lambda: None) as team:  # always share
             for _ in range(3):
                 y, _ = ternary_matmul(x, packed, team)
                 np.testing.assert_array_equal(y, expected)
+
+
+def test_no_idle_core_no_sharing():
+    """With every core taken (the probe says 0 idle) nothing is offered to the helpers."""
+    with KernelThreads(2, idle_probe=lambda: 0) as busy, KernelThreads(2, lambda: 1) as free:
+        assert busy.helpers_available() == 0 and free.helpers_available() == 1
+        assert not busy.share(lambda: None, busy.helpers_available())
+        rng = np.random.default_rng(9)
+        trits = random_trits(rng, 2048, 3 * PANEL_N, 0.3)
+        x = random_activations(rng, 1, 2048, "int8")
+        y, _ = ternary_matmul(x, pack_ternary(trits, 2), busy)
+        np.testing.assert_array_equal(y, reference_matmul(x, trits))
+    with KernelThreads(3, idle_probe=lambda: 1) as team:
+        assert team.helpers_available() == 1  # no more helpers than idle cores
+    with KernelThreads(1) as single:
+        assert single.helpers_available() == 0
 
 
 def test_caller_never_waits_for_a_helper():
