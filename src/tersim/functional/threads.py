@@ -22,8 +22,9 @@ The rule here instead: the caller never waits for a helper.
   instantaneous count of runnable tasks (the fourth field of ``/proc/loadavg``, which includes
   the caller), sampled at most every ``IDLE_SAMPLE_S`` seconds, and offers work to at most that
   many helpers (to all of them where ``/proc/loadavg`` does not exist). Measured on 2 cores with
-  another process on one: a 4096 x 11008 GEMV took 1.21x the single-thread time when shared
-  regardless, the same time with this rule (``benchmarks/bench_gemv.py``).
+  another process on one (and other work on the machine): a 4096 x 11008 GEMV took 1.21x the
+  single-thread time (median; 1.18x best) when shared regardless, 1.00x best with this rule
+  (``benchmarks/bench_gemv.py``).
 
 :class:`KernelThreads` owns the helpers (``threads - 1`` daemon threads, started on first use,
 stopped by :meth:`KernelThreads.close`). The kernels decide per call whether to share at all
