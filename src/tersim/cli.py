@@ -225,6 +225,92 @@ def import_hf_cmd(
     )
 
 
+def _threads_option(threads: int | None) -> int:
+    """``--threads``: a positive count, or every Numba thread when not given."""
+    if threads is None:
+        import numba
+
+        return int(numba.get_num_threads())
+    if threads < 1:
+        raise TersimError(f"--threads: must be at least 1; got {threads}")
+    return threads
+
+
+def _measure_progress():  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr for a measured run, and the callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err(),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+    labels = {
+        "weights": "weights (layers)",
+        "prefill": "prefill (layers)",
+        "decode": "decode (tokens)",
+    }
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(f"measuring: {labels.get(stage, stage)}", total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+def _measured_trace(  # type: ignore[no-untyped-def]
+    spec,
+    phases,
+    prompt_tokens: int | None,
+    gen_tokens: int | None,
+    batch: int | None,
+    pe_kind,
+    weight_format,
+    seed: int,
+    checkpoint: Path | None,
+    prompt_ids: Path | None,
+    threads: int | None,
+):
+    """The functional model's measured trace, with a progress bar."""
+    from tersim.api import trace as trace_api
+
+    prompt = None
+    if prompt_ids is not None:
+        from tersim.functional.prompt import load_prompt_ids
+
+        prompt = load_prompt_ids(prompt_ids, spec.architecture.vocab)
+    bar, update = _measure_progress()
+    with bar:
+        return trace_api(
+            spec,
+            phase=phases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            pe_kind=pe_kind,
+            weight_format=weight_format,
+            measure=True,
+            seed=seed,
+            checkpoint=checkpoint,
+            prompt=prompt,
+            threads=_threads_option(threads),
+            progress=update,
+        )
+
+
+_CHECKPOINT_HELP = (
+    "Measure with the weights of a local Hugging Face safetensors checkpoint (file or "
+    "directory; bf16 master weights or BitNet's packed uint8 layout)."
+)
+_PROMPT_IDS_HELP = "Measure with the token ids in this file (one sequence per line, or JSON)."
+_THREADS_HELP = "Threads the functional model may use (default: all Numba threads)."
+
+
 @app.command()
 def trace(
     workload: Annotated[str, typer.Argument(help="Workload YAML file or shipped name.")],
@@ -246,6 +332,9 @@ def trace(
     seed: Annotated[
         int, typer.Option(help="Seed of the synthetic weights.", min=0, max=MAX_SEED)
     ] = 0,
+    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
+    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP)] = None,
 ) -> None:
     """Trace a workload's ops (shapes, formats, bytes; with --measure, real counts)."""
     from tersim.api import trace as trace_api
@@ -261,16 +350,22 @@ def trace(
             f"--pe-kind: unknown PE kind '{pe_kind}' (expected one of: "
             f"{', '.join(k.value for k in PEKind)})"
         ) from None
-    wl = trace_api(
-        spec,
-        phase=phases,
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        batch=batch,
-        pe_kind=kind,
-        measure=measure,
-        seed=seed,
-    )
+    if not measure and (checkpoint is not None or prompt_ids is not None):
+        raise TersimError("--checkpoint and --prompt-ids need --measure (they feed the model)")
+    if measure:
+        wl = _measured_trace(
+            spec, phases, prompt_tokens, gen_tokens, batch, kind, None, seed, checkpoint,
+            prompt_ids, threads,
+        )  # fmt: skip
+    else:
+        wl = trace_api(
+            spec,
+            phase=phases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            pe_kind=kind,
+        )
     save_workload(wl, output)
     _out().print(
         f"wrote {output}: {len(wl.ops)} ops of {wl.model} "
@@ -407,6 +502,9 @@ def run_cmd(
             help="Run a saved trace (e.g. from tersim trace --measure); it fixes the scenario.",
         ),
     ] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
+    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP)] = None,
     json_out: JsonOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
     csv_dir: Annotated[
@@ -431,6 +529,17 @@ def run_cmd(
     from tersim.api import run as run_api
 
     spec = _load_spec(workload)
+    source: object = trace_file
+    if checkpoint is not None or prompt_ids is not None:
+        if trace_file is not None:
+            raise TersimError("--checkpoint/--prompt-ids and --trace: give one source of ops")
+        from tersim.api import load_hardware as load_design
+
+        source = _measured_trace(
+            spec, _phases(phase or "both"), prompt_tokens, gen_tokens, batch,
+            load_design(hw).array.pe_kind, weight_format, 0, checkpoint, prompt_ids, threads,
+        )  # fmt: skip
+        prompt_tokens = gen_tokens = batch = phase = weight_format = None  # the trace fixes them
     res = _with_progress(
         lambda progress: run_api(
             hw=hw,
@@ -442,12 +551,18 @@ def run_cmd(
             baseline=None if baseline in (None, "none") else baseline,
             weight_format=weight_format,
             fidelity=fidelity,
-            trace=trace_file,
+            trace=source,  # type: ignore[arg-type]
             progress=progress,
         )
     )
     _print_summary(res.record, res.baseline)
     doc = res.to_dict()
+    traced = res.record.workload
+    if traced is not None and traced.is_measured:
+        from tersim.functional.summary import measured_by_layer
+
+        doc["measured_by_layer"] = measured_by_layer(traced)
+        _print_measured(doc["measured_by_layer"])
     _emit_json(json_out, doc)
     if report is not None:
         from tersim.report import write_run_report
@@ -497,6 +612,19 @@ def report_cmd(
         if why:
             _err().print(f"note: {record}: {why}", markup=False, soft_wrap=True)
         _export(tables, csv_dir, parquet_dir)
+
+
+def _print_measured(by_layer: dict[str, dict[str, dict[str, float]]]) -> None:
+    """One line per phase: the measured weight zero fraction and activation sparsity range."""
+    for phase, layers in by_layer.items():
+        zeros = [v["weight_zero_fraction"] for v in layers.values()]
+        acts = [v["act_sparsity"] for v in layers.values()]
+        _out().print(
+            f"measured ({phase}, {len(layers)} layers): weight zero fraction "
+            f"{min(zeros):.3f}-{max(zeros):.3f}, activation sparsity {min(acts):.3f}-"
+            f"{max(acts):.3f} (per layer in the JSON record: measured_by_layer)",
+            markup=False,
+        )
 
 
 def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
