@@ -513,6 +513,13 @@ def run_cmd(
     parquet_dir: Annotated[
         Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
     ] = None,
+    iso_area: Annotated[
+        bool, typer.Option("--iso-area", help="Resize the design's array to the baseline's area.")
+    ] = False,
+    iso_power: Annotated[
+        bool,
+        typer.Option("--iso-power", help="Resize the design's array to the baseline's peak power."),
+    ] = False,
 ) -> None:
     """Simulate a workload on a design (default: BitNet b1.58 3B, ternary vs FP16 at 7nm)."""
     from tersim.api import default_baseline
@@ -540,9 +547,27 @@ def run_cmd(
             load_design(hw).array.pe_kind, weight_format, 0, checkpoint, prompt_ids, threads,
         )  # fmt: skip
         prompt_tokens = gen_tokens = batch = phase = weight_format = None  # the trace fixes them
+    design: str | HardwareConfig = hw
+    iso, iso_from = None, hw
+    if iso_area or iso_power:
+        from tersim.config import load_hardware
+        from tersim.cost.iso import IsoMetric, iso_design
+        from tersim.shipped import resolve
+
+        if iso_area and iso_power:
+            raise TersimError("--iso-area and --iso-power: give one (expected one of them)")
+        if baseline in (None, "none"):
+            raise TersimError(
+                "--iso-area/--iso-power need a baseline to match (got none; expected --baseline)"
+            )
+        assert baseline is not None
+        metric = IsoMetric.AREA if iso_area else IsoMetric.POWER
+        base_hw = load_hardware(resolve(baseline, "hardware"))
+        iso = iso_design(load_hardware(resolve(hw, "hardware")), base_hw, metric)
+        design = iso.design
     res = _with_progress(
         lambda progress: run_api(
-            hw=hw,
+            hw=design,
             workload=spec,
             phase=phase,
             prompt_tokens=prompt_tokens,
@@ -555,6 +580,14 @@ def run_cmd(
             progress=progress,
         )
     )
+    if iso is not None:
+        a = iso.design.array
+        _out().print(
+            f"{iso_from} resized to {a.rows} x {a.cols} PEs for the {iso.metric.value} of "
+            f"{baseline}: {iso.achieved:.4g} {iso.unit} against {iso.target:.4g} (one more "
+            f"column: {iso.one_more_column:.4g}; buffers kept, ports widened with the array)",
+            markup=False,
+        )
     _print_summary(res.record, res.baseline)
     doc = res.to_dict()
     traced = res.record.workload
@@ -563,6 +596,8 @@ def run_cmd(
 
         doc["measured_by_layer"] = measured_by_layer(traced)
         _print_measured(doc["measured_by_layer"])
+    if iso is not None:
+        doc["iso"] = iso.to_json()
     _emit_json(json_out, doc)
     if report is not None:
         from tersim.report import write_run_report
@@ -683,9 +718,35 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
         [r.result.busy_cycles["vector"] / max(1, r.result.total_cycles) * 100 for r in cols],
         lambda v: f"{v:.1f} %",
     )
+    row("area (chip)", [r.area.total_mm2 for r in cols], lambda v: f"{v:,.2f} mm2")
+    row("area: PE array", [r.area.pe_array_mm2.value for r in cols], lambda v: f"{v:,.3f} mm2")
+    row("area: SRAM", [r.area.sram_total_mm2 for r in cols], lambda v: f"{v:,.3f} mm2")
+    row(
+        "area: DRAM PHY + ctrl",
+        [r.area.dram_phy_controller_mm2 for r in cols],
+        lambda v: f"{v:,.2f} mm2",
+    )
+    row("power (average)", [r.power_w for r in cols], lambda v: f"{v:,.2f} W")
+    row("peak power", [r.peak_power.total_w for r in cols], lambda v: f"{v:,.2f} W")
+    for ph in ("prefill", "decode"):
+        if ph in phases[0]:
+            row(
+                f"{ph} tokens/s/mm2",
+                [p[ph]["tokens_per_s_per_mm2"] for p in phases],
+                lambda v: f"{v:,.3f}",
+                better_low=False,
+            )
+            row(
+                f"{ph} tokens/J",
+                [p[ph].get("tokens_per_j", 0.0) for p in phases],
+                lambda v: f"{v:,.1f}",
+                better_low=False,
+            )
+    row("TOPS/W", [r.tops_per_w for r in cols], lambda v: f"{v:,.3f}", better_low=False)
     for label, attr in (
         ("energy: matmul mul", "mul_pj"),
         ("energy: matmul add", "add_pj"),
+        ("energy: matmul lookup", "lookup_pj"),
         ("energy: SRAM", "sram_pj"),
         ("energy: DRAM", "dram_pj"),
         ("energy: vector", "vector_pj"),
@@ -763,7 +824,7 @@ def gemm(
         "DRAM read / write bytes", f"{doc['dram_read_bytes']:,} / {doc['dram_write_bytes']:,}"
     )
     table.add_row(
-        "PE ops (add, sub, skip, mul)", ", ".join(f"{v:,}" for v in doc["pe_ops"].values())
+        "PE actions", ", ".join(f"{k} {v:,}" for k, v in doc["pe_ops"].items() if v) or "none"
     )
     _out().print(table)
 

@@ -17,9 +17,14 @@ Weights always come from DRAM; K and V are read from and written to the DRAM KV 
 precision (each cached element fetched once per op, so query heads of one KV group share their
 fetch). Every DRAM amount is rounded up to whole bursts, per tensor.
 
-PE actions per weight x activation slot come from the design's PE model (``tersim.hw.pe``):
-a ternary adder uses the trace's measured counts when the trace was measured, else an assumed
-zero fraction.
+How a matrix op runs on the array comes from the design's PE model (``tersim.hw.pe``,
+``map_matmul``): the reduction length on the array rows (a LUT PE's groups; rows dropped by
+activation compaction), the bits of the streamed and stationary elements, the passes per tile
+(bit-serial), the PE actions (a ternary adder uses the trace's measured counts when the trace
+was measured, else an assumed zero fraction), and work for the vector unit before the array
+(table builds, compaction scans), which runs as a vector tile ahead of the op's array tiles.
+The activation sparsity it is given is the trace's measured fraction, else the design's
+``array.assumed_act_sparsity`` for the projection (the op name's last part, e.g. ``down_proj``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import math
 from tersim.config.enums import BufferRole
 from tersim.config.hardware import HardwareConfig
 from tersim.hw.counts import ActionCounts, buffer_bytes, dram_bytes
-from tersim.hw.pe import MeasuredSlots, pe_model
+from tersim.hw.pe import MatmulShape, MeasuredSlots, pe_model
 from tersim.mapping.buffers import burst_round
 from tersim.mapping.gemm import Operands, plan_gemm
 from tersim.mapping.placement import Placement, place_tensors
@@ -87,34 +92,62 @@ def _split(total_cycles: int, load_bytes: int, pieces: int, unit: Unit) -> tuple
     return merge_runs(tuple(runs))
 
 
+def act_sparsity(hw: HardwareConfig, op: Op) -> float:
+    """Fraction of zero activation inputs of ``op``: measured, else the design's assumption for
+    its projection (0 for anything else)."""
+    if op.measured is not None:
+        return op.measured.act_sparsity
+    if op.kind is not OpKind.LINEAR:
+        return 0.0
+    return hw.array.assumed_act_sparsity.get(op.name.rsplit(".", 1)[-1], 0.0)
+
+
 def _array_op(
     hw: HardwareConfig, op: Op, place: Placement
 ) -> tuple[tuple[TileRun, ...], int, ActionCounts]:
     attention = op.kind in (OpKind.ATTN_QK, OpKind.ATTN_AV)
     x, out = op.inputs[0], op.outputs[0]
-    operands = Operands(
-        input_bits=op.act_bits,
-        weight_bits=op.weight_bits,
-        output_bits=op.out_bits,
-        acc_bits=hw.array.accumulator_bits,
-        input_on_chip=place.resident(x),
-        # an output that goes to the KV cache is written there below, not as an activation
-        output_on_chip=out.kind is not TensorKind.ACTIVATION or place.resident(out),
-    )
     # the query heads of one KV group share K (or V): one GEMM of group x tokens rows each
     group = op.group if attention and op.count % op.group == 0 else 1
-    plan = plan_gemm(hw, op.m * group, op.n, op.k, operands, instances=op.count // group)
+    m = op.measured
+    slots = None if m is None else MeasuredSlots(m.adds, m.subs, m.skips)
+    shape = MatmulShape(
+        op.m * group,
+        op.n,
+        op.k,
+        op.count // group,
+        op.act_bits,
+        op.weight_bits,
+        op.weight_format,
+        act_sparsity(hw, op),
+    )
+    am = pe_model(hw.array.pe_kind).map_matmul(hw.array, shape, slots)
+    operands = Operands(
+        input_bits=am.input_bits,
+        weight_bits=am.weight_bits,
+        output_bits=op.out_bits,
+        acc_bits=hw.array.accumulator_bits,
+        input_on_chip=place.resident(x) or am.input_built_on_chip,
+        # an output that goes to the KV cache is written there below, not as an activation
+        output_on_chip=out.kind is not TensorKind.ACTIVATION or place.resident(out),
+        passes_per_tile=am.passes_per_tile,
+    )
+    plan = plan_gemm(hw, shape.m, shape.n, am.k, operands, instances=shape.count)
     tiles = plan.tiles
     act_in = plan.dram_read_bytes[BufferRole.INPUT]
+    prep_load = 0  # activations the vector unit fetches to build the streamed operand on chip
+    if am.input_built_on_chip and not place.resident(x):
+        prep_load = burst_round(hw, x.size_bytes)
+        act_in += prep_load
     if attention:
         kv_in = _kind_bytes(hw, op.inputs, TensorKind.KV_CACHE)
         dram_read = dram_bytes(activations=act_in, kv_cache=kv_in)
         tiles = spread_loads(tiles, act_in + kv_in)
     else:
         dram_read = dram_bytes(activations=act_in, weights=plan.dram_read_bytes[BufferRole.WEIGHT])
-    m = op.measured
-    slots = None if m is None else MeasuredSlots(m.adds, m.subs, m.skips)
-    pe = pe_model(hw.array.pe_kind).slot_actions(op.macs, op.weight_format, slots)
+    prep = _vector_cycles(hw, am.prep_vector_ops)
+    if prep or prep_load:  # table builds or the compaction scan run before the array's tiles
+        tiles = (TileRun(1, prep_load, prep, Unit.VECTOR), *tiles)
     rescale = _vector_cycles(hw, op.vector_ops)
     if rescale:
         tiles = (*tiles, TileRun(1, 0, rescale, Unit.VECTOR))
@@ -125,11 +158,14 @@ def _array_op(
     sram_read = dict(plan.sram_read_bytes)
     # write-backs (to the activations and to the cache) read the output buffer
     sram_read[BufferRole.OUTPUT] += kv_write + act_write - plan.dram_write_bytes
+    sram_read[BufferRole.INPUT] += am.prep_input_read_bytes
+    sram_write = dict(plan.sram_write_bytes)
+    sram_write[BufferRole.INPUT] += am.prep_input_write_bytes + prep_load
     counts = ActionCounts(
-        pe_by_kind={op.kind.value: pe},
-        vector_ops=op.vector_ops,
+        pe_by_kind={op.kind.value: am.actions},
+        vector_ops=op.vector_ops + am.prep_vector_ops,
         sram_read_bytes=sram_read,
-        sram_write_bytes=dict(plan.sram_write_bytes),
+        sram_write_bytes=sram_write,
         dram_read_bytes=dram_read,
         dram_write_bytes=dram_bytes(activations=act_write, kv_cache=kv_write),
     )
@@ -205,7 +241,7 @@ def map_workload(hw: HardwareConfig, workload: Workload) -> Schedule:
     memo: dict[tuple[object, ...], OpSchedule] = {}
     out = []
     for i, op in enumerate(workload.ops):
-        key = _cache_key(op, place)
+        key = (*_cache_key(op, place), act_sparsity(hw, op))
         proto = memo.get(key)
         if proto is None:
             if op.kind.is_matmul and runs_on_array(hw, op):

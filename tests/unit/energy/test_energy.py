@@ -84,8 +84,12 @@ def test_dram_sram_vector_and_leakage_by_hand() -> None:
     e64 = 8 + (40 - 8) * (18 - 15) / 5
     assert e.sram_pj == pytest.approx(64 * e64 / 8)
     assert e.vector_pj == pytest.approx(100 * 0.16)
-    # 16384 PEs x 0.2 uW + 20 MiB x 4 mW/MiB = 3.2768 + 80 mW for 1 ms = 83.2768 uJ
-    assert e.leakage_pj == pytest.approx(83.2768e-3 * 1e-3 * 1e12)
+    # leakage = area x density (docs/area.md's table, 7nm): logic (PE array 0.704 + vector
+    # unit 0.038 + HBM2e controller 5.740 mm^2) x 19.3 mW/mm^2 + SRAM 7.243 mm^2 x 33.1 mW/mm^2
+    # = 125.1 + 239.7 = 364.8 mW, for 1 ms: 364.8 uJ (the rounded figures agree to 0.2%)
+    hand_mw = (0.704 + 0.038 + 5.740) * 19.3 + 7.243 * 33.1
+    assert e.leakage_pj == pytest.approx(hand_mw * 1e-3 * 1e-3 * 1e12, rel=2e-3)
+    assert set(e.leakage_by_component_pj) == {"pe_array", "sram", "vector_unit", "dram_controller"}
 
 
 def test_layer_energy_is_its_counts_priced_by_hand() -> None:
