@@ -24,6 +24,7 @@ from enum import Enum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Never, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from tersim.config.enums import CompatMode, Dataflow, PEKind, WeightFormat
@@ -31,7 +32,7 @@ from tersim.config.hardware import HardwareConfig, design_problems
 from tersim.config.hf_import import HFImport, import_hf_file, is_hf_config
 from tersim.config.sweep import SweepSpec, sweep_problems
 from tersim.config.workload import ModelSpec, model_problems
-from tersim.errors import ConfigError, Problem, TersimError
+from tersim.errors import ConfigError, Problem, TersimError, WorkloadError
 from tersim.workload.formats import resolve_formats
 from tersim.workload.trace import Phase, Workload, trace_shapes
 
@@ -279,14 +280,20 @@ def trace(
     weight_format: WeightFormat | str | None = None,
     measure: bool = False,
     seed: int = 0,
+    checkpoint: str | Path | None = None,
+    prompt: np.ndarray | None = None,
+    threads: int = 1,
+    progress: Callable[[str, int, int], None] | None = None,
     **unexpected: Never,
 ) -> Workload:
     """Trace ``spec`` in the formats a ``pe_kind`` array runs it in.
 
     Without ``measure`` the trace comes from shapes alone; with it, from running the functional
-    model on synthetic weights drawn from ``seed`` (same ops and shapes, plus measured zero
-    fractions, activation sparsity and add/sub/skip counts). Scenario values left ``None`` come
-    from the workload's ``scenario``.
+    model (same ops and shapes, plus measured zero fractions, activation sparsity and
+    add/sub/skip counts) on the weights of a safetensors ``checkpoint``, or on synthetic
+    weights drawn from ``seed``, with ``prompt`` token ids (batch, tokens) or a synthetic
+    prompt, on up to ``threads`` threads; ``progress(stage, done, total)`` hears how far it
+    got. Scenario values left ``None`` come from the workload's ``scenario`` (or the prompt).
     """
     _unexpected("trace", unexpected, _TRACE_ARGS)
     model = _workload(spec)
@@ -298,10 +305,24 @@ def trace(
     b = _count("batch", batch, 1)
     formats = resolve_formats(model, kind, fmt)
     if not measure:
+        if checkpoint is not None or prompt is not None:
+            raise WorkloadError("checkpoint, prompt: only used with measure=True (--measure)")
         return trace_shapes(model, formats, phases, p, g, b)
     from tersim.functional.transformer import trace_measured
 
-    return trace_measured(model, formats, phases, p, g, b, seed=seed)
+    return trace_measured(
+        model,
+        formats,
+        phases,
+        p,
+        g,
+        b,
+        seed=seed,
+        checkpoint=checkpoint,
+        prompt=prompt,
+        threads=threads,
+        progress=progress,
+    )
 
 
 _TRACE_ARGS = [
@@ -314,6 +335,10 @@ _TRACE_ARGS = [
     "weight_format",
     "measure",
     "seed",
+    "checkpoint",
+    "prompt",
+    "threads",
+    "progress",
 ]
 
 

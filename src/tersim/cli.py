@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,9 @@ from rich.table import Table
 
 from tersim._version import __version__
 from tersim.config import HardwareConfig, ModelSpec, load_any
+from tersim.config.types import MAX_BATCH, MAX_CONTEXT_TOKENS, MAX_GEMM_DIM, MAX_JOBS, MAX_SEED
 from tersim.errors import ConfigError, TersimError
+from tersim.files import dumps_json, write_json
 from tersim.shipped import shipped_files
 from tersim.workload.ops import Phase
 
@@ -33,11 +36,21 @@ app = typer.Typer(
 
 
 def _out() -> Console:
-    return Console(highlight=False, width=max(100, Console().width))
+    return Console(highlight=False, emoji=False, width=max(100, Console().width))
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (from user input: NUL, ESC, newlines inside a key) and
+    undecodable bytes of file names shown as escapes, so an error stays one harmless line."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 def _print_version(value: bool) -> None:
@@ -71,7 +84,7 @@ def validate(
         except ConfigError as exc:
             failed = True
             for problem in exc.problems:
-                err.print(str(problem), markup=False, soft_wrap=True)
+                err.print(_printable(str(problem)), markup=False, soft_wrap=True)
             continue
         kind = (
             "hardware"
@@ -80,7 +93,7 @@ def validate(
             if isinstance(obj, ModelSpec)
             else "sweep"
         )
-        out.print(f"{f}: ok ({kind} '{obj.name}')", markup=False)
+        out.print(_printable(f"{f}: ok ({kind} '{obj.name}')"), markup=False)
     if failed:
         raise typer.Exit(2)
 
@@ -116,6 +129,21 @@ def list_shipped() -> None:
     _out().print(table)
 
 
+def _finite(value: float) -> float:
+    """Option callback: NaN and infinities are not values (click's ranges let NaN through)."""
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def _usage_line(exc: Exception) -> str:
+    """A usage error on one line: the command, what is wrong, where to look."""
+    ctx = getattr(exc, "ctx", None)
+    where = str(getattr(ctx, "command_path", None) or "tersim")
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    return f"{where}: {message} (see '{where} --help')"
+
+
 def _load_spec(workload: str) -> ModelSpec:
     """A workload by name, YAML path or Hugging Face config.json (its notes go to stderr)."""
     from tersim.config import load_workload
@@ -144,9 +172,9 @@ def _emit_json(target: str | None, doc: object) -> None:
     if target is None:
         return
     if target == "-":
-        print(json.dumps(doc, indent=2, sort_keys=True))
+        print(dumps_json(doc))
         return
-    _write_json(Path(target), doc)
+    write_json(Path(target), doc)
     _out().print(f"wrote {target}", markup=False)
 
 
@@ -197,19 +225,116 @@ def import_hf_cmd(
     )
 
 
+def _threads_option(threads: int | None) -> int:
+    """``--threads``: a positive count, or every Numba thread when not given."""
+    if threads is None:
+        import numba
+
+        return int(numba.get_num_threads())
+    if threads < 1:
+        raise TersimError(f"--threads: must be at least 1; got {threads}")
+    return threads
+
+
+def _measure_progress():  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr for a measured run, and the callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err(),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+    labels = {
+        "weights": "weights (layers)",
+        "prefill": "prefill (layers)",
+        "decode": "decode (tokens)",
+    }
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(f"measuring: {labels.get(stage, stage)}", total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+def _measured_trace(  # type: ignore[no-untyped-def]
+    spec,
+    phases,
+    prompt_tokens: int | None,
+    gen_tokens: int | None,
+    batch: int | None,
+    pe_kind,
+    weight_format,
+    seed: int,
+    checkpoint: Path | None,
+    prompt_ids: Path | None,
+    threads: int | None,
+):
+    """The functional model's measured trace, with a progress bar."""
+    from tersim.api import trace as trace_api
+
+    prompt = None
+    if prompt_ids is not None:
+        from tersim.functional.prompt import load_prompt_ids
+
+        prompt = load_prompt_ids(prompt_ids, spec.architecture.vocab)
+    bar, update = _measure_progress()
+    with bar:
+        return trace_api(
+            spec,
+            phase=phases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            pe_kind=pe_kind,
+            weight_format=weight_format,
+            measure=True,
+            seed=seed,
+            checkpoint=checkpoint,
+            prompt=prompt,
+            threads=_threads_option(threads),
+            progress=update,
+        )
+
+
+_CHECKPOINT_HELP = (
+    "Measure with the weights of a local Hugging Face safetensors checkpoint (file or "
+    "directory; bf16 master weights or BitNet's packed uint8 layout)."
+)
+_PROMPT_IDS_HELP = "Measure with the token ids in this file (one sequence per line, or JSON)."
+_THREADS_HELP = "Threads the functional model may use (default: all Numba threads)."
+
+
 @app.command()
 def trace(
     workload: Annotated[str, typer.Argument(help="Workload YAML file or shipped name.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Trace file to write.")],
     phase: Annotated[str, typer.Option(help="prefill, decode or both.")] = "both",
-    prompt_tokens: Annotated[int | None, typer.Option(help="Prompt length.")] = None,
-    gen_tokens: Annotated[int | None, typer.Option(help="Generated tokens.")] = None,
-    batch: Annotated[int | None, typer.Option(help="Sequences per batch.")] = None,
+    prompt_tokens: Annotated[
+        int | None, typer.Option(help="Prompt length.", min=1, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    gen_tokens: Annotated[
+        int | None, typer.Option(help="Generated tokens.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Sequences per batch.", min=1, max=MAX_BATCH)
+    ] = None,
     pe_kind: Annotated[str, typer.Option(help="PE kind whose native format to trace in.")] = (
         "ternary_add"
     ),
     measure: Annotated[bool, typer.Option(help="Run the functional model and measure.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic weights.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the synthetic weights.", min=0, max=MAX_SEED)
+    ] = 0,
+    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
+    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP)] = None,
 ) -> None:
     """Trace a workload's ops (shapes, formats, bytes; with --measure, real counts)."""
     from tersim.api import trace as trace_api
@@ -225,16 +350,22 @@ def trace(
             f"--pe-kind: unknown PE kind '{pe_kind}' (expected one of: "
             f"{', '.join(k.value for k in PEKind)})"
         ) from None
-    wl = trace_api(
-        spec,
-        phase=phases,
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        batch=batch,
-        pe_kind=kind,
-        measure=measure,
-        seed=seed,
-    )
+    if not measure and (checkpoint is not None or prompt_ids is not None):
+        raise TersimError("--checkpoint and --prompt-ids need --measure (they feed the model)")
+    if measure:
+        wl = _measured_trace(
+            spec, phases, prompt_tokens, gen_tokens, batch, kind, None, seed, checkpoint,
+            prompt_ids, threads,
+        )  # fmt: skip
+    else:
+        wl = trace_api(
+            spec,
+            phase=phases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            pe_kind=kind,
+        )
     save_workload(wl, output)
     _out().print(
         f"wrote {output}: {len(wl.ops)} ops of {wl.model} "
@@ -254,9 +385,18 @@ def _phases(phase: str) -> tuple[Phase, ...]:
 def footprint(
     workload: Annotated[str, typer.Option("--workload", help="Workload YAML or shipped name.")],
     fmt: Annotated[str | None, typer.Option("--format", help="One format (default: all).")] = None,
-    context: Annotated[int, typer.Option(help="KV-cache context in tokens.")] = 0,
-    batch: Annotated[int, typer.Option(help="Sequences in the KV cache.")] = 1,
-    outlier_fraction: Annotated[float, typer.Option(help="int8_outliers: FP16 columns.")] = 0.0,
+    context: Annotated[
+        int, typer.Option(help="KV-cache context in tokens.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = 0,
+    batch: Annotated[
+        int, typer.Option(help="Sequences in the KV cache.", min=1, max=MAX_BATCH)
+    ] = 1,
+    outlier_fraction: Annotated[
+        float,
+        typer.Option(
+            help="int8_outliers: FP16 columns (0 to 1).", min=0.0, max=1.0, callback=_finite
+        ),
+    ] = 0.0,
     json_out: JsonOption = None,
 ) -> None:
     """Model memory per weight format: weights, embeddings, norms, KV cache."""
@@ -295,16 +435,6 @@ def footprint(
             ),
         )
     _out().print(table)
-
-
-def _write_json(path: Path, doc: object) -> None:
-    """Write JSON atomically: a failure never leaves a half-written file behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
-    except OSError as exc:
-        raise TersimError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def _fmt_pj(pj: float) -> str:
@@ -354,9 +484,15 @@ def run_cmd(
     phase: Annotated[
         str | None, typer.Option(help="prefill, decode or both (default: both).")
     ] = None,
-    prompt_tokens: Annotated[int | None, typer.Option(help="Prompt length.")] = None,
-    gen_tokens: Annotated[int | None, typer.Option(help="Generated tokens.")] = None,
-    batch: Annotated[int | None, typer.Option(help="Sequences per batch.")] = None,
+    prompt_tokens: Annotated[
+        int | None, typer.Option(help="Prompt length.", min=1, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    gen_tokens: Annotated[
+        int | None, typer.Option(help="Generated tokens.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Sequences per batch.", min=1, max=MAX_BATCH)
+    ] = None,
     weight_format: Annotated[str | None, typer.Option(help="Override the weight format.")] = None,
     fidelity: Annotated[str, typer.Option(help="tile or fast.")] = "fast",
     trace_file: Annotated[
@@ -366,6 +502,9 @@ def run_cmd(
             help="Run a saved trace (e.g. from tersim trace --measure); it fixes the scenario.",
         ),
     ] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
+    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP)] = None,
     json_out: JsonOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
     csv_dir: Annotated[
@@ -397,6 +536,17 @@ def run_cmd(
     from tersim.api import run as run_api
 
     spec = _load_spec(workload)
+    source: object = trace_file
+    if checkpoint is not None or prompt_ids is not None:
+        if trace_file is not None:
+            raise TersimError("--checkpoint/--prompt-ids and --trace: give one source of ops")
+        from tersim.api import load_hardware as load_design
+
+        source = _measured_trace(
+            spec, _phases(phase or "both"), prompt_tokens, gen_tokens, batch,
+            load_design(hw).array.pe_kind, weight_format, 0, checkpoint, prompt_ids, threads,
+        )  # fmt: skip
+        prompt_tokens = gen_tokens = batch = phase = weight_format = None  # the trace fixes them
     design: str | HardwareConfig = hw
     iso, iso_from = None, hw
     if iso_area or iso_power:
@@ -426,7 +576,7 @@ def run_cmd(
             baseline=None if baseline in (None, "none") else baseline,
             weight_format=weight_format,
             fidelity=fidelity,
-            trace=trace_file,
+            trace=source,  # type: ignore[arg-type]
             progress=progress,
         )
     )
@@ -440,6 +590,12 @@ def run_cmd(
         )
     _print_summary(res.record, res.baseline)
     doc = res.to_dict()
+    traced = res.record.workload
+    if traced is not None and traced.is_measured:
+        from tersim.functional.summary import measured_by_layer
+
+        doc["measured_by_layer"] = measured_by_layer(traced)
+        _print_measured(doc["measured_by_layer"])
     if iso is not None:
         doc["iso"] = iso.to_json()
     _emit_json(json_out, doc)
@@ -476,7 +632,13 @@ def report_cmd(
         raise TersimError("report: nothing to write (expected -o FILE.html, --csv or --parquet)")
     doc = load_run_json(record)
     if output is not None:
-        write_run_report(doc, output)
+        try:
+            write_run_report(doc, output)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise TersimError(
+                f"{record}: not a complete tersim run record (got a problem with {exc!r}; "
+                "expected the JSON written by tersim run --json)"
+            ) from None
         _out().print(f"wrote {output}", markup=False)
     if csv_dir is not None or parquet_dir is not None:
         from tersim.run.rows import tables_from_document
@@ -485,6 +647,19 @@ def report_cmd(
         if why:
             _err().print(f"note: {record}: {why}", markup=False, soft_wrap=True)
         _export(tables, csv_dir, parquet_dir)
+
+
+def _print_measured(by_layer: dict[str, dict[str, dict[str, float]]]) -> None:
+    """One line per phase: the measured weight zero fraction and activation sparsity range."""
+    for phase, layers in by_layer.items():
+        zeros = [v["weight_zero_fraction"] for v in layers.values()]
+        acts = [v["act_sparsity"] for v in layers.values()]
+        _out().print(
+            f"measured ({phase}, {len(layers)} layers): weight zero fraction "
+            f"{min(zeros):.3f}-{max(zeros):.3f}, activation sparsity {min(acts):.3f}-"
+            f"{max(acts):.3f} (per layer in the JSON record: measured_by_layer)",
+            markup=False,
+        )
 
 
 def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
@@ -585,9 +760,13 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
 @app.command()
 def gemm(
     hw: Annotated[str, typer.Option("--hw", help="Hardware YAML or shipped name.")],
-    m: Annotated[int, typer.Option("--m", help="Rows of the activations (tokens).")],
-    n: Annotated[int, typer.Option("--n", help="Output features.")],
-    k: Annotated[int, typer.Option("--k", help="Input features (reduction length).")],
+    m: Annotated[
+        int, typer.Option("--m", help="Rows of the activations (tokens).", min=1, max=MAX_GEMM_DIM)
+    ],
+    n: Annotated[int, typer.Option("--n", help="Output features.", min=1, max=MAX_GEMM_DIM)],
+    k: Annotated[
+        int, typer.Option("--k", help="Input features (reduction length).", min=1, max=MAX_GEMM_DIM)
+    ],
     dataflow: Annotated[
         str | None, typer.Option(help="os, ws or is (default: the design's).")
     ] = None,
@@ -656,8 +835,12 @@ def claim(
     workload: Annotated[
         str, typer.Option("--workload", help="BitNet workload (YAML or name).")
     ] = "bitnet-b1.58-3b",
-    prompt_tokens: Annotated[int, typer.Option(help="Prefill length.")] = 512,
-    gen_tokens: Annotated[int, typer.Option(help="Decode steps for the decode ratio.")] = 128,
+    prompt_tokens: Annotated[
+        int, typer.Option(help="Prefill length.", min=1, max=MAX_CONTEXT_TOKENS)
+    ] = 512,
+    gen_tokens: Annotated[
+        int, typer.Option(help="Decode steps for the decode ratio.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = 128,
     sweep: Annotated[bool, typer.Option(help="Also sweep model sizes 700M..70B.")] = True,
     json_out: JsonOption = None,
 ) -> None:
@@ -758,7 +941,7 @@ def claim(
 @app.command()
 def sweep(
     file: Annotated[Path, typer.Argument(help="Sweep YAML (base design, workload, vary).")],
-    jobs: Annotated[int, typer.Option(help="Parallel processes.")] = 1,
+    jobs: Annotated[int, typer.Option(help="Parallel processes.", min=1, max=MAX_JOBS)] = 1,
     executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
     dask_scheduler: Annotated[
         str, typer.Option(help="processes | threads | synchronous | tcp://host:port")
@@ -847,19 +1030,31 @@ def main() -> None:
     try:
         code = app(args=bare_json_prints(sys.argv[1:]), standalone_mode=False)
     except TersimError as exc:
-        _err().print(str(exc), markup=False, soft_wrap=True)
+        lines = [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else [str(exc)]
+        for line in lines:
+            _err().print(_printable(line), markup=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         _err().print("aborted")
         sys.exit(130)
+    except MemoryError:
+        _err().print(
+            "out of memory (the design or workload is too large for this machine; "
+            "try a smaller scenario: fewer tokens, a smaller batch or model)",
+            markup=False,
+        )
+        sys.exit(2)
     except Exception as exc:
-        # Usage errors (missing argument, bad option) come from typer's click layer.
+        # Usage errors (missing argument, bad option or value) come from typer's click layer
+        # (its own copy of click in recent typer, so they are recognised by their interface).
         code = getattr(exc, "exit_code", None)
-        show = getattr(exc, "show", None)
-        if callable(show) and isinstance(code, int):
-            show()
-            sys.exit(code)
-        raise
+        if not (callable(getattr(exc, "format_message", None)) and isinstance(code, int)):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # the help text
+        else:
+            _err().print(_usage_line(exc), markup=False, soft_wrap=True)
+        sys.exit(code)
     sys.exit(code if isinstance(code, int) else 0)

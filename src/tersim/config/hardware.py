@@ -30,6 +30,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Upper bounds where a larger value describes no chip (see tersim.config.types).
+MAX_ARRAY_SIDE = 1 << 14  # PEs per array side (16,384; TPU v1's array is 256 x 256)
+MIN_CLOCK_HZ, MAX_CLOCK_HZ = 1.0e6, 1.0e11  # 1 MHz to 100 GHz
+MAX_SRAM_BYTES = 1 << 40  # 1 TiB of on-chip buffer
+MAX_WORD_BYTES = 1 << 10  # an 8,192-bit SRAM word
+MAX_BANKS = 1 << 16
+MIN_PORT_BYTES_PER_CYCLE = 1.0e-3  # a port is a divisor of transfer times: no denormals
+MAX_PORT_BYTES_PER_CYCLE = float(1 << 30)  # 1 GiB per cycle through one buffer port
+MIN_DRAM_BYTES_PER_CYCLE, MAX_DRAM_BYTES_PER_CYCLE = 1.0e-6, float(1 << 30)
+MIN_DRAM_GB_PER_S, MAX_DRAM_GB_PER_S = 1.0e-3, 1.0e6  # 1 MB/s to 1 PB/s
+MAX_DRAM_LATENCY_CYCLES = 10**9
+MAX_DRAM_CHANNELS = 1 << 10  # 4x the pseudo-channels of eight HBM3 stacks (8 x 32)
+MAX_BURST_BYTES = 1 << 20
+MAX_DRAM_PJ_PER_BIT = 1.0e4
+MAX_OUTSTANDING_TILES = 1 << 20
+MAX_DRAM_CAPACITY_BYTES = 1 << 50  # 1 PiB
+MAX_VECTOR_LANES = 1 << 20
+MAX_OPS_PER_LANE = 1 << 10
+MAX_OVERRIDE = 1.0e6  # pJ per action (or the field's own unit: uW, mW/MB) per energy override
+
+EnergyOverride = Annotated[float, Strict(), Field(gt=0, le=MAX_OVERRIDE, allow_inf_nan=False)]
+
 # Projections of a decoder layer whose input sparsity a design may assume (the names the layer
 # description gives its linear ops, tersim.workload.layer; a test checks they agree).
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -40,8 +62,8 @@ Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
 class ArrayConfig(_Strict):
     """The systolic array of processing elements."""
 
-    rows: PosInt = Field(description="PE rows (R)")
-    cols: PosInt = Field(description="PE columns (C)")
+    rows: PosInt = Field(description="PE rows (R)", le=MAX_ARRAY_SIDE)
+    cols: PosInt = Field(description="PE columns (C)", le=MAX_ARRAY_SIDE)
     pe_kind: PEKind = Field(description="What each PE does per cycle")
     accumulator_bits: Annotated[int, Strict(), Field(ge=8, le=64)] = Field(
         32, description="Width of each PE's accumulator in bits"
@@ -50,7 +72,9 @@ class ArrayConfig(_Strict):
         False, description="Skip zero weights (no accumulator update; a zero check instead)"
     )
     dataflow: Dataflow = Field(Dataflow.WS, description="os, ws or is")
-    clock_hz: PosFloat = Field(1.0e9, description="Array clock in Hz")
+    clock_hz: PosFloat = Field(
+        1.0e9, description="Array clock in Hz (1 MHz to 100 GHz)", ge=MIN_CLOCK_HZ, le=MAX_CLOCK_HZ
+    )
     compat: CompatMode = Field(
         CompatMode.TERSIM, description="Cycle-counting convention: tersim or scalesim"
     )
@@ -58,7 +82,9 @@ class ArrayConfig(_Strict):
         None, description="Weight format this design runs models in (default: the PE's native)"
     )
     preload_rows_per_cycle: PosInt = Field(
-        1, description="WS/IS: rows of the stationary tile loaded per cycle (a wider load path)"
+        1,
+        description="WS/IS: rows of the stationary tile loaded per cycle (a wider load path)",
+        le=MAX_ARRAY_SIDE,
     )
     shadow_stationary: Flag = Field(
         False,
@@ -103,13 +129,23 @@ class ArrayConfig(_Strict):
 
 
 class BufferConfig(_Strict):
-    """One on-chip SRAM buffer."""
+    """One on-chip SRAM buffer. Each bank holds at least one word."""
 
-    size_bytes: PosInt
-    word_bytes: PosInt = 1
-    banks: PosInt = 1
-    read_bw_bytes_per_cycle: PosFloat
-    write_bw_bytes_per_cycle: PosFloat
+    size_bytes: PosInt = Field(description="Capacity in bytes (at most 1 TiB)", le=MAX_SRAM_BYTES)
+    word_bytes: PosInt = Field(1, description="Bytes per SRAM word", le=MAX_WORD_BYTES)
+    banks: PosInt = Field(
+        1, description="Banks the buffer is split into (each holds at least a word)", le=MAX_BANKS
+    )
+    read_bw_bytes_per_cycle: PosFloat = Field(
+        description="Read port bandwidth in bytes per cycle",
+        ge=MIN_PORT_BYTES_PER_CYCLE,
+        le=MAX_PORT_BYTES_PER_CYCLE,
+    )
+    write_bw_bytes_per_cycle: PosFloat = Field(
+        description="Write port bandwidth in bytes per cycle",
+        ge=MIN_PORT_BYTES_PER_CYCLE,
+        le=MAX_PORT_BYTES_PER_CYCLE,
+    )
     double_buffered: Flag = True
 
 
@@ -135,35 +171,56 @@ class DramConfig(_Strict):
         "per_channel (bursts interleaved over `channels`, each its share of the bandwidth)",
     )
     bw_bytes_per_cycle: PosFloat | None = Field(
-        None, description="Bandwidth in bytes per array clock cycle"
+        None,
+        description="Bandwidth in bytes per array clock cycle (1e-6 to 2^30)",
+        ge=MIN_DRAM_BYTES_PER_CYCLE,
+        le=MAX_DRAM_BYTES_PER_CYCLE,
     )
-    bw_gb_per_s: PosFloat | None = Field(None, description="Bandwidth in GB/s (1e9 B/s)")
-    latency_cycles: NonNegInt = 100
-    channels: PosInt = 1
-    burst_bytes: PosInt = 64
+    bw_gb_per_s: PosFloat | None = Field(
+        None,
+        description="Bandwidth in GB/s (1e9 B/s; 1 MB/s to 1 PB/s)",
+        ge=MIN_DRAM_GB_PER_S,
+        le=MAX_DRAM_GB_PER_S,
+    )
+    latency_cycles: NonNegInt = Field(
+        100, description="Cycles from request to first data", le=MAX_DRAM_LATENCY_CYCLES
+    )
+    channels: PosInt = Field(1, description="Independent channels", le=MAX_DRAM_CHANNELS)
+    burst_bytes: PosInt = Field(
+        64, description="Bytes per burst (transfers round up to it)", le=MAX_BURST_BYTES
+    )
     energy_pj_per_bit: PosFloat | None = Field(
-        None, description="Access energy; defaults to the preset's figure"
+        None, description="Access energy; defaults to the preset's figure", le=MAX_DRAM_PJ_PER_BIT
     )
     max_outstanding_tiles: PosInt = Field(
-        16, description="Tiles the DMA engine keeps in flight (loaded, not yet computed)"
+        16,
+        description="Tiles the DMA engine keeps in flight (loaded, not yet computed)",
+        le=MAX_OUTSTANDING_TILES,
     )
     capacity_bytes: PosInt | None = Field(
-        None, description="DRAM capacity; weights plus KV cache must fit (none: unchecked)"
+        None,
+        description="DRAM capacity; weights plus KV cache must fit (none: unchecked)",
+        le=MAX_DRAM_CAPACITY_BYTES,
     )
 
 
 class VectorUnitConfig(_Strict):
     """The unit that runs element-wise and reduction work (norms, softmax, activations)."""
 
-    lanes: PosInt = 128
-    ops_per_cycle_per_lane: PosInt = 1
+    lanes: PosInt = Field(128, description="Parallel lanes", le=MAX_VECTOR_LANES)
+    ops_per_cycle_per_lane: PosInt = Field(
+        1, description="Ops per lane per cycle", le=MAX_OPS_PER_LANE
+    )
 
 
 class TechConfig(_Strict):
     """Technology node selecting an energy table, with per-field overrides in pJ."""
 
     node: Literal["7nm", "28nm", "45nm", "custom"] = "7nm"
-    overrides_pj: dict[str, PosFloat] = Field(default_factory=dict)
+    overrides_pj: dict[str, EnergyOverride] = Field(
+        default_factory=dict,
+        description="Energy-table field -> value in the field's unit (positive, finite, <= 1e6)",
+    )
 
 
 class HardwareConfig(_Strict):
@@ -286,6 +343,7 @@ def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
                 )
             )
     problems.extend(_tile_problems(hw))
+    problems.extend(_bank_problems(hw))
     problems.extend(_tech_problems(hw))
     return problems
 
@@ -310,6 +368,23 @@ def _tile_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
         need = tile_words * buf.word_bytes * (2 if buf.double_buffered else 1)
         if buf.size_bytes < need:
             out.append((f"sram.{role.value}.size_bytes", _too_small(need, buf.size_bytes, hw, 1)))
+    return out
+
+
+def _bank_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
+    """Each bank of a buffer holds at least one word."""
+    out: list[tuple[str, str]] = []
+    for role in ("input", "weight", "output", "unified"):
+        buf = getattr(hw.sram, role)
+        if buf is not None and buf.banks * buf.word_bytes > buf.size_bytes:
+            most = buf.size_bytes // buf.word_bytes
+            out.append(
+                (
+                    f"sram.{role}.banks",
+                    f"more banks than words (got {buf.banks} banks of {buf.word_bytes}-byte "
+                    f"words in {buf.size_bytes} bytes; expected at most {most} banks)",
+                )
+            )
     return out
 
 

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tersim.config.hardware import HardwareConfig
-from tersim.config.types import NonNegInt, PosInt
+from tersim.config.types import MAX_BATCH, MAX_CONTEXT_TOKENS, NonNegInt, PosInt
 
 
 class SweepScenario(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     phase: Literal["prefill", "decode", "both"] = "both"
-    prompt_tokens: PosInt | None = None
-    gen_tokens: NonNegInt | None = None
-    batch: PosInt | None = None
+    prompt_tokens: PosInt | None = Field(
+        None, description="Prompt length (default: the workload's)", le=MAX_CONTEXT_TOKENS
+    )
+    gen_tokens: NonNegInt | None = Field(
+        None, description="Generated tokens (default: the workload's)", le=MAX_CONTEXT_TOKENS
+    )
+    batch: PosInt | None = Field(
+        None, description="Sequences per batch (default: the workload's)", le=MAX_BATCH
+    )
 
 
 class SweepSpec(BaseModel):
@@ -78,4 +85,24 @@ def sweep_problems(spec: SweepSpec) -> list[tuple[str, str]]:
             )
         if not values:
             out.append((f"vary.{key}", "no values (got an empty list; expected at least one)"))
+        for i, value in enumerate(values):
+            if _has_non_finite(value):
+                out.append(
+                    (
+                        f"vary.{key}.{i}",
+                        f"not a finite number (got {value!r}; expected a finite value, "
+                        "since every point's parameters are written as standard JSON)",
+                    )
+                )
     return out
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether ``value`` is, or holds, a NaN or an infinity."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False

@@ -7,7 +7,24 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tersim.config.enums import FFNType, ScaleGranularity, WeightFormat
-from tersim.config.types import Flag, NonNegInt, PosFloat, PosInt
+from tersim.config.types import (
+    MAX_BATCH,
+    MAX_CONTEXT_TOKENS,
+    Flag,
+    NonNegInt,
+    PosFloat,
+    PosInt,
+)
+
+# Upper bounds where a larger value describes no model (published models: hidden <= ~2^14.5,
+# layers <= ~128, FFN <= ~2^16, vocabularies <= ~2^18); see tersim.config.types.
+MAX_HIDDEN = 1 << 17
+MAX_LAYERS = 1 << 10
+MAX_HEADS = 1 << 12
+MAX_FFN = 1 << 20
+MAX_VOCAB = 1 << 22
+MAX_ROPE_THETA = 1.0e12
+MAX_GROUP_SIZE = 1 << 20
 
 
 class _Strict(BaseModel):
@@ -17,24 +34,30 @@ class _Strict(BaseModel):
 class Architecture(_Strict):
     """Shapes of a decoder-only transformer."""
 
-    hidden: PosInt = Field(description="Model width d_model")
-    layers: PosInt
-    heads: PosInt = Field(description="Query heads")
-    kv_heads: PosInt = Field(description="Key/value heads (= heads for MHA, 1 for MQA)")
-    head_dim: PosInt | None = Field(
-        None, description="Width of one attention head (default: hidden / heads)"
+    hidden: PosInt = Field(description="Model width d_model", le=MAX_HIDDEN)
+    layers: PosInt = Field(description="Decoder layers", le=MAX_LAYERS)
+    heads: PosInt = Field(description="Query heads", le=MAX_HEADS)
+    kv_heads: PosInt = Field(
+        description="Key/value heads (= heads for MHA, 1 for MQA)", le=MAX_HEADS
     )
-    ffn: PosInt = Field(description="FFN inner width")
+    head_dim: PosInt | None = Field(
+        None, description="Width of one attention head (default: hidden / heads)", le=MAX_HIDDEN
+    )
+    ffn: PosInt = Field(description="FFN inner width", le=MAX_FFN)
     ffn_type: FFNType
-    vocab: PosInt
+    vocab: PosInt = Field(description="Vocabulary size", le=MAX_VOCAB)
     tied_embeddings: Flag = False
     parallel_attention: Flag = Field(False, description="Attention and FFN read the same input")
     norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
     sublayer_norm: Flag = Field(False, description="BitNet's extra norm before o_proj and down")
-    max_context: PosInt = 2048
-    rope_theta: PosFloat = 10000.0
+    max_context: PosInt = Field(
+        2048, description="Longest sequence (prompt + generated) in tokens", le=MAX_CONTEXT_TOKENS
+    )
+    rope_theta: PosFloat = Field(10000.0, description="RoPE base frequency", le=MAX_ROPE_THETA)
     rotary_dim: PosInt | None = Field(
-        None, description="Leading dimensions of each head that RoPE rotates (default: all)"
+        None,
+        description="Leading dimensions of each head that RoPE rotates (default: all)",
+        le=MAX_HIDDEN,
     )
 
     @property
@@ -63,7 +86,9 @@ class Quantization(_Strict):
 
     weight_format: WeightFormat | None = None
     scale_granularity: ScaleGranularity = ScaleGranularity.TENSOR
-    group_size: PosInt | None = Field(None, description="Weights per scale for 'group'")
+    group_size: PosInt | None = Field(
+        None, description="Weights per scale for 'group'", le=MAX_GROUP_SIZE
+    )
     activation_bits: Literal[4, 8, 16] = 8
     kv_cache_bits: Literal[3, 4, 8, 16] = 16
     embedding_format: Literal["fp16", "bf16", "int8"] = "fp16"
@@ -72,9 +97,9 @@ class Quantization(_Strict):
 class Scenario(_Strict):
     """The default inference scenario."""
 
-    batch: PosInt = 1
-    prompt_tokens: PosInt = 512
-    gen_tokens: NonNegInt = 128
+    batch: PosInt = Field(1, description="Sequences per batch", le=MAX_BATCH)
+    prompt_tokens: PosInt = Field(512, description="Prompt length", le=MAX_CONTEXT_TOKENS)
+    gen_tokens: NonNegInt = Field(128, description="Generated tokens", le=MAX_CONTEXT_TOKENS)
 
 
 class ModelSpec(_Strict):

@@ -19,9 +19,13 @@ from pydantic import BaseModel, ValidationError
 from tersim.config.hardware import HardwareConfig, design_problems
 from tersim.config.sweep import SweepSpec, sweep_problems
 from tersim.config.workload import ModelSpec, model_problems
-from tersim.errors import ConfigError, Problem
+from tersim.config.yaml_loader import Loader as _Loader
+from tersim.config.yaml_loader import LoadError as _LoadError
+from tersim.errors import ConfigError, FileError, Problem
+from tersim.files import read_bounded
 
 MAX_FILE_BYTES = 1 << 20  # configs are small; anything larger is a mistake, not a design
+MAX_PROBLEMS = 100  # reported per file; past that, the first ones are what to fix
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
@@ -74,24 +78,9 @@ def read_yaml(path: Path) -> tuple[Any, _Lines]:
     """Parse ``path``; return its data and line map, or raise ConfigError naming the problem."""
     name = str(path)
     try:
-        size_bytes = path.stat().st_size
-    except OSError as exc:
-        raise ConfigError(
-            [Problem(name, None, "(file)", f"cannot read the file ({exc.strerror})")]
-        ) from None
-    if size_bytes > MAX_FILE_BYTES:
-        raise ConfigError(
-            [
-                Problem(
-                    name,
-                    None,
-                    "(file)",
-                    f"file is too large for a config (got "
-                    f"{size_bytes} bytes; expected at most {MAX_FILE_BYTES})",
-                )
-            ]
-        )
-    raw = path.read_bytes()
+        raw = read_bounded(path, MAX_FILE_BYTES, "a YAML file")
+    except FileError as exc:
+        raise ConfigError([Problem(name, None, "(file)", exc.reason)]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -106,15 +95,19 @@ def read_yaml(path: Path) -> tuple[Any, _Lines]:
                 )
             ]
         ) from None
-    if not text.strip():
+    if not text.lstrip("\ufeff").strip():
         raise ConfigError(
             [Problem(name, 1, "(file)", "file is empty (got nothing; expected a YAML mapping)")]
         )
-    loader: yaml.SafeLoader | None = None
+    loader: _Loader | None = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except _LoadError as exc:
+        mark = exc.problem_mark
+        at = mark.line + 1 if mark is not None else None
+        raise ConfigError([Problem(name, at, "(file)", exc.problem or "")]) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_syntax_problem(name, exc)]) from None
     except yaml.reader.ReaderError as exc:
@@ -138,9 +131,19 @@ def read_yaml(path: Path) -> tuple[Any, _Lines]:
     finally:
         if loader is not None:
             loader.dispose()
+    if node is None:
+        raise ConfigError(
+            [
+                Problem(
+                    name,
+                    1,
+                    "(file)",
+                    "file has only comments (got nothing; expected a YAML mapping)",
+                )
+            ]
+        )
     lines = _Lines()
-    if node is not None:
-        lines.record(node, ())
+    lines.record(node, ())
     return data, lines
 
 
@@ -201,6 +204,7 @@ _EXPECTED: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "int_from_float": ("not an integer", lambda c: "an integer"),
     "float_type": ("not a number", lambda c: "a number"),
     "float_parsing": ("not a number", lambda c: "a number"),
+    "finite_number": ("not a finite number", lambda c: "a finite number"),
     "bool_type": ("not a boolean", lambda c: "true or false"),
     "bool_parsing": ("not a boolean", lambda c: "true or false"),
     "string_type": ("not a string", lambda c: "a string"),
@@ -273,17 +277,28 @@ def validate_data(
                 f"to values (got {_got(data)}; expected {cls.__name__} fields)",
             )
         )
-        raise ConfigError(problems)
+        raise ConfigError(_capped(problems, name))
     try:
         obj = cls.model_validate(data)
     except ValidationError as exc:
         problems.extend(_problem_from_error(e, cls, name, lines) for e in exc.errors())
-        raise ConfigError(problems) from None
+        raise ConfigError(_capped(problems, name)) from None
     for field, message in checks(obj):
         problems.append(Problem(name, lines.line_of_dotted(field), field, message))
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_capped(problems, name))
     return obj
+
+
+def _capped(problems: list[Problem], name: str) -> list[Problem]:
+    """The first :data:`MAX_PROBLEMS` problems, and a line saying how many more there are."""
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_PROBLEMS
+    return [
+        *problems[:MAX_PROBLEMS],
+        Problem(name, None, "(file)", f"{more} more problems not shown (fix the ones above first)"),
+    ]
 
 
 def load_hardware(path: str | Path) -> HardwareConfig:

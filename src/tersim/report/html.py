@@ -14,7 +14,10 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.io import to_html
 
-from tersim.errors import TersimError
+from tersim.errors import FileError, TersimError
+from tersim.files import read_json, write_atomic
+
+MAX_RECORD_BYTES = 1 << 28  # 256 MiB; a run record is kilobytes
 
 COMPONENTS = ("mul", "add", "sram", "dram", "vector", "leakage")
 
@@ -165,19 +168,14 @@ the JSON record this report was made from.</p>
 
 def write_run_report(doc: dict[str, Any], path: Path) -> None:
     """Write the report atomically (a failure leaves no half-written file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(render_run_report(doc), encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        raise TersimError(f"{path}: cannot write the report ({exc.strerror})") from None
+    write_atomic(path, render_run_report(doc))
 
 
 def load_run_json(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TersimError(f"{path}: not a readable tersim run record ({exc})") from None
+        doc = read_json(path, MAX_RECORD_BYTES, "the JSON written by tersim run --json")
+    except FileError as exc:
+        raise TersimError(f"{exc.path}: not a readable tersim run record: {exc.reason}") from None
     if not isinstance(doc, dict):
         raise TersimError(f"{path}: not a tersim run record (expected a JSON object)")
     return doc

@@ -15,6 +15,7 @@ the V projection writes values there directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
@@ -119,10 +120,15 @@ def block(ex: LayerExecutor[V], a: Architecture, layer: int, x: V) -> V:
     return ex.residual(layer, f"{p}.ffn_residual", x, (d,))
 
 
-def forward_pass(ex: LayerExecutor[V], a: Architecture) -> V:
-    """Embedding, every layer, the final norm and the LM head (last position only)."""
+def forward_pass(
+    ex: LayerExecutor[V], a: Architecture, on_layer: Callable[[int], None] | None = None
+) -> V:
+    """Embedding, every layer, the final norm and the LM head (last position only);
+    ``on_layer(i)`` after layer ``i`` (progress)."""
     x = ex.embedding("embedding")
     for layer in range(a.layers):
         x = block(ex, a, layer, x)
+        if on_layer is not None:
+            on_layer(layer)
     x = ex.norm(-1, "final_norm", x, "final_norm")
     return ex.lm_head("lm_head", x)

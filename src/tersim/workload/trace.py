@@ -22,14 +22,14 @@ Conventions
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from tersim.config.enums import FFNType, WeightFormat
 from tersim.config.workload import ModelSpec
-from tersim.errors import WorkloadError
+from tersim.errors import FileError, WorkloadError
+from tersim.files import dumps_json, read_json, write_atomic
 from tersim.workload.formats import Formats
 from tersim.workload.layer import CacheSlot, forward_pass
 from tersim.workload.ops import Measured, Op, OpKind, Phase, Tensor, TensorKind, Workload
@@ -357,6 +357,7 @@ def trace_shapes(
 
 # --- file format -------------------------------------------------------------------------------
 
+MAX_TRACE_BYTES = 1 << 31  # 2 GiB: a 4,096-token decode of a 70B model is about 0.7 GB
 _OP_COLUMNS = [f.name for f in fields(Op) if f.name not in ("measured", "inputs", "outputs")]
 _MEASURED_COLUMNS = [f.name for f in fields(Measured)]
 _TENSOR_COLUMNS = [f.name for f in fields(Tensor)]
@@ -397,18 +398,16 @@ def save_workload(wl: Workload, path: str | Path) -> None:
         "tensor_columns": _TENSOR_COLUMNS,
         "ops": rows,
     }
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")))
-    tmp.replace(path)
+    write_atomic(path, dumps_json(doc, indent=None, separators=(",", ":")))
 
 
 def load_workload_trace(path: str | Path) -> Workload:
     """Read a trace written by :func:`save_workload`; a wrong format or version is an error."""
     p = Path(path)
     try:
-        doc = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WorkloadError(f"{p}: not a readable tersim trace ({exc})") from None
+        doc = read_json(p, MAX_TRACE_BYTES, "a trace written by tersim trace")
+    except FileError as exc:
+        raise WorkloadError(f"{exc.path}: not a readable tersim trace: {exc.reason}") from None
     if not isinstance(doc, dict) or doc.get("format") != TRACE_FORMAT:
         raise WorkloadError(f'{p}: not a tersim trace (expected "format": "{TRACE_FORMAT}")')
     if doc.get("version") != TRACE_VERSION:
@@ -449,5 +448,5 @@ def load_workload_trace(path: str | Path) -> Workload:
             tuple(ops),
             doc["is_measured"],
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise WorkloadError(f"{p}: malformed tersim trace ({exc})") from None
