@@ -741,6 +741,7 @@ def _print_sweep(summary, show_all: bool) -> None:  # type: ignore[no-untyped-de
         f"{failed:,} failed, {dropped:,} dropped; {summary.ran:,} simulated in "
         f"{summary.seconds:,.1f} s ({rate:,.0f} points/min), {summary.resumed:,} from the store",
         markup=False,
+        soft_wrap=True,
     )
     reasons: Counter[str] = Counter(summary.dropped_before_run)
     for p in summary.points:

@@ -7,6 +7,7 @@ anyone can recompute an energy by hand from a JSON record.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 BUFFERS = ("input", "weight", "output")
 DRAM_OPERANDS = ("weights", "activations", "kv_cache")
@@ -96,7 +97,17 @@ class ActionCounts:
 
 
 def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
-    """The sum of many counts (faster than chaining ``+``), with ``cycles`` set."""
+    """The sum of many counts (faster than chaining ``+``), with ``cycles`` set.
+
+    Schedules share one counts object among identical ops, so each distinct object is added
+    once, times the number of its occurrences (integer sums: exact)."""
+    occurrences: dict[int, list[Any]] = {}
+    for c in items:
+        seen = occurrences.get(id(c))
+        if seen is None:
+            occurrences[id(c)] = [c, 1]
+        else:
+            seen[1] += 1
     pe: dict[str, list[int]] = {}
     vec_ops = vec_macs = 0
     acc: dict[str, dict[str, int]] = {
@@ -105,18 +116,18 @@ def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
         "dram_read_bytes": {},
         "dram_write_bytes": {},
     }
-    for c in items:
+    for c, n in occurrences.values():
         for kind, p in c.pe_by_kind.items():
             t = pe.setdefault(kind, [0, 0, 0, 0])
-            t[0] += p.add
-            t[1] += p.sub
-            t[2] += p.skip
-            t[3] += p.mul
-        vec_ops += c.vector_ops
-        vec_macs += c.vector_macs
+            t[0] += p.add * n
+            t[1] += p.sub * n
+            t[2] += p.skip * n
+            t[3] += p.mul * n
+        vec_ops += c.vector_ops * n
+        vec_macs += c.vector_macs * n
         for name, target in acc.items():
             for k, v in getattr(c, name).items():
-                target[k] = target.get(k, 0) + v
+                target[k] = target.get(k, 0) + v * n
     return ActionCounts(
         pe_by_kind={k: PECounts(*v) for k, v in pe.items()},
         vector_ops=vec_ops,

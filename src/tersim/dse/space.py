@@ -61,23 +61,27 @@ class DesignSpace:
             yield self.point(self.decode(flat))
 
     def latin_hypercube(self, n: int, seed: int) -> Iterator[Params]:
-        """``n`` Latin-hypercube samples over the axes' value lists (duplicates skipped).
-
-        Per axis, [0, 1) is cut into ``n`` equal strata and each stratum holds exactly one
-        sample, at a uniform position inside it, the strata shuffled independently per axis;
-        a sample's coordinate ``u`` picks value ``floor(u * len(values))``. With ``n`` a
-        multiple of an axis's length, every value of that axis appears ``n / len`` times.
-        """
-        rng = random.Random(seed)
-        columns = []
-        for _, vals in self.axes:
-            strata = list(range(n))
-            rng.shuffle(strata)
-            columns.append(
-                [min(len(vals) - 1, int((s + rng.random()) / n * len(vals))) for s in strata]
-            )
+        """``n`` Latin-hypercube samples (see :func:`latin_hypercube_unit`): coordinate ``u``
+        of an axis picks value ``floor(u * len(values))``; equal samples are yielded once."""
+        unit = latin_hypercube_unit(n, len(self.axes), random.Random(seed))
         seen: set[tuple[int, ...]] = set()
-        for row in zip(*columns, strict=True):
+        for coords in unit:
+            row = tuple(
+                min(len(vals) - 1, int(u * len(vals)))
+                for u, (_, vals) in zip(coords, self.axes, strict=True)
+            )
             if row not in seen:
                 seen.add(row)
                 yield self.point(row)
+
+
+def latin_hypercube_unit(n: int, dims: int, rng: random.Random) -> list[tuple[float, ...]]:
+    """``n`` points in the unit cube [0, 1)^dims such that, on every axis, each of the ``n``
+    strata [k/n, (k+1)/n) holds exactly one point (at a uniform position inside it); the
+    strata are paired across axes by independent shuffles."""
+    columns = []
+    for _ in range(dims):
+        strata = list(range(n))
+        rng.shuffle(strata)
+        columns.append([(k + rng.random()) / n for k in strata])
+    return list(zip(*columns, strict=True))
