@@ -626,6 +626,10 @@ def sweep(
         False
     ),
     retry_failed: Annotated[bool, typer.Option(help="Run failed points again.")] = False,
+    point_timeout: Annotated[
+        float | None,
+        typer.Option(help="Fail a point that runs longer than this many seconds (local)."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every point.")] = None,
     csv_out: Annotated[bool, typer.Option("--csv", help="export: write CSV.")] = False,
     parquet_out: Annotated[bool, typer.Option("--parquet", help="export: write Parquet.")] = False,
@@ -656,7 +660,7 @@ def sweep(
     spec = load_sweep(Path(target))
     base = load_hardware(resolve(spec.hardware, "hardware"))
     model = _load_spec(spec.workload)
-    choice = ExecutorChoice(executor, jobs, dask_scheduler)
+    choice = ExecutorChoice(executor, jobs, dask_scheduler, point_timeout)
     path = store if store is not None else Path("reports") / f"{spec.name}.sqlite"
     summary = _sweep_with_progress(spec, base, model, path, choice, retry_failed)
     _print_sweep(summary, show_all)

@@ -7,7 +7,8 @@ Fault rules:
 
 * A point that raises never takes others down (the evaluator turns any exception into a
   failed outcome).
-* Pool: each worker runs one task at a time, so when a worker process dies (killed, out of
+* Pool: a point running longer than ``point_timeout_s`` is failed and its worker replaced.
+  Each worker runs one task at a time, so when a worker process dies (killed, out of
   memory) the pool knows the point it held: that point is run again on a fresh worker once,
   and if its worker dies again it is failed with the exit code. Finished points are never lost
   (they were handed back before). Workers exit when the main process goes away: an idle one
@@ -98,6 +99,7 @@ class _Worker:
         self.process = process
         self.conn = conn
         self.task: PointTask | None = None
+        self.started = 0.0  # when the current task was sent (monotonic seconds)
 
 
 class PoolExecutor:
@@ -105,9 +107,12 @@ class PoolExecutor:
 
     RETRIES = 1  # a point whose worker died is run again this many times
 
-    def __init__(self, context: SweepContext, jobs: int) -> None:
+    def __init__(
+        self, context: SweepContext, jobs: int, point_timeout_s: float | None = None
+    ) -> None:
         self.context = context
         self.jobs = jobs
+        self.point_timeout_s = point_timeout_s
         self._mp = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self.worker_deaths = 0
@@ -157,6 +162,7 @@ class PoolExecutor:
                     try:
                         w.conn.send(task)
                         w.task = task
+                        w.started = time.monotonic()
                     except (BrokenPipeError, OSError):  # died while idle: not the task's fault
                         retry.appendleft(task)
                         self._replace(w)
@@ -166,8 +172,26 @@ class PoolExecutor:
                 if retry:
                     continue
                 return
-            ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            ready = wait(
+                [w.conn for w in busy] + [w.process.sentinel for w in busy],
+                timeout=self._wait_s(busy),
+            )
             for w in busy:
+                settled = w.conn in ready or w.process.sentinel in ready
+                if not settled and self._overdue(w):
+                    late = w.task
+                    assert late is not None
+                    w.process.kill()
+                    self._replace(w)
+                    yield PointOutcome(
+                        late.index,
+                        late.config_hash,
+                        late.params,
+                        Status.FAILED,
+                        f"took longer than the point time limit of {self.point_timeout_s:g} s "
+                        "(the worker was stopped; raise --point-timeout to let it finish)",
+                    )
+                    continue
                 if w.conn in ready or w.process.sentinel in ready:
                     outcome = self._collect(w)
                     if outcome is not None:
@@ -190,6 +214,16 @@ class PoolExecutor:
                             f"{deaths[dead.config_hash]} times (exit code "
                             f"{w.process.exitcode}; out of memory or killed?)",
                         )
+
+    def _wait_s(self, busy: list[_Worker]) -> float | None:
+        if self.point_timeout_s is None:
+            return None
+        first = min(w.started for w in busy)
+        return max(0.0, first + self.point_timeout_s - time.monotonic())
+
+    def _overdue(self, w: _Worker) -> bool:
+        limit = self.point_timeout_s
+        return limit is not None and time.monotonic() - w.started >= limit
 
     def _collect(self, w: _Worker) -> PointOutcome | None:
         """The worker's finished outcome, or None if it died without one."""

@@ -49,12 +49,14 @@ from tersim.sim import Fidelity
 
 @dataclass(frozen=True)
 class ExecutorChoice:
-    """Where points run: ``local`` (this process, or a pool when ``jobs`` > 1) or ``dask``
-    (``scheduler``: ``local`` for a LocalCluster, or ``tcp://host:port``)."""
+    """Where points run: ``local`` (this process, or a pool of worker processes when
+    ``jobs`` > 1 or a point time limit is set) or ``dask`` (``scheduler``: ``local`` for a
+    LocalCluster, or ``tcp://host:port``)."""
 
     kind: str = "local"
     jobs: int = 1
     scheduler: str = "local"
+    point_timeout_s: float | None = None  # local: fail a point that runs longer (pool)
 
     def make(self, context: SweepContext) -> Executor:
         if self.jobs < 1:
@@ -65,7 +67,13 @@ class ExecutorChoice:
             raise TersimError(
                 f"--executor: unknown executor '{self.kind}' (expected local or dask)"
             )
-        return PoolExecutor(context, self.jobs) if self.jobs > 1 else SerialExecutor(context)
+        if self.point_timeout_s is not None and not self.point_timeout_s > 0:
+            raise TersimError(
+                f"--point-timeout must be a positive number of seconds (got {self.point_timeout_s})"
+            )
+        if self.jobs == 1 and self.point_timeout_s is None:
+            return SerialExecutor(context)
+        return PoolExecutor(context, self.jobs, self.point_timeout_s)
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,25 @@ def test_a_killed_worker_loses_nothing(
     assert proc.returncode == 0, out
     assert f"{POINTS} ok" in out and "0 failed" in out
     assert store_rows(store) == want
+
+
+def test_a_point_over_the_time_limit_fails_alone(
+    tmp_path: Path, tiny: HardwareConfig, model: ModelSpec
+) -> None:
+    """Issue 16: a 1-column array steps tile by tile and takes minutes; with a time limit
+    it fails and the sweep goes on."""
+    from sweep_helpers import make_spec
+
+    from tersim.dse.evaluate import Status
+    from tersim.dse.sweep import ExecutorChoice
+
+    spec = make_spec({"array.cols": [8, 1], "array.rows": [8, 1]})
+    t0 = time.monotonic()
+    summary = run_sweep(
+        spec, tiny, model, tmp_path / "s.sqlite", ExecutorChoice("local", 1, point_timeout_s=4.0)
+    )
+    by = {(p.params["array.rows"], p.params["array.cols"]): p for p in summary.points}
+    assert by[(8, 8)].status is Status.OK
+    slow = [p for p in summary.points if p.status is Status.FAILED]
+    assert slow and all("point time limit of 4 s" in (p.reason or "") for p in slow)
+    assert time.monotonic() - t0 < 4.0 * len(slow) + 60
