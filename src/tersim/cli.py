@@ -341,14 +341,34 @@ def run_cmd(
 
 @app.command("report")
 def report_cmd(
-    record: Annotated[Path, typer.Argument(help="JSON written by tersim run --json.")],
+    record: Annotated[
+        Path, typer.Argument(help="JSON written by tersim run --json, or a sweep's store.")
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
 ) -> None:
-    """Make an interactive HTML report from a stored run record (no simulation)."""
+    """Make an interactive HTML report from a stored run record or sweep store (no
+    simulation)."""
     from tersim.report.html import load_run_json, write_run_report
 
+    if _is_sweep_store(record):
+        from tersim.dse.store import ResultStore
+        from tersim.dse.sweep import report_data
+        from tersim.report.sweep_html import write_sweep_report
+
+        with ResultStore.open(record, create=False) as store:
+            write_sweep_report(report_data(store), output)
+        _out().print(f"wrote {output}", markup=False)
+        return
     write_run_report(load_run_json(record), output)
     _out().print(f"wrote {output}", markup=False)
+
+
+def _is_sweep_store(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False  # the run-record reader reports the path
 
 
 def _ratios(rec, base):  # type: ignore[no-untyped-def]

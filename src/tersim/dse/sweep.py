@@ -406,3 +406,38 @@ def summarize(
         dropped_before,
         seconds,
     )
+
+
+def report_data(store: ResultStore) -> dict[str, Any]:
+    """The plain document the sweep report is made from: every stored point with its fields,
+    flat metrics, status and front membership, under the sweep file the store last ran."""
+    sweep_doc = store.sweep_doc()
+    if sweep_doc is None:
+        raise TersimError(f"{store.path}: no sweep has run into this store yet")
+    spec = SweepSpec.model_validate(sweep_doc)
+    rules = Rules.of(spec)
+    summary = summarize(store, spec, rules, None, {})
+    front = {p.config_hash for p in summary.front}
+    views = {p.config_hash: p for p in summary.points}
+    points = []
+    for p in store.points():
+        v = views[p.config_hash]
+        points.append(
+            {
+                "index": p.index,
+                "config_hash": p.config_hash,
+                "status": v.status.value,
+                "reason": v.reason,
+                "params": p.params,
+                "metrics": point_metrics(p.rows) if p.rows else {},
+                "front": p.config_hash in front,
+            }
+        )
+    return {
+        "name": spec.name,
+        "axes": list(spec.vary),
+        "objectives": [
+            {"label": o.label, "metric": o.metric, "goal": o.goal.value} for o in rules.objectives
+        ],
+        "points": points,
+    }
