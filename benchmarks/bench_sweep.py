@@ -89,21 +89,13 @@ def main() -> None:
         for jobs in (1, 2):
             store = Path(d) / f"s{jobs}.sqlite"
             w0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
-            serial: list[SerialExecutor] = []
-            choice = ExecutorChoice("local", jobs)
-            if jobs == 1:  # keep the executor to read its stage times
-                orig = choice.make
-
-                def make(ctx, orig=orig):  # type: ignore[no-untyped-def]
-                    ex = orig(ctx)
-                    serial.append(ex)  # type: ignore[arg-type]
-                    return ex
-
-                object.__setattr__(choice, "make", make)
-            summary = run_sweep(spec, base, model, store, choice)
+            serial = SerialExecutor(context) if jobs == 1 else None
+            summary = run_sweep(
+                spec, base, model, store, ExecutorChoice("local", jobs), pool=serial
+            )
             wall = time.perf_counter() - w0
             cpu = time.process_time() - c0 + _children_cpu() - k0
-            ev = serial[0].evaluator if serial else None
+            ev = serial.evaluator if serial is not None else None
             rows.append((f"{jobs} worker{'s' if jobs > 1 else ''}", summary.ran, wall, cpu, ev))
 
     base_rate = rows[0][1] / rows[0][2] * 60
@@ -115,13 +107,13 @@ def main() -> None:
         print(f"{name:<22}{n:>8}{wall:>10.1f}{cpu:>10.1f}{rate:>12.0f}{rate / base_rate:>12.2f}")
     one, two = rows[1][1] / rows[1][2], rows[2][1] / rows[2][2]
     print(f"scaling 1 -> 2 workers: {two / one:.2f}x (wall)")
-    for name, *_rest, ev in rows[:2]:
+    for name, n, _wall, _cpu, ev in rows[:2]:
         s = ev.seconds
         total = s.trace + s.map + s.simulate + s.rest
         print(
             f"stage shares, {name}: trace {s.trace / total:.0%}, map {s.map / total:.0%}, "
             f"simulate {s.simulate / total:.0%}, rest {s.rest / total:.0%} "
-            f"({total / max(1, rows[0][1]):.3f} s a point)"
+            f"({total / max(1, n):.3f} s a point)"
         )
 
 

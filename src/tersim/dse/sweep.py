@@ -326,8 +326,10 @@ def run_sweep(
     progress: Callable[[SweepProgress], None] | None = None,
     fidelity: Fidelity = Fidelity.FAST,
     retry_failed: bool = False,
+    pool: Executor | None = None,
 ) -> SweepSummary:
-    """Run ``spec`` into the store at ``store_path`` and summarize it (see the module rules)."""
+    """Run ``spec`` into the store at ``store_path`` and summarize it (see the module rules).
+    ``pool``, if given, is used (and closed) instead of the executor ``executor`` describes."""
     choice = executor or ExecutorChoice()
     rules = Rules.of(spec)
     context = context_of(spec, model, fidelity)
@@ -337,7 +339,7 @@ def run_sweep(
         store.set_sweep(spec.model_dump(mode="json"))
         state = _Run(spec, base, context, store, rules, progress, store.known())
         state.tick()
-        pool = choice.make(context)
+        pool = pool if pool is not None else choice.make(context)
         try:
             if spec.sampling.method is SamplingMethod.NSGA2:
                 from tersim.dse.search import run_nsga2
