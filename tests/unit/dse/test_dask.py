@@ -14,13 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+from sweep_helpers import make_spec, store_rows
 
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
 from tersim.dse.evaluate import Status
 from tersim.dse.sweep import ExecutorChoice, SweepProgress, run_sweep
-
-from sweep_helpers import make_spec, store_rows
 
 pytest.importorskip("distributed")
 

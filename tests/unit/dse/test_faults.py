@@ -16,13 +16,12 @@ from pathlib import Path
 
 import psutil
 import pytest
+from sweep_helpers import store_rows, write_sweep
 
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
 from tersim.config.yaml_io import load_sweep
 from tersim.dse.sweep import run_sweep
-
-from sweep_helpers import store_rows, write_sweep
 
 VARY = {
     "array.cols": [2, 4, 8],

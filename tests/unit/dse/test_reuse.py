@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sweep_helpers import make_spec
 
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
@@ -17,8 +18,6 @@ from tersim.mapping.ops import map_workload
 from tersim.sim import Fidelity
 from tersim.workload.formats import resolve_formats
 from tersim.workload.trace import Phase, trace_shapes
-
-from sweep_helpers import make_spec
 
 # fields mapping_key leaves out, each with a changed value
 IRRELEVANT: list[tuple[str, Any]] = [

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sweep_helpers import make_spec
 
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
 from tersim.dse.evaluate import Status
 from tersim.dse.pareto import pareto_front
 from tersim.dse.sweep import run_sweep
-
-from sweep_helpers import make_spec
 
 pytest.importorskip("optuna")
 

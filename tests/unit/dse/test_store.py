@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sweep_helpers import make_spec
 
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
@@ -16,8 +17,6 @@ from tersim.dse.export import TableFormat, export_store
 from tersim.dse.store import ResultStore
 from tersim.dse.sweep import run_sweep
 from tersim.errors import TersimError
-
-from sweep_helpers import make_spec
 
 
 def _outcome(h: str, index: int = 0) -> PointOutcome:

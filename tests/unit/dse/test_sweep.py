@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sweep_helpers import ROOT, make_spec, store_rows, write_sweep
 
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
@@ -18,8 +19,6 @@ from tersim.dse.sweep import ExecutorChoice, run_sweep
 from tersim.errors import ConfigError, TersimError
 from tersim.run.pipeline import run
 from tersim.workload.trace import Phase
-
-from sweep_helpers import ROOT, make_spec, store_rows, write_sweep
 
 
 def test_point_is_the_base_with_the_fields_replaced(tiny: HardwareConfig) -> None:
