@@ -8,7 +8,8 @@ into a fresh store, and prints points per minute (wall) with the CPU seconds bes
 * 1 worker: this process, reusing the trace, schedules and simulations across points;
 * 2 workers: the process pool.
 
-The ratios are against the baseline measured in the same run. The serial run also prints the
+The ratios are against the baseline measured in the same run; "per CPU-min" divides by the
+CPU time of this process and its workers (what a busy shared machine still measures fairly). The serial run also prints the
 share of its time per stage (trace, map, simulate, the rest: energy, record, metrics).
 
     python benchmarks/bench_sweep.py [--points N]
@@ -100,11 +101,15 @@ def main() -> None:
 
     base_rate = rows[0][1] / rows[0][2] * 60
     print(
-        f"{'run':<22}{'points':>8}{'wall s':>10}{'CPU s':>10}{'points/min':>12}{'x baseline':>12}"
+        f"{'run':<22}{'points':>8}{'wall s':>10}{'CPU s':>10}{'points/min':>12}"
+        f"{'x baseline':>12}{'per CPU-min':>13}"
     )
     for name, n, wall, cpu, _ in rows:
         rate = n / wall * 60
-        print(f"{name:<22}{n:>8}{wall:>10.1f}{cpu:>10.1f}{rate:>12.0f}{rate / base_rate:>12.2f}")
+        print(
+            f"{name:<22}{n:>8}{wall:>10.1f}{cpu:>10.1f}{rate:>12.0f}{rate / base_rate:>12.2f}"
+            f"{n / cpu * 60:>13.0f}"
+        )
     one, two = rows[1][1] / rows[1][2], rows[2][1] / rows[2][2]
     print(f"scaling 1 -> 2 workers: {two / one:.2f}x (wall)")
     for name, n, _wall, _cpu, ev in rows[:2]:

@@ -118,7 +118,7 @@ class _LRU(Generic[K, V]):
 
 @dataclass
 class StageSeconds:
-    """CPU-independent wall seconds spent per stage (what the benchmark reports)."""
+    """Wall seconds this evaluator spent per stage (what the benchmark reports)."""
 
     trace: float = 0.0
     map: float = 0.0
