@@ -56,7 +56,9 @@ class RunRecord:
     schedule: Schedule | None = field(default=None, repr=False, compare=False)
     area: AreaBreakdown | None = None  # the design's silicon (tersim.cost.area)
     peak_power: PeakPower | None = None
-    energy_by_phase_pj: dict[str, float] = field(default_factory=dict)  # dynamic + leakage
+    # per phase: its ops' dynamic energy + leakage over its span (cycles outside every span,
+    # e.g. the first load's DRAM latency, leak into the total only)
+    energy_by_phase_pj: dict[str, float] = field(default_factory=dict)
     matmul_macs: int = 0  # multiply-accumulates (or ternary slots) of every matrix op
 
     @property

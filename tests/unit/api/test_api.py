@@ -218,7 +218,7 @@ def test_gemm_time_and_energy_by_hand() -> None:
         for b in ("input", "weight", "output")
     )
     dram = 8 * (doc["dram_read_bytes"] + doc["dram_write_bytes"]) * p.dram_pj_per_bit.value
-    leak = sum(p.leakage_mw.values()) * g.seconds * 1e9  # mW x s = 1e9 pJ
+    leak = sum(p.leakage_mw.values()) * g.seconds * 1e9  # area x density, by component
     assert g.energy.total_pj == pytest.approx(arithmetic + sram + dram + leak, rel=1e-12)
     with pytest.raises(TersimError, match="k: expected an integer of at least 1"):
         tersim.gemm(TINY, 4, 4, 0)
