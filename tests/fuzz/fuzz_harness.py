@@ -10,7 +10,8 @@ Commands run in this process (``tersim.cli.main`` with ``sys.argv`` set, output 
 is about 20 times faster than a subprocess per command, with:
 
 * a time limit: ``SIGALRM`` raises :class:`Timeout` (a BaseException, so no ``except Exception``
-  in tersim can swallow it) in the command;
+  in tersim can swallow it) in the command, again every second after the limit (a raise inside
+  a gc callback is lost), and a command that took longer than the limit is a hang anyway;
 * a memory limit: the address space may grow by at most ``2 x`` the limit (``RLIMIT_AS``: past
   it allocations fail with MemoryError), and the peak resident set (``VmHWM``, reset before each
   command through ``/proc/self/clear_refs``) may grow by at most the limit.
@@ -145,7 +146,9 @@ def limits(time_limit_s: float, memory_limit_bytes: int) -> Iterator[None]:
     if vm_bytes:
         cap = vm_bytes + 2 * memory_limit_bytes
         resource.setrlimit(resource.RLIMIT_AS, (cap if hard < 0 else min(cap, hard), hard))
-    signal.setitimer(signal.ITIMER_REAL, time_limit_s)
+    # Then every second: a Timeout raised inside a gc callback or a __del__ is swallowed there,
+    # so it is raised again until one reaches the command.
+    signal.setitimer(signal.ITIMER_REAL, time_limit_s, 1.0)
     try:
         yield
     finally:
@@ -289,8 +292,8 @@ def validate_message_problem(stderr: str, file_name: str) -> str:
 
 def judge(outcome: Outcome, json_out: Path | None, validate_of: str | None) -> Judged:
     """The verdict on one command; ``validate_of`` is the file name for a validate command."""
-    if outcome.timed_out:
-        return Judged(outcome, Verdict.HANG, f"over {TIME_LIMIT_S:.0f} s")
+    if outcome.timed_out or outcome.seconds > TIME_LIMIT_S:
+        return Judged(outcome, Verdict.HANG, f"{outcome.seconds:.1f} s (limit {TIME_LIMIT_S:.0f} s)")
     if outcome.peak_growth_bytes > MEMORY_LIMIT_BYTES or OUT_OF_MEMORY in outcome.stderr:
         return Judged(outcome, Verdict.OVER_MEMORY, f"peak +{outcome.peak_growth_bytes >> 20} MiB")
     if "MemoryError" in outcome.escaped:
