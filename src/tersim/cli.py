@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,7 @@ from rich.table import Table
 from tersim import __version__
 from tersim.config import HardwareConfig, ModelSpec, load_any
 from tersim.config.types import MAX_BATCH, MAX_CONTEXT_TOKENS, MAX_GEMM_DIM, MAX_JOBS, MAX_SEED
-from tersim.errors import ConfigError, TersimError
+from tersim.errors import ConfigError, DesignError, TersimError
 from tersim.files import dumps_json, write_json
 from tersim.shipped import shipped_files
 
@@ -135,6 +137,17 @@ def _usage_line(exc: Exception) -> str:
     where = str(getattr(ctx, "command_path", None) or "tersim")
     message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
     return f"{where}: {message} (see '{where} --help')"
+
+
+@contextlib.contextmanager
+def _in_design_file(path: Path) -> Iterator[None]:
+    """A DesignError raised in the body is reported at the lines of design file ``path``."""
+    from tersim.config.yaml_io import locate_problems
+
+    try:
+        yield
+    except DesignError as exc:
+        raise DesignError(locate_problems(path, str(exc))) from None
 
 
 def _load_spec(workload: str) -> ModelSpec:
@@ -358,12 +371,14 @@ def run_cmd(
                 f"{trace_file}: trace of '{traced.model}' but --workload is '{spec.name}' "
                 "(expected the workload the trace came from)"
             )
-    record = _run_with_progress(
-        f"simulating {design.name}", hw=design, weight_format=fmt, workload=traced, **common
-    )
-    base_record = (
-        None if base is None else _run_with_progress(f"simulating {base.name}", hw=base, **common)
-    )
+    with _in_design_file(resolve(hw, "hardware")):
+        record = _run_with_progress(
+            f"simulating {design.name}", hw=design, weight_format=fmt, workload=traced, **common
+        )
+    base_record = None
+    if base is not None:
+        with _in_design_file(resolve(str(baseline), "hardware")):
+            base_record = _run_with_progress(f"simulating {base.name}", hw=base, **common)
     _print_summary(record, base_record)
     doc: dict[str, object] = {"run": record.to_json()}
     if base_record is not None:
@@ -519,7 +534,8 @@ def gemm(
         raise TersimError(
             f"invalid option: {exc} (dataflow: os | ws | is; compat: tersim | scalesim)"
         ) from None
-    res = run_gemm(design, m, n, k, df, mode, ideal_memory)
+    with _in_design_file(resolve(hw, "hardware")):
+        res = run_gemm(design, m, n, k, df, mode, ideal_memory)
     doc = res.to_json()
     if as_json:
         print(dumps_json(doc))
@@ -742,7 +758,10 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except TersimError as exc:
-        lines = [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else [str(exc)]
+        # one line per problem; control characters inside a line are escaped
+        lines = (
+            [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else str(exc).split("\n")
+        )
         for line in lines:
             _err().print(_printable(line), markup=False, soft_wrap=True)
         sys.exit(2)

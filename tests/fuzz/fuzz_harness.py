@@ -23,8 +23,8 @@ Verdicts: ``ok`` (exit 0, standard JSON written), ``rejected`` (exit 2 with a pr
 and the failures ``traceback`` (an exception escaped, or an exit status other than 0 and 2),
 ``hang``, ``over_memory``, ``invalid_json`` (exit 0 but the JSON is missing or not standard), and
 ``bad_message`` (exit 2 from ``validate`` with a line that does not start ``FILE:`` or, for a
-field's problem, ``FILE:LINE:``; or exit 2 from ``run``/``sweep`` with an empty or multi-line
-message).
+field's problem, ``FILE:LINE:``; exit 2 from ``run``/``sweep`` with nothing on stderr, or from
+the run of a design with a line that does not start with the design file's name).
 """
 
 from __future__ import annotations
@@ -290,10 +290,15 @@ def validate_message_problem(stderr: str, file_name: str) -> str:
     return ""
 
 
-def judge(outcome: Outcome, json_out: Path | None, validate_of: str | None) -> Judged:
-    """The verdict on one command; ``validate_of`` is the file name for a validate command."""
+def judge(
+    outcome: Outcome, json_out: Path | None, validate_of: str | None, design: str | None = None
+) -> Judged:
+    """The verdict on one command; ``validate_of`` is the file name for a validate command,
+    ``design`` the design file of a run (whose run-time problems must name it)."""
     if outcome.timed_out or outcome.seconds > TIME_LIMIT_S:
-        return Judged(outcome, Verdict.HANG, f"{outcome.seconds:.1f} s (limit {TIME_LIMIT_S:.0f} s)")
+        return Judged(
+            outcome, Verdict.HANG, f"{outcome.seconds:.1f} s (limit {TIME_LIMIT_S:.0f} s)"
+        )
     if outcome.peak_growth_bytes > MEMORY_LIMIT_BYTES or OUT_OF_MEMORY in outcome.stderr:
         return Judged(outcome, Verdict.OVER_MEMORY, f"peak +{outcome.peak_growth_bytes >> 20} MiB")
     if "MemoryError" in outcome.escaped:
@@ -310,11 +315,14 @@ def judge(outcome: Outcome, json_out: Path | None, validate_of: str | None) -> J
         return Judged(outcome, Verdict.TRACEBACK, f"exit status {outcome.exit_code}")
     if validate_of is not None:
         problem = validate_message_problem(outcome.stderr, validate_of)
-    else:
+    else:  # a problem the design or workload meets at run time: one line per problem
         lines = [x for x in outcome.stderr.splitlines() if x.strip()]
-        problem = (
-            "" if len(lines) == 1 else f"{len(lines)} lines on stderr: {outcome.stderr[:300]!r}"
-        )
+        problem = "" if lines else "exit 2 with nothing on stderr"
+        unplaced = [x for x in lines if design is not None and not x.startswith(design + ":")]
+        if unplaced:
+            problem = (
+                f"a run-time problem that does not name the design file: {unplaced[0][:200]!r}"
+            )
     if problem:
         return Judged(outcome, Verdict.BAD_MESSAGE, problem)
     return Judged(outcome, Verdict.REJECTED)
@@ -393,7 +401,8 @@ def _check_case(case: Case, workdir: Path, run: Runner) -> list[Judged]:
         args = ["sweep", str(path)]
     else:  # pragma: no cover - validate names the kind of every file it accepts
         return [*judged, Judged(first.outcome, Verdict.BAD_MESSAGE, f"unknown kind: {kind}")]
-    judged.append(judge(run([*args, "--json", str(json_out)]), json_out, None))
+    design = str(path) if "(hardware " in kind else None
+    judged.append(judge(run([*args, "--json", str(json_out)]), json_out, None, design))
     return judged
 
 
