@@ -6,20 +6,26 @@ import contextlib
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tersim import __version__
+from tersim._version import __version__
 from tersim.config import HardwareConfig, ModelSpec, load_any
 from tersim.config.types import MAX_BATCH, MAX_CONTEXT_TOKENS, MAX_GEMM_DIM, MAX_JOBS, MAX_SEED
 from tersim.errors import ConfigError, DesignError, TersimError
-from tersim.files import dumps_json, write_json
+from tersim.files import dumps_json, write_atomic, write_json
 from tersim.shipped import shipped_files
+from tersim.workload.ops import Phase
+
+if TYPE_CHECKING:
+    from tersim.api import ProgressFn
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="tersim",
@@ -151,10 +157,164 @@ def _in_design_file(path: Path) -> Iterator[None]:
 
 
 def _load_spec(workload: str) -> ModelSpec:
+    """A workload by name, YAML path or Hugging Face config.json (its notes go to stderr)."""
     from tersim.config import load_workload
+    from tersim.config.hf_import import import_hf_file, is_hf_config
     from tersim.shipped import resolve
 
+    if is_hf_config(workload):
+        imp = import_hf_file(workload)
+        for note in imp.notes:
+            _err().print(f"note: {workload}: {note}", markup=False, soft_wrap=True)
+        return imp.spec
     return load_workload(resolve(workload, "workload"))
+
+
+JsonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--json",
+        help="Write the JSON record to PATH; '--json -' (or a bare --json) prints it.",
+    ),
+]
+
+
+def _emit_json(target: str | None, doc: object) -> None:
+    """The one --json convention: a path is written (atomically), '-' goes to stdout."""
+    if target is None:
+        return
+    if target == "-":
+        print(dumps_json(doc))
+        return
+    write_json(Path(target), doc)
+    _out().print(f"wrote {target}", markup=False)
+
+
+def _export(rows_by_table: dict[str, list[dict[str, object]]], csv_dir, parquet_dir) -> None:  # type: ignore[no-untyped-def]
+    from tersim.run.export import TableFormat, write_tables
+
+    for folder, fmt in ((csv_dir, TableFormat.CSV), (parquet_dir, TableFormat.PARQUET)):
+        if folder is not None:
+            for path in write_tables(folder, rows_by_table, fmt):
+                _out().print(f"wrote {path}", markup=False)
+
+
+@app.command("import-hf")
+def import_hf_cmd(
+    config: Annotated[Path, typer.Argument(help="A Hugging Face config.json.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Workload YAML to write (else stdout).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Workload name (default: the output file's stem).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Where the config came from.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing output file.")] = False,
+) -> None:
+    """Turn a Hugging Face config.json into a workload YAML; report every approximation."""
+    from tersim.config.hf_import import import_hf_file
+
+    if output is not None and output.exists() and not force:
+        raise TersimError(f"{output}: already exists (expected a new file, or pass --force)")
+    imp = import_hf_file(config, name=name or (output.stem if output else None), source=source)
+    for note in imp.notes:
+        _err().print(f"note: {config}: {note}", markup=False, soft_wrap=True)
+    if output is None:
+        print(imp.yaml(), end="")
+        return
+    write_atomic(output, imp.yaml())
+    a = imp.spec.architecture
+    _out().print(
+        f"wrote {output}: {imp.spec.name} ({imp.model_type}, {a.layers} layers, hidden "
+        f"{a.hidden}, {len(imp.notes)} notes)",
+        markup=False,
+    )
+
+
+def _threads_option(threads: int | None) -> int:
+    """``--threads``: a positive count, or every Numba thread when not given."""
+    if threads is None:
+        import numba
+
+        return int(numba.get_num_threads())
+    if threads < 1:
+        raise TersimError(f"--threads: must be at least 1; got {threads}")
+    return threads
+
+
+def _measure_progress():  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr for a measured run, and the callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err(),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+    labels = {
+        "weights": "weights (layers)",
+        "prefill": "prefill (layers)",
+        "decode": "decode (tokens)",
+    }
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(f"measuring: {labels.get(stage, stage)}", total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+def _measured_trace(  # type: ignore[no-untyped-def]
+    spec,
+    phases,
+    prompt_tokens: int | None,
+    gen_tokens: int | None,
+    batch: int | None,
+    pe_kind,
+    weight_format,
+    seed: int,
+    checkpoint: Path | None,
+    prompt_ids: Path | None,
+    threads: int | None,
+):
+    """The functional model's measured trace, with a progress bar."""
+    from tersim.api import trace as trace_api
+
+    prompt = None
+    if prompt_ids is not None:
+        from tersim.functional.prompt import load_prompt_ids
+
+        prompt = load_prompt_ids(prompt_ids, spec.architecture.vocab)
+    bar, update = _measure_progress()
+    with bar:
+        return trace_api(
+            spec,
+            phase=phases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            pe_kind=pe_kind,
+            weight_format=weight_format,
+            measure=True,
+            seed=seed,
+            checkpoint=checkpoint,
+            prompt=prompt,
+            threads=_threads_option(threads),
+            progress=update,
+        )
+
+
+_CHECKPOINT_HELP = (
+    "Measure with the weights of a local Hugging Face safetensors checkpoint (file or "
+    "directory; bf16 master weights or BitNet's packed uint8 layout)."
+)
+_PROMPT_IDS_HELP = "Measure with the token ids in this file (one sequence per line, or JSON)."
+_THREADS_HELP = "Threads the functional model may use (default: all Numba threads)."
 
 
 @app.command()
@@ -178,6 +338,9 @@ def trace(
     seed: Annotated[
         int, typer.Option(help="Seed of the synthetic weights.", min=0, max=MAX_SEED)
     ] = 0,
+    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
+    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP, min=1, max=MAX_JOBS)] = None,
 ) -> None:
     """Trace a workload's ops (shapes, formats, bytes; with --measure, real counts)."""
     from tersim.api import trace as trace_api
@@ -193,16 +356,22 @@ def trace(
             f"--pe-kind: unknown PE kind '{pe_kind}' (expected one of: "
             f"{', '.join(k.value for k in PEKind)})"
         ) from None
-    wl = trace_api(
-        spec,
-        phase=phases,
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        batch=batch,
-        pe_kind=kind,
-        measure=measure,
-        seed=seed,
-    )
+    if not measure and (checkpoint is not None or prompt_ids is not None):
+        raise TersimError("--checkpoint and --prompt-ids need --measure (they feed the model)")
+    if measure:
+        wl = _measured_trace(
+            spec, phases, prompt_tokens, gen_tokens, batch, kind, None, seed, checkpoint,
+            prompt_ids, threads,
+        )  # fmt: skip
+    else:
+        wl = trace_api(
+            spec,
+            phase=phases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            pe_kind=kind,
+        )
     save_workload(wl, output)
     _out().print(
         f"wrote {output}: {len(wl.ops)} ops of {wl.model} "
@@ -211,17 +380,11 @@ def trace(
     )
 
 
-def _phases(phase: str):  # type: ignore[no-untyped-def]
-    from tersim.workload.trace import Phase
-
-    table = {
-        "prefill": (Phase.PREFILL,),
-        "decode": (Phase.DECODE,),
-        "both": (Phase.PREFILL, Phase.DECODE),
-    }
-    if phase not in table:
-        raise TersimError(f"--phase: unknown phase '{phase}' (expected prefill, decode or both)")
-    return table[phase]
+def _phases(phase: str) -> tuple[Phase, ...]:
+    try:
+        return Phase.parse(phase)
+    except TersimError as exc:
+        raise TersimError(f"--{exc}") from None
 
 
 @app.command()
@@ -240,7 +403,7 @@ def footprint(
             help="int8_outliers: FP16 columns (0 to 1).", min=0.0, max=1.0, callback=_finite
         ),
     ] = 0.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOption = None,
 ) -> None:
     """Model memory per weight format: weights, embeddings, norms, KV cache."""
     from tersim.workload.footprint import FORMATS
@@ -249,16 +412,15 @@ def footprint(
     spec = _load_spec(workload)
     formats = FORMATS if fmt is None else (fmt,)
     rows = [fp(spec, f, context, batch, outlier_fraction) for f in formats]
-    if as_json:
-        print(
-            dumps_json(
-                {
-                    "workload": spec.name,
-                    "context_tokens": context,
-                    "batch": batch,
-                    "formats": {r.format: r.to_json() for r in rows},
-                },
-            )
+    if json_out is not None:
+        _emit_json(
+            json_out,
+            {
+                "workload": spec.name,
+                "context_tokens": context,
+                "batch": batch,
+                "formats": {r.format: r.to_json() for r in rows},
+            },
         )
         return
     table = Table(title=f"{spec.name}: memory footprint (GB = 1e9 bytes), context {context}")
@@ -281,14 +443,21 @@ def footprint(
     _out().print(table)
 
 
+def _fmt_pj(pj: float) -> str:
+    """Energy in the largest unit that keeps it at least 1 (pJ, nJ, uJ, mJ, J)."""
+    for unit, scale in (("J", 1e12), ("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(pj) >= scale:
+            return f"{pj / scale:,.3f} {unit}"
+    return f"{pj:,.3f} pJ"
+
+
 def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.3f} s"
 
 
-def _run_with_progress(label: str, **kwargs):  # type: ignore[no-untyped-def]
+def _with_progress(work: Callable[[ProgressFn], T]) -> T:
+    """``work(progress)`` with a progress bar per simulated design on stderr."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from tersim.run.pipeline import run as run_pipeline
 
     with Progress(
         TextColumn("{task.description}"),
@@ -297,12 +466,14 @@ def _run_with_progress(label: str, **kwargs):  # type: ignore[no-untyped-def]
         console=_err(),
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=None)
+        tasks: dict[str, object] = {}
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"simulating {label}", total=None)
+            bar.update(tasks[label], completed=done, total=total)  # type: ignore[arg-type]
 
-        return run_pipeline(progress=update, **kwargs)
+        return work(update)
 
 
 @app.command("run")
@@ -310,13 +481,15 @@ def run_cmd(
     hw: Annotated[str, typer.Option("--hw", help="Hardware YAML or shipped name.")] = (
         "ternary-128x128-7nm"
     ),
-    workload: Annotated[str, typer.Option("--workload", help="Workload YAML or name.")] = (
-        "bitnet-b1.58-3b"
-    ),
+    workload: Annotated[
+        str, typer.Option("--workload", help="Workload YAML, shipped name or HF config.json.")
+    ] = "bitnet-b1.58-3b",
     baseline: Annotated[
         str | None, typer.Option(help="Baseline design (YAML or name); 'none' for no baseline.")
     ] = None,
-    phase: Annotated[str, typer.Option(help="prefill, decode or both.")] = "both",
+    phase: Annotated[
+        str | None, typer.Option(help="prefill, decode or both (default: both).")
+    ] = None,
     prompt_tokens: Annotated[
         int | None, typer.Option(help="Prompt length.", min=1, max=MAX_CONTEXT_TOKENS)
     ] = None,
@@ -330,110 +503,169 @@ def run_cmd(
     fidelity: Annotated[str, typer.Option(help="tile or fast.")] = "fast",
     trace_file: Annotated[
         Path | None,
-        typer.Option("--trace", help="Run a saved trace (e.g. from tersim trace --measure)."),
+        typer.Option(
+            "--trace",
+            help="Run a saved trace (e.g. from tersim trace --measure); it fixes the scenario.",
+        ),
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON record.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
+    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP, min=1, max=MAX_JOBS)] = None,
+    json_out: JsonOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", help="Write runs.csv and ops.csv to this folder.")
+    ] = None,
+    parquet_dir: Annotated[
+        Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
+    ] = None,
+    iso_area: Annotated[
+        bool, typer.Option("--iso-area", help="Resize the design's array to the baseline's area.")
+    ] = False,
+    iso_power: Annotated[
+        bool,
+        typer.Option("--iso-power", help="Resize the design's array to the baseline's peak power."),
+    ] = False,
 ) -> None:
     """Simulate a workload on a design (default: BitNet b1.58 3B, ternary vs FP16 at 7nm)."""
-    from tersim.config import WeightFormat, load_hardware
-    from tersim.shipped import resolve
-    from tersim.sim import Fidelity
+    from tersim.api import default_baseline
 
-    design = load_hardware(resolve(hw, "hardware"))
-    if baseline is None and hw == "ternary-128x128-7nm":
-        baseline = "fp16-128x128-7nm"
-    base = None if baseline in (None, "none") else load_hardware(resolve(baseline, "hardware"))
-    spec = _load_spec(workload)
-    try:
-        fid = Fidelity(fidelity)
-        fmt = None if weight_format is None else WeightFormat(weight_format)
-    except ValueError as exc:
+    if baseline is None:
+        baseline = default_baseline(hw)
+    if phase is not None:
+        _phases(phase)  # the option's own message for a bad value
+    if trace_file is not None and weight_format is not None:
         raise TersimError(
-            f"invalid option: {exc} (fidelity: tile | fast; weight format: "
-            f"{', '.join(f.value for f in WeightFormat)})"
-        ) from None
-    common = dict(
-        spec=spec,
-        phases=_phases(phase),
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        batch=batch,
-        fidelity=fid,
-    )
-    traced = None
-    if trace_file is not None:
-        from tersim.workload.trace import load_workload_trace
-
-        traced = load_workload_trace(trace_file)
-        if traced.model != spec.name:
-            raise TersimError(
-                f"{trace_file}: trace of '{traced.model}' but --workload is '{spec.name}' "
-                "(expected the workload the trace came from)"
-            )
-    with _in_design_file(resolve(hw, "hardware")):
-        record = _run_with_progress(
-            f"simulating {design.name}", hw=design, weight_format=fmt, workload=traced, **common
+            "--weight-format: a trace fixes its weight format (leave the option out, or "
+            "re-trace with tersim trace --pe-kind)"
         )
-    base_record = None
-    if base is not None:
-        with _in_design_file(resolve(str(baseline), "hardware")):
-            base_record = _run_with_progress(f"simulating {base.name}", hw=base, **common)
-    _print_summary(record, base_record)
-    doc: dict[str, object] = {"run": record.to_json()}
-    if base_record is not None:
-        doc["baseline"] = base_record.to_json()
-        doc["ratios"] = _ratios(record, base_record)
-    if json_out is not None:
-        write_json(json_out, doc)
-        _out().print(f"wrote {json_out}", markup=False)
+    from tersim.api import run as run_api
+
+    spec = _load_spec(workload)
+    source: object = trace_file
+    if checkpoint is not None or prompt_ids is not None:
+        if trace_file is not None:
+            raise TersimError("--checkpoint/--prompt-ids and --trace: give one source of ops")
+        from tersim.api import load_hardware as load_design
+
+        source = _measured_trace(
+            spec, _phases(phase or "both"), prompt_tokens, gen_tokens, batch,
+            load_design(hw).array.pe_kind, weight_format, 0, checkpoint, prompt_ids, threads,
+        )  # fmt: skip
+        prompt_tokens = gen_tokens = batch = phase = weight_format = None  # the trace fixes them
+    design: str | HardwareConfig = hw
+    iso, iso_from = None, hw
+    if iso_area or iso_power:
+        from tersim.config import load_hardware
+        from tersim.cost.iso import IsoMetric, iso_design
+        from tersim.shipped import resolve
+
+        if iso_area and iso_power:
+            raise TersimError("--iso-area and --iso-power: give one (expected one of them)")
+        if baseline in (None, "none"):
+            raise TersimError(
+                "--iso-area/--iso-power need a baseline to match (got none; expected --baseline)"
+            )
+        assert baseline is not None
+        metric = IsoMetric.AREA if iso_area else IsoMetric.POWER
+        base_hw = load_hardware(resolve(baseline, "hardware"))
+        iso = iso_design(load_hardware(resolve(hw, "hardware")), base_hw, metric)
+        design = iso.design
+    res = _with_progress(
+        lambda progress: run_api(
+            hw=design,
+            workload=spec,
+            phase=phase,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            baseline=None if baseline in (None, "none") else baseline,
+            weight_format=weight_format,
+            fidelity=fidelity,
+            trace=source,  # type: ignore[arg-type]
+            progress=progress,
+        )
+    )
+    if iso is not None:
+        a = iso.design.array
+        _out().print(
+            f"{iso_from} resized to {a.rows} x {a.cols} PEs for the {iso.metric.value} of "
+            f"{baseline}: {iso.achieved:.4g} {iso.unit} against {iso.target:.4g} (one more "
+            f"column: {iso.one_more_column:.4g}; buffers kept, ports widened with the array)",
+            markup=False,
+        )
+    _print_summary(res.record, res.baseline)
+    doc = res.to_dict()
+    traced = res.record.workload
+    if traced is not None and traced.is_measured:
+        from tersim.functional.summary import measured_by_layer
+
+        doc["measured_by_layer"] = measured_by_layer(traced)
+        _print_measured(doc["measured_by_layer"])
+    if iso is not None:
+        doc["iso"] = iso.to_json()
+    _emit_json(json_out, doc)
     if report is not None:
         from tersim.report import write_run_report
 
         write_run_report(doc, report)
         _out().print(f"wrote {report}", markup=False)
+    if csv_dir is not None or parquet_dir is not None:
+        _export(res.tables(), csv_dir, parquet_dir)
 
 
 @app.command("report")
 def report_cmd(
     record: Annotated[Path, typer.Argument(help="JSON written by tersim run --json.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="HTML file to write.")
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", help="Write runs.csv (and ops.csv) to this folder.")
+    ] = None,
+    parquet_dir: Annotated[
+        Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
+    ] = None,
 ) -> None:
-    """Make an interactive HTML report from a stored run record (no simulation)."""
+    """Make an HTML report, or CSV/Parquet tables, from a stored run record.
+
+    Per-op tables are rebuilt by re-running the record's inputs (embedded in it) and checked
+    against the stored totals; a record that does not reproduce gets its summary table only.
+    """
     from tersim.report.html import load_run_json, write_run_report
 
+    if output is None and csv_dir is None and parquet_dir is None:
+        raise TersimError("report: nothing to write (expected -o FILE.html, --csv or --parquet)")
     doc = load_run_json(record)
-    try:
-        write_run_report(doc, output)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise TersimError(
-            f"{record}: not a complete tersim run record (got a problem with {exc!r}; "
-            "expected the JSON written by tersim run --json)"
-        ) from None
-    _out().print(f"wrote {output}", markup=False)
+    if output is not None:
+        try:
+            write_run_report(doc, output)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise TersimError(
+                f"{record}: not a complete tersim run record (got a problem with {exc!r}; "
+                "expected the JSON written by tersim run --json)"
+            ) from None
+        _out().print(f"wrote {output}", markup=False)
+    if csv_dir is not None or parquet_dir is not None:
+        from tersim.run.rows import tables_from_document
+
+        tables, why = tables_from_document(doc)
+        if why:
+            _err().print(f"note: {record}: {why}", markup=False, soft_wrap=True)
+        _export(tables, csv_dir, parquet_dir)
 
 
-def _ratios(rec, base):  # type: ignore[no-untyped-def]
-    """Baseline / design for costs (higher = design better), design / baseline for speed."""
-
-    def div(a: float, b: float) -> float | None:
-        return a / b if b else None
-
-    rp, bp = rec.phase_summary(), base.phase_summary()
-    out = {
-        "latency_speedup": div(
-            base.result.total_cycles / base.result.clock_hz,
-            rec.result.total_cycles / rec.result.clock_hz,
-        ),
-        "energy_saving": div(base.energy.total_pj, rec.energy.total_pj),
-        "dram_traffic_saving": div(
-            sum(base.result.counts.dram_read_bytes.values()),
-            sum(rec.result.counts.dram_read_bytes.values()),
-        ),
-    }
-    for ph in rp:
-        out[f"{ph}_speedup"] = div(bp[ph]["seconds"], rp[ph]["seconds"])
-    return out
+def _print_measured(by_layer: dict[str, dict[str, dict[str, float]]]) -> None:
+    """One line per phase: the measured weight zero fraction and activation sparsity range."""
+    for phase, layers in by_layer.items():
+        zeros = [v["weight_zero_fraction"] for v in layers.values()]
+        acts = [v["act_sparsity"] for v in layers.values()]
+        _out().print(
+            f"measured ({phase}, {len(layers)} layers): weight zero fraction "
+            f"{min(zeros):.3f}-{max(zeros):.3f}, activation sparsity {min(acts):.3f}-"
+            f"{max(acts):.3f} (per layer in the JSON record: measured_by_layer)",
+            markup=False,
+        )
 
 
 def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
@@ -450,7 +682,7 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
             justify="right",
         )
     if base is not None:
-        table.add_column("baseline / design", justify="right")
+        table.add_column("design advantage\n(above 1: design better)", justify="right")
 
     def row(label: str, values: list[float], fmt, better_low: bool = True) -> None:  # type: ignore[no-untyped-def]
         cells = [fmt(v) for v in values]
@@ -463,9 +695,10 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
     row("latency", [r.result.seconds for r in cols], _fmt_s)
     if "prefill" in phases[0]:
         row("time to first token", [p["prefill"]["seconds"] for p in phases], _fmt_s)
-    if "decode" in phases[0]:
+    if "decode" in phases[0] and phases[0]["decode"]["tokens"] > 0:  # no rate without tokens
+        per = "per sequence" if rec.scenario.batch == 1 else "all sequences"
         row(
-            "decode tokens/s",
+            f"decode tokens/s ({per})",
             [p["decode"]["tokens_per_s"] for p in phases],
             lambda v: f"{v:,.1f}",
             better_low=False,
@@ -491,9 +724,35 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
         [r.result.busy_cycles["vector"] / max(1, r.result.total_cycles) * 100 for r in cols],
         lambda v: f"{v:.1f} %",
     )
+    row("area (chip)", [r.area.total_mm2 for r in cols], lambda v: f"{v:,.2f} mm2")
+    row("area: PE array", [r.area.pe_array_mm2.value for r in cols], lambda v: f"{v:,.3f} mm2")
+    row("area: SRAM", [r.area.sram_total_mm2 for r in cols], lambda v: f"{v:,.3f} mm2")
+    row(
+        "area: DRAM PHY + ctrl",
+        [r.area.dram_phy_controller_mm2 for r in cols],
+        lambda v: f"{v:,.2f} mm2",
+    )
+    row("power (average)", [r.power_w for r in cols], lambda v: f"{v:,.2f} W")
+    row("peak power", [r.peak_power.total_w for r in cols], lambda v: f"{v:,.2f} W")
+    for ph in ("prefill", "decode"):
+        if ph in phases[0]:
+            row(
+                f"{ph} tokens/s/mm2",
+                [p[ph]["tokens_per_s_per_mm2"] for p in phases],
+                lambda v: f"{v:,.3f}",
+                better_low=False,
+            )
+            row(
+                f"{ph} tokens/J",
+                [p[ph].get("tokens_per_j", 0.0) for p in phases],
+                lambda v: f"{v:,.1f}",
+                better_low=False,
+            )
+    row("TOPS/W", [r.tops_per_w for r in cols], lambda v: f"{v:,.3f}", better_low=False)
     for label, attr in (
         ("energy: matmul mul", "mul_pj"),
         ("energy: matmul add", "add_pj"),
+        ("energy: matmul lookup", "lookup_pj"),
         ("energy: SRAM", "sram_pj"),
         ("energy: DRAM", "dram_pj"),
         ("energy: vector", "vector_pj"),
@@ -519,7 +778,7 @@ def gemm(
     ] = None,
     compat: Annotated[str | None, typer.Option(help="tersim or scalesim cycle counting.")] = None,
     ideal_memory: Annotated[bool, typer.Option(help="Infinite DRAM bandwidth.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOption = None,
 ) -> None:
     """Time one GEMM (M x K activations by K x N weights) on a design."""
     from tersim.config import CompatMode, Dataflow, load_hardware
@@ -537,8 +796,8 @@ def gemm(
     with _in_design_file(resolve(hw, "hardware")):
         res = run_gemm(design, m, n, k, df, mode, ideal_memory)
     doc = res.to_json()
-    if as_json:
-        print(dumps_json(doc))
+    if json_out is not None:
+        _emit_json(json_out, doc)
         return
     table = Table(
         title=f"GEMM {m}x{k} @ {k}x{n} on {design.name} "
@@ -548,6 +807,16 @@ def gemm(
     table.add_column("value", justify="right")
     for key in ("total_cycles", "compute_cycles", "stall_cycles"):
         table.add_row(key, f"{doc[key]:,}")
+    table.add_row("time", f"{res.seconds * 1e6:,.3f} us at {design.array.clock_hz / 1e9:g} GHz")
+    e = res.energy
+    table.add_row("energy (total)", _fmt_pj(e.total_pj))
+    for label, pj in (
+        ("energy: PE arithmetic", e.mul_pj + e.add_pj),
+        ("energy: SRAM", e.sram_pj),
+        ("energy: DRAM", e.dram_pj),
+        ("energy: leakage", e.leakage_pj),
+    ):
+        table.add_row(label, _fmt_pj(pj))
     table.add_row(
         "folds (row x col, chunks)",
         f"{doc['folds']['row']} x {doc['folds']['col']}, {doc['folds']['chunks']}",
@@ -562,7 +831,7 @@ def gemm(
         "DRAM read / write bytes", f"{doc['dram_read_bytes']:,} / {doc['dram_write_bytes']:,}"
     )
     table.add_row(
-        "PE ops (add, sub, skip, mul)", ", ".join(f"{v:,}" for v in doc["pe_ops"].values())
+        "PE actions", ", ".join(f"{k} {v:,}" for k, v in doc["pe_ops"].items() if v) or "none"
     )
     _out().print(table)
 
@@ -580,7 +849,7 @@ def claim(
         int, typer.Option(help="Decode steps for the decode ratio.", min=0, max=MAX_CONTEXT_TOKENS)
     ] = 128,
     sweep: Annotated[bool, typer.Option(help="Also sweep model sizes 700M..70B.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOption = None,
 ) -> None:
     """Reproduce BitNet b1.58's 71x matmul-energy claim from simulation, then widen it."""
     from tersim.config import load_hardware, load_workload
@@ -596,8 +865,8 @@ def claim(
     with _err().status("simulating ternary and FP16 designs..."):
         report = make_claim(tern, fp16, spec, prompt_tokens, gen_tokens, specs)
     doc = report.to_json()
-    if as_json:
-        print(dumps_json(doc))
+    if json_out is not None:
+        _emit_json(json_out, doc)
         return
     out = _out()
     t = report.table
@@ -684,7 +953,7 @@ def sweep(
     dask_scheduler: Annotated[
         str, typer.Option(help="processes | threads | synchronous | tcp://host:port")
     ] = "processes",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write every point.")] = None,
+    json_out: JsonOption = None,
 ) -> None:
     """Run every combination of the varied hardware fields; print the latency/energy front."""
     from tersim.config import load_hardware
@@ -741,22 +1010,32 @@ def sweep(
         if r.error:
             where = ", ".join(f"{k}={v}" for k, v in r.params)
             _out().print(f"impossible ({where}): {r.error}", markup=False)
-    if json_out is not None:
-        write_json(
-            json_out,
-            {
-                "sweep": spec.model_dump(mode="json"),
-                "points": [r.to_json() for r in results],
-                "pareto": [r.to_json() for r in front],
-            },
-        )
-        _out().print(f"wrote {json_out}", markup=False)
+    _emit_json(
+        json_out,
+        {
+            "sweep": spec.model_dump(mode="json"),
+            "points": [r.to_json() for r in results],
+            "pareto": [r.to_json() for r in front],
+        },
+    )
+
+
+def bare_json_prints(argv: list[str]) -> list[str]:
+    """``--json`` with no value (the old flag of claim, gemm and footprint) means ``--json -``:
+    print to stdout. (The parser has no optional-value options, so this is done here.)"""
+    out = []
+    for i, tok in enumerate(argv):
+        out.append(tok)
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if tok == "--json" and (nxt is None or (nxt.startswith("-") and nxt != "-")):
+            out.append("-")
+    return out
 
 
 def main() -> None:
     """Console entry point: run the app; user errors print cleanly and exit 2."""
     try:
-        code = app(standalone_mode=False)
+        code = app(args=bare_json_prints(sys.argv[1:]), standalone_mode=False)
     except TersimError as exc:
         # one line per problem; control characters inside a line are escaped
         lines = (

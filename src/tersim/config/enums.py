@@ -48,6 +48,8 @@ class PEKind(StrEnum):
     FP16_MAC = "fp16_mac"
     INT8_MAC = "int8_mac"
     BF16_MAC = "bf16_mac"
+    TERNARY_LUT = "ternary_lut"  # table lookup of a group of g activations' partial sums
+    BIT_SERIAL = "bit_serial"  # one weight bit-plane (or a few) per cycle, shift-add
 
 
 class WeightFormat(StrEnum):
@@ -68,7 +70,23 @@ PE_WEIGHT_FORMATS: dict[PEKind, tuple[WeightFormat, ...]] = {
     PEKind.FP16_MAC: (WeightFormat.FP16,),
     PEKind.INT8_MAC: (WeightFormat.INT8, WeightFormat.TERNARY, WeightFormat.BINARY),
     PEKind.BF16_MAC: (WeightFormat.BF16, WeightFormat.NF4, WeightFormat.FP4),
+    PEKind.TERNARY_LUT: (WeightFormat.TERNARY, WeightFormat.BINARY),
+    PEKind.BIT_SERIAL: (WeightFormat.TERNARY, WeightFormat.BINARY, WeightFormat.INT8),
 }
+
+
+class LutScheme(StrEnum):
+    """How a LUT PE indexes its table (docs/pe-kinds-research.md)."""
+
+    BIT_PLANE = "bit_plane"  # T-MAC / LUT Tensor Core: 2^(g-1) entries, one lookup per plane
+    DIRECT = "direct"  # bitnet.cpp TL2: (3^g + 1) / 2 entries, one lookup per group
+
+
+class TableBuild(StrEnum):
+    """Where a LUT PE's tables are built."""
+
+    VECTOR = "vector"  # on the vector unit, stored in the input buffer, streamed to the array
+    ARRAY = "array"  # by dedicated adders at each array row's edge, from streamed activations
 
 
 class ScaleGranularity(StrEnum):
@@ -79,9 +97,17 @@ class ScaleGranularity(StrEnum):
 
 
 class FFNType(StrEnum):
-    SWIGLU = "swiglu"
-    RELU2_GLU = "relu2_glu"
-    GELU = "gelu"
+    """The FFN's activation: gated ones (``*_glu``, SwiGLU, GeGLU) have a gate projection."""
+
+    SWIGLU = "swiglu"  # silu(gate) * up (LLaMA, Mistral, Qwen2, Phi-3)
+    RELU2_GLU = "relu2_glu"  # relu(gate)**2 * up (BitNet b1.58 2B4T)
+    GEGLU = "geglu"  # gelu_tanh(gate) * up (Gemma)
+    GELU = "gelu"  # gelu(up), no gate (GPT-NeoX, Falcon)
+
+    @property
+    def gated(self) -> bool:
+        """Whether the FFN has a gate projection beside the up projection."""
+        return self is not FFNType.GELU
 
 
 class CompatMode(StrEnum):

@@ -17,7 +17,9 @@ from tersim.config.enums import (
     CompatMode,
     Dataflow,
     DramModelKind,
+    LutScheme,
     PEKind,
+    TableBuild,
     WeightFormat,
 )
 from tersim.config.types import Flag, NonNegInt, PosFloat, PosInt
@@ -49,6 +51,12 @@ MAX_OPS_PER_LANE = 1 << 10
 MAX_OVERRIDE = 1.0e6  # pJ per action (or the field's own unit: uW, mW/MB) per energy override
 
 EnergyOverride = Annotated[float, Strict(), Field(gt=0, le=MAX_OVERRIDE, allow_inf_nan=False)]
+
+# Projections of a decoder layer whose input sparsity a design may assume (the names the layer
+# description gives its linear ops, tersim.workload.layer; a test checks they agree).
+PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+Fraction = Annotated[float, Strict(), Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
 
 
 class ArrayConfig(_Strict):
@@ -82,6 +90,41 @@ class ArrayConfig(_Strict):
         False,
         description="WS/IS: a shadow stationary register per PE, so the next tile "
         "preloads while the current pass streams",
+    )
+    activation_bits: Literal[4, 8, 16] | None = Field(
+        None,
+        description="Width of the PEs' activation datapath (default: the PE kind's native "
+        "width); sizes the PE and table area; wider activations cannot run",
+    )
+    lut_group_size: Annotated[int, Strict(), Field(ge=1, le=8)] = Field(
+        4, description="ternary_lut: weights (and activations) per table lookup (g)"
+    )
+    lut_scheme: LutScheme = Field(
+        LutScheme.BIT_PLANE,
+        description="ternary_lut: bit_plane (2^(g-1) entries, a lookup per weight bit-plane) "
+        "or direct ((3^g + 1) / 2 entries, one lookup per group)",
+    )
+    lut_table_build: TableBuild = Field(
+        TableBuild.ARRAY,
+        description="ternary_lut: tables built by adders at each array row (array) or by the "
+        "vector unit into the input buffer (vector)",
+    )
+    serial_bits_per_cycle: Annotated[int, Strict(), Field(ge=1, le=8)] = Field(
+        1, description="bit_serial: weight bit-planes each PE processes per cycle"
+    )
+    act_zero_skipping: Flag = Field(
+        False,
+        description="Gate PE work whose activation is zero (a zero check instead; energy only)",
+    )
+    act_compaction: Flag = Field(
+        False,
+        description="Drop the weight rows whose activations are all zero before the array runs "
+        "(the vector unit scans the activations; fewer cycles and weight bytes)",
+    )
+    assumed_act_sparsity: dict[str, Fraction] = Field(
+        default_factory=dict,
+        description="Fraction of zero inputs per projection (e.g. down_proj: 0.8) assumed when "
+        "the trace has no measurements; a measured trace's own fraction wins",
     )
 
 
@@ -173,7 +216,7 @@ class VectorUnitConfig(_Strict):
 class TechConfig(_Strict):
     """Technology node selecting an energy table, with per-field overrides in pJ."""
 
-    node: Literal["7nm", "45nm", "custom"] = "7nm"
+    node: Literal["7nm", "28nm", "45nm", "custom"] = "7nm"
     overrides_pj: dict[str, EnergyOverride] = Field(
         default_factory=dict,
         description="Energy-table field -> value in the field's unit (positive, finite, <= 1e6)",
@@ -206,6 +249,23 @@ class HardwareConfig(_Strict):
             return own
         assert self.sram.unified is not None  # guaranteed by design_problems
         return self.sram.unified
+
+
+def resized(hw: HardwareConfig, rows: int, cols: int, name: str | None = None) -> HardwareConfig:
+    """``hw`` with a ``rows`` x ``cols`` array; buffer sizes kept, every buffer port's bandwidth
+    multiplied by the array's larger growth factor ``max(rows / R, cols / C)`` (below 1 when
+    the array shrinks), so the ports feed the array as they fed the original one."""
+    factor = max(rows / hw.array.rows, cols / hw.array.cols)
+    doc = hw.model_dump(mode="json")
+    doc["array"]["rows"], doc["array"]["cols"] = rows, cols
+    for role in ("input", "weight", "output", "unified"):
+        buf = doc["sram"].get(role)
+        if buf is not None:
+            for port in ("read_bw_bytes_per_cycle", "write_bw_bytes_per_cycle"):
+                buf[port] = buf[port] * factor
+    if name is not None:
+        doc["name"] = name
+    return HardwareConfig.model_validate(doc)
 
 
 def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
@@ -274,6 +334,14 @@ def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
                 f"{wf.value} weights (got {wf.value}; expected one of {allowed})",
             )
         )
+    for name in hw.array.assumed_act_sparsity:
+        if name not in PROJECTIONS:
+            problems.append(
+                (
+                    f"array.assumed_act_sparsity.{name}",
+                    f"not a projection (got '{name}'; expected one of {', '.join(PROJECTIONS)})",
+                )
+            )
     problems.extend(_tile_problems(hw))
     problems.extend(_bank_problems(hw))
     problems.extend(_tech_problems(hw))

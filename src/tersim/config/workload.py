@@ -42,6 +42,9 @@ class Architecture(_Strict):
     kv_heads: PosInt = Field(
         description="Key/value heads (= heads for MHA, 1 for MQA)", le=MAX_HEADS
     )
+    head_dim: PosInt | None = Field(
+        None, description="Width of one attention head (default: hidden / heads)", le=MAX_HIDDEN
+    )
     ffn: PosInt = Field(description="FFN inner width", le=MAX_FFN)
     ffn_type: FFNType
     vocab: PosInt = Field(description="Vocabulary size", le=MAX_VOCAB)
@@ -53,10 +56,31 @@ class Architecture(_Strict):
         2048, description="Longest sequence (prompt + generated) in tokens", le=MAX_CONTEXT_TOKENS
     )
     rope_theta: PosFloat = Field(10000.0, description="RoPE base frequency", le=MAX_ROPE_THETA)
+    rotary_dim: PosInt | None = Field(
+        None,
+        description="Leading dimensions of each head that RoPE rotates (default: all)",
+        le=MAX_HIDDEN,
+    )
 
     @property
-    def head_dim(self) -> int:
-        return self.hidden // self.heads
+    def head_size(self) -> int:
+        """The head width in use: ``head_dim``, or ``hidden / heads`` when it is not given."""
+        return self.head_dim if self.head_dim is not None else self.hidden // self.heads
+
+    @property
+    def attn_dim(self) -> int:
+        """Width of the query projection and of the attention output: ``heads * head_size``."""
+        return self.heads * self.head_size
+
+    @property
+    def kv_dim(self) -> int:
+        """Width of the K (or V) projection: ``kv_heads * head_size``."""
+        return self.kv_heads * self.head_size
+
+    @property
+    def rotary_size(self) -> int:
+        """Dimensions of each head RoPE rotates: ``rotary_dim``, or the whole head."""
+        return self.rotary_dim if self.rotary_dim is not None else self.head_size
 
 
 class Quantization(_Strict):
@@ -94,12 +118,13 @@ def model_problems(spec: ModelSpec) -> list[tuple[str, str]]:
     """Cross-field problems of a structurally valid spec, as (dotted field, message)."""
     out: list[tuple[str, str]] = []
     a = spec.architecture
-    if a.hidden % a.heads:
+    if a.head_dim is None and a.hidden % a.heads:
         out.append(
             (
                 "architecture.heads",
                 f"hidden must be a multiple of heads (got hidden "
-                f"{a.hidden}, heads {a.heads}; expected a divisor of {a.hidden})",
+                f"{a.hidden}, heads {a.heads}; expected a divisor of {a.hidden}, "
+                f"or an explicit head_dim)",
             )
         )
     if a.heads % a.kv_heads:
@@ -110,14 +135,26 @@ def model_problems(spec: ModelSpec) -> list[tuple[str, str]]:
                 f"{a.kv_heads} for {a.heads} heads; expected a divisor of {a.heads})",
             )
         )
-    if a.head_dim % 2 and a.hidden % a.heads == 0:
-        out.append(
-            (
-                "architecture.heads",
-                f"RoPE needs an even head dimension (got "
-                f"{a.head_dim}; expected an even hidden / heads)",
+    if a.head_dim is not None or a.hidden % a.heads == 0:
+        field = "architecture.head_dim" if a.head_dim is not None else "architecture.heads"
+        if a.rotary_dim is not None and a.rotary_dim > a.head_size:
+            out.append(
+                (
+                    "architecture.rotary_dim",
+                    f"RoPE cannot rotate more dimensions than a head has (got "
+                    f"{a.rotary_dim}; expected at most the head width {a.head_size})",
+                )
             )
-        )
+        elif a.rotary_size % 2:
+            where = "architecture.rotary_dim" if a.rotary_dim is not None else field
+            out.append(
+                (
+                    where,
+                    f"RoPE rotates pairs of dimensions, so it needs an even width (got "
+                    f"{a.rotary_size}; expected an even "
+                    f"{'rotary_dim' if a.rotary_dim is not None else 'head width'})",
+                )
+            )
     q = spec.quantization
     if q.scale_granularity == ScaleGranularity.GROUP and q.group_size is None:
         out.append(

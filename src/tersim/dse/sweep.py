@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tersim.api import phases_of
 from tersim.config.hardware import HardwareConfig, design_problems
 from tersim.config.sweep import SweepSpec
 from tersim.config.workload import ModelSpec
 from tersim.errors import TersimError
+from tersim.workload.ops import Phase
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def run_point(
         rec = run(
             hw,
             model,
-            phases=phases_of(scenario["phase"]),
+            phases=Phase.parse(scenario["phase"]),
             prompt_tokens=scenario["prompt_tokens"],
             gen_tokens=scenario["gen_tokens"],
             batch=scenario["batch"],

@@ -9,7 +9,9 @@ Rules (stated so they can be checked by hand):
 * Spatial mapping, fold order and per-pass timing come from the dataflow's model
   (:mod:`tersim.hw.dataflow`). A
   tile is one array pass (fold); its compute cycles are the pass's issue interval, and the
-  GEMM's last tile also carries the final drain, so the tiles add up to ``gemm_timing``.
+  GEMM's last tile also carries the final drain, so the tiles add up to ``gemm_timing``. A PE
+  that takes ``passes_per_tile`` P > 1 (a bit-serial PE's beat of P cycles) multiplies every
+  tile's compute cycles, and so the total, by P.
 * The streamed (temporal) dimension is cut into chunks when one fold's streamed operand or
   partial sums would not fit their buffer's usable capacity (half the buffer when double-
   buffered). Each chunk is a GEMM of its own, run back to back.
@@ -42,6 +44,7 @@ from tersim.hw.dataflow import (
     gemm_timing,
     pass_timing,
 )
+from tersim.mapping.buffers import burst_round, usable_bytes
 from tersim.mapping.schedule import TileRun, Unit, merge_runs, spread_loads
 
 
@@ -55,6 +58,7 @@ class Operands:
     acc_bits: int  # partial sums in the output buffer
     input_on_chip: bool  # activations already on chip (their producer kept them there)
     output_on_chip: bool  # outputs stay on chip for their consumer (else written to DRAM)
+    passes_per_tile: int = 1  # the PE's passes per tile (bit-serial: cycles per systolic beat)
 
     @property
     def bits(self) -> OperandBits:
@@ -87,25 +91,11 @@ class GemmPlan:
         return sum(t.count for t in self.tiles)
 
 
-def usable_bytes(hw: HardwareConfig, role: BufferRole) -> int:
-    """Capacity one tile can use: half the buffer when double-buffered; a unified buffer is
-    shared by the three roles, a third each."""
-    buf = hw.buffer(role)
-    size = buf.size_bytes // 3 if hw.sram.unified is not None else buf.size_bytes
-    return size // 2 if buf.double_buffered else size
-
-
 def stationary_options(hw: HardwareConfig, compat: CompatMode) -> StationaryOptions:
     """The design's stationary-register options (SCALE-Sim's convention knows neither)."""
     if compat is CompatMode.SCALESIM:
         return StationaryOptions()
     return StationaryOptions(hw.array.preload_rows_per_cycle, hw.array.shadow_stationary)
-
-
-def burst_round(hw: HardwareConfig, nbytes: int) -> int:
-    """Bytes the DRAM bus moves for ``nbytes`` of data: whole bursts."""
-    burst = hw.dram.burst_bytes
-    return -(-nbytes // burst) * burst
 
 
 def _bytes(elements: int, bits: float) -> int:
@@ -278,8 +268,9 @@ def _plan(
         acc["out_w"] += a.output_writes_words
         acc["out_r"] += a.output_reads_words
         seq, cyc = _tile_sequence(hw, cm, cn, ck, df, mode)
-        seq_all += seq
-        total += cyc
+        # a PE that takes P passes per tile (hw.pe: passes_per_tile) stretches every tile P-fold
+        seq_all += [(count, cycles * ops.passes_per_tile) for count, cycles in seq]
+        total += cyc * ops.passes_per_tile
     in_bytes = _bytes(m * k, ops.input_bits)
     w_bytes = _bytes(k * n, ops.weight_bits)
     out_bytes = _bytes(m * n, ops.output_bits)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tersim.hw.counts import ActionCounts
+from tersim.mapping.placement import Placement
+from tersim.workload.ops import OpKind, Phase
 
 
 class Unit(StrEnum):
@@ -67,9 +69,9 @@ class OpSchedule:
 
     op_index: int
     name: str
-    kind: str
+    kind: OpKind
     layer: int
-    phase: str
+    phase: Phase
     step: int
     runs: tuple[TileRun, ...]
     write_bytes: int  # DRAM bytes written when the op's last tile is done (0: stays on chip)
@@ -87,3 +89,4 @@ class OpSchedule:
 @dataclass(frozen=True)
 class Schedule:
     ops: tuple[OpSchedule, ...]
+    placement: Placement  # residency of every activation tensor the ops read and write

@@ -7,6 +7,7 @@ This is the only module that imports simpy. Both fidelities implement the rules 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from itertools import groupby
 
@@ -17,6 +18,7 @@ from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim.fast import FastTimer
 from tersim.sim.result import OpSpan, SimResult
 from tersim.sim.timing import MemoryTiming
+from tersim.workload.ops import Phase
 
 Progress = Callable[[int, int], None]  # (ops done, ops total)
 
@@ -39,35 +41,34 @@ def simulate(
     if empty:
         raise ValueError(f"schedule has ops without tiles: {empty[:3]}")  # mapping bug
     if fidelity == Fidelity.FAST:
-        times, busy, stall = _run_fast(ops, mem, progress)
+        run = _run_fast(ops, mem, progress)
     else:
-        times, busy, stall = _run_tiles(ops, mem, progress)
-    total = max((t[1] for t in times), default=0)
-    total = max(total, busy.pop("_end", 0))
+        run = _run_tiles(ops, mem, progress)
+    total = max(max((t[1] for t in run.spans), default=0), run.end_cycle)
     spans = tuple(
-        OpSpan(
-            op.op_index,
-            op.name,
-            op.runs[0].unit.value if op.runs else "array",
-            op.layer,
-            op.phase,
-            op.step,
-            a,
-            b,
-        )
-        for op, (a, b) in zip(ops, times, strict=True)
+        OpSpan(op.op_index, op.name, op.kind, op.runs[0].unit, op.layer, op.phase, op.step, a, b)
+        for op, (a, b) in zip(ops, run.spans, strict=True)
     )
     counts = sum_counts([op.counts for op in ops], cycles=total)
-    return SimResult(total, clock_hz, busy, stall, spans, counts, fidelity.value)
+    return SimResult(total, clock_hz, run.busy, run.stall, spans, counts, fidelity.value)
 
 
-def _segment_key(op: OpSchedule) -> tuple[str, int, int]:
+@dataclass(frozen=True)
+class _EngineRun:
+    """What an engine measured: per-op (start, end), busy and stall cycles by unit, and the
+    cycle its last activity (a compute or a DRAM transfer) ended."""
+
+    spans: list[tuple[int, int]]
+    busy: dict[str, int]
+    stall: dict[str, int]
+    end_cycle: int
+
+
+def _segment_key(op: OpSchedule) -> tuple[Phase, int, int]:
     return (op.phase, op.step, op.layer)
 
 
-def _run_fast(
-    ops: list[OpSchedule], mem: MemoryTiming, progress: Progress | None
-) -> tuple[list[tuple[int, int]], dict[str, int], dict[str, int]]:
+def _run_fast(ops: list[OpSchedule], mem: MemoryTiming, progress: Progress | None) -> _EngineRun:
     timer = FastTimer(mem)
     done = 0
     for _, group in groupby(ops, key=_segment_key):
@@ -76,9 +77,9 @@ def _run_fast(
         done += len(seg)
         if progress is not None:
             progress(done, len(ops))
-    busy = dict(timer.stats.busy)
-    busy["_end"] = timer.total_cycles
-    return timer.spans, busy, dict(timer.stats.stall)
+    return _EngineRun(
+        timer.spans, dict(timer.stats.busy), dict(timer.stats.stall), timer.total_cycles
+    )
 
 
 def _tiles(ops: list[OpSchedule]) -> Iterator[tuple[int, int, int, str]]:
@@ -91,7 +92,7 @@ def _tiles(ops: list[OpSchedule]) -> Iterator[tuple[int, int, int, str]]:
 
 def _run_tiles(
     ops: list[OpSchedule], mem: MemoryTiming, progress: Progress | None = None
-) -> tuple[list[tuple[int, int]], dict[str, int], dict[str, int]]:
+) -> _EngineRun:
     env = simpy.Environment()
     dram = {"state": mem.initial_dram()}  # the DRAM model's state (one DMA engine moves data)
     # free bytes of the staging buffer (a tile holds its bytes from load start to compute end)
@@ -169,5 +170,4 @@ def _run_tiles(
     env.process(computer())
     env.run()
     times = [(first_start[i], end_of[i]) for i in range(len(ops))]
-    busy["_end"] = max(state.get("dma_end", 0), state["last_end"])
-    return times, busy, stall
+    return _EngineRun(times, busy, stall, max(state.get("dma_end", 0), state["last_end"]))

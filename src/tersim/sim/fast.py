@@ -68,7 +68,7 @@ def _shifted_by(new: State, old: State) -> int | None:
     d = new[0] - old[0]
     if new[2] - old[2] != d or len(new[3]) != len(old[3]):
         return None
-    if new[1] != old[1].shifted(d):
+    if not new[1].is_shift_of(old[1], d):
         return None
     for (e1, b1), (e0, b0) in zip(new[3], old[3], strict=True):
         if b1 != b0 or e1 - e0 != d:

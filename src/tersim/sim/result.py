@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tersim.hw.counts import ActionCounts
+from tersim.mapping.schedule import Unit
+from tersim.workload.ops import OpKind, Phase
 
 
 @dataclass(frozen=True)
@@ -13,9 +15,10 @@ class OpSpan:
 
     op_index: int
     name: str
-    unit: str
+    kind: OpKind
+    unit: Unit
     layer: int
-    phase: str
+    phase: Phase
     step: int
     start_cycle: int
     end_cycle: int
@@ -35,22 +38,22 @@ class SimResult:
     def seconds(self) -> float:
         return self.total_cycles / self.clock_hz
 
-    def phase_cycles(self, phase: str) -> int:
+    def phase_cycles(self, phase: Phase) -> int:
         """Cycles from the phase's first op start to its last op end (0 if absent)."""
         spans = [s for s in self.spans if s.phase == phase]
         if not spans:
             return 0
         return max(s.end_cycle for s in spans) - min(s.start_cycle for s in spans)
 
-    def layer_cycles(self) -> dict[tuple[str, int, str], int]:
+    def layer_cycles(self) -> dict[tuple[Phase, int, str], int]:
         """(phase, step, part) -> cycles spanned; parts are ``layer_N``, ``embedding`` and
         ``final_norm_and_head``."""
-        spans: dict[tuple[str, int, str], tuple[int, int]] = {}
+        spans: dict[tuple[Phase, int, str], tuple[int, int]] = {}
         for s in self.spans:
             part = (
                 f"layer_{s.layer}"
                 if s.layer >= 0
-                else ("embedding" if s.name == "embedding" else "final_norm_and_head")
+                else ("embedding" if s.kind is OpKind.EMBEDDING else "final_norm_and_head")
             )
             key = (s.phase, s.step, part)
             lo, hi = spans.get(key, (s.start_cycle, s.end_cycle))
@@ -60,10 +63,10 @@ class SimResult:
     def timeline(self, max_intervals: int = 2000) -> dict[str, list[tuple[int, int]]]:
         """Merged busy intervals per compute unit, at most ``max_intervals`` each (coarsened)."""
         result: dict[str, list[tuple[int, int]]] = {}
-        for unit in sorted({s.unit for s in self.spans}):
+        for unit in sorted({s.unit.value for s in self.spans}):
             merged: list[list[int]] = []
             for s in self.spans:
-                if s.unit != unit:
+                if s.unit.value != unit:
                     continue
                 if merged and s.start_cycle <= merged[-1][1]:
                     merged[-1][1] = max(merged[-1][1], s.end_cycle)

@@ -26,6 +26,7 @@ _WEIGHT_BITS: dict[WeightFormat, float] = {
     WeightFormat.BF16: 16.0,
 }
 
+
 @dataclass(frozen=True)
 class Formats:
     """Precisions of one run. Bits are storage bits per element."""

@@ -1,26 +1,28 @@
-"""Workload traces: the ops a transformer executes, in order, with shapes, formats and bytes.
+"""Workload traces: the ops a transformer executes, in order, over named tensors.
 
 A trace comes either from shapes alone (:func:`trace_shapes`, fast enough for 70B models) or from
 running the functional model (``tersim.functional.transformer``), which also measures the weight
-zero fraction, activation sparsity and the exact adds / subtracts / skips. Both emit ops through
-the same :class:`TraceBuilder`, in the same order, so they list the same ops and shapes.
+zero fraction, activation sparsity and the exact adds / subtracts / skips. Both execute the one
+layer description (:mod:`tersim.workload.layer`) and emit ops through :class:`TraceBuilder`, so
+they list the same ops, shapes and tensors.
 
 Conventions
 -----------
 * A matrix product is ``count`` independent GEMMs of (M x K) activations times (K x N) weights
-  (for attention, the "weights" operand is the K or V cache: ``weight_format`` is ``None``).
+  (for attention, the second operand is the K or V cache: ``weight_format`` is ``None``).
 * Prefill processes the prompt in one pass; decode runs ``gen_tokens`` steps of one new token per
   sequence, step ``s`` attending over ``prompt_tokens + s + 1`` positions. Attention matmuls are
   full rectangles (no causal-tile skipping) and read K and V from the DRAM KV cache in its
-  precision; K and V projections write their outputs to the cache.
+  precision; RoPE writes the rotated keys and the V projection the values to the cache.
+* Activation tensors are named ``<pass>/<op>.out`` (``prefill`` or ``decode<step>``), weights
+  ``<op>.weight``, KV-cache parts ``L<i>.<k|v>_cache[<from>:<to>]`` (views of the layer's cache).
 * Vector-unit work is counted in element operations (``vector_ops``) from the per-element costs
   below, which are tersim's assumptions about a simple SIMD unit (one op per lane per cycle).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from enum import StrEnum
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,33 +31,26 @@ from tersim.config.workload import ModelSpec
 from tersim.errors import FileError, WorkloadError
 from tersim.files import dumps_json, read_json, write_atomic
 from tersim.workload.formats import Formats
+from tersim.workload.layer import CacheSlot, forward_pass
+from tersim.workload.ops import Measured, Op, OpKind, Phase, Tensor, TensorKind, Workload
+
+__all__ = [
+    "Measured",
+    "Op",
+    "OpKind",
+    "Phase",
+    "Tensor",
+    "TensorKind",
+    "TraceBuilder",
+    "Workload",
+    "check_scenario",
+    "load_workload_trace",
+    "save_workload",
+    "trace_shapes",
+]
 
 TRACE_FORMAT = "tersim-trace"
-TRACE_VERSION = 2  # 2: ops carry `group` (query heads per KV head)
-
-
-class OpKind(StrEnum):
-    EMBEDDING = "embedding"
-    NORM = "norm"
-    QUANT = "quant"  # per-token absmax quantization of activations (BitLinear input)
-    LINEAR = "linear"
-    ROPE = "rope"
-    ATTN_QK = "attn_qk"
-    SOFTMAX = "softmax"
-    ATTN_AV = "attn_av"
-    ACTIVATION = "activation"
-    RESIDUAL = "residual"
-    LM_HEAD = "lm_head"
-
-    @property
-    def is_matmul(self) -> bool:
-        return self in (OpKind.LINEAR, OpKind.ATTN_QK, OpKind.ATTN_AV, OpKind.LM_HEAD)
-
-
-class Phase(StrEnum):
-    PREFILL = "prefill"
-    DECODE = "decode"
-
+TRACE_VERSION = 3  # 2: ops carry `group`; 3: ops list their input and output tensors
 
 # Element operations per element on the vector unit (tersim's assumption; documented above).
 NORM_OPS_PER_ELEMENT = 4  # square, accumulate, scale by rsqrt, multiply by gain
@@ -63,98 +58,23 @@ QUANT_OPS_PER_ELEMENT = 4  # |x|, running max, scale, round/clip
 RESCALE_OPS_PER_ELEMENT = 2  # int32 -> float, times (gamma * max|x| / Q)
 ROPE_OPS_PER_ELEMENT = 3  # two multiplies and an add per element of a rotated pair
 SOFTMAX_OPS_PER_ELEMENT = 5  # max, subtract, exp, sum, divide
-RESIDUAL_OPS_PER_ELEMENT = 1
+RESIDUAL_OPS_PER_ELEMENT = 1  # per added branch
 ACTIVATION_OPS_PER_ELEMENT: dict[FFNType, int] = {
     FFNType.SWIGLU: 5,  # sigmoid (exp, add, divide), multiply by x, multiply by up
     FFNType.RELU2_GLU: 3,  # max, square, multiply by up
+    FFNType.GEGLU: 9,  # the GELU below on the gate, then multiply by up
     FFNType.GELU: 8,  # tanh approximation
 }
 
 
-def input_tensors(kind: OpKind, spec: ModelSpec) -> int:
-    """Activation tensors a vector op reads: a residual add reads the stream and the branch,
-    a gated FFN activation reads the gate and the up projection; the rest read one."""
-    if kind == OpKind.RESIDUAL:
-        return 2
-    if kind == OpKind.ACTIVATION and spec.architecture.ffn_type != FFNType.GELU:
-        return 2
-    return 1
-
-
-@dataclass(frozen=True)
-class Measured:
-    """What running the functional model measured for one matmul op."""
-
-    weight_zero_fraction: float
-    act_sparsity: float  # fraction of zero activation inputs
-    adds: int
-    subs: int
-    skips: int
-
-
-@dataclass(frozen=True)
-class Op:
-    """One operation of the trace."""
-
-    name: str
-    kind: OpKind
-    layer: int  # -1 for embedding, final norm and LM head
-    phase: Phase
-    step: int  # decode step (0 in prefill)
-    m: int  # rows of the activation operand (tokens)
-    n: int  # output features (or KV positions for QK, head dim for AV)
-    k: int  # reduction length (0 for vector ops)
-    count: int = 1  # independent instances (batch x heads for attention)
-    group: int = 1  # attention: query heads sharing one KV head (their GEMMs share an operand)
-    weight_format: WeightFormat | None = None  # None: both operands are activations
-    weight_bits: float = 0.0
-    act_bits: int = 16
-    out_bits: int = 16
-    weight_read_bytes: int = 0
-    act_read_bytes: int = 0
-    act_write_bytes: int = 0
-    kv_read_bytes: int = 0
-    kv_write_bytes: int = 0
-    vector_ops: int = 0  # element ops on the vector unit (for non-matmul ops)
-    measured: Measured | None = None
-
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates (or add/sub/skip slots) of a matmul: count * M * N * K."""
-        return self.count * self.m * self.n * self.k if self.kind.is_matmul else 0
-
-    def shape_key(self) -> tuple[Any, ...]:
-        """Everything but measurements: what must agree between shape and measured traces."""
-        d = asdict(self)
-        d.pop("measured")
-        return tuple(d.values())
-
-
-@dataclass(frozen=True)
-class Workload:
-    """A traced workload: ops in execution order plus the scenario and formats they came from."""
-
-    model: str
-    formats: Formats
-    batch: int
-    prompt_tokens: int
-    gen_tokens: int
-    phases: tuple[Phase, ...]
-    ops: tuple[Op, ...]
-    is_measured: bool = False
-
-    def ops_in(self, phase: Phase) -> tuple[Op, ...]:
-        return tuple(op for op in self.ops if op.phase == phase)
-
-
-def _bytes(elements: int, bits: float) -> int:
-    """Storage bytes of ``elements`` values of ``bits`` each, rounded up to whole bytes."""
-    return -(-round(elements * bits) // 8)
-
-
 @dataclass
 class TraceBuilder:
-    """Appends ops for one model; the functional model and the shape tracer share it."""
+    """Executes the layer description on tensor handles, appending one op per call.
+
+    ``q_tokens`` new tokens per sequence attend over ``ctx`` positions in the current pass
+    (set by :meth:`begin_pass`). The functional model drives the same builder, passing the
+    counts it measured.
+    """
 
     spec: ModelSpec
     formats: Formats
@@ -162,194 +82,235 @@ class TraceBuilder:
     ops: list[Op] = field(default_factory=list)
     phase: Phase = Phase.PREFILL
     step: int = 0
+    q_tokens: int = 1
+    ctx: int = 1
+    _scope: str = "prefill"
+    _weights: dict[tuple[str, int, int], Tensor] = field(default_factory=dict)
 
     @property
-    def quantized_acts(self) -> bool:
+    def quantized(self) -> bool:
         return self.formats.act_bits < 16
 
-    def _add(self, op: Op) -> None:
-        self.ops.append(op)
+    @property
+    def tokens(self) -> int:
+        return self.batch * self.q_tokens
 
-    def vector(
-        self, name: str, kind: OpKind, layer: int, rows: int, width: int, ops_per_element: int
-    ) -> None:
-        elems = rows * width
-        out_bits = self.formats.act_bits if kind == OpKind.QUANT else 16
-        self._add(
-            Op(
-                name=name,
-                kind=kind,
-                layer=layer,
-                phase=self.phase,
-                step=self.step,
-                m=rows,
-                n=width,
-                k=0,
-                act_read_bytes=_bytes(elems, 16) * input_tensors(kind, self.spec),
-                act_write_bytes=_bytes(elems, out_bits),
-                out_bits=out_bits,
-                vector_ops=elems * ops_per_element,
-            )
+    def begin_pass(self, phase: Phase, step: int, q_tokens: int, ctx: int) -> None:
+        self.phase, self.step, self.q_tokens, self.ctx = phase, step, q_tokens, ctx
+        self._scope = "prefill" if phase is Phase.PREFILL else f"decode{step}"
+
+    def _weight(self, name: str, k: int, n: int) -> Tensor:
+        """The weight tensor of projection ``name`` (one object for every pass that reads it)."""
+        key = (name, k, n)
+        w = self._weights.get(key)
+        if w is None:
+            w = Tensor(f"{name}.weight", TensorKind.WEIGHT, (k, n), self.formats.weight_bits)
+            self._weights[key] = w
+        return w
+
+    # -- tensors ------------------------------------------------------------------------------
+    def _act(
+        self, op_name: str, shape: tuple[int, ...], bits: float, suffix: str = "out"
+    ) -> Tensor:
+        name = f"{self._scope}/{op_name}.{suffix}"
+        return Tensor(name, TensorKind.ACTIVATION, shape, bits, producer=len(self.ops))
+
+    def _cache(self, layer: int, slot: CacheSlot, lo: int, hi: int, written: bool) -> Tensor:
+        a = self.spec.architecture
+        whole = f"L{layer}.{slot.value}_cache"
+        return Tensor(
+            f"{whole}[{lo}:{hi}]" if written else f"{whole}[:{hi}]",
+            TensorKind.KV_CACHE,
+            (self.batch, a.kv_heads, hi - lo, a.head_size),
+            self.formats.kv_bits,
+            producer=len(self.ops) if written else None,
+            view_of=whole,
         )
+
+    def _add(self, op: Op, measured: Measured | None = None) -> Tensor:
+        self.ops.append(op if measured is None else _with_measured(op, measured))
+        return op.outputs[0]
+
+    def _vector(
+        self,
+        layer: int,
+        name: str,
+        kind: OpKind,
+        inputs: tuple[Tensor, ...],
+        outputs: tuple[Tensor, ...],
+        vector_ops: int,
+        width: int | None = None,
+    ) -> Tensor:
+        """A vector-unit op over ``rows x width`` elements (width: the first output's)."""
+        out = outputs[0]
+        rows = out.shape[0]
+        op = Op(
+            name=name,
+            kind=kind,
+            layer=layer,
+            phase=self.phase,
+            step=self.step,
+            m=rows,
+            n=out.elements // rows if width is None else width,
+            k=0,
+            inputs=inputs,
+            outputs=outputs,
+            out_bits=round(out.bits),
+            vector_ops=vector_ops,
+        )
+        return self._add(op)
+
+    def _elementwise(
+        self, layer: int, name: str, kind: OpKind, inputs: tuple[Tensor, ...], out: Tensor, per: int
+    ) -> Tensor:
+        return self._vector(layer, name, kind, inputs, (out,), out.elements * per)
+
+    # -- the executor protocol (tersim.workload.layer.LayerExecutor[Tensor]) -------------------
+    def embedding(self, name: str) -> Tensor:
+        h, t = self.spec.architecture.hidden, self.tokens
+        rows = Tensor(
+            f"{self._scope}/embed_table.rows",
+            TensorKind.WEIGHT,
+            (t, h),
+            self.formats.embedding_bits,
+            view_of="embed_table",
+        )
+        out = self._act(name, (t, h), 16)
+        return self._add(
+            Op(name, OpKind.EMBEDDING, -1, self.phase, self.step, t, h, 0, (rows,), (out,))
+        )
+
+    def norm(self, layer: int, name: str, x: Tensor, weight: str) -> Tensor:
+        out = self._act(name, x.shape, 16)
+        return self._elementwise(layer, name, OpKind.NORM, (x,), out, NORM_OPS_PER_ELEMENT)
+
+    def quant(self, layer: int, name: str, x: Tensor) -> Tensor:
+        out = self._act(name, x.shape, self.formats.act_bits)
+        return self._elementwise(layer, name, OpKind.QUANT, (x,), out, QUANT_OPS_PER_ELEMENT)
 
     def linear(
         self,
-        name: str,
         layer: int,
-        tokens: int,
-        n: int,
-        k: int,
-        kv_write: bool = False,
+        name: str,
+        x: Tensor,
+        weight: str,
+        out_features: int,
+        cache: CacheSlot | None = None,
         measured: Measured | None = None,
-    ) -> None:
-        f = self.formats
-        self._add(
-            Op(
-                name=name,
-                kind=OpKind.LINEAR,
-                layer=layer,
-                phase=self.phase,
-                step=self.step,
-                m=tokens,
-                n=n,
-                k=k,
-                weight_format=f.weight_format,
-                weight_bits=f.weight_bits,
-                act_bits=f.act_bits,
-                out_bits=f.out_bits,
-                weight_read_bytes=_bytes(n * k, f.weight_bits),
-                act_read_bytes=_bytes(tokens * k, f.act_bits),
-                act_write_bytes=_bytes(tokens * n, f.out_bits),
-                kv_write_bytes=_bytes(tokens * n, f.kv_bits) if kv_write else 0,
-                vector_ops=tokens * n * RESCALE_OPS_PER_ELEMENT if self.quantized_acts else 0,
-                measured=measured,
-            )
+    ) -> Tensor:
+        f, t = self.formats, self.tokens
+        k = x.shape[-1]
+        w = self._weight(name, k, out_features)
+        if cache is None:
+            out = self._act(name, (t, out_features), f.out_bits)
+        else:
+            out = self._cache(layer, cache, self.ctx - self.q_tokens, self.ctx, written=True)
+        op = Op(
+            name=name,
+            kind=OpKind.LINEAR,
+            layer=layer,
+            phase=self.phase,
+            step=self.step,
+            m=t,
+            n=out_features,
+            k=k,
+            inputs=(x, w),
+            outputs=(out,),
+            weight_format=f.weight_format,
+            weight_bits=f.weight_bits,
+            act_bits=f.act_bits,
+            out_bits=f.out_bits,
+            vector_ops=t * out_features * RESCALE_OPS_PER_ELEMENT if self.quantized else 0,
         )
+        return self._add(op, measured)
 
-    def attention(self, layer: int, q_tokens: int, ctx: int) -> None:
+    def rope(self, layer: int, name: str, q: Tensor, k: Tensor) -> Tensor:
+        q_rot = self._act(name, q.shape, 16, suffix="q")
+        k_rot = self._cache(layer, CacheSlot.K, self.ctx - self.q_tokens, self.ctx, written=True)
+        a = self.spec.architecture
+        width = (a.heads + a.kv_heads) * a.rotary_size  # q and k elements rotated per token
+        ops = q.shape[0] * width * ROPE_OPS_PER_ELEMENT
+        return self._vector(layer, name, OpKind.ROPE, (q, k), (q_rot, k_rot), ops, width)
+
+    def attention(self, layer: int, q: Tensor) -> Tensor:
         """QK^T, softmax and AV for every sequence and head, reading K and V from the cache."""
         a, f, b = self.spec.architecture, self.formats, self.batch
-        hd, heads, kvh = a.head_dim, a.heads, a.kv_heads
-        cache_bytes = _bytes(b * kvh * ctx * hd, f.kv_bits)  # K (or V) of this layer
+        hd, heads, kvh = a.head_size, a.heads, a.kv_heads
+        qt, ctx, p = self.q_tokens, self.ctx, f"L{layer}"
+        act_bits = f.act_bits if self.quantized else 16
 
-        def matmul(kind: OpKind, n: int, k: int, out_width: int) -> Op:
-            return Op(
-                name=f"L{layer}.{kind.value}",
-                kind=kind,
-                layer=layer,
-                phase=self.phase,
-                step=self.step,
-                m=q_tokens,
-                n=n,
-                k=k,
-                count=b * heads,
-                group=heads // kvh,
-                weight_format=None,
-                weight_bits=f.kv_bits,
-                act_bits=f.act_bits if self.quantized_acts else 16,
-                out_bits=16,
-                act_read_bytes=_bytes(b * heads * q_tokens * k, 16),
-                act_write_bytes=_bytes(b * heads * q_tokens * out_width, 16),
-                kv_read_bytes=cache_bytes,
+        def matmul(
+            kind: OpKind, x: Tensor, slot: CacheSlot, n: int, k: int, out_shape: tuple[int, int]
+        ) -> Tensor:
+            name = f"{p}.{kind.value}"
+            out = self._act(name, out_shape, 16)
+            cache = self._cache(layer, slot, 0, ctx, written=False)
+            return self._add(
+                Op(
+                    name=name,
+                    kind=kind,
+                    layer=layer,
+                    phase=self.phase,
+                    step=self.step,
+                    m=qt,
+                    n=n,
+                    k=k,
+                    inputs=(x, cache),
+                    outputs=(out,),
+                    count=b * heads,
+                    group=heads // kvh,
+                    weight_format=None,
+                    weight_bits=f.kv_bits,
+                    act_bits=act_bits,
+                    out_bits=16,
+                )
             )
 
-        self._add(matmul(OpKind.ATTN_QK, ctx, hd, ctx))
-        self.vector(
-            f"L{layer}.softmax",
-            OpKind.SOFTMAX,
-            layer,
-            b * heads * q_tokens,
-            ctx,
-            SOFTMAX_OPS_PER_ELEMENT,
+        scores = matmul(OpKind.ATTN_QK, q, CacheSlot.K, ctx, hd, (b * heads * qt, ctx))
+        probs_t = self._act(f"{p}.softmax", scores.shape, 16)
+        probs = self._elementwise(
+            layer, f"{p}.softmax", OpKind.SOFTMAX, (scores,), probs_t, SOFTMAX_OPS_PER_ELEMENT
         )
-        self._add(matmul(OpKind.ATTN_AV, hd, ctx, hd))
+        # the heads' outputs are the (B*T, H*D) rows the next op reads
+        return matmul(OpKind.ATTN_AV, probs, CacheSlot.V, hd, ctx, (b * qt, heads * hd))
 
-    def embedding(self, tokens: int) -> None:
-        h = self.spec.architecture.hidden
-        self._add(
-            Op(
-                name="embedding",
-                kind=OpKind.EMBEDDING,
-                layer=-1,
-                phase=self.phase,
-                step=self.step,
-                m=tokens,
-                n=h,
-                k=0,
-                weight_read_bytes=_bytes(tokens * h, self.formats.embedding_bits),
-                act_write_bytes=_bytes(tokens * h, 16),
-            )
+    def activation(self, layer: int, name: str, gate: Tensor | None, up: Tensor) -> Tensor:
+        inputs = (up,) if gate is None else (gate, up)
+        out = self._act(name, up.shape, 16)
+        per_element = ACTIVATION_OPS_PER_ELEMENT[self.spec.architecture.ffn_type]
+        return self._elementwise(layer, name, OpKind.ACTIVATION, inputs, out, per_element)
+
+    def residual(self, layer: int, name: str, x: Tensor, branches: tuple[Tensor, ...]) -> Tensor:
+        out = self._act(name, x.shape, 16)
+        per_element = RESIDUAL_OPS_PER_ELEMENT * len(branches)
+        return self._elementwise(layer, name, OpKind.RESIDUAL, (x, *branches), out, per_element)
+
+    def lm_head(self, name: str, x: Tensor) -> Tensor:
+        a, f, b = self.spec.architecture, self.formats, self.batch
+        last = Tensor(f"{x.name}[last]", x.kind, (b, a.hidden), x.bits, x.producer, x.name)
+        table = Tensor("lm_head.weight", TensorKind.WEIGHT, (a.hidden, a.vocab), f.embedding_bits)
+        out = self._act(name, (b, a.vocab), 16)
+        op = Op(
+            name=name,
+            kind=OpKind.LM_HEAD,
+            layer=-1,
+            phase=self.phase,
+            step=self.step,
+            m=b,
+            n=a.vocab,
+            k=a.hidden,
+            inputs=(last, table),
+            outputs=(out,),
+            weight_format=WeightFormat.FP16 if f.embedding_bits == 16 else WeightFormat.INT8,
+            weight_bits=f.embedding_bits,
+            act_bits=16,
+            out_bits=16,
         )
-
-    def lm_head(self, rows: int) -> None:
-        a, f = self.spec.architecture, self.formats
-        self._add(
-            Op(
-                name="lm_head",
-                kind=OpKind.LM_HEAD,
-                layer=-1,
-                phase=self.phase,
-                step=self.step,
-                m=rows,
-                n=a.vocab,
-                k=a.hidden,
-                weight_format=WeightFormat.FP16 if f.embedding_bits == 16 else WeightFormat.INT8,
-                weight_bits=f.embedding_bits,
-                act_bits=16,
-                out_bits=16,
-                weight_read_bytes=_bytes(a.vocab * a.hidden, f.embedding_bits),
-                act_read_bytes=_bytes(rows * a.hidden, 16),
-                act_write_bytes=_bytes(rows * a.vocab, 16),
-            )
-        )
+        return self._add(op)
 
 
-def emit_layer(tb: TraceBuilder, layer: int, q_tokens: int, ctx: int) -> None:
-    """Ops of one decoder layer for ``q_tokens`` new tokens per sequence, ``ctx`` positions."""
-    a = tb.spec.architecture
-    t = tb.batch * q_tokens
-    h, kvd, ffn = a.hidden, a.kv_heads * a.head_dim, a.ffn
-    quant = tb.quantized_acts
-    p = f"L{layer}"
-    tb.vector(f"{p}.attn_norm", OpKind.NORM, layer, t, h, NORM_OPS_PER_ELEMENT)
-    if quant:
-        tb.vector(f"{p}.attn_in_quant", OpKind.QUANT, layer, t, h, QUANT_OPS_PER_ELEMENT)
-    tb.linear(f"{p}.q_proj", layer, t, h, h)
-    tb.linear(f"{p}.k_proj", layer, t, kvd, h, kv_write=True)
-    tb.linear(f"{p}.v_proj", layer, t, kvd, h, kv_write=True)
-    tb.vector(f"{p}.rope", OpKind.ROPE, layer, t, h + kvd, ROPE_OPS_PER_ELEMENT)
-    tb.attention(layer, q_tokens, ctx)
-    if a.sublayer_norm:
-        tb.vector(f"{p}.attn_sub_norm", OpKind.NORM, layer, t, h, NORM_OPS_PER_ELEMENT)
-    if quant:
-        tb.vector(f"{p}.o_in_quant", OpKind.QUANT, layer, t, h, QUANT_OPS_PER_ELEMENT)
-    tb.linear(f"{p}.o_proj", layer, t, h, h)
-    if not a.parallel_attention:
-        tb.vector(f"{p}.attn_residual", OpKind.RESIDUAL, layer, t, h, RESIDUAL_OPS_PER_ELEMENT)
-        tb.vector(f"{p}.ffn_norm", OpKind.NORM, layer, t, h, NORM_OPS_PER_ELEMENT)
-        if quant:
-            tb.vector(f"{p}.ffn_in_quant", OpKind.QUANT, layer, t, h, QUANT_OPS_PER_ELEMENT)
-    gated = a.ffn_type in (FFNType.SWIGLU, FFNType.RELU2_GLU)
-    if gated:
-        tb.linear(f"{p}.gate_proj", layer, t, ffn, h)
-    tb.linear(f"{p}.up_proj", layer, t, ffn, h)
-    tb.vector(f"{p}.act", OpKind.ACTIVATION, layer, t, ffn, ACTIVATION_OPS_PER_ELEMENT[a.ffn_type])
-    if a.sublayer_norm:
-        tb.vector(f"{p}.ffn_sub_norm", OpKind.NORM, layer, t, ffn, NORM_OPS_PER_ELEMENT)
-    if quant:
-        tb.vector(f"{p}.down_in_quant", OpKind.QUANT, layer, t, ffn, QUANT_OPS_PER_ELEMENT)
-    tb.linear(f"{p}.down_proj", layer, t, h, ffn)
-    tb.vector(f"{p}.ffn_residual", OpKind.RESIDUAL, layer, t, h, RESIDUAL_OPS_PER_ELEMENT)
-
-
-def emit_pass(tb: TraceBuilder, q_tokens: int, ctx: int) -> None:
-    """One forward pass: embedding, every layer, final norm and the LM head (last token only)."""
-    a = tb.spec.architecture
-    tb.embedding(tb.batch * q_tokens)
-    for layer in range(a.layers):
-        emit_layer(tb, layer, q_tokens, ctx)
-    tb.vector("final_norm", OpKind.NORM, -1, tb.batch * q_tokens, a.hidden, NORM_OPS_PER_ELEMENT)
-    tb.lm_head(tb.batch)
+def _with_measured(op: Op, measured: Measured) -> Op:
+    return replace(op, measured=measured)
 
 
 def check_scenario(spec: ModelSpec, prompt_tokens: int, gen_tokens: int, batch: int) -> None:
@@ -383,22 +344,32 @@ def trace_shapes(
     b = s.batch if batch is None else batch
     check_scenario(spec, p, g, b)
     tb = TraceBuilder(spec, formats, b)
+    a = spec.architecture
     if Phase.PREFILL in phases:
-        tb.phase, tb.step = Phase.PREFILL, 0
-        emit_pass(tb, p, p)
+        tb.begin_pass(Phase.PREFILL, 0, p, p)
+        forward_pass(tb, a)
     if Phase.DECODE in phases:
-        tb.phase = Phase.DECODE
         for step in range(g):
-            tb.step = step
-            emit_pass(tb, 1, p + step + 1)
+            tb.begin_pass(Phase.DECODE, step, 1, p + step + 1)
+            forward_pass(tb, a)
     return Workload(spec.name, formats, b, p, g, tuple(phases), tuple(tb.ops))
 
 
 # --- file format -------------------------------------------------------------------------------
 
 MAX_TRACE_BYTES = 1 << 31  # 2 GiB: a 4,096-token decode of a 70B model is about 0.7 GB
-_OP_COLUMNS = [f.name for f in fields(Op) if f.name != "measured"]
+_OP_COLUMNS = [f.name for f in fields(Op) if f.name not in ("measured", "inputs", "outputs")]
 _MEASURED_COLUMNS = [f.name for f in fields(Measured)]
+_TENSOR_COLUMNS = [f.name for f in fields(Tensor)]
+
+
+def _tensor_row(t: Tensor) -> list[Any]:
+    return [t.name, t.kind.value, list(t.shape), t.bits, t.producer, t.view_of]
+
+
+def _tensor_of(row: list[Any]) -> Tensor:
+    name, kind, shape, bits, producer, view_of = row
+    return Tensor(name, TensorKind(kind), tuple(shape), bits, producer, view_of)
 
 
 def save_workload(wl: Workload, path: str | Path) -> None:
@@ -406,6 +377,8 @@ def save_workload(wl: Workload, path: str | Path) -> None:
     rows = []
     for op in wl.ops:
         row: list[Any] = [getattr(op, c) for c in _OP_COLUMNS]
+        row.append([_tensor_row(t) for t in op.inputs])
+        row.append([_tensor_row(t) for t in op.outputs])
         row.append(
             None if op.measured is None else [getattr(op.measured, c) for c in _MEASURED_COLUMNS]
         )
@@ -420,8 +393,9 @@ def save_workload(wl: Workload, path: str | Path) -> None:
         "gen_tokens": wl.gen_tokens,
         "phases": [p.value for p in wl.phases],
         "is_measured": wl.is_measured,
-        "op_columns": [*_OP_COLUMNS, "measured"],
+        "op_columns": [*_OP_COLUMNS, "inputs", "outputs", "measured"],
         "measured_columns": _MEASURED_COLUMNS,
+        "tensor_columns": _TENSOR_COLUMNS,
         "ops": rows,
     }
     write_atomic(path, dumps_json(doc, indent=None, separators=(",", ":")))
@@ -452,6 +426,8 @@ def load_workload_trace(path: str | Path) -> Workload:
         for row in doc["ops"]:
             d = dict(zip(cols, row, strict=True))
             m = d.pop("measured")
+            d["inputs"] = tuple(_tensor_of(t) for t in d["inputs"])
+            d["outputs"] = tuple(_tensor_of(t) for t in d["outputs"])
             d["kind"] = OpKind(d["kind"])
             d["phase"] = Phase(d["phase"])
             if d["weight_format"] is not None:

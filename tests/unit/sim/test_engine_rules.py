@@ -7,19 +7,21 @@ from hypothesis import strategies as st
 
 from tersim.config.enums import DramModelKind
 from tersim.hw.counts import ActionCounts
+from tersim.mapping.placement import Placement
 from tersim.mapping.schedule import OpSchedule, Schedule, TileRun, Unit
 from tersim.sim.engine import Fidelity, simulate
 from tersim.sim.timing import MemoryTiming
+from tersim.workload.ops import OpKind, Phase
 
 
 def _op(i: int, runs: list[TileRun], write: int = 0, layer: int = 0, step: int = 0) -> OpSchedule:
     return OpSchedule(
-        i, f"op{i}", "linear", layer, "prefill", step, tuple(runs), write, ActionCounts()
+        i, f"op{i}", OpKind.LINEAR, layer, Phase.PREFILL, step, tuple(runs), write, ActionCounts()
     )
 
 
 def _both(ops: list[OpSchedule], mem: MemoryTiming):  # type: ignore[no-untyped-def]
-    sched = Schedule(tuple(ops))
+    sched = Schedule(tuple(ops), Placement.none())
     return simulate(sched, mem, 1e9, Fidelity.TILE), simulate(sched, mem, 1e9, Fidelity.FAST)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -78,8 +79,19 @@ def test_fast_equals_tile_small_workload(df: Dataflow, pe: str) -> None:
     assert fast.result.total_cycles == tile.result.total_cycles
     assert fast.result.busy_cycles == tile.result.busy_cycles
     assert fast.result.stall_cycles == tile.result.stall_cycles
-    assert fast.result.counts == tile.result.counts
     assert fast.result.spans == tile.result.spans
+    assert fast.result.busy_cycles["dram"] == _dram_busy_by_hand(hw, fast)
+
+
+def _dram_busy_by_hand(hw: HardwareConfig, rec) -> int:  # type: ignore[no-untyped-def]
+    """The aggregate DRAM is busy ceil(bytes / bw) per tile load and per op write-back: summed
+    from the schedule, without either engine."""
+    bw = hw.dram_bw_bytes_per_cycle
+    total = 0
+    for op in rec.schedule.ops:
+        total += sum(r.count * math.ceil(r.load_bytes / bw) for r in op.runs if r.load_bytes)
+        total += math.ceil(op.write_bytes / bw) if op.write_bytes else 0
+    return total
 
 
 @pytest.mark.parametrize("df", list(Dataflow))
@@ -96,7 +108,8 @@ def test_fast_equals_tile_medium_workload(df: Dataflow) -> None:
     tile = run(hw, spec, fidelity=Fidelity.TILE, **kw)
     fast = run(hw, spec, fidelity=Fidelity.FAST, **kw)
     assert fast.result.total_cycles == tile.result.total_cycles
-    assert fast.result.counts == tile.result.counts
+    assert fast.result.busy_cycles == tile.result.busy_cycles
+    assert fast.result.busy_cycles["dram"] == _dram_busy_by_hand(hw, fast)
 
 
 def test_dram_reads_cover_the_weights_used() -> None:
@@ -110,7 +123,9 @@ def test_dram_reads_cover_the_weights_used() -> None:
     from tersim.workload.trace import trace_shapes
 
     wl = trace_shapes(spec, rec.formats, prompt_tokens=64, gen_tokens=2)
-    used = sum(op.weight_read_bytes for op in wl.ops)
+    from tersim.workload.ops import TensorKind
+
+    used = sum(op.read_bytes(TensorKind.WEIGHT) for op in wl.ops)
     assert rec.result.counts.dram_read_bytes["weights"] >= used
 
 

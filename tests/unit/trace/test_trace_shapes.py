@@ -10,6 +10,7 @@ import pytest
 from tersim.config import PEKind, load_workload
 from tersim.errors import WorkloadError
 from tersim.workload.formats import resolve_formats
+from tersim.workload.ops import TensorKind
 from tersim.workload.trace import OpKind, Phase, load_workload_trace, save_workload, trace_shapes
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -55,9 +56,20 @@ def test_attention_shapes_prefill_and_decode() -> None:
         (Phase.DECODE, 1, 103, 128, 128),
     ]
     # KV cache read per layer for K: batch * kv_heads * ctx * head_dim * 2 bytes
-    assert qk[1].kv_read_bytes == 2 * 8 * 101 * 128 * 2
-    kproj = next(op for op in wl.ops if op.name == "L0.k_proj" and op.phase == Phase.PREFILL)
-    assert kproj.kv_write_bytes == 2 * 100 * 8 * 128 * 2
+    assert qk[1].read_bytes(TensorKind.KV_CACHE) == 2 * 8 * 101 * 128 * 2
+    # the cache holds rotated keys: RoPE writes K, the V projection writes V (100 new tokens)
+    prefill = [op for op in wl.ops if op.phase == Phase.PREFILL]
+    rope = next(op for op in prefill if op.name == "L0.rope")
+    vproj = next(op for op in prefill if op.name == "L0.v_proj")
+    kproj = next(op for op in prefill if op.name == "L0.k_proj")
+    assert rope.write_bytes(TensorKind.KV_CACHE) == 2 * 100 * 8 * 128 * 2
+    assert vproj.write_bytes(TensorKind.KV_CACHE) == 2 * 100 * 8 * 128 * 2
+    assert vproj.write_bytes(TensorKind.ACTIVATION) == 0
+    assert kproj.write_bytes(TensorKind.KV_CACHE) == 0
+    assert rope.inputs == (
+        next(op for op in prefill if op.name == "L0.q_proj").outputs[0],
+        kproj.outputs[0],
+    )
 
 
 def test_ternary_formats_and_weight_bytes() -> None:
@@ -66,8 +78,8 @@ def test_ternary_formats_and_weight_bytes() -> None:
     assert (f.weight_format, f.weight_bits, f.act_bits) == ("ternary", 2.0, 8)
     wl = trace_shapes(spec, f, phases=(Phase.DECODE,), gen_tokens=1)
     q = next(op for op in wl.ops if op.name == "L0.q_proj")
-    assert q.weight_read_bytes == 3200 * 3200 // 4
-    assert q.act_read_bytes == 3200  # one int8 token
+    assert q.read_bytes(TensorKind.WEIGHT) == 3200 * 3200 // 4
+    assert q.read_bytes(TensorKind.ACTIVATION) == 3200  # one int8 token
     # the same model on an FP16 array runs as its FP16 counterpart
     f16 = resolve_formats(spec, PEKind.FP16_MAC)
     assert (f16.weight_format, f16.weight_bits, f16.act_bits) == ("fp16", 16.0, 16)
