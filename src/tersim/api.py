@@ -16,9 +16,10 @@ Everything here is a thin, validated wrapper over the pipeline stages. Rules:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -32,7 +33,7 @@ from tersim.config.hardware import HardwareConfig, design_problems
 from tersim.config.hf_import import HFImport, import_hf_file, is_hf_config
 from tersim.config.sweep import SweepSpec, sweep_problems
 from tersim.config.workload import ModelSpec, model_problems
-from tersim.errors import ConfigError, Problem, TersimError, WorkloadError
+from tersim.errors import ConfigError, DesignError, Problem, TersimError, WorkloadError
 from tersim.workload.formats import resolve_formats
 from tersim.workload.trace import Phase, Workload, trace_shapes
 
@@ -492,13 +493,31 @@ def run(
         fn = progress
         return lambda done, total: fn(label, done, total)
 
-    record = run_pipeline(design, spec, phases, p, g, b, fmt, fid, traced, reporter(design.name))
-    base_record = (
-        None
-        if base is None
-        else run_pipeline(base, spec, phases, p, g, b, None, fid, None, reporter(base.name))
-    )
+    with _at_lines_of(hw):
+        record = run_pipeline(
+            design, spec, phases, p, g, b, fmt, fid, traced, reporter(design.name)
+        )
+    base_record = None
+    if base is not None:
+        with _at_lines_of(baseline):
+            base_record = run_pipeline(
+                base, spec, phases, p, g, b, None, fid, None, reporter(base.name)
+            )
     return Result(record, base_record)
+
+
+@contextlib.contextmanager
+def _at_lines_of(hw: object) -> Iterator[None]:
+    """A DesignError of a design given as a file is reported at that file's lines."""
+    try:
+        yield
+    except DesignError as exc:
+        if not isinstance(hw, str | Path):
+            raise
+        from tersim.config.yaml_io import locate_problems
+        from tersim.shipped import resolve
+
+        raise DesignError(locate_problems(resolve(hw, "hardware"), str(exc))) from None
 
 
 _RUN_ARGS = [

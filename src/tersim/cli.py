@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -16,8 +17,8 @@ from rich.table import Table
 from tersim._version import __version__
 from tersim.config import HardwareConfig, ModelSpec, load_any
 from tersim.config.types import MAX_BATCH, MAX_CONTEXT_TOKENS, MAX_GEMM_DIM, MAX_JOBS, MAX_SEED
-from tersim.errors import ConfigError, TersimError
-from tersim.files import dumps_json, write_json
+from tersim.errors import ConfigError, DesignError, TersimError
+from tersim.files import dumps_json, write_atomic, write_json
 from tersim.shipped import shipped_files
 from tersim.workload.ops import Phase
 
@@ -144,6 +145,17 @@ def _usage_line(exc: Exception) -> str:
     return f"{where}: {message} (see '{where} --help')"
 
 
+@contextlib.contextmanager
+def _in_design_file(path: Path) -> Iterator[None]:
+    """A DesignError raised in the body is reported at the lines of design file ``path``."""
+    from tersim.config.yaml_io import locate_problems
+
+    try:
+        yield
+    except DesignError as exc:
+        raise DesignError(locate_problems(path, str(exc))) from None
+
+
 def _load_spec(workload: str) -> ModelSpec:
     """A workload by name, YAML path or Hugging Face config.json (its notes go to stderr)."""
     from tersim.config import load_workload
@@ -210,13 +222,7 @@ def import_hf_cmd(
     if output is None:
         print(imp.yaml(), end="")
         return
-    tmp = output.with_name(output.name + ".tmp")
-    try:
-        tmp.write_text(imp.yaml(), encoding="utf-8")
-        tmp.replace(output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise TersimError(f"{output}: cannot write ({exc.strerror})") from None
+    write_atomic(output, imp.yaml())
     a = imp.spec.architecture
     _out().print(
         f"wrote {output}: {imp.spec.name} ({imp.model_type}, {a.layers} layers, hidden "
@@ -334,7 +340,7 @@ def trace(
     ] = 0,
     checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
     prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
-    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP, min=1, max=MAX_JOBS)] = None,
 ) -> None:
     """Trace a workload's ops (shapes, formats, bytes; with --measure, real counts)."""
     from tersim.api import trace as trace_api
@@ -504,7 +510,7 @@ def run_cmd(
     ] = None,
     checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
     prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
-    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP, min=1, max=MAX_JOBS)] = None,
     json_out: JsonOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
     csv_dir: Annotated[
@@ -812,7 +818,8 @@ def gemm(
         raise TersimError(
             f"invalid option: {exc} (dataflow: os | ws | is; compat: tersim | scalesim)"
         ) from None
-    res = run_gemm(design, m, n, k, df, mode, ideal_memory)
+    with _in_design_file(resolve(hw, "hardware")):
+        res = run_gemm(design, m, n, k, df, mode, ideal_memory)
     doc = res.to_json()
     if json_out is not None:
         _emit_json(json_out, doc)
@@ -1173,7 +1180,10 @@ def main() -> None:
     try:
         code = app(args=bare_json_prints(sys.argv[1:]), standalone_mode=False)
     except TersimError as exc:
-        lines = [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else [str(exc)]
+        # one line per problem; control characters inside a line are escaped
+        lines = (
+            [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else str(exc).split("\n")
+        )
         for line in lines:
             _err().print(_printable(line), markup=False, soft_wrap=True)
         sys.exit(2)

@@ -13,7 +13,7 @@ from tersim.config.workload import ModelSpec
 from tersim.cost.area import AreaBreakdown, chip_area
 from tersim.cost.energy import EnergyBreakdown, PriceList, estimate_energy, price_list
 from tersim.cost.power import PeakPower, peak_power
-from tersim.errors import WorkloadError
+from tersim.errors import DesignError, WorkloadError
 from tersim.hw.counts import ActionCounts, sum_counts
 from tersim.hw.pe import pe_model
 from tersim.mapping.ops import map_workload
@@ -268,11 +268,12 @@ def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
     context = workload.prompt_tokens + workload.gen_tokens
     need = footprint(spec, fp_format, context, workload.batch)
     if need.total_bytes > cap:
-        raise WorkloadError(
-            f"{spec.name} does not fit {hw.name}'s DRAM: weights, embeddings and a KV cache "
-            f"for {context} tokens x batch {workload.batch} need {need.total_bytes:,} bytes "
-            f"(KV cache {need.kv_cache_bytes:,}); dram.capacity_bytes is {cap:,} (expected at "
-            "least the need: raise the capacity or shorten the context or batch)"
+        raise DesignError(
+            f"dram.capacity_bytes: {spec.name} does not fit {hw.name}'s DRAM: weights, "
+            f"embeddings and a KV cache for {context} tokens x batch {workload.batch} need "
+            f"{need.total_bytes:,} bytes (KV cache {need.kv_cache_bytes:,}); dram.capacity_bytes "
+            f"is {cap:,} (expected at least the need: raise the capacity or shorten the context "
+            "or batch)"
         )
 
 
