@@ -16,9 +16,10 @@ Everything here is a thin, validated wrapper over the pipeline stages. Rules:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -32,14 +33,14 @@ from tersim.config.hardware import HardwareConfig, design_problems
 from tersim.config.hf_import import HFImport, import_hf_file, is_hf_config
 from tersim.config.sweep import SweepSpec, sweep_problems
 from tersim.config.workload import ModelSpec, model_problems
-from tersim.errors import ConfigError, Problem, TersimError, WorkloadError
+from tersim.errors import ConfigError, DesignError, Problem, TersimError, WorkloadError
 from tersim.workload.formats import resolve_formats
 from tersim.workload.trace import Phase, Workload, trace_shapes
 
 if TYPE_CHECKING:
     import pandas
 
-    from tersim.dse.sweep import PointResult
+    from tersim.dse.sweep import SweepSummary
     from tersim.run.pipeline import RunRecord
     from tersim.run.rows import OpRow
     from tersim.run.single_gemm import GemmResult
@@ -492,13 +493,31 @@ def run(
         fn = progress
         return lambda done, total: fn(label, done, total)
 
-    record = run_pipeline(design, spec, phases, p, g, b, fmt, fid, traced, reporter(design.name))
-    base_record = (
-        None
-        if base is None
-        else run_pipeline(base, spec, phases, p, g, b, None, fid, None, reporter(base.name))
-    )
+    with _at_lines_of(hw):
+        record = run_pipeline(
+            design, spec, phases, p, g, b, fmt, fid, traced, reporter(design.name)
+        )
+    base_record = None
+    if base is not None:
+        with _at_lines_of(baseline):
+            base_record = run_pipeline(
+                base, spec, phases, p, g, b, None, fid, None, reporter(base.name)
+            )
     return Result(record, base_record)
+
+
+@contextlib.contextmanager
+def _at_lines_of(hw: object) -> Iterator[None]:
+    """A DesignError of a design given as a file is reported at that file's lines."""
+    try:
+        yield
+    except DesignError as exc:
+        if not isinstance(hw, str | Path):
+            raise
+        from tersim.config.yaml_io import locate_problems
+        from tersim.shipped import resolve
+
+        raise DesignError(locate_problems(resolve(hw, "hardware"), str(exc))) from None
 
 
 _RUN_ARGS = [
@@ -551,18 +570,22 @@ def gemm(
 
 def sweep(
     spec: SweepSpec | str | Path,
+    store: str | Path | None = None,
     jobs: int = 1,
     executor: str = "local",
     **unexpected: Never,
-) -> list[PointResult]:
-    """Run every point of a sweep (a SweepSpec or its YAML path); points that are impossible
-    carry their error instead of numbers."""
-    _unexpected("sweep", unexpected, ["spec", "jobs", "executor"])
+) -> SweepSummary:
+    """Run a sweep (a SweepSpec or its YAML path) into its results store (default
+    ``reports/<sweep-name>.sqlite``; rerunning resumes) and return its summary: every settled
+    point (``.points``, each with its params, status, reason and objective values) and the
+    Pareto front (``.front``). See ``docs/dse.md``."""
+    _unexpected("sweep", unexpected, ["spec", "store", "jobs", "executor"])
     from tersim.config.yaml_io import load_sweep
-    from tersim.dse.sweep import run_sweep
+    from tersim.dse.sweep import ExecutorChoice, run_sweep
 
     sw = validated(spec) if isinstance(spec, SweepSpec) else load_sweep(spec)
     n_jobs = _count("jobs", jobs, 1) or 1
     base = load_hardware(sw.hardware)
     model = load_workload(sw.workload)
-    return run_sweep(sw, base, model, n_jobs, None, executor=executor)
+    path = Path(store) if store is not None else Path("reports") / f"{sw.name}.sqlite"
+    return run_sweep(sw, base, model, path, ExecutorChoice(kind=executor, jobs=n_jobs))

@@ -10,7 +10,8 @@ Commands run in this process (``tersim.cli.main`` with ``sys.argv`` set, output 
 is about 20 times faster than a subprocess per command, with:
 
 * a time limit: ``SIGALRM`` raises :class:`Timeout` (a BaseException, so no ``except Exception``
-  in tersim can swallow it) in the command;
+  in tersim can swallow it) in the command, again every second after the limit (a raise inside
+  a gc callback is lost), and a command that took longer than the limit is a hang anyway;
 * a memory limit: the address space may grow by at most ``2 x`` the limit (``RLIMIT_AS``: past
   it allocations fail with MemoryError), and the peak resident set (``VmHWM``, reset before each
   command through ``/proc/self/clear_refs``) may grow by at most the limit.
@@ -22,8 +23,8 @@ Verdicts: ``ok`` (exit 0, standard JSON written), ``rejected`` (exit 2 with a pr
 and the failures ``traceback`` (an exception escaped, or an exit status other than 0 and 2),
 ``hang``, ``over_memory``, ``invalid_json`` (exit 0 but the JSON is missing or not standard), and
 ``bad_message`` (exit 2 from ``validate`` with a line that does not start ``FILE:`` or, for a
-field's problem, ``FILE:LINE:``; or exit 2 from ``run``/``sweep`` with an empty or multi-line
-message).
+field's problem, ``FILE:LINE:``; exit 2 from ``run``/``sweep`` with nothing on stderr, or from
+the run of a design with a line that does not start with the design file's name).
 """
 
 from __future__ import annotations
@@ -145,7 +146,9 @@ def limits(time_limit_s: float, memory_limit_bytes: int) -> Iterator[None]:
     if vm_bytes:
         cap = vm_bytes + 2 * memory_limit_bytes
         resource.setrlimit(resource.RLIMIT_AS, (cap if hard < 0 else min(cap, hard), hard))
-    signal.setitimer(signal.ITIMER_REAL, time_limit_s)
+    # Then every second: a Timeout raised inside a gc callback or a __del__ is swallowed there,
+    # so it is raised again until one reaches the command.
+    signal.setitimer(signal.ITIMER_REAL, time_limit_s, 1.0)
     try:
         yield
     finally:
@@ -287,10 +290,15 @@ def validate_message_problem(stderr: str, file_name: str) -> str:
     return ""
 
 
-def judge(outcome: Outcome, json_out: Path | None, validate_of: str | None) -> Judged:
-    """The verdict on one command; ``validate_of`` is the file name for a validate command."""
-    if outcome.timed_out:
-        return Judged(outcome, Verdict.HANG, f"over {TIME_LIMIT_S:.0f} s")
+def judge(
+    outcome: Outcome, json_out: Path | None, validate_of: str | None, design: str | None = None
+) -> Judged:
+    """The verdict on one command; ``validate_of`` is the file name for a validate command,
+    ``design`` the design file of a run (whose run-time problems must name it)."""
+    if outcome.timed_out or outcome.seconds > TIME_LIMIT_S:
+        return Judged(
+            outcome, Verdict.HANG, f"{outcome.seconds:.1f} s (limit {TIME_LIMIT_S:.0f} s)"
+        )
     if outcome.peak_growth_bytes > MEMORY_LIMIT_BYTES or OUT_OF_MEMORY in outcome.stderr:
         return Judged(outcome, Verdict.OVER_MEMORY, f"peak +{outcome.peak_growth_bytes >> 20} MiB")
     if "MemoryError" in outcome.escaped:
@@ -307,11 +315,14 @@ def judge(outcome: Outcome, json_out: Path | None, validate_of: str | None) -> J
         return Judged(outcome, Verdict.TRACEBACK, f"exit status {outcome.exit_code}")
     if validate_of is not None:
         problem = validate_message_problem(outcome.stderr, validate_of)
-    else:
+    else:  # a problem the design or workload meets at run time: one line per problem
         lines = [x for x in outcome.stderr.splitlines() if x.strip()]
-        problem = (
-            "" if len(lines) == 1 else f"{len(lines)} lines on stderr: {outcome.stderr[:300]!r}"
-        )
+        problem = "" if lines else "exit 2 with nothing on stderr"
+        unplaced = [x for x in lines if design is not None and not x.startswith(design + ":")]
+        if unplaced:
+            problem = (
+                f"a run-time problem that does not name the design file: {unplaced[0][:200]!r}"
+            )
     if problem:
         return Judged(outcome, Verdict.BAD_MESSAGE, problem)
     return Judged(outcome, Verdict.REJECTED)
@@ -390,7 +401,8 @@ def _check_case(case: Case, workdir: Path, run: Runner) -> list[Judged]:
         args = ["sweep", str(path)]
     else:  # pragma: no cover - validate names the kind of every file it accepts
         return [*judged, Judged(first.outcome, Verdict.BAD_MESSAGE, f"unknown kind: {kind}")]
-    judged.append(judge(run([*args, "--json", str(json_out)]), json_out, None))
+    design = str(path) if "(hardware " in kind else None
+    judged.append(judge(run([*args, "--json", str(json_out)]), json_out, None, design))
     return judged
 
 

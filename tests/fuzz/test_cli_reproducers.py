@@ -115,10 +115,12 @@ NUMBER_OPTIONS = [
     (["run"], "--prompt-tokens"),
     (["run"], "--gen-tokens"),
     (["run"], "--batch"),
+    (["run"], "--threads"),
     (["trace", "x", "-o", "/tmp/unused.json"], "--prompt-tokens"),
     (["trace", "x", "-o", "/tmp/unused.json"], "--gen-tokens"),
     (["trace", "x", "-o", "/tmp/unused.json"], "--batch"),
     (["trace", "x", "-o", "/tmp/unused.json"], "--seed"),
+    (["trace", "x", "-o", "/tmp/unused.json"], "--threads"),
     (["footprint", "--workload", "x"], "--context"),
     (["footprint", "--workload", "x"], "--batch"),
     (["footprint", "--workload", "x"], "--outlier-fraction"),
@@ -138,3 +140,16 @@ NUMBER_OPTIONS = [
 def test_every_cli_number_is_range_checked(args: list[str], option: str, value: str) -> None:
     """`tersim footprint --outlier-fraction -1` printed a negative size; now: exit 2, one line."""
     _one_line_error(run_in_process([*args, option, value]), f"'{option}'", f"tersim {args[0]}")
+
+
+def test_run_time_design_problems_name_the_file_and_line(tmp_path: Path) -> None:
+    """A buffer port too slow for the array is found when mapping, after loading: it is still
+    reported at its line of the design file."""
+    lines = TINY_HARDWARE.read_text().splitlines()
+    at = next(i for i, x in enumerate(lines) if "read_bw_bytes_per_cycle" in x)  # sram.input's
+    lines[at] = lines[at].replace("read_bw_bytes_per_cycle: 8", "read_bw_bytes_per_cycle: 1")
+    hw = tmp_path / "slow-port.yaml"
+    hw.write_text("\n".join(lines) + "\n")
+    args = ["run", "--hw", str(hw), "--workload", str(TINY_WORKLOAD), "--baseline", "none"]
+    line = _one_line_error(run_in_process(args), "needs 8 bytes per cycle")
+    assert line.startswith(f"{hw}:{at + 1}: sram.input.read_bw_bytes_per_cycle: "), line

@@ -36,7 +36,8 @@ from pydantic import ValidationError
 
 from tersim.config.enums import FFNType
 from tersim.config.workload import ModelSpec, model_problems
-from tersim.errors import ConfigError, Problem
+from tersim.errors import ConfigError, FileError, Problem
+from tersim.files import read_bounded
 
 MAX_CONFIG_BYTES = 1 << 20  # a config.json is a few kB; anything larger is not one
 DEFAULT_PROMPT_TOKENS = 512  # the scenario of every shipped workload
@@ -733,15 +734,9 @@ def import_hf_file(
     """
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(
-                [Problem(str(p), None, "(top level)", "too large for a config.json (over 1 MiB)")]
-            )
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            [Problem(str(p), None, "(top level)", f"cannot read the file ({exc.strerror})")]
-        ) from None
+        text = read_bounded(p, MAX_CONFIG_BYTES, "a config.json").decode("utf-8")
+    except FileError as exc:
+        raise ConfigError([Problem(str(p), None, "(top level)", exc.reason)]) from None
     except UnicodeDecodeError:
         raise ConfigError(
             [Problem(str(p), None, "(top level)", "not UTF-8 text (expected a config.json)")]
@@ -752,6 +747,14 @@ def import_hf_file(
     except json.JSONDecodeError as exc:
         raise ConfigError(
             [Problem(str(p), exc.lineno, "(top level)", f"not valid JSON ({exc.msg})")]
+        ) from None
+    except (ValueError, RecursionError):  # a 4,300-digit integer; nesting deeper than ~1,000
+        raise ConfigError(
+            [
+                Problem(
+                    str(p), None, "(top level)", "not usable JSON (a huge number or deep nesting)"
+                )
+            ]
         ) from None
     if not isinstance(doc, dict):
         raise ConfigError(

@@ -16,13 +16,15 @@ from tersim.config.types import (
     PosInt,
 )
 
-# Upper bounds where a larger value describes no model (published models: hidden <= ~2^14.5,
-# layers <= ~128, FFN <= ~2^16, vocabularies <= ~2^18); see tersim.config.types.
-MAX_HIDDEN = 1 << 17
+# Upper bounds where a larger value describes no model: 3x to 8x the largest published ones
+# (PaLM 540B: d_model 18,432, FFN 73,728, arXiv 2204.02311 Table 1; Llama 3.1 405B: 126 layers,
+# arXiv 2407.21783 Table 3; Gemma: a 256k vocabulary, arXiv 2403.08295); see
+# tersim.config.types.
+MAX_HIDDEN = 1 << 16
 MAX_LAYERS = 1 << 10
 MAX_HEADS = 1 << 12
-MAX_FFN = 1 << 20
-MAX_VOCAB = 1 << 22
+MAX_FFN = 1 << 18
+MAX_VOCAB = 1 << 20
 MAX_ROPE_THETA = 1.0e12
 MAX_GROUP_SIZE = 1 << 20
 

@@ -7,6 +7,7 @@ Every problem in a file is collected and raised at once as a :class:`ConfigError
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -345,6 +346,28 @@ def load_any(path: str | Path) -> HardwareConfig | ModelSpec | SweepSpec:
             )
         ]
     )
+
+
+_FIELD_FIRST = re.compile(r"^(?P<field>[A-Za-z_][\w]*(?:\.[\w]+)*): (?P<rest>.*)$")
+
+
+def locate_problems(path: str | Path, message: str) -> str:
+    """``message`` (one problem per line, as a DesignError gives them) with each line placed in
+    the file: ``FILE:LINE: field: ...`` when it starts with a dotted field of the file (the
+    line of the field, or of the nearest enclosing key the file gives), else ``FILE: ...``. For problems found after loading,
+    such as a buffer port too slow for the array."""
+    try:
+        _, lines = read_yaml(Path(path))
+    except ConfigError:
+        lines = _Lines()
+    out = []
+    for text in message.split("\n"):
+        m = _FIELD_FIRST.match(text)
+        line = None
+        if m is not None and (m.group("field").split(".")[0],) in lines.by_path:
+            line = lines.line_of_dotted(m.group("field"))
+        out.append(f"{path}:{line}: {text}" if line is not None else f"{path}: {text}")
+    return "\n".join(out)
 
 
 def dump_model(obj: BaseModel) -> str:

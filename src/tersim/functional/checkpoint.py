@@ -62,7 +62,8 @@ import numpy as np
 from safetensors import safe_open
 
 from tersim.config.workload import ModelSpec
-from tersim.errors import WorkloadError
+from tersim.errors import FileError, WorkloadError
+from tersim.files import read_json
 from tersim.functional.packing import pack_ternary
 from tersim.functional.transformer import (
     BitLinear,
@@ -79,6 +80,7 @@ from tersim.workload.formats import Formats
 
 #: Float safetensors dtypes the loader reads.
 SUPPORTED_DTYPES = ("F32", "F16", "BF16")
+MAX_CONFIG_JSON_BYTES = 1 << 20  # the config.json beside a checkpoint is a few kB
 #: dtype of a packed BitNet weight.
 PACKED_DTYPE = "U8"
 #: Values per packed byte (``transformers.integrations.bitnet.VALUES_PER_ITEM``).
@@ -187,9 +189,9 @@ def read_config(path: Path, spec: ModelSpec) -> tuple[bool, list[str]]:
     if not file.is_file():
         return True, []
     try:
-        doc = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return True, [f"{file}: not readable JSON ({exc})"]
+        doc = read_json(file, MAX_CONFIG_JSON_BYTES, "a config.json")
+    except FileError as exc:
+        return True, [f"{exc.path}: not readable JSON: {exc.reason}"]
     if not isinstance(doc, dict):
         return True, [f"{file}: expected a JSON object"]
     problems = []

@@ -14,7 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tersim.errors import WorkloadError
+from tersim.errors import FileError, WorkloadError
+from tersim.files import read_bounded
+
+MAX_PROMPT_BYTES = 1 << 28  # 256 MiB of token ids: tens of millions of tokens
 
 
 def _json_rows(path: Path, doc: object) -> list[list[object]]:
@@ -45,8 +48,10 @@ def load_prompt_ids(path: str | Path, vocab: int) -> np.ndarray:
     """
     p = Path(path)
     try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_bounded(p, MAX_PROMPT_BYTES, "a file of token ids").decode("utf-8")
+    except FileError as exc:
+        raise WorkloadError(f"{p}: cannot read the prompt ids: {exc.reason}") from None
+    except UnicodeDecodeError as exc:
         raise WorkloadError(f"{p}: cannot read the prompt ids ({exc})") from None
     stripped = text.lstrip()
     if stripped.startswith("["):
@@ -54,6 +59,8 @@ def load_prompt_ids(path: str | Path, vocab: int) -> np.ndarray:
             rows = _json_rows(p, json.loads(text))
         except json.JSONDecodeError as exc:
             raise WorkloadError(f"{p}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        except (ValueError, RecursionError):  # a 4,300-digit integer; nesting past ~1,000
+            raise WorkloadError(f"{p}: not usable JSON (a huge number or deep nesting)") from None
         lines = list(range(1, len(rows) + 1))
         where = "sequence"
     else:

@@ -1,6 +1,6 @@
 """Write tables of rows (``tersim.run.rows``) as CSV or Parquet files, one file per table.
 
-Rules: every file is written whole or not at all (a temporary file renamed into place); the
+Rules: every file is written whole or not at all (``tersim.files.write_atomic``); the
 folder is created if needed; a table's columns are the keys of its first row, in order (every
 row of a table has the same keys); ``None`` is an empty CSV cell and a Parquet null. Parquet
 needs ``pyarrow`` (``pip install 'tersim[pandas]'``).
@@ -9,12 +9,14 @@ needs ``pyarrow`` (``pip install 'tersim[pandas]'``).
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from tersim.errors import TersimError
+from tersim.files import write_atomic
 
 
 class TableFormat(StrEnum):
@@ -51,32 +53,26 @@ def write_tables(
         if not rows:
             continue
         path = out_dir / f"{name}.{fmt.value}"
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            if fmt is TableFormat.CSV:
-                _write_csv(tmp, rows)
-            else:
-                _write_parquet(tmp, rows)
-            tmp.replace(path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise TersimError(f"{path}: cannot write ({exc.strerror})") from None
+        write_atomic(path, _csv_text(rows) if fmt is TableFormat.CSV else _parquet_bytes(rows))
         written.append(path)
     return written
 
 
-def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
 
 
-def _write_parquet(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+def _parquet_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     columns = list(rows[0])
     table = pa.Table.from_pydict({c: [r[c] for r in rows] for c in columns})
-    pq.write_table(table, path)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())

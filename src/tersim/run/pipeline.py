@@ -13,17 +13,22 @@ from tersim.config.workload import ModelSpec
 from tersim.cost.area import AreaBreakdown, chip_area
 from tersim.cost.energy import EnergyBreakdown, PriceList, estimate_energy, price_list
 from tersim.cost.power import PeakPower, peak_power
-from tersim.errors import WorkloadError
+from tersim.errors import DesignError, WorkloadError
 from tersim.hw.counts import ActionCounts, sum_counts
 from tersim.hw.pe import pe_model
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
+from tersim.sim.timing import MemoryTiming
 from tersim.workload.footprint import StorageFormat, footprint
 from tersim.workload.formats import Formats, resolve_formats
 from tersim.workload.trace import Phase, Workload, trace_shapes
 
 Progress = Callable[[int, int], None]
+# Reuse hooks (design-space sweeps pass caching versions; see tersim.dse.evaluate): a mapper
+# and a simulator with the signatures of map_workload and simulate.
+Mapper = Callable[[HardwareConfig, Workload], Schedule]
+Simulator = Callable[[Schedule, MemoryTiming, float, Fidelity, Progress | None], SimResult]
 
 
 @dataclass(frozen=True)
@@ -185,11 +190,14 @@ def run(
     workload: Workload | None = None,
     progress: Progress | None = None,
     ideal_memory: bool = False,
+    mapper: Mapper = map_workload,
+    simulator: Simulator = simulate,
 ) -> RunRecord:
     """Simulate ``spec`` on ``hw`` (in the design's native format unless told otherwise).
 
     ``ideal_memory`` makes DRAM transfers free and instantaneous (the mapping and its traffic
-    counts are unchanged), which isolates the compute units.
+    counts are unchanged), which isolates the compute units. ``mapper`` and ``simulator``
+    stand in for map_workload and simulate (a sweep passes memoizing ones).
     """
     if not isinstance(phases, tuple) or not phases or not all(isinstance(p, Phase) for p in phases):
         raise WorkloadError(
@@ -200,9 +208,9 @@ def run(
         formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
         workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
     check_fits(hw, spec, workload)
-    schedule = map_workload(hw, workload)
+    schedule = mapper(hw, workload)
     mem = memory_timing(hw, ideal=ideal_memory)
-    result = simulate(schedule, mem, hw.array.clock_hz, fidelity, progress)
+    result = simulator(schedule, mem, hw.array.clock_hz, fidelity, progress)
     prices = price_list(hw)
     energy = estimate_energy(result.counts, prices)
     scenario = Scenario(
@@ -260,11 +268,12 @@ def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
     context = workload.prompt_tokens + workload.gen_tokens
     need = footprint(spec, fp_format, context, workload.batch)
     if need.total_bytes > cap:
-        raise WorkloadError(
-            f"{spec.name} does not fit {hw.name}'s DRAM: weights, embeddings and a KV cache "
-            f"for {context} tokens x batch {workload.batch} need {need.total_bytes:,} bytes "
-            f"(KV cache {need.kv_cache_bytes:,}); dram.capacity_bytes is {cap:,} (expected at "
-            "least the need: raise the capacity or shorten the context or batch)"
+        raise DesignError(
+            f"dram.capacity_bytes: {spec.name} does not fit {hw.name}'s DRAM: weights, "
+            f"embeddings and a KV cache for {context} tokens x batch {workload.batch} need "
+            f"{need.total_bytes:,} bytes (KV cache {need.kv_cache_bytes:,}); dram.capacity_bytes "
+            f"is {cap:,} (expected at least the need: raise the capacity or shorten the context "
+            "or batch)"
         )
 
 

@@ -224,11 +224,13 @@ def test_gemm_time_and_energy_by_hand() -> None:
         tersim.gemm(TINY, 4, 4, 0)
 
 
-def test_sweep_api() -> None:
-    points = tersim.sweep(ROOT / "tests" / "data" / "api_sweep.yaml")
-    assert [dict(p.params)["array.rows"] for p in points] == [4, 8]
-    assert all(p.error is None and p.seconds > 0 for p in points)
-    assert points[0].seconds > points[1].seconds  # half the rows: slower
+def test_sweep_api(tmp_path: Path) -> None:
+    summary = tersim.sweep(ROOT / "tests" / "data" / "api_sweep.yaml", store=tmp_path / "s.sqlite")
+    points = sorted(summary.points, key=lambda p: p.params["array.rows"])
+    assert [p.params["array.rows"] for p in points] == [4, 8]
+    assert all(p.status.value == "ok" and p.reason is None for p in points)
+    latency = [o.metric for o in summary.objectives].index("seconds")
+    assert points[0].objectives[latency] > points[1].objectives[latency]  # half the rows: slower
 
 
 def test_example_script_runs(tmp_path: Path) -> None:

@@ -41,7 +41,10 @@ def test_every_number_in_a_schema_has_a_lower_and_an_upper_bound(model: Any) -> 
         where
         for where, node in numbers
         if "enum" not in node
-        and ("maximum" not in node or not ({"minimum", "exclusiveMinimum"} & set(node)))
+        and not (
+            {"maximum", "exclusiveMaximum"} & set(node)
+            and {"minimum", "exclusiveMinimum"} & set(node)
+        )
     ]
     assert unbounded == []
 

@@ -206,14 +206,16 @@ def test_dram_counts_are_the_bytes_transferred(df: Dataflow) -> None:
 
 
 def test_kv_cache_that_does_not_fit_dram_is_an_error() -> None:
-    from tersim.errors import WorkloadError
+    from tersim.errors import DesignError
 
     spec = load_workload(ROOT / "workloads" / "llama2-7b.yaml")
     small = FP16_HW.model_copy(
         update={"dram": FP16_HW.dram.model_copy(update={"capacity_bytes": 16 * 2**30})}
     )
     run(small, spec, prompt_tokens=128, gen_tokens=1)  # 13.5 GB of weights + small KV: fits
-    with pytest.raises(WorkloadError, match=r"KV cache .* dram\.capacity_bytes"):
+    with pytest.raises(
+        DesignError, match=r"^dram\.capacity_bytes: .*KV cache .* dram\.capacity_bytes"
+    ):
         run(small, spec, prompt_tokens=2048, gen_tokens=2048, batch=8)
 
 
