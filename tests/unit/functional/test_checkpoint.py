@@ -316,5 +316,5 @@ def test_config_json_that_contradicts_the_workload(tmp_path: Path) -> None:
     )
     assert "linear_class is 'fancylinear'" in text
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(TersimError, match=r"config\.json: not readable JSON"):
+    with pytest.raises(TersimError, match=r"config\.json(:\d+)?: not readable JSON"):
         load_checkpoint(tmp_path, spec, _formats(spec))
