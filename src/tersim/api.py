@@ -40,7 +40,7 @@ from tersim.workload.trace import Phase, Workload, trace_shapes
 if TYPE_CHECKING:
     import pandas
 
-    from tersim.dse.sweep import PointResult
+    from tersim.dse.sweep import SweepSummary
     from tersim.run.pipeline import RunRecord
     from tersim.run.rows import OpRow
     from tersim.run.single_gemm import GemmResult
@@ -570,18 +570,22 @@ def gemm(
 
 def sweep(
     spec: SweepSpec | str | Path,
+    store: str | Path | None = None,
     jobs: int = 1,
     executor: str = "local",
     **unexpected: Never,
-) -> list[PointResult]:
-    """Run every point of a sweep (a SweepSpec or its YAML path); points that are impossible
-    carry their error instead of numbers."""
-    _unexpected("sweep", unexpected, ["spec", "jobs", "executor"])
+) -> SweepSummary:
+    """Run a sweep (a SweepSpec or its YAML path) into its results store (default
+    ``reports/<sweep-name>.sqlite``; rerunning resumes) and return its summary: every settled
+    point (``.points``, each with its params, status, reason and objective values) and the
+    Pareto front (``.front``). See ``docs/dse.md``."""
+    _unexpected("sweep", unexpected, ["spec", "store", "jobs", "executor"])
     from tersim.config.yaml_io import load_sweep
-    from tersim.dse.sweep import run_sweep
+    from tersim.dse.sweep import ExecutorChoice, run_sweep
 
     sw = validated(spec) if isinstance(spec, SweepSpec) else load_sweep(spec)
     n_jobs = _count("jobs", jobs, 1) or 1
     base = load_hardware(sw.hardware)
     model = load_workload(sw.workload)
-    return run_sweep(sw, base, model, n_jobs, None, executor=executor)
+    path = Path(store) if store is not None else Path("reports") / f"{sw.name}.sqlite"
+    return run_sweep(sw, base, model, path, ExecutorChoice(kind=executor, jobs=n_jobs))

@@ -616,7 +616,9 @@ def run_cmd(
 
 @app.command("report")
 def report_cmd(
-    record: Annotated[Path, typer.Argument(help="JSON written by tersim run --json.")],
+    record: Annotated[
+        Path, typer.Argument(help="JSON written by tersim run --json, or a sweep's store.")
+    ],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="HTML file to write.")
     ] = None,
@@ -627,7 +629,8 @@ def report_cmd(
         Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
     ] = None,
 ) -> None:
-    """Make an HTML report, or CSV/Parquet tables, from a stored run record.
+    """Make an HTML report, or CSV/Parquet tables, from a stored run record (or an HTML
+    report of a sweep's results store).
 
     Per-op tables are rebuilt by re-running the record's inputs (embedded in it) and checked
     against the stored totals; a record that does not reproduce gets its summary table only.
@@ -636,6 +639,20 @@ def report_cmd(
 
     if output is None and csv_dir is None and parquet_dir is None:
         raise TersimError("report: nothing to write (expected -o FILE.html, --csv or --parquet)")
+    if _is_sweep_store(record):
+        if output is None:
+            raise TersimError(
+                f"{record}: a sweep store (expected -o FILE.html; export tables with "
+                "tersim sweep export STORE --csv)"
+            )
+        from tersim.dse.store import ResultStore
+        from tersim.dse.sweep import report_data
+        from tersim.report.sweep_html import write_sweep_report
+
+        with ResultStore.open(record, create=False) as store:
+            write_sweep_report(report_data(store), output)
+        _out().print(f"wrote {output}", markup=False)
+        return
     doc = load_run_json(record)
     if output is not None:
         try:
@@ -666,6 +683,14 @@ def _print_measured(by_layer: dict[str, dict[str, dict[str, float]]]) -> None:
             f"{max(acts):.3f} (per layer in the JSON record: measured_by_layer)",
             markup=False,
         )
+
+
+def _is_sweep_store(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False  # the run-record reader reports the path
 
 
 def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
@@ -735,7 +760,7 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
     row("power (average)", [r.power_w for r in cols], lambda v: f"{v:,.2f} W")
     row("peak power", [r.peak_power.total_w for r in cols], lambda v: f"{v:,.2f} W")
     for ph in ("prefill", "decode"):
-        if ph in phases[0]:
+        if ph in phases[0] and phases[0][ph]["tokens"] > 0:  # no rate without tokens
             row(
                 f"{ph} tokens/s/mm2",
                 [p[ph]["tokens_per_s_per_mm2"] for p in phases],
@@ -947,77 +972,195 @@ def claim(
 
 @app.command()
 def sweep(
-    file: Annotated[Path, typer.Argument(help="Sweep YAML (base design, workload, vary).")],
-    jobs: Annotated[int, typer.Option(help="Parallel processes.", min=1, max=MAX_JOBS)] = 1,
+    target: Annotated[
+        str, typer.Argument(help="Sweep YAML (base design, workload, vary), or 'export'.")
+    ],
+    store_arg: Annotated[
+        Path | None, typer.Argument(metavar="[STORE]", help="export: the results store.")
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="Results store (default reports/<sweep-name>.sqlite); reruns resume."),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option(help="Parallel worker processes.", min=1, max=MAX_JOBS)
+    ] = 1,
     executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
     dask_scheduler: Annotated[
-        str, typer.Option(help="processes | threads | synchronous | tcp://host:port")
-    ] = "processes",
-    json_out: JsonOption = None,
+        str, typer.Option(help="dask: local (a LocalCluster of --jobs workers) | tcp://host:port")
+    ] = "local",
+    show_all: Annotated[bool, typer.Option("--all", help="Print every point, not the front.")] = (
+        False
+    ),
+    retry_failed: Annotated[bool, typer.Option(help="Run failed points again.")] = False,
+    point_timeout: Annotated[
+        float | None,
+        typer.Option(help="Fail a point that runs longer than this many seconds (local)."),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every point.")] = None,
+    csv_out: Annotated[bool, typer.Option("--csv", help="export: write CSV.")] = False,
+    parquet_out: Annotated[bool, typer.Option("--parquet", help="export: write Parquet.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="export: file (default STORE.csv).")
+    ] = None,
+    with_config: Annotated[
+        bool, typer.Option("--config", help="export: add each point's full design as JSON.")
+    ] = False,
 ) -> None:
-    """Run every combination of the varied hardware fields; print the latency/energy front."""
+    """Run a design-space sweep into its results store and print the Pareto front.
+
+    `tersim sweep export STORE --csv|--parquet` writes a stored sweep as a table.
+    """
+    if target == "export":
+        _sweep_export(store_arg, csv_out, parquet_out, output, with_config)
+        return
+    if store_arg is not None:
+        raise TersimError(
+            f"sweep: unexpected argument '{store_arg}' (expected one sweep file; "
+            "--store PATH names the results store)"
+        )
     from tersim.config import load_hardware
     from tersim.config.yaml_io import load_sweep
-    from tersim.dse.sweep import pareto_front, run_sweep
+    from tersim.dse.sweep import ExecutorChoice
     from tersim.shipped import resolve
 
-    spec = load_sweep(file)
+    spec = load_sweep(Path(target))
     base = load_hardware(resolve(spec.hardware, "hardware"))
     model = _load_spec(spec.workload)
-    if jobs < 1:
-        raise TersimError(f"--jobs must be at least 1 (got {jobs})")
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    choice = ExecutorChoice(executor, jobs, dask_scheduler, point_timeout)
+    path = store if store is not None else Path("reports") / f"{spec.name}.sqlite"
+    summary = _sweep_with_progress(spec, base, model, path, choice, retry_failed)
+    _print_sweep(summary, show_all)
+    if json_out is not None:
+        write_json(json_out, _sweep_json(spec, summary))
+        _out().print(f"wrote {json_out}", markup=False)
+
+
+def _sweep_with_progress(spec, base, model, path, choice, retry_failed):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tersim.dse.sweep import SweepProgress, run_sweep
 
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TimeElapsedColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
         console=_err(),
         transient=True,
     ) as bar:
-        task = bar.add_task(f"sweep {spec.name}", total=None)
-        results = run_sweep(
-            spec,
-            base,
-            model,
-            jobs,
-            lambda d, t: bar.update(task, completed=d, total=t),
-            executor=executor,
-            dask_scheduler=dask_scheduler,
-        )
-    front = pareto_front(results)
-    table = Table(
-        title=f"{spec.name}: {len(results)} points on {base.name} running "
-        f"{model.name} (* = Pareto front, latency vs energy)"
-    )
-    for col in (*spec.vary, "latency", "energy", "DRAM", "decode tok/s", ""):
-        table.add_column(col, justify="right")
-    for r in results:
-        values = [str(v) for _, v in r.params]
-        if r.error:
-            table.add_row(*values, "-", "-", "-", "-", "impossible")
-        else:
-            table.add_row(
-                *values,
-                _fmt_s(r.seconds),
-                f"{r.energy_pj / 1e9:,.1f} mJ",
-                f"{r.dram_bytes / 1e9:,.2f} GB",
-                f"{r.tokens_per_s_decode:,.1f}",
-                "*" if r in front else "",
+        task = bar.add_task(f"sweep {spec.name}", total=None, info="")
+
+        def update(p: SweepProgress) -> None:
+            rate = p.ran / p.elapsed_s * 60 if p.elapsed_s > 0 else 0.0
+            left = max(0, p.total - p.done)
+            eta = f"{left / (rate / 60):,.0f} s" if rate > 0 else "-"
+            bar.update(
+                task,
+                completed=p.done,
+                total=p.total,
+                info=f"failed {p.failed}  dropped {p.dropped}  resumed {p.resumed}  "
+                f"{rate:,.0f} points/min  ETA {eta}",
             )
-    _out().print(table)
-    for r in results:
-        if r.error:
-            where = ", ".join(f"{k}={v}" for k, v in r.params)
-            _out().print(f"impossible ({where}): {r.error}", markup=False)
-    _emit_json(
-        json_out,
-        {
-            "sweep": spec.model_dump(mode="json"),
-            "points": [r.to_json() for r in results],
-            "pareto": [r.to_json() for r in front],
-        },
+
+        return run_sweep(spec, base, model, path, choice, update, retry_failed=retry_failed)
+
+
+def _fmt_metric(name: str, value: float) -> str:
+    if name.endswith("seconds") or name == "seconds":
+        return _fmt_s(value)
+    if name.startswith("energy_pj"):
+        return f"{value / 1e9:,.3f} mJ"
+    if abs(value) >= 1e4 or (value and abs(value) < 1e-2):
+        return f"{value:.4g}"
+    return f"{value:,.2f}"
+
+
+def _print_sweep(summary, show_all: bool) -> None:  # type: ignore[no-untyped-def]
+    from collections import Counter
+
+    from tersim.dse.evaluate import Status
+
+    out = _out()
+    shown = summary.points if show_all else summary.front
+    front = {p.config_hash for p in summary.front}
+    labels = [o.label for o in summary.objectives]
+    table = Table(
+        title=f"{summary.name}: "
+        + ("every point" if show_all else f"Pareto front ({' vs '.join(labels)})")
     )
+    for col in ("#", *summary.axes, *labels, ""):
+        table.add_column(col, justify="right")
+    for p in shown:
+        values = [str(p.params.get(a, "")) for a in summary.axes]
+        if p.status is Status.OK or p.objectives:
+            objs = [
+                _fmt_metric(o.metric, v)
+                for o, v in zip(summary.objectives, p.objectives, strict=True)
+            ]
+        else:
+            objs = ["-"] * len(labels)
+        mark = (
+            "*" if p.config_hash in front else (p.status.value if p.status is not Status.OK else "")
+        )
+        table.add_row(str(p.index), *values, *objs, mark)
+    out.print(table)
+    ok, failed, dropped = (summary.count(s) for s in (Status.OK, Status.FAILED, Status.DROPPED))
+    rate = summary.ran / summary.seconds * 60 if summary.seconds > 0 else 0.0
+    out.print(
+        f"{summary.planned:,} points planned: {ok:,} ok ({len(summary.front):,} on the front), "
+        f"{failed:,} failed, {dropped:,} dropped; {summary.ran:,} simulated in "
+        f"{summary.seconds:,.1f} s ({rate:,.0f} points/min), {summary.resumed:,} from the store",
+        markup=False,
+        soft_wrap=True,
+    )
+    reasons: Counter[str] = Counter(summary.dropped_before_run)
+    for p in summary.points:
+        if p.status is not Status.OK and p.reason:
+            reasons[f"{p.status.value}: {p.reason}"] += 1
+    for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10]:
+        prefix = "" if reason.startswith(("failed", "dropped")) else "dropped: "
+        out.print(f"  {n:,} x {prefix}{reason}", markup=False, soft_wrap=True)
+    out.print(f"results in {summary.store}", markup=False)
+
+
+def _sweep_json(spec, summary):  # type: ignore[no-untyped-def]
+    def point(p):  # type: ignore[no-untyped-def]
+        return {
+            "index": p.index,
+            "config_hash": p.config_hash,
+            "params": p.params,
+            "status": p.status.value,
+            "reason": p.reason,
+            "objectives": dict(
+                zip([o.label for o in summary.objectives], p.objectives, strict=False)
+            ),
+        }
+
+    return {
+        "sweep": spec.model_dump(mode="json"),
+        "store": str(summary.store),
+        "points": [point(p) for p in summary.points],
+        "pareto": [point(p) for p in summary.front],
+        "dropped_before_run": summary.dropped_before_run,
+    }
+
+
+def _sweep_export(
+    store: Path | None, csv_out: bool, parquet_out: bool, output: Path | None, with_config: bool
+) -> None:
+    from tersim.dse.export import TableFormat, export_store
+    from tersim.dse.store import ResultStore
+
+    if store is None:
+        raise TersimError("sweep export: no store given (expected tersim sweep export STORE --csv)")
+    if csv_out == parquet_out:
+        raise TersimError("sweep export: give exactly one of --csv or --parquet")
+    fmt = TableFormat.CSV if csv_out else TableFormat.PARQUET
+    dest = output if output is not None else store.with_suffix(f".{fmt.value}")
+    with ResultStore.open(store, create=False) as st:
+        n = export_store(st, fmt, dest, with_config)
+    _out().print(f"wrote {dest} ({n:,} rows)", markup=False)
 
 
 def bare_json_prints(argv: list[str]) -> list[str]:

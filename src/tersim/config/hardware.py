@@ -56,7 +56,7 @@ EnergyOverride = Annotated[float, Strict(), Field(gt=0, le=MAX_OVERRIDE, allow_i
 # description gives its linear ops, tersim.workload.layer; a test checks they agree).
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
-Fraction = Annotated[float, Strict(), Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
+Fraction = Annotated[float, Strict(), Field(ge=0.0, le=0.999999, allow_inf_nan=False)]  # 1.0: no work
 
 
 class ArrayConfig(_Strict):

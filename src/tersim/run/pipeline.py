@@ -19,11 +19,16 @@ from tersim.hw.pe import pe_model
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
+from tersim.sim.timing import MemoryTiming
 from tersim.workload.footprint import StorageFormat, footprint
 from tersim.workload.formats import Formats, resolve_formats
 from tersim.workload.trace import Phase, Workload, trace_shapes
 
 Progress = Callable[[int, int], None]
+# Reuse hooks (design-space sweeps pass caching versions; see tersim.dse.evaluate): a mapper
+# and a simulator with the signatures of map_workload and simulate.
+Mapper = Callable[[HardwareConfig, Workload], Schedule]
+Simulator = Callable[[Schedule, MemoryTiming, float, Fidelity, Progress | None], SimResult]
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,9 @@ class RunRecord:
     schedule: Schedule | None = field(default=None, repr=False, compare=False)
     area: AreaBreakdown | None = None  # the design's silicon (tersim.cost.area)
     peak_power: PeakPower | None = None
-    energy_by_phase_pj: dict[str, float] = field(default_factory=dict)  # dynamic + leakage
+    # per phase: its ops' dynamic energy + leakage over its span (cycles outside every span,
+    # e.g. the first load's DRAM latency, leak into the total only)
+    energy_by_phase_pj: dict[str, float] = field(default_factory=dict)
     matmul_macs: int = 0  # multiply-accumulates (or ternary slots) of every matrix op
 
     @property
@@ -183,11 +190,14 @@ def run(
     workload: Workload | None = None,
     progress: Progress | None = None,
     ideal_memory: bool = False,
+    mapper: Mapper = map_workload,
+    simulator: Simulator = simulate,
 ) -> RunRecord:
     """Simulate ``spec`` on ``hw`` (in the design's native format unless told otherwise).
 
     ``ideal_memory`` makes DRAM transfers free and instantaneous (the mapping and its traffic
-    counts are unchanged), which isolates the compute units.
+    counts are unchanged), which isolates the compute units. ``mapper`` and ``simulator``
+    stand in for map_workload and simulate (a sweep passes memoizing ones).
     """
     if not isinstance(phases, tuple) or not phases or not all(isinstance(p, Phase) for p in phases):
         raise WorkloadError(
@@ -198,9 +208,9 @@ def run(
         formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
         workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
     check_fits(hw, spec, workload)
-    schedule = map_workload(hw, workload)
+    schedule = mapper(hw, workload)
     mem = memory_timing(hw, ideal=ideal_memory)
-    result = simulate(schedule, mem, hw.array.clock_hz, fidelity, progress)
+    result = simulator(schedule, mem, hw.array.clock_hz, fidelity, progress)
     prices = price_list(hw)
     energy = estimate_energy(result.counts, prices)
     scenario = Scenario(

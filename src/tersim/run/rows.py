@@ -205,6 +205,17 @@ def summary_row(doc: dict[str, Any], role: str) -> dict[str, Any]:
         "energy_leakage_pj": e["leakage"],
         "energy_total_pj": e["total"],
     }
+    # area and power (records written before they existed lack them: None)
+    area, peak = doc.get("area_mm2") or {}, doc.get("peak_power_w") or {}
+    row |= {
+        "energy_lookup_pj": e.get("lookup"),
+        "area_mm2": area.get("total"),
+        "core_area_mm2": area.get("core"),
+        "power_w": doc.get("power_w"),
+        "peak_power_w": peak.get("total"),
+        "tokens_per_j": doc.get("tokens_per_j"),
+        "tops_per_w": doc.get("tops_per_w"),
+    }
     return row
 
 

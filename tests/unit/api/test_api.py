@@ -218,17 +218,19 @@ def test_gemm_time_and_energy_by_hand() -> None:
         for b in ("input", "weight", "output")
     )
     dram = 8 * (doc["dram_read_bytes"] + doc["dram_write_bytes"]) * p.dram_pj_per_bit.value
-    leak = (p.pe_leakage_mw + p.sram_leakage_mw) * g.seconds * 1e9
+    leak = sum(p.leakage_mw.values()) * g.seconds * 1e9  # area x density, by component
     assert g.energy.total_pj == pytest.approx(arithmetic + sram + dram + leak, rel=1e-12)
     with pytest.raises(TersimError, match="k: expected an integer of at least 1"):
         tersim.gemm(TINY, 4, 4, 0)
 
 
-def test_sweep_api() -> None:
-    points = tersim.sweep(ROOT / "tests" / "data" / "api_sweep.yaml")
-    assert [dict(p.params)["array.rows"] for p in points] == [4, 8]
-    assert all(p.error is None and p.seconds > 0 for p in points)
-    assert points[0].seconds > points[1].seconds  # half the rows: slower
+def test_sweep_api(tmp_path: Path) -> None:
+    summary = tersim.sweep(ROOT / "tests" / "data" / "api_sweep.yaml", store=tmp_path / "s.sqlite")
+    points = sorted(summary.points, key=lambda p: p.params["array.rows"])
+    assert [p.params["array.rows"] for p in points] == [4, 8]
+    assert all(p.status.value == "ok" and p.reason is None for p in points)
+    latency = [o.metric for o in summary.objectives].index("seconds")
+    assert points[0].objectives[latency] > points[1].objectives[latency]  # half the rows: slower
 
 
 def test_example_script_runs(tmp_path: Path) -> None:

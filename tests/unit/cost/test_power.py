@@ -52,3 +52,38 @@ def test_peak_power_by_hand() -> None:
     assert p.dram_w == pytest.approx(256 * 8 * 3.9e-3)
     assert p.leakage_w == pytest.approx(leakage_mw(chip_area(hw)).total_mw / 1000)
     assert p.total_w == pytest.approx(sum(v for k, v in p.to_json().items() if k != "total"))
+
+
+def test_the_record_carries_area_power_and_rates() -> None:
+    """A tiny run's record: power = energy / time; tokens/J = tokens / energy; TOPS/W = 2 x
+    every matrix op's multiply-accumulates / energy; tokens/s/mm^2 over the chip area; the
+    phases' energies add up to the total; the summary row (CSV) carries the same numbers."""
+    from tersim.config import load_workload
+    from tersim.run.pipeline import run
+    from tersim.run.rows import summary_row
+
+    hw = load_hardware(ROOT / "hw_configs" / "ternary-8x8-tiny.yaml")
+    spec = load_workload(ROOT / "workloads" / "bitnet-b1.58-700m.yaml")
+    rec = run(hw, spec, prompt_tokens=4, gen_tokens=2)
+    doc = rec.to_json()
+    joules = rec.energy.total_pj * 1e-12
+    assert doc["power_w"] == pytest.approx(joules / rec.result.seconds)
+    assert doc["tokens_per_j"] == pytest.approx((4 + 2) / joules)
+    macs = sum(op.macs for op in rec.workload.ops)  # type: ignore[union-attr]
+    assert doc["tops_per_w"] == pytest.approx(2 * macs / joules / 1e12)
+    area = doc["area_mm2"]["total"]
+    for ph, tokens in (("prefill", 4), ("decode", 2)):
+        p = doc["phases"][ph]
+        assert p["tokens_per_s_per_mm2"] == pytest.approx(tokens / p["seconds"] / area)
+    # a phase's energy is its ops' dynamic energy plus leakage over its span (first op start to
+    # last op end); the cycles no phase spans (DRAM latency before the first op, write-backs
+    # after the last) leak too, so the phases fall short of the total by exactly that
+    from tersim.cost.energy import price_list as prices_of
+
+    phases = sum(doc["phases"][ph]["energy_pj"] for ph in ("prefill", "decode"))
+    r = rec.result
+    gap = r.total_cycles - sum(r.phase_cycles(ph) for ph in rec.scenario.phases)
+    leak_mw = sum(prices_of(hw).leakage_mw.values())
+    assert rec.energy.total_pj - phases == pytest.approx(leak_mw * gap / r.clock_hz * 1e9)
+    row = summary_row(doc, "design")
+    assert row["area_mm2"] == area and row["power_w"] == doc["power_w"]

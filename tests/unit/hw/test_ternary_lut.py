@@ -29,9 +29,18 @@ W = np.array(
 
 
 def lut_design(**array: object) -> HardwareConfig:
+    """The tiny 8x8 design with LUT PEs; its input buffer streams 8 rows x a table (80 bits)
+    a cycle, its weight buffer 8 indices of 8 bits."""
     hw = load_hardware(ROOT / "hw_configs" / "ternary-8x8-tiny.yaml")
     update = {"pe_kind": PEKind.TERNARY_LUT, **array}
-    return hw.model_copy(update={"array": hw.array.model_copy(update=update)})
+    ports = {"read_bw_bytes_per_cycle": 80.0, "write_bw_bytes_per_cycle": 80.0}
+    sram = hw.sram.model_copy(
+        update={
+            "input": hw.sram.input.model_copy(update=ports),  # type: ignore[union-attr]
+            "weight": hw.sram.weight.model_copy(update=ports),  # type: ignore[union-attr]
+        }
+    )
+    return hw.model_copy(update={"array": hw.array.model_copy(update=update), "sram": sram})
 
 
 def test_hand_case_bit_plane_tables_lookups_adds_and_product() -> None:
@@ -147,3 +156,28 @@ def test_zeros_do_not_change_a_lut_pe() -> None:
     shape = MatmulShape(2, 8, 16, 1, 8, 2.0, WeightFormat.TERNARY, act_sparsity=0.5)
     model = pe_model(PEKind.TERNARY_LUT)
     assert model.map_matmul(plain.array, shape, None) == model.map_matmul(gated.array, shape, None)
+
+
+def test_tables_built_on_the_vector_unit_take_its_cycles() -> None:
+    """A decode q_proj of the 700M model (1 x 1536 @ 1536 x 1536) on the tiny LUT design with
+    vector-built tables: 1536 / 4 = 384 tables of 14 adds = 5376 vector ops, ceil(5376 / 8
+    lanes) = 672 cycles before the array's tiles; the tables (384 x 8 x 10 bits = 3840 bytes)
+    are written to the input buffer and the array streams them."""
+    from tersim.config import load_workload
+    from tersim.mapping.ops import map_workload
+    from tersim.workload.formats import resolve_formats
+    from tersim.workload.ops import Phase
+    from tersim.workload.trace import trace_shapes
+
+    spec = load_workload(ROOT / "workloads" / "bitnet-b1.58-700m.yaml")
+    built = {}
+    for build in TableBuild:
+        hw = lut_design(lut_table_build=build)
+        wl = trace_shapes(spec, resolve_formats(spec, hw.array.pe_kind), (Phase.DECODE,), 4, 1)
+        built[build] = next(o for o in map_workload(hw, wl).ops if o.name == "L0.q_proj")
+    vec, arr = built[TableBuild.VECTOR], built[TableBuild.ARRAY]
+    assert vec.runs[0].unit.value == "vector" and vec.runs[0].compute_cycles == 672
+    assert vec.counts.vector_ops - arr.counts.vector_ops == 5376
+    assert arr.counts.pe_by_kind["linear"].table_add == 5376
+    assert vec.counts.pe_by_kind["linear"].table_add == 0
+    assert vec.counts.sram_write_bytes["input"] - arr.counts.sram_write_bytes["input"] == 3840
