@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -1028,12 +1029,19 @@ def sweep(
     base = load_hardware(resolve(spec.hardware, "hardware"))
     model = _load_spec(spec.workload)
     choice = ExecutorChoice(executor, jobs, dask_scheduler, point_timeout)
-    path = store if store is not None else Path("reports") / f"{spec.name}.sqlite"
+    path = store if store is not None else _default_store(spec.name)
     summary = _sweep_with_progress(spec, base, model, path, choice, retry_failed)
     _print_sweep(summary, show_all)
     if json_out is not None:
         write_json(json_out, _sweep_json(spec, summary))
         _out().print(f"wrote {json_out}", markup=False)
+
+
+def _default_store(sweep_name: str) -> Path:
+    """``reports/<name>.sqlite``, the name reduced to letters, digits, '.', '_' and '-' (a
+    sweep named ``../x`` or ``/etc/x`` must not write outside ``reports/``)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sweep_name).strip("._")[:100] or "sweep"
+    return Path("reports") / f"{safe}.sqlite"
 
 
 def _sweep_with_progress(spec, base, model, path, choice, retry_failed):  # type: ignore[no-untyped-def]
