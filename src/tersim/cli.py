@@ -131,9 +131,9 @@ def list_shipped() -> None:
     _out().print(table)
 
 
-def _finite(value: float) -> float:
+def _finite(value: float | None) -> float | None:
     """Option callback: NaN and infinities are not values (click's ranges let NaN through)."""
-    if not math.isfinite(value):
+    if value is not None and not math.isfinite(value):
         raise typer.BadParameter(f"{value} is not a finite number")
     return value
 
@@ -996,7 +996,12 @@ def sweep(
     retry_failed: Annotated[bool, typer.Option(help="Run failed points again.")] = False,
     point_timeout: Annotated[
         float | None,
-        typer.Option(help="Fail a point that runs longer than this many seconds (local)."),
+        typer.Option(
+            help="Fail a point that runs longer than this many seconds (local).",
+            min=0.001,
+            max=1.0e7,
+            callback=_finite,
+        ),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every point.")] = None,
     csv_out: Annotated[bool, typer.Option("--csv", help="export: write CSV.")] = False,

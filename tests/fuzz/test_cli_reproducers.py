@@ -130,6 +130,7 @@ NUMBER_OPTIONS = [
     (["claim"], "--prompt-tokens"),
     (["claim"], "--gen-tokens"),
     (["sweep", "x.yaml"], "--jobs"),
+    (["sweep", "x.yaml"], "--point-timeout"),
 ]
 
 
