@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -130,9 +131,9 @@ def list_shipped() -> None:
     _out().print(table)
 
 
-def _finite(value: float) -> float:
+def _finite(value: float | None) -> float | None:
     """Option callback: NaN and infinities are not values (click's ranges let NaN through)."""
-    if not math.isfinite(value):
+    if value is not None and not math.isfinite(value):
         raise typer.BadParameter(f"{value} is not a finite number")
     return value
 
@@ -995,7 +996,12 @@ def sweep(
     retry_failed: Annotated[bool, typer.Option(help="Run failed points again.")] = False,
     point_timeout: Annotated[
         float | None,
-        typer.Option(help="Fail a point that runs longer than this many seconds (local)."),
+        typer.Option(
+            help="Fail a point that runs longer than this many seconds (local).",
+            min=0.001,
+            max=1.0e7,
+            callback=_finite,
+        ),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every point.")] = None,
     csv_out: Annotated[bool, typer.Option("--csv", help="export: write CSV.")] = False,
@@ -1028,12 +1034,19 @@ def sweep(
     base = load_hardware(resolve(spec.hardware, "hardware"))
     model = _load_spec(spec.workload)
     choice = ExecutorChoice(executor, jobs, dask_scheduler, point_timeout)
-    path = store if store is not None else Path("reports") / f"{spec.name}.sqlite"
+    path = store if store is not None else _default_store(spec.name)
     summary = _sweep_with_progress(spec, base, model, path, choice, retry_failed)
     _print_sweep(summary, show_all)
     if json_out is not None:
         write_json(json_out, _sweep_json(spec, summary))
         _out().print(f"wrote {json_out}", markup=False)
+
+
+def _default_store(sweep_name: str) -> Path:
+    """``reports/<name>.sqlite``, the name reduced to letters, digits, '.', '_' and '-' (a
+    sweep named ``../x`` or ``/etc/x`` must not write outside ``reports/``)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sweep_name).strip("._")[:100] or "sweep"
+    return Path("reports") / f"{safe}.sqlite"
 
 
 def _sweep_with_progress(spec, base, model, path, choice, retry_failed):  # type: ignore[no-untyped-def]

@@ -328,24 +328,36 @@ def in_range(draw: st.DrawFn) -> Case:
     return Case(f"in-range {name}: {', '.join(ops)}", text.encode("utf-8"))
 
 
-def _hardware_leaves() -> list[str]:
+def _tiny_hardware_fields() -> dict[str, st.SearchStrategy[Any]]:
+    """Dotted field -> valid values, for every field of the tiny design a sweep can vary."""
+    from tersim.config import HardwareConfig
+
     doc = yaml.safe_load((ROOT / "hw_configs" / "ternary-8x8-tiny.yaml").read_text())
-    return sorted(
-        ".".join(map(str, p)) for p in _paths(doc) if p and not isinstance(_get(doc, p), dict)
-    )
+    return {".".join(p): strategy for p, strategy in _settable(HardwareConfig, doc).items()}
+
+
+TINY_FIELDS = _tiny_hardware_fields()
 
 
 @st.composite
 def sweep_points(draw: st.DrawFn) -> Case:
-    """The tiny sweep varying 1-2 hardware fields over 1-3 values each: in range, past it,
-    of the wrong type (each point is validated like a hardware file; a bad one is impossible)."""
+    """The tiny sweep varying 1-2 hardware fields over 1-3 values each: mostly valid values
+    (often extremes), sometimes values past the range or of the wrong type."""
     name, base = next((n, d) for n, d in BASE_DOCS if n == "tiny-sweep.yaml")
     doc = copy.deepcopy(base)
     fields = draw(
-        st.lists(st.sampled_from(_hardware_leaves()), min_size=1, max_size=2, unique=True)
+        st.lists(st.sampled_from(sorted(TINY_FIELDS)), min_size=1, max_size=2, unique=True)
     )
+    valid_only = draw(st.booleans()) or draw(st.booleans())  # three sweeps in four
     doc["vary"] = {
-        f: draw(st.lists(st.one_of(numbers, scalars), min_size=1, max_size=3)) for f in fields
+        f: draw(
+            st.lists(
+                TINY_FIELDS[f] if valid_only else st.one_of(TINY_FIELDS[f], numbers, scalars),
+                min_size=1,
+                max_size=3,
+            )
+        )
+        for f in fields
     }
     text = yaml.safe_dump(doc, sort_keys=False, width=10**6)
     return Case(f"sweep-points {name}: {doc['vary']!r}"[:300], text.encode("utf-8"))

@@ -398,7 +398,10 @@ def _check_case(case: Case, workdir: Path, run: Runner) -> list[Judged]:
         short = _short_sweep(path)
         if short is False:
             return [*judged, Judged(first.outcome, Verdict.SKIPPED, "sweep too large")]
-        args = ["sweep", str(path)]
+        store = workdir / "store.sqlite"  # a fresh store: no point resumes from another case
+        for stale in workdir.glob("store.sqlite*"):
+            stale.unlink()
+        args = ["sweep", str(path), "--store", str(store)]
     else:  # pragma: no cover - validate names the kind of every file it accepts
         return [*judged, Judged(first.outcome, Verdict.BAD_MESSAGE, f"unknown kind: {kind}")]
     design = str(path) if "(hardware " in kind else None

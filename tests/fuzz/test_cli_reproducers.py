@@ -130,6 +130,7 @@ NUMBER_OPTIONS = [
     (["claim"], "--prompt-tokens"),
     (["claim"], "--gen-tokens"),
     (["sweep", "x.yaml"], "--jobs"),
+    (["sweep", "x.yaml"], "--point-timeout"),
 ]
 
 
@@ -153,3 +154,23 @@ def test_run_time_design_problems_name_the_file_and_line(tmp_path: Path) -> None
     args = ["run", "--hw", str(hw), "--workload", str(TINY_WORKLOAD), "--baseline", "none"]
     line = _one_line_error(run_in_process(args), "needs 8 bytes per cycle")
     assert line.startswith(f"{hw}:{at + 1}: sram.input.read_bw_bytes_per_cycle: "), line
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/escaped", "a/../../b"])
+def test_a_sweep_name_cannot_place_its_store_outside_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The default store is reports/<name>.sqlite: a name with path parts stays inside."""
+    seed = (ROOT / "tests" / "data" / "fuzz" / "seeds" / "tiny-sweep.yaml").read_text()
+    sweep = tmp_path / "work" / "s.yaml"
+    sweep.parent.mkdir()
+    sweep.write_text(
+        seed.replace("name: fuzz-tiny-sweep", f'name: "{name}"').replace(
+            "tests/data/fuzz/seeds/tiny-workload.yaml", str(TINY_WORKLOAD)
+        )
+    )
+    monkeypatch.chdir(sweep.parent)
+    res = run_in_process(["sweep", str(sweep)])
+    assert res.exit_code == 0, res.stderr
+    made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.sqlite"))
+    assert len(made) == 1 and made[0].startswith("work/reports/"), made

@@ -27,6 +27,7 @@ MAX_FFN = 1 << 18
 MAX_VOCAB = 1 << 20
 MAX_ROPE_THETA = 1.0e12
 MAX_GROUP_SIZE = 1 << 20
+MAX_HEAD_DIM = 1 << 11  # 8x the widest published heads (Gemma: 256, arXiv 2403.08295)
 
 
 class _Strict(BaseModel):
@@ -43,7 +44,7 @@ class Architecture(_Strict):
         description="Key/value heads (= heads for MHA, 1 for MQA)", le=MAX_HEADS
     )
     head_dim: PosInt | None = Field(
-        None, description="Width of one attention head (default: hidden / heads)", le=MAX_HIDDEN
+        None, description="Width of one attention head (default: hidden / heads)", le=MAX_HEAD_DIM
     )
     ffn: PosInt = Field(description="FFN inner width", le=MAX_FFN)
     ffn_type: FFNType
@@ -59,7 +60,7 @@ class Architecture(_Strict):
     rotary_dim: PosInt | None = Field(
         None,
         description="Leading dimensions of each head that RoPE rotates (default: all)",
-        le=MAX_HIDDEN,
+        le=MAX_HEAD_DIM,
     )
 
     @property
@@ -125,6 +126,14 @@ def model_problems(spec: ModelSpec) -> list[tuple[str, str]]:
                 f"hidden must be a multiple of heads (got hidden "
                 f"{a.hidden}, heads {a.heads}; expected a divisor of {a.hidden}, "
                 f"or an explicit head_dim)",
+            )
+        )
+    if a.head_dim is not None and a.heads * a.head_dim > MAX_HIDDEN:
+        out.append(
+            (
+                "architecture.head_dim",
+                f"attention wider than any model (got {a.heads} heads x {a.head_dim} = "
+                f"{a.heads * a.head_dim}; expected heads x head_dim at most {MAX_HIDDEN})",
             )
         )
     if a.heads % a.kv_heads:

@@ -4,21 +4,21 @@ Columns: ``config_hash``, ``index``, ``workload``, ``phase``, ``status``, ``erro
 fields (their dotted names), then every metric name found in the store (sorted; empty where a
 row has no such metric), and with ``with_config`` the full resolved design as JSON. Lines are
 in draw order. CSV uses the standard library; Parquet needs pyarrow (``tersim[parquet]``).
-The file is written beside its destination and moved into place, so a failure leaves no
-half-written file and an existing file untouched.
+The file is written atomically (``tersim.files.write_atomic``): a failure leaves no
+half-written or temporary file and an existing file untouched.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from tersim.dse.store import ResultStore
 from tersim.errors import TersimError
+from tersim.files import write_atomic
+from tersim.run.export import csv_text, parquet_bytes
 
 
 class TableFormat(StrEnum):
@@ -58,24 +58,13 @@ def table_rows(
     return columns, rows
 
 
-def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-
-
-def _write_parquet(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+def _require_pyarrow() -> None:
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow  # noqa: F401
     except ImportError:
         raise TersimError(
             "--parquet needs pyarrow (pip install 'tersim[parquet]'), or export --csv"
         ) from None
-    table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows])
-    pq.write_table(table, path)
 
 
 def export_store(
@@ -87,15 +76,10 @@ def export_store(
         raise TersimError(
             f"{output}: is a folder (expected a file name, e.g. {output}/sweep.{fmt.value})"
         )
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
-        if fmt is TableFormat.CSV:
-            _write_csv(tmp, columns, rows)
-        else:
-            _write_parquet(tmp, columns, rows)
-        tmp.replace(output)
-    except OSError as exc:
-        raise TersimError(f"{output}: cannot write ({exc.strerror})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    if fmt is TableFormat.CSV:
+        data: str | bytes = csv_text(columns, rows)
+    else:
+        _require_pyarrow()
+        data = parquet_bytes(columns, rows)
+    write_atomic(output, data)
     return len(rows)

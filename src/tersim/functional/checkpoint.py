@@ -191,7 +191,7 @@ def read_config(path: Path, spec: ModelSpec) -> tuple[bool, list[str]]:
     try:
         doc = read_json(file, MAX_CONFIG_JSON_BYTES, "a config.json")
     except FileError as exc:
-        return True, [f"{exc.path}: not readable JSON: {exc.reason}"]
+        return True, [f"{file}: not readable JSON ({exc.reason})"]
     if not isinstance(doc, dict):
         return True, [f"{file}: expected a JSON object"]
     problems = []

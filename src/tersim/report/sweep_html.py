@@ -24,6 +24,7 @@ import plotly.graph_objects as go
 from plotly.io import to_html
 
 from tersim.errors import TersimError
+from tersim.files import write_atomic
 
 EXTRA_METRICS = (
     "seconds",
@@ -230,10 +231,4 @@ results store this report was made from.</p>
 
 def write_sweep_report(doc: dict[str, Any], path: Path) -> None:
     """Write the report atomically (a failure leaves no half-written file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(render_sweep_report(doc), encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise TersimError(f"{path}: cannot write the report ({exc.strerror})") from None
+    write_atomic(path, render_sweep_report(doc))

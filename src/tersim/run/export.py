@@ -53,26 +53,29 @@ def write_tables(
         if not rows:
             continue
         path = out_dir / f"{name}.{fmt.value}"
-        write_atomic(path, _csv_text(rows) if fmt is TableFormat.CSV else _parquet_bytes(rows))
+        columns = list(rows[0])
+        data = csv_text(columns, rows) if fmt is TableFormat.CSV else parquet_bytes(columns, rows)
+        write_atomic(path, data)
         written.append(path)
     return written
 
 
-def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
+def csv_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+    """CSV of ``rows`` under ``columns`` (a missing key or ``None`` is an empty cell)."""
     out = io.StringIO(newline="")
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer = csv.DictWriter(out, fieldnames=list(columns), restval="")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return out.getvalue()
 
 
-def _parquet_bytes(rows: Sequence[Mapping[str, Any]]) -> bytes:
+def parquet_bytes(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """A Parquet file of ``rows`` under ``columns`` (missing keys are nulls); needs pyarrow."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    columns = list(rows[0])
-    table = pa.Table.from_pydict({c: [r[c] for r in rows] for c in columns})
+    table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows])
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     return bytes(sink.getvalue().to_pybytes())

@@ -250,10 +250,11 @@ def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
     formats = pe_model(hw.array.pe_kind).weight_formats
     datapath = hw.array.activation_bits
     if datapath is not None and workload.formats.act_bits > datapath:
-        raise WorkloadError(
-            f"{workload.model}: {workload.formats.act_bits}-bit activations cannot run on "
-            f"{hw.name}'s {datapath}-bit activation datapath (array.activation_bits; expected "
-            f"at most {datapath}-bit activations: set quantization.activation_bits)"
+        raise DesignError(
+            f"array.activation_bits: {workload.model}'s {workload.formats.act_bits}-bit "
+            f"activations cannot run on {hw.name}'s {datapath}-bit activation datapath (expected "
+            f"at most {datapath}-bit activations: widen the datapath, or set the workload's "
+            "quantization.activation_bits)"
         )
     if fmt not in formats:
         allowed = ", ".join(f.value for f in formats)

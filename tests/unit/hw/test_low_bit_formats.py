@@ -12,7 +12,7 @@ from tersim.config import load_hardware, load_workload
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
 from tersim.cost.area import chip_area, pe_cell_area_um2
-from tersim.errors import WorkloadError
+from tersim.errors import DesignError
 from tersim.mapping.ops import map_workload
 from tersim.run.pipeline import run
 from tersim.tech import area as ta
@@ -82,7 +82,7 @@ def test_a_4bit_datapath_is_smaller_and_refuses_wider_activations() -> None:
     assert got == pytest.approx(want)
     assert chip_area(narrow).pe_array_mm2.value < chip_area(wide).pe_array_mm2.value
     spec8 = load_workload(ROOT / "workloads" / "bitnet-b1.58-700m.yaml")
-    with pytest.raises(WorkloadError, match="4-bit activation datapath"):
+    with pytest.raises(DesignError, match=r"^array\.activation_bits: .*4-bit activation datapath"):
         run(narrow, spec8, phases=(Phase.DECODE,), prompt_tokens=4, gen_tokens=1)
     rec = run(narrow, SPEC, phases=(Phase.DECODE,), prompt_tokens=4, gen_tokens=1)
     assert rec.formats.act_bits == 4
