@@ -17,6 +17,8 @@ Pricing rules (stated so a reader can redo them by hand):
 * Vector unit: ``vector_op_pj`` per element op; a matrix product run on the vector unit costs an
   FP16 multiply and an FP16 add per multiply-accumulate.
 * Leakage: static power of PEs and SRAM x simulated time.
+* Several matrix units (``units:``): each unit's PE actions are priced by its own PE model and
+  accumulator width, and every unit's PEs leak.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from dataclasses import dataclass, field
 from tersim.config.enums import BufferRole, DramOperand, PEKind
 from tersim.config.hardware import HardwareConfig
 from tersim.hw.counts import ActionCounts, PECounts
-from tersim.hw.pe import pe_model
+from tersim.hw.pe import PEPrices, pe_model
+from tersim.hw.units import matrix_units
 from tersim.tech.dram import dram_preset
 from tersim.tech.tables import EnergyTable, Sourced, energy_table
 
@@ -47,6 +50,7 @@ class PriceList:
     pe_leakage_mw: float
     sram_leakage_mw: float
     clock_hz: float
+    pe_by_unit: dict[str, PEPrices] = field(default_factory=dict)  # each matrix unit's prices
 
 
 def sram_pj_per_byte(table: EnergyTable, size_bytes: int) -> float:
@@ -72,6 +76,14 @@ def price_list(hw: HardwareConfig, table: EnergyTable | None = None) -> PriceLis
         table = base.with_overrides(dict(hw.tech.overrides_pj))
     a = hw.array
     pe = pe_model(a.pe_kind).prices(table, a.accumulator_bits, a.zero_skipping)
+    units = matrix_units(hw)
+    by_unit = {
+        u.name: pe_model(u.array.pe_kind).prices(
+            table, u.array.accumulator_bits, u.array.zero_skipping
+        )
+        for u in units
+    }
+    pe_leak_uw = sum(u.array.rows * u.array.cols * by_unit[u.name].leakage_uw.value for u in units)
     preset = dram_preset(hw.dram.kind)
     if hw.dram.energy_pj_per_bit is not None:
         dram = Sourced(hw.dram.energy_pj_per_bit, "hardware config dram.energy_pj_per_bit")
@@ -93,9 +105,10 @@ def price_list(hw: HardwareConfig, table: EnergyTable | None = None) -> PriceLis
         dram_pj_per_bit=dram,
         vector_op_pj=table.vector_op_pj,
         vector_mac_pj=table.fp16_mul_pj.value + table.fp16_add_pj.value,
-        pe_leakage_mw=a.rows * a.cols * pe.leakage_uw.value / 1000.0,
+        pe_leakage_mw=pe_leak_uw / 1000.0,
         sram_leakage_mw=total_sram_bytes / 2**20 * table.sram_leakage_mw_per_mb.value,
         clock_hz=a.clock_hz,
+        pe_by_unit=by_unit,
     )
 
 
@@ -148,15 +161,29 @@ def pe_energy_pj(pe: PECounts, prices: PriceList) -> tuple[float, float]:
     return mul, add
 
 
+def _unit_pe_energy_pj(pe: PECounts, p: PEPrices) -> tuple[float, float]:
+    mul = pe.mul * p.mul_pj.value
+    add = (pe.add + pe.sub) * p.add_pj.value + pe.skip * p.skip_pj.value
+    return mul, add
+
+
 def estimate_energy(counts: ActionCounts, prices: PriceList) -> EnergyBreakdown:
     """Energy of ``counts`` at ``prices``."""
     by_kind: dict[str, float] = {}
     mul_total = add_total = 0.0
-    for kind, pe in counts.pe_by_kind.items():
-        mul, add = pe_energy_pj(pe, prices)
-        by_kind[kind] = mul + add
-        mul_total += mul
-        add_total += add
+    if counts.pe_by_unit and all(u in prices.pe_by_unit for u in counts.pe_by_unit):
+        for unit, kinds in counts.pe_by_unit.items():
+            for kind, pe in kinds.items():
+                mul, add = _unit_pe_energy_pj(pe, prices.pe_by_unit[unit])
+                by_kind[kind] = by_kind.get(kind, 0.0) + mul + add
+                mul_total += mul
+                add_total += add
+    else:
+        for kind, pe in counts.pe_by_kind.items():
+            mul, add = pe_energy_pj(pe, prices)
+            by_kind[kind] = mul + add
+            mul_total += mul
+            add_total += add
     sram = {
         r: (counts.sram_read_bytes[r] + counts.sram_write_bytes[r]) * prices.sram_pj_per_byte[r]
         for r in BufferRole

@@ -50,6 +50,9 @@ class ActionCounts:
     """Everything the energy model prices, for one run (or one op)."""
 
     pe_by_kind: dict[str, PECounts] = field(default_factory=dict)  # op kind -> PE actions
+    # matrix unit -> op kind -> PE actions (the same actions as pe_by_kind, by unit, so that
+    # each is priced at its unit's PE; empty: all on the design's array)
+    pe_by_unit: dict[str, dict[str, PECounts]] = field(default_factory=dict)
     vector_ops: int = 0  # element ops on the vector unit
     vector_macs: int = 0  # matrix products run on the vector unit (mul + add each)
     sram_read_bytes: dict[BufferRole, int] = field(default_factory=buffer_bytes)
@@ -86,6 +89,7 @@ class ActionCounts:
 def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
     """The sum of many counts, with ``cycles`` set."""
     pe: dict[str, list[int]] = {}
+    by_unit: dict[str, dict[str, list[int]]] = {}
     vec_ops = vec_macs = 0
     sram_r, sram_w = buffer_bytes(), buffer_bytes()
     dram_r, dram_w = dram_bytes(), dram_bytes()
@@ -96,6 +100,14 @@ def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
             t[1] += p.sub
             t[2] += p.skip
             t[3] += p.mul
+        for unit, kinds in c.pe_by_unit.items():
+            u = by_unit.setdefault(unit, {})
+            for kind, p in kinds.items():
+                t = u.setdefault(kind, [0, 0, 0, 0])
+                t[0] += p.add
+                t[1] += p.sub
+                t[2] += p.skip
+                t[3] += p.mul
         vec_ops += c.vector_ops
         vec_macs += c.vector_macs
         for role in BufferRole:
@@ -106,6 +118,7 @@ def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
             dram_w[operand] += c.dram_write_bytes[operand]
     return ActionCounts(
         pe_by_kind={k: PECounts(*v) for k, v in pe.items()},
+        pe_by_unit={u: {k: PECounts(*v) for k, v in ks.items()} for u, ks in by_unit.items()},
         vector_ops=vec_ops,
         vector_macs=vec_macs,
         sram_read_bytes=sram_r,
