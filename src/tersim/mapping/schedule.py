@@ -96,12 +96,40 @@ class OpSchedule:
         return (self.runs, self.write_bytes)
 
 
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One entry of the DMA queue: ``count`` consecutive tiles of run ``run`` of op ``op`` (a
+    position in ``Schedule.ops``) from tile ``first`` of that run, or (``run == -1``) the op's
+    write-back."""
+
+    op: int
+    run: int
+    first: int = 0
+    count: int = 0
+
+
+def op_by_op(ops: tuple[OpSchedule, ...], order: tuple[int, ...]) -> tuple[QueueItem, ...]:
+    """The queue of ``ops`` taken whole in ``order``: each op's runs, then its write-back."""
+    out: list[QueueItem] = []
+    for k in order:
+        op = ops[k]
+        out.extend(QueueItem(k, r, 0, run.count) for r, run in enumerate(op.runs) if run.count)
+        if op.write_bytes > 0:
+            out.append(QueueItem(k, -1))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Schedule:
     ops: tuple[OpSchedule, ...]
     placement: Placement  # residency of every activation tensor the ops read and write
-    order: tuple[int, ...] | None = None  # positions in ``ops`` in queue order (None: as listed)
+    order: tuple[int, ...] | None = None  # positions in ``ops`` by priority (None: as listed)
+    items: tuple[QueueItem, ...] | None = None  # the DMA queue (None: op by op in ``order``)
 
     def queue(self) -> tuple[int, ...]:
-        """Positions of the ops in the order they are queued."""
+        """Positions of the ops in priority order."""
         return tuple(range(len(self.ops))) if self.order is None else self.order
+
+    def queue_items(self) -> tuple[QueueItem, ...]:
+        """The DMA queue: tiles (in pieces of runs) and write-backs, in order."""
+        return self.items if self.items is not None else op_by_op(self.ops, self.queue())

@@ -57,6 +57,27 @@ class QOp:
     deps: tuple[int, ...]  # positions of the ops it waits for
 
 
+@dataclass(frozen=True, slots=True)
+class QItem:
+    """A DMA-queue entry: ``count`` tiles of run ``run`` of ``op`` from tile ``first``; or,
+    with ``run == -1``, the op's write-back."""
+
+    op: QOp
+    run: int
+    first: int
+    count: int
+
+
+def whole_ops(ops: list[QOp] | tuple[QOp, ...]) -> list[QItem]:
+    """The queue of ``ops`` taken whole, in order (each op's runs, then its write-back)."""
+    out: list[QItem] = []
+    for q in ops:
+        out.extend(QItem(q, k, 0, r.count) for k, r in enumerate(q.runs))
+        if q.write_bytes > 0:
+            out.append(QItem(q, -1, 0, 0))
+    return out
+
+
 class Timeline:
     """Busy intervals of one unit, exact and compact: groups ``[start, end, stride, count]``
     (``count`` intervals ``[start + i stride, end + i stride)``), back-to-back tiles merged."""
@@ -121,6 +142,8 @@ class Machine:
     last_end: list[int]  # per buffer: the last tile's compute end
     stats: Stats
     ends: dict[int, int] = field(default_factory=dict)  # op pos -> compute end
+    open: dict[int, list[int]] = field(default_factory=dict)  # op pos -> [start, gate/end,
+    #                                                            gate_w, tiles left]
     wends: dict[int, int] = field(default_factory=dict)  # op pos -> write-back end
     last_transfer_end: int = 0
     timelines: list[Timeline] | None = None  # per unit, when busy intervals are recorded
@@ -259,7 +282,8 @@ class Machine:
         """Queue op ``pos``'s write-back (its compute end is known)."""
         d = self.dispatch()
         c = self.ends[pos]
-        self.pending.append((d if d > c else c, pos, nbytes))
+        start = max(d, c, self.lls)  # transfers enter the DRAM after the loads queued before
+        self.pending.append((start, pos, nbytes))
 
     # -- runs and ops ---------------------------------------------------------------------------
     def _run_key(self, u: int, b: int) -> tuple[object, ...]:
@@ -279,16 +303,16 @@ class Machine:
             le - d if le > d else 0,
         )
 
-    def run(self, r: QRun, gate_w: int, gate: int) -> tuple[int, int]:
-        """Every tile of ``r``: (first start, last end). Tile by tile until the state the run
-        touches repeats (relative to ``D``), then whole periods at once."""
+    def run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
+        """``count`` tiles of ``r``: (first start, last end). Tile by tile until the state the
+        run touches repeats (relative to ``D``), then whole periods at once."""
         first, last = self.step(r, gate_w, gate)
         done = 1
         u, b = r.unit, r.buf
         seen: dict[tuple[object, ...], int] = {}
         recs: list[tuple[int, int, int, int, int]] = []  # (D, busy, stall, dram, last end)
         st = self.stats
-        while done < r.count:
+        while done < count:
             if not self.pending:
                 if len(recs) >= 4 * MAX_PERIOD:  # a long transient: look again from here
                     seen, recs = {}, []
@@ -297,7 +321,7 @@ class Machine:
                 j = seen.get(key)
                 if j is not None and recs[j][0] >= gate_w:
                     p = len(recs) - j
-                    periods = (r.count - done) // p
+                    periods = (count - done) // p
                     if periods:
                         last = self._skip(recs, j, here, periods, r)
                         done += periods * p
@@ -349,29 +373,49 @@ class Machine:
         self.last_transfer_end = max(self.last_transfer_end, max(self.free))
         return here[4] + total
 
+    def item(self, q: QOp, run: int, first: int, count: int) -> tuple[int, int] | None:
+        """One queue entry: ``count`` tiles of run ``run`` of ``q`` from tile ``first`` (or,
+        ``run == -1``, its write-back). Returns the op's (first start, last end) once its last
+        tile has computed, else None."""
+        if run < 0:
+            self.write(q.pos, q.write_bytes)
+            return None
+        st = self.open.get(q.pos)
+        if st is None:
+            gate = gate_w = NEG
+            for d in q.deps:
+                c = self.ends[d]
+                if c > gate:
+                    gate = c
+                w = self.write_end(d)
+                if w > gate_w:
+                    gate_w = w
+            st = self.open[q.pos] = [NEG, gate, gate_w, sum(r.count for r in q.runs)]
+        r = q.runs[run]
+        # the first tile of a run waits for the op's dependencies (run 0) or its previous run
+        gate = st[1] if first == 0 else NEG
+        s, e = self.run(r, st[2], gate, count)
+        if st[0] == NEG:
+            st[0] = s
+        st[1] = e
+        st[3] -= count
+        if self.run_log is not None:
+            self.run_log.append((q.pos, r.unit, s, e))
+        if st[3] > 0:
+            return None
+        del self.open[q.pos]
+        self.ends[q.pos] = e
+        return st[0], e
+
     def op(self, q: QOp) -> tuple[int, int]:
-        """Every run of op ``q`` and its write-back: its compute (first start, last end)."""
-        gate = NEG
-        gate_w = NEG
-        for d in q.deps:
-            c = self.ends[d]
-            if c > gate:
-                gate = c
-            w = self.write_end(d)
-            if w > gate_w:
-                gate_w = w
-        first = last = NEG
-        for r in q.runs:
-            s, last = self.run(r, gate_w, gate)
-            if first == NEG:
-                first = s
-            gate = last  # a later run of the op waits for this one
-            if self.run_log is not None:
-                self.run_log.append((q.pos, r.unit, s, last))
-        self.ends[q.pos] = last
+        """Every run of op ``q``, whole, then its write-back: (first start, last end)."""
+        span: tuple[int, int] | None = None
+        for k, r in enumerate(q.runs):
+            span = self.item(q, k, 0, r.count)
+        assert span is not None
         if q.write_bytes > 0:
             self.write(q.pos, q.write_bytes)
-        return first, last
+        return span
 
     @property
     def end_cycle(self) -> int:

@@ -17,7 +17,8 @@ from enum import StrEnum
 
 from tersim.hw.counts import sum_counts
 from tersim.mapping.schedule import Schedule, Unit
-from tersim.sim.core import QOp, QRun
+from tersim.sim.core import QItem, QOp, QRun
+from tersim.sim.fast import run_fast, segment_starts
 from tersim.sim.result import OpSpan, SimResult, UnitTimeline
 from tersim.sim.timing import MemoryTiming
 
@@ -41,21 +42,34 @@ def unit_names(schedule: Schedule, units: Sequence[str] | None = None) -> tuple[
     return tuple(names)
 
 
-def queue_ops(schedule: Schedule, names: Sequence[str], mem: MemoryTiming) -> list[QOp]:
-    """The schedule's ops in queue order, as the engines see them."""
+def queue_items(schedule: Schedule, names: Sequence[str], mem: MemoryTiming) -> list[QItem]:
+    """The schedule's DMA queue as the engines see it (units and buffers by index)."""
     index = {n: k for k, n in enumerate(names)}
     pos = {op.op_index: k for k, op in enumerate(schedule.ops)}
     buf = {n: mem.buffer_of(n) for n in names}
-    out = []
-    for k in schedule.queue():
-        op = schedule.ops[k]
-        runs = tuple(
-            QRun(r.count, r.load_bytes, r.compute_cycles, index[r.unit], buf[r.unit])
-            for r in op.runs
-            if r.count > 0
-        )
-        out.append(QOp(k, runs, op.write_bytes, tuple(pos[d] for d in op.deps)))
-    return out
+    qops: dict[int, QOp] = {}
+
+    def qop(k: int) -> QOp:
+        q = qops.get(k)
+        if q is None:
+            op = schedule.ops[k]
+            runs = tuple(
+                QRun(r.count, r.load_bytes, r.compute_cycles, index[r.unit], buf[r.unit])
+                for r in op.runs
+            )
+            q = qops[k] = QOp(k, runs, op.write_bytes, tuple(pos[d] for d in op.deps))
+        return q
+
+    return [QItem(qop(it.op), it.run, it.first, it.count) for it in schedule.queue_items()]
+
+
+def segments_of(schedule: Schedule, items: Sequence[QItem]) -> list[tuple[int, int]]:
+    """(start, end) in ``items`` of each layer of each pass (consecutive entries of ops of one
+    (phase, step, layer))."""
+    ops = schedule.ops
+    return segment_starts(
+        [(ops[it.op.pos].phase, ops[it.op.pos].step, ops[it.op.pos].layer) for it in items]
+    )
 
 
 def simulate(
@@ -74,23 +88,19 @@ def simulate(
     if empty:
         raise ValueError(f"schedule has ops without tiles: {empty[:3]}")  # mapping bug
     names = unit_names(schedule, units)
-    queue = queue_ops(schedule, names, mem)
+    items = queue_items(schedule, names, mem)
     if fidelity is Fidelity.TILE:
         from tersim.sim.oracle import run_oracle
 
-        o = run_oracle(queue, len(ops), len(names), mem)
+        o = run_oracle(items, len(ops), len(names), mem)
         spans, stats, end, timelines = o.spans, o.stats, o.end_cycle, o.timelines
     elif fidelity is Fidelity.RUN:
         from tersim.sim.runs import run_simpy
 
-        r = run_simpy(queue, len(ops), len(names), mem, progress)
+        r = run_simpy(items, len(ops), len(names), mem, progress, segments_of(schedule, items))
         spans, stats, end, timelines = r.spans, r.stats, r.end_cycle, r.timelines
     else:
-        from tersim.sim.fast import run_fast, segment_starts
-
-        order = schedule.queue()
-        keys = [(ops[k].phase, ops[k].step, ops[k].layer) for k in order]
-        f = run_fast(queue, len(ops), len(names), mem, progress, segment_starts(keys))
+        f = run_fast(items, len(ops), len(names), mem, progress, segments_of(schedule, items))
         spans, stats, end, timelines = f.spans, f.stats, f.end_cycle, f.timelines
     total = max(max((b for _, b in spans), default=0), end)
     op_spans = tuple(

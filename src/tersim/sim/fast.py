@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tersim.sim.core import NEG, Machine, QOp, Stats, Timeline
+from tersim.sim.core import NEG, Machine, QItem, Stats, Timeline
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]
@@ -50,7 +50,7 @@ class _Outcome:
     busy: tuple[int, ...]  # per unit (all), deltas
     stall: tuple[int, ...]
     dram_busy: int
-    spans: tuple[tuple[int, int], ...]  # per op of the segment (queue order)
+    spans: tuple[tuple[int, int, int], ...]  # per op of the segment: (op, start, end)
     wends: tuple[tuple[Enc, int], ...]  # write-backs applied during the segment
     transfer_end: int
     groups: tuple[tuple[tuple[int, int, int, int], ...], ...]  # per unit (all)
@@ -66,27 +66,32 @@ class Segments:
         self.memo: dict[tuple[object, ...], _Outcome] = {}
         self.hits = 0
 
-    def play(self, seg: Sequence[QOp], spans: list[tuple[int, int]]) -> None:
+    def play(self, seg: Sequence[QItem], spans: list[tuple[int, int]]) -> None:
+        """Play the queue entries ``seg`` (every entry of the ops they touch)."""
         m = self.m
-        p0 = min(q.pos for q in seg)
-        inside = {q.pos for q in seg}
-        ext = sorted({d for q in seg for d in q.deps if d not in inside})
+        ops = {it.op.pos: it.op for it in seg}
+        p0 = min(ops)
+        inside = set(ops)
+        ext = sorted({d for q in ops.values() for d in q.deps if d not in inside})
         xidx = {d: k for k, d in enumerate(ext)}
-        us = sorted({r.unit for q in seg for r in q.runs})
-        bs = sorted({r.buf for q in seg for r in q.runs})
+        us = sorted({r.unit for q in ops.values() for r in q.runs})
+        bs = sorted({r.buf for q in ops.values() for r in q.runs})
         ref = m.D
         pend = sorted(m.pending)
         penc: list[Enc] = [
             ("x", xidx[p]) if p in xidx else ("e", j) for j, (_, p, _) in enumerate(pend)
         ]
-        sig = tuple(
-            (
-                q.pos - p0,
-                q.runs,
-                q.write_bytes,
-                tuple(("s", d - p0) if d in inside else ("x", xidx[d]) for d in q.deps),
-            )
-            for q in seg
+        sig = (
+            tuple(
+                (
+                    q.pos - p0,
+                    q.runs,
+                    q.write_bytes,
+                    tuple(("s", d - p0) if d in inside else ("x", xidx[d]) for d in q.deps),
+                )
+                for q in ops.values()
+            ),
+            tuple((it.op.pos - p0, it.run, it.first, it.count) for it in seg),
         )
         d = ref
         key = (
@@ -118,7 +123,7 @@ class Segments:
 
     def _simulate(
         self,
-        seg: Sequence[QOp],
+        seg: Sequence[QItem],
         p0: int,
         inside: set[int],
         xidx: dict[int, int],
@@ -151,7 +156,12 @@ class Segments:
                 return ("x", xidx[pos])
             return ("e", entry_pos[pos])
 
-        spans = tuple(m.op(q) for q in seg)
+        closed = []
+        for it in seg:
+            span = m.item(it.op, it.run, it.first, it.count)
+            if span is not None:
+                closed.append((it.op.pos, span))
+        assert not m.open, "a segment holds every queue entry of its ops"
         m.wlog = None
         m.run_log = saved_log
         out = _Outcome(
@@ -167,7 +177,7 @@ class Segments:
             busy=tuple(a - b for a, b in zip(m.stats.busy, before_busy, strict=True)),
             stall=tuple(a - b for a, b in zip(m.stats.stall, before_stall, strict=True)),
             dram_busy=m.stats.dram - before_dram,
-            spans=tuple((a - ref, b - ref) for a, b in spans),
+            spans=tuple((pos - p0, a - ref, b - ref) for pos, (a, b) in closed),
             wends=tuple((enc(p), e - ref) for p, e in wlog),
             transfer_end=m.last_transfer_end - ref if m.last_transfer_end > NEG else NEG,
             groups=tuple(
@@ -184,7 +194,7 @@ class Segments:
     def _replay(
         self,
         o: _Outcome,
-        seg: Sequence[QOp],
+        seg: Sequence[QItem],
         p0: int,
         ext: list[int],
         pend: list[tuple[int, int, int]],
@@ -219,9 +229,9 @@ class Segments:
             st.busy[u] += o.busy[u]
             st.stall[u] += o.stall[u]
         st.dram += o.dram_busy
-        for q, (a, b) in zip(seg, o.spans, strict=True):
-            spans[q.pos] = (a + ref, b + ref)
-            m.ends[q.pos] = b + ref
+        for k, a, b in o.spans:
+            spans[p0 + k] = (a + ref, b + ref)
+            m.ends[p0 + k] = b + ref
         for e, w in o.wends:
             m.wends[dec(e)] = w + ref
         if o.transfer_end > NEG and o.transfer_end + ref > m.last_transfer_end:
@@ -250,25 +260,23 @@ def segment_starts(keys: Sequence[object]) -> list[tuple[int, int]]:
 
 
 def run_fast(
-    ops: Sequence[QOp],
+    items: Sequence[QItem],
     n_pos: int,
     units: int,
     mem: MemoryTiming,
     progress: Progress | None,
     segments: Sequence[tuple[int, int]] | None = None,
 ) -> EngineRun:
-    """Play ``ops`` (queue order); ``segments``: (start, end) in the queue of each segment
-    (None: each op alone, nothing reused)."""
+    """Play the DMA queue ``items``; ``segments``: (start, end) in the queue of each segment
+    (every entry of its ops; None: the whole queue as one segment, nothing reused)."""
     m = Machine.new(mem, units, record=True)
     spans: list[tuple[int, int]] = [(0, 0)] * n_pos
     player = Segments(m, units)
-    bounds = segments if segments is not None else [(k, k + 1) for k in range(len(ops))]
-    done = 0
+    bounds = segments if segments is not None else ([(0, len(items))] if items else [])
     for a, b in bounds:
-        player.play(ops[a:b], spans)
-        done = b
+        player.play(items[a:b], spans)
         if progress is not None:
-            progress(done, len(ops))
+            progress(b, len(items))
     m.flush()
     assert m.timelines is not None
     return EngineRun(spans, m.stats, m.end_cycle, m.timelines)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import simpy
 
-from tersim.sim.core import NEG, QOp, Stats, Timeline
+from tersim.sim.core import NEG, QItem, QOp, Stats, Timeline
 from tersim.sim.timing import MemoryTiming
 
 LOW = 2  # priority of the DRAM arbiter: after every NORMAL (1) event of the same cycle
@@ -46,14 +46,15 @@ class _Tile:
     run: int  # index of the run in its op
     first: bool  # first tile of its run
     last_of_op: bool
+    last_of_run: bool
     load_bytes: int
     compute: int
     unit: int
     buf: int
 
 
-def run_oracle(ops: Sequence[QOp], n_pos: int, units: int, mem: MemoryTiming) -> OracleRun:
-    """Simulate ``ops`` (in queue order) tile by tile."""
+def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming) -> OracleRun:
+    """Simulate the DMA queue ``items`` tile by tile."""
     env = simpy.Environment()
     bufs = mem.buffers()
     engines = simpy.Resource(env, capacity=mem.dma_engines)
@@ -68,15 +69,33 @@ def run_oracle(ops: Sequence[QOp], n_pos: int, units: int, mem: MemoryTiming) ->
     timelines = [Timeline() for _ in range(units)]
     last = {"transfer": 0}
 
+    ops: list[QOp] = []
+    index: dict[int, int] = {}
+    for it in items:
+        if it.op.pos not in index:
+            index[it.op.pos] = len(ops)
+            ops.append(it.op)
     tiles: list[_Tile] = []
-    for i, q in enumerate(ops):
-        for k, r in enumerate(q.runs):
-            for j in range(r.count):
-                tiles.append(
-                    _Tile(i, k, j == 0, False, r.load_bytes, r.compute_cycles, r.unit, r.buf)
+    left = {q.pos: sum(r.count for r in q.runs) for q in ops}
+    for it in items:
+        if it.run < 0:
+            continue
+        r = it.op.runs[it.run]
+        for j in range(it.first, it.first + it.count):
+            left[it.op.pos] -= 1
+            tiles.append(
+                _Tile(
+                    index[it.op.pos],
+                    it.run,
+                    j == 0,
+                    left[it.op.pos] == 0,
+                    j == r.count - 1,
+                    r.load_bytes,
+                    r.compute_cycles,
+                    r.unit,
+                    r.buf,
                 )
-        tiles[-1].last_of_op = True
-    index = {q.pos: i for i, q in enumerate(ops)}
+            )
     ready = [env.event() for _ in tiles]
     done = [env.event() for _ in tiles]
     granted = [env.event() for _ in tiles]
@@ -159,8 +178,12 @@ def run_oracle(ops: Sequence[QOp], n_pos: int, units: int, mem: MemoryTiming) ->
             engines.release(req)  # type: ignore[arg-type]
             ready[t].succeed()
 
-    def write(i: int, qpos: int, req: simpy.Event) -> Generator[simpy.Event, object, None]:
+    def write(
+        i: int, qpos: int, req: simpy.Event, prev: int
+    ) -> Generator[simpy.Event, object, None]:
         yield op_done[i]
+        if prev >= 0:
+            yield started[prev]  # after the loads queued before it
         start = int(env.now)
         end = yield to_dram(qpos, ops[i].write_bytes)
         assert isinstance(end, int)
@@ -171,20 +194,20 @@ def run_oracle(ops: Sequence[QOp], n_pos: int, units: int, mem: MemoryTiming) ->
         wrote[i].succeed()
 
     def dispatcher() -> Generator[simpy.Event, object, None]:
-        qpos = 0
         t = 0
-        for i, q in enumerate(ops):
-            n = sum(r.count for r in q.runs)
-            for _ in range(n):
+        qpos = 0  # every transfer's place in the queue (ties at the DRAM go in this order)
+        for it in items:
+            if it.run < 0:
+                req = engines.request()
+                yield req
+                env.process(write(index[it.op.pos], qpos, req, t - 1))
+                qpos += 1
+                continue
+            for _ in range(it.count):
                 req = engines.request()
                 yield req
                 env.process(load(t, qpos, req))
-                qpos += 1
                 t += 1
-            if q.write_bytes > 0:
-                req = engines.request()
-                yield req
-                env.process(write(i, qpos, req))
                 qpos += 1
 
     def computer(u: int) -> Generator[simpy.Event, object, None]:
@@ -222,10 +245,7 @@ def run_oracle(ops: Sequence[QOp], n_pos: int, units: int, mem: MemoryTiming) ->
                 yield space[tile.buf].put(need)
                 yield tokens[tile.buf].put(1)
             done[t].succeed()
-            last_of_run = (
-                t + 1 == len(tiles) or tiles[t + 1].op != tile.op or (tiles[t + 1].run != tile.run)
-            )
-            if last_of_run:
+            if tile.last_of_run:
                 run_done[tile.op][tile.run].succeed(e)
             if tile.last_of_op:
                 op_end[q.pos] = e

@@ -1,11 +1,11 @@
 """``run`` fidelity: the reference simpy engine, with events per run of identical tiles.
 
-Processes (simpy): a *dispatcher* walks the DMA queue op by op. When an op reaches the head
-of the queue (simulated time is advanced to the cycle its first transfer can be dispatched),
-its runs' timelines follow in closed form from the machine state (:mod:`tersim.sim.core`; each
-op is looked up by its runs and relative entry state, so a repeated op is not re-derived) and
-each run is handed to its *unit's* process, which holds the unit from the run's first tile's
-start to its last tile's end and then signals the run done. Memory holds the runs in flight,
+Processes (simpy): a *dispatcher* walks the DMA queue layer by layer. When a layer's entries
+reach the head of the queue (simulated time is advanced to the cycle its first transfer can be
+dispatched), their runs' timelines follow in closed form from the machine state
+(:mod:`tersim.sim.core`; a layer is looked up by its entries and relative entry state, so a
+repeated one is not re-derived) and each run is handed to its *unit's* process, which holds
+the unit from the run's first tile's start to its last tile's end. Memory holds the runs in flight,
 never the tiles. The per-tile oracle (:mod:`tersim.sim.oracle`) checks the closed forms; the
 ``fast`` fidelity replays whole layers of the same recurrence and is tested equal to this.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Sequence
 
 import simpy
 
-from tersim.sim.core import Machine, QOp
+from tersim.sim.core import Machine, QItem
 from tersim.sim.fast import EngineRun, Segments
 from tersim.sim.timing import MemoryTiming
 
@@ -24,7 +24,12 @@ Progress = Callable[[int, int], None]
 
 
 def run_simpy(
-    ops: Sequence[QOp], n_pos: int, units: int, mem: MemoryTiming, progress: Progress | None
+    items: Sequence[QItem],
+    n_pos: int,
+    units: int,
+    mem: MemoryTiming,
+    progress: Progress | None,
+    segments: Sequence[tuple[int, int]] | None = None,
 ) -> EngineRun:
     env = simpy.Environment()
     m = Machine.new(mem, units, record=True)
@@ -36,16 +41,17 @@ def run_simpy(
 
     def dispatcher() -> Generator[simpy.Event, object, None]:
         assert m.run_log is not None
-        for k, q in enumerate(ops):
+        bounds = segments if segments is not None else ([(0, len(items))] if items else [])
+        for a, b in bounds:
             head = min(m.free) if m.free else m.D  # when an engine can take its first load
             if head > env.now:
                 yield env.timeout(head - env.now)
-            player.play((q,), spans)
-            for _pos, u, a, b in m.run_log:
-                inbox[u].put((a, b))
+            player.play(items[a:b], spans)
+            for _pos, u, start, end in m.run_log:
+                inbox[u].put((start, end))
             m.run_log.clear()
-            if progress is not None and (k % 256 == 0 or k == len(ops) - 1):
-                progress(k + 1, len(ops))
+            if progress is not None:
+                progress(b, len(items))
         for box in inbox:
             box.put(None)
 

@@ -25,9 +25,9 @@ of nothing) then one compute on a named unit.
   data's arrival (its load's start if it loads nothing), its unit's previous tile's end, and
   its op's gate: the first run of an op waits for every op it depends on to have computed, a
   later run (a product's rescale epilogue on a vector unit) for the op's previous run.
-* **Writes.** An op's write-back starts once its last tile has computed and its engine is
-  dispatched; with one DMA engine it blocks the queue meanwhile, with more the others keep
-  loading.
+* **Writes.** An op's write-back starts once its last tile has computed, its engine is
+  dispatched and the loads queued before it have started; with one DMA engine it blocks the
+  queue meanwhile, with more the others keep loading.
 
 Stall: the cycles a unit's tile waited for its data beyond both its unit's previous tile and its
 gate. DRAM busy: the cycles during which some transfer is moving (with one DMA engine, the sum

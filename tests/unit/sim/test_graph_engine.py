@@ -8,6 +8,8 @@ per op, per unit and per busy interval.
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +18,7 @@ from tersim.hw.counts import ActionCounts
 from tersim.mapping.placement import Placement
 from tersim.mapping.schedule import OpSchedule, Schedule, TileRun
 from tersim.sim import Fidelity, MemoryTiming, SimResult, StagingBuffer, simulate
-from tersim.sim.core import QOp, QRun
+from tersim.sim.core import QItem, QOp, QRun, whole_ops
 from tersim.sim.fast import run_fast, segment_starts
 from tersim.sim.oracle import run_oracle
 from tersim.sim.runs import run_simpy
@@ -136,9 +138,11 @@ def test_the_epilogue_run_follows_the_matrix_tiles_by_hand() -> None:
 
 
 @st.composite
-def graphs(draw: st.DrawFn, max_count: int = 12) -> tuple[list[QOp], int, int]:
+def graphs(draw: st.DrawFn, max_count: int = 12) -> tuple[list[QItem], int, int]:
     """Random small graphs: ops of 1-3 runs on 1-3 units and 1-2 staging buffers, each
-    depending on up to 3 earlier ops, some writing back."""
+    depending on up to 3 earlier ops, some writing back; queued whole in program order, or
+    interleaved: runs cut into pieces, the pieces of ops whose dependencies are queued taken
+    in a random order (as the planner interleaves ops it runs at once)."""
     n = draw(st.integers(1, 7))
     units = draw(st.integers(1, 3))
     nb = draw(st.integers(1, 2))
@@ -156,7 +160,32 @@ def graphs(draw: st.DrawFn, max_count: int = 12) -> tuple[list[QOp], int, int]:
         )
         deps = tuple(sorted(draw(st.sets(st.integers(0, i - 1), max_size=3)))) if i else ()
         ops.append(QOp(i, runs, draw(st.sampled_from([0, 0, 50, 200])), deps))
-    return ops, units, nb
+    if not draw(st.booleans()):
+        return whole_ops(ops), units, nb
+    pending: dict[int, list[QItem]] = {}
+    for q in ops:
+        pieces: list[QItem] = []
+        for k, r in enumerate(q.runs):
+            cuts = (
+                sorted(draw(st.sets(st.integers(1, r.count - 1), max_size=2)))
+                if r.count > 1
+                else []
+            )
+            bounds = [0, *cuts, r.count]
+            pieces += [QItem(q, k, a, b - a) for a, b in itertools.pairwise(bounds)]
+        if q.write_bytes:
+            pieces.append(QItem(q, -1, 0, 0))
+        pending[q.pos] = pieces
+    done: set[int] = set()
+    items: list[QItem] = []
+    while pending:
+        ready = sorted(p for p in pending if all(d in done for d in ops[p].deps))
+        p = draw(st.sampled_from(ready))
+        items.append(pending[p].pop(0))
+        if not pending[p]:
+            del pending[p]
+            done.add(p)
+    return items, units, nb
 
 
 DRAMS = st.sampled_from(
@@ -203,9 +232,10 @@ def _equal(a, b) -> None:  # type: ignore[no-untyped-def]
 def test_recurrence_equals_per_tile_oracle(g, bw, lat, cap, double, depth, engines, dram) -> None:  # type: ignore[no-untyped-def]
     """The closed form inside runs (period skipping) and the whole recurrence, against one
     simpy event per tile: spans, per-unit busy and stall, DRAM busy, every busy interval."""
-    ops, units, nb = g
+    items, units, nb = g
+    n = len({it.op.pos for it in items})
     mem = _mem(bw, lat, cap, double, depth, engines, dram, nb)
-    _equal(run_fast(ops, len(ops), units, mem, None), run_oracle(ops, len(ops), units, mem))
+    _equal(run_fast(items, n, units, mem, None), run_oracle(items, n, units, mem))
 
 
 @settings(max_examples=100)
@@ -219,9 +249,10 @@ def test_recurrence_equals_per_tile_oracle(g, bw, lat, cap, double, depth, engin
     dram=DRAMS,
 )
 def test_simpy_run_engine_equals_per_tile_oracle(g, bw, lat, cap, double, engines, dram) -> None:  # type: ignore[no-untyped-def]
-    ops, units, nb = g
+    items, units, nb = g
+    n = len({it.op.pos for it in items})
     mem = _mem(bw, lat, cap, double, 16, engines, dram, nb)
-    _equal(run_simpy(ops, len(ops), units, mem, None), run_oracle(ops, len(ops), units, mem))
+    _equal(run_simpy(items, n, units, mem, None), run_oracle(items, n, units, mem))
 
 
 @settings(max_examples=150)
@@ -238,22 +269,32 @@ def test_simpy_run_engine_equals_per_tile_oracle(g, bw, lat, cap, double, engine
 def test_layer_replay_equals_playing_every_op(g, reps, bw, lat, cap, double, engines, dram) -> None:  # type: ignore[no-untyped-def]
     """The graph repeated as layers (each layer's first op waits for the previous layer's
     last): replaying memoized layers gives what playing every op gives."""
-    ops, units, nb = g
-    n = len(ops)
+    items, units, nb = g
+    n = len({it.op.pos for it in items})
     layered, keys = [], []
     for r in range(reps):
-        for q in ops:
-            chain = (r * n - 1,) if r and q.pos == 0 else ()
-            layered.append(
-                QOp(q.pos + r * n, q.runs, q.write_bytes, tuple(d + r * n for d in q.deps) + chain)
-            )
+        shifted: dict[int, QOp] = {}
+        for it in items:
+            q = it.op
+            if q.pos not in shifted:
+                chain = (r * n - 1,) if r and q.pos == 0 else ()
+                deps = tuple(d + r * n for d in q.deps) + chain
+                shifted[q.pos] = QOp(q.pos + r * n, q.runs, q.write_bytes, deps)
+            layered.append(QItem(shifted[q.pos], it.run, it.first, it.count))
             keys.append(r)
     mem = _mem(bw, lat, cap, double, 16, engines, dram, nb)
-    replayed = run_fast(layered, len(layered), units, mem, None, segment_starts(keys))
-    _equal(replayed, run_fast(layered, len(layered), units, mem, None))
+    replayed = run_fast(layered, n * reps, units, mem, None, segment_starts(keys))
+    _equal(replayed, run_fast(layered, n * reps, units, mem, None))
 
 
 # --- properties ------------------------------------------------------------------------------
+
+
+def _ops(items: list[QItem]) -> list[QOp]:
+    seen: dict[int, QOp] = {}
+    for it in items:
+        seen.setdefault(it.op.pos, it.op)
+    return sorted(seen.values(), key=lambda q: q.pos)
 
 
 def _critical_path(ops: list[QOp]) -> int:
@@ -288,9 +329,10 @@ def _serialized(ops: list[QOp], bw: float, lat: int) -> int:
 def test_total_lies_between_the_bounds(g, bw, lat, cap, double, engines) -> None:  # type: ignore[no-untyped-def]
     """max(critical path, busiest unit, DRAM transfers one at a time on the aggregate pipe)
     <= total <= every transfer and compute serialized."""
-    ops, units, nb = g
+    items, units, nb = g
+    ops = _ops(items)
     mem = _mem(bw, lat, cap, double, 16, engines, (DramModelKind.AGGREGATE, 1, 64), nb)
-    r = run_fast(ops, len(ops), units, mem, None)
+    r = run_fast(items, len(ops), units, mem, None)
     lower = max(_critical_path(ops), max(r.stats.busy), r.stats.dram)
     moved = sum(r_.count * r_.load_bytes for q in ops for r_ in q.runs) + sum(
         q.write_bytes for q in ops
@@ -317,13 +359,12 @@ def test_more_bandwidth_or_engines_never_slower(
     expression, monotone in each transfer's duration and each engine's free cycle: more
     bandwidth, or one more DMA engine, never delays any op."""
     ops, units, nb = g
-    base = run_fast(ops, len(ops), units, _mem(bw, lat, cap, double, 16, engines, dram, nb), None)
+    n = len(_ops(ops))
+    base = run_fast(ops, n, units, _mem(bw, lat, cap, double, 16, engines, dram, nb), None)
     wider = run_fast(
-        ops, len(ops), units, _mem(bw * factor, lat, cap, double, 16, engines, dram, nb), None
+        ops, n, units, _mem(bw * factor, lat, cap, double, 16, engines, dram, nb), None
     )
-    more = run_fast(
-        ops, len(ops), units, _mem(bw, lat, cap, double, 16, engines + 1, dram, nb), None
-    )
+    more = run_fast(ops, n, units, _mem(bw, lat, cap, double, 16, engines + 1, dram, nb), None)
     for other in (wider, more):
         assert other.end_cycle <= base.end_cycle
         assert all(b <= a for (_, a), (_, b) in zip(base.spans, other.spans, strict=True))

@@ -156,9 +156,9 @@ def _two_units(durations: list[int], deps: list[tuple[int, ...]]) -> int:
     ]
     from tersim.config.enums import OrderRule
 
-    choice, order = plan_segment(options, deps, {"a": 0, "b": 1}, OrderRule.PRIORITY)
+    choice, order, queue = plan_segment(options, deps, {"a": 0, "b": 1}, OrderRule.PRIORITY)
     ops = tuple(options[i][choice[i]] for i in range(len(durations)))
-    sched = Schedule(ops, Placement.none(), order)
+    sched = Schedule(ops, Placement.none(), order, queue)
     mem = MemoryTiming.of(float("inf"), 0, 1000)
     return simulate(sched, mem, 1e9, Fidelity.FAST, units=("a", "b")).total_cycles
 
