@@ -25,6 +25,21 @@ def root() -> Path:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
+        "--fuzz-long",
+        action="store_true",
+        default=False,
+        help="tests/fuzz: run the long fuzz (--fuzz-cases cases) and print its figures.",
+    )
+    parser.addoption(
+        "--fuzz-cases", type=int, default=2000, help="tests/fuzz: cases of the long fuzz."
+    )
+    parser.addoption(
+        "--fuzz-seed",
+        type=int,
+        default=None,
+        help="tests/fuzz: seed of the long fuzz (default: derandomized, the same cases each run).",
+    )
+    parser.addoption(
         "--regen-golden",
         action="store_true",
         default=False,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import re
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,9 +17,16 @@ from rich.table import Table
 
 from tersim._version import __version__
 from tersim.config import HardwareConfig, ModelSpec, load_any
-from tersim.errors import ConfigError, TersimError
+from tersim.config.types import MAX_BATCH, MAX_CONTEXT_TOKENS, MAX_GEMM_DIM, MAX_JOBS, MAX_SEED
+from tersim.errors import ConfigError, DesignError, TersimError
+from tersim.files import dumps_json, write_atomic, write_json
 from tersim.shipped import shipped_files
 from tersim.workload.ops import Phase
+
+if TYPE_CHECKING:
+    from tersim.api import ProgressFn
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="tersim",
@@ -27,11 +38,21 @@ app = typer.Typer(
 
 
 def _out() -> Console:
-    return Console(highlight=False, width=max(100, Console().width))
+    return Console(highlight=False, emoji=False, width=max(100, Console().width))
 
 
 def _err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters (from user input: NUL, ESC, newlines inside a key) and
+    undecodable bytes of file names shown as escapes, so an error stays one harmless line."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 def _print_version(value: bool) -> None:
@@ -65,7 +86,7 @@ def validate(
         except ConfigError as exc:
             failed = True
             for problem in exc.problems:
-                err.print(str(problem), markup=False, soft_wrap=True)
+                err.print(_printable(str(problem)), markup=False, soft_wrap=True)
             continue
         kind = (
             "hardware"
@@ -74,7 +95,7 @@ def validate(
             if isinstance(obj, ModelSpec)
             else "sweep"
         )
-        out.print(f"{f}: ok ({kind} '{obj.name}')", markup=False)
+        out.print(_printable(f"{f}: ok ({kind} '{obj.name}')"), markup=False)
     if failed:
         raise typer.Exit(2)
 
@@ -110,11 +131,191 @@ def list_shipped() -> None:
     _out().print(table)
 
 
+def _finite(value: float | None) -> float | None:
+    """Option callback: NaN and infinities are not values (click's ranges let NaN through)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def _usage_line(exc: Exception) -> str:
+    """A usage error on one line: the command, what is wrong, where to look."""
+    ctx = getattr(exc, "ctx", None)
+    where = str(getattr(ctx, "command_path", None) or "tersim")
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    return f"{where}: {message} (see '{where} --help')"
+
+
+@contextlib.contextmanager
+def _in_design_file(path: Path) -> Iterator[None]:
+    """A DesignError raised in the body is reported at the lines of design file ``path``."""
+    from tersim.config.yaml_io import locate_problems
+
+    try:
+        yield
+    except DesignError as exc:
+        raise DesignError(locate_problems(path, str(exc))) from None
+
+
 def _load_spec(workload: str) -> ModelSpec:
+    """A workload by name, YAML path or Hugging Face config.json (its notes go to stderr)."""
     from tersim.config import load_workload
+    from tersim.config.hf_import import import_hf_file, is_hf_config
     from tersim.shipped import resolve
 
+    if is_hf_config(workload):
+        imp = import_hf_file(workload)
+        for note in imp.notes:
+            _err().print(f"note: {workload}: {note}", markup=False, soft_wrap=True)
+        return imp.spec
     return load_workload(resolve(workload, "workload"))
+
+
+JsonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--json",
+        help="Write the JSON record to PATH; '--json -' (or a bare --json) prints it.",
+    ),
+]
+
+
+def _emit_json(target: str | None, doc: object) -> None:
+    """The one --json convention: a path is written (atomically), '-' goes to stdout."""
+    if target is None:
+        return
+    if target == "-":
+        print(dumps_json(doc))
+        return
+    write_json(Path(target), doc)
+    _out().print(f"wrote {target}", markup=False)
+
+
+def _export(rows_by_table: dict[str, list[dict[str, object]]], csv_dir, parquet_dir) -> None:  # type: ignore[no-untyped-def]
+    from tersim.run.export import TableFormat, write_tables
+
+    for folder, fmt in ((csv_dir, TableFormat.CSV), (parquet_dir, TableFormat.PARQUET)):
+        if folder is not None:
+            for path in write_tables(folder, rows_by_table, fmt):
+                _out().print(f"wrote {path}", markup=False)
+
+
+@app.command("import-hf")
+def import_hf_cmd(
+    config: Annotated[Path, typer.Argument(help="A Hugging Face config.json.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Workload YAML to write (else stdout).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Workload name (default: the output file's stem).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Where the config came from.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing output file.")] = False,
+) -> None:
+    """Turn a Hugging Face config.json into a workload YAML; report every approximation."""
+    from tersim.config.hf_import import import_hf_file
+
+    if output is not None and output.exists() and not force:
+        raise TersimError(f"{output}: already exists (expected a new file, or pass --force)")
+    imp = import_hf_file(config, name=name or (output.stem if output else None), source=source)
+    for note in imp.notes:
+        _err().print(f"note: {config}: {note}", markup=False, soft_wrap=True)
+    if output is None:
+        print(imp.yaml(), end="")
+        return
+    write_atomic(output, imp.yaml())
+    a = imp.spec.architecture
+    _out().print(
+        f"wrote {output}: {imp.spec.name} ({imp.model_type}, {a.layers} layers, hidden "
+        f"{a.hidden}, {len(imp.notes)} notes)",
+        markup=False,
+    )
+
+
+def _threads_option(threads: int | None) -> int:
+    """``--threads``: a positive count, or every Numba thread when not given."""
+    if threads is None:
+        import numba
+
+        return int(numba.get_num_threads())
+    if threads < 1:
+        raise TersimError(f"--threads: must be at least 1; got {threads}")
+    return threads
+
+
+def _measure_progress():  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr for a measured run, and the callback that drives it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err(),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+    labels = {
+        "weights": "weights (layers)",
+        "prefill": "prefill (layers)",
+        "decode": "decode (tokens)",
+    }
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(f"measuring: {labels.get(stage, stage)}", total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+def _measured_trace(  # type: ignore[no-untyped-def]
+    spec,
+    phases,
+    prompt_tokens: int | None,
+    gen_tokens: int | None,
+    batch: int | None,
+    pe_kind,
+    weight_format,
+    seed: int,
+    checkpoint: Path | None,
+    prompt_ids: Path | None,
+    threads: int | None,
+):
+    """The functional model's measured trace, with a progress bar."""
+    from tersim.api import trace as trace_api
+
+    prompt = None
+    if prompt_ids is not None:
+        from tersim.functional.prompt import load_prompt_ids
+
+        prompt = load_prompt_ids(prompt_ids, spec.architecture.vocab)
+    bar, update = _measure_progress()
+    with bar:
+        return trace_api(
+            spec,
+            phase=phases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            pe_kind=pe_kind,
+            weight_format=weight_format,
+            measure=True,
+            seed=seed,
+            checkpoint=checkpoint,
+            prompt=prompt,
+            threads=_threads_option(threads),
+            progress=update,
+        )
+
+
+_CHECKPOINT_HELP = (
+    "Measure with the weights of a local Hugging Face safetensors checkpoint (file or "
+    "directory; bf16 master weights or BitNet's packed uint8 layout)."
+)
+_PROMPT_IDS_HELP = "Measure with the token ids in this file (one sequence per line, or JSON)."
+_THREADS_HELP = "Threads the functional model may use (default: all Numba threads)."
 
 
 @app.command()
@@ -122,14 +323,25 @@ def trace(
     workload: Annotated[str, typer.Argument(help="Workload YAML file or shipped name.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Trace file to write.")],
     phase: Annotated[str, typer.Option(help="prefill, decode or both.")] = "both",
-    prompt_tokens: Annotated[int | None, typer.Option(help="Prompt length.")] = None,
-    gen_tokens: Annotated[int | None, typer.Option(help="Generated tokens.")] = None,
-    batch: Annotated[int | None, typer.Option(help="Sequences per batch.")] = None,
+    prompt_tokens: Annotated[
+        int | None, typer.Option(help="Prompt length.", min=1, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    gen_tokens: Annotated[
+        int | None, typer.Option(help="Generated tokens.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Sequences per batch.", min=1, max=MAX_BATCH)
+    ] = None,
     pe_kind: Annotated[str, typer.Option(help="PE kind whose native format to trace in.")] = (
         "ternary_add"
     ),
     measure: Annotated[bool, typer.Option(help="Run the functional model and measure.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic weights.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the synthetic weights.", min=0, max=MAX_SEED)
+    ] = 0,
+    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
+    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP, min=1, max=MAX_JOBS)] = None,
 ) -> None:
     """Trace a workload's ops (shapes, formats, bytes; with --measure, real counts)."""
     from tersim.api import trace as trace_api
@@ -145,16 +357,22 @@ def trace(
             f"--pe-kind: unknown PE kind '{pe_kind}' (expected one of: "
             f"{', '.join(k.value for k in PEKind)})"
         ) from None
-    wl = trace_api(
-        spec,
-        phase=phases,
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        batch=batch,
-        pe_kind=kind,
-        measure=measure,
-        seed=seed,
-    )
+    if not measure and (checkpoint is not None or prompt_ids is not None):
+        raise TersimError("--checkpoint and --prompt-ids need --measure (they feed the model)")
+    if measure:
+        wl = _measured_trace(
+            spec, phases, prompt_tokens, gen_tokens, batch, kind, None, seed, checkpoint,
+            prompt_ids, threads,
+        )  # fmt: skip
+    else:
+        wl = trace_api(
+            spec,
+            phase=phases,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            pe_kind=kind,
+        )
     save_workload(wl, output)
     _out().print(
         f"wrote {output}: {len(wl.ops)} ops of {wl.model} "
@@ -174,10 +392,19 @@ def _phases(phase: str) -> tuple[Phase, ...]:
 def footprint(
     workload: Annotated[str, typer.Option("--workload", help="Workload YAML or shipped name.")],
     fmt: Annotated[str | None, typer.Option("--format", help="One format (default: all).")] = None,
-    context: Annotated[int, typer.Option(help="KV-cache context in tokens.")] = 0,
-    batch: Annotated[int, typer.Option(help="Sequences in the KV cache.")] = 1,
-    outlier_fraction: Annotated[float, typer.Option(help="int8_outliers: FP16 columns.")] = 0.0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    context: Annotated[
+        int, typer.Option(help="KV-cache context in tokens.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = 0,
+    batch: Annotated[
+        int, typer.Option(help="Sequences in the KV cache.", min=1, max=MAX_BATCH)
+    ] = 1,
+    outlier_fraction: Annotated[
+        float,
+        typer.Option(
+            help="int8_outliers: FP16 columns (0 to 1).", min=0.0, max=1.0, callback=_finite
+        ),
+    ] = 0.0,
+    json_out: JsonOption = None,
 ) -> None:
     """Model memory per weight format: weights, embeddings, norms, KV cache."""
     from tersim.workload.footprint import FORMATS
@@ -186,17 +413,15 @@ def footprint(
     spec = _load_spec(workload)
     formats = FORMATS if fmt is None else (fmt,)
     rows = [fp(spec, f, context, batch, outlier_fraction) for f in formats]
-    if as_json:
-        print(
-            json.dumps(
-                {
-                    "workload": spec.name,
-                    "context_tokens": context,
-                    "batch": batch,
-                    "formats": {r.format: r.to_json() for r in rows},
-                },
-                indent=2,
-            )
+    if json_out is not None:
+        _emit_json(
+            json_out,
+            {
+                "workload": spec.name,
+                "context_tokens": context,
+                "batch": batch,
+                "formats": {r.format: r.to_json() for r in rows},
+            },
         )
         return
     table = Table(title=f"{spec.name}: memory footprint (GB = 1e9 bytes), context {context}")
@@ -219,24 +444,21 @@ def footprint(
     _out().print(table)
 
 
-def _write_json(path: Path, doc: object) -> None:
-    """Write JSON atomically: a failure never leaves a half-written file behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
-    except OSError as exc:
-        raise TersimError(f"{path}: cannot write ({exc.strerror})") from None
+def _fmt_pj(pj: float) -> str:
+    """Energy in the largest unit that keeps it at least 1 (pJ, nJ, uJ, mJ, J)."""
+    for unit, scale in (("J", 1e12), ("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(pj) >= scale:
+            return f"{pj / scale:,.3f} {unit}"
+    return f"{pj:,.3f} pJ"
 
 
 def _fmt_s(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms" if seconds < 1 else f"{seconds:.3f} s"
 
 
-def _run_with_progress(label: str, **kwargs):  # type: ignore[no-untyped-def]
+def _with_progress(work: Callable[[ProgressFn], T]) -> T:
+    """``work(progress)`` with a progress bar per simulated design on stderr."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from tersim.run.pipeline import run as run_pipeline
 
     with Progress(
         TextColumn("{task.description}"),
@@ -245,12 +467,14 @@ def _run_with_progress(label: str, **kwargs):  # type: ignore[no-untyped-def]
         console=_err(),
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=None)
+        tasks: dict[str, object] = {}
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"simulating {label}", total=None)
+            bar.update(tasks[label], completed=done, total=total)  # type: ignore[arg-type]
 
-        return run_pipeline(progress=update, **kwargs)
+        return work(update)
 
 
 @app.command("run")
@@ -258,115 +482,216 @@ def run_cmd(
     hw: Annotated[str, typer.Option("--hw", help="Hardware YAML or shipped name.")] = (
         "ternary-128x128-7nm"
     ),
-    workload: Annotated[str, typer.Option("--workload", help="Workload YAML or name.")] = (
-        "bitnet-b1.58-3b"
-    ),
+    workload: Annotated[
+        str, typer.Option("--workload", help="Workload YAML, shipped name or HF config.json.")
+    ] = "bitnet-b1.58-3b",
     baseline: Annotated[
         str | None, typer.Option(help="Baseline design (YAML or name); 'none' for no baseline.")
     ] = None,
-    phase: Annotated[str, typer.Option(help="prefill, decode or both.")] = "both",
-    prompt_tokens: Annotated[int | None, typer.Option(help="Prompt length.")] = None,
-    gen_tokens: Annotated[int | None, typer.Option(help="Generated tokens.")] = None,
-    batch: Annotated[int | None, typer.Option(help="Sequences per batch.")] = None,
+    phase: Annotated[
+        str | None, typer.Option(help="prefill, decode or both (default: both).")
+    ] = None,
+    prompt_tokens: Annotated[
+        int | None, typer.Option(help="Prompt length.", min=1, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    gen_tokens: Annotated[
+        int | None, typer.Option(help="Generated tokens.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Sequences per batch.", min=1, max=MAX_BATCH)
+    ] = None,
     weight_format: Annotated[str | None, typer.Option(help="Override the weight format.")] = None,
     fidelity: Annotated[str, typer.Option(help="tile or fast.")] = "fast",
     trace_file: Annotated[
         Path | None,
-        typer.Option("--trace", help="Run a saved trace (e.g. from tersim trace --measure)."),
+        typer.Option(
+            "--trace",
+            help="Run a saved trace (e.g. from tersim trace --measure); it fixes the scenario.",
+        ),
     ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON record.")] = None,
+    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
+    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
+    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP, min=1, max=MAX_JOBS)] = None,
+    json_out: JsonOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", help="Write runs.csv and ops.csv to this folder.")
+    ] = None,
+    parquet_dir: Annotated[
+        Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
+    ] = None,
+    iso_area: Annotated[
+        bool, typer.Option("--iso-area", help="Resize the design's array to the baseline's area.")
+    ] = False,
+    iso_power: Annotated[
+        bool,
+        typer.Option("--iso-power", help="Resize the design's array to the baseline's peak power."),
+    ] = False,
 ) -> None:
     """Simulate a workload on a design (default: BitNet b1.58 3B, ternary vs FP16 at 7nm)."""
-    from tersim.config import WeightFormat, load_hardware
-    from tersim.shipped import resolve
-    from tersim.sim import Fidelity
+    from tersim.api import default_baseline
 
-    design = load_hardware(resolve(hw, "hardware"))
-    if baseline is None and hw == "ternary-128x128-7nm":
-        baseline = "fp16-128x128-7nm"
-    base = None if baseline in (None, "none") else load_hardware(resolve(baseline, "hardware"))
-    spec = _load_spec(workload)
-    try:
-        fid = Fidelity(fidelity)
-        fmt = None if weight_format is None else WeightFormat(weight_format)
-    except ValueError as exc:
+    if baseline is None:
+        baseline = default_baseline(hw)
+    if phase is not None:
+        _phases(phase)  # the option's own message for a bad value
+    if trace_file is not None and weight_format is not None:
         raise TersimError(
-            f"invalid option: {exc} (fidelity: tile | fast; weight format: "
-            f"{', '.join(f.value for f in WeightFormat)})"
-        ) from None
-    common = dict(
-        spec=spec,
-        phases=_phases(phase),
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
-        batch=batch,
-        fidelity=fid,
-    )
-    traced = None
-    if trace_file is not None:
-        from tersim.workload.trace import load_workload_trace
+            "--weight-format: a trace fixes its weight format (leave the option out, or "
+            "re-trace with tersim trace --pe-kind)"
+        )
+    from tersim.api import run as run_api
 
-        traced = load_workload_trace(trace_file)
-        if traced.model != spec.name:
+    spec = _load_spec(workload)
+    source: object = trace_file
+    if checkpoint is not None or prompt_ids is not None:
+        if trace_file is not None:
+            raise TersimError("--checkpoint/--prompt-ids and --trace: give one source of ops")
+        from tersim.api import load_hardware as load_design
+
+        source = _measured_trace(
+            spec, _phases(phase or "both"), prompt_tokens, gen_tokens, batch,
+            load_design(hw).array.pe_kind, weight_format, 0, checkpoint, prompt_ids, threads,
+        )  # fmt: skip
+        prompt_tokens = gen_tokens = batch = phase = weight_format = None  # the trace fixes them
+    design: str | HardwareConfig = hw
+    iso, iso_from = None, hw
+    if iso_area or iso_power:
+        from tersim.config import load_hardware
+        from tersim.cost.iso import IsoMetric, iso_design
+        from tersim.shipped import resolve
+
+        if iso_area and iso_power:
+            raise TersimError("--iso-area and --iso-power: give one (expected one of them)")
+        if baseline in (None, "none"):
             raise TersimError(
-                f"{trace_file}: trace of '{traced.model}' but --workload is '{spec.name}' "
-                "(expected the workload the trace came from)"
+                "--iso-area/--iso-power need a baseline to match (got none; expected --baseline)"
             )
-    record = _run_with_progress(
-        f"simulating {design.name}", hw=design, weight_format=fmt, workload=traced, **common
+        assert baseline is not None
+        metric = IsoMetric.AREA if iso_area else IsoMetric.POWER
+        base_hw = load_hardware(resolve(baseline, "hardware"))
+        iso = iso_design(load_hardware(resolve(hw, "hardware")), base_hw, metric)
+        design = iso.design
+    res = _with_progress(
+        lambda progress: run_api(
+            hw=design,
+            workload=spec,
+            phase=phase,
+            prompt_tokens=prompt_tokens,
+            gen_tokens=gen_tokens,
+            batch=batch,
+            baseline=None if baseline in (None, "none") else baseline,
+            weight_format=weight_format,
+            fidelity=fidelity,
+            trace=source,  # type: ignore[arg-type]
+            progress=progress,
+        )
     )
-    base_record = (
-        None if base is None else _run_with_progress(f"simulating {base.name}", hw=base, **common)
-    )
-    _print_summary(record, base_record)
-    doc: dict[str, object] = {"run": record.to_json()}
-    if base_record is not None:
-        doc["baseline"] = base_record.to_json()
-        doc["ratios"] = _ratios(record, base_record)
-    if json_out is not None:
-        _write_json(json_out, doc)
-        _out().print(f"wrote {json_out}", markup=False)
+    if iso is not None:
+        a = iso.design.array
+        _out().print(
+            f"{iso_from} resized to {a.rows} x {a.cols} PEs for the {iso.metric.value} of "
+            f"{baseline}: {iso.achieved:.4g} {iso.unit} against {iso.target:.4g} (one more "
+            f"column: {iso.one_more_column:.4g}; buffers kept, ports widened with the array)",
+            markup=False,
+        )
+    _print_summary(res.record, res.baseline)
+    doc = res.to_dict()
+    traced = res.record.workload
+    if traced is not None and traced.is_measured:
+        from tersim.functional.summary import measured_by_layer
+
+        doc["measured_by_layer"] = measured_by_layer(traced)
+        _print_measured(doc["measured_by_layer"])
+    if iso is not None:
+        doc["iso"] = iso.to_json()
+    _emit_json(json_out, doc)
     if report is not None:
         from tersim.report import write_run_report
 
         write_run_report(doc, report)
         _out().print(f"wrote {report}", markup=False)
+    if csv_dir is not None or parquet_dir is not None:
+        _export(res.tables(), csv_dir, parquet_dir)
 
 
 @app.command("report")
 def report_cmd(
-    record: Annotated[Path, typer.Argument(help="JSON written by tersim run --json.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")],
+    record: Annotated[
+        Path, typer.Argument(help="JSON written by tersim run --json, or a sweep's store.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="HTML file to write.")
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", help="Write runs.csv (and ops.csv) to this folder.")
+    ] = None,
+    parquet_dir: Annotated[
+        Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
+    ] = None,
 ) -> None:
-    """Make an interactive HTML report from a stored run record (no simulation)."""
+    """Make an HTML report, or CSV/Parquet tables, from a stored run record (or an HTML
+    report of a sweep's results store).
+
+    Per-op tables are rebuilt by re-running the record's inputs (embedded in it) and checked
+    against the stored totals; a record that does not reproduce gets its summary table only.
+    """
     from tersim.report.html import load_run_json, write_run_report
 
-    write_run_report(load_run_json(record), output)
-    _out().print(f"wrote {output}", markup=False)
+    if output is None and csv_dir is None and parquet_dir is None:
+        raise TersimError("report: nothing to write (expected -o FILE.html, --csv or --parquet)")
+    if _is_sweep_store(record):
+        if output is None:
+            raise TersimError(
+                f"{record}: a sweep store (expected -o FILE.html; export tables with "
+                "tersim sweep export STORE --csv)"
+            )
+        from tersim.dse.store import ResultStore
+        from tersim.dse.sweep import report_data
+        from tersim.report.sweep_html import write_sweep_report
+
+        with ResultStore.open(record, create=False) as store:
+            write_sweep_report(report_data(store), output)
+        _out().print(f"wrote {output}", markup=False)
+        return
+    doc = load_run_json(record)
+    if output is not None:
+        try:
+            write_run_report(doc, output)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise TersimError(
+                f"{record}: not a complete tersim run record (got a problem with {exc!r}; "
+                "expected the JSON written by tersim run --json)"
+            ) from None
+        _out().print(f"wrote {output}", markup=False)
+    if csv_dir is not None or parquet_dir is not None:
+        from tersim.run.rows import tables_from_document
+
+        tables, why = tables_from_document(doc)
+        if why:
+            _err().print(f"note: {record}: {why}", markup=False, soft_wrap=True)
+        _export(tables, csv_dir, parquet_dir)
 
 
-def _ratios(rec, base):  # type: ignore[no-untyped-def]
-    """Baseline / design for costs (higher = design better), design / baseline for speed."""
+def _print_measured(by_layer: dict[str, dict[str, dict[str, float]]]) -> None:
+    """One line per phase: the measured weight zero fraction and activation sparsity range."""
+    for phase, layers in by_layer.items():
+        zeros = [v["weight_zero_fraction"] for v in layers.values()]
+        acts = [v["act_sparsity"] for v in layers.values()]
+        _out().print(
+            f"measured ({phase}, {len(layers)} layers): weight zero fraction "
+            f"{min(zeros):.3f}-{max(zeros):.3f}, activation sparsity {min(acts):.3f}-"
+            f"{max(acts):.3f} (per layer in the JSON record: measured_by_layer)",
+            markup=False,
+        )
 
-    def div(a: float, b: float) -> float | None:
-        return a / b if b else None
 
-    rp, bp = rec.phase_summary(), base.phase_summary()
-    out = {
-        "latency_speedup": div(
-            base.result.total_cycles / base.result.clock_hz,
-            rec.result.total_cycles / rec.result.clock_hz,
-        ),
-        "energy_saving": div(base.energy.total_pj, rec.energy.total_pj),
-        "dram_traffic_saving": div(
-            sum(base.result.counts.dram_read_bytes.values()),
-            sum(rec.result.counts.dram_read_bytes.values()),
-        ),
-    }
-    for ph in rp:
-        out[f"{ph}_speedup"] = div(bp[ph]["seconds"], rp[ph]["seconds"])
-    return out
+def _is_sweep_store(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False  # the run-record reader reports the path
 
 
 def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
@@ -383,7 +708,7 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
             justify="right",
         )
     if base is not None:
-        table.add_column("baseline / design", justify="right")
+        table.add_column("design advantage\n(above 1: design better)", justify="right")
 
     def row(label: str, values: list[float], fmt, better_low: bool = True) -> None:  # type: ignore[no-untyped-def]
         cells = [fmt(v) for v in values]
@@ -396,9 +721,10 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
     row("latency", [r.result.seconds for r in cols], _fmt_s)
     if "prefill" in phases[0]:
         row("time to first token", [p["prefill"]["seconds"] for p in phases], _fmt_s)
-    if "decode" in phases[0]:
+    if "decode" in phases[0] and phases[0]["decode"]["tokens"] > 0:  # no rate without tokens
+        per = "per sequence" if rec.scenario.batch == 1 else "all sequences"
         row(
-            "decode tokens/s",
+            f"decode tokens/s ({per})",
             [p["decode"]["tokens_per_s"] for p in phases],
             lambda v: f"{v:,.1f}",
             better_low=False,
@@ -424,9 +750,35 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
         [r.result.busy_cycles["vector"] / max(1, r.result.total_cycles) * 100 for r in cols],
         lambda v: f"{v:.1f} %",
     )
+    row("area (chip)", [r.area.total_mm2 for r in cols], lambda v: f"{v:,.2f} mm2")
+    row("area: PE array", [r.area.pe_array_mm2.value for r in cols], lambda v: f"{v:,.3f} mm2")
+    row("area: SRAM", [r.area.sram_total_mm2 for r in cols], lambda v: f"{v:,.3f} mm2")
+    row(
+        "area: DRAM PHY + ctrl",
+        [r.area.dram_phy_controller_mm2 for r in cols],
+        lambda v: f"{v:,.2f} mm2",
+    )
+    row("power (average)", [r.power_w for r in cols], lambda v: f"{v:,.2f} W")
+    row("peak power", [r.peak_power.total_w for r in cols], lambda v: f"{v:,.2f} W")
+    for ph in ("prefill", "decode"):
+        if ph in phases[0] and phases[0][ph]["tokens"] > 0:  # no rate without tokens
+            row(
+                f"{ph} tokens/s/mm2",
+                [p[ph]["tokens_per_s_per_mm2"] for p in phases],
+                lambda v: f"{v:,.3f}",
+                better_low=False,
+            )
+            row(
+                f"{ph} tokens/J",
+                [p[ph].get("tokens_per_j", 0.0) for p in phases],
+                lambda v: f"{v:,.1f}",
+                better_low=False,
+            )
+    row("TOPS/W", [r.tops_per_w for r in cols], lambda v: f"{v:,.3f}", better_low=False)
     for label, attr in (
         ("energy: matmul mul", "mul_pj"),
         ("energy: matmul add", "add_pj"),
+        ("energy: matmul lookup", "lookup_pj"),
         ("energy: SRAM", "sram_pj"),
         ("energy: DRAM", "dram_pj"),
         ("energy: vector", "vector_pj"),
@@ -440,15 +792,19 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
 @app.command()
 def gemm(
     hw: Annotated[str, typer.Option("--hw", help="Hardware YAML or shipped name.")],
-    m: Annotated[int, typer.Option("--m", help="Rows of the activations (tokens).")],
-    n: Annotated[int, typer.Option("--n", help="Output features.")],
-    k: Annotated[int, typer.Option("--k", help="Input features (reduction length).")],
+    m: Annotated[
+        int, typer.Option("--m", help="Rows of the activations (tokens).", min=1, max=MAX_GEMM_DIM)
+    ],
+    n: Annotated[int, typer.Option("--n", help="Output features.", min=1, max=MAX_GEMM_DIM)],
+    k: Annotated[
+        int, typer.Option("--k", help="Input features (reduction length).", min=1, max=MAX_GEMM_DIM)
+    ],
     dataflow: Annotated[
         str | None, typer.Option(help="os, ws or is (default: the design's).")
     ] = None,
     compat: Annotated[str | None, typer.Option(help="tersim or scalesim cycle counting.")] = None,
     ideal_memory: Annotated[bool, typer.Option(help="Infinite DRAM bandwidth.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOption = None,
 ) -> None:
     """Time one GEMM (M x K activations by K x N weights) on a design."""
     from tersim.config import CompatMode, Dataflow, load_hardware
@@ -463,10 +819,11 @@ def gemm(
         raise TersimError(
             f"invalid option: {exc} (dataflow: os | ws | is; compat: tersim | scalesim)"
         ) from None
-    res = run_gemm(design, m, n, k, df, mode, ideal_memory)
+    with _in_design_file(resolve(hw, "hardware")):
+        res = run_gemm(design, m, n, k, df, mode, ideal_memory)
     doc = res.to_json()
-    if as_json:
-        print(json.dumps(doc, indent=2))
+    if json_out is not None:
+        _emit_json(json_out, doc)
         return
     table = Table(
         title=f"GEMM {m}x{k} @ {k}x{n} on {design.name} "
@@ -476,6 +833,16 @@ def gemm(
     table.add_column("value", justify="right")
     for key in ("total_cycles", "compute_cycles", "stall_cycles"):
         table.add_row(key, f"{doc[key]:,}")
+    table.add_row("time", f"{res.seconds * 1e6:,.3f} us at {design.array.clock_hz / 1e9:g} GHz")
+    e = res.energy
+    table.add_row("energy (total)", _fmt_pj(e.total_pj))
+    for label, pj in (
+        ("energy: PE arithmetic", e.mul_pj + e.add_pj),
+        ("energy: SRAM", e.sram_pj),
+        ("energy: DRAM", e.dram_pj),
+        ("energy: leakage", e.leakage_pj),
+    ):
+        table.add_row(label, _fmt_pj(pj))
     table.add_row(
         "folds (row x col, chunks)",
         f"{doc['folds']['row']} x {doc['folds']['col']}, {doc['folds']['chunks']}",
@@ -490,7 +857,7 @@ def gemm(
         "DRAM read / write bytes", f"{doc['dram_read_bytes']:,} / {doc['dram_write_bytes']:,}"
     )
     table.add_row(
-        "PE ops (add, sub, skip, mul)", ", ".join(f"{v:,}" for v in doc["pe_ops"].values())
+        "PE actions", ", ".join(f"{k} {v:,}" for k, v in doc["pe_ops"].items() if v) or "none"
     )
     _out().print(table)
 
@@ -501,10 +868,14 @@ def claim(
     workload: Annotated[
         str, typer.Option("--workload", help="BitNet workload (YAML or name).")
     ] = "bitnet-b1.58-3b",
-    prompt_tokens: Annotated[int, typer.Option(help="Prefill length.")] = 512,
-    gen_tokens: Annotated[int, typer.Option(help="Decode steps for the decode ratio.")] = 128,
+    prompt_tokens: Annotated[
+        int, typer.Option(help="Prefill length.", min=1, max=MAX_CONTEXT_TOKENS)
+    ] = 512,
+    gen_tokens: Annotated[
+        int, typer.Option(help="Decode steps for the decode ratio.", min=0, max=MAX_CONTEXT_TOKENS)
+    ] = 128,
     sweep: Annotated[bool, typer.Option(help="Also sweep model sizes 700M..70B.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_out: JsonOption = None,
 ) -> None:
     """Reproduce BitNet b1.58's 71x matmul-energy claim from simulation, then widen it."""
     from tersim.config import load_hardware, load_workload
@@ -520,8 +891,8 @@ def claim(
     with _err().status("simulating ternary and FP16 designs..."):
         report = make_claim(tern, fp16, spec, prompt_tokens, gen_tokens, specs)
     doc = report.to_json()
-    if as_json:
-        print(json.dumps(doc, indent=2))
+    if json_out is not None:
+        _emit_json(json_out, doc)
         return
     out = _out()
     t = report.table
@@ -602,99 +973,252 @@ def claim(
 
 @app.command()
 def sweep(
-    file: Annotated[Path, typer.Argument(help="Sweep YAML (base design, workload, vary).")],
-    jobs: Annotated[int, typer.Option(help="Parallel processes.")] = 1,
+    target: Annotated[
+        str, typer.Argument(help="Sweep YAML (base design, workload, vary), or 'export'.")
+    ],
+    store_arg: Annotated[
+        Path | None, typer.Argument(metavar="[STORE]", help="export: the results store.")
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="Results store (default reports/<sweep-name>.sqlite); reruns resume."),
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Parallel worker processes.", min=1, max=MAX_JOBS)] = 1,
     executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
     dask_scheduler: Annotated[
-        str, typer.Option(help="processes | threads | synchronous | tcp://host:port")
-    ] = "processes",
+        str, typer.Option(help="dask: local (a LocalCluster of --jobs workers) | tcp://host:port")
+    ] = "local",
+    show_all: Annotated[bool, typer.Option("--all", help="Print every point, not the front.")] = (
+        False
+    ),
+    retry_failed: Annotated[bool, typer.Option(help="Run failed points again.")] = False,
+    point_timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Fail a point that runs longer than this many seconds (local).",
+            min=0.001,
+            max=1.0e7,
+            callback=_finite,
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every point.")] = None,
+    csv_out: Annotated[bool, typer.Option("--csv", help="export: write CSV.")] = False,
+    parquet_out: Annotated[bool, typer.Option("--parquet", help="export: write Parquet.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="export: file (default STORE.csv).")
+    ] = None,
+    with_config: Annotated[
+        bool, typer.Option("--config", help="export: add each point's full design as JSON.")
+    ] = False,
 ) -> None:
-    """Run every combination of the varied hardware fields; print the latency/energy front."""
+    """Run a design-space sweep into its results store and print the Pareto front.
+
+    `tersim sweep export STORE --csv|--parquet` writes a stored sweep as a table.
+    """
+    if target == "export":
+        _sweep_export(store_arg, csv_out, parquet_out, output, with_config)
+        return
+    if store_arg is not None:
+        raise TersimError(
+            f"sweep: unexpected argument '{store_arg}' (expected one sweep file; "
+            "--store PATH names the results store)"
+        )
     from tersim.config import load_hardware
     from tersim.config.yaml_io import load_sweep
-    from tersim.dse.sweep import pareto_front, run_sweep
+    from tersim.dse.sweep import ExecutorChoice
     from tersim.shipped import resolve
 
-    spec = load_sweep(file)
+    spec = load_sweep(Path(target))
     base = load_hardware(resolve(spec.hardware, "hardware"))
     model = _load_spec(spec.workload)
-    if jobs < 1:
-        raise TersimError(f"--jobs must be at least 1 (got {jobs})")
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    choice = ExecutorChoice(executor, jobs, dask_scheduler, point_timeout)
+    path = store if store is not None else _default_store(spec.name)
+    summary = _sweep_with_progress(spec, base, model, path, choice, retry_failed)
+    _print_sweep(summary, show_all)
+    if json_out is not None:
+        write_json(json_out, _sweep_json(spec, summary))
+        _out().print(f"wrote {json_out}", markup=False)
+
+
+def _default_store(sweep_name: str) -> Path:
+    """``reports/<name>.sqlite``, the name reduced to letters, digits, '.', '_' and '-' (a
+    sweep named ``../x`` or ``/etc/x`` must not write outside ``reports/``)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sweep_name).strip("._")[:100] or "sweep"
+    return Path("reports") / f"{safe}.sqlite"
+
+
+def _sweep_with_progress(spec, base, model, path, choice, retry_failed):  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tersim.dse.sweep import SweepProgress, run_sweep
 
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        TimeElapsedColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
         console=_err(),
         transient=True,
     ) as bar:
-        task = bar.add_task(f"sweep {spec.name}", total=None)
-        results = run_sweep(
-            spec,
-            base,
-            model,
-            jobs,
-            lambda d, t: bar.update(task, completed=d, total=t),
-            executor=executor,
-            dask_scheduler=dask_scheduler,
-        )
-    front = pareto_front(results)
-    table = Table(
-        title=f"{spec.name}: {len(results)} points on {base.name} running "
-        f"{model.name} (* = Pareto front, latency vs energy)"
-    )
-    for col in (*spec.vary, "latency", "energy", "DRAM", "decode tok/s", ""):
-        table.add_column(col, justify="right")
-    for r in results:
-        values = [str(v) for _, v in r.params]
-        if r.error:
-            table.add_row(*values, "-", "-", "-", "-", "impossible")
-        else:
-            table.add_row(
-                *values,
-                _fmt_s(r.seconds),
-                f"{r.energy_pj / 1e9:,.1f} mJ",
-                f"{r.dram_bytes / 1e9:,.2f} GB",
-                f"{r.tokens_per_s_decode:,.1f}",
-                "*" if r in front else "",
+        task = bar.add_task(f"sweep {spec.name}", total=None, info="")
+
+        def update(p: SweepProgress) -> None:
+            rate = p.ran / p.elapsed_s * 60 if p.elapsed_s > 0 else 0.0
+            left = max(0, p.total - p.done)
+            eta = f"{left / (rate / 60):,.0f} s" if rate > 0 else "-"
+            bar.update(
+                task,
+                completed=p.done,
+                total=p.total,
+                info=f"failed {p.failed}  dropped {p.dropped}  resumed {p.resumed}  "
+                f"{rate:,.0f} points/min  ETA {eta}",
             )
-    _out().print(table)
-    for r in results:
-        if r.error:
-            where = ", ".join(f"{k}={v}" for k, v in r.params)
-            _out().print(f"impossible ({where}): {r.error}", markup=False)
-    if json_out is not None:
-        _write_json(
-            json_out,
-            {
-                "sweep": spec.model_dump(mode="json"),
-                "points": [r.to_json() for r in results],
-                "pareto": [r.to_json() for r in front],
-            },
+
+        return run_sweep(spec, base, model, path, choice, update, retry_failed=retry_failed)
+
+
+def _fmt_metric(name: str, value: float) -> str:
+    if name.endswith("seconds") or name == "seconds":
+        return _fmt_s(value)
+    if name.startswith("energy_pj"):
+        return f"{value / 1e9:,.3f} mJ"
+    if abs(value) >= 1e4 or (value and abs(value) < 1e-2):
+        return f"{value:.4g}"
+    return f"{value:,.2f}"
+
+
+def _print_sweep(summary, show_all: bool) -> None:  # type: ignore[no-untyped-def]
+    from collections import Counter
+
+    from tersim.dse.evaluate import Status
+
+    out = _out()
+    shown = summary.points if show_all else summary.front
+    front = {p.config_hash for p in summary.front}
+    labels = [o.label for o in summary.objectives]
+    table = Table(
+        title=f"{summary.name}: "
+        + ("every point" if show_all else f"Pareto front ({' vs '.join(labels)})")
+    )
+    for col in ("#", *summary.axes, *labels, ""):
+        table.add_column(col, justify="right")
+    for p in shown:
+        values = [str(p.params.get(a, "")) for a in summary.axes]
+        if p.status is Status.OK or p.objectives:
+            objs = [
+                _fmt_metric(o.metric, v)
+                for o, v in zip(summary.objectives, p.objectives, strict=True)
+            ]
+        else:
+            objs = ["-"] * len(labels)
+        mark = (
+            "*" if p.config_hash in front else (p.status.value if p.status is not Status.OK else "")
         )
-        _out().print(f"wrote {json_out}", markup=False)
+        table.add_row(str(p.index), *values, *objs, mark)
+    out.print(table)
+    ok, failed, dropped = (summary.count(s) for s in (Status.OK, Status.FAILED, Status.DROPPED))
+    rate = summary.ran / summary.seconds * 60 if summary.seconds > 0 else 0.0
+    out.print(
+        f"{summary.planned:,} points planned: {ok:,} ok ({len(summary.front):,} on the front), "
+        f"{failed:,} failed, {dropped:,} dropped; {summary.ran:,} simulated in "
+        f"{summary.seconds:,.1f} s ({rate:,.0f} points/min), {summary.resumed:,} from the store",
+        markup=False,
+        soft_wrap=True,
+    )
+    reasons: Counter[str] = Counter(summary.dropped_before_run)
+    for p in summary.points:
+        if p.status is not Status.OK and p.reason:
+            reasons[f"{p.status.value}: {p.reason}"] += 1
+    for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10]:
+        prefix = "" if reason.startswith(("failed", "dropped")) else "dropped: "
+        out.print(f"  {n:,} x {prefix}{reason}", markup=False, soft_wrap=True)
+    out.print(f"results in {summary.store}", markup=False)
+
+
+def _sweep_json(spec, summary):  # type: ignore[no-untyped-def]
+    def point(p):  # type: ignore[no-untyped-def]
+        return {
+            "index": p.index,
+            "config_hash": p.config_hash,
+            "params": p.params,
+            "status": p.status.value,
+            "reason": p.reason,
+            "objectives": dict(
+                zip([o.label for o in summary.objectives], p.objectives, strict=False)
+            ),
+        }
+
+    return {
+        "sweep": spec.model_dump(mode="json"),
+        "store": str(summary.store),
+        "points": [point(p) for p in summary.points],
+        "pareto": [point(p) for p in summary.front],
+        "dropped_before_run": summary.dropped_before_run,
+    }
+
+
+def _sweep_export(
+    store: Path | None, csv_out: bool, parquet_out: bool, output: Path | None, with_config: bool
+) -> None:
+    from tersim.dse.export import TableFormat, export_store
+    from tersim.dse.store import ResultStore
+
+    if store is None:
+        raise TersimError("sweep export: no store given (expected tersim sweep export STORE --csv)")
+    if csv_out == parquet_out:
+        raise TersimError("sweep export: give exactly one of --csv or --parquet")
+    fmt = TableFormat.CSV if csv_out else TableFormat.PARQUET
+    dest = output if output is not None else store.with_suffix(f".{fmt.value}")
+    with ResultStore.open(store, create=False) as st:
+        n = export_store(st, fmt, dest, with_config)
+    _out().print(f"wrote {dest} ({n:,} rows)", markup=False)
+
+
+def bare_json_prints(argv: list[str]) -> list[str]:
+    """``--json`` with no value (the old flag of claim, gemm and footprint) means ``--json -``:
+    print to stdout. (The parser has no optional-value options, so this is done here.)"""
+    out = []
+    for i, tok in enumerate(argv):
+        out.append(tok)
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if tok == "--json" and (nxt is None or (nxt.startswith("-") and nxt != "-")):
+            out.append("-")
+    return out
 
 
 def main() -> None:
     """Console entry point: run the app; user errors print cleanly and exit 2."""
     try:
-        code = app(standalone_mode=False)
+        code = app(args=bare_json_prints(sys.argv[1:]), standalone_mode=False)
     except TersimError as exc:
-        _err().print(str(exc), markup=False, soft_wrap=True)
+        # one line per problem; control characters inside a line are escaped
+        lines = (
+            [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else str(exc).split("\n")
+        )
+        for line in lines:
+            _err().print(_printable(line), markup=False, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         _err().print("aborted")
         sys.exit(130)
+    except MemoryError:
+        _err().print(
+            "out of memory (the design or workload is too large for this machine; "
+            "try a smaller scenario: fewer tokens, a smaller batch or model)",
+            markup=False,
+        )
+        sys.exit(2)
     except Exception as exc:
-        # Usage errors (missing argument, bad option) come from typer's click layer.
+        # Usage errors (missing argument, bad option or value) come from typer's click layer
+        # (its own copy of click in recent typer, so they are recognised by their interface).
         code = getattr(exc, "exit_code", None)
-        show = getattr(exc, "show", None)
-        if callable(show) and isinstance(code, int):
-            show()
-            sys.exit(code)
-        raise
+        if not (callable(getattr(exc, "format_message", None)) and isinstance(code, int)):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]  # the help text
+        else:
+            _err().print(_usage_line(exc), markup=False, soft_wrap=True)
+        sys.exit(code)
     sys.exit(code if isinstance(code, int) else 0)

@@ -44,3 +44,15 @@ class DesignError(TersimError):
 
 class WorkloadError(TersimError):
     """A workload or trace that is malformed or does not match the hardware."""
+
+
+class FileError(TersimError):
+    """A file the user named cannot be read or written; ``reason`` says what to do.
+
+    Rendered as ``PATH: reason`` on one line.
+    """
+
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")

@@ -30,11 +30,13 @@ def shipped_files(kind: Kind) -> list[Path]:
 def resolve(name_or_path: str | Path, kind: Kind) -> Path:
     """A path as given if it exists, else the shipped file of that name."""
     p = Path(name_or_path)
-    if p.exists():
+    # os.path.lexists, not Path.exists: a name too long or with a NUL byte is "not there"
+    # (Path.exists raises for those); a link or folder is returned, for the reader to refuse.
+    if os.path.lexists(p):
         return p
     file_name = p.name if p.name.endswith((".yaml", ".yml")) else f"{p.name}.yaml"
     candidate = shipped_root() / _FOLDER[kind] / file_name
-    if candidate.exists():
+    if os.path.lexists(candidate):
         return candidate
     names = ", ".join(f.stem for f in shipped_files(kind)) or "(none found)"
     raise TersimError(

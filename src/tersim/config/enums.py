@@ -48,6 +48,8 @@ class PEKind(StrEnum):
     FP16_MAC = "fp16_mac"
     INT8_MAC = "int8_mac"
     BF16_MAC = "bf16_mac"
+    TERNARY_LUT = "ternary_lut"  # table lookup of a group of g activations' partial sums
+    BIT_SERIAL = "bit_serial"  # one weight bit-plane (or a few) per cycle, shift-add
 
 
 class WeightFormat(StrEnum):
@@ -68,7 +70,23 @@ PE_WEIGHT_FORMATS: dict[PEKind, tuple[WeightFormat, ...]] = {
     PEKind.FP16_MAC: (WeightFormat.FP16,),
     PEKind.INT8_MAC: (WeightFormat.INT8, WeightFormat.TERNARY, WeightFormat.BINARY),
     PEKind.BF16_MAC: (WeightFormat.BF16, WeightFormat.NF4, WeightFormat.FP4),
+    PEKind.TERNARY_LUT: (WeightFormat.TERNARY, WeightFormat.BINARY),
+    PEKind.BIT_SERIAL: (WeightFormat.TERNARY, WeightFormat.BINARY, WeightFormat.INT8),
 }
+
+
+class LutScheme(StrEnum):
+    """How a LUT PE indexes its table (docs/pe-kinds-research.md)."""
+
+    BIT_PLANE = "bit_plane"  # T-MAC / LUT Tensor Core: 2^(g-1) entries, one lookup per plane
+    DIRECT = "direct"  # bitnet.cpp TL2: (3^g + 1) / 2 entries, one lookup per group
+
+
+class TableBuild(StrEnum):
+    """Where a LUT PE's tables are built."""
+
+    VECTOR = "vector"  # on the vector unit, stored in the input buffer, streamed to the array
+    ARRAY = "array"  # by dedicated adders at each array row's edge, from streamed activations
 
 
 class ScaleGranularity(StrEnum):
@@ -79,9 +97,17 @@ class ScaleGranularity(StrEnum):
 
 
 class FFNType(StrEnum):
-    SWIGLU = "swiglu"
-    RELU2_GLU = "relu2_glu"
-    GELU = "gelu"
+    """The FFN's activation: gated ones (``*_glu``, SwiGLU, GeGLU) have a gate projection."""
+
+    SWIGLU = "swiglu"  # silu(gate) * up (LLaMA, Mistral, Qwen2, Phi-3)
+    RELU2_GLU = "relu2_glu"  # relu(gate)**2 * up (BitNet b1.58 2B4T)
+    GEGLU = "geglu"  # gelu_tanh(gate) * up (Gemma)
+    GELU = "gelu"  # gelu(up), no gate (GPT-NeoX, Falcon)
+
+    @property
+    def gated(self) -> bool:
+        """Whether the FFN has a gate projection beside the up projection."""
+        return self is not FFNType.GELU
 
 
 class CompatMode(StrEnum):
@@ -89,6 +115,55 @@ class CompatMode(StrEnum):
 
     TERSIM = "tersim"
     SCALESIM = "scalesim"
+
+
+class OpKind(StrEnum):
+    """What a trace op computes (kept here, below the workload, so that a design can assign
+    op kinds to compute units; :mod:`tersim.workload.ops` re-exports it)."""
+
+    EMBEDDING = "embedding"
+    NORM = "norm"
+    QUANT = "quant"  # per-token absmax quantization of activations (BitLinear input)
+    LINEAR = "linear"
+    ROPE = "rope"
+    ATTN_QK = "attn_qk"
+    SOFTMAX = "softmax"
+    ATTN_AV = "attn_av"
+    ACTIVATION = "activation"
+    RESIDUAL = "residual"
+    LM_HEAD = "lm_head"
+
+    @property
+    def is_matmul(self) -> bool:
+        return self in (OpKind.LINEAR, OpKind.ATTN_QK, OpKind.ATTN_AV, OpKind.LM_HEAD)
+
+
+class VectorOp(StrEnum):
+    """The work a vector unit can be built to run (``units[].vector.runs``)."""
+
+    EMBEDDING = "embedding"  # move looked-up embedding rows
+    NORM = "norm"
+    QUANT = "quantize"
+    ROPE = "rope"
+    SOFTMAX = "softmax"  # max, subtract, exp, sum, divide
+    ACTIVATION = "activation"
+    RESIDUAL = "residual"
+    RESCALE = "rescale"  # the epilogue of an integer matrix product (int32 -> float, scale)
+    MATMUL = "matmul"  # matrix products no matrix unit runs, as multiply-accumulates
+
+
+class DependencyRule(StrEnum):
+    """What an op waits for before it computes (``scheduling.dependencies``)."""
+
+    TENSORS = "tensors"  # the ops that produce the tensors it reads
+    PROGRAM_ORDER = "program_order"  # the previous op of the program (one chain, tersim v1)
+
+
+class OrderRule(StrEnum):
+    """The order ops enter the DMA queue and each unit's compute queue (``scheduling.order``)."""
+
+    PRIORITY = "priority"  # longest path to the end of the op's layer first, then program order
+    PROGRAM = "program"  # program order
 
 
 class MappingObjective(StrEnum):

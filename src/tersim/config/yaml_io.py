@@ -7,6 +7,7 @@ Every problem in a file is collected and raised at once as a :class:`ConfigError
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -19,9 +20,13 @@ from pydantic import BaseModel, ValidationError
 from tersim.config.hardware import HardwareConfig, design_problems
 from tersim.config.sweep import SweepSpec, sweep_problems
 from tersim.config.workload import ModelSpec, model_problems
-from tersim.errors import ConfigError, Problem
+from tersim.config.yaml_loader import Loader as _Loader
+from tersim.config.yaml_loader import LoadError as _LoadError
+from tersim.errors import ConfigError, FileError, Problem
+from tersim.files import read_bounded
 
 MAX_FILE_BYTES = 1 << 20  # configs are small; anything larger is a mistake, not a design
+MAX_PROBLEMS = 100  # reported per file; past that, the first ones are what to fix
 Path_ = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
@@ -74,24 +79,9 @@ def read_yaml(path: Path) -> tuple[Any, _Lines]:
     """Parse ``path``; return its data and line map, or raise ConfigError naming the problem."""
     name = str(path)
     try:
-        size_bytes = path.stat().st_size
-    except OSError as exc:
-        raise ConfigError(
-            [Problem(name, None, "(file)", f"cannot read the file ({exc.strerror})")]
-        ) from None
-    if size_bytes > MAX_FILE_BYTES:
-        raise ConfigError(
-            [
-                Problem(
-                    name,
-                    None,
-                    "(file)",
-                    f"file is too large for a config (got "
-                    f"{size_bytes} bytes; expected at most {MAX_FILE_BYTES})",
-                )
-            ]
-        )
-    raw = path.read_bytes()
+        raw = read_bounded(path, MAX_FILE_BYTES, "a YAML file")
+    except FileError as exc:
+        raise ConfigError([Problem(name, None, "(file)", exc.reason)]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -106,15 +96,19 @@ def read_yaml(path: Path) -> tuple[Any, _Lines]:
                 )
             ]
         ) from None
-    if not text.strip():
+    if not text.lstrip("\ufeff").strip():
         raise ConfigError(
             [Problem(name, 1, "(file)", "file is empty (got nothing; expected a YAML mapping)")]
         )
-    loader: yaml.SafeLoader | None = None
+    loader: _Loader | None = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except _LoadError as exc:
+        mark = exc.problem_mark
+        at = mark.line + 1 if mark is not None else None
+        raise ConfigError([Problem(name, at, "(file)", exc.problem or "")]) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_syntax_problem(name, exc)]) from None
     except yaml.reader.ReaderError as exc:
@@ -138,9 +132,19 @@ def read_yaml(path: Path) -> tuple[Any, _Lines]:
     finally:
         if loader is not None:
             loader.dispose()
+    if node is None:
+        raise ConfigError(
+            [
+                Problem(
+                    name,
+                    1,
+                    "(file)",
+                    "file has only comments (got nothing; expected a YAML mapping)",
+                )
+            ]
+        )
     lines = _Lines()
-    if node is not None:
-        lines.record(node, ())
+    lines.record(node, ())
     return data, lines
 
 
@@ -201,6 +205,7 @@ _EXPECTED: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "int_from_float": ("not an integer", lambda c: "an integer"),
     "float_type": ("not a number", lambda c: "a number"),
     "float_parsing": ("not a number", lambda c: "a number"),
+    "finite_number": ("not a finite number", lambda c: "a finite number"),
     "bool_type": ("not a boolean", lambda c: "true or false"),
     "bool_parsing": ("not a boolean", lambda c: "true or false"),
     "string_type": ("not a string", lambda c: "a string"),
@@ -273,17 +278,28 @@ def validate_data(
                 f"to values (got {_got(data)}; expected {cls.__name__} fields)",
             )
         )
-        raise ConfigError(problems)
+        raise ConfigError(_capped(problems, name))
     try:
         obj = cls.model_validate(data)
     except ValidationError as exc:
         problems.extend(_problem_from_error(e, cls, name, lines) for e in exc.errors())
-        raise ConfigError(problems) from None
+        raise ConfigError(_capped(problems, name)) from None
     for field, message in checks(obj):
         problems.append(Problem(name, lines.line_of_dotted(field), field, message))
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_capped(problems, name))
     return obj
+
+
+def _capped(problems: list[Problem], name: str) -> list[Problem]:
+    """The first :data:`MAX_PROBLEMS` problems, and a line saying how many more there are."""
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_PROBLEMS
+    return [
+        *problems[:MAX_PROBLEMS],
+        Problem(name, None, "(file)", f"{more} more problems not shown (fix the ones above first)"),
+    ]
 
 
 def load_hardware(path: str | Path) -> HardwareConfig:
@@ -330,6 +346,28 @@ def load_any(path: str | Path) -> HardwareConfig | ModelSpec | SweepSpec:
             )
         ]
     )
+
+
+_FIELD_FIRST = re.compile(r"^(?P<field>[A-Za-z_][\w]*(?:\.[\w]+)*): (?P<rest>.*)$")
+
+
+def locate_problems(path: str | Path, message: str) -> str:
+    """``message`` (one problem per line, as a DesignError gives them) with each line placed in
+    the file: ``FILE:LINE: field: ...`` when it starts with a dotted field of the file (the
+    line of the field, or of the nearest enclosing key the file gives), else ``FILE: ...``. For problems found after loading,
+    such as a buffer port too slow for the array."""
+    try:
+        _, lines = read_yaml(Path(path))
+    except ConfigError:
+        lines = _Lines()
+    out = []
+    for text in message.split("\n"):
+        m = _FIELD_FIRST.match(text)
+        line = None
+        if m is not None and (m.group("field").split(".")[0],) in lines.by_path:
+            line = lines.line_of_dotted(m.group("field"))
+        out.append(f"{path}:{line}: {text}" if line is not None else f"{path}: {text}")
+    return "\n".join(out)
 
 
 def dump_model(obj: BaseModel) -> str:

@@ -2,15 +2,21 @@
 
 Rules (numbers and their sources live in :mod:`tersim.tech.area`):
 
-* PE array: rows x cols x one PE's cell area x the place-and-route factor (1.5, BitMoD). The
-  PE's recipe follows its kind: ternary adder PE (adder at the accumulator width, partial-sum,
-  activation and 2-bit weight registers, sign/zero gates; activations as wide as the input
-  buffer's word), INT8 / FP16 / BF16 MAC (multiplier, adder by accumulator width, registers).
-  ``shadow_stationary`` adds a second weight register per PE.
+* PE array: (rows x cols x one PE's cell area + rows x the logic at a row's edge) x the
+  place-and-route factor (1.5, BitMoD). The PE's model gives both (``PEModel.area``): ternary
+  adder PE (adder at the accumulator width, partial-sum, activation and 2-bit weight registers,
+  sign/zero gates), INT8 / FP16 / BF16 MAC (multiplier, adder by accumulator width, registers),
+  LUT PE (index register, entry mux, adder; per row its tables and table builder), bit-serial
+  PE (adders, shift register, gates). Activations are as wide as ``array.activation_bits``, else
+  the kind's native width. ``shadow_stationary`` adds a second weight register per PE;
+  ``act_zero_skipping`` a zero flag per PE and a zero detector per row.
 * SRAM: each buffer is ``banks`` CACTI banks of ``size_bytes / banks`` bytes; a unified buffer
   is one entry. CACTI's areas are layout areas, so no place-and-route factor.
 * Vector unit: lanes x ops per cycle per lane x one lane (FP16 adder + multiplier + registers)
   x the place-and-route factor.
+* Several units (``units:``): every matrix unit's PE array (by its own PE model) adds to the PE
+  array, its private buffers to the SRAM (named ``<unit>.<role>``), every further vector unit
+  to the vector unit; units sharing the design's buffers add no SRAM.
 * DRAM interface: HBM2 counts one HBM2e PHY and controller (LLMCompass) per 256 GB/s stack;
   LPDDR4 and DDR4 count DDR5 PHYs and controllers (LLMCompass's nearest figures) per 32-bit unit
   of half the preset's x64-channel bandwidth (12.8 GB/s); a custom DRAM's interface is not
@@ -25,8 +31,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tersim.config.enums import BufferRole, PEKind
-from tersim.config.hardware import HardwareConfig
+from tersim.config.enums import BufferRole
+from tersim.config.hardware import HardwareConfig, SramConfig
+from tersim.hw.pe import PEArea, pe_model
+from tersim.hw.units import matrix_units, vector_units
 from tersim.tech import area as ta
 from tersim.tech.dram import dram_preset
 from tersim.tech.sourced import Sourced
@@ -88,24 +96,28 @@ class LeakageBreakdown:
     def total_mw(self) -> float:
         return self.pe_array_mw + self.sram_mw + self.vector_unit_mw + self.dram_controller_mw
 
+    def by_component(self) -> dict[str, float]:
+        return {
+            "pe_array": self.pe_array_mw,
+            "sram": self.sram_mw,
+            "vector_unit": self.vector_unit_mw,
+            "dram_controller": self.dram_controller_mw,
+        }
+
 
 def area_node(hw: HardwareConfig) -> str:
     """The node whose area table prices ``hw`` (custom: 7nm)."""
     return "7nm" if hw.tech.node == "custom" else hw.tech.node
 
 
+def pe_area(hw: HardwareConfig, t: ta.AreaTable) -> PEArea:
+    """One PE of ``hw`` and its row logic, before place and route (the PE model's recipe)."""
+    return pe_model(hw.array.pe_kind).area(t, hw.array)
+
+
 def pe_cell_area_um2(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
     """One PE of ``hw`` before place and route."""
-    a = hw.array
-    acc, shadow = a.accumulator_bits, a.shadow_stationary
-    if a.pe_kind == PEKind.TERNARY_ADD:
-        act_bits = 8 * hw.buffer(BufferRole.INPUT).word_bytes
-        return ta.ternary_add_pe_um2(t, acc, act_bits, shadow)
-    if a.pe_kind == PEKind.INT8_MAC:
-        return ta.int8_mac_pe_um2(t, acc, shadow)
-    if a.pe_kind == PEKind.FP16_MAC:
-        return ta.fp16_mac_pe_um2(t, acc, shadow)
-    return ta.bf16_mac_pe_um2(t, acc, shadow)
+    return pe_area(hw, t).cell_um2
 
 
 def _placed(count: int, cell: Sourced, t: ta.AreaTable, what: str) -> Sourced:
@@ -118,24 +130,56 @@ def _placed(count: int, cell: Sourced, t: ta.AreaTable, what: str) -> Sourced:
     )
 
 
-def _pe_array(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
+def _one_array(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
     a = hw.array
-    return _placed(a.rows * a.cols, pe_cell_area_um2(hw, t), t, f"{a.rows} x {a.cols} PEs")
+    pe = pe_area(hw, t)
+    cells = _placed(a.rows * a.cols, pe.cell_um2, t, f"{a.rows} x {a.cols} PEs")
+    if pe.row_um2.value == 0.0:
+        return cells
+    rows = _placed(a.rows, pe.row_um2, t, f"{a.rows} rows' edge logic")
+    return Sourced(cells.value + rows.value, f"{cells.source}; + {rows.source}")
+
+
+def _pe_array(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
+    """Every matrix unit's PE array (the design's ``array`` alone for a one-array design)."""
+    parts = [(u.name, _one_array(u.view(hw), t)) for u in matrix_units(hw)]
+    if len(parts) == 1:
+        return parts[0][1]
+    return Sourced(sum(p.value for _, p in parts), "; ".join(f"{n}: {p.source}" for n, p in parts))
+
+
+def _buffers(sram: SramConfig, t: ta.AreaTable, prefix: str) -> dict[str, Sourced]:
+    if sram.unified is not None:
+        u = sram.unified
+        return {f"{prefix}unified": ta.sram_mm2(t, u.size_bytes, u.banks)}
+    out: dict[str, Sourced] = {}
+    for r in BufferRole:
+        b = getattr(sram, r.value)
+        out[f"{prefix}{r.value}"] = ta.sram_mm2(t, b.size_bytes, b.banks)
+    return out
 
 
 def _sram(hw: HardwareConfig, t: ta.AreaTable) -> dict[str, Sourced]:
-    if hw.sram.unified is not None:
-        u = hw.sram.unified
-        return {"unified": ta.sram_mm2(t, u.size_bytes, u.banks)}
-    return {
-        r.value: ta.sram_mm2(t, hw.buffer(r).size_bytes, hw.buffer(r).banks) for r in BufferRole
-    }
+    out = _buffers(hw.sram, t, "")
+    for u in matrix_units(hw):
+        if u.private_sram:
+            out.update(_buffers(u.sram, t, f"{u.name}."))
+    return out
 
 
 def _vector(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
-    v = hw.vector_unit
-    what = f"{v.lanes} lanes x {v.ops_per_cycle_per_lane} ops/cycle"
-    return _placed(v.lanes * v.ops_per_cycle_per_lane, ta.vector_lane_um2(t), t, what)
+    parts = [
+        _placed(
+            v.lanes * v.ops_per_cycle_per_lane,
+            ta.vector_lane_um2(t),
+            t,
+            f"{v.name}: {v.lanes} lanes x {v.ops_per_cycle_per_lane} ops/cycle",
+        )
+        for v in vector_units(hw)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return Sourced(sum(p.value for p in parts), "; ".join(p.source for p in parts))
 
 
 def _dram(hw: HardwareConfig, t: ta.AreaTable) -> tuple[Sourced, Sourced]:

@@ -8,7 +8,10 @@ Pricing rules (stated so a reader can redo them by hand):
 * PE actions: each PE kind's model prices its own actions (``tersim.hw.pe``: e.g. a ternary
   adder's add or sub is one integer add at the accumulator width, <=8 bits INT8, <=16 INT16,
   else INT32, and a skip a zero check when the design skips zeros; a MAC's mul is one multiply
-  in its format and its add one accumulation at the accumulator width).
+  in its format and its add one accumulation at the accumulator width; a LUT PE's lookup and
+  table-build add, a bit-serial PE's plane add, a gated zero activation's zero check). Every
+  :class:`PECounts` field times its price; lookups and table-build adds form the ``lookup``
+  component, multiplies ``mul``, every other action ``add``.
 * SRAM: per byte, the 64-bit access energy of an array of one bank's size divided by 8,
   interpolated linearly in log2(size) through Horowitz's 8 KB / 32 KB / 1 MB points,
   extrapolated along the last segment above 1 MB and scaled with sqrt(size) below 8 KB (an
@@ -16,18 +19,25 @@ Pricing rules (stated so a reader can redo them by hand):
 * DRAM: bits moved x pJ per bit of the preset (or the design's value).
 * Vector unit: ``vector_op_pj`` per element op; a matrix product run on the vector unit costs an
   FP16 multiply and an FP16 add per multiply-accumulate.
-* Leakage: static power of PEs and SRAM x simulated time.
+* Leakage: the design's area by component x the node's leakage density
+  (:func:`tersim.cost.area.leakage_mw`: logic for the PE arrays, vector units and DRAM
+  controller, SRAM for the buffers) x simulated time.
+* Several matrix units (``units:``): each unit's PE actions are priced by its own PE model and
+  accumulator width; SRAM accesses at the design's buffer of that role (a unit's private
+  buffers are not priced by their own size: a stated simplification).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from tersim.config.enums import BufferRole, DramOperand, PEKind
 from tersim.config.hardware import HardwareConfig
+from tersim.cost.area import chip_area, leakage_mw
 from tersim.hw.counts import ActionCounts, PECounts
-from tersim.hw.pe import pe_model
+from tersim.hw.pe import PEPrices, pe_model
+from tersim.hw.units import matrix_units
 from tersim.tech.dram import dram_preset
 from tersim.tech.tables import EnergyTable, Sourced, energy_table
 
@@ -37,16 +47,26 @@ class PriceList:
     """Energy per action for one design, in pJ (leakage in mW), each with its source."""
 
     pe_kind: PEKind
-    mul_pj: Sourced
-    add_pj: Sourced  # one accumulation (ternary add/sub, or a MAC's add)
-    skip_pj: Sourced
+    pe: PEPrices  # every PE action's price
     sram_pj_per_byte: dict[BufferRole, float]
     dram_pj_per_bit: Sourced
     vector_op_pj: Sourced
     vector_mac_pj: float
-    pe_leakage_mw: float
-    sram_leakage_mw: float
+    leakage_mw: dict[str, float]  # by component: pe_array, sram, vector_unit, dram_controller
     clock_hz: float
+    pe_by_unit: dict[str, PEPrices] = field(default_factory=dict)  # each matrix unit's prices
+
+    @property
+    def mul_pj(self) -> Sourced:
+        return self.pe.mul_pj
+
+    @property
+    def add_pj(self) -> Sourced:
+        return self.pe.add_pj
+
+    @property
+    def skip_pj(self) -> Sourced:
+        return self.pe.skip_pj
 
 
 def sram_pj_per_byte(table: EnergyTable, size_bytes: int) -> float:
@@ -71,7 +91,8 @@ def price_list(hw: HardwareConfig, table: EnergyTable | None = None) -> PriceLis
         base = energy_table("7nm" if hw.tech.node == "custom" else hw.tech.node)
         table = base.with_overrides(dict(hw.tech.overrides_pj))
     a = hw.array
-    pe = pe_model(a.pe_kind).prices(table, a.accumulator_bits, a.zero_skipping)
+    pe = pe_model(a.pe_kind).prices(table, a)
+    by_unit = {u.name: pe_model(u.array.pe_kind).prices(table, u.array) for u in matrix_units(hw)}
     preset = dram_preset(hw.dram.kind)
     if hw.dram.energy_pj_per_bit is not None:
         dram = Sourced(hw.dram.energy_pj_per_bit, "hardware config dram.energy_pj_per_bit")
@@ -79,23 +100,16 @@ def price_list(hw: HardwareConfig, table: EnergyTable | None = None) -> PriceLis
         assert preset is not None  # custom without energy is rejected at load time
         dram = preset.energy_pj_per_bit
     bank_bytes = {r: hw.buffer(r).size_bytes // hw.buffer(r).banks for r in BufferRole}
-    total_sram_bytes = (
-        hw.sram.unified.size_bytes
-        if hw.sram.unified is not None
-        else sum(hw.buffer(r).size_bytes for r in BufferRole)
-    )
     return PriceList(
         pe_kind=a.pe_kind,
-        mul_pj=pe.mul_pj,
-        add_pj=pe.add_pj,
-        skip_pj=pe.skip_pj,
+        pe=pe,
         sram_pj_per_byte={r: sram_pj_per_byte(table, s) for r, s in bank_bytes.items()},
         dram_pj_per_bit=dram,
         vector_op_pj=table.vector_op_pj,
         vector_mac_pj=table.fp16_mul_pj.value + table.fp16_add_pj.value,
-        pe_leakage_mw=a.rows * a.cols * pe.leakage_uw.value / 1000.0,
-        sram_leakage_mw=total_sram_bytes / 2**20 * table.sram_leakage_mw_per_mb.value,
+        leakage_mw=leakage_mw(chip_area(hw)).by_component(),
         clock_hz=a.clock_hz,
+        pe_by_unit=by_unit,
     )
 
 
@@ -109,6 +123,7 @@ class EnergyBreakdown:
     dram_pj: float
     vector_pj: float
     leakage_pj: float
+    lookup_pj: float = 0.0  # LUT PEs: lookups and in-array table-build adds
     arithmetic_by_kind_pj: dict[str, float] = field(default_factory=dict)
     sram_by_buffer_pj: dict[BufferRole, float] = field(default_factory=dict)
     dram_by_operand_pj: dict[DramOperand, float] = field(default_factory=dict)
@@ -119,6 +134,7 @@ class EnergyBreakdown:
         return (
             self.mul_pj
             + self.add_pj
+            + self.lookup_pj
             + self.sram_pj
             + self.dram_pj
             + self.vector_pj
@@ -129,6 +145,7 @@ class EnergyBreakdown:
         return {
             "mul": self.mul_pj,
             "add": self.add_pj,
+            "lookup": self.lookup_pj,
             "sram": self.sram_pj,
             "dram": self.dram_pj,
             "vector": self.vector_pj,
@@ -141,22 +158,36 @@ class EnergyBreakdown:
         }
 
 
-def pe_energy_pj(pe: PECounts, prices: PriceList) -> tuple[float, float]:
-    """(multiply energy, add energy) of PE actions."""
-    mul = pe.mul * prices.mul_pj.value
-    add = (pe.add + pe.sub) * prices.add_pj.value + pe.skip * prices.skip_pj.value
-    return mul, add
+LOOKUP_ACTIONS = ("lookup", "table_add")
+
+
+def pe_energy_pj(pe: PECounts, prices: PEPrices) -> tuple[float, float, float]:
+    """(multiply, add, lookup) energy of PE actions at one PE model's prices (module rules)."""
+    parts = {"mul": 0.0, "add": 0.0, "lookup": 0.0}
+    for f in fields(pe):
+        part = "mul" if f.name == "mul" else "lookup" if f.name in LOOKUP_ACTIONS else "add"
+        parts[part] += getattr(pe, f.name) * prices.price(f.name).value
+    return parts["mul"], parts["add"], parts["lookup"]
 
 
 def estimate_energy(counts: ActionCounts, prices: PriceList) -> EnergyBreakdown:
     """Energy of ``counts`` at ``prices``."""
     by_kind: dict[str, float] = {}
-    mul_total = add_total = 0.0
-    for kind, pe in counts.pe_by_kind.items():
-        mul, add = pe_energy_pj(pe, prices)
-        by_kind[kind] = mul + add
+    mul_total = add_total = lookup_total = 0.0
+    if counts.pe_by_unit and all(u in prices.pe_by_unit for u in counts.pe_by_unit):
+        priced = [
+            (kind, pe, prices.pe_by_unit[unit])
+            for unit, kinds in counts.pe_by_unit.items()
+            for kind, pe in kinds.items()
+        ]
+    else:
+        priced = [(kind, pe, prices.pe) for kind, pe in counts.pe_by_kind.items()]
+    for kind, pe, unit_prices in priced:
+        mul, add, lookup = pe_energy_pj(pe, unit_prices)
+        by_kind[kind] = by_kind.get(kind, 0.0) + mul + add + lookup
         mul_total += mul
         add_total += add
+        lookup_total += lookup
     sram = {
         r: (counts.sram_read_bytes[r] + counts.sram_write_bytes[r]) * prices.sram_pj_per_byte[r]
         for r in BufferRole
@@ -172,10 +203,7 @@ def estimate_energy(counts: ActionCounts, prices: PriceList) -> EnergyBreakdown:
     )
     seconds = counts.cycles / prices.clock_hz
     # mW x s = mJ = 1e9 pJ
-    leakage = {
-        "pe": prices.pe_leakage_mw * seconds * 1e9,
-        "sram": prices.sram_leakage_mw * seconds * 1e9,
-    }
+    leakage = {part: mw * seconds * 1e9 for part, mw in prices.leakage_mw.items()}
     return EnergyBreakdown(
         mul_pj=mul_total,
         add_pj=add_total,
@@ -183,6 +211,7 @@ def estimate_energy(counts: ActionCounts, prices: PriceList) -> EnergyBreakdown:
         dram_pj=sum(dram.values()),
         vector_pj=vector,
         leakage_pj=sum(leakage.values()),
+        lookup_pj=lookup_total,
         arithmetic_by_kind_pj=by_kind,
         sram_by_buffer_pj=sram,
         dram_by_operand_pj=dram,

@@ -1,40 +1,51 @@
-"""Ternary GEMV / GEMM on packed weights, with additions and subtractions only.
+"""Ternary GEMV / GEMM on packed weights, exact in integers.
 
-``ternary_matmul(x, packed)`` computes ``y = x @ w`` exactly in integers, for int8 activations
-``x`` of shape ``(M, K)`` (4-bit activations are int8 values in [-8, 7]) and a packed ternary
-weight matrix ``w`` of shape ``(K, N)`` (see ``packing.py``). It returns ``y`` as int32 and the
+``ternary_matmul(x, packed)`` computes ``y = x @ w`` exactly, for int8 activations ``x`` of shape
+``(M, K)`` (4-bit activations are int8 values in [-8, 7]) and a packed ternary weight matrix
+``w`` of shape ``(K, N)`` (see ``packing.py``). It returns ``y`` as int32 and the
 :class:`OpCounts` of the ternary adder array the computation models. ``ternary_linear`` wraps it
 into a BitNet linear layer on float activations (quantize, integer matmul, rescale).
 
-How the kernel works (bit-sliced masked accumulation)
------------------------------------------------------
-The packed layout puts one group of ``t`` inputs (t = 4 or 5) for all ``N`` outputs in one row
-``data[g, :]``. For each input group the kernel broadcasts the group's ``t`` activations and
-streams a tile of that row (up to ``_MAX_TILE_N`` outputs); for each trit of each byte it *adds*
-the activation to that output's partial sum when the trit is +1, *subtracts* it when the trit
-is -1 and leaves the sum alone when the trit is 0 (a skipped zero weight). There is no
-multiplication anywhere: a trit is decoded with a shift (2-bit packing: the trit's "+1" or "-1"
-bit is shifted into the sign bit of a byte) or by compare-and-subtract of its place value from the balanced-ternary
-value of the byte (base-3 packing), and applied as a masked add or subtract.
+How the kernel works
+--------------------
+The packing stores digits ``d = w + 1`` in {0, 1, 2}, so ``x @ w = x @ d - sum(x)``: the kernel
+computes ``sum_k x_k d_k`` and subtracts the row sum of ``x`` once per output.
 
-Written this way the inner loop over outputs has no branches, and LLVM compiles it to SIMD
-code: with AVX-512, 32 outputs per instruction in 16-bit lanes, one ``vptestmb`` and one masked
-``vpaddw``/``vpsubw`` per weight bit, about 20 instructions per 128 weights for 2-bit packing.
-Base-3 decoding costs more instructions per weight (about 2x the time of 2-bit packing).
-Partial sums are kept in int16 for at most ``_MAX_TERMS`` = 252 inputs (``|sum| <= 128 * 252
-= 32256 < 2**15``, so they cannot overflow even for activations of -128 against -1 weights),
-then widened and added into int32 accumulators. The int32 result is exact for
-``K <= MAX_K = (2**31 - 1) // 128``.
+2-bit packing: one 16-bit word holds the digits of eight consecutive inputs ``k = 8g .. 8g+7``
+of one output, at bits ``2j``. With ``q_j = word >> 2j`` (a shift, no mask) the digit is
+``d_j = q_j - 4 q_{j+1}``, so the word's contribution telescopes to
 
-Parallel work (``prange``, see ``_plan``): a GEMV splits ``K`` into one contiguous slab of
-packed rows per thread (whole int16 blocks), so each thread streams a contiguous part of the
-weights, and sums the slabs' int32 partial results at the end; a GEMM (``M > 1``) runs
-(tile, row) work items, tile-major, so a worker reuses a tile's packed weights from cache.
+    sum_j x_{8g+j} d_j = sum_j b_j q_j,   b_0 = x_{8g},  b_j = x_{8g+j} - 4 x_{8g+j-1},
+
+with the eight coefficients ``b_j`` computed once per input group (they depend on ``x`` only).
+The inner loop over outputs is then one shift, one 16-bit multiply and one add per weight digit,
+no branches, which LLVM compiles to SIMD code: 16 outputs per AVX2 instruction, 27 instructions
+per 128 weights (8 ``vpmullw``, 7 ``vpsrlw``, 8 ``vpaddw``, loads and stores). The products
+``b_j q_j`` overflow 16 bits, but every partial sum is kept modulo 2**16 (two's-complement
+wrap-around is exact modular arithmetic), and the true sum of a block of ``_BLOCK_2BIT`` = 15
+words is at most ``15 * 8 * 2 * 128 = 30720 < 2**15`` in magnitude, so the wrapped int16 sum *is*
+the true one. Blocks are widened and summed in int32. Base-3 packing works the same way with
+``q_j = byte // 3**j`` (computed as ``(q_{j-1} * 171) >> 9``, exact below 768) and ``b_j = x_j -
+3 x_{j-1}``, in blocks of ``_BLOCK_BASE3`` = 25 bytes (``25 * 5 * 2 * 128 = 32000``).
+
+The int32 result is exact for ``K <= MAX_K = (2**31 - 1) // 128`` (``|y| <= 128 K``); the int32
+accumulator of ``x @ d`` may wrap on the way for such K, which modular arithmetic again makes
+harmless.
 
 A 256-entry lookup table of partial sums per group of four activations (T-MAC / bitnet.cpp
-style) also uses only additions, but in Numba a table lookup per byte becomes a gather; it
-measured about 2.5x slower than this kernel on the 2-core AVX-512 (Zen 5) machine it was tuned
-on.
+"TL" style) also uses only additions, but in Numba a table lookup per byte becomes a scalar
+gather; an earlier kernel of that kind measured about 2.5x slower than the masked-add kernel
+this one replaced, which took 3.0 ms for a warm 4096 x 11008 GEMV on one thread where this one
+takes 0.85 ms (``benchmarks/bench_gemv.py``, the same 2-core Zen 3 machine).
+
+Threads
+-------
+Work is cut into chunks (a tile of outputs for a block of rows) that write disjoint parts of
+``y``; see ``threads.py`` for how they are shared without ever waiting for a helper. A call runs
+on the caller alone when ``threads`` is None or single, when the matmul has fewer than
+``PARALLEL_MIN_WORK`` weight-activation pairs (waking a helper costs tens of microseconds), or
+when no core is idle for a helper (``KernelThreads.helpers_available``). Otherwise there are
+about ``CHUNKS_PER_THREAD`` chunks per thread, claimed dynamically.
 
 Counting
 --------
@@ -55,15 +66,29 @@ import numpy as np
 
 from tersim.config.enums import ScaleGranularity
 from tersim.errors import WorkloadError
-from tersim.functional.packing import PackedTernary, pack_ternary
+from tersim.functional.intrinsics import atomic_add, atomic_load, atomic_store, prefetch
+from tersim.functional.packing import PANEL_N, PackedTernary, pack_ternary
 from tersim.functional.quant import TernaryWeights, quantize_activations
+from tersim.functional.threads import KernelThreads
 
-#: Most outputs per tile: its int16 partial sums (2 bytes per output) stay in L1.
-_MAX_TILE_N = 16384
-#: Most inputs summed in an int16 partial sum before it is widened to int32 (see module doc).
-_MAX_TERMS = 252
+#: 2-bit words summed in int16 before widening: 15 * 8 inputs * 2 * 128 = 30720 < 2**15.
+_BLOCK_2BIT = 15
+#: Base-3 bytes summed in int16 before widening: 25 * 5 inputs * 2 * 128 = 32000 < 2**15.
+_BLOCK_BASE3 = 25
+#: Outputs per tile are a multiple of this (whole SIMD vectors).
+TILE_QUANTUM = 64
+#: A GEMM tile's packed weights are kept within this many bytes (reused from L2 per row).
+GEMM_TILE_BYTES = 512 << 10
+#: Matmuls with fewer weight-activation pairs (M * K * N) than this run on the caller alone.
+PARALLEL_MIN_WORK = 4 << 20
+#: Chunks per thread of a shared matmul (dynamic scheduling evens out a slow thread).
+CHUNKS_PER_THREAD = 8
+#: The tile kernels prefetch the weights about this many bytes ahead of the row they read.
+PREFETCH_BYTES = 8192
 #: Largest K for which the int32 result cannot overflow (|x| <= 128 per term).
 MAX_K = (2**31 - 1) // 128
+# Header of a chunk-state array: [next chunk to claim, number of chunks]; done flags follow.
+_STATE_HEADER = 2
 
 
 @dataclass(frozen=True)
@@ -105,241 +130,409 @@ def op_counts(packed: PackedTernary, rows: int) -> OpCounts:
 
 
 # --------------------------------------------------------------------------------------------
-# Tile kernels: one row of activations against outputs n0:n1. Not parallel themselves.
+# Tile kernels: rows of activations against columns c0:c1 of one panel, all input groups.
 # --------------------------------------------------------------------------------------------
 
 
 @numba.njit(cache=True, nogil=True)
-def _tile_2bit(data, xrow, g_lo, g_hi, n0, n1, acc16, acc32, yrow):  # pragma: no cover - compiled
-    """``yrow[n0:n1]`` = the contribution of input groups ``g_lo:g_hi`` (2-bit packing).
+def _tile_2bit(block, b, c0, c1, acc16, acc32):  # pragma: no cover - compiled
+    """``acc32[:c1 - c0] = sum_k x_k d_k`` over all inputs, for columns ``c0:c1`` of a panel
+    (mod 2**32).
 
-    ``xrow``: int16 activations padded to ``4 * groups``; ``g_lo`` is a multiple of the int16
-    block; ``acc16``/``acc32``: scratch of at least ``n1 - n0`` elements.
+    ``block``: the panel's uint16 words (groups, width); ``b``: int16 coefficients
+    (8 * groups) of one row (see the module docstring); ``acc16``, ``acc32``: scratch of at
+    least ``c1 - c0`` elements.
     """
-    width = n1 - n0
-    block = _MAX_TERMS // 4
-    zero = np.int16(0)
+    groups = block.shape[0]
+    width = c1 - c0
+    ahead = max(1, PREFETCH_BYTES // (2 * width))
     for i in range(width):
         acc32[i] = 0
-    for g0 in range(g_lo, g_hi, block):
+    for g0 in range(0, groups, _BLOCK_2BIT):
         for i in range(width):
             acc16[i] = 0
-        for g in range(g0, min(g_hi, g0 + block)):
-            k = g << 2
-            a0 = xrow[k]
-            a1 = xrow[k + 1]
-            a2 = xrow[k + 2]
-            a3 = xrow[k + 3]
-            row = data[g, n0:n1]
+        for g in range(g0, min(groups, g0 + _BLOCK_2BIT)):
+            for j in range(c0, c1, 32):  # 64-byte lines, ``ahead`` rows on
+                prefetch(block, g + ahead, j)
+            k = 8 * g
+            b0 = b[k]
+            b1 = b[k + 1]
+            b2 = b[k + 2]
+            b3 = b[k + 3]
+            b4 = b[k + 4]
+            b5 = b[k + 5]
+            b6 = b[k + 6]
+            b7 = b[k + 7]
+            row = block[g, c0:c1]
             for i in range(width):
                 c = row[i]
                 s = acc16[i]
-                # Bit 2j marks +1, bit 2j+1 marks -1; shifting it into bit 7 makes the byte
-                # negative exactly when the bit is set.
-                s = np.int16(s + (a0 if np.int8(c << 7) < 0 else zero))
-                s = np.int16(s - (a0 if np.int8(c << 6) < 0 else zero))
-                s = np.int16(s + (a1 if np.int8(c << 5) < 0 else zero))
-                s = np.int16(s - (a1 if np.int8(c << 4) < 0 else zero))
-                s = np.int16(s + (a2 if np.int8(c << 3) < 0 else zero))
-                s = np.int16(s - (a2 if np.int8(c << 2) < 0 else zero))
-                s = np.int16(s + (a3 if np.int8(c << 1) < 0 else zero))
-                s = np.int16(s - (a3 if np.int8(c) < 0 else zero))
+                s = np.int16(s + b0 * np.int16(c))
+                s = np.int16(s + b1 * np.int16(c >> 2))
+                s = np.int16(s + b2 * np.int16(c >> 4))
+                s = np.int16(s + b3 * np.int16(c >> 6))
+                s = np.int16(s + b4 * np.int16(c >> 8))
+                s = np.int16(s + b5 * np.int16(c >> 10))
+                s = np.int16(s + b6 * np.int16(c >> 12))
+                s = np.int16(s + b7 * np.int16(c >> 14))
                 acc16[i] = s
         for i in range(width):
             acc32[i] += acc16[i]
-    for i in range(width):
-        yrow[n0 + i] = acc32[i]
 
 
 @numba.njit(cache=True, nogil=True)
-def _tile_base3(data, xrow, g_lo, g_hi, n0, n1, acc16, acc32, yrow):  # pragma: no cover
-    """``yrow[n0:n1]`` = the contribution of input groups ``g_lo:g_hi`` (base-3 packing).
-
-    ``xrow``: int16 activations padded to ``5 * groups``; otherwise as :func:`_tile_2bit`.
-
-    A byte minus 121 is the group's balanced-ternary value ``u = sum_j w_j 3**j`` (int8).
-    Trits are peeled from the most significant (place 81, input 5g+4) down: the lower digits
-    sum to at most ``(3**j - 1) / 2`` in magnitude, so ``w_j = +1`` exactly when
-    ``u >= (3**j + 1) / 2`` and ``-1`` when ``u <= -(3**j + 1) / 2``; the place value is then
-    subtracted from (or added to) ``u`` under the same mask used to add (or subtract) the
-    activation.
+def _tile8_2bit(block, b, r0, c0, c1, acc16, acc32):  # pragma: no cover - compiled
+    """:func:`_tile_2bit` for the eight rows ``r0 .. r0 + 7`` of ``b`` at once (GEMM): each
+    word is loaded and shifted once for eight rows. ``acc16``, ``acc32``: (8, >= c1 - c0).
     """
-    width = n1 - n0
-    block = _MAX_TERMS // 5
-    zero = np.int16(0)
-    z8 = np.int8(0)
+    groups = block.shape[0]
+    width = c1 - c0
+    ahead = max(1, PREFETCH_BYTES // (2 * width))
+    acc32[:, :width] = 0
+    for g0 in range(0, groups, _BLOCK_2BIT):
+        acc16[:, :width] = 0
+        for g in range(g0, min(groups, g0 + _BLOCK_2BIT)):
+            for j in range(c0, c1, 32):
+                prefetch(block, g + ahead, j)
+            k = 8 * g
+            row = block[g, c0:c1]
+            a0 = acc16[0]
+            a1 = acc16[1]
+            a2 = acc16[2]
+            a3 = acc16[3]
+            a4 = acc16[4]
+            a5 = acc16[5]
+            a6 = acc16[6]
+            a7 = acc16[7]
+            p00 = b[r0 + 0, k + 0]
+            p01 = b[r0 + 0, k + 1]
+            p02 = b[r0 + 0, k + 2]
+            p03 = b[r0 + 0, k + 3]
+            p04 = b[r0 + 0, k + 4]
+            p05 = b[r0 + 0, k + 5]
+            p06 = b[r0 + 0, k + 6]
+            p07 = b[r0 + 0, k + 7]
+            p10 = b[r0 + 1, k + 0]
+            p11 = b[r0 + 1, k + 1]
+            p12 = b[r0 + 1, k + 2]
+            p13 = b[r0 + 1, k + 3]
+            p14 = b[r0 + 1, k + 4]
+            p15 = b[r0 + 1, k + 5]
+            p16 = b[r0 + 1, k + 6]
+            p17 = b[r0 + 1, k + 7]
+            p20 = b[r0 + 2, k + 0]
+            p21 = b[r0 + 2, k + 1]
+            p22 = b[r0 + 2, k + 2]
+            p23 = b[r0 + 2, k + 3]
+            p24 = b[r0 + 2, k + 4]
+            p25 = b[r0 + 2, k + 5]
+            p26 = b[r0 + 2, k + 6]
+            p27 = b[r0 + 2, k + 7]
+            p30 = b[r0 + 3, k + 0]
+            p31 = b[r0 + 3, k + 1]
+            p32 = b[r0 + 3, k + 2]
+            p33 = b[r0 + 3, k + 3]
+            p34 = b[r0 + 3, k + 4]
+            p35 = b[r0 + 3, k + 5]
+            p36 = b[r0 + 3, k + 6]
+            p37 = b[r0 + 3, k + 7]
+            p40 = b[r0 + 4, k + 0]
+            p41 = b[r0 + 4, k + 1]
+            p42 = b[r0 + 4, k + 2]
+            p43 = b[r0 + 4, k + 3]
+            p44 = b[r0 + 4, k + 4]
+            p45 = b[r0 + 4, k + 5]
+            p46 = b[r0 + 4, k + 6]
+            p47 = b[r0 + 4, k + 7]
+            p50 = b[r0 + 5, k + 0]
+            p51 = b[r0 + 5, k + 1]
+            p52 = b[r0 + 5, k + 2]
+            p53 = b[r0 + 5, k + 3]
+            p54 = b[r0 + 5, k + 4]
+            p55 = b[r0 + 5, k + 5]
+            p56 = b[r0 + 5, k + 6]
+            p57 = b[r0 + 5, k + 7]
+            p60 = b[r0 + 6, k + 0]
+            p61 = b[r0 + 6, k + 1]
+            p62 = b[r0 + 6, k + 2]
+            p63 = b[r0 + 6, k + 3]
+            p64 = b[r0 + 6, k + 4]
+            p65 = b[r0 + 6, k + 5]
+            p66 = b[r0 + 6, k + 6]
+            p67 = b[r0 + 6, k + 7]
+            p70 = b[r0 + 7, k + 0]
+            p71 = b[r0 + 7, k + 1]
+            p72 = b[r0 + 7, k + 2]
+            p73 = b[r0 + 7, k + 3]
+            p74 = b[r0 + 7, k + 4]
+            p75 = b[r0 + 7, k + 5]
+            p76 = b[r0 + 7, k + 6]
+            p77 = b[r0 + 7, k + 7]
+            for i in range(width):
+                c = row[i]
+                q0 = np.int16(c)
+                q1 = np.int16(c >> 2)
+                q2 = np.int16(c >> 4)
+                q3 = np.int16(c >> 6)
+                q4 = np.int16(c >> 8)
+                q5 = np.int16(c >> 10)
+                q6 = np.int16(c >> 12)
+                q7 = np.int16(c >> 14)
+                a0[i] = np.int16(
+                    a0[i]
+                    + p00 * q0
+                    + p01 * q1
+                    + p02 * q2
+                    + p03 * q3
+                    + p04 * q4
+                    + p05 * q5
+                    + p06 * q6
+                    + p07 * q7
+                )
+                a1[i] = np.int16(
+                    a1[i]
+                    + p10 * q0
+                    + p11 * q1
+                    + p12 * q2
+                    + p13 * q3
+                    + p14 * q4
+                    + p15 * q5
+                    + p16 * q6
+                    + p17 * q7
+                )
+                a2[i] = np.int16(
+                    a2[i]
+                    + p20 * q0
+                    + p21 * q1
+                    + p22 * q2
+                    + p23 * q3
+                    + p24 * q4
+                    + p25 * q5
+                    + p26 * q6
+                    + p27 * q7
+                )
+                a3[i] = np.int16(
+                    a3[i]
+                    + p30 * q0
+                    + p31 * q1
+                    + p32 * q2
+                    + p33 * q3
+                    + p34 * q4
+                    + p35 * q5
+                    + p36 * q6
+                    + p37 * q7
+                )
+                a4[i] = np.int16(
+                    a4[i]
+                    + p40 * q0
+                    + p41 * q1
+                    + p42 * q2
+                    + p43 * q3
+                    + p44 * q4
+                    + p45 * q5
+                    + p46 * q6
+                    + p47 * q7
+                )
+                a5[i] = np.int16(
+                    a5[i]
+                    + p50 * q0
+                    + p51 * q1
+                    + p52 * q2
+                    + p53 * q3
+                    + p54 * q4
+                    + p55 * q5
+                    + p56 * q6
+                    + p57 * q7
+                )
+                a6[i] = np.int16(
+                    a6[i]
+                    + p60 * q0
+                    + p61 * q1
+                    + p62 * q2
+                    + p63 * q3
+                    + p64 * q4
+                    + p65 * q5
+                    + p66 * q6
+                    + p67 * q7
+                )
+                a7[i] = np.int16(
+                    a7[i]
+                    + p70 * q0
+                    + p71 * q1
+                    + p72 * q2
+                    + p73 * q3
+                    + p74 * q4
+                    + p75 * q5
+                    + p76 * q6
+                    + p77 * q7
+                )
+        for r in range(8):
+            for i in range(width):
+                acc32[r, i] += acc16[r, i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _tile_base3(block, b, c0, c1, acc16, acc32):  # pragma: no cover - compiled
+    """As :func:`_tile_2bit` for a panel of base-3 bytes (groups, width) and coefficients
+    (5 * groups).
+
+    ``q_0`` is the byte, ``q_{j+1} = q_j // 3 = (q_j * 171) >> 9`` (exact for ``q_j < 768``),
+    written as the high half of ``q_j * (171 << 7)`` so that it compiles to one ``vpmulhuw``.
+    """
+    groups = block.shape[0]
+    width = c1 - c0
+    ahead = max(1, PREFETCH_BYTES // width)
     for i in range(width):
         acc32[i] = 0
-    for g0 in range(g_lo, g_hi, block):
+    for g0 in range(0, groups, _BLOCK_BASE3):
         for i in range(width):
             acc16[i] = 0
-        for g in range(g0, min(g_hi, g0 + block)):
-            k = g + (g << 2)  # 5 g
-            a0 = xrow[k]
-            a1 = xrow[k + 1]
-            a2 = xrow[k + 2]
-            a3 = xrow[k + 3]
-            a4 = xrow[k + 4]
-            row = data[g, n0:n1]
+        for g in range(g0, min(groups, g0 + _BLOCK_BASE3)):
+            for j in range(c0, c1, 64):
+                prefetch(block, g + ahead, j)
+            k = 5 * g
+            b0 = b[k]
+            b1 = b[k + 1]
+            b2 = b[k + 2]
+            b3 = b[k + 3]
+            b4 = b[k + 4]
+            row = block[g, c0:c1]
             for i in range(width):
-                u = np.int8(row[i] - np.uint8(121))
+                q = np.uint16(row[i])
                 s = acc16[i]
-                # place 81: the lower four trits sum to at most 40
-                plus = u >= np.int8(41)
-                minus = u <= np.int8(-41)
-                s = np.int16(s + (a4 if plus else zero))
-                s = np.int16(s - (a4 if minus else zero))
-                u = np.int8(u - (np.int8(81) if plus else z8))
-                u = np.int8(u + (np.int8(81) if minus else z8))
-                # place 27: the lower three sum to at most 13
-                plus = u >= np.int8(14)
-                minus = u <= np.int8(-14)
-                s = np.int16(s + (a3 if plus else zero))
-                s = np.int16(s - (a3 if minus else zero))
-                u = np.int8(u - (np.int8(27) if plus else z8))
-                u = np.int8(u + (np.int8(27) if minus else z8))
-                # place 9: the lower two sum to at most 4
-                plus = u >= np.int8(5)
-                minus = u <= np.int8(-5)
-                s = np.int16(s + (a2 if plus else zero))
-                s = np.int16(s - (a2 if minus else zero))
-                u = np.int8(u - (np.int8(9) if plus else z8))
-                u = np.int8(u + (np.int8(9) if minus else z8))
-                # place 3: the last trit is at most 1
-                plus = u >= np.int8(2)
-                minus = u <= np.int8(-2)
-                s = np.int16(s + (a1 if plus else zero))
-                s = np.int16(s - (a1 if minus else zero))
-                u = np.int8(u - (np.int8(3) if plus else z8))
-                u = np.int8(u + (np.int8(3) if minus else z8))
-                # place 1: u is now the last trit
-                s = np.int16(s + (a0 if u > z8 else zero))
-                s = np.int16(s - (a0 if u < z8 else zero))
+                s = np.int16(s + b0 * np.int16(q))
+                q = np.uint16((np.uint32(q) * np.uint32(21888)) >> 16)
+                s = np.int16(s + b1 * np.int16(q))
+                q = np.uint16((np.uint32(q) * np.uint32(21888)) >> 16)
+                s = np.int16(s + b2 * np.int16(q))
+                q = np.uint16((np.uint32(q) * np.uint32(21888)) >> 16)
+                s = np.int16(s + b3 * np.int16(q))
+                q = np.uint16((np.uint32(q) * np.uint32(21888)) >> 16)
+                s = np.int16(s + b4 * np.int16(q))
                 acc16[i] = s
         for i in range(width):
             acc32[i] += acc16[i]
-    for i in range(width):
-        yrow[n0 + i] = acc32[i]
 
 
 # --------------------------------------------------------------------------------------------
-# Parallel drivers
+# Chunks: chunk c is tile c // row_blocks (tile t: panel t // tiles_per_panel, part
+# t % tiles_per_panel of it), row block c % row_blocks.
 # --------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, parallel=True)
-def _gemv_2bit(data, xrow, ypart, tile, gchunk):  # pragma: no cover - compiled
-    """``ypart[s] = x[groups of split s] @ w[...]``: work items are (K split, N tile) pairs,
-    split-major, so each thread streams one contiguous slab of the packed rows."""
-    groups, n = data.shape
-    tiles = (n + tile - 1) // tile
-    splits = ypart.shape[0]
-    for item in numba.prange(splits * tiles):
-        sp = item // tiles
-        t = item - sp * tiles
-        acc16 = np.empty(tile, np.int16)
-        acc32 = np.empty(tile, np.int32)
-        g_lo = sp * gchunk
-        n0 = t * tile
-        _tile_2bit(
-            data,
-            xrow,
-            g_lo,
-            min(groups, g_lo + gchunk),
-            n0,
-            min(n, n0 + tile),
-            acc16,
-            acc32,
-            ypart[sp],
-        )
+@numba.njit(cache=True, nogil=True)
+def _chunk(data, b, sx, y, tile, rows_per_chunk, c, acc16, acc32):  # pragma: no cover
+    """``y[rows, outputs of chunk c] = x @ d - sum(x)`` for one chunk."""
+    m, n = y.shape
+    groups = data.shape[0] // n
+    row_blocks = (m + rows_per_chunk - 1) // rows_per_chunk
+    per_panel = (min(PANEL_N, n) + tile - 1) // tile
+    t = c // row_blocks
+    p0 = (t // per_panel) * PANEL_N
+    width = min(PANEL_N, n - p0)
+    c0 = (t % per_panel) * tile
+    c1 = min(width, c0 + tile)
+    if c0 >= c1:
+        return
+    block = data[groups * p0 : groups * (p0 + width)].reshape((groups, width))
+    r = (c - t * row_blocks) * rows_per_chunk
+    r1 = min(m, r + rows_per_chunk)
+    if data.itemsize == 2:
+        while r + 8 <= r1:
+            _tile8_2bit(block, b, r, c0, c1, acc16, acc32)
+            for j in range(8):
+                yr = y[r + j]
+                s = np.int32(sx[r + j])
+                for i in range(c1 - c0):
+                    yr[p0 + c0 + i] = acc32[j, i] - s
+            r += 8
+    while r < r1:
+        if data.itemsize == 2:
+            _tile_2bit(block, b[r], c0, c1, acc16[0], acc32[0])
+        else:
+            _tile_base3(block, b[r], c0, c1, acc16[0], acc32[0])
+        yr = y[r]
+        s = np.int32(sx[r])
+        for i in range(c1 - c0):
+            yr[p0 + c0 + i] = acc32[0, i] - s
+        r += 1
 
 
-@numba.njit(cache=True, parallel=True)
-def _gemv_base3(data, xrow, ypart, tile, gchunk):  # pragma: no cover - compiled
-    """As :func:`_gemv_2bit`, for base-3 packing."""
-    groups, n = data.shape
-    tiles = (n + tile - 1) // tile
-    splits = ypart.shape[0]
-    for item in numba.prange(splits * tiles):
-        sp = item // tiles
-        t = item - sp * tiles
-        acc16 = np.empty(tile, np.int16)
-        acc32 = np.empty(tile, np.int32)
-        g_lo = sp * gchunk
-        n0 = t * tile
-        _tile_base3(
-            data,
-            xrow,
-            g_lo,
-            min(groups, g_lo + gchunk),
-            n0,
-            min(n, n0 + tile),
-            acc16,
-            acc32,
-            ypart[sp],
-        )
+@numba.njit(cache=True, nogil=True)
+def _drain(data, b, sx, y, tile, rows_per_chunk, state):  # pragma: no cover - compiled
+    """Claim and compute chunks until none are left; mark each one done (``state``: see
+    ``_STATE_HEADER``). Safe to run on several threads at once."""
+    acc16 = np.empty((8, tile), np.int16)
+    acc32 = np.empty((8, tile), np.int32)
+    chunks = state[1]
+    while True:
+        c = atomic_add(state, 0, 1)
+        if c >= chunks:
+            return
+        _chunk(data, b, sx, y, tile, rows_per_chunk, c, acc16, acc32)
+        atomic_store(state, _STATE_HEADER + c, 1)
 
 
-@numba.njit(cache=True, parallel=True)
-def _gemm_2bit(data, x16, y, tile):  # pragma: no cover - compiled
-    """``y = x16 @ w``: work items are (N tile, row) pairs, tile-major, so a worker's
-    consecutive items reuse one tile of packed weights."""
-    groups, n = data.shape
-    m = x16.shape[0]
-    tiles = (n + tile - 1) // tile
-    for item in numba.prange(tiles * m):
-        t = item // m
-        r = item - t * m
-        acc16 = np.empty(tile, np.int16)
-        acc32 = np.empty(tile, np.int32)
-        n0 = t * tile
-        _tile_2bit(data, x16[r], 0, groups, n0, min(n, n0 + tile), acc16, acc32, y[r])
+@numba.njit(cache=True, nogil=True)
+def _finish(data, b, sx, y, tile, rows_per_chunk, state):  # pragma: no cover - compiled
+    """Compute every chunk not yet marked done (claimed by a helper still at work); returns
+    how many."""
+    acc16 = np.empty((8, tile), np.int16)
+    acc32 = np.empty((8, tile), np.int32)
+    redone = 0
+    for c in range(state[1]):
+        if atomic_load(state, _STATE_HEADER + c) == 0:
+            _chunk(data, b, sx, y, tile, rows_per_chunk, c, acc16, acc32)
+            redone += 1
+    return redone
 
 
-@numba.njit(cache=True, parallel=True)
-def _gemm_base3(data, x16, y, tile):  # pragma: no cover - compiled
-    """As :func:`_gemm_2bit`, for base-3 packing."""
-    groups, n = data.shape
-    m = x16.shape[0]
-    tiles = (n + tile - 1) // tile
-    for item in numba.prange(tiles * m):
-        t = item // m
-        r = item - t * m
-        acc16 = np.empty(tile, np.int16)
-        acc32 = np.empty(tile, np.int32)
-        n0 = t * tile
-        _tile_base3(data, x16[r], 0, groups, n0, min(n, n0 + tile), acc16, acc32, y[r])
+# --------------------------------------------------------------------------------------------
+# Planning
+# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """How a matmul is cut into parallel work: N tiles of ``tile`` outputs, and (GEMV only)
-    ``splits`` slabs of ``gchunk`` input groups each."""
+class Plan:
+    """How one matmul is cut into chunks: tiles of ``tile`` columns within each panel of
+    ``PANEL_N`` outputs, times blocks of ``rows_per_chunk`` rows, run by up to ``threads``
+    threads. ``chunks = panels * tiles_per_panel * row_blocks``."""
 
     tile: int
-    splits: int
-    gchunk: int
+    rows_per_chunk: int
+    chunks: int
+    threads: int
 
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _plan(groups: int, n: int, rows: int, trits_per_byte: int, threads: int) -> _Plan:
-    """Balanced tiles of at most ``_MAX_TILE_N`` outputs (multiples of 64). A GEMV with fewer
-    tiles than threads also splits K into contiguous slabs (whole int16 blocks), one per
-    thread, so each thread streams one contiguous part of the packed weights; the slabs'
-    partial results are summed at the end."""
-    tiles = max(1, _ceil_div(n, _MAX_TILE_N))
-    tile = max(64, _ceil_div(_ceil_div(n, tiles), 64) * 64)
-    block = _MAX_TERMS // trits_per_byte
-    blocks = max(1, _ceil_div(groups, block))
-    splits = 1
-    if rows == 1 and tiles < threads:
-        splits = min(blocks, _ceil_div(threads, tiles))
-    gchunk = _ceil_div(blocks, splits) * block
-    splits = max(1, _ceil_div(groups, gchunk))
-    return _Plan(tile=tile, splits=splits, gchunk=gchunk)
+def plan(m: int, k: int, n: int, groups: int, element_bytes: int, threads: int) -> Plan:
+    """The chunking of an ``(M, K) @ (K, N)`` matmul for up to ``threads`` threads.
+
+    - Fewer than ``PARALLEL_MIN_WORK`` pairs, or one thread: one thread.
+    - A GEMV (M = 1) takes whole panels on one thread; shared, each panel is cut into tiles
+      (whole ``TILE_QUANTUM``s) so that there are about ``CHUNKS_PER_THREAD`` per thread.
+    - A GEMM takes tiles whose packed weights fit ``GEMM_TILE_BYTES`` (reused from cache for
+      every row), and cuts M into row blocks (multiples of 8, the rows the GEMM kernel runs at
+      once) when it needs more chunks for its threads.
+    """
+    use = threads if threads > 1 and m * k * n >= PARALLEL_MIN_WORK else 1
+    target = CHUNKS_PER_THREAD * use if use > 1 else 1
+    span = min(PANEL_N, n)  # width of a full panel
+    panels = _ceil_div(n, PANEL_N)
+    if m <= 1:
+        per_panel = min(_ceil_div(target, panels), _ceil_div(span, TILE_QUANTUM))
+        tile = _ceil_div(_ceil_div(span, per_panel), TILE_QUANTUM) * TILE_QUANTUM
+        tile = min(tile, span)
+        return Plan(tile, 1, panels * _ceil_div(span, tile), use)
+    fit = GEMM_TILE_BYTES // max(1, groups * element_bytes)
+    tile = min(span, max(TILE_QUANTUM, fit // TILE_QUANTUM * TILE_QUANTUM))
+    tiles = panels * _ceil_div(span, tile)
+    row_blocks = max(1, min(_ceil_div(m, 8), _ceil_div(target, tiles)))
+    rows = _ceil_div(_ceil_div(m, row_blocks), 8) * 8
+    return Plan(tile, rows, tiles * _ceil_div(m, rows), use)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,18 +540,48 @@ def _plan(groups: int, n: int, rows: int, trits_per_byte: int, threads: int) -> 
 # --------------------------------------------------------------------------------------------
 
 
-def ternary_matmul(x: np.ndarray, packed: PackedTernary) -> tuple[np.ndarray, OpCounts]:
+@numba.njit(cache=True, nogil=True)
+def _prepare(x, tpe, b, sx):  # pragma: no cover - compiled
+    """The int16 coefficients ``b`` (M, groups * tpe) of each row of int8 ``x`` (module
+    docstring: ``b_j = x_j - base * x_{j-1}`` within a group of ``tpe`` inputs, ``b_0 = x_0``,
+    base 4 for 2-bit words and 3 for base-3 bytes; padding 0) and the row sums ``sx``."""
+    m, k = x.shape
+    base = 4 if tpe == 8 else 3
+    for r in range(m):
+        row = x[r]
+        out = b[r]
+        total = 0
+        for i in range(out.size):
+            v = np.int16(row[i]) if i < k else np.int16(0)
+            prev = np.int16(row[i - 1]) if 0 < i <= k else np.int16(0)
+            out[i] = v if i % tpe == 0 else np.int16(v - base * prev)
+            total += v
+        sx[r] = total
+
+
+def _coefficients(xa: np.ndarray, groups: int, tpe: int) -> np.ndarray:
+    """The ``b`` coefficients of :func:`_prepare` as an (M, groups * tpe) int16 array."""
+    b = np.empty((xa.shape[0], groups * tpe), dtype=np.int16)
+    _prepare(np.ascontiguousarray(xa), tpe, b, np.empty(xa.shape[0], dtype=np.int64))
+    return b
+
+
+def ternary_matmul(
+    x: np.ndarray, packed: PackedTernary, threads: KernelThreads | None = None
+) -> tuple[np.ndarray, OpCounts]:
     """Exact ``y = x @ w`` for int8 activations and packed ternary weights.
 
     Args:
         x: int8 activations, shape ``(M, K)`` (8-bit values, or 4-bit values held in int8).
         packed: the ``(K, N)`` weight matrix from :func:`~tersim.functional.packing.pack_ternary`,
             2-bit or 1.6-bit.
+        threads: helper threads to share a large matmul with (see the module docstring);
+            None runs on the caller alone.
 
     Returns:
         ``(y, counts)``: ``y`` is int32 of shape ``(M, N)``, equal to the integer product;
         ``counts`` are the adds, subtracts and skipped zero weights of the ternary adder array
-        (see the module docstring). ``M == 1`` runs the GEMV kernel, ``M > 1`` the GEMM kernel.
+        (see the module docstring).
 
     Raises:
         WorkloadError: ``x`` is not a 2-D int8 array with ``K`` columns, or ``K`` is so large
@@ -379,19 +602,22 @@ def ternary_matmul(x: np.ndarray, packed: PackedTernary) -> tuple[np.ndarray, Op
     y = np.zeros((m, n), dtype=np.int32)
     if m == 0 or n == 0 or k == 0:
         return y, counts
-    groups = packed.data.shape[0]
-    x16 = np.zeros((m, groups * packed.trits_per_byte), dtype=np.int16)
-    x16[:, :k] = xa
     data = packed.data
-    plan = _plan(groups, n, m, packed.trits_per_byte, numba.get_num_threads())
-    two_bit = packed.bits_per_weight == 2.0
-    if m == 1:
-        ypart = np.zeros((plan.splits, n), dtype=np.int32)
-        gemv = _gemv_2bit if two_bit else _gemv_base3
-        gemv(data, x16[0], ypart, plan.tile, plan.gchunk)
-        y[0] = ypart[0] if plan.splits == 1 else ypart.sum(axis=0, dtype=np.int32)
-    else:
-        (_gemm_2bit if two_bit else _gemm_base3)(data, x16, y, plan.tile)
+    b = np.empty((m, packed.rows * packed.trits_per_element), dtype=np.int16)
+    sx = np.empty(m, dtype=np.int64)  # (M,) row sums
+    _prepare(np.ascontiguousarray(xa), packed.trits_per_element, b, sx)
+    team = 1
+    if threads is not None and m * k * n >= PARALLEL_MIN_WORK:
+        team = 1 + threads.helpers_available()  # only helpers with an idle core (threads.py)
+    p = plan(m, k, n, packed.rows, data.itemsize, team)
+    state = np.zeros(_STATE_HEADER + p.chunks, dtype=np.int64)
+    state[1] = p.chunks
+    args = (data, b, sx, y, p.tile, p.rows_per_chunk, state)
+    if p.threads > 1 and threads is not None:
+        threads.share(lambda: _drain(*args), p.threads - 1)
+    _drain(*args)
+    if p.threads > 1 and _finish(*args):
+        return y.copy(), counts  # a helper still writes into y: hand back a private copy
     return y, counts
 
 
@@ -433,5 +659,5 @@ def ternary_linear(
     if act.values.ndim != 2:
         raise WorkloadError(f"x: must be a 2-D (M, K) array; got {act.values.ndim} dimensions")
     acc, counts = ternary_matmul(act.values, packed)
-    y = acc * act.scale.astype(np.float64) * weights.scale.astype(np.float64)
+    y = acc * (act.scale.astype(np.float64) * weights.scale.astype(np.float64))
     return y.astype(np.float32), counts

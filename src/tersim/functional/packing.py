@@ -7,21 +7,35 @@ shape ``(M, K)``.
 Layout
 ------
 Both packings group the ``K`` trits of each output column ``n`` into groups of ``t`` consecutive
-inputs (``t = 4`` for 2 bits, ``t = 5`` for 1.6 bits). The packed array has shape
-``(ceil(K / t), N)``: byte ``data[g, n]`` holds the trits ``w[t*g : t*g + t, n]``. One row of
-``data`` therefore holds one group of inputs for *all* outputs, contiguous along ``N``, which is
-what lets the GEMV kernel work on many outputs at once in SIMD lanes (see ``kernels.py``).
-Trits past ``K`` in the last group are padding and are the trit 0.
+inputs and store each trit as a digit ``d = w + 1`` (``-1 -> 0``, ``0 -> 1``, ``+1 -> 2``), the
+offset code the Hugging Face BitNet packing also uses (``transformers/integrations/bitnet.py``,
+``pack_weights``: "values in {-1, 0, 1} ... adjusted to {0, 1, 2}"). One row of ``data`` holds one
+group of inputs for many outputs, contiguous along ``N``, which is what lets the kernels work on
+many outputs at once in SIMD lanes (see ``kernels.py``). Trits past ``K`` in the last group are
+padding and are the trit 0 (digit 1).
 
-- 2 bits per weight: each trit ``w`` becomes a 2-bit code ``c`` (``0 -> 0b00``, ``+1 -> 0b01``,
-  ``-1 -> 0b10``) and ``data[g, n] = sum_j c_j << (2 j)``, ``j = 0..3``: the trit for input
-  ``4 g + j`` sits in bits ``2j`` (set for +1) and ``2j + 1`` (set for -1). The code ``0b11`` is
-  never produced and is rejected by :func:`unpack_ternary`.
-- 1.6 bits per weight (base 3): each trit becomes the digit ``d = w + 1`` (``-1 -> 0``,
-  ``0 -> 1``, ``+1 -> 2``) and ``data[g, n] = sum_j d_j * 3**j``, ``j = 0..4`` (least
-  significant digit = input ``5 g``), a byte from 0 to ``3**5 - 1 = 242``. Equivalently
-  ``data[g, n] - 121 = sum_j w_j * 3**j`` is the group's balanced-ternary value, which the kernel
-  decodes with compares and additions only (all-zero trits give the byte 121).
+Outputs are stored in **panels** of :data:`PANEL_N` = 1024 (the last one narrower): the words of
+panel ``p`` (outputs ``p * 1024 .. min(N, (p + 1) * 1024)``) form one C-contiguous
+``(rows, width)`` block, and the blocks follow each other in the 1-D array ``data``. A kernel that
+works on a panel, or on a part of one, therefore streams contiguous memory; on the plain
+``(rows, N)`` layout a tile of outputs is a strided walk across pages, which measured up to 1.7x
+slower (``benchmarks/bench_gemv.py`` history). :meth:`PackedTernary.matrix` returns the plain
+``(rows, N)`` view of the words (a copy).
+
+- 2 bits per weight: ``t = 8`` inputs per **16-bit word**, uint16 words; the word of group
+  ``g`` and output ``n`` is ``sum_j d_j << (2 j)``, ``j = 0..7``: the digit of input
+  ``8 g + j`` sits in bits ``2j`` and ``2j + 1``. The code ``0b11`` is never produced and is
+  rejected by :func:`unpack_ternary`. (A word rather than a byte: one 16-bit SIMD lane then
+  holds eight weights of one output, see ``kernels.py``.)
+- 1.6 bits per weight (base 3): ``t = 5`` inputs per byte, uint8; the byte of group ``g`` and
+  output ``n`` is ``sum_j d_j * 3**j``, ``j = 0..4`` (least significant
+  digit = input ``5 g``), a byte from 0 to ``3**5 - 1 = 242`` (all-zero trits give 121).
+
+Sizes: :func:`packed_nbytes` is the size of the *format*, ``N * ceil(K / trits_per_byte)`` bytes
+(2 bits per weight, 4 trits per byte; or 5 trits per byte), which is what a design stores and
+what the footprint counts. :attr:`PackedTernary.nbytes` is the host buffer, which for 2-bit
+packing pads ``K`` to a multiple of 8 instead of 4 (the same bytes whenever ``K % 8`` is 0 or at
+least 5).
 
 Operation counts (how many weights are +1, -1 and 0) are taken once, at pack time, so that the
 kernels never have to count in their inner loops.
@@ -32,18 +46,22 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from tersim.errors import WorkloadError
 
-#: Supported packings: bits per weight -> trits per byte.
+#: Supported packings: bits per weight -> trits per byte (the format's unit of storage).
 TRITS_PER_BYTE: dict[float, int] = {2.0: 4, 1.6: 5}
+#: Trits per element of the host array ``PackedTernary.data``, by packing.
+TRITS_PER_ELEMENT: dict[float, int] = {2.0: 8, 1.6: 5}
+#: dtype of ``PackedTernary.data``, by packing.
+ELEMENT_DTYPE: dict[float, type] = {2.0: np.uint16, 1.6: np.uint8}
+#: Outputs per panel of the layout (module docstring).
+PANEL_N = 1024
 
-# Place values of the digits in one packed byte, by packing.
-_PLACE_VALUES: dict[float, np.ndarray] = {
-    2.0: np.array([1, 4, 16, 64], dtype=np.int64),
-    1.6: np.array([1, 3, 9, 27, 81], dtype=np.int64),
-}
+# Place values of the base-3 digits in one packed byte.
+_BASE3_PLACES = np.array([1, 3, 9, 27, 81], dtype=np.int64)
 
 
 def _check_bits_per_weight(bits_per_weight: float) -> float:
@@ -59,7 +77,7 @@ def _check_bits_per_weight(bits_per_weight: float) -> float:
 
 
 def packed_nbytes(shape: tuple[int, int], bits_per_weight: float = 2.0) -> int:
-    """Bytes taken by a ``(K, N)`` ternary matrix packed with ``bits_per_weight``.
+    """Bytes of the format: a ``(K, N)`` ternary matrix at ``bits_per_weight``.
 
     Each output column is padded to whole bytes: ``N * ceil(K / trits_per_byte)``.
     """
@@ -69,14 +87,34 @@ def packed_nbytes(shape: tuple[int, int], bits_per_weight: float = 2.0) -> int:
     return n * (-(-k // tpb))
 
 
+def to_panels(words: np.ndarray) -> np.ndarray:
+    """The panel layout (module docstring) of a plain ``(rows, N)`` array, as a 1-D array."""
+    rows, n = words.shape
+    out = np.empty(rows * n, dtype=words.dtype)
+    for p0 in range(0, n, PANEL_N):
+        w = min(PANEL_N, n - p0)
+        out[rows * p0 : rows * (p0 + w)] = words[:, p0 : p0 + w].ravel()
+    return out
+
+
+def from_panels(data: np.ndarray, rows: int, n: int) -> np.ndarray:
+    """The plain ``(rows, N)`` array of a 1-D panel-layout array (inverse of :func:`to_panels`)."""
+    out = np.empty((rows, n), dtype=data.dtype)
+    for p0 in range(0, n, PANEL_N):
+        w = min(PANEL_N, n - p0)
+        out[:, p0 : p0 + w] = data[rows * p0 : rows * (p0 + w)].reshape(rows, w)
+    return out
+
+
 @dataclass(frozen=True)
 class PackedTernary:
-    """A ``(K, N)`` ternary weight matrix packed into bytes (layout in the module docstring).
+    """A ``(K, N)`` ternary weight matrix packed for the kernels (layout in the module docstring).
 
     Attributes:
-        data: uint8 array of shape ``(ceil(K / trits_per_byte), N)``, read-only.
+        data: 1-D uint16 (2-bit) or uint8 (1.6-bit) array of ``rows * N`` elements in panel
+            layout, ``rows = ceil(K / trits_per_element)``; read-only.
         shape: ``(K, N)`` of the unpacked matrix.
-        bits_per_weight: 2.0 (4 trits per byte) or 1.6 (5 trits per byte).
+        bits_per_weight: 2.0 or 1.6.
         plus_count: number of weights equal to +1.
         minus_count: number of weights equal to -1.
     """
@@ -89,14 +127,17 @@ class PackedTernary:
 
     def __post_init__(self) -> None:
         bpw = _check_bits_per_weight(self.bits_per_weight)
-        if not isinstance(self.data, np.ndarray) or self.data.dtype != np.uint8:
-            raise WorkloadError("data: must be a uint8 numpy array")
+        dtype = ELEMENT_DTYPE[bpw]
+        if not isinstance(self.data, np.ndarray) or self.data.dtype != dtype:
+            raise WorkloadError(
+                f"data: must be a {np.dtype(dtype).name} numpy array at {bpw} bits per weight"
+            )
         k, n = self.shape
-        groups = -(-k // TRITS_PER_BYTE[bpw])
-        if self.data.shape != (groups, n):
+        size = self.rows * n
+        if self.data.shape != (size,):
             raise WorkloadError(
                 f"data: shape {self.data.shape} does not match shape={self.shape} at "
-                f"{bpw} bits per weight (expected {(groups, n)})"
+                f"{bpw} bits per weight (expected {(size,)})"
             )
         if min(self.plus_count, self.minus_count) < 0 or (
             self.plus_count + self.minus_count > k * n
@@ -107,13 +148,23 @@ class PackedTernary:
             )
 
     @property
-    def trits_per_byte(self) -> int:
-        """4 for 2-bit packing, 5 for 1.6-bit packing."""
-        return TRITS_PER_BYTE[self.bits_per_weight]
+    def trits_per_element(self) -> int:
+        """Trits per element of ``data``: 8 (2-bit, uint16) or 5 (1.6-bit, uint8)."""
+        return TRITS_PER_ELEMENT[self.bits_per_weight]
+
+    @property
+    def rows(self) -> int:
+        """Input groups: ``ceil(K / trits_per_element)``."""
+        return -(-self.shape[0] // self.trits_per_element)
+
+    def matrix(self) -> np.ndarray:
+        """The words (or bytes) as a plain ``(rows, N)`` array: element ``[g, n]`` holds inputs
+        ``g * trits_per_element ..`` of output ``n`` (a copy)."""
+        return from_panels(self.data, self.rows, self.shape[1])
 
     @property
     def nbytes(self) -> int:
-        """Bytes of packed weight data (excludes scales)."""
+        """Bytes of the host buffer ``data`` (excludes scales; see the module docstring)."""
         return int(self.data.nbytes)
 
     @property
@@ -128,18 +179,38 @@ class PackedTernary:
         return self.zero_count / total if total else 0.0
 
 
-def pack_ternary(trits: np.ndarray, bits_per_weight: float = 2.0) -> PackedTernary:
-    """Pack a ``(K, N)`` matrix of trits in {-1, 0, +1} (any integer dtype).
-
-    Args:
-        trits: 2-D integer array, ``K`` inputs by ``N`` outputs.
-        bits_per_weight: 2 (4 trits per byte) or 1.6 (5 trits per byte, base 3).
-
-    Raises:
-        WorkloadError: ``trits`` is not a 2-D integer array of -1, 0 and +1, or
-            ``bits_per_weight`` is not supported.
+@numba.njit(cache=True, nogil=True)
+def _pack_words(t, out):  # pragma: no cover - compiled
+    """Pack int8 trits ``t`` (K, N) into uint16 words in panel layout (1-D ``out``); returns
+    (plus, minus). Word of group g, output n: ``sum_j (t[8g + j, n] + 1) << 2j``, padding digit 1.
     """
-    bpw = _check_bits_per_weight(bits_per_weight)
+    k, n = t.shape
+    rows = (k + 7) // 8
+    plus = 0
+    minus = 0
+    for p0 in range(0, n, PANEL_N):
+        w = min(PANEL_N, n - p0)
+        block = out[rows * p0 : rows * (p0 + w)].reshape((rows, w))
+        for g in range(rows):
+            word = block[g]
+            word[:] = 0
+            for j in range(8):
+                shift = 2 * j
+                if 8 * g + j >= k:  # padding: digit 1 (trit 0)
+                    pad = np.uint16(1 << shift)
+                    for i in range(w):
+                        word[i] |= pad
+                    continue
+                row = t[8 * g + j, p0 : p0 + w]
+                for i in range(w):
+                    v = row[i]
+                    plus += v == 1
+                    minus += v == -1
+                    word[i] |= np.uint16((v + 1) << shift)
+    return plus, minus
+
+
+def _check_trits(trits: np.ndarray) -> np.ndarray:
     t = np.asarray(trits)
     if t.ndim != 2:
         raise WorkloadError(f"trits: must be a 2-D (K, N) array; got {t.ndim} dimensions")
@@ -149,25 +220,38 @@ def pack_ternary(trits: np.ndarray, bits_per_weight: float = 2.0) -> PackedTerna
         raise WorkloadError(
             f"trits: values must be -1, 0 or +1; found values in [{t.min()}, {t.max()}]"
         )
+    return t
+
+
+def pack_ternary(trits: np.ndarray, bits_per_weight: float = 2.0) -> PackedTernary:
+    """Pack a ``(K, N)`` matrix of trits in {-1, 0, +1} (any integer dtype).
+
+    Args:
+        trits: 2-D integer array, ``K`` inputs by ``N`` outputs.
+        bits_per_weight: 2 (8 trits per 16-bit word) or 1.6 (5 trits per byte, base 3).
+
+    Raises:
+        WorkloadError: ``trits`` is not a 2-D integer array of -1, 0 and +1, or
+            ``bits_per_weight`` is not supported.
+    """
+    bpw = _check_bits_per_weight(bits_per_weight)
+    t = _check_trits(trits)
     k, n = t.shape
-    tpb = TRITS_PER_BYTE[bpw]
-    groups = -(-k // tpb)
+    tpe = TRITS_PER_ELEMENT[bpw]
+    rows = -(-k // tpe)
     if bpw == 2.0:
-        digits = np.zeros((groups * tpb, n), dtype=np.int64)  # padding: code 0 (trit 0)
-        digits[:k] = np.where(t < 0, 2, t)  # +1 -> 0b01, -1 -> 0b10, 0 -> 0b00
+        data = np.empty(rows * n, dtype=np.uint16)
+        plus, minus = _pack_words(np.ascontiguousarray(t, dtype=np.int8), data)
     else:
-        digits = np.ones((groups * tpb, n), dtype=np.int64)  # padding: digit 1 (trit 0)
+        digits = np.ones((rows * tpe, n), dtype=np.int64)  # padding: digit 1 (trit 0)
         digits[:k] = t.astype(np.int64) + 1  # -1 -> 0, 0 -> 1, +1 -> 2
-    # (groups, tpb, N) digits weighted by their place values, summed over the group.
-    packed = np.einsum("gjn,j->gn", digits.reshape(groups, tpb, n), _PLACE_VALUES[bpw])
-    data = packed.astype(np.uint8)
+        # (rows, 5, N) digits weighted by their place values, summed over the group.
+        plain = np.einsum("gjn,j->gn", digits.reshape(rows, tpe, n), _BASE3_PLACES)
+        data = to_panels(plain.astype(np.uint8))
+        plus, minus = int(np.count_nonzero(t == 1)), int(np.count_nonzero(t == -1))
     data.flags.writeable = False
     return PackedTernary(
-        data=data,
-        shape=(k, n),
-        bits_per_weight=bpw,
-        plus_count=int(np.count_nonzero(t == 1)),
-        minus_count=int(np.count_nonzero(t == -1)),
+        data=data, shape=(k, n), bits_per_weight=bpw, plus_count=int(plus), minus_count=int(minus)
     )
 
 
@@ -175,23 +259,21 @@ def unpack_ternary(packed: PackedTernary) -> np.ndarray:
     """Inverse of :func:`pack_ternary`: the ``(K, N)`` int8 trit matrix.
 
     Raises:
-        WorkloadError: the packed data holds a byte no packing produces (2-bit code ``0b11``,
+        WorkloadError: the packed data holds a code no packing produces (2-bit code ``0b11``,
             or a base-3 byte above 242).
     """
-    bpw = packed.bits_per_weight
-    tpb = packed.trits_per_byte
+    tpe = packed.trits_per_element
     k, n = packed.shape
-    data = packed.data.astype(np.int64)
-    if bpw == 2.0:
-        codes = (data[:, None, :] >> (2 * np.arange(tpb))[None, :, None]) & 3
-        if np.any(codes == 3):
+    data = packed.matrix().astype(np.int64)  # (rows, N)
+    if packed.bits_per_weight == 2.0:
+        digits = (data[:, None, :] >> (2 * np.arange(tpe))[None, :, None]) & 3
+        if np.any(digits == 3):
             raise WorkloadError("packed.data: contains the unused 2-bit code 0b11")
-        trits = np.where(codes == 2, -1, codes).astype(np.int8)  # (groups, tpb, N)
     else:
         if data.size and data.max() > 242:
             raise WorkloadError(
                 f"packed.data: base-3 bytes must be at most 242; found {data.max()}"
             )
-        digits = (data[:, None, :] // _PLACE_VALUES[bpw][None, :, None]) % 3
-        trits = (digits - 1).astype(np.int8)  # (groups, tpb, N)
-    return trits.reshape(data.shape[0] * tpb, n)[:k]
+        digits = (data[:, None, :] // _BASE3_PLACES[None, :, None]) % 3
+    trits = (digits - 1).astype(np.int8)  # (rows, tpe, N)
+    return trits.reshape(data.shape[0] * tpe, n)[:k]

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from tersim.config.enums import ScaleGranularity, WeightFormat
@@ -380,21 +381,37 @@ def quantize_activations(x: np.ndarray, bits: int = 8) -> QuantizedActivations:
         raise WorkloadError("x: must have at least one dimension (features on the last axis)")
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise WorkloadError(f"x: must be a real numeric array; got dtype {a.dtype}")
-    a = a.astype(np.float64)
-    if not np.all(np.isfinite(a)):
-        raise WorkloadError("x: contains NaN or infinite values")
     q = 2 ** (int(bits) - 1) - 1
-    if a.shape[-1] == 0:
-        amax = np.zeros((*a.shape[:-1], 1))
-    else:
-        amax = np.max(np.abs(a), axis=-1, keepdims=True)
-    safe = np.where(amax > 0, amax, 1.0)
-    values = np.clip(np.rint(a * q / safe), -q - 1, q).astype(np.int8)
+    rows = np.ascontiguousarray(a, dtype=np.float64).reshape(-1, a.shape[-1] if a.size else 0)
+    values = np.zeros(rows.shape, np.int8)
+    scale = np.zeros((rows.shape[0], 1), np.float32)
+    if rows.size and not _quantize_rows(rows, q, values, scale):
+        raise WorkloadError("x: contains NaN or infinite values")
     return QuantizedActivations(
-        values=_readonly(values),
-        scale=_readonly((amax / q).astype(np.float32)),
+        values=_readonly(values.reshape(a.shape)),
+        scale=_readonly(scale.reshape((*a.shape[:-1], 1))),
         bits=int(bits),
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantize_rows(a, q, values, scale):  # pragma: no cover - compiled
+    """Per row of ``a`` (float64 (R, K)): ``values = clip(rint(a * q / amax), -q-1, q)`` (with
+    ``amax`` 1 for an all-zero row, whose scale is 0), ``scale = float32(amax / q)``, in float64
+    operation for operation as written; False if a value is not finite."""
+    for r in range(a.shape[0]):
+        row = a[r]
+        amax = 0.0
+        for v in row:
+            if not np.isfinite(v):
+                return False
+            amax = max(amax, abs(v))
+        safe = amax if amax > 0 else 1.0
+        out = values[r]
+        for i in range(row.size):
+            out[i] = np.int8(min(max(np.rint(row[i] * q / safe), -q - 1), q))
+        scale[r, 0] = np.float32(amax / q)
+    return True
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,3 +30,26 @@ def reference_ternary_matmul(x: np.ndarray, trits: np.ndarray) -> tuple[np.ndarr
     """``(reference_matmul(x, trits), reference_counts(M, trits))`` for ``x`` of shape (M, K)."""
     xa = np.asarray(x)
     return reference_matmul(xa, trits), reference_counts(int(xa.shape[0]), trits)
+
+
+def reference_kv_roundtrip(x: np.ndarray, bits: int) -> np.ndarray:
+    """What a KV cache of ``bits`` bits returns for ``x`` (..., head_dim), one vector at a time.
+
+    16 bits: the float16 nearest to each value. 3, 4 or 8 bits: per vector, ``Q = 2**(bits-1)
+    - 1``, ``amax = max|x|``; codes ``clip(rint(x * Q / amax), -Q-1, Q)`` (0 for a zero vector)
+    and the scale ``float32(amax / Q)``; the value read is ``code * scale`` in float64.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    if bits == 16:
+        return a.astype(np.float16).astype(np.float64)
+    q = 2 ** (bits - 1) - 1
+    out = np.empty_like(a)
+    flat_in = a.reshape(-1, a.shape[-1])
+    flat_out = out.reshape(-1, a.shape[-1])
+    for i, vec in enumerate(flat_in):
+        amax = float(np.max(np.abs(vec))) if vec.size else 0.0
+        scale = float(np.float32(amax / q))
+        for j, v in enumerate(vec):
+            code = 0.0 if amax == 0 else min(max(float(np.rint(v * q / amax)), -q - 1), q)
+            flat_out[i, j] = code * scale
+    return out

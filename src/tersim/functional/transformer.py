@@ -25,12 +25,12 @@ subtracts only), and rescaled by ``weight scale * activation scale``. q, k and v
 quantized input (as do gate and up), as the trace's single ``*_quant`` op says. Binary weights
 ({-1, +1}) run through the same kernel as trits that are never 0.
 
-Everything except the weights and the LM head is float64, so that a KV-cached decode and a full
-recompute of the same tokens agree to rounding. Weights are kept only packed (2 bits per
-weight) with their float32 scales; the embedding table is float16, and the LM-head table
-float32 when it is at most 256 MiB, else float16 (the embedding itself when tied). BitNet b1.58
-2B4T therefore needs about 0.5 GB of packed weights plus 0.66 GB of embedding (1.5 GB peak RSS
-for a measured decode, ``benchmarks/bench_decode.py``).
+Everything except the weights, the KV cache and the LM head is float64, so that a KV-cached
+decode and a full recompute of the same tokens agree to rounding (the cache is quantized per
+position, so both read the same values; see ``kvcache.py``). Weights are kept only packed (2
+bits per weight) with their float32 scales; the embedding and LM-head tables are float16 (the
+LM head is the embedding when tied), widened exactly as they are read (``fp16.py``). BitNet
+b1.58 2B4T therefore needs about 0.5 GB of packed weights plus 0.66 GB of embedding.
 
 The layer is not defined here: the forward pass *executes* the one layer description
 (:mod:`tersim.workload.layer`) with :class:`_Executor`, whose values are arrays paired with the
@@ -42,16 +42,23 @@ lists the ops of :func:`tersim.workload.trace.trace_shapes` by construction of t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from tersim.config.enums import FFNType, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
+from tersim.functional.blas import single_blas_thread
+from tersim.functional.fp16 import half_to_float, lm_head_f16
 from tersim.functional.kernels import ternary_matmul
+from tersim.functional.kvcache import KVCache
 from tersim.functional.packing import PackedTernary, pack_ternary
 from tersim.functional.quant import EPS, QuantizedActivations, quantize_activations
+from tersim.functional.synthetic import synthetic_table, synthetic_ternary, tensor_key
+from tersim.functional.threads import KernelThreads
 from tersim.workload.formats import Formats
 from tersim.workload.layer import CacheSlot, forward_pass
 from tersim.workload.ops import Measured, Tensor
@@ -71,10 +78,6 @@ NORM_EPS = 1e-5
 ACT_DTYPE = np.float64
 #: Weights quantized per column block of at most this many elements (bounds temporary memory).
 QUANT_CHUNK_ELEMENTS = 1 << 21
-#: Rows of a float16 LM-head table converted to float32 at a time.
-LM_HEAD_CHUNK_ROWS = 4096
-#: An LM-head table up to this size is kept in float32 (fast); a larger one stays float16.
-LM_HEAD_F32_MAX_BYTES = 256 << 20
 #: Weight formats the functional model runs.
 MEASURABLE_FORMATS = (WeightFormat.TERNARY, WeightFormat.BINARY)
 
@@ -100,7 +103,8 @@ class ModelConfig:
     layers: int
     heads: int  # query heads
     kv_heads: int  # key/value heads: = heads (MHA), 1 (MQA), or a divisor (GQA)
-    head_dim: int  # hidden / heads
+    head_dim: int  # width of one head (hidden / heads unless the spec says otherwise)
+    rotary_dim: int  # leading dimensions of each head that RoPE rotates (<= head_dim, even)
     ffn: int  # FFN inner width
     ffn_type: FFNType
     vocab: int
@@ -120,9 +124,14 @@ class ModelConfig:
         return self.kv_heads * self.head_dim
 
     @property
+    def attn_dim(self) -> int:
+        """Width of the Q projection and the attention output: ``heads * head_dim``."""
+        return self.heads * self.head_dim
+
+    @property
     def gated(self) -> bool:
-        """Whether the FFN has a gate projection (SwiGLU, ReLU² GLU)."""
-        return self.ffn_type in (FFNType.SWIGLU, FFNType.RELU2_GLU)
+        """Whether the FFN has a gate projection (SwiGLU, ReLU² GLU, GeGLU)."""
+        return self.ffn_type.gated
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, formats: Formats) -> ModelConfig:
@@ -145,11 +154,17 @@ class ModelConfig:
                 f"cannot be measured: it scales inputs, so it cannot be applied after the integer "
                 f"sum (expected 'tensor' or 'column')"
             )
-        if a.hidden % a.heads or a.heads % a.kv_heads or (a.hidden // a.heads) % 2:
+        if (
+            (a.head_dim is None and a.hidden % a.heads)
+            or a.heads % a.kv_heads
+            or a.rotary_size % 2
+            or a.rotary_size > a.head_size
+        ):
             raise WorkloadError(
                 f"{spec.name}: architecture: hidden ({a.hidden}) must be a multiple of heads "
-                f"({a.heads}) with an even head dimension, and heads a multiple of kv_heads "
-                f"({a.kv_heads})"
+                f"({a.heads}) unless head_dim is given, RoPE must rotate an even number of a "
+                f"head's dimensions (got {a.rotary_size} of {a.head_size}), and heads must be "
+                f"a multiple of kv_heads ({a.kv_heads})"
             )
         return cls(
             name=spec.name,
@@ -157,7 +172,8 @@ class ModelConfig:
             layers=a.layers,
             heads=a.heads,
             kv_heads=a.kv_heads,
-            head_dim=a.head_dim,
+            head_dim=a.head_size,
+            rotary_dim=a.rotary_size,
             ffn=a.ffn,
             ffn_type=a.ffn_type,
             vocab=a.vocab,
@@ -209,11 +225,11 @@ class LayerWeights:
     """The weights of one decoder layer (``None``: the architecture has no such part)."""
 
     attn_norm: Norm  # HF input_layernorm
-    q_proj: BitLinear  # (hidden, hidden)
+    q_proj: BitLinear  # (hidden, attn_dim)
     k_proj: BitLinear  # (hidden, kv_dim)
     v_proj: BitLinear  # (hidden, kv_dim)
-    attn_sub_norm: Norm | None  # (hidden,) with sublayer_norm
-    o_proj: BitLinear  # (hidden, hidden)
+    attn_sub_norm: Norm | None  # (attn_dim,) with sublayer_norm
+    o_proj: BitLinear  # (attn_dim, hidden)
     ffn_norm: Norm | None  # HF post_attention_layernorm; None with parallel attention
     gate_proj: BitLinear | None  # (hidden, ffn) for gated FFNs
     up_proj: BitLinear  # (hidden, ffn)
@@ -232,10 +248,10 @@ class ModelWeights:
 
 
 def head_table(table: np.ndarray) -> np.ndarray:
-    """The LM-head table for a float16 (vocab, hidden) ``table``: float32 up to
-    ``LM_HEAD_F32_MAX_BYTES`` (converted once), else ``table`` itself (converted by row block
-    in every :func:`lm_head` call). The conversion is exact either way."""
-    return table.astype(np.float32) if table.size * 4 <= LM_HEAD_F32_MAX_BYTES else table
+    """The LM-head table for a (vocab, hidden) ``table``: float16, C-contiguous (widened as it
+    is read by :func:`lm_head`: half the bytes per decode step of a float32 table, and as fast
+    measured, ``fp16.py``)."""
+    return np.ascontiguousarray(table, dtype=np.float16)
 
 
 def quantize_pack(
@@ -249,8 +265,8 @@ def quantize_pack(
     Ternary: ``trits = clip(rint(W / (gamma + EPS)), -1, 1)``; binary: ``sign(W)`` (0 -> +1);
     ``gamma = mean(|W|)`` over the whole matrix (``TENSOR``) or each column (``COLUMN``), the
     formulas of :func:`~tersim.functional.quant.quantize_ternary` and ``quantize_binary``.
-    Working on column blocks of at most ``chunk_elements`` keeps temporaries small (packing
-    is column-independent), so only the float input and the packed result are ever whole.
+    Working on column blocks of at most ``chunk_elements`` keeps the float temporaries small;
+    the trits (one byte per weight) are then packed at once.
     """
     k, n = w.shape
     if granularity is ScaleGranularity.TENSOR:
@@ -258,60 +274,58 @@ def quantize_pack(
     else:
         gamma_all = np.mean(np.abs(w), axis=0, dtype=np.float64, keepdims=True)  # (1, N)
     step = max(1, chunk_elements // max(k, 1))
-    blocks: list[np.ndarray] = []
-    plus = minus = 0
+    trits = np.empty((k, n), dtype=np.int8)  # (K, N)
     for c0 in range(0, n, step):
         block = np.asarray(w[:, c0 : c0 + step], dtype=np.float64)  # (K, cols)
         gamma = gamma_all if gamma_all.shape[1] == 1 else gamma_all[:, c0 : c0 + step]
         if weight_format is WeightFormat.TERNARY:
-            trits = np.clip(np.rint(block / (gamma + EPS)), -1, 1).astype(np.int8)  # (K, cols)
+            trits[:, c0 : c0 + step] = np.clip(np.rint(block / (gamma + EPS)), -1, 1)
         else:
-            trits = np.where(block < 0, -1, 1).astype(np.int8)  # (K, cols)
-        p = pack_ternary(trits)
-        blocks.append(p.data)  # (ceil(K / 4), cols)
-        plus += p.plus_count
-        minus += p.minus_count
-    data = np.concatenate(blocks, axis=1) if blocks else np.zeros((-(-k // 4), 0), np.uint8)
-    data.flags.writeable = False
-    packed = PackedTernary(data=data, shape=(k, n), bits_per_weight=2.0, plus_count=plus,
-                           minus_count=minus)  # fmt: skip
-    return BitLinear(packed=packed, scale=gamma_all.astype(np.float32))
-
-
-def _normal(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    return rng.standard_normal(shape, dtype=np.float32) * np.float32(INIT_STD)
+            trits[:, c0 : c0 + step] = np.where(block < 0, -1, 1)
+    return BitLinear(packed=pack_ternary(trits), scale=gamma_all.astype(np.float32))
 
 
 def _synthetic_norm(dim: int, layernorm: bool) -> Norm:
     return Norm(np.ones(dim, np.float32), np.zeros(dim, np.float32) if layernorm else None)
 
 
-def _synthetic_table(seed: int, stream: int, vocab: int, hidden: int) -> np.ndarray:
-    """A float16 (vocab, hidden) table of normal values, drawn in row blocks."""
-    table = np.empty((vocab, hidden), np.float16)  # (V, H)
-    rng = np.random.default_rng([seed, stream])
-    for r0 in range(0, vocab, LM_HEAD_CHUNK_ROWS):
-        rows = min(LM_HEAD_CHUNK_ROWS, vocab - r0)
-        table[r0 : r0 + rows] = _normal(rng, (rows, hidden))
-    return table
+def _synthetic_scale(cfg: ModelConfig, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The absmean scale of a ``(K, N)`` normal(0, INIT_STD) matrix (``synthetic.py``)."""
+    gamma = INIT_STD * math.sqrt(2 / math.pi)
+    if cfg.granularity is ScaleGranularity.TENSOR:
+        return np.full((1, 1), gamma, np.float32)
+    z = rng.standard_normal((1, n))  # (1, N): a column's absmean, normal approximation
+    return (gamma * (1 + math.sqrt((math.pi / 2 - 1) / max(k, 1)) * z)).astype(np.float32)
 
 
-def synthetic_weights(cfg: ModelConfig, seed: int) -> ModelWeights:
-    """Deterministic weights: normal(0, ``INIT_STD``) per tensor from ``seed``, then quantized.
+#: Callback of a long measured run: ``progress(stage, done, total)``, ``stage`` one of
+#: "weights", "prefill", "decode"; ``done`` counts layers (weights, prefill) or tokens (decode).
+Progress = Callable[[str, int, int], None]
 
-    Each tensor draws from its own stream ``default_rng([seed, stream, layer, index])``, so a
-    tensor does not depend on the model's other shapes. Norm gains are 1 and biases 0.
+
+def synthetic_weights(
+    cfg: ModelConfig, seed: int, progress: Progress | None = None
+) -> ModelWeights:
+    """Deterministic synthetic weights from ``seed`` (see ``functional/synthetic.py``).
+
+    Each tensor has its own key ``tensor_key(seed, stream, layer, index)``, so a tensor does not
+    depend on the model's other shapes. The trits are those of a normal(0, ``INIT_STD``) matrix
+    quantized with absmean (drawn directly, without the float matrix); norm gains are 1 and
+    biases 0; embedding and LM-head values have mean 0 and standard deviation
+    ``synthetic.TABLE_STD``. (One thread: drawing tensors on two threads measured slower, the
+    page faults of the new arrays contend.)
     """
-    h, f = cfg.hidden, cfg.ffn
+    h, f, qd = cfg.hidden, cfg.ffn, cfg.attn_dim
     shapes = {
-        "q_proj": (h, h),
+        "q_proj": (h, qd),
         "k_proj": (h, cfg.kv_dim),
         "v_proj": (h, cfg.kv_dim),
-        "o_proj": (h, h),
+        "o_proj": (qd, h),
         "gate_proj": (h, f),
         "up_proj": (h, f),
         "down_proj": (f, h),
     }
+    binary = cfg.weight_format is WeightFormat.BINARY
     layers = []
     for layer in range(cfg.layers):
         lin: dict[str, BitLinear | None] = {}
@@ -319,22 +333,28 @@ def synthetic_weights(cfg: ModelConfig, seed: int) -> ModelWeights:
             if name == "gate_proj" and not cfg.gated:
                 lin[name] = None
                 continue
+            k, n = shapes[name]
+            packed = synthetic_ternary(tensor_key(seed, _STREAM_LAYER, layer, index), k, n, binary)
             rng = np.random.default_rng([seed, _STREAM_LAYER, layer, index])
-            w = _normal(rng, shapes[name])  # (K, N) float32
-            lin[name] = quantize_pack(w, cfg.weight_format, cfg.granularity)
-            del w
+            lin[name] = BitLinear(packed=packed, scale=_synthetic_scale(cfg, k, n, rng))
         ln = cfg.layernorm
         layers.append(
             LayerWeights(
                 attn_norm=_synthetic_norm(h, ln),
-                attn_sub_norm=_synthetic_norm(h, ln) if cfg.sublayer_norm else None,
+                attn_sub_norm=_synthetic_norm(qd, ln) if cfg.sublayer_norm else None,
                 ffn_norm=None if cfg.parallel_attention else _synthetic_norm(h, ln),
                 ffn_sub_norm=_synthetic_norm(f, ln) if cfg.sublayer_norm else None,
                 **lin,  # type: ignore[arg-type]
             )
         )
-    embed = _synthetic_table(seed, _STREAM_EMBED, cfg.vocab, h)  # (V, H) float16
-    head = embed if cfg.tied_embeddings else _synthetic_table(seed, _STREAM_LM_HEAD, cfg.vocab, h)
+        if progress is not None:
+            progress("weights", layer + 1, cfg.layers)
+    embed = synthetic_table(tensor_key(seed, _STREAM_EMBED), cfg.vocab, h)  # (V, H) float16
+    head = (
+        embed
+        if cfg.tied_embeddings
+        else synthetic_table(tensor_key(seed, _STREAM_LM_HEAD), cfg.vocab, h)
+    )
     return ModelWeights(
         embed=embed,
         layers=tuple(layers),
@@ -345,7 +365,7 @@ def synthetic_weights(cfg: ModelConfig, seed: int) -> ModelWeights:
 
 def weight_problems(cfg: ModelConfig, w: ModelWeights) -> list[str]:
     """What is missing, superfluous or mis-shaped in ``w`` for ``cfg`` (empty: they fit)."""
-    h, f, kvd = cfg.hidden, cfg.ffn, cfg.kv_dim
+    h, f, kvd, qd = cfg.hidden, cfg.ffn, cfg.kv_dim, cfg.attn_dim
     out = []
     if w.embed.shape != (cfg.vocab, h) or w.lm_head.shape != (cfg.vocab, h):
         out.append(f"embed and lm_head must be ({cfg.vocab}, {h})")
@@ -354,10 +374,10 @@ def weight_problems(cfg: ModelConfig, w: ModelWeights) -> list[str]:
     norms: list[tuple[str, Norm | None, int]] = [("final_norm", w.final_norm, h)]
     for i, lw in enumerate(w.layers):
         linears = {
-            "q_proj": (lw.q_proj, (h, h)),
+            "q_proj": (lw.q_proj, (h, qd)),
             "k_proj": (lw.k_proj, (h, kvd)),
             "v_proj": (lw.v_proj, (h, kvd)),
-            "o_proj": (lw.o_proj, (h, h)),
+            "o_proj": (lw.o_proj, (qd, h)),
             "gate_proj": (lw.gate_proj, (h, f) if cfg.gated else None),
             "up_proj": (lw.up_proj, (h, f)),
             "down_proj": (lw.down_proj, (f, h)),
@@ -368,7 +388,7 @@ def weight_problems(cfg: ModelConfig, w: ModelWeights) -> list[str]:
                 out.append(f"layer {i} {name}: {got} (expected {shape})")
         norms += [
             (f"layer {i} attn_norm", lw.attn_norm, h),
-            (f"layer {i} attn_sub_norm", lw.attn_sub_norm, h if cfg.sublayer_norm else 0),
+            (f"layer {i} attn_sub_norm", lw.attn_sub_norm, qd if cfg.sublayer_norm else 0),
             (f"layer {i} ffn_norm", lw.ffn_norm, 0 if cfg.parallel_attention else h),
             (f"layer {i} ffn_sub_norm", lw.ffn_sub_norm, f if cfg.sublayer_norm else 0),
         ]
@@ -377,37 +397,6 @@ def weight_problems(cfg: ModelConfig, w: ModelWeights) -> list[str]:
         if size != dim or (nw is not None and (nw.bias is not None) != cfg.layernorm):
             out.append(f"{name}: size {size} (expected {dim}, bias {cfg.layernorm})")
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# KV cache
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class KVCache:
-    """Keys (after RoPE) and values of every layer; the only mutable state of a generation."""
-
-    keys: list[np.ndarray]  # per layer (B, kv_heads, capacity, head_dim)
-    values: list[np.ndarray]  # per layer (B, kv_heads, capacity, head_dim)
-    length: int = 0  # positions filled
-
-    @classmethod
-    def empty(cls, cfg: ModelConfig, batch: int, capacity: int) -> KVCache:
-        """A cache for ``batch`` sequences of at most ``capacity`` positions."""
-        shape = (batch, cfg.kv_heads, capacity, cfg.head_dim)
-        return cls(
-            keys=[np.zeros(shape, ACT_DTYPE) for _ in range(cfg.layers)],
-            values=[np.zeros(shape, ACT_DTYPE) for _ in range(cfg.layers)],
-        )
-
-    @property
-    def batch(self) -> int:
-        return int(self.keys[0].shape[0]) if self.keys else 0
-
-    @property
-    def capacity(self) -> int:
-        return int(self.keys[0].shape[2]) if self.keys else 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,17 +414,20 @@ def norm(x: np.ndarray, w: Norm) -> np.ndarray:
     return (x - mu) / np.sqrt(var + NORM_EPS) * w.weight + w.bias
 
 
-def bitlinear(qa: QuantizedActivations, w: BitLinear) -> tuple[np.ndarray, Measured]:
+def bitlinear(
+    qa: QuantizedActivations, w: BitLinear, threads: KernelThreads | None = None
+) -> tuple[np.ndarray, Measured]:
     """``y = (x~ @ W~) * act_scale * weight_scale`` for quantized ``(M, K)`` inputs ``qa``.
 
     Returns ``y`` (M, N) and the measurement of the op: the weights' zero fraction, the
-    fraction of zero quantized inputs, and the kernel's adds, subtracts and skips.
+    fraction of zero quantized inputs, and the kernel's adds, subtracts and skips. ``threads``:
+    helper threads the kernel may share a large matmul with.
     """
-    acc, counts = ternary_matmul(qa.values, w.packed)  # (M, N) int32
-    y = acc * qa.scale.astype(np.float64) * w.scale.astype(np.float64)  # (M, N)
+    acc, counts = ternary_matmul(qa.values, w.packed, threads)  # (M, N) int32
+    y = acc * (qa.scale.astype(np.float64) * w.scale.astype(np.float64))  # (M, N): one pass
     measured = Measured(
         weight_zero_fraction=w.zero_fraction,
-        act_sparsity=float(np.mean(qa.values == 0)) if qa.values.size else 0.0,
+        act_sparsity=(qa.values.size - np.count_nonzero(qa.values)) / max(1, qa.values.size),
         adds=counts.add,
         subs=counts.sub,
         skips=counts.skip,
@@ -443,12 +435,18 @@ def bitlinear(qa: QuantizedActivations, w: BitLinear) -> tuple[np.ndarray, Measu
     return y.astype(ACT_DTYPE), measured
 
 
-def rope(x: np.ndarray, start: int, theta: float) -> np.ndarray:
+def rope(x: np.ndarray, start: int, theta: float, rotary_dim: int | None = None) -> np.ndarray:
     """Rotary embedding of ``x`` (B, T, heads, D) at positions ``start..start+T-1``.
 
     HF LLaMA convention: ``x * cos + rotate_half(x) * sin`` with ``rotate_half(x) =
-    [-x2, x1]`` on the two halves of the head dimension.
+    [-x2, x1]`` on the two halves of the head dimension. With ``rotary_dim < D`` (GPT-NeoX
+    ``rotary_pct``, StableLM ``partial_rotary_factor``) only the first ``rotary_dim``
+    dimensions of each head rotate, with frequencies of a ``rotary_dim``-wide head; the rest
+    pass through unchanged.
     """
+    if rotary_dim is not None and rotary_dim < x.shape[-1]:
+        rot = rope(x[..., :rotary_dim], start, theta)  # (B, T, heads, R)
+        return np.concatenate([rot, x[..., rotary_dim:]], axis=-1)  # (B, T, heads, D)
     t, d = x.shape[1], x.shape[-1]
     inv_freq = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)  # (D/2,)
     angles = np.arange(start, start + t, dtype=np.float64)[:, None] * inv_freq  # (T, D/2)
@@ -469,38 +467,43 @@ def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -
     kvh, ctx = keys.shape[1], keys.shape[2]
     g = heads // kvh
     qh = q.reshape(b, t, kvh, g, d).transpose(0, 2, 3, 1, 4)  # (B, kvh, g, T, D)
-    scores = qh @ keys[:, :, None].swapaxes(-1, -2) / math.sqrt(d)  # (B, kvh, g, T, ctx)
+    scores = qh @ keys[:, :, None].swapaxes(-1, -2)  # (B, kvh, g, T, ctx)
+    scores /= math.sqrt(d)  # in place from here on: the same operations, no temporaries
     future = np.arange(ctx)[None, :] > (start + np.arange(t))[:, None]  # (T, ctx)
-    scores = np.where(future, -np.inf, scores)
-    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    probs = scores / scores.sum(axis=-1, keepdims=True)  # (B, kvh, g, T, ctx)
-    out = probs @ values[:, :, None]  # (B, kvh, g, T, D)
+    if future.any():
+        scores[..., future] = -np.inf
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=-1, keepdims=True)  # probabilities (B, kvh, g, T, ctx)
+    out = scores @ values[:, :, None]  # (B, kvh, g, T, D)
     return out.transpose(0, 3, 1, 2, 4).reshape(b, t, heads * d)
 
 
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    c = math.sqrt(2.0 / math.pi)
+    return 0.5 * x * (1.0 + np.tanh(c * (x + 0.044715 * x**3)))
+
+
 def ffn_activation(ffn_type: FFNType, gate: np.ndarray | None, up: np.ndarray) -> np.ndarray:
-    """SwiGLU ``silu(gate) * up``, ReLU² GLU ``relu(gate)**2 * up``, or GELU (tanh) ``gelu(up)``."""
+    """SwiGLU ``silu(gate) * up``, ReLU² GLU ``relu(gate)**2 * up``, GeGLU
+    ``gelu_tanh(gate) * up``, or GELU (tanh) ``gelu(up)``."""
+    if ffn_type is FFNType.GELU:
+        return _gelu_tanh(up)
+    assert gate is not None
     if ffn_type is FFNType.SWIGLU:
-        assert gate is not None
         return gate / (1.0 + np.exp(-gate)) * up
     if ffn_type is FFNType.RELU2_GLU:
-        assert gate is not None
         return np.square(np.maximum(gate, 0.0)) * up
-    c = math.sqrt(2.0 / math.pi)
-    return 0.5 * up * (1.0 + np.tanh(c * (up + 0.044715 * up**3)))
+    return _gelu_tanh(gate) * up
 
 
 def lm_head(x: np.ndarray, table: np.ndarray) -> np.ndarray:
     """float32 logits ``x @ table.T`` for ``x`` (B, H) and a float32 or float16 (V, H) table
-    (float16: converted to float32 by row block)."""
+    (float16: widened exactly, a few rows at a time, by :func:`~tersim.functional.fp16.lm_head_f16`)."""
     x32 = x.astype(np.float32)  # (B, H)
     if table.dtype == np.float32:
         return x32 @ table.T  # (B, V)
-    out = np.empty((x.shape[0], table.shape[0]), np.float32)  # (B, V)
-    for r0 in range(0, table.shape[0], LM_HEAD_CHUNK_ROWS):
-        chunk = table[r0 : r0 + LM_HEAD_CHUNK_ROWS].astype(np.float32)  # (rows, H)
-        out[:, r0 : r0 + chunk.shape[0]] = x32 @ chunk.T
-    return out
+    return lm_head_f16(x32, table)  # (B, V)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,6 +519,7 @@ class TernaryModel:
     formats: Formats
     config: ModelConfig
     weights: ModelWeights = field(repr=False)
+    threads: KernelThreads | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Fail fast on weights that do not fit the config (so the ops match the shapes)."""
@@ -526,10 +530,12 @@ class TernaryModel:
             )
 
     @classmethod
-    def synthetic(cls, spec: ModelSpec, formats: Formats, seed: int = 0) -> TernaryModel:
+    def synthetic(
+        cls, spec: ModelSpec, formats: Formats, seed: int = 0, progress: Progress | None = None
+    ) -> TernaryModel:
         """The model of ``spec`` with :func:`synthetic_weights` from ``seed``."""
         cfg = ModelConfig.from_spec(spec, formats)
-        return cls(spec, formats, cfg, synthetic_weights(cfg, seed))
+        return cls(spec, formats, cfg, synthetic_weights(cfg, seed, progress))
 
     def new_cache(self, batch: int, capacity: int) -> KVCache:
         """An empty KV cache for ``batch`` sequences of up to ``capacity`` positions."""
@@ -538,16 +544,24 @@ class TernaryModel:
                 f"{self.config.name}: {capacity} positions exceed the model's context of "
                 f"{self.config.max_context} (expected at most {self.config.max_context})"
             )
-        return KVCache.empty(self.config, batch, capacity)
+        c = self.config
+        return KVCache.empty(
+            self.formats.kv_bits, c.layers, batch, c.kv_heads, capacity, c.head_dim
+        )
 
     def forward(
-        self, tokens: np.ndarray, cache: KVCache, tb: TraceBuilder | None = None
+        self,
+        tokens: np.ndarray,
+        cache: KVCache,
+        tb: TraceBuilder | None = None,
+        on_layer: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Run ``tokens`` (B, T) after the ``cache.length`` cached positions; T = 1 is decode.
 
         Appends the keys and values to ``cache`` and every op to ``tb`` (as
         :func:`tersim.workload.trace.emit_pass` with ``q_tokens = T``, ``ctx = cache.length + T``).
-        Returns float32 logits (B, vocab) of the last position of each sequence.
+        Returns float32 logits (B, vocab) of the last position of each sequence. ``on_layer``
+        is called with each layer's index once it is done (progress).
 
         Raises:
             WorkloadError: token ids out of range, a batch that differs from the cache's or the
@@ -578,7 +592,7 @@ class TernaryModel:
 
         tb.begin_pass(tb.phase, tb.step, t, ctx)
         ex = _Executor(self, tok, cache, start, tb)
-        logits = forward_pass(ex, self.spec.architecture)
+        logits = forward_pass(ex, self.spec.architecture, on_layer)
         cache.length = ctx
         return _Executor._rows(logits)  # (B, V)
 
@@ -618,7 +632,7 @@ class _Executor:
 
     def embedding(self, name: str) -> _Value:
         b, t = self._bt
-        x = self.model.weights.embed[self.tokens].astype(ACT_DTYPE)  # (B, T, H)
+        x = half_to_float(self.model.weights.embed[self.tokens]).astype(ACT_DTYPE)  # (B, T, H)
         return _Value(x.reshape(b * t, -1), self.tb.embedding(name))
 
     def norm(self, layer: int, name: str, x: _Value, weight: str) -> _Value:
@@ -639,34 +653,31 @@ class _Executor:
         cache: CacheSlot | None = None,
     ) -> _Value:
         assert isinstance(x.data, QuantizedActivations)
-        y, m = bitlinear(x.data, getattr(self._layer(layer), weight))  # (B*T, out_features)
+        w = getattr(self._layer(layer), weight)
+        y, m = bitlinear(x.data, w, self.model.threads)  # (B*T, out_features)
         t = self.tb.linear(layer, name, x.tensor, weight, out_features, cache, measured=m)
-        if cache is CacheSlot.V:
-            self._store(self.cache.values[layer], y)
+        if cache is not None:
+            self._store(cache, layer, y)
         return _Value(y, t)
 
-    def _store(self, slot: np.ndarray, rows: np.ndarray) -> None:
-        """Write this pass's (B*T, kv_dim) rows into a cache slot (B, kvh, capacity, D)."""
+    def _store(self, slot: CacheSlot, layer: int, rows: np.ndarray) -> None:
+        """Write this pass's (B*T, kv_dim) rows into the cache, in its precision."""
         cfg, (b, t) = self.model.config, self._bt
-        heads = rows.reshape(b, t, cfg.kv_heads, cfg.head_dim)
-        slot[:, :, self.start : self.start + t] = heads.transpose(0, 2, 1, 3)
+        heads = rows.reshape(b, t, cfg.kv_heads, cfg.head_dim).transpose(0, 2, 1, 3)
+        self.cache.write_one(slot, layer, self.start, heads)  # (B, kvh, T, D)
 
     def rope(self, layer: int, name: str, q: _Value, k: _Value) -> _Value:
         cfg, (b, t) = self.model.config, self._bt
-        q4 = rope(self._rows(q).reshape(b, t, cfg.heads, cfg.head_dim), self.start, cfg.rope_theta)
-        k4 = rope(
-            self._rows(k).reshape(b, t, cfg.kv_heads, cfg.head_dim), self.start, cfg.rope_theta
-        )
-        self._store(self.cache.keys[layer], k4.reshape(b * t, -1))
+        theta, rd = cfg.rope_theta, cfg.rotary_dim
+        q4 = rope(self._rows(q).reshape(b, t, cfg.heads, cfg.head_dim), self.start, theta, rd)
+        k4 = rope(self._rows(k).reshape(b, t, cfg.kv_heads, cfg.head_dim), self.start, theta, rd)
+        self._store(CacheSlot.K, layer, k4.reshape(b * t, -1))
         return _Value(q4.reshape(b * t, -1), self.tb.rope(layer, name, q.tensor, k.tensor))
 
     def attention(self, layer: int, q: _Value) -> _Value:
         cfg, (b, t) = self.model.config, self._bt
-        ctx = self.start + t
-        keys = self.cache.keys[layer][:, :, :ctx]  # (B, kvh, ctx, D)
-        values = self.cache.values[layer][:, :, :ctx]  # (B, kvh, ctx, D)
         q4 = self._rows(q).reshape(b, t, cfg.heads, cfg.head_dim)
-        att = attention(q4, keys, values, self.start).reshape(b * t, -1)  # (B*T, H)
+        att = self.cache.attend(layer, q4, self.start).reshape(b * t, -1)  # (B*T, heads*D)
         return _Value(att, self.tb.attention(layer, q.tensor))
 
     def activation(self, layer: int, name: str, gate: _Value | None, up: _Value) -> _Value:
@@ -707,30 +718,52 @@ def trace_model(
     gen_tokens: int,
     batch: int,
     seed: int = 0,
+    prompt: np.ndarray | None = None,
+    progress: Progress | None = None,
 ) -> Workload:
     """Run a scenario on ``model`` and return its measured trace.
 
-    Prefill of a ``prompt_tokens`` prompt drawn from ``seed`` (recorded when PREFILL is in
-    ``phases``; run unrecorded otherwise, to fill the KV cache), then, when DECODE is in
-    ``phases``, ``gen_tokens`` greedy (argmax) decode steps of one token per sequence. The ops
-    are checked against :func:`tersim.workload.trace.trace_shapes` of the same scenario (a mismatch is
-    an internal error, ``RuntimeError``).
+    Prefill of a ``prompt_tokens`` prompt (``prompt``, token ids (batch, prompt_tokens), or
+    drawn from ``seed`` when None; recorded when PREFILL is in ``phases``, run unrecorded
+    otherwise, to fill the KV cache), then, when DECODE is in ``phases``, ``gen_tokens`` greedy
+    (argmax) decode steps of one token per sequence. The ops are checked against
+    :func:`tersim.workload.trace.trace_shapes` of the same scenario (a mismatch is an internal
+    error, ``RuntimeError``). ``progress`` hears of every prefill layer and decode step.
+
+    Raises:
+        WorkloadError: an impossible scenario, or a ``prompt`` of another shape.
     """
     spec = model.spec
     check_scenario(spec, prompt_tokens, gen_tokens, batch)
+    if prompt is None:
+        prompt = prompt_for(model.config.vocab, batch, prompt_tokens, seed)  # (B, P)
+    elif prompt.shape != (batch, prompt_tokens):
+        raise WorkloadError(
+            f"prompt: {prompt.shape[0]} sequences of {prompt.shape[1]} tokens, but the scenario "
+            f"has batch {batch} and prompt_tokens {prompt_tokens} (expected them to agree)"
+        )
     decode = Phase.DECODE in phases and gen_tokens > 0
     tb = TraceBuilder(spec, model.formats, batch)
     cache = model.new_cache(batch, prompt_tokens + (gen_tokens if decode else 0))
-    prompt = prompt_for(model.config.vocab, batch, prompt_tokens, seed)  # (B, P)
+    layers = model.config.layers
+
+    def prefill_layer(layer: int) -> None:
+        if progress is not None:
+            progress("prefill", layer + 1, layers)
+
     tb.phase, tb.step = Phase.PREFILL, 0
     scratch = TraceBuilder(spec, model.formats, batch)
-    logits = model.forward(prompt, cache, tb if Phase.PREFILL in phases else scratch)
+    logits = model.forward(
+        prompt, cache, tb if Phase.PREFILL in phases else scratch, on_layer=prefill_layer
+    )
     if decode:
         tb.phase = Phase.DECODE
         for step in range(gen_tokens):
             tb.step = step
             nxt = np.argmax(logits, axis=-1)[:, None]  # (B, 1) greedy
             logits = model.forward(nxt, cache, tb)
+            if progress is not None:
+                progress("decode", step + 1, gen_tokens)
     expected = trace_shapes(spec, model.formats, phases, prompt_tokens, gen_tokens, batch)
     if len(tb.ops) != len(expected.ops) or any(
         a.shape_key() != e.shape_key() for a, e in zip(tb.ops, expected.ops, strict=True)
@@ -756,21 +789,47 @@ def trace_measured(
     gen_tokens: int | None = None,
     batch: int | None = None,
     seed: int = 0,
+    checkpoint: str | Path | None = None,
+    prompt: np.ndarray | None = None,
+    threads: int = 1,
+    progress: Progress | None = None,
 ) -> Workload:
-    """The measured trace of ``spec``: the functional model on synthetic weights from ``seed``.
+    """The measured trace of ``spec``: the functional model on synthetic weights from ``seed``,
+    or on the weights of the safetensors ``checkpoint`` (a file or a directory of shards).
 
     The same ops, in the same order and with the same shapes, as
-    :func:`tersim.workload.trace.trace_shapes` (checked in :func:`trace_model`), with every LINEAR op's
-    :class:`~tersim.workload.trace.Measured` counts. ``None`` scenario values default to the spec's.
+    :func:`tersim.workload.trace.trace_shapes` (checked in :func:`trace_model`), with every
+    LINEAR op's :class:`~tersim.workload.trace.Measured` counts. ``prompt`` (token ids, (batch,
+    prompt_tokens)) replaces the synthetic prompt and sets those two scenario values; ``None``
+    scenario values otherwise default to the spec's. ``threads`` is how many threads the
+    kernels may use (see ``threads.py``: more never makes a call slower than one).
 
     Raises:
-        WorkloadError: an impossible scenario (e.g. a prompt longer than the context) or
-            formats the functional model cannot run (only ternary and binary weights).
+        WorkloadError: an impossible scenario (e.g. a prompt longer than the context), a
+            ``prompt`` that disagrees with ``prompt_tokens`` or ``batch``, formats the
+            functional model cannot run (only ternary and binary weights), or a checkpoint that
+            does not fit ``spec`` (see :func:`tersim.functional.checkpoint.load_checkpoint`).
     """
     s = spec.scenario
+    if prompt is not None:
+        pb, pp = (int(v) for v in prompt.shape)
+        if (prompt_tokens is not None and prompt_tokens != pp) or (
+            batch is not None and batch != pb
+        ):
+            raise WorkloadError(
+                f"prompt: {pb} sequences of {pp} tokens, but --batch {batch} and --prompt-tokens "
+                f"{prompt_tokens} were given (drop them, or make them agree with the prompt)"
+            )
+        prompt_tokens, batch = pp, pb
     p = s.prompt_tokens if prompt_tokens is None else prompt_tokens
     g = s.gen_tokens if gen_tokens is None else gen_tokens
     b = s.batch if batch is None else batch
     check_scenario(spec, p, g, b)
-    model = TernaryModel.synthetic(spec, formats, seed)
-    return trace_model(model, phases, p, g, b, seed)
+    if checkpoint is not None:
+        from tersim.functional.checkpoint import load_checkpoint
+
+        model = load_checkpoint(checkpoint, spec, formats, progress)
+    else:
+        model = TernaryModel.synthetic(spec, formats, seed, progress)
+    with KernelThreads(threads) as team, single_blas_thread():
+        return trace_model(replace(model, threads=team), phases, p, g, b, seed, prompt, progress)

@@ -19,16 +19,34 @@ class PECounts:
     A MAC array does one ``mul`` and one accumulating ``add`` per multiply-accumulate. A ternary
     adder array does one ``add`` (+1 weight), ``sub`` (-1 weight) or ``skip`` (zero weight) per
     weight-activation pair; whether a skip costs an add or only a zero check is the design's
-    ``zero_skipping`` choice, priced by the energy model.
+    ``zero_skipping`` choice, priced by the energy model. A LUT array does one ``lookup`` (and
+    one accumulating ``add``) per group of g weights and bit-plane, and ``table_add`` adds to
+    build its tables in the array; a bit-serial array one ``plane_add`` per weight bit-plane of
+    each pair. ``act_skip``: pairs whose zero activation was gated (a zero check instead).
+    Each PE model prices the fields it produces (``tersim.hw.pe``).
     """
 
     add: int = 0
     sub: int = 0
     skip: int = 0
     mul: int = 0
+    lookup: int = 0
+    table_add: int = 0
+    plane_add: int = 0
+    act_skip: int = 0
 
     def __add__(self, other: PECounts) -> PECounts:
         return PECounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def to_json(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+PE_ACTIONS = tuple(f.name for f in fields(PECounts))
+
+
+_ROLES = tuple(BufferRole)  # iterating an enum class is slow; the members never change
+_OPERANDS = tuple(DramOperand)
 
 
 def buffer_bytes(input: int = 0, weight: int = 0, output: int = 0) -> dict[BufferRole, int]:
@@ -50,6 +68,9 @@ class ActionCounts:
     """Everything the energy model prices, for one run (or one op)."""
 
     pe_by_kind: dict[str, PECounts] = field(default_factory=dict)  # op kind -> PE actions
+    # matrix unit -> op kind -> PE actions (the same actions as pe_by_kind, by unit, so that
+    # each is priced at its unit's PE; empty: all on the design's array)
+    pe_by_unit: dict[str, dict[str, PECounts]] = field(default_factory=dict)
     vector_ops: int = 0  # element ops on the vector unit
     vector_macs: int = 0  # matrix products run on the vector unit (mul + add each)
     sram_read_bytes: dict[BufferRole, int] = field(default_factory=buffer_bytes)
@@ -66,13 +87,9 @@ class ActionCounts:
         return total
 
     def to_json(self) -> dict[str, object]:
-        pe = self.pe_total
         return {
-            "mul": pe.mul,
-            "add": pe.add,
-            "sub": pe.sub,
-            "skip": pe.skip,
-            "pe_by_kind": {k: vars(v) for k, v in sorted(self.pe_by_kind.items())},
+            **self.pe_total.to_json(),
+            "pe_by_kind": {k: v.to_json() for k, v in sorted(self.pe_by_kind.items())},
             "vector_ops": self.vector_ops,
             "vector_macs": self.vector_macs,
             "sram_read_bytes": {k.value: v for k, v in self.sram_read_bytes.items()},
@@ -85,27 +102,29 @@ class ActionCounts:
 
 def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
     """The sum of many counts, with ``cycles`` set."""
-    pe: dict[str, list[int]] = {}
+    pe: dict[str, PECounts] = {}
+    by_unit: dict[str, dict[str, PECounts]] = {}
     vec_ops = vec_macs = 0
     sram_r, sram_w = buffer_bytes(), buffer_bytes()
     dram_r, dram_w = dram_bytes(), dram_bytes()
     for c in items:
         for kind, p in c.pe_by_kind.items():
-            t = pe.setdefault(kind, [0, 0, 0, 0])
-            t[0] += p.add
-            t[1] += p.sub
-            t[2] += p.skip
-            t[3] += p.mul
+            pe[kind] = pe[kind] + p if kind in pe else p
+        for unit, kinds in c.pe_by_unit.items():
+            u = by_unit.setdefault(unit, {})
+            for kind, p in kinds.items():
+                u[kind] = u[kind] + p if kind in u else p
         vec_ops += c.vector_ops
         vec_macs += c.vector_macs
-        for role in BufferRole:
+        for role in _ROLES:
             sram_r[role] += c.sram_read_bytes[role]
             sram_w[role] += c.sram_write_bytes[role]
-        for operand in DramOperand:
+        for operand in _OPERANDS:
             dram_r[operand] += c.dram_read_bytes[operand]
             dram_w[operand] += c.dram_write_bytes[operand]
     return ActionCounts(
-        pe_by_kind={k: PECounts(*v) for k, v in pe.items()},
+        pe_by_kind=pe,
+        pe_by_unit=by_unit,
         vector_ops=vec_ops,
         vector_macs=vec_macs,
         sram_read_bytes=sram_r,

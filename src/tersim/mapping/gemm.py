@@ -9,7 +9,9 @@ Rules (stated so they can be checked by hand):
 * Spatial mapping, fold order and per-pass timing come from the dataflow's model
   (:mod:`tersim.hw.dataflow`). A
   tile is one array pass (fold); its compute cycles are the pass's issue interval, and the
-  GEMM's last tile also carries the final drain, so the tiles add up to ``gemm_timing``.
+  GEMM's last tile also carries the final drain, so the tiles add up to ``gemm_timing``. A PE
+  that takes ``passes_per_tile`` P > 1 (a bit-serial PE's beat of P cycles) multiplies every
+  tile's compute cycles, and so the total, by P.
 * The streamed (temporal) dimension is cut into chunks when one fold's streamed operand or
   partial sums would not fit their buffer's usable capacity (half the buffer when double-
   buffered). Each chunk is a GEMM of its own, run back to back.
@@ -72,6 +74,7 @@ class Operands:
     acc_bits: int  # partial sums in the output buffer
     input_on_chip: bool  # activations already on chip (their producer kept them there)
     output_on_chip: bool  # outputs stay on chip for their consumer (else written to DRAM)
+    passes_per_tile: int = 1  # the PE's passes per tile (bit-serial: cycles per systolic beat)
 
     @property
     def bits(self) -> OperandBits:
@@ -283,8 +286,9 @@ def _plan(
         acc["out_w"] += a.output_writes_words
         acc["out_r"] += a.output_reads_words
         seq, cyc = _tile_sequence(hw, cm, cn, ck, df, mode)
-        seq_all += seq
-        total += cyc
+        # a PE that takes P passes per tile (hw.pe: passes_per_tile) stretches every tile P-fold
+        seq_all += [(count, cycles * ops.passes_per_tile) for count, cycles in seq]
+        total += cyc * ops.passes_per_tile
     in_bytes = _bytes(m * k, ops.input_bits)
     w_bytes = _bytes(k * n, ops.weight_bits)
     out_bytes = _bytes(m * n, ops.output_bits)
@@ -403,15 +407,27 @@ def gemm_problem(
     ops: Operands,
     instances: int = 1,
     capacity: Capacity | None = None,
+    unit: str = Unit.ARRAY,
 ) -> GemmProblem:
-    """The search's problem for ``instances`` (m x k) @ (k x n) products on design ``hw``
-    (DesignError for a bad shape or a buffer port that cannot feed the array)."""
+    """The search's problem for ``instances`` (m x k) @ (k x n) products on design ``hw`` (as
+    matrix unit ``unit`` sees it; DesignError for a bad shape or a buffer port that cannot feed
+    the array)."""
     for name, v in (("m", m), ("n", n), ("k", k), ("instances", instances)):
         if v < 1:
             raise DesignError(f"GEMM dimension {name} must be a positive integer (got {v})")
     check_sram_bandwidth(hw, hw.array.dataflow, ops)
     return GemmProblem.of(
-        hw, m, n, k, ops.bits, ops.input_on_chip, ops.output_on_chip, instances, capacity
+        hw,
+        m,
+        n,
+        k,
+        ops.bits,
+        ops.input_on_chip,
+        ops.output_on_chip,
+        instances,
+        capacity,
+        ops.passes_per_tile,
+        unit,
     )
 
 

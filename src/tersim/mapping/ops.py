@@ -1,13 +1,20 @@
 """Map a traced workload onto a design: every op becomes an :class:`OpSchedule`.
 
-Which unit runs what:
+Which unit runs what (the candidates; :mod:`tersim.mapping.assign` picks one):
 
-* Matrix products run on the systolic array when its PEs can execute them (the PE model's
+* Matrix products run on a matrix unit whose PEs can execute them (the PE model's
   ``runs_product``): a ternary adder array runs only products with ternary or binary weights;
-  an INT8 array does not run the FP16 LM head. The rest (attention and the full-precision LM
-  head on an adder array) runs on the vector unit as multiply-accumulates, one per lane per
-  cycle: on a pure adder array this is real work the 71x claim does not count.
-* Element-wise and reduction ops run on the vector unit: ``ceil(element ops / lanes)`` cycles.
+  an INT8 array does not run the FP16 LM head, and runs attention only against an 8-bit KV
+  cache. Only a product that no matrix unit runs goes to a vector unit (one that lists
+  ``matmul``), as multiply-accumulates, one per lane per cycle: on a pure adder array this is
+  real work the 71x claim does not count.
+* Element-wise and reduction ops run on a vector unit that lists their work:
+  ``ceil(element ops / (lanes x ops per cycle per lane))`` cycles.
+* The rescale epilogue of a quantized product, and work a PE needs before the array's tiles
+  (a LUT PE's table builds, activation compaction scans), run on the first vector unit that
+  lists ``rescale``.
+* ``assign:`` pins an op kind to a named unit; a unit that cannot run an op of that kind is a
+  ConfigError naming both.
 
 Data placement is decided per named tensor, once (:class:`Placement`): an activation tensor
 stays on chip from its producer to its consumers when it fits the activation capacity (the
@@ -17,23 +24,38 @@ Weights always come from DRAM; K and V are read from and written to the DRAM KV 
 precision (each cached element fetched once per op, so query heads of one KV group share their
 fetch). Every DRAM amount is rounded up to whole bursts, per tensor.
 
-PE actions per weight x activation slot come from the design's PE model (``tersim.hw.pe``):
-a ternary adder uses the trace's measured counts when the trace was measured, else an assumed
-zero fraction.
+How a matrix op runs on the array comes from the design's PE model (``tersim.hw.pe``,
+``map_matmul``): the reduction length on the array rows (a LUT PE's groups; rows dropped by
+activation compaction), the bits of the streamed and stationary elements, the passes per tile
+(bit-serial), the PE actions (a ternary adder uses the trace's measured counts when the trace
+was measured, else an assumed zero fraction), and work for the vector unit before the array
+(table builds, compaction scans), which runs as a vector tile ahead of the op's array tiles.
+The activation sparsity it is given is the trace's measured fraction, else the design's
+``array.assumed_act_sparsity`` for the projection (the op name's last part, e.g. ``down_proj``).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from tersim.config.enums import BufferRole, CompatMode, MappingObjective, MappingSearch
-from tersim.config.hardware import HardwareConfig
+from tersim.config.enums import BufferRole, CompatMode, MappingObjective, MappingSearch, VectorOp
+from tersim.config.hardware import ArrayConfig, HardwareConfig
+from tersim.errors import ConfigError, Problem
 from tersim.hw.counts import ActionCounts, PECounts, buffer_bytes, dram_bytes
-from tersim.hw.pe import MeasuredSlots, pe_model
+from tersim.hw.pe import ArrayMatmul, MatmulShape, MeasuredSlots, pe_model
+from tersim.hw.units import (
+    VECTOR_WORK,
+    ComputeUnit,
+    MatrixUnit,
+    VectorUnit,
+    compute_units,
+)
+from tersim.mapping.assign import plan_segments
 from tersim.mapping.bounds import matmul_load_bound_bytes, on_chip_bytes, op_lower_bound_bytes
 from tersim.mapping.buffers import burst_round
+from tersim.mapping.deps import dependencies
 from tersim.mapping.gemm import (
     GemmPlan,
     Operands,
@@ -43,7 +65,7 @@ from tersim.mapping.gemm import (
     plan_gemm,
     searched_plan,
 )
-from tersim.mapping.placement import Placement, place_live, place_tensors
+from tersim.mapping.placement import Placement, place_live, place_tensors, pool_capacity_bytes
 from tersim.mapping.schedule import (
     OpSchedule,
     Schedule,
@@ -67,6 +89,88 @@ def runs_on_array(hw: HardwareConfig, op: Op) -> bool:
     return pe_model(hw.array.pe_kind).runs_product(op.weight_format, op.weight_bits)
 
 
+def _can_run(unit: ComputeUnit, op: Op) -> bool:
+    if isinstance(unit, MatrixUnit):
+        return op.kind.is_matmul and unit.runs_product(op.weight_format, op.weight_bits)
+    work = VectorOp.MATMUL if op.kind.is_matmul else VECTOR_WORK[op.kind]
+    return unit.runs_work(work)
+
+
+def _why_not(unit: ComputeUnit, op: Op) -> str:
+    if isinstance(unit, MatrixUnit):
+        if not op.kind.is_matmul:
+            return "a matrix unit runs matrix products only"
+        second = (
+            f"{op.weight_format.value} weights"
+            if op.weight_format is not None
+            else f"a {op.weight_bits:g}-bit KV cache operand"
+        )
+        return f"its {unit.array.pe_kind.value} PEs cannot run a product with {second}"
+    work = VectorOp.MATMUL if op.kind.is_matmul else VECTOR_WORK[op.kind]
+    return f"its runs list has no {work.value}"
+
+
+def candidate_units(
+    hw: HardwareConfig, units: tuple[ComputeUnit, ...], op: Op
+) -> tuple[ComputeUnit, ...]:
+    """The units that may run ``op``, in design order: the unit ``assign`` names, else the
+    matrix units that can run a matrix product (vector units only if none can), or the vector
+    units that list an element op's work. Raises ConfigError when there is none."""
+    pinned = hw.assign.get(op.kind)
+    if pinned is not None:
+        unit = next(u for u in units if u.name == pinned)
+        if not _can_run(unit, op):
+            raise ConfigError(
+                [
+                    Problem(
+                        hw.name,
+                        None,
+                        f"assign.{op.kind.value}",
+                        f"unit '{unit.name}' ({unit.describe()}) cannot run {op.kind.value} "
+                        f"(got {op.name}: {_why_not(unit, op)}; expected a unit that can, or "
+                        "no assignment)",
+                    )
+                ]
+            )
+        return (unit,)
+    able: list[ComputeUnit] = [u for u in units if _can_run(u, op)]
+    if op.kind.is_matmul:
+        on_matrix: list[ComputeUnit] = [u for u in able if isinstance(u, MatrixUnit)]
+        able = on_matrix or able
+    if not able:
+        raise ConfigError(
+            [
+                Problem(
+                    hw.name,
+                    None,
+                    "units",
+                    f"no unit can run {op.kind.value} (got {op.name}; expected a vector unit "
+                    f"whose runs list has "
+                    f"{(VectorOp.MATMUL if op.kind.is_matmul else VECTOR_WORK[op.kind]).value})",
+                )
+            ]
+        )
+    return tuple(able)
+
+
+def epilogue_unit(hw: HardwareConfig, units: tuple[ComputeUnit, ...], op: Op) -> VectorUnit:
+    """The vector unit that rescales a quantized product's outputs (the first listing it)."""
+    for u in units:
+        if isinstance(u, VectorUnit) and u.runs_work(VectorOp.RESCALE):
+            return u
+    raise ConfigError(
+        [
+            Problem(
+                hw.name,
+                None,
+                "units",
+                f"no vector unit runs rescale (got {op.name}, a quantized product; expected a "
+                "vector unit whose runs list has rescale)",
+            )
+        ]
+    )
+
+
 def _dram_activation_bytes(hw: HardwareConfig, ts: tuple[Tensor, ...], place: Placement) -> int:
     """DRAM bytes of the activation tensors among ``ts`` that do not stay on chip."""
     return sum(
@@ -81,12 +185,7 @@ def _kind_bytes(hw: HardwareConfig, ts: tuple[Tensor, ...], kind: TensorKind) ->
     return sum(burst_round(hw, t.size_bytes) for t in ts if t.kind is kind)
 
 
-def _vector_cycles(hw: HardwareConfig, ops: int) -> int:
-    v = hw.vector_unit
-    return -(-ops // (v.lanes * v.ops_per_cycle_per_lane)) if ops > 0 else 0
-
-
-def _split(total_cycles: int, load_bytes: int, pieces: int, unit: Unit) -> tuple[TileRun, ...]:
+def _split(total_cycles: int, load_bytes: int, pieces: int, unit: str) -> tuple[TileRun, ...]:
     """``pieces`` tiles sharing cycles and loads evenly (remainders on the first tiles)."""
     pieces = max(1, pieces)
     qc, rc = divmod(total_cycles, pieces)
@@ -99,93 +198,52 @@ def _split(total_cycles: int, load_bytes: int, pieces: int, unit: Unit) -> tuple
     return merge_runs(tuple(runs))
 
 
-def _operands(hw: HardwareConfig, op: Op, x_on_chip: bool, y_on_chip: bool) -> Operands:
-    return Operands(
-        input_bits=op.act_bits,
-        weight_bits=op.weight_bits,
-        output_bits=op.out_bits,
-        acc_bits=hw.array.accumulator_bits,
-        input_on_chip=x_on_chip,
-        output_on_chip=y_on_chip,
-    )
+def act_sparsity(array: ArrayConfig, op: Op) -> float:
+    """Fraction of zero activation inputs of ``op``: measured, else the array's assumption for
+    its projection (0 for anything else)."""
+    if op.measured is not None:
+        return op.measured.act_sparsity
+    if op.kind is not OpKind.LINEAR:
+        return 0.0
+    return array.assumed_act_sparsity.get(op.name.rsplit(".", 1)[-1], 0.0)
 
 
-def _gemm_shape(op: Op) -> tuple[int, int, int, int]:
-    """(m, n, k, instances): the query heads of one KV group share K (or V), so they run as one
-    GEMM of group x tokens rows each."""
+@dataclass(frozen=True)
+class _ArrayGemm:
+    """One matrix op as a unit's array runs it: the GEMM's shape, what the PE model makes of
+    it, the operands' precisions and residency, and the plan."""
+
+    shape: MatmulShape
+    am: ArrayMatmul
+    operands: Operands
+    plan: GemmPlan
+
+
+def _matmul_shape(hw: HardwareConfig, op: Op) -> tuple[MatmulShape, ArrayMatmul]:
+    """The op's GEMM (the query heads of one KV group share K or V: one GEMM of group x tokens
+    rows each) and the PE model's view of it on ``hw``'s array."""
     attention = op.kind in (OpKind.ATTN_QK, OpKind.ATTN_AV)
     group = op.group if attention and op.count % op.group == 0 else 1
-    return op.m * group, op.n, op.k, op.count // group
-
-
-def _fixed_parts(
-    hw: HardwareConfig, op: Op, y_on_chip: bool
-) -> tuple[PECounts, tuple[TileRun, ...], int, int]:
-    """What the op does whatever its mapping: PE actions, its vector epilogue, and its DRAM
-    write-backs (activations, KV cache)."""
     m = op.measured
     slots = None if m is None else MeasuredSlots(m.adds, m.subs, m.skips)
-    pe = pe_model(hw.array.pe_kind).slot_actions(op.macs, op.weight_format, slots)
-    rescale = _vector_cycles(hw, op.vector_ops)
-    tail = (TileRun(1, 0, rescale, Unit.VECTOR),) if rescale else ()
-    kv_write = _kind_bytes(hw, op.outputs, TensorKind.KV_CACHE)
-    # the output tensor is one contiguous block in DRAM: whole bursts of the tensor, not of
-    # each of the plan's instances (heads)
-    act_write = 0
-    if not y_on_chip:
-        act_write = _kind_bytes(hw, op.outputs, TensorKind.ACTIVATION)
-    return pe, tail, act_write, kv_write
-
-
-def _array_op(
-    hw: HardwareConfig, op: Op, place: Placement, plan: GemmPlan, searched: bool
-) -> OpSchedule:
-    """The op's schedule from its GEMM plan (heuristic: loads spread over the tiles, the KV
-    cache read once; searched: the plan's own per-tile loads and KV traffic)."""
-    attention = op.kind in (OpKind.ATTN_QK, OpKind.ATTN_AV)
-    pe, tail, act_write, kv_write = _fixed_parts(hw, op, _output_on_chip(op, place))
-    tiles = plan.tiles
-    act_in = plan.dram_read_bytes[BufferRole.INPUT]
-    second = plan.dram_read_bytes[BufferRole.WEIGHT]
-    if attention:
-        if not searched:
-            second = _kind_bytes(hw, op.inputs, TensorKind.KV_CACHE)
-            tiles = spread_loads(tiles, act_in + second)
-        dram_read = dram_bytes(activations=act_in, kv_cache=second)
-    else:
-        dram_read = dram_bytes(activations=act_in, weights=second)
-    tiles = (*tiles, *tail)
-    sram_read = dict(plan.sram_read_bytes)
-    # write-backs (to the activations and to the cache) read the output buffer
-    sram_read[BufferRole.OUTPUT] += kv_write + act_write - plan.dram_write_bytes
-    counts = ActionCounts(
-        pe_by_kind={op.kind.value: pe},
-        vector_ops=op.vector_ops,
-        sram_read_bytes=sram_read,
-        sram_write_bytes=dict(plan.sram_write_bytes),
-        dram_read_bytes=dram_read,
-        dram_write_bytes=dram_bytes(activations=act_write, kv_cache=kv_write),
+    shape = MatmulShape(
+        op.m * group,
+        op.n,
+        op.k,
+        op.count // group,
+        op.act_bits,
+        op.weight_bits,
+        op.weight_format,
+        act_sparsity(hw.array, op),
     )
-    compulsory = _compulsory(hw, op, place)
-    m, n, k, inst = _gemm_shape(op)
-    loads = 0
-    if not place_resident(op.inputs[0], place):
-        narrow = min(op.act_bits, op.weight_bits, op.out_bits)
-        loads = matmul_load_bound_bytes(m, n, k, inst, narrow, on_chip_bytes(hw))
-    bound = op_lower_bound_bytes(compulsory, loads, act_write + kv_write)
-    info = plan.mapping
-    if info is None:
-        info = heuristic_info(plan, _operands(hw, op, False, False), inst)
-    sched = OpSchedule(
-        0, op.name, op.kind, op.layer, op.phase, op.step, tiles, act_write + kv_write, counts
-    )
-    return replace(sched, mapping=info, compulsory_bytes=compulsory, lower_bound_bytes=bound)
+    return shape, pe_model(hw.array.pe_kind).map_matmul(hw.array, shape, slots)
 
 
 def _output_on_chip(op: Op, place: Placement) -> bool:
-    """Whether every activation the op writes stays on chip (KV-cache outputs are written to
-    the cache apart from the product's own write-back)."""
-    return all(place_resident(t, place) for t in op.outputs if t.kind is TensorKind.ACTIVATION)
+    """Whether the product's output stays on chip (an output that goes to the KV cache is
+    written there apart from the product's own write-back)."""
+    out = op.outputs[0]
+    return out.kind is not TensorKind.ACTIVATION or place.resident(out)
 
 
 def place_resident(t: Tensor, place: Placement) -> bool:
@@ -194,7 +252,8 @@ def place_resident(t: Tensor, place: Placement) -> bool:
 
 
 def _compulsory(hw: HardwareConfig, op: Op, place: Placement) -> int:
-    """Each DRAM tensor the op reads, read once, and each it writes, written once."""
+    """Each DRAM tensor the op reads, read once, and each it writes, written once (whole
+    bursts per tensor)."""
     reads = sum(burst_round(hw, t.size_bytes) for t in op.inputs if not place_resident(t, place))
     writes = _dram_activation_bytes(hw, op.outputs, place) + _kind_bytes(
         hw, op.outputs, TensorKind.KV_CACHE
@@ -202,7 +261,113 @@ def _compulsory(hw: HardwareConfig, op: Op, place: Placement) -> int:
     return reads + writes
 
 
-def _vector_op(hw: HardwareConfig, op: Op, place: Placement) -> OpSchedule:
+def _array_op(
+    hw: HardwareConfig,
+    units: tuple[ComputeUnit, ...],
+    op: Op,
+    place: Placement,
+    unit: MatrixUnit,
+    mapper: _Mapper,
+) -> OpSchedule:
+    """``op`` on matrix unit ``unit``; ``hw`` is the design as the unit sees it. Work before the
+    array's tiles (table builds, compaction scans) and the rescale epilogue run on the
+    epilogue's vector unit (:func:`epilogue_unit`). The GEMM's plan comes from ``mapper``
+    (searched or heuristic); a heuristic plan spreads the op's loads over its tiles and reads
+    the KV cache once, a searched one keeps its own per-tile loads and KV traffic."""
+    attention = op.kind in (OpKind.ATTN_QK, OpKind.ATTN_AV)
+    x = op.inputs[0]
+    g = mapper.gemm(hw, units, unit, op, place_resident(x, place), _output_on_chip(op, place))
+    shape, am, plan = g.shape, g.am, g.plan
+    searched = plan.mapping is not None
+    tiles = plan.tiles
+    if unit.name != Unit.ARRAY:
+        tiles = tuple(replace(t, unit=unit.name) for t in tiles)
+    act_in = plan.dram_read_bytes[BufferRole.INPUT]
+    second = plan.dram_read_bytes[BufferRole.WEIGHT]
+    prep_load = 0  # activations the vector unit fetches to build the streamed operand on chip
+    if am.input_built_on_chip and not place.resident(x):
+        prep_load = burst_round(hw, x.size_bytes)
+        act_in += prep_load
+    if attention:
+        if not searched:
+            second = _kind_bytes(hw, op.inputs, TensorKind.KV_CACHE)
+            tiles = spread_loads(tiles, act_in - prep_load + second)
+        dram_read = dram_bytes(activations=act_in, kv_cache=second)
+    else:
+        dram_read = dram_bytes(activations=act_in, weights=second)
+    x_on, y_on = place_resident(x, place), _output_on_chip(op, place)
+    pe, prep, rescale, vec_name, act_write, kv_write = _fixed_parts(hw, units, op, am, x_on, y_on)
+    if prep or prep_load:  # table builds or the compaction scan run before the array's tiles
+        tiles = (TileRun(1, prep_load, prep, vec_name), *tiles)
+    if rescale:
+        tiles = (*tiles, TileRun(1, 0, rescale, vec_name))
+    sram_read = dict(plan.sram_read_bytes)
+    # write-backs (to the activations and to the cache) read the output buffer
+    sram_read[BufferRole.OUTPUT] += kv_write + act_write - plan.dram_write_bytes
+    sram_read[BufferRole.INPUT] += am.prep_input_read_bytes
+    sram_write = dict(plan.sram_write_bytes)
+    sram_write[BufferRole.INPUT] += am.prep_input_write_bytes + prep_load
+    counts = ActionCounts(
+        pe_by_kind={op.kind.value: pe},
+        pe_by_unit={unit.name: {op.kind.value: pe}},
+        vector_ops=op.vector_ops + am.prep_vector_ops,
+        sram_read_bytes=sram_read,
+        sram_write_bytes=sram_write,
+        dram_read_bytes=dram_read,
+        dram_write_bytes=dram_bytes(activations=act_write, kv_cache=kv_write),
+    )
+    compulsory = _compulsory(hw, op, place)
+    loads = 0
+    if not place_resident(x, place):
+        narrow = min(am.input_bits, am.weight_bits, op.out_bits)
+        loads = matmul_load_bound_bytes(
+            shape.m, shape.n, am.k, shape.count, narrow, on_chip_bytes(hw)
+        )
+    bound = op_lower_bound_bytes(compulsory, loads, act_write + kv_write)
+    info = plan.mapping if searched else heuristic_info(plan, g.operands, shape.count)
+    return OpSchedule(
+        0,
+        op.name,
+        op.kind,
+        op.layer,
+        op.phase,
+        op.step,
+        tiles,
+        act_write + kv_write,
+        counts,
+        mapping=info,
+        compulsory_bytes=compulsory,
+        lower_bound_bytes=bound,
+    )
+
+
+def _fixed_parts(
+    hw: HardwareConfig,
+    units: tuple[ComputeUnit, ...],
+    op: Op,
+    am: ArrayMatmul,
+    x_on_chip: bool,
+    y_on_chip: bool,
+) -> tuple[PECounts, int, int, str, int, int]:
+    """What a matrix op does whatever its mapping: PE actions, the vector work before the
+    array (cycles) and after it (the rescale epilogue's cycles), the vector unit running them,
+    and its DRAM write-backs (activations, KV cache)."""
+    prep = rescale = 0
+    vec_name = ""
+    if am.prep_vector_ops or (am.input_built_on_chip and not x_on_chip) or op.vector_ops:
+        vec = epilogue_unit(hw, units, op)
+        vec_name = vec.name
+        prep, rescale = vec.cycles(am.prep_vector_ops), vec.cycles(op.vector_ops)
+    kv_write = _kind_bytes(hw, op.outputs, TensorKind.KV_CACHE)
+    # the output tensor is one contiguous block in DRAM: whole bursts of the tensor, not of
+    # each of the plan's instances (heads)
+    act_write = 0 if y_on_chip else _kind_bytes(hw, op.outputs, TensorKind.ACTIVATION)
+    return am.actions, prep, rescale, vec_name, act_write, kv_write
+
+
+def _vector_op(hw: HardwareConfig, op: Op, place: Placement, unit: VectorUnit) -> OpSchedule:
+    """``op`` on vector unit ``unit``: it reads and writes each tensor once (so its DRAM
+    traffic is its compulsory traffic)."""
     act_in = _dram_activation_bytes(hw, op.inputs, place)
     act_out = _dram_activation_bytes(hw, op.outputs, place)
     kv_in = _kind_bytes(hw, op.inputs, TensorKind.KV_CACHE)
@@ -213,18 +378,18 @@ def _vector_op(hw: HardwareConfig, op: Op, place: Placement) -> OpSchedule:
         # the second operand (weights or K/V) streams through the weight buffer's read port
         port = hw.buffer(BufferRole.WEIGHT).read_bw_bytes_per_cycle
         second = op.read_bytes(TensorKind.WEIGHT) + op.read_bytes(TensorKind.KV_CACHE)
-        cycles = max(_vector_cycles(hw, macs), math.ceil(second / port))
+        cycles = max(unit.cycles(macs), math.ceil(second / port))
         vector_ops, vector_macs = op.vector_ops, macs
-        cycles += _vector_cycles(hw, op.vector_ops)
+        cycles += unit.cycles(op.vector_ops)
     elif op.kind == OpKind.EMBEDDING:
-        cycles = _vector_cycles(hw, op.m * op.n)  # move the looked-up rows
+        cycles = unit.cycles(op.m * op.n)  # move the looked-up rows
         vector_ops, vector_macs = 0, 0
     else:
-        cycles = _vector_cycles(hw, op.vector_ops)
+        cycles = unit.cycles(op.vector_ops)
         vector_ops, vector_macs = op.vector_ops, 0
     load = act_in + weights + kv_in
     pieces = max(1, min(cycles, -(-load // VECTOR_DMA_BLOCK_BYTES)))
-    tiles = _split(cycles, load, pieces, Unit.VECTOR)
+    tiles = _split(cycles, load, pieces, unit.name)
     act_read = op.read_bytes(TensorKind.ACTIVATION)
     written = op.write_bytes(TensorKind.ACTIVATION) + op.write_bytes(TensorKind.KV_CACHE)
     counts = ActionCounts(
@@ -235,15 +400,29 @@ def _vector_op(hw: HardwareConfig, op: Op, place: Placement) -> OpSchedule:
         dram_read_bytes=dram_bytes(activations=act_in, weights=weights, kv_cache=kv_in),
         dram_write_bytes=dram_bytes(activations=act_out, kv_cache=kv_out),
     )
-    sched = OpSchedule(
-        0, op.name, op.kind, op.layer, op.phase, op.step, tiles, act_out + kv_out, counts
-    )
     c = _compulsory(hw, op, place)
-    return replace(sched, compulsory_bytes=c, lower_bound_bytes=c)
+    return OpSchedule(
+        0,
+        op.name,
+        op.kind,
+        op.layer,
+        op.phase,
+        op.step,
+        tiles,
+        act_out + kv_out,
+        counts,
+        compulsory_bytes=c,
+        lower_bound_bytes=c,
+    )
 
 
-def _shape_key(op: Op) -> tuple[object, ...]:
-    """What an op's mapping depends on apart from residency (ops with equal keys map alike)."""
+def _tensor_key(t: Tensor, place: Placement) -> tuple[object, ...]:
+    resident = t.kind is TensorKind.ACTIVATION and place.resident(t)
+    return (t.kind, t.size_bytes, resident)
+
+
+def _cache_key(op: Op, place: Placement) -> tuple[object, ...]:
+    """What the op's schedule depends on (ops with equal keys map alike)."""
     return (
         op.kind,
         op.m,
@@ -257,141 +436,215 @@ def _shape_key(op: Op) -> tuple[object, ...]:
         op.out_bits,
         op.vector_ops,
         op.measured,
-        tuple((t.kind, t.shape, t.bits) for t in op.inputs),
-        tuple((t.kind, t.shape, t.bits) for t in op.outputs),
-    )
-
-
-def _cache_key(op: Op, on_chip: frozenset[str]) -> tuple[object, ...]:
-    """What the op's schedule depends on (ops with equal keys map alike); ``on_chip``: the
-    placement's resident tensors."""
-    act = TensorKind.ACTIVATION
-    return (
-        _shape_key(op),
-        tuple(t.kind is act and (t.view_of or t.name) in on_chip for t in op.inputs),
-        tuple(t.kind is act and (t.view_of or t.name) in on_chip for t in op.outputs),
+        tuple(_tensor_key(t, place) for t in op.inputs),
+        tuple(_tensor_key(t, place) for t in op.outputs),
     )
 
 
 class _Mapper:
-    """Maps ops one design at a time, remembering each distinct GEMM's plan (the search runs
-    once per distinct shape, residency and design)."""
+    """Maps matrix ops one design at a time, remembering each distinct GEMM's plan: the search
+    runs once per distinct (unit, GEMM shape, precisions, input residency); the plan of an op
+    whose output stays on chip reuses the choice made for one whose output does not (the
+    write-back is the same for every point, so it cannot change the choice, except through
+    the energy x delay product, where the op itself is the key)."""
 
     def __init__(self, hw: HardwareConfig, judge: Judge | None) -> None:
         self.hw = hw
         self.judge = judge
-        self.plans: dict[tuple[object, ...], GemmPlan] = {}
+        self.gemms: dict[tuple[object, ...], _ArrayGemm] = {}
         self.choices: dict[tuple[object, ...], Choice] = {}
 
-    @property
-    def searched(self) -> bool:
-        return self.judge is not None
-
-    def plan(self, op: Op, x_on_chip: bool, y_on_chip: bool) -> GemmPlan:
-        key = (_shape_key(op), x_on_chip, y_on_chip)
-        hit = self.plans.get(key)
+    def gemm(
+        self,
+        view: HardwareConfig,
+        units: tuple[ComputeUnit, ...],
+        unit: MatrixUnit,
+        op: Op,
+        x_resident: bool,
+        y_on_chip: bool,
+    ) -> _ArrayGemm:
+        """``op``'s GEMM on ``unit`` (``view``: the design as the unit sees it)."""
+        key = (unit.name, _shape_key(op), act_sparsity(unit.array, op), x_resident, y_on_chip)
+        hit = self.gemms.get(key)
         if hit is not None:
             return hit
-        hw = self.hw
-        m, n, k, inst = _gemm_shape(op)
-        operands = _operands(hw, op, x_on_chip, y_on_chip)
-        if self.judge is None:
-            plan = plan_gemm(hw, m, n, k, operands, instances=inst)
-        else:
-            problem = gemm_problem(hw, m, n, k, operands, inst)
-            goal = hw.mapping.objective
-            # the write-back is the same for every point, so whether the output stays on chip
-            # cannot change the choice, except through the energy x delay product
-            ckey = (key[0], x_on_chip, y_on_chip if goal is MappingObjective.EDP else None)
-            choice = self.choices.get(ckey)
-            if choice is None:
-                pe, tail, act_write, kv_write = _fixed_parts(hw, op, y_on_chip)
-                fixed = ActionCounts(
-                    pe_by_kind={op.kind.value: pe},
-                    vector_ops=op.vector_ops,
-                    sram_read_bytes=buffer_bytes(output=act_write + kv_write),
-                    dram_write_bytes=dram_bytes(activations=act_write, kv_cache=kv_write),
-                )
-                try:
-                    choice = search(problem, self.judge, goal, fixed, tail)
-                except TooManyRuns:  # no compact schedule: the heuristic's (documented)
-                    plan = plan_gemm(hw, m, n, k, operands, instances=inst)
-                    self.plans[key] = plan
-                    return plan
-                self.choices[ckey] = choice
-            else:
-                choice = choice_for(problem, choice)
-            plan = searched_plan(problem, choice, f"searched ({goal.value})")
-        self.plans[key] = plan
-        return plan
+        shape, am = _matmul_shape(view, op)
+        operands = Operands(
+            input_bits=am.input_bits,
+            weight_bits=am.weight_bits,
+            output_bits=op.out_bits,
+            acc_bits=view.array.accumulator_bits,
+            input_on_chip=x_resident or am.input_built_on_chip,
+            output_on_chip=y_on_chip,
+            passes_per_tile=am.passes_per_tile,
+        )
+        m, n, k, inst = shape.m, shape.n, am.k, shape.count
+        plan = None
+        if self.judge is not None:
+            plan = self._searched(view, units, unit, op, am, operands, x_resident)
+        if plan is None:
+            plan = plan_gemm(view, m, n, k, operands, instances=inst)
+        g = self.gemms[key] = _ArrayGemm(shape, am, operands, plan)
+        return g
 
-    def working_bytes(self, op: Op) -> int:
-        """Bytes ``op`` holds in the buffer resident activations live in when its matrix input
-        comes from DRAM (0 for ops on the vector unit)."""
-        if not (op.kind.is_matmul and runs_on_array(self.hw, op)):
-            return 0
-        unified = self.hw.sram.unified is not None
-        held = 0
-        for y_on_chip in (False, True):
-            plan = self.plan(op, False, y_on_chip)
-            assert plan.mapping is not None
-            roles = (
-                plan.mapping.residency
-                if unified
-                else [r for r in plan.mapping.residency if r.operand is BufferRole.INPUT]
+    def _searched(
+        self,
+        view: HardwareConfig,
+        units: tuple[ComputeUnit, ...],
+        unit: MatrixUnit,
+        op: Op,
+        am: ArrayMatmul,
+        operands: Operands,
+        x_resident: bool,
+    ) -> GemmPlan | None:
+        """The searched plan, or None when no point of the space has a compact schedule
+        (more than ``space.MAX_RUNS`` runs of tiles): then the heuristic's plan is used."""
+        assert self.judge is not None
+        goal = self.hw.mapping.objective
+        shape = _matmul_shape(view, op)[0]
+        m, n, k, inst = shape.m, shape.n, am.k, shape.count
+        problem = gemm_problem(view, m, n, k, operands, inst, unit=unit.name)
+        ckey: tuple[object, ...] = (unit.name, m, n, k, inst, operands.bits, operands.input_on_chip)
+        ckey += (operands.passes_per_tile,)
+        if goal is MappingObjective.EDP:  # the op's own actions weigh on the product
+            ckey += (_shape_key(op), act_sparsity(unit.array, op), operands.output_on_chip)
+        choice = self.choices.get(ckey)
+        if choice is None:
+            pe, _, rescale, vec_name, act_write, kv_write = _fixed_parts(
+                view, units, op, am, x_resident, operands.output_on_chip
             )
-            held = max(held, sum(r.held_bytes for r in roles))
-            if self.hw.mapping.objective is not MappingObjective.EDP:
-                break  # the write-back is the same for every point: it cannot change the choice
+            fixed = ActionCounts(
+                pe_by_kind={op.kind.value: pe},
+                vector_ops=op.vector_ops + am.prep_vector_ops,
+                sram_read_bytes=buffer_bytes(output=act_write + kv_write),
+                dram_write_bytes=dram_bytes(activations=act_write, kv_cache=kv_write),
+            )
+            tail = (TileRun(1, 0, rescale, vec_name),) if rescale else ()
+            try:
+                choice = search(problem, self.judge, goal, fixed, tail)
+            except TooManyRuns:
+                return None
+            self.choices[ckey] = choice
+        else:
+            choice = choice_for(problem, choice)
+        return searched_plan(problem, choice, f"searched ({goal.value})")
+
+    def pool_bytes(self, op: Op, x_resident: bool) -> int:
+        """Bytes ``op`` holds, at most over the matrix units that may run it, in the buffer
+        resident activations live in (the input buffer, or the unified one) besides resident
+        tensors: its working tiles of X when X comes from DRAM, and on a unified buffer its
+        tiles of W and Y too (0 for ops no matrix unit runs, and on units with buffers of
+        their own)."""
+        if not op.kind.is_matmul:
+            return 0
+        hw = self.hw
+        units = compute_units(hw)
+        unified = hw.sram.unified is not None
+        held = 0
+        for unit in candidate_units(hw, units, op):
+            if not isinstance(unit, MatrixUnit) or unit.private_sram:
+                continue
+            for y_on_chip in (False, True):
+                info = self.gemm(unit.view(hw), units, unit, op, x_resident, y_on_chip).plan
+                if info.mapping is None:  # the heuristic's: its usable buffer, whole
+                    return pool_capacity_bytes(hw)
+                roles = [
+                    r for r in info.mapping.residency if unified or r.operand is BufferRole.INPUT
+                ]
+                held = max(held, sum(r.held_bytes for r in roles))
+                if hw.mapping.objective is not MappingObjective.EDP:
+                    break  # the choice does not depend on the output's residency
         return held
 
 
-def _searched(hw: HardwareConfig) -> bool:
+def _shape_key(op: Op) -> tuple[object, ...]:
+    """What an op's GEMM depends on apart from residency (ops with equal keys map alike)."""
+    return (
+        op.kind,
+        op.m,
+        op.n,
+        op.k,
+        op.count,
+        op.group,
+        op.weight_format,
+        op.weight_bits,
+        op.act_bits,
+        op.out_bits,
+        op.vector_ops,
+        op.measured,
+        tuple((t.kind, t.size_bytes) for t in op.inputs),
+        tuple((t.kind, t.size_bytes) for t in op.outputs),
+    )
+
+
+def map_op(
+    hw: HardwareConfig,
+    units: tuple[ComputeUnit, ...],
+    op: Op,
+    place: Placement,
+    unit: ComputeUnit,
+    mapper: _Mapper | None = None,
+) -> OpSchedule:
+    """``op`` mapped onto ``unit`` (``mapper``: the workload's, which remembers plans; a
+    heuristic one if not given)."""
+    if isinstance(unit, MatrixUnit):
+        m = _Mapper(hw, None) if mapper is None else mapper
+        return _array_op(unit.view(hw), units, op, place, unit, m)
+    return _vector_op(hw, op, place, unit)
+
+
+def searched(hw: HardwareConfig) -> bool:
+    """Whether ``hw``'s matrix products are mapped by the search (``mapping.search: searched``
+    and the tersim cycle convention; SCALE-Sim compatibility keeps SCALE-Sim's own schedule)."""
     return hw.mapping.search is MappingSearch.SEARCHED and hw.array.compat is CompatMode.TERSIM
 
 
 def map_workload(hw: HardwareConfig, workload: Workload, judge: Judge | None = None) -> Schedule:
-    """The schedule of every op of ``workload`` on design ``hw`` (pure).
+    """The schedule of every op of ``workload`` on design ``hw`` (pure): each op mapped onto
+    every unit that may run it, one picked and the ops ordered by :func:`plan_segments`.
 
     With ``mapping.search: searched`` (and the TERSIM cycle convention) each distinct matrix
-    product is mapped by the search, which needs ``judge`` (``tersim.run.judge.engine_judge``),
-    and residency follows the live pool; otherwise the heuristic rules apply and ``judge`` is
-    not used."""
-    searched = _searched(hw)
-    if searched and judge is None:
-        raise ValueError("a searched mapping needs a judge (tersim.run.judge.engine_judge)")
-    mapper = _Mapper(hw, judge if searched else None)
-    if searched:
-        place = place_live(hw, workload, lambda i: mapper.working_bytes(workload.ops[i]))
+    product is mapped by the search, which needs ``judge`` (``tersim.run.judge.engine_judge``;
+    ``tersim.run.pipeline.map_design`` passes it), and residency follows the live pool
+    (:func:`place_live`); otherwise the heuristic rules apply and ``judge`` is not used."""
+    on = searched(hw)
+    if on and judge is None:
+        raise ValueError("a searched mapping needs a judge (tersim.run.pipeline.map_design)")
+    mapper = _Mapper(hw, judge if on else None)
+    if on:
+        place = place_live(hw, workload, lambda i, x_res: mapper.pool_bytes(workload.ops[i], x_res))
     else:
         place = place_tensors(hw, workload)
-    memo: dict[tuple[object, ...], OpSchedule] = {}
+    units = compute_units(hw)
+    matrix = [u for u in units if isinstance(u, MatrixUnit)]
+    memo: dict[tuple[object, ...], dict[str, OpSchedule]] = {}
+    options: list[dict[str, OpSchedule]] = []
+    for i, op in enumerate(workload.ops):
+        key = (*_cache_key(op, place), *(act_sparsity(u.array, op) for u in matrix))
+        protos = memo.get(key)
+        if protos is None:
+            protos = {}
+            for unit in candidate_units(hw, units, op):
+                protos[unit.name] = replace(
+                    map_op(hw, units, op, place, unit, mapper),
+                    op_index=i,
+                )
+            memo[key] = protos
+        options.append(protos)
+    deps = dependencies(workload.ops, hw.scheduling.dependencies)
+    choice, order, queue = plan_segments(workload.ops, options, deps, units, hw.scheduling.order)
     out = []
     for i, op in enumerate(workload.ops):
-        key = _cache_key(op, place.on_chip)
-        proto = memo.get(key)
-        if proto is None:
-            if op.kind.is_matmul and runs_on_array(hw, op):
-                x_on = place_resident(op.inputs[0], place)
-                plan = mapper.plan(op, x_on, _output_on_chip(op, place))
-                proto = _array_op(hw, op, place, plan, searched)
-            else:
-                proto = _vector_op(hw, op, place)
-            memo[key] = proto
+        proto = options[i][choice[i]]
         out.append(
-            OpSchedule(
-                i,
-                op.name,
-                proto.kind,
-                op.layer,
-                op.phase,
-                op.step,
-                proto.runs,
-                proto.write_bytes,
-                proto.counts,
-                proto.mapping,
-                proto.compulsory_bytes,
-                proto.lower_bound_bytes,
+            replace(
+                proto,
+                op_index=i,
+                name=op.name,
+                layer=op.layer,
+                phase=op.phase,
+                step=op.step,
+                deps=deps[i],
             )
         )
-    return Schedule(tuple(out), place)
+    return Schedule(tuple(out), place, order, queue)

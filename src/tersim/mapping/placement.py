@@ -10,12 +10,14 @@ look the one decision up. Two rules:
 * **Live pool** (:func:`place_live`, the searched mapping's): resident activations live in the
   input buffer (the unified buffer on such designs) from their producer to their last
   consumer. A tensor is admitted when, at every op of its lifetime, the resident tensors, it,
-  and the working tiles that op's chosen mapping holds in that buffer (none when the op's input
-  is itself resident) fit the buffer's whole size (a resident tensor is never replaced, so it
-  is not double-buffered). Candidates are tried in order of the DRAM traffic they save per byte
-  and op they occupy, ``(1 + consumers) / lifetime in ops`` (then program order): a tensor is
-  written once and read by each consumer when it goes through DRAM. Admitting a tensor never
-  changes an op's mapping, so the traffic only falls.
+  and the working tiles that op's chosen mapping holds in that buffer fit the buffer's whole
+  size (a resident tensor is never replaced, so it is not double-buffered). The working tiles
+  are the op's tiles of X when X comes from DRAM (none when X is resident), and on a unified
+  buffer its tiles of W and Y as well. Candidates are tried in order of the DRAM traffic they
+  save per byte and op they occupy, ``(1 + consumers) / lifetime in ops`` (then program order):
+  a tensor is written once and read by each consumer when it goes through DRAM. Admitting a
+  tensor changes no op's mapping except its consumers' (whose X then comes from the buffer,
+  mapped as such), so the traffic only falls.
 """
 
 from __future__ import annotations
@@ -87,13 +89,14 @@ def matmul_input(op: Op) -> Tensor | None:
     return None
 
 
-WorkingBytes = Callable[[int], int]
+WorkingBytes = Callable[[int, bool], int]
 
 
 def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingBytes) -> Placement:
-    """The live-pool residency (module rules). ``working_bytes(i)``: bytes op ``i``'s mapping
-    holds in the pool's buffer when its matrix input is not resident (0 for ops that hold
-    none); called only where a cheaper bound (twice that input) does not settle the check."""
+    """The live-pool residency (module rules). ``working_bytes(i, x_resident)``: bytes op
+    ``i``'s mapping holds in the pool's buffer besides resident tensors (0 for ops that hold
+    none); called only where a cheaper bound (X double-buffered whole, with separate
+    buffers) does not settle the check."""
     cap = pool_capacity_bytes(hw)
     ops = workload.ops
     prod: dict[str, int] = {}
@@ -113,20 +116,27 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
                 size[t.name] = t.size_bytes
                 last.setdefault(t.name, i)
     x_of = [matmul_input(op) for op in ops]
-    cheap = [0 if x is None else min(2 * x.size_bytes, cap) for x in x_of]
+    unified = hw.sram.unified is not None
+    # an upper bound on what op i holds in the pool with X from DRAM: X double-buffered whole
+    # (on a unified buffer W and Y live there too: no cheap bound, the whole buffer)
+    cheap = [0 if x is None else (cap if unified else min(2 * x.size_bytes, cap)) for x in x_of]
     live = [0] * len(ops)
-    exact: dict[int, int] = {}
+    exact: dict[tuple[int, bool], int] = {}
     on: set[str] = set()
 
     def need(j: int, name: str) -> int:
         x = x_of[j]
-        if x is None or x.base == name or x.base in on:
+        if x is None:
             return 0
-        if live[j] + size[name] + cheap[j] <= cap:
+        x_res = x.base == name or x.base in on
+        if x_res and not unified:
+            return 0  # its X takes no working space; W and Y live in their own buffers
+        if not x_res and live[j] + size[name] + cheap[j] <= cap:
             return cheap[j]
-        if j not in exact:
-            exact[j] = working_bytes(j)
-        return exact[j]
+        k = (j, x_res)
+        if k not in exact:
+            exact[k] = working_bytes(j, x_res)
+        return exact[k]
 
     # tensors never outlive their pass (phase and step), so each pass is placed on its own;
     # a pass where every tensor fits at once next to a cheap bound of the working tiles

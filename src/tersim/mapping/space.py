@@ -84,6 +84,8 @@ MAX_RUNS = 2048  # a point whose tiles form more runs is outside the space (engi
 
 class TooManyRuns(Exception):
     """The point's tiles would form more than MAX_RUNS runs of identical tiles."""
+
+
 COL_FOLD_POS = 3
 ROW_FOLD_POS = 4
 PASS_POS = 5
@@ -146,6 +148,8 @@ class GemmProblem:
     opts: StationaryOptions
     capacity: Capacity
     burst_bytes: int
+    passes_per_tile: int = 1  # the PE's passes per tile (bit-serial): every pass P times longer
+    unit: str = Unit.ARRAY  # the matrix unit's name (its tiles carry it)
 
     @staticmethod
     def of(
@@ -158,6 +162,8 @@ class GemmProblem:
         output_on_chip: bool,
         instances: int = 1,
         capacity: Capacity | None = None,
+        passes_per_tile: int = 1,
+        unit: str = Unit.ARRAY,
     ) -> GemmProblem:
         a = hw.array
         return GemmProblem(
@@ -174,6 +180,8 @@ class GemmProblem:
             StationaryOptions(a.preload_rows_per_cycle, a.shadow_stationary),
             design_capacity(hw) if capacity is None else capacity,
             hw.dram.burst_bytes,
+            passes_per_tile,
+            unit,
         )
 
     @property
@@ -492,7 +500,7 @@ class Geometry:
                 + t
                 + m.drain_cycles(p.rows, p.cols, rows_used, cols_used)
             )
-            hit = (interval, latency)
+            hit = (interval * p.passes_per_tile, latency * p.passes_per_tile)
             self._timing[key] = hit
         return hit
 
@@ -665,7 +673,7 @@ class Geometry:
         if count > 1:
             seq.append((count - 1, load, interval))
         seq.append((1, load, end - last_start))
-        tiles = merge_runs(tuple(TileRun(c, ld, cyc, Unit.ARRAY) for c, ld, cyc in seq))
+        tiles = merge_runs(tuple(TileRun(c, ld, cyc, p.unit) for c, ld, cyc in seq))
         if any(extra):  # an operand with traffic but no loading pass: a bug in the rules
             raise AssertionError(f"unplaced DRAM bytes {extra} for {a.mapping}")
         return tiles, end

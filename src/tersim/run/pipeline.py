@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tersim._version import __version__
 from tersim.config.enums import WeightFormat
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import ModelSpec
+from tersim.cost.area import AreaBreakdown, chip_area
 from tersim.cost.energy import EnergyBreakdown, PriceList, estimate_energy, price_list
-from tersim.errors import WorkloadError
+from tersim.cost.power import PeakPower, peak_power
+from tersim.errors import DesignError, WorkloadError
 from tersim.hw.counts import ActionCounts, sum_counts
 from tersim.hw.pe import pe_model
+from tersim.hw.units import compute_units
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.mapping.summary import MappingSummary, summarize
 from tersim.run.judge import engine_judge
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
-from tersim.workload.footprint import footprint
+from tersim.sim.timing import MemoryTiming
+from tersim.workload.footprint import StorageFormat, footprint
 from tersim.workload.formats import Formats, resolve_formats
 from tersim.workload.trace import Phase, Workload, trace_shapes
 
 Progress = Callable[[int, int], None]
+# Reuse hooks (design-space sweeps pass caching versions; see tersim.dse.evaluate): a mapper
+# and a simulator with the signatures of map_workload and simulate.
+Mapper = Callable[[HardwareConfig, Workload], Schedule]
+Simulator = Callable[
+    [Schedule, MemoryTiming, float, Fidelity, Progress | None, tuple[str, ...]], SimResult
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,44 @@ class RunRecord:
     energy: EnergyBreakdown
     energy_by_layer_pj: dict[str, float]  # dynamic energy (no leakage) per layer
     energy_by_op_kind_pj: dict[str, float]  # dynamic energy (no leakage) per op kind
+    # what was run and how it was mapped, for per-op rows (tersim.run.rows); not in to_json
+    workload: Workload | None = field(default=None, repr=False, compare=False)
+    schedule: Schedule | None = field(default=None, repr=False, compare=False)
+    area: AreaBreakdown | None = None  # the design's silicon (tersim.cost.area)
+    peak_power: PeakPower | None = None
+    # per phase: its ops' dynamic energy + leakage over its span (cycles outside every span,
+    # e.g. the first load's DRAM latency, leak into the total only)
+    energy_by_phase_pj: dict[str, float] = field(default_factory=dict)
+    matmul_macs: int = 0  # multiply-accumulates (or ternary slots) of every matrix op
+
+    @property
+    def seconds(self) -> float:
+        return self.result.seconds
+
+    @property
+    def power_w(self) -> float:
+        """Average power over the run."""
+        return self.energy.total_pj * 1e-12 / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def tops_per_w(self) -> float:
+        """Tera-operations (2 per multiply-accumulate of the matrix ops) per joule."""
+        joules = self.energy.total_pj * 1e-12
+        return 2 * self.matmul_macs / joules / 1e12 if joules > 0 else 0.0
+
+    def efficiency(self) -> dict[str, Any]:
+        """Area, power and the per-area and per-energy rates (the record's efficiency keys)."""
+        tokens = sum(p["tokens"] for p in self.phase_summary().values())
+        joules = self.energy.total_pj * 1e-12
+        return {
+            "area_mm2": None if self.area is None else self.area.to_json(),
+            "power_w": self.power_w,
+            "peak_power_w": None if self.peak_power is None else self.peak_power.to_json(),
+            "tokens_per_j": tokens / joules if joules > 0 else 0.0,
+            "tops_per_w": self.tops_per_w,
+            "matmul_macs": self.matmul_macs,
+        }
+
     mapping: MappingSummary | None = None  # each distinct matrix product's mapping and bounds
 
     def phase_summary(self) -> dict[str, dict[str, float]]:
@@ -55,12 +103,20 @@ class RunRecord:
             cycles = r.phase_cycles(phase)
             tokens = s.batch * (s.prompt_tokens if phase == Phase.PREFILL else s.gen_tokens)
             seconds = cycles / r.clock_hz
+            rate = tokens / seconds if seconds > 0 else 0.0
             out[phase.value] = {
                 "cycles": cycles,
                 "seconds": seconds,
                 "tokens": tokens,
-                "tokens_per_s": tokens / seconds if seconds > 0 else 0.0,
+                "tokens_per_s": rate,
             }
+            if self.area is not None:
+                out[phase.value]["tokens_per_s_per_mm2"] = rate / self.area.total_mm2
+                out[phase.value]["tokens_per_s_per_core_mm2"] = rate / self.area.core_mm2
+            joules = self.energy_by_phase_pj.get(phase.value, 0.0) * 1e-12
+            if joules > 0:
+                out[phase.value]["energy_pj"] = joules * 1e12
+                out[phase.value]["tokens_per_j"] = tokens / joules
         return out
 
     def layer_cycles(self) -> dict[str, dict[str, int]]:
@@ -75,8 +131,7 @@ class RunRecord:
     def utilization(self) -> float:
         """Useful array PE-cycles / (R * C * total cycles)."""
         a = self.hardware.array
-        pe = self.result.counts.pe_total
-        useful = pe.mul if pe.mul else pe.add + pe.sub + pe.skip
+        useful = pe_model(a.pe_kind).pe_cycles(self.result.counts.pe_total, a)
         total = self.result.total_cycles * a.rows * a.cols
         return useful / total if total else 0.0
 
@@ -120,12 +175,10 @@ class RunRecord:
                 "by_layer": dict(self.energy_by_layer_pj),
                 "by_op_kind": dict(self.energy_by_op_kind_pj),
             },
-            "timeline": {
-                unit: [list(iv) for iv in ivs]
-                for unit, ivs in r.timeline(max_intervals=256).items()
-            },
+            "timeline": r.timeline_json(),
             "layer_cycles": self.layer_cycles(),
             "counts": c.to_json(),
+            **self.efficiency(),
             **self._mapping_json(),
         }
 
@@ -141,6 +194,12 @@ class RunRecord:
         }
 
 
+def map_design(hw: HardwareConfig, workload: Workload) -> Schedule:
+    """The run's mapping: :func:`map_workload` with the design's judge (the searched mapping
+    compares its points on the real DRAM even when the run's timing is ideal)."""
+    return map_workload(hw, workload, engine_judge(hw))
+
+
 def run(
     hw: HardwareConfig,
     spec: ModelSpec,
@@ -153,20 +212,28 @@ def run(
     workload: Workload | None = None,
     progress: Progress | None = None,
     ideal_memory: bool = False,
+    mapper: Mapper | None = None,
+    simulator: Simulator = simulate,
 ) -> RunRecord:
     """Simulate ``spec`` on ``hw`` (in the design's native format unless told otherwise).
 
     ``ideal_memory`` makes DRAM transfers free and instantaneous (the mapping and its traffic
-    counts are unchanged), which isolates the compute units.
+    counts are unchanged), which isolates the compute units. ``mapper`` and ``simulator``
+    stand in for :func:`map_design` and simulate (a sweep passes memoizing ones).
     """
+    if not isinstance(phases, tuple) or not phases or not all(isinstance(p, Phase) for p in phases):
+        raise WorkloadError(
+            f"phases: expected a non-empty tuple of Phase (got {phases!r}; tersim.run takes "
+            "phase='prefill' | 'decode' | 'both')"
+        )
     if workload is None:
-        formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
+        formats = design_formats(hw, spec, weight_format)
         workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
     check_fits(hw, spec, workload)
-    # the search compares mappings on the real DRAM even when the run's timing is ideal
-    schedule = map_workload(hw, workload, engine_judge(hw))
+    schedule = (map_design if mapper is None else mapper)(hw, workload)
     mem = memory_timing(hw, ideal=ideal_memory)
-    result = simulate(schedule, mem, hw.array.clock_hz, fidelity, progress)
+    units = tuple(u.name for u in compute_units(hw))
+    result = simulator(schedule, mem, hw.array.clock_hz, fidelity, progress, units)
     prices = price_list(hw)
     energy = estimate_energy(result.counts, prices)
     scenario = Scenario(
@@ -176,9 +243,40 @@ def run(
         schedule, prices, lambda op: "embedding_and_head" if op.layer < 0 else f"layer_{op.layer}"
     )
     by_kind = _dynamic_energy_by(schedule, prices, lambda op: op.kind)
+    by_phase = _dynamic_energy_by(schedule, prices, lambda op: op.phase.value)
+    leak_mw = sum(prices.leakage_mw.values())
+    for ph in workload.phases:  # leakage belongs to the phase's time
+        seconds = result.phase_cycles(ph) / result.clock_hz
+        by_phase[ph.value] = by_phase.get(ph.value, 0.0) + leak_mw * seconds * 1e9
     return RunRecord(
-        hw, spec, workload.formats, scenario, result, energy, by_layer, by_kind, summarize(schedule)
+        hw,
+        spec,
+        workload.formats,
+        scenario,
+        result,
+        energy,
+        by_layer,
+        by_kind,
+        area=chip_area(hw),
+        peak_power=peak_power(hw, prices),
+        energy_by_phase_pj=by_phase,
+        matmul_macs=sum(op.macs for op in workload.ops),
+        workload=workload,
+        schedule=schedule,
+        mapping=summarize(schedule),
     )
+
+
+def design_formats(
+    hw: HardwareConfig, spec: ModelSpec, weight_format: WeightFormat | None = None
+) -> Formats:
+    """The formats ``spec`` runs in on ``hw``: its array's PE decides (see
+    ``resolve_formats``); a design that stores its KV cache in ``kv_cache_bits`` overrides the
+    workload's."""
+    formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
+    if hw.kv_cache_bits is not None:
+        formats = replace(formats, kv_bits=hw.kv_cache_bits)
+    return formats
 
 
 def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
@@ -186,6 +284,14 @@ def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
     plus KV cache larger than the DRAM capacity."""
     fmt = workload.formats.weight_format
     formats = pe_model(hw.array.pe_kind).weight_formats
+    datapath = hw.array.activation_bits
+    if datapath is not None and workload.formats.act_bits > datapath:
+        raise DesignError(
+            f"array.activation_bits: {workload.model}'s {workload.formats.act_bits}-bit "
+            f"activations cannot run on {hw.name}'s {datapath}-bit activation datapath (expected "
+            f"at most {datapath}-bit activations: widen the datapath, or set the workload's "
+            "quantization.activation_bits)"
+        )
     if fmt not in formats:
         allowed = ", ".join(f.value for f in formats)
         raise WorkloadError(
@@ -195,17 +301,16 @@ def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
     cap = hw.dram.capacity_bytes
     if cap is None:
         return
-    fp_format = {"ternary": "ternary2" if workload.formats.weight_bits >= 2 else "ternary1.6"}.get(
-        fmt.value, fmt.value
-    )
+    fp_format = StorageFormat.of(fmt, workload.formats.weight_bits)
     context = workload.prompt_tokens + workload.gen_tokens
     need = footprint(spec, fp_format, context, workload.batch)
     if need.total_bytes > cap:
-        raise WorkloadError(
-            f"{spec.name} does not fit {hw.name}'s DRAM: weights, embeddings and a KV cache "
-            f"for {context} tokens x batch {workload.batch} need {need.total_bytes:,} bytes "
-            f"(KV cache {need.kv_cache_bytes:,}); dram.capacity_bytes is {cap:,} (expected at "
-            "least the need: raise the capacity or shorten the context or batch)"
+        raise DesignError(
+            f"dram.capacity_bytes: {spec.name} does not fit {hw.name}'s DRAM: weights, "
+            f"embeddings and a KV cache for {context} tokens x batch {workload.batch} need "
+            f"{need.total_bytes:,} bytes (KV cache {need.kv_cache_bytes:,}); dram.capacity_bytes "
+            f"is {cap:,} (expected at least the need: raise the capacity or shorten the context "
+            "or batch)"
         )
 
 

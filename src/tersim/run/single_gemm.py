@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tersim.config.enums import CompatMode, Dataflow
+from tersim.config.enums import BufferRole, CompatMode, Dataflow
 from tersim.config.hardware import HardwareConfig
-from tersim.hw.counts import ActionCounts, PECounts
-from tersim.hw.pe import pe_model
+from tersim.cost.energy import EnergyBreakdown, estimate_energy, price_list
+from tersim.hw.counts import ActionCounts, PECounts, dram_bytes
+from tersim.hw.pe import MatmulShape, pe_model
 from tersim.mapping.gemm import GemmPlan, Operands, plan_gemm
 from tersim.mapping.placement import Placement
 from tersim.mapping.schedule import OpSchedule, Schedule
@@ -23,14 +24,21 @@ class GemmResult:
     result: SimResult
     pe_ops: PECounts
     zero_fraction: float | None  # assumed zero fraction of ternary weights (None for MACs)
+    energy: EnergyBreakdown  # the GEMM's actions at the design's prices, leakage included
+    k: int = 0  # the GEMM's reduction length (the plan's k is the array's: a LUT PE's groups)
+
+    @property
+    def seconds(self) -> float:
+        return self.result.seconds
 
     def to_json(self) -> dict[str, Any]:
         p, r = self.plan, self.result
-        useful = p.useful_macs
+        k = self.k or p.k
+        useful = p.m * p.n * k
         return {
             "m": p.m,
             "n": p.n,
-            "k": p.k,
+            "k": k,
             "rows": p.rows,
             "cols": p.cols,
             "dataflow": p.dataflow.value,
@@ -54,6 +62,8 @@ class GemmResult:
             "dram_write_bytes": p.dram_write_bytes,
             "pe_ops": vars(self.pe_ops),
             "assumed_zero_fraction": self.zero_fraction,
+            "seconds": self.seconds,
+            "energy_pj": self.energy.to_json(),
         }
 
 
@@ -69,18 +79,32 @@ def run_gemm(
     """Map and simulate X[m, k] @ W[k, n]: operands start in DRAM, outputs return there."""
     pe = pe_model(hw.array.pe_kind)
     native = pe.weight_formats[0]
+    shape = MatmulShape(m, n, k, 1, pe.native_act_bits, weight_bits(native), native)
+    am = pe.map_matmul(hw.array, shape, None)
     ops = Operands(
-        pe.native_act_bits,
-        weight_bits(native),
+        am.input_bits,
+        am.weight_bits,
         pe.native_out_bits,
         hw.array.accumulator_bits,
         input_on_chip=False,
         output_on_chip=False,
+        passes_per_tile=am.passes_per_tile,
     )
-    plan = plan_gemm(hw, m, n, k, ops, dataflow=dataflow, compat=compat, ideal_memory=ideal_memory)
-    actions = pe.slot_actions(m * n * k, native, None)
+    plan = plan_gemm(
+        hw, m, n, am.k, ops, dataflow=dataflow, compat=compat, ideal_memory=ideal_memory
+    )
+    actions = am.actions
     zero = pe.assumed_zero_fraction(native)
-    counts = ActionCounts(pe_by_kind={"linear": actions})
+    counts = ActionCounts(  # everything the energy model prices, from the plan
+        pe_by_kind={"linear": actions},
+        sram_read_bytes=dict(plan.sram_read_bytes),
+        sram_write_bytes=dict(plan.sram_write_bytes),
+        dram_read_bytes=dram_bytes(
+            weights=plan.dram_read_bytes.get(BufferRole.WEIGHT, 0),
+            activations=plan.dram_read_bytes.get(BufferRole.INPUT, 0),
+        ),
+        dram_write_bytes=dram_bytes(activations=plan.dram_write_bytes),
+    )
     sched = Schedule(
         (
             OpSchedule(
@@ -98,4 +122,5 @@ def run_gemm(
         Placement.none(),
     )
     result = simulate(sched, memory_timing(hw, ideal=ideal_memory), hw.array.clock_hz)
-    return GemmResult(plan, result, actions, zero)
+    energy = estimate_energy(result.counts, price_list(hw))
+    return GemmResult(plan, result, actions, zero, energy, k)

@@ -382,6 +382,79 @@ def bf16_mac_pe_um2(t: AreaTable, accumulator_bits: int, shadow: bool = False) -
     return _mac(t, t.bf16_mul_um2, fp_adder_um2(t, accumulator_bits), regs, "BF16 MAC PE")
 
 
+def ternary_lut_pe_um2(
+    t: AreaTable,
+    accumulator_bits: int,
+    entries: int,
+    entry_bits: int,
+    index_bits: int,
+    planes: int,
+    shadow: bool = False,
+) -> Sourced:
+    """A LUT PE of a weight-stationary array whose row's table is broadcast to it (the LUT
+    Tensor Core's organisation): the stationary index register (``index_bits`` per plane, twice
+    with a shadow copy), a ``planes``:1 select of the plane's index, an ``entries``:1 mux of
+    ``entry_bits``-bit entries, one XOR per entry bit (conditional negation; the adder's carry-in
+    completes it), the accumulator adder and the partial-sum register."""
+    reg_bits = accumulator_bits + planes * index_bits * (2 if shadow else 1)
+    parts = [
+        ("entry mux", mux_um2(t, entries, entry_bits)),
+        ("plane select", mux_um2(t, planes, index_bits)),
+        ("negate", Sourced(entry_bits * t.gate_bit_um2.value, "XOR per entry bit")),
+        ("adder", int_adder_um2(t, accumulator_bits)),
+        ("registers", register_um2(t, reg_bits)),
+    ]
+    return _sum(parts, f"LUT PE ({entries} x {entry_bits}-bit entries, acc {accumulator_bits} b)")
+
+
+def lut_row_um2(t: AreaTable, entries: int, entry_bits: int, build_adds: int) -> Sourced:
+    """The logic at one array row of a LUT array: two tables in flip-flops (the one being read
+    and the next one; tersim assumption) and, when tables are built in the array, ``build_adds``
+    adders of ``entry_bits`` bits (one table per cycle)."""
+    parts = [("tables", lut_storage_um2(t, 2 * entries, entry_bits))]
+    if build_adds:
+        adder = int_adder_um2(t, entry_bits)
+        parts.append(
+            (
+                "table builder",
+                Sourced(build_adds * adder.value, f"{build_adds} x {entry_bits}-bit adder"),
+            )
+        )
+    return _sum(parts, f"LUT row ({entries} entries, {build_adds} build adders)")
+
+
+def bit_serial_int_pe_um2(
+    t: AreaTable,
+    accumulator_bits: int,
+    activation_bits: int,
+    weight_planes: int,
+    planes_per_cycle: int,
+    shadow: bool = False,
+) -> Sourced:
+    """A bit-serial PE with integer activations, least significant plane first: the activation
+    sits in a shift register of ``activation_bits + weight_planes - 1`` bits (a 2:1 mux per bit:
+    load or shift); each of the ``planes_per_cycle`` lanes taps it (shifted by its lane, wiring)
+    through an AND per bit (the weight bit) and an XOR per bit (the negative top plane) into an
+    adder at the accumulator width; registers hold the partial sum and the weight's
+    ``weight_planes`` bits (twice with a shadow copy)."""
+    shifted = activation_bits + weight_planes - 1
+    lane = int_adder_um2(t, accumulator_bits).value + 2 * shifted * t.gate_bit_um2.value
+    parts = [
+        (
+            f"{planes_per_cycle} lane(s)",
+            Sourced(planes_per_cycle * lane, "adder + AND/XOR per shifted bit, per lane"),
+        ),
+        ("shift register", register_um2(t, shifted)),
+        ("shift mux", Sourced(shifted * t.mux2_bit_um2.value, "mux2 per shifted bit")),
+        ("registers", register_um2(t, accumulator_bits + weight_planes * (2 if shadow else 1))),
+    ]
+    return _sum(
+        parts,
+        f"bit-serial PE ({weight_planes} planes, {planes_per_cycle}/cycle, act "
+        f"{activation_bits} b, acc {accumulator_bits} b)",
+    )
+
+
 def bit_serial_pe_um2(t: AreaTable) -> Sourced:
     """BitMoD's bit-serial PE: a 4-wide dot product taking weights 2 bits per cycle."""
     return t.bitmod_bit_serial_pe_um2

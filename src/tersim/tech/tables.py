@@ -23,8 +23,9 @@ when you have a better figure for your process.
   factor 45nm -> 28nm at 0.9 V (0.507) agrees within 1.3%.
 * SRAM: Horowitz's 45nm access energy x the CACTI 7.0 ratio 28nm / 45nm at the same size
   (8 KB, 32 KB, 1 MB; 64-bit reads; tersim.tech.area has the CACTI runs).
-* Leakage fields: area x leakage density from tersim.tech.area (PEs with 32-bit accumulators,
-  placed and routed; SRAM: the 1 MB CACTI bank).
+
+Leakage is not an energy field: it is area x a leakage density per node
+(``tersim.tech.area``, ``tersim.cost.area.leakage_mw``).
 
 ``BITMOD_FP16_MAC_28NM_PJ`` and ``BITMOD_BIT_SERIAL_PE_28NM_PJ`` keep BitMoD's per-PE energies
 (per MAC, and per cycle of its 4-wide bit-serial dot product) for the PE models.
@@ -74,17 +75,6 @@ class EnergyTable:
     sram_32kb_read_64b_pj: Sourced
     sram_1mb_read_64b_pj: Sourced
     vector_op_pj: Sourced  # one element op of the vector unit
-    sram_leakage_mw_per_mb: Sourced
-    ternary_pe_leakage_uw: Sourced
-    int8_mac_pe_leakage_uw: Sourced
-    fp16_mac_pe_leakage_uw: Sourced
-
-    def value(self, name: str) -> float:
-        """The number of field ``name`` in pJ."""
-        entry = getattr(self, name)
-        if not isinstance(entry, Sourced):
-            raise KeyError(name)
-        return entry.value
 
     def with_overrides(self, overrides_pj: dict[str, float]) -> EnergyTable:
         """A copy with some fields replaced by user values (source: the user's config)."""
@@ -125,10 +115,6 @@ def _table_45nm() -> EnergyTable:
         sram_32kb_read_64b_pj=Sourced(20.0, HOROWITZ),
         sram_1mb_read_64b_pj=Sourced(100.0, HOROWITZ),
         vector_op_pj=Sourced(0.4, ASSUMED + ": one FP16 add per element op (BitNet Table 2)"),
-        sram_leakage_mw_per_mb=Sourced(2.0, ASSUMED + ": no published figure used; set yours"),
-        ternary_pe_leakage_uw=Sourced(0.5, ASSUMED + ": proportional to PE area"),
-        int8_mac_pe_leakage_uw=Sourced(1.5, ASSUMED + ": proportional to PE area"),
-        fp16_mac_pe_leakage_uw=Sourced(8.0, ASSUMED + ": proportional to PE area"),
     )
 
 
@@ -153,10 +139,6 @@ def _table_7nm() -> EnergyTable:
         sram_32kb_read_64b_pj=_derived(20.0, wire_ratio, wire_what),
         sram_1mb_read_64b_pj=_derived(100.0, wire_ratio, wire_what),
         vector_op_pj=Sourced(0.16, ASSUMED + ": one FP16 add per element op (BitNet Table 2)"),
-        sram_leakage_mw_per_mb=Sourced(4.0, ASSUMED + ": no published figure used; set yours"),
-        ternary_pe_leakage_uw=Sourced(0.2, ASSUMED + ": proportional to PE area"),
-        int8_mac_pe_leakage_uw=Sourced(0.6, ASSUMED + ": proportional to PE area"),
-        fp16_mac_pe_leakage_uw=Sourced(3.0, ASSUMED + ": proportional to PE area"),
     )
 
 
@@ -178,19 +160,7 @@ def _sram_28nm(value_45nm: float, size_bytes: int, label: str) -> Sourced:
     )
 
 
-def _leak_28nm(pe_um2: Sourced, t: _area.AreaTable, what: str) -> Sourced:
-    placed = pe_um2.value * t.place_route_factor.value
-    density = t.logic_leakage_mw_per_mm2.value
-    return Sourced(
-        round(placed * 1e-6 * density * 1000.0, 6),
-        f"derived: {what} area {placed:.1f} um^2 (32-bit accumulator, x1.5 place and route; "
-        f"tersim.tech.area) x logic leakage {density:.3f} mW/mm^2",
-    )
-
-
 def _table_28nm() -> EnergyTable:
-    t = _area.area_table("28nm")
-    mb_area, mb_leak = _area.CACTI_SRAM_BANKS["28nm"][1 << 20]
     return EnergyTable(
         node="28nm",
         fp32_add_pj=_k28(0.9, "FP32 add (BitNet Table 2)"),
@@ -207,12 +177,6 @@ def _table_28nm() -> EnergyTable:
         sram_32kb_read_64b_pj=_sram_28nm(20.0, 32 * 1024, "32 KB read"),
         sram_1mb_read_64b_pj=_sram_28nm(100.0, 1 << 20, "1 MB read"),
         vector_op_pj=_k28(0.4, ASSUMED + ": one FP16 add per element op,"),
-        sram_leakage_mw_per_mb=Sourced(
-            mb_leak, f"{_area.CACTI} at 28nm: 1 MB bank standby leakage ({mb_area} mm^2)"
-        ),
-        ternary_pe_leakage_uw=_leak_28nm(_area.ternary_add_pe_um2(t, 32), t, "ternary PE"),
-        int8_mac_pe_leakage_uw=_leak_28nm(_area.int8_mac_pe_um2(t, 32), t, "INT8 MAC PE"),
-        fp16_mac_pe_leakage_uw=_leak_28nm(_area.fp16_mac_pe_um2(t, 32), t, "FP16 MAC PE"),
     )
 
 

@@ -21,28 +21,42 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
+from tersim.config.enums import WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
 
-FORMATS = (
-    "fp16",
-    "bf16",
-    "int8",
-    "int8_outliers",
-    "nf4",
-    "nf4_dq",
-    "fp4",
-    "fp4_dq",
-    "ternary2",
-    "ternary1.6",
-    "binary",
-)
+
+class StorageFormat(StrEnum):
+    """How linear weights are stored (a weight format plus its packing and scale overhead)."""
+
+    FP16 = "fp16"
+    BF16 = "bf16"
+    INT8 = "int8"
+    INT8_OUTLIERS = "int8_outliers"
+    NF4 = "nf4"
+    NF4_DQ = "nf4_dq"
+    FP4 = "fp4"
+    FP4_DQ = "fp4_dq"
+    TERNARY2 = "ternary2"
+    TERNARY1_6 = "ternary1.6"
+    BINARY = "binary"
+
+    @staticmethod
+    def of(weight_format: WeightFormat, weight_bits: float) -> StorageFormat:
+        """The storage of a run's weight format (ternary: 2-bit, or base-3 below 2 bits)."""
+        if weight_format is WeightFormat.TERNARY:
+            return StorageFormat.TERNARY2 if weight_bits >= 2 else StorageFormat.TERNARY1_6
+        return StorageFormat(weight_format.value)
+
+
+FORMATS = tuple(f.value for f in StorageFormat)
 
 
 @dataclass(frozen=True)
 class Footprint:
-    format: str
+    format: StorageFormat
     weights_bytes: int  # linear layers
     embedding_bytes: int  # embedding table and LM head
     norm_bytes: int
@@ -66,50 +80,51 @@ class Footprint:
 def linear_shapes(spec: ModelSpec) -> list[tuple[int, int]]:
     """(K, N) of every linear weight matrix of the model."""
     a = spec.architecture
-    kvd = a.kv_heads * (a.hidden // a.heads)
-    per_layer = [(a.hidden, a.hidden), (a.hidden, kvd), (a.hidden, kvd), (a.hidden, a.hidden)]
-    if a.ffn_type in ("swiglu", "relu2_glu"):
+    qd, kvd = a.attn_dim, a.kv_dim
+    per_layer = [(a.hidden, qd), (a.hidden, kvd), (a.hidden, kvd), (qd, a.hidden)]
+    if a.ffn_type.gated:
         per_layer.append((a.hidden, a.ffn))
     per_layer += [(a.hidden, a.ffn), (a.ffn, a.hidden)]
     return per_layer * a.layers
 
 
-def _matrix_bytes(k: int, n: int, fmt: str, outlier_fraction: float) -> int:
+def _matrix_bytes(k: int, n: int, fmt: StorageFormat, outlier_fraction: float) -> int:
     elems = k * n
-    if fmt in ("fp16", "bf16"):
+    S = StorageFormat
+    if fmt in (S.FP16, S.BF16):
         return 2 * elems
-    if fmt == "int8":
+    if fmt is S.INT8:
         return elems + 4 * n
-    if fmt == "int8_outliers":
+    if fmt is S.INT8_OUTLIERS:
         outlier_cols = math.ceil(outlier_fraction * k)
         return elems + 4 * n + 2 * outlier_cols * n
-    if fmt in ("nf4", "fp4"):
+    if fmt in (S.NF4, S.FP4):
         blocks = math.ceil(elems / 64)
         return math.ceil(elems / 2) + 4 * blocks
-    if fmt in ("nf4_dq", "fp4_dq"):
+    if fmt in (S.NF4_DQ, S.FP4_DQ):
         blocks = math.ceil(elems / 64)
         return math.ceil(elems / 2) + blocks + 4 * math.ceil(blocks / 256)
-    if fmt == "ternary2":
+    if fmt is S.TERNARY2:
         return math.ceil(elems / 4) + 4
-    if fmt == "ternary1.6":
+    if fmt is S.TERNARY1_6:
         return math.ceil(elems / 5) + 4
-    if fmt == "binary":
-        return math.ceil(elems / 8) + 4
-    raise WorkloadError(f"unknown weight format '{fmt}' (expected one of: {', '.join(FORMATS)})")
+    return math.ceil(elems / 8) + 4  # S.BINARY: the enum has no other member
 
 
 def footprint(
     spec: ModelSpec,
-    fmt: str,
+    fmt: StorageFormat | str,
     context_tokens: int = 0,
     batch: int = 1,
     outlier_fraction: float = 0.0,
 ) -> Footprint:
     """Bytes to hold ``spec`` in format ``fmt`` plus its KV cache for ``context_tokens``."""
-    if fmt not in FORMATS:
+    try:
+        fmt = StorageFormat(fmt)
+    except ValueError:
         raise WorkloadError(
             f"unknown weight format '{fmt}' (expected one of: {', '.join(FORMATS)})"
-        )
+        ) from None
     if context_tokens < 0 or batch < 1:
         raise WorkloadError(f"context must be >= 0 and batch >= 1 (got {context_tokens}, {batch})")
     a, q = spec.architecture, spec.quantization
@@ -118,9 +133,9 @@ def footprint(
     tables = 1 if a.tied_embeddings else 2
     embedding = tables * a.vocab * a.hidden * emb_bytes_per
     norms = (2 + (2 if a.sublayer_norm else 0)) * a.layers + 1
-    norm_bytes = 2 * a.hidden * norms  # counts sub-layer norms at hidden width (ffn one below)
-    if a.sublayer_norm:
-        norm_bytes += 2 * (a.ffn - a.hidden) * a.layers
-    kv = 2 * a.layers * a.kv_heads * (a.hidden // a.heads) * context_tokens * batch
+    norm_bytes = 2 * a.hidden * norms  # counts sub-layer norms at hidden width (fixed below)
+    if a.sublayer_norm:  # they sit at the attention output's and the FFN's width
+        norm_bytes += 2 * (a.attn_dim - a.hidden + a.ffn - a.hidden) * a.layers
+    kv = 2 * a.layers * a.kv_dim * context_tokens * batch
     kv_bytes = math.ceil(kv * q.kv_cache_bits / 8)
     return Footprint(fmt, weights, embedding, norm_bytes, kv_bytes)

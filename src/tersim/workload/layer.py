@@ -15,10 +15,10 @@ the V projection writes values there directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from tersim.config.enums import FFNType
 from tersim.config.workload import Architecture
 
 V = TypeVar("V")
@@ -81,10 +81,9 @@ def _maybe_quant(ex: LayerExecutor[V], layer: int, name: str, x: V) -> V:
 def attention_block(ex: LayerExecutor[V], a: Architecture, layer: int, h: V) -> V:
     """Projections, RoPE, attention and the output projection of a normed input ``h``."""
     p = f"L{layer}"
-    kv_dim = a.kv_heads * a.head_dim
-    q = ex.linear(layer, f"{p}.q_proj", h, "q_proj", a.hidden)
-    k = ex.linear(layer, f"{p}.k_proj", h, "k_proj", kv_dim)
-    ex.linear(layer, f"{p}.v_proj", h, "v_proj", kv_dim, cache=CacheSlot.V)
+    q = ex.linear(layer, f"{p}.q_proj", h, "q_proj", a.attn_dim)
+    k = ex.linear(layer, f"{p}.k_proj", h, "k_proj", a.kv_dim)
+    ex.linear(layer, f"{p}.v_proj", h, "v_proj", a.kv_dim, cache=CacheSlot.V)
     q = ex.rope(layer, f"{p}.rope", q, k)
     att = ex.attention(layer, q)
     if a.sublayer_norm:
@@ -96,8 +95,7 @@ def attention_block(ex: LayerExecutor[V], a: Architecture, layer: int, h: V) -> 
 def ffn_block(ex: LayerExecutor[V], a: Architecture, layer: int, h: V) -> V:
     """Gate/up projections, activation and the down projection of a normed input ``h``."""
     p = f"L{layer}"
-    gated = a.ffn_type in (FFNType.SWIGLU, FFNType.RELU2_GLU)
-    gate = ex.linear(layer, f"{p}.gate_proj", h, "gate_proj", a.ffn) if gated else None
+    gate = ex.linear(layer, f"{p}.gate_proj", h, "gate_proj", a.ffn) if a.ffn_type.gated else None
     up = ex.linear(layer, f"{p}.up_proj", h, "up_proj", a.ffn)
     act = ex.activation(layer, f"{p}.act", gate, up)
     if a.sublayer_norm:
@@ -122,10 +120,15 @@ def block(ex: LayerExecutor[V], a: Architecture, layer: int, x: V) -> V:
     return ex.residual(layer, f"{p}.ffn_residual", x, (d,))
 
 
-def forward_pass(ex: LayerExecutor[V], a: Architecture) -> V:
-    """Embedding, every layer, the final norm and the LM head (last position only)."""
+def forward_pass(
+    ex: LayerExecutor[V], a: Architecture, on_layer: Callable[[int], None] | None = None
+) -> V:
+    """Embedding, every layer, the final norm and the LM head (last position only);
+    ``on_layer(i)`` after layer ``i`` (progress)."""
     x = ex.embedding("embedding")
     for layer in range(a.layers):
         x = block(ex, a, layer, x)
+        if on_layer is not None:
+            on_layer(layer)
     x = ex.norm(-1, "final_norm", x, "final_norm")
     return ex.lm_head("lm_head", x)

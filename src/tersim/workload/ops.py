@@ -14,31 +14,15 @@ norm's output): that is a *view*, a tensor of its own with ``view_of`` naming th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from tersim.config.enums import WeightFormat
+from tersim.config.enums import OpKind, WeightFormat
 from tersim.errors import WorkloadError
 from tersim.workload.formats import Formats
 
-
-class OpKind(StrEnum):
-    EMBEDDING = "embedding"
-    NORM = "norm"
-    QUANT = "quant"  # per-token absmax quantization of activations (BitLinear input)
-    LINEAR = "linear"
-    ROPE = "rope"
-    ATTN_QK = "attn_qk"
-    SOFTMAX = "softmax"
-    ATTN_AV = "attn_av"
-    ACTIVATION = "activation"
-    RESIDUAL = "residual"
-    LM_HEAD = "lm_head"
-
-    @property
-    def is_matmul(self) -> bool:
-        return self in (OpKind.LINEAR, OpKind.ATTN_QK, OpKind.ATTN_AV, OpKind.LM_HEAD)
+__all__ = ["Measured", "Op", "OpKind", "Phase", "Tensor", "TensorKind", "Workload"]
 
 
 class Phase(StrEnum):
@@ -79,15 +63,13 @@ class Tensor:
     bits: float  # storage bits per element
     producer: int | None = None  # index of the op that writes it in this workload
     view_of: str | None = None  # the whole tensor when this is a part of it
+    elements: int = field(init=False, repr=False, compare=False)
+    size_bytes: int = field(init=False, repr=False, compare=False)  # rounded up to whole bytes
 
-    @property
-    def elements(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def size_bytes(self) -> int:
-        """Storage bytes, rounded up to whole bytes."""
-        return -(-round(self.elements * self.bits) // 8)
+    def __post_init__(self) -> None:
+        elements = math.prod(self.shape)
+        object.__setattr__(self, "elements", elements)
+        object.__setattr__(self, "size_bytes", -(-round(elements * self.bits) // 8))
 
     @property
     def base(self) -> str:

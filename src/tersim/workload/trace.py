@@ -22,14 +22,14 @@ Conventions
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from tersim.config.enums import FFNType, WeightFormat
 from tersim.config.workload import ModelSpec
-from tersim.errors import WorkloadError
+from tersim.errors import FileError, WorkloadError
+from tersim.files import dumps_json, read_json, write_atomic
 from tersim.workload.formats import Formats
 from tersim.workload.layer import CacheSlot, forward_pass
 from tersim.workload.ops import Measured, Op, OpKind, Phase, Tensor, TensorKind, Workload
@@ -62,6 +62,7 @@ RESIDUAL_OPS_PER_ELEMENT = 1  # per added branch
 ACTIVATION_OPS_PER_ELEMENT: dict[FFNType, int] = {
     FFNType.SWIGLU: 5,  # sigmoid (exp, add, divide), multiply by x, multiply by up
     FFNType.RELU2_GLU: 3,  # max, square, multiply by up
+    FFNType.GEGLU: 9,  # the GELU below on the gate, then multiply by up
     FFNType.GELU: 8,  # tanh approximation
 }
 
@@ -83,6 +84,8 @@ class TraceBuilder:
     step: int = 0
     q_tokens: int = 1
     ctx: int = 1
+    _scope: str = "prefill"
+    _weights: dict[tuple[str, int, int], Tensor] = field(default_factory=dict)
 
     @property
     def quantized(self) -> bool:
@@ -94,15 +97,22 @@ class TraceBuilder:
 
     def begin_pass(self, phase: Phase, step: int, q_tokens: int, ctx: int) -> None:
         self.phase, self.step, self.q_tokens, self.ctx = phase, step, q_tokens, ctx
+        self._scope = "prefill" if phase is Phase.PREFILL else f"decode{step}"
+
+    def _weight(self, name: str, k: int, n: int) -> Tensor:
+        """The weight tensor of projection ``name`` (one object for every pass that reads it)."""
+        key = (name, k, n)
+        w = self._weights.get(key)
+        if w is None:
+            w = Tensor(f"{name}.weight", TensorKind.WEIGHT, (k, n), self.formats.weight_bits)
+            self._weights[key] = w
+        return w
 
     # -- tensors ------------------------------------------------------------------------------
-    def _scope(self) -> str:
-        return "prefill" if self.phase is Phase.PREFILL else f"decode{self.step}"
-
     def _act(
         self, op_name: str, shape: tuple[int, ...], bits: float, suffix: str = "out"
     ) -> Tensor:
-        name = f"{self._scope()}/{op_name}.{suffix}"
+        name = f"{self._scope}/{op_name}.{suffix}"
         return Tensor(name, TensorKind.ACTIVATION, shape, bits, producer=len(self.ops))
 
     def _cache(self, layer: int, slot: CacheSlot, lo: int, hi: int, written: bool) -> Tensor:
@@ -111,7 +121,7 @@ class TraceBuilder:
         return Tensor(
             f"{whole}[{lo}:{hi}]" if written else f"{whole}[:{hi}]",
             TensorKind.KV_CACHE,
-            (self.batch, a.kv_heads, hi - lo, a.head_dim),
+            (self.batch, a.kv_heads, hi - lo, a.head_size),
             self.formats.kv_bits,
             producer=len(self.ops) if written else None,
             view_of=whole,
@@ -127,32 +137,39 @@ class TraceBuilder:
         name: str,
         kind: OpKind,
         inputs: tuple[Tensor, ...],
-        out: Tensor,
-        ops_per_element: int,
+        outputs: tuple[Tensor, ...],
+        vector_ops: int,
+        width: int | None = None,
     ) -> Tensor:
-        rows, width = out.shape[0], out.elements // out.shape[0]
-        return self._add(
-            Op(
-                name=name,
-                kind=kind,
-                layer=layer,
-                phase=self.phase,
-                step=self.step,
-                m=rows,
-                n=width,
-                k=0,
-                inputs=inputs,
-                outputs=(out,),
-                out_bits=round(out.bits),
-                vector_ops=out.elements * ops_per_element,
-            )
+        """A vector-unit op over ``rows x width`` elements (width: the first output's)."""
+        out = outputs[0]
+        rows = out.shape[0]
+        op = Op(
+            name=name,
+            kind=kind,
+            layer=layer,
+            phase=self.phase,
+            step=self.step,
+            m=rows,
+            n=out.elements // rows if width is None else width,
+            k=0,
+            inputs=inputs,
+            outputs=outputs,
+            out_bits=round(out.bits),
+            vector_ops=vector_ops,
         )
+        return self._add(op)
+
+    def _elementwise(
+        self, layer: int, name: str, kind: OpKind, inputs: tuple[Tensor, ...], out: Tensor, per: int
+    ) -> Tensor:
+        return self._vector(layer, name, kind, inputs, (out,), out.elements * per)
 
     # -- the executor protocol (tersim.workload.layer.LayerExecutor[Tensor]) -------------------
     def embedding(self, name: str) -> Tensor:
         h, t = self.spec.architecture.hidden, self.tokens
         rows = Tensor(
-            f"{self._scope()}/embed_table.rows",
+            f"{self._scope}/embed_table.rows",
             TensorKind.WEIGHT,
             (t, h),
             self.formats.embedding_bits,
@@ -165,11 +182,11 @@ class TraceBuilder:
 
     def norm(self, layer: int, name: str, x: Tensor, weight: str) -> Tensor:
         out = self._act(name, x.shape, 16)
-        return self._vector(layer, name, OpKind.NORM, (x,), out, NORM_OPS_PER_ELEMENT)
+        return self._elementwise(layer, name, OpKind.NORM, (x,), out, NORM_OPS_PER_ELEMENT)
 
     def quant(self, layer: int, name: str, x: Tensor) -> Tensor:
         out = self._act(name, x.shape, self.formats.act_bits)
-        return self._vector(layer, name, OpKind.QUANT, (x,), out, QUANT_OPS_PER_ELEMENT)
+        return self._elementwise(layer, name, OpKind.QUANT, (x,), out, QUANT_OPS_PER_ELEMENT)
 
     def linear(
         self,
@@ -183,7 +200,7 @@ class TraceBuilder:
     ) -> Tensor:
         f, t = self.formats, self.tokens
         k = x.shape[-1]
-        w = Tensor(f"{name}.weight", TensorKind.WEIGHT, (k, out_features), f.weight_bits)
+        w = self._weight(name, k, out_features)
         if cache is None:
             out = self._act(name, (t, out_features), f.out_bits)
         else:
@@ -210,27 +227,15 @@ class TraceBuilder:
     def rope(self, layer: int, name: str, q: Tensor, k: Tensor) -> Tensor:
         q_rot = self._act(name, q.shape, 16, suffix="q")
         k_rot = self._cache(layer, CacheSlot.K, self.ctx - self.q_tokens, self.ctx, written=True)
-        t = q.shape[0]
-        width = q.shape[1] + k.shape[1]
-        op = Op(
-            name=name,
-            kind=OpKind.ROPE,
-            layer=layer,
-            phase=self.phase,
-            step=self.step,
-            m=t,
-            n=width,
-            k=0,
-            inputs=(q, k),
-            outputs=(q_rot, k_rot),
-            vector_ops=t * width * ROPE_OPS_PER_ELEMENT,
-        )
-        return self._add(op)
+        a = self.spec.architecture
+        width = (a.heads + a.kv_heads) * a.rotary_size  # q and k elements rotated per token
+        ops = q.shape[0] * width * ROPE_OPS_PER_ELEMENT
+        return self._vector(layer, name, OpKind.ROPE, (q, k), (q_rot, k_rot), ops, width)
 
     def attention(self, layer: int, q: Tensor) -> Tensor:
         """QK^T, softmax and AV for every sequence and head, reading K and V from the cache."""
         a, f, b = self.spec.architecture, self.formats, self.batch
-        hd, heads, kvh = a.head_dim, a.heads, a.kv_heads
+        hd, heads, kvh = a.head_size, a.heads, a.kv_heads
         qt, ctx, p = self.q_tokens, self.ctx, f"L{layer}"
         act_bits = f.act_bits if self.quantized else 16
 
@@ -263,7 +268,7 @@ class TraceBuilder:
 
         scores = matmul(OpKind.ATTN_QK, q, CacheSlot.K, ctx, hd, (b * heads * qt, ctx))
         probs_t = self._act(f"{p}.softmax", scores.shape, 16)
-        probs = self._vector(
+        probs = self._elementwise(
             layer, f"{p}.softmax", OpKind.SOFTMAX, (scores,), probs_t, SOFTMAX_OPS_PER_ELEMENT
         )
         # the heads' outputs are the (B*T, H*D) rows the next op reads
@@ -273,12 +278,12 @@ class TraceBuilder:
         inputs = (up,) if gate is None else (gate, up)
         out = self._act(name, up.shape, 16)
         per_element = ACTIVATION_OPS_PER_ELEMENT[self.spec.architecture.ffn_type]
-        return self._vector(layer, name, OpKind.ACTIVATION, inputs, out, per_element)
+        return self._elementwise(layer, name, OpKind.ACTIVATION, inputs, out, per_element)
 
     def residual(self, layer: int, name: str, x: Tensor, branches: tuple[Tensor, ...]) -> Tensor:
         out = self._act(name, x.shape, 16)
         per_element = RESIDUAL_OPS_PER_ELEMENT * len(branches)
-        return self._vector(layer, name, OpKind.RESIDUAL, (x, *branches), out, per_element)
+        return self._elementwise(layer, name, OpKind.RESIDUAL, (x, *branches), out, per_element)
 
     def lm_head(self, name: str, x: Tensor) -> Tensor:
         a, f, b = self.spec.architecture, self.formats, self.batch
@@ -352,6 +357,7 @@ def trace_shapes(
 
 # --- file format -------------------------------------------------------------------------------
 
+MAX_TRACE_BYTES = 1 << 31  # 2 GiB: a 4,096-token decode of a 70B model is about 0.7 GB
 _OP_COLUMNS = [f.name for f in fields(Op) if f.name not in ("measured", "inputs", "outputs")]
 _MEASURED_COLUMNS = [f.name for f in fields(Measured)]
 _TENSOR_COLUMNS = [f.name for f in fields(Tensor)]
@@ -392,18 +398,16 @@ def save_workload(wl: Workload, path: str | Path) -> None:
         "tensor_columns": _TENSOR_COLUMNS,
         "ops": rows,
     }
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")))
-    tmp.replace(path)
+    write_atomic(path, dumps_json(doc, indent=None, separators=(",", ":")))
 
 
 def load_workload_trace(path: str | Path) -> Workload:
     """Read a trace written by :func:`save_workload`; a wrong format or version is an error."""
     p = Path(path)
     try:
-        doc = json.loads(p.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WorkloadError(f"{p}: not a readable tersim trace ({exc})") from None
+        doc = read_json(p, MAX_TRACE_BYTES, "a trace written by tersim trace")
+    except FileError as exc:
+        raise WorkloadError(f"{exc.path}: not a readable tersim trace: {exc.reason}") from None
     if not isinstance(doc, dict) or doc.get("format") != TRACE_FORMAT:
         raise WorkloadError(f'{p}: not a tersim trace (expected "format": "{TRACE_FORMAT}")')
     if doc.get("version") != TRACE_VERSION:
@@ -444,5 +448,5 @@ def load_workload_trace(path: str | Path) -> Workload:
             tuple(ops),
             doc["is_measured"],
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise WorkloadError(f"{p}: malformed tersim trace ({exc})") from None

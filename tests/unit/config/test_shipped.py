@@ -31,6 +31,17 @@ REQUIRED_WORKLOADS = {
     "gpt-30b",
     "falcon-7b",
     "falcon-40b",
+    # imported from published Hugging Face configs (tests/unit/config/test_hf_import.py)
+    "llama3-8b",
+    "smollm-135m",
+    "smollm-360m",
+    "smollm-1.7b",
+    "stablelm-3b-4e1t",
+    "redpajama-incite-3b",
+    "mistral-7b",
+    "qwen2.5-0.5b",
+    "qwen2.5-1.5b",
+    "qwen2.5-7b",
 }
 
 
@@ -60,9 +71,9 @@ def test_shipped_workload_loads_and_round_trips(path: Path, tmp_path: Path) -> N
 def _params(spec: ModelSpec) -> int:
     """Parameter count from the shapes (no biases, norms ignored), an independent formula."""
     a = spec.architecture
-    head_dim = a.hidden // a.heads
-    attn = a.hidden * a.hidden * 2 + 2 * a.hidden * a.kv_heads * head_dim
-    ffn = (3 if a.ffn_type in ("swiglu", "relu2_glu") else 2) * a.hidden * a.ffn
+    head_dim = a.head_dim or a.hidden // a.heads
+    attn = 2 * a.hidden * a.heads * head_dim + 2 * a.hidden * a.kv_heads * head_dim
+    ffn = (2 if a.ffn_type == "gelu" else 3) * a.hidden * a.ffn
     emb = a.vocab * a.hidden * (1 if a.tied_embeddings else 2)
     return a.layers * (attn + ffn) + emb
 

@@ -101,6 +101,63 @@ def test_pe_kind_follows_the_design() -> None:
         assert pe_cell_area_um2(hw, t).value == want.value
 
 
+def test_lut_pe_and_array_by_hand() -> None:
+    """LUT PE at 45nm, bit_plane, g = 4, 8-bit activations, 32-bit accumulator: 8 entries of
+    8 + 2 = 10 bits; per PE an 8:1 mux of 10 bits (7 x 10 mux2 bits), a 2:1 plane select of the
+    4-bit indices (4 mux2 bits), 10 negating XORs, the 32-bit adder 137 and registers for the
+    partial sum and both planes' indices (32 + 2 x 4 = 40 bits); a mux2 bit is 2 gate bits.
+    Per row (tables built in the array): two tables (2 x 8 x 10 = 160 register bits) and
+    2^4 - 2 = 14 ten-bit adders (36 + (67 - 36) x 2 / 8 = 43.75 each). The 4x4 array is
+    (16 PEs + 4 rows) x 1.5; built on the vector unit, the rows keep only their tables."""
+    pe = 137 + 40 * REG_45 + (2 * 70 + 2 * 4 + 10) * GATE_45
+    row = 160 * REG_45 + 14 * 43.75
+    lut = {"rows": 4, "cols": 4, "pe_kind": "ternary_lut", "accumulator_bits": 32}
+    a = chip_area(_design(array=lut))
+    assert pe_cell_area_um2(_design(array=lut), ta.area_table("45nm")).value == pytest.approx(pe)
+    assert a.pe_array_mm2.value == pytest.approx((16 * pe + 4 * row) * PR * 1e-6, rel=1e-12)
+    vec = chip_area(_design(array={**lut, "lut_table_build": "vector"}))
+    assert vec.pe_array_mm2.value == pytest.approx((16 * pe + 4 * 160 * REG_45) * PR * 1e-6)
+
+
+def test_bit_serial_pe_by_hand() -> None:
+    """Bit-serial PE at 45nm, 8-bit activations, 32-bit accumulator, weights up to 8 planes,
+    one plane per cycle: the activation's 8 + 8 - 1 = 15-bit shift register (15 register bits,
+    15 mux2 bits), one lane (adder 137, an AND and an XOR per shifted bit: 30 gate bits), and
+    the partial sum and 8 weight bits (40 register bits). Two planes per cycle: two lanes. With
+    act_zero_skipping a zero-flag bit per PE and an 8-gate-bit detector per row."""
+    t = ta.area_table("45nm")
+    one = 137 + 30 * GATE_45 + 15 * REG_45 + 30 * GATE_45 + 40 * REG_45
+    serial = {"rows": 4, "cols": 4, "pe_kind": "bit_serial", "accumulator_bits": 32}
+    assert pe_cell_area_um2(_design(array=serial), t).value == pytest.approx(one)
+    two = _design(array={**serial, "serial_bits_per_cycle": 2})
+    assert pe_cell_area_um2(two, t).value == pytest.approx(one + 137 + 30 * GATE_45)
+    gated = _design(array={**serial, "act_zero_skipping": True})
+    a = chip_area(gated)
+    assert a.pe_array_mm2.value == pytest.approx(
+        (16 * (one + REG_45) + 4 * 8 * GATE_45) * PR * 1e-6, rel=1e-12
+    )
+
+
+def test_area_sums_by_component_on_every_shipped_design() -> None:
+    """Every shipped design: core = PE array + buffers + vector unit, total = core + PHY +
+    controller, each component non-negative and sourced."""
+    from pathlib import Path
+
+    from tersim.config import load_hardware
+
+    root = Path(__file__).resolve().parents[3]
+    for path in sorted((root / "hw_configs").glob("*.yaml")):
+        a = chip_area(load_hardware(path))
+        parts = [a.pe_array_mm2.value, *(s.value for s in a.sram_mm2.values())]
+        assert a.core_mm2 == pytest.approx(sum(parts) + a.vector_unit_mm2.value), path.stem
+        assert a.total_mm2 == pytest.approx(
+            a.core_mm2 + a.dram_phy_mm2.value + a.dram_controller_mm2.value
+        )
+        assert all(p > 0 for p in parts) and a.pe_array_mm2.source.strip()
+        doc = a.to_json()
+        assert doc["total"] == pytest.approx(a.total_mm2) and doc["node"] == a.node
+
+
 def test_pieces() -> None:
     t = ta.area_table("45nm")
     assert ta.int_adder_um2(t, 24).value == pytest.approx((67 + 137) / 2)

@@ -44,6 +44,16 @@ def render_pe_table() -> str:
         "FP16 MAC, acc 32": lambda t: ta.fp16_mac_pe_um2(t, 32),
         "FP16 MAC, acc 16": lambda t: ta.fp16_mac_pe_um2(t, 16),
         "BF16 MAC, acc 32": lambda t: ta.bf16_mac_pe_um2(t, 32),
+        "LUT PE, bit_plane g 4 (8 x 10-bit entries), acc 32": lambda t: ta.ternary_lut_pe_um2(
+            t, 32, 8, 10, 4, 2
+        ),
+        "LUT row, bit_plane g 4, built in the array": lambda t: ta.lut_row_um2(t, 8, 10, 14),
+        "LUT PE, direct g 4 (41 x 10-bit entries), acc 32": lambda t: ta.ternary_lut_pe_um2(
+            t, 32, 41, 10, 7, 1
+        ),
+        "bit-serial PE, 8 planes, 1 per cycle, act 8, acc 32": lambda t: ta.bit_serial_int_pe_um2(
+            t, 32, 8, 8, 1
+        ),
         "BitMoD FP16 MAC (published at 28nm)": lambda t: t.bitmod_fp16_mac_um2,
         "BitMoD bit-serial 4-wide PE (published at 28nm)": ta.bit_serial_pe_um2,
         "vector lane": ta.vector_lane_um2,

@@ -63,12 +63,21 @@ def test_sram_is_horowitz_times_the_cacti_ratio() -> None:
     assert t.sram_1mb_read_64b_pj.value == pytest.approx(100 * 29.5135 / 63.7934, rel=1e-6)
 
 
-def test_leakage_fields_are_area_times_density() -> None:
-    e, a = energy_table("28nm"), ta.area_table("28nm")
-    density = a.logic_leakage_mw_per_mm2.value
-    pe = ta.ternary_add_pe_um2(a, 32).value * 1.5
-    assert e.ternary_pe_leakage_uw.value == pytest.approx(pe * 1e-6 * density * 1e3, rel=1e-5)
-    assert e.sram_leakage_mw_per_mb.value == ta.CACTI_SRAM_BANKS["28nm"][1 << 20][1]
+def test_leakage_is_no_energy_field_but_area_times_density() -> None:
+    """Leakage left the energy tables: a 28nm design's PE-array leakage is its placed PE area
+    (rows x cols x cell x 1.5) times the node's logic density, its SRAM's the CACTI area times
+    the SRAM density."""
+    assert not [n for n in energy_field_names() if "leak" in n]
+    a = ta.area_table("28nm")
+    hw = load_hardware(ROOT / "hw_configs" / "ternary-128x128-45nm.yaml")
+    hw = hw.model_copy(update={"tech": hw.tech.model_copy(update={"node": "28nm"})})
+    p = price_list(hw)
+    pe_mm2 = 128 * 128 * ta.ternary_add_pe_um2(a, 32).value * 1.5 * 1e-6
+    assert p.leakage_mw["pe_array"] == pytest.approx(
+        pe_mm2 * a.logic_leakage_mw_per_mm2.value, rel=1e-9
+    )
+    mb_area, mb_leak = ta.CACTI_SRAM_BANKS["28nm"][1 << 20]
+    assert a.sram_leakage_mw_per_mm2.value == pytest.approx(mb_leak / mb_area)
 
 
 def test_every_28nm_number_has_a_source() -> None:

@@ -14,7 +14,13 @@ from safetensors.numpy import save_file
 from tersim.config import PEKind
 from tersim.config.workload import ModelSpec
 from tersim.errors import TersimError
-from tersim.functional.checkpoint import _index, _read, expected_tensors, load_checkpoint
+from tersim.functional.checkpoint import (
+    _index,
+    _read,
+    expected_tensors,
+    load_checkpoint,
+    unpack_hf,
+)
 from tersim.functional.packing import unpack_ternary
 from tersim.functional.quant import quantize_ternary
 from tersim.functional.transformer import ModelConfig, trace_model
@@ -57,13 +63,20 @@ def random_tensors(spec: ModelSpec, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def write_bf16(path: Path, tensors: dict[str, np.ndarray]) -> None:
-    """A safetensors file of BF16 tensors (NumPy cannot save bf16: write the format by hand)."""
+    """A safetensors file of BF16 tensors, and uint8 tensors as U8 (NumPy cannot save bf16:
+    write the format by hand, from its spec: 8-byte header length, JSON header, data)."""
     header: dict[str, Any] = {}
     blobs, offset = [], 0
     for name, a in tensors.items():
-        raw = (a.astype(np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
+        if a.dtype == np.uint8:
+            dtype, raw = "U8", a.tobytes()
+        else:
+            dtype, raw = (
+                "BF16",
+                (a.astype(np.float32).view(np.uint32) >> 16).astype("<u2").tobytes(),
+            )
         header[name] = {
-            "dtype": "BF16",
+            "dtype": dtype,
             "shape": list(a.shape),
             "data_offsets": [offset, offset + len(raw)],
         }
@@ -182,3 +195,126 @@ def test_not_a_safetensors_file(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(TersimError, match=r"no \*.safetensors files"):
         load_checkpoint(tmp_path / "empty", spec, _formats(spec))
+
+
+# --- the packed BitNet layout (microsoft/bitnet-b1.58-2B-4T) ------------------------------------
+
+
+def hf_pack(trits: np.ndarray) -> np.ndarray:
+    """(out, in) trits -> (out / 4, in) uint8 as documented by transformers'
+    ``integrations/bitnet.py`` (``pack_weights``): digit w + 1 of row ``i * out/4 + r`` at bits
+    ``2i`` of packed row ``r``. Written from that description, as a loop."""
+    rows = trits.shape[0] // 4
+    packed = np.zeros((rows, trits.shape[1]), dtype=np.uint8)
+    for i in range(4):
+        for r in range(rows):
+            packed[r] |= ((trits[i * rows + r] + 1).astype(np.uint8) << (2 * i)).astype(np.uint8)
+    return packed
+
+
+def test_unpack_matches_the_transformers_docstring_example() -> None:
+    """``unpack_weights``' docstring in transformers/integrations/bitnet.py: these two packed
+    rows unpack to the 8 x 2 matrix below."""
+    packed = np.array([[0b10100001, 0b00011000], [0b10010000, 0b00001010]], dtype=np.uint8)
+    expected = [[0, -1], [-1, 1], [-1, 1], [-1, 1], [1, 0], [0, -1], [1, -1], [1, -1]]
+    assert unpack_hf(packed, "w").tolist() == expected
+    assert hf_pack(np.array(expected, dtype=np.int8)).tolist() == packed.tolist()
+    with pytest.raises(TersimError, match="0b11"):
+        unpack_hf(np.array([[0b11]], dtype=np.uint8), "w")
+
+
+def packed_checkpoint(
+    tensors: dict[str, np.ndarray], linear_class: str | None
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """The packed layout of the master ``tensors``: each linear quantized (absmean, per tensor)
+    and packed, with ``weight_scale`` 1 / gamma (``bitlinear``) or gamma (``autobitlinear``),
+    stored in bf16; returns the tensors and the scale each linear must get."""
+    out, scales = {}, {}
+    for name, w in tensors.items():
+        if not name.endswith("_proj.weight"):
+            out[name] = w
+            continue
+        q = quantize_ternary(w)  # absmean over the tensor, as BitNet's offline quantization
+        out[name] = hf_pack(q.trits)
+        gamma = float(q.scale[0, 0])
+        raw = 1 / gamma if linear_class in (None, "bitlinear") else gamma
+        stored = float((np.float32(raw).view(np.uint32) >> 16 << 16).view(np.float32))  # bf16
+        out[name + "_scale"] = np.array([raw], dtype=np.float32)
+        scales[name] = 1 / stored if linear_class in (None, "bitlinear") else stored
+    return out, scales
+
+
+@pytest.mark.parametrize("linear_class", [None, "bitlinear", "autobitlinear"])
+def test_packed_checkpoint_loads_the_same_trits_and_its_scales(
+    tmp_path: Path, linear_class: str | None
+) -> None:
+    spec = tiny_spec()
+    master = random_tensors(spec, seed=5)
+    packed, scales = packed_checkpoint(master, linear_class)
+    (tmp_path / "bf16").mkdir()
+    (tmp_path / "packed").mkdir()
+    write_bf16(tmp_path / "bf16" / "model.safetensors", master)
+    write_bf16(tmp_path / "packed" / "model.safetensors", packed)
+    quant = {} if linear_class is None else {"linear_class": linear_class}
+    config = {"hidden_size": 32, "num_hidden_layers": 2, "quantization_config": quant}
+    (tmp_path / "packed" / "config.json").write_text(json.dumps(config))
+    a = load_checkpoint(tmp_path / "bf16", spec, _formats(spec))
+    b = load_checkpoint(tmp_path / "packed", spec, _formats(spec))
+    for la, lb, i in zip(a.weights.layers, b.weights.layers, range(2), strict=True):
+        for attr, hf in (("q_proj", "self_attn.q_proj"), ("down_proj", "mlp.down_proj")):
+            np.testing.assert_array_equal(
+                unpack_ternary(getattr(la, attr).packed), unpack_ternary(getattr(lb, attr).packed)
+            )
+            got = float(getattr(lb, attr).scale[0, 0])
+            assert got == pytest.approx(scales[f"model.layers.{i}.{hf}.weight"], rel=1e-6)
+    tokens = np.array([[1, 5, 9, 2]])
+    la, lb = (m.forward(tokens, m.new_cache(1, 4)) for m in (a, b))
+    np.testing.assert_allclose(la, lb, rtol=0.05, atol=0.05)  # scales differ by bf16 rounding
+    wl = trace_model(b, (Phase.PREFILL, Phase.DECODE), 4, 2, 1)
+    assert all(op.measured is not None for op in wl.ops if op.kind.value == "linear")
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda t: t.pop("model.layers.0.mlp.up_proj.weight_scale"), "missing tensor 'model.layers.0.mlp.up_proj.weight_scale'"),
+        (lambda t: t.__setitem__("model.layers.0.mlp.up_proj.weight", np.zeros((48, 32), np.uint8)), r"packed U8 shape \(48, 32\) \(expected \(12, 32\)"),
+        (lambda t: t.__setitem__("model.layers.1.mlp.down_proj.weight_scale", np.ones(2, np.float32)), r"down_proj.weight_scale': BF16 of shape \(2,\)"),
+        (lambda t: t.__setitem__("model.norm.weight_scale", np.ones(1, np.float32)), "unexpected tensor 'model.norm.weight_scale'"),
+        (lambda t: t["model.layers.0.self_attn.q_proj.weight"].__setitem__((0, 0), 0xFF), "0b11"),
+    ],
+    ids=["no-scale", "shape", "scale-shape", "extra-scale", "code-3"],
+)  # fmt: skip
+def test_bad_packed_checkpoints_name_the_tensor(tmp_path: Path, mutate: Any, message: str) -> None:
+    spec = tiny_spec()
+    packed, _ = packed_checkpoint(random_tensors(spec), "bitlinear")
+    mutate(packed)
+    write_bf16(tmp_path / "model.safetensors", packed)
+    with pytest.raises(TersimError, match=message):
+        load_checkpoint(tmp_path / "model.safetensors", spec, _formats(spec))
+
+
+def test_scale_beside_a_master_weight_is_an_error(tmp_path: Path) -> None:
+    spec = tiny_spec()
+    tensors = random_tensors(spec)
+    tensors["model.layers.0.mlp.up_proj.weight_scale"] = np.ones(1, np.float32)
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    with pytest.raises(TersimError, match="a scale beside a F32 weight"):
+        load_checkpoint(tmp_path / "model.safetensors", spec, _formats(spec))
+
+
+def test_config_json_that_contradicts_the_workload(tmp_path: Path) -> None:
+    spec = tiny_spec()
+    save_file(random_tensors(spec), str(tmp_path / "model.safetensors"))
+    config = {"hidden_size": 64, "quantization_config": {"linear_class": "fancylinear"}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(TersimError) as err:
+        load_checkpoint(tmp_path, spec, _formats(spec))
+    text = str(err.value)
+    assert (
+        "config.json: hidden_size is 64 but workload 'tiny-bitnet' has architecture.hidden" in text
+    )
+    assert "linear_class is 'fancylinear'" in text
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(TersimError, match=r"config\.json(:\d+)?: not readable JSON"):
+        load_checkpoint(tmp_path, spec, _formats(spec))

@@ -32,6 +32,14 @@ ARCHS: dict[str, dict[str, Any]] = {
         ffn_type="gelu", parallel_attention=True, kv_heads=1, norm="layernorm"
     ),
     "relu2-parallel-subln": dict(ffn_type="relu2_glu", parallel_attention=True, sublayer_norm=True),
+    # heads wider than hidden / heads (Gemma-7B: 16 x 256 over a 3072 model), GeGLU
+    "geglu-wide-heads-mqa": dict(ffn_type="geglu", head_dim=16, kv_heads=1),
+    # heads narrower than hidden / heads, with sub-layer norms at the attention width
+    "relu2-narrow-heads-subln": dict(ffn_type="relu2_glu", head_dim=4, sublayer_norm=True),
+    # GPT-NeoX / StableLM: RoPE on a quarter of each head
+    "gelu-partial-rotary-layernorm": dict(
+        ffn_type="gelu", rotary_dim=2, norm="layernorm", kv_heads=4, parallel_attention=True
+    ),
 }
 SCENARIOS: dict[str, tuple[tuple[Phase, ...], int, int, int]] = {
     "both-b1": (BOTH, 4, 3, 1),
@@ -163,3 +171,120 @@ def test_cli_trace_measure(tmp_path: Path) -> None:
     )  # fmt: skip
     assert bad.returncode == 2
     assert "--measure supports ternary/binary" in bad.stderr
+
+
+def test_threads_do_not_change_the_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shared matmuls are exact: any thread count gives the same measured trace (helpers
+    offered work whatever the machine's load: the idle-core probe reads a missing file)."""
+    from tersim.functional import threads as threads_module
+
+    monkeypatch.setattr(threads_module, "_LOADAVG", "/nonexistent/loadavg")
+    spec = tiny_spec(hidden=256, heads=4, kv_heads=2, ffn=4096, vocab=64, max_context=64)
+    f = resolve_formats(spec, PEKind.TERNARY_ADD)
+    a = trace_measured(spec, f, BOTH, 3, 2, 1, seed=4, threads=1)
+    b = trace_measured(spec, f, BOTH, 3, 2, 1, seed=4, threads=3)
+    assert a == b
+
+
+def test_progress_hears_every_stage() -> None:
+    spec = tiny_spec()
+    f = resolve_formats(spec, PEKind.TERNARY_ADD)
+    calls: list[tuple[str, int, int]] = []
+    trace_measured(spec, f, BOTH, 3, 2, 1, progress=lambda *a: calls.append(a))
+    layers = spec.architecture.layers
+    assert calls == [
+        *(("weights", i, layers) for i in range(1, layers + 1)),
+        *(("prefill", i, layers) for i in range(1, layers + 1)),
+        ("decode", 1, 2),
+        ("decode", 2, 2),
+    ]
+
+
+def test_prompt_ids_set_the_scenario() -> None:
+    spec = tiny_spec()
+    f = resolve_formats(spec, PEKind.TERNARY_ADD)
+    prompt = np.array([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]])
+    wl = trace_measured(spec, f, BOTH, gen_tokens=1, prompt=prompt)
+    assert (wl.batch, wl.prompt_tokens) == (2, 5)
+    ref = trace_measured(spec, f, BOTH, gen_tokens=1, prompt=prompt[:, ::-1].copy())
+    assert [o.shape_key() for o in wl.ops] == [o.shape_key() for o in ref.ops]
+    assert wl != ref  # other tokens: other activations, other sparsity
+    with pytest.raises(Exception, match="prompt: 2 sequences of 5 tokens"):
+        trace_measured(spec, f, BOTH, prompt_tokens=4, prompt=prompt)
+
+
+def test_measured_by_layer_sums_the_ops() -> None:
+    from tersim.functional.summary import measured_by_layer
+
+    spec = tiny_spec(ffn_type="relu2_glu")
+    f = resolve_formats(spec, PEKind.TERNARY_ADD)
+    wl = trace_measured(spec, f, BOTH, 3, 2, 1, seed=2)
+    got = measured_by_layer(wl)
+    assert set(got) == {"prefill", "decode"} and set(got["decode"]) == {"layer_0", "layer_1"}
+    ops = [o for o in wl.ops if o.measured and o.phase is Phase.DECODE and o.layer == 1]
+    cell = got["decode"]["layer_1"]
+    assert cell["adds"] == sum(o.measured.adds for o in ops)  # type: ignore[union-attr]
+    assert cell["skips"] == sum(o.measured.skips for o in ops)  # type: ignore[union-attr]
+    first = [o for o in ops if o.step == 0]  # each matrix once
+    zeros = sum(o.measured.weight_zero_fraction * o.k * o.n for o in first)  # type: ignore[union-attr]
+    assert cell["weight_zero_fraction"] == pytest.approx(zeros / sum(o.k * o.n for o in first))
+    acts = sum(o.measured.act_sparsity * o.m * o.k for o in ops)  # type: ignore[union-attr]
+    assert cell["act_sparsity"] == pytest.approx(acts / sum(o.m * o.k for o in ops))
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tersim", *args], capture_output=True, text=True, cwd=cwd,
+        timeout=300,
+    )  # fmt: skip
+
+
+def test_cli_checkpoint_prompt_ids_and_run(tmp_path: Path) -> None:
+    """A measured trace from a checkpoint runs through ``tersim run``; its per-layer sparsity
+    is in the JSON record."""
+    import json
+
+    from safetensors.numpy import save_file
+    from test_checkpoint import random_tensors
+    from test_checkpoint import tiny_spec as bitnet_spec
+
+    spec = bitnet_spec()
+    save_file(random_tensors(spec), str(tmp_path / "model.safetensors"))
+    wl_yaml = tmp_path / "tiny.yaml"
+    wl_yaml.write_text(
+        "name: tiny-bitnet\n"
+        "architecture: {hidden: 32, layers: 2, heads: 4, kv_heads: 2, ffn: 48,\n"
+        "  ffn_type: relu2_glu, vocab: 64, tied_embeddings: true, sublayer_norm: true,\n"
+        "  max_context: 32}\n"
+        "quantization: {weight_format: ternary, kv_cache_bits: 4}\n"
+        "scenario: {batch: 1, prompt_tokens: 4, gen_tokens: 2}\n"
+    )
+    ids = tmp_path / "ids.txt"
+    ids.write_text("5 9 11 2 7 3\n1 2 3 4 5 6\n")
+    out = tmp_path / "trace.json"
+    proc = _cli("trace", str(wl_yaml), "--measure", "--checkpoint", str(tmp_path),
+                "--prompt-ids", str(ids), "--threads", "2", "-o", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    wl = load_workload_trace(out)
+    assert wl.is_measured and (wl.batch, wl.prompt_tokens, wl.gen_tokens) == (2, 6, 2)
+    record = tmp_path / "run.json"
+    proc = _cli("run", "--workload", str(wl_yaml), "--checkpoint", str(tmp_path),
+                "--json", str(record))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "measured (prefill, 2 layers): weight zero fraction" in proc.stdout
+    doc = json.loads(record.read_text())
+    layers = doc["measured_by_layer"]["decode"]
+    assert set(layers) == {"layer_0", "layer_1"}
+    assert all(0 < v["weight_zero_fraction"] < 1 for v in layers.values())
+    assert doc["run"]["scenario"]["prompt_tokens"] == 4  # the workload's scenario
+    assert doc["baseline"]["scenario"]["prompt_tokens"] == 4
+    bad = _cli("trace", str(wl_yaml), "--checkpoint", str(tmp_path), "-o", str(out))
+    assert bad.returncode == 2 and "need --measure" in bad.stderr
+    bad = _cli("trace", str(wl_yaml), "--measure", "--checkpoint", str(tmp_path / "nope"),
+               "-o", str(tmp_path / "x.json"))  # fmt: skip
+    assert bad.returncode == 2 and "no such checkpoint" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    ids.write_text("1 2 3\n4 99 6\n")
+    bad = _cli("trace", str(wl_yaml), "--measure", "--prompt-ids", str(ids), "-o", str(out))
+    assert bad.returncode == 2 and "line 2: token '99' is not an id in [0, 64)" in bad.stderr
+    assert load_workload_trace(out).prompt_tokens == 6  # the earlier trace is untouched

@@ -342,3 +342,27 @@ def test_4bit_bad_arguments(kwargs, match):
 def test_int8_rejects_group_granularity():
     with pytest.raises(WorkloadError, match="granularity"):
         quantize_int8(np.ones((4, 4)), G.GROUP)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(
+    shape=st.sampled_from([(1, 1), (3, 7), (2, 3, 5), (4, 1536)]),
+    bits=st.sampled_from([2, 3, 4, 8]),
+    magnitude=st.sampled_from([1e-6, 1.0, 1e4]),
+    seed=st.integers(0, 2**16),
+)
+def test_activations_equal_the_numpy_formula_bit_for_bit(shape, bits, magnitude, seed):
+    """The compiled quantizer against the formula written in NumPy (ties included: x * Q /
+    amax lands on .5 for values built that way)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * magnitude
+    x[..., 0] = 0.0
+    if shape[-1] > 2:
+        x[..., 1] = np.max(np.abs(x), axis=-1) * 2.5 / (2 ** (bits - 1) - 1)  # amax, a tie at 2.5
+    q = 2 ** (bits - 1) - 1
+    amax = np.max(np.abs(x), axis=-1, keepdims=True)
+    safe = np.where(amax > 0, amax, 1.0)
+    got = quantize_activations(x, bits)
+    np.testing.assert_array_equal(got.values, np.clip(np.rint(x * q / safe), -q - 1, q))
+    np.testing.assert_array_equal(got.scale, (amax / q).astype(np.float32))
+    assert got.values.dtype == np.int8 and got.scale.shape == (*shape[:-1], 1)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import numba
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,22 +11,24 @@ from hypothesis import strategies as st
 
 from tersim.config.enums import ScaleGranularity
 from tersim.errors import WorkloadError
+from tersim.functional import kernels
 from tersim.functional.kernels import (
-    _MAX_TERMS,
-    _MAX_TILE_N,
+    _BLOCK_2BIT,
+    _BLOCK_BASE3,
+    _STATE_HEADER,
     OpCounts,
-    _Plan,
-    _plan,
+    plan,
     ternary_linear,
     ternary_matmul,
 )
-from tersim.functional.packing import pack_ternary
+from tersim.functional.packing import PANEL_N, pack_ternary
 from tersim.functional.quant import quantize_activations, quantize_ternary
 from tersim.functional.reference import (
     reference_counts,
     reference_matmul,
     reference_ternary_matmul,
 )
+from tersim.functional.threads import KernelThreads
 
 BPWS = [2, 1.6]
 
@@ -45,8 +48,10 @@ def random_activations(rng: np.random.Generator, m: int, k: int, kind: str) -> n
     raise AssertionError(kind)
 
 
-def check(x: np.ndarray, trits: np.ndarray, bpw: float) -> None:
-    y, counts = ternary_matmul(x, pack_ternary(trits, bpw))
+def check(
+    x: np.ndarray, trits: np.ndarray, bpw: float, threads: KernelThreads | None = None
+) -> None:
+    y, counts = ternary_matmul(x, pack_ternary(trits, bpw), threads)
     y_ref, counts_ref = reference_ternary_matmul(x, trits)
     assert y.dtype == np.int32
     assert y.shape == y_ref.shape
@@ -58,7 +63,7 @@ def check(x: np.ndarray, trits: np.ndarray, bpw: float) -> None:
 
 @settings(max_examples=80, derandomize=True, deadline=None)
 @given(
-    m=st.integers(1, 4),
+    m=st.sampled_from([1, 2, 3, 7, 8, 9, 17]),
     k=st.integers(1, 67),
     n=st.integers(1, 45),
     zero_fraction=st.sampled_from([0.0, 0.35, 1.0]),
@@ -73,15 +78,15 @@ def test_matches_reference_small_shapes(m, k, n, zero_fraction, kind, bpw, seed)
 
 @settings(max_examples=12, derandomize=True, deadline=None)
 @given(
-    m=st.sampled_from([1, 3]),
-    k=st.integers(240, 1300),
-    n=st.integers(250, 600),
+    m=st.sampled_from([1, 3, 9]),
+    k=st.integers(100, 700),
+    n=st.integers(PANEL_N - 40, PANEL_N + 300),
     kind=st.sampled_from(["int8", "extreme"]),
     bpw=st.sampled_from(BPWS),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_matches_reference_across_tiles_and_blocks(m, k, n, kind, bpw, seed):
-    """K past the int16 partial-sum block (252 inputs), N past one 256-output tile."""
+def test_matches_reference_across_panels_and_blocks(m, k, n, kind, bpw, seed):
+    """K past the int16 partial-sum blocks (120 and 125 inputs), N past one panel of outputs."""
     rng = np.random.default_rng(seed)
     check(random_activations(rng, m, k, kind), random_trits(rng, k, n, 0.3), bpw)
 
@@ -97,14 +102,17 @@ def test_one_by_one(bpw):
 
 
 @pytest.mark.parametrize("bpw", BPWS)
-@pytest.mark.parametrize("k", [252, 253, 1001])
-def test_worst_case_accumulation_is_exact(bpw, k):
-    """-128 against -1 everywhere: each term is +128, the largest; likewise -128 against +1."""
-    x = np.full((2, k), -128, dtype=np.int8)
-    for sign in (-1, 1):
-        trits = np.full((k, 3), sign, dtype=np.int8)
-        y, _ = ternary_matmul(x, pack_ternary(trits, bpw))
-        assert np.all(y == -128 * sign * k)
+@pytest.mark.parametrize("k", [8 * _BLOCK_2BIT, 8 * _BLOCK_2BIT + 1, 5 * _BLOCK_BASE3, 1001])
+@pytest.mark.parametrize("m", [2, 8])
+def test_worst_case_accumulation_is_exact(bpw, k, m):
+    """-128 (and 127) against -1 and +1 everywhere: the largest terms of a block, the largest
+    digit sums (digit 2 for +1) and the most negative ones."""
+    for a in (-128, 127):
+        x = np.full((m, k), a, dtype=np.int8)
+        for sign in (-1, 1):
+            trits = np.full((k, 3), sign, dtype=np.int8)
+            y, _ = ternary_matmul(x, pack_ternary(trits, bpw))
+            assert np.all(y == a * sign * k)
 
 
 @pytest.mark.parametrize("bpw", BPWS)
@@ -121,9 +129,9 @@ def test_gemm_rows_equal_gemv(bpw):
     rng = np.random.default_rng(1)
     trits = random_trits(rng, 301, 517, 0.3)
     packed = pack_ternary(trits, bpw)
-    x = random_activations(rng, 5, 301, "int8")
+    x = random_activations(rng, 11, 301, "int8")  # one block of 8 rows, then 3 single rows
     y, _ = ternary_matmul(x, packed)
-    for r in range(5):
+    for r in range(11):
         y_row, counts_row = ternary_matmul(x[r : r + 1], packed)
         np.testing.assert_array_equal(y_row[0], y[r])
         assert counts_row == reference_counts(1, trits)
@@ -161,55 +169,120 @@ def test_bad_activations_name_x(x, match):
 
 
 @pytest.mark.parametrize("bpw", BPWS)
-def test_every_thread_count_gives_the_same_result(bpw):
-    """The GEMV splits K across threads; each split count must give the oracle's answer."""
+@pytest.mark.parametrize("m", [1, 20])
+def test_every_thread_count_gives_the_same_result(bpw, m):
+    """Shared matmuls (past PARALLEL_MIN_WORK) on 2 to 4 threads equal the oracle."""
     rng = np.random.default_rng(4)
-    trits = random_trits(rng, 1111, 300, 0.3)
+    k, n = 2011, 2 * PANEL_N + 300
+    if m == 20:
+        k = 300
+    trits = random_trits(rng, k, n, 0.3)
     packed = pack_ternary(trits, bpw)
-    x = random_activations(rng, 1, 1111, "extreme")
+    x = random_activations(rng, m, k, "extreme")
+    assert m * k * n >= kernels.PARALLEL_MIN_WORK
     expected = reference_matmul(x, trits)
-    before = numba.get_num_threads()
-    try:
-        for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
-            numba.set_num_threads(threads)
-            y, _ = ternary_matmul(x, packed)
-            np.testing.assert_array_equal(y, expected)
-    finally:
-        numba.set_num_threads(before)
+    for threads in range(1, 5):
+        with KernelThreads(threads, idle_probe=lambda: None) as team:  # always share
+            for _ in range(3):
+                y, _ = ternary_matmul(x, packed, team)
+                np.testing.assert_array_equal(y, expected)
+
+
+def test_no_idle_core_no_sharing():
+    """With every core taken (the probe says 0 idle) nothing is offered to the helpers."""
+    with KernelThreads(2, idle_probe=lambda: 0) as busy, KernelThreads(2, lambda: 1) as free:
+        assert busy.helpers_available() == 0 and free.helpers_available() == 1
+        assert not busy.share(lambda: None, busy.helpers_available())
+        rng = np.random.default_rng(9)
+        trits = random_trits(rng, 2048, 3 * PANEL_N, 0.3)
+        x = random_activations(rng, 1, 2048, "int8")
+        y, _ = ternary_matmul(x, pack_ternary(trits, 2), busy)
+        np.testing.assert_array_equal(y, reference_matmul(x, trits))
+    with KernelThreads(3, idle_probe=lambda: 1) as team:
+        assert team.helpers_available() == 1  # no more helpers than idle cores
+    with KernelThreads(1) as single:
+        assert single.helpers_available() == 0
+
+
+def test_caller_never_waits_for_a_helper():
+    """A helper that is stuck in another job (as on a core another process holds) leaves the
+    caller to compute every chunk itself: the call returns, with the oracle's answer."""
+    rng = np.random.default_rng(7)
+    trits = random_trits(rng, 2048, 3 * PANEL_N, 0.3)
+    packed = pack_ternary(trits, 2)
+    x = random_activations(rng, 1, 2048, "int8")
+    release = threading.Event()
+    with KernelThreads(2) as team:
+        assert team.share(lambda: release.wait(60))  # the only helper is now busy
+        y, _ = ternary_matmul(x, packed, team)  # would hang if it waited for the helper
+        release.set()
+    np.testing.assert_array_equal(y, reference_matmul(x, trits))
 
 
 @pytest.mark.parametrize("bpw", BPWS)
-def test_more_outputs_than_one_tile(bpw):
-    rng = np.random.default_rng(5)
-    n = _MAX_TILE_N + 77
-    for m in (1, 2):
-        check(random_activations(rng, m, 9, "int8"), random_trits(rng, 9, n, 0.3), bpw)
+def test_unfinished_chunks_are_recomputed(bpw):
+    """A chunk claimed by a helper that never reports it done is computed by _finish."""
+    rng = np.random.default_rng(8)
+    trits = random_trits(rng, 200, 2 * PANEL_N + 5, 0.3)
+    packed = pack_ternary(trits, bpw)
+    x = random_activations(rng, 1, 200, "int8")
+    p = plan(1, 200, trits.shape[1], packed.rows, packed.data.itemsize, 4)
+    b = kernels._coefficients(x, packed.rows, packed.trits_per_element)
+    sx = x.sum(axis=1, dtype=np.int64)
+    y = np.zeros((1, trits.shape[1]), np.int32)
+    state = np.zeros(_STATE_HEADER + p.chunks, dtype=np.int64)
+    state[1] = p.chunks
+    state[0] = 2  # chunks 0 and 1 were claimed by a helper that stalled
+    args = (packed.data, b, sx, y, p.tile, p.rows_per_chunk, state)
+    kernels._drain(*args)
+    assert np.all(state[_STATE_HEADER + 2 :] == 1) and np.all(
+        state[_STATE_HEADER : _STATE_HEADER + 2] == 0
+    )
+    assert kernels._finish(*args) == 2
+    np.testing.assert_array_equal(y, reference_matmul(x, trits))
 
 
 @pytest.mark.parametrize(
-    ("groups", "n", "rows", "tpb", "threads"),
+    ("m", "k", "n", "threads"),
     [
-        (1024, 4096, 1, 4, 2),
-        (820, 11008, 1, 5, 2),
-        (3, 5, 1, 4, 8),
-        (1024, 40000, 1, 4, 2),
-        (1024, 4096, 7, 4, 2),
-        (1000, 64, 1, 4, 3),
+        (1, 4096, 11008, 1),
+        (1, 4096, 11008, 2),
+        (1, 1536, 1536, 2),  # small: no sharing
+        (1, 4096, 1536, 2),
+        (1, 3, 5, 8),
+        (512, 3200, 8640, 2),
+        (13, 300, 2100, 3),
+        (7, 4096, 4096, 2),
     ],
 )
-def test_plan_covers_every_group_and_output(groups, n, rows, tpb, threads):
-    plan = _plan(groups, n, rows, tpb, threads)
-    block = _MAX_TERMS // tpb
-    assert plan.gchunk % block == 0  # slabs start on int16-block boundaries
-    assert (plan.splits - 1) * plan.gchunk < groups <= plan.splits * plan.gchunk
-    assert plan.tile % 64 == 0 and plan.tile <= _MAX_TILE_N
-    assert plan.tile * -(-n // plan.tile) >= n
-    if rows > 1:
-        assert plan.splits == 1
+def test_plan_covers_every_output_and_row(m, k, n, threads):
+    groups = -(-k // 8)
+    p = plan(m, k, n, groups, 2, threads)
+    covered = np.zeros((m, n), dtype=np.int64)
+    for c in range(p.chunks):  # the chunk geometry of kernels._chunk
+        row_blocks = -(-m // p.rows_per_chunk)
+        per_panel = -(-min(PANEL_N, n) // p.tile)
+        t = c // row_blocks
+        p0 = (t // per_panel) * PANEL_N
+        c0 = (t % per_panel) * p.tile
+        c1 = min(min(PANEL_N, n - p0), c0 + p.tile)
+        r0 = (c % row_blocks) * p.rows_per_chunk
+        if c0 < c1:
+            covered[r0 : r0 + p.rows_per_chunk, p0 + c0 : p0 + c1] += 1
+    assert np.all(covered == 1)  # every output of every row exactly once
+    assert p.tile <= PANEL_N and (p.tile % kernels.TILE_QUANTUM == 0 or p.tile == min(n, PANEL_N))
+    if m * k * n < kernels.PARALLEL_MIN_WORK or threads == 1:
+        assert p.threads == 1
+    else:
+        assert p.threads == threads
+        assert p.chunks >= threads  # something to share
+    if m > 1 and p.rows_per_chunk < m:
+        assert p.rows_per_chunk % 8 == 0  # whole blocks of the 8-row kernel
 
 
-def test_plan_splits_k_for_a_gemv_on_two_threads():
-    assert _plan(1024, 4096, 1, 4, 2) == _Plan(tile=4096, splits=2, gchunk=9 * 63)
+def test_plan_of_a_single_thread_gemv_is_one_chunk_per_panel():
+    assert plan(1, 4096, 11008, 512, 2, 1).chunks == -(-11008 // PANEL_N)
+    assert plan(1, 4096, 11008, 512, 2, 1).tile == PANEL_N
 
 
 @pytest.mark.parametrize("gran", [ScaleGranularity.TENSOR, ScaleGranularity.COLUMN])

@@ -9,9 +9,12 @@ from hypothesis import strategies as st
 
 from tersim.errors import TersimError, WorkloadError
 from tersim.functional.packing import (
+    PANEL_N,
     PackedTernary,
+    from_panels,
     pack_ternary,
     packed_nbytes,
+    to_panels,
     unpack_ternary,
 )
 
@@ -38,20 +41,42 @@ def test_round_trip_any_shape(k, n, zero_fraction, bpw, seed):
     assert out.dtype == np.int8
     assert out.shape == (k, n)
     np.testing.assert_array_equal(out, trits)
-    tpb = 4 if bpw == 2 else 5
-    assert packed.data.shape == (-(-k // tpb), n)
-    assert packed.nbytes == packed_nbytes((k, n), bpw) == n * (-(-k // tpb))
+    tpe, tpb = (8, 4) if bpw == 2 else (5, 5)
+    assert packed.matrix().shape == (-(-k // tpe), n)
+    assert packed.nbytes == packed.data.nbytes == n * (-(-k // tpe)) * (2 if bpw == 2 else 1)
+    assert packed_nbytes((k, n), bpw) == n * (-(-k // tpb))
     assert packed.plus_count == int(np.sum(trits == 1))
     assert packed.minus_count == int(np.sum(trits == -1))
     assert packed.zero_count == int(np.sum(trits == 0))
 
 
 def test_layout_2bit_hand_packed():
-    # Column 0 holds inputs k = 0..4: +1, -1, 0, +1 | -1 (second group, padded with zeros).
-    trits = np.array([[1], [-1], [0], [1], [-1]], dtype=np.int8)
+    # Inputs k = 0..4 of column 0: +1, -1, 0, +1, -1, then three padding zeros; column 1 zeros.
+    trits = np.array([[1, 0], [-1, 0], [0, 0], [1, 0], [-1, 0]], dtype=np.int8)
     packed = pack_ternary(trits, 2)
-    # digits 1, 2, 0, 1 -> 1 + (2 << 2) + (0 << 4) + (1 << 6) = 73; then digit 2 alone.
-    np.testing.assert_array_equal(packed.data, np.array([[73], [2]], dtype=np.uint8))
+    # digits (trit + 1): 2, 0, 1, 2, 0, 1, 1, 1 at bits 0, 2, ..., 14:
+    # 2 + (1 << 4) + (2 << 6) + (1 << 10) + (1 << 12) + (1 << 14) = 21650; all zeros 0x5555.
+    np.testing.assert_array_equal(packed.data, np.array([21650, 0x5555], dtype=np.uint16))
+    trits9 = np.vstack([trits, np.ones((4, 2), np.int8)])  # nine inputs: two words per column
+    words = pack_ternary(trits9, 2).matrix()
+    assert words[:, 0].tolist() == [2 + 16 + 128 + (2 << 10) + (2 << 12) + (2 << 14), 2 | 0x5554]
+
+
+def test_panel_layout():
+    """Outputs are stored in panels of PANEL_N columns, each a contiguous (rows, width) block."""
+    rng = np.random.default_rng(3)
+    n = 2 * PANEL_N + 37
+    trits = random_trits(rng, 20, n, 0.3)
+    packed = pack_ternary(trits, 2)
+    plain = pack_ternary(trits[:, :1], 2).matrix()  # column 0 on its own
+    words = packed.matrix()  # (3, n)
+    np.testing.assert_array_equal(words[:, :1], plain)
+    for p0 in range(0, n, PANEL_N):
+        w = min(PANEL_N, n - p0)
+        block = packed.data[3 * p0 : 3 * (p0 + w)].reshape(3, w)
+        np.testing.assert_array_equal(block, words[:, p0 : p0 + w])
+        np.testing.assert_array_equal(block, pack_ternary(trits[:, p0 : p0 + w], 2).matrix())
+    np.testing.assert_array_equal(from_panels(to_panels(words), 3, n), words)
 
 
 def test_layout_base3_hand_packed():
@@ -60,7 +85,8 @@ def test_layout_base3_hand_packed():
     # digits are trit + 1. Column 0: 2, 0, 1, 2, 0 -> 2 + 0*3 + 1*9 + 2*27 + 0*81 = 65; then
     # digit 2 and four padding zeros (digit 1) -> 2 + 3 + 9 + 27 + 81 = 122.
     # Column 1: 1, 1, 1, 1, 0 -> 1 + 3 + 9 + 27 = 40; then 1 + padding -> 121 (all zero).
-    np.testing.assert_array_equal(packed.data, np.array([[65, 40], [122, 121]], dtype=np.uint8))
+    np.testing.assert_array_equal(packed.matrix(), np.array([[65, 40], [122, 121]], dtype=np.uint8))
+    np.testing.assert_array_equal(packed.data, np.array([65, 40, 122, 121], dtype=np.uint8))
 
 
 def test_base3_extreme_bytes():
@@ -106,7 +132,7 @@ def test_bad_trits_names_parameter(trits):
 def test_unpack_rejects_unused_2bit_code():
     good = pack_ternary(np.zeros((4, 1), dtype=np.int8), 2)
     bad = PackedTernary(
-        data=np.array([[0b11]], dtype=np.uint8),
+        data=np.array([0x5557], dtype=np.uint16),
         shape=(4, 1),
         bits_per_weight=2,
         plus_count=0,
@@ -119,7 +145,7 @@ def test_unpack_rejects_unused_2bit_code():
 
 def test_unpack_rejects_base3_byte_above_242():
     bad = PackedTernary(
-        data=np.array([[243]], dtype=np.uint8),
+        data=np.array([243], dtype=np.uint8),
         shape=(5, 1),
         bits_per_weight=1.6,
         plus_count=0,
@@ -132,7 +158,15 @@ def test_unpack_rejects_base3_byte_above_242():
 def test_constructor_checks_shape_and_counts():
     with pytest.raises(WorkloadError, match="data"):
         PackedTernary(
-            data=np.zeros((2, 3), dtype=np.uint8),
+            data=np.zeros(6, dtype=np.uint16),
+            shape=(4, 3),
+            bits_per_weight=2,
+            plus_count=0,
+            minus_count=0,
+        )
+    with pytest.raises(WorkloadError, match="uint16"):
+        PackedTernary(
+            data=np.zeros(3, dtype=np.uint8),
             shape=(4, 3),
             bits_per_weight=2,
             plus_count=0,
@@ -140,7 +174,7 @@ def test_constructor_checks_shape_and_counts():
         )
     with pytest.raises(WorkloadError, match="plus_count"):
         PackedTernary(
-            data=np.zeros((1, 3), dtype=np.uint8),
+            data=np.zeros(3, dtype=np.uint16),
             shape=(4, 3),
             bits_per_weight=2,
             plus_count=10,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -11,20 +12,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny_models import tiny_spec
 
-from tersim.config import PEKind, ScaleGranularity, WeightFormat
+from tersim.config import FFNType, PEKind, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
 from tersim.functional.kernels import ternary_linear
 from tersim.functional.packing import pack_ternary, unpack_ternary
 from tersim.functional.quant import quantize_activations, quantize_binary, quantize_ternary
 from tersim.functional.transformer import (
-    LM_HEAD_CHUNK_ROWS,
     TernaryModel,
     attention,
     bitlinear,
+    ffn_activation,
     head_table,
     lm_head,
     quantize_pack,
+    rope,
     trace_measured,
 )
 from tersim.workload.formats import resolve_formats
@@ -125,12 +127,12 @@ def test_bitlinear_agrees_with_ternary_linear() -> None:
 
 def test_float16_lm_head_by_blocks_equals_float32() -> None:
     rng = np.random.default_rng(4)
-    table = rng.standard_normal((LM_HEAD_CHUNK_ROWS * 2 + 5, 8)).astype(np.float16)  # (V, H)
+    table = rng.standard_normal((2 * 4096 + 5, 8)).astype(np.float16)  # (V, H)
     x = rng.standard_normal((2, 8))  # (B, H)
     np.testing.assert_allclose(
         lm_head(x, table), lm_head(x, table.astype(np.float32)), rtol=1e-6, atol=1e-6
     )
-    assert head_table(table).dtype == np.float32  # small: converted once
+    assert head_table(table).dtype == np.float16  # kept in its bits, widened as it is read
 
 
 # --- attention ----------------------------------------------------------------------------------
@@ -155,6 +157,37 @@ def test_gqa_attention_equals_per_head_loop() -> None:
                 np.testing.assert_allclose(out[bi, ti, h], p @ values[bi, kv, :n], rtol=1e-12)
 
 
+@pytest.mark.parametrize("rotary_dim", [None, 8, 4, 2])
+def test_rope_equals_pairwise_rotation_loop(rotary_dim: int | None) -> None:
+    """Pair (i, i + R/2) of the first R dims turns by pos * theta^(-2i/R); the rest pass."""
+    rng = np.random.default_rng(2)
+    b, t, heads, d, start, theta = 1, 3, 2, 8, 4, 500.0
+    x = rng.standard_normal((b, t, heads, d))
+    out = rope(x, start, theta, rotary_dim)
+    r = d if rotary_dim is None else rotary_dim
+    want = x.copy()
+    for ti in range(t):
+        pos = start + ti
+        for h in range(heads):
+            for i in range(r // 2):
+                angle = pos * theta ** (-2 * i / r)
+                x1, x2 = x[0, ti, h, i], x[0, ti, h, i + r // 2]
+                want[0, ti, h, i] = x1 * math.cos(angle) - x2 * math.sin(angle)
+                want[0, ti, h, i + r // 2] = x2 * math.cos(angle) + x1 * math.sin(angle)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+
+
+def test_geglu_is_tanh_gelu_of_gate_times_up() -> None:
+    gate, up = np.array([[-2.0, 0.0, 0.5, 3.0]]), np.array([[1.0, 2.0, -1.0, 0.5]])
+    got = ffn_activation(FFNType.GEGLU, gate, up)
+    c = math.sqrt(2 / math.pi)
+    want = [
+        0.5 * g * (1 + math.tanh(c * (g + 0.044715 * g**3))) * u
+        for g, u in zip(gate[0], up[0], strict=True)
+    ]
+    np.testing.assert_allclose(got[0], want, rtol=1e-14)
+
+
 # --- KV cache -----------------------------------------------------------------------------------
 
 
@@ -164,11 +197,17 @@ def test_gqa_attention_equals_per_head_loop() -> None:
         dict(ffn_type="relu2_glu", sublayer_norm=True, tied_embeddings=True),
         dict(ffn_type="swiglu", kv_heads=1),
         dict(ffn_type="gelu", parallel_attention=True, norm="layernorm", kv_heads=4),
+        dict(ffn_type="geglu", head_dim=16, kv_heads=1),
+        dict(ffn_type="gelu", rotary_dim=2, norm="layernorm", kv_heads=4),
     ],
-    ids=["bitnet-gqa", "swiglu-mqa", "falcon-gelu-mha"],
+    ids=["bitnet-gqa", "swiglu-mqa", "falcon-gelu-mha", "gemma-wide-heads", "neox-partial-rope"],
 )
-def test_kv_cached_decode_equals_full_recompute(arch: dict[str, Any]) -> None:
+@pytest.mark.parametrize("kv_bits", [16, 8, 4, 3])
+def test_kv_cached_decode_equals_full_recompute(arch: dict[str, Any], kv_bits: int) -> None:
+    """Each position is quantized on its own, so the cache holds the same values either way."""
     spec = tiny_spec(**arch)
+    q = spec.quantization.model_copy(update={"kv_cache_bits": kv_bits})
+    spec = spec.model_copy(update={"quantization": q})
     model = TernaryModel.synthetic(spec, resolve_formats(spec, PEKind.TERNARY_ADD), seed=5)
     tokens = np.random.default_rng(1).integers(0, 64, size=(2, 9))  # (B, T)
     cache = model.new_cache(2, 9)

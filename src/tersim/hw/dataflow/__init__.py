@@ -170,11 +170,18 @@ def fill_cycles(
     OS: ``(r_used - 1) + (c_used - 1)``. WS/IS: the first partial sum crosses all R rows, so
     ``(R - 1) + (c_used - 1)``. SCALESIM pads every pass to the full array (used = R, C).
     """
-    rows, cols = positive("rows", rows), positive("cols", cols)
-    rows_used, cols_used = positive("rows_used", rows_used), positive("cols_used", cols_used)
+    rows, cols, rows_used, cols_used = _pass_geometry(rows, cols, rows_used, cols_used)
     if CompatMode(compat) is CompatMode.SCALESIM:
         rows_used, cols_used = rows, cols
     return dataflow_model(dataflow).fill_cycles(rows, cols, rows_used, cols_used)
+
+
+def _pass_geometry(rows: int, cols: int, rows_used: int, cols_used: int) -> tuple[int, ...]:
+    """The array and the PEs a pass uses, each checked to be a positive integer."""
+    names = ("rows", "cols", "rows_used", "cols_used")
+    return tuple(
+        positive(n, v) for n, v in zip(names, (rows, cols, rows_used, cols_used), strict=True)
+    )
 
 
 def drain_cycles(
@@ -193,8 +200,7 @@ def drain_cycles(
     SCALESIM: ``R + C - 2`` for every dataflow (skew of the full array; for OS to the last
     multiply-accumulate, with no output shift).
     """
-    rows, cols = positive("rows", rows), positive("cols", cols)
-    rows_used, cols_used = positive("rows_used", rows_used), positive("cols_used", cols_used)
+    rows, cols, rows_used, cols_used = _pass_geometry(rows, cols, rows_used, cols_used)
     model = dataflow_model(dataflow)
     if CompatMode(compat) is CompatMode.SCALESIM:
         return rows + cols - 2

@@ -167,6 +167,20 @@ class OperandBits:
 
 
 @dataclass(frozen=True, slots=True)
+class SteppedArgs:
+    """One run of the cycle-stepped oracle: operands already cast to the PE's types."""
+
+    x: np.ndarray  # (M, K) activations
+    w: np.ndarray  # (K, N) weights
+    acc_dtype: type[np.generic]
+    rows: int
+    cols: int
+    scalesim: bool
+    ternary: bool
+    opts: StationaryOptions
+
+
+@dataclass(frozen=True, slots=True)
 class SteppedRun:
     """What a dataflow's stepped-oracle hook returns: the product and the kernel statistics,
     with the edge reads attributed to the input and weight operands."""
@@ -252,18 +266,8 @@ class DataflowModel(Protocol):
         hold a whole chunk for the stream-outer loop order; None when both stream (OS)."""
         ...
 
-    def stepped(
-        self,
-        x: np.ndarray,
-        w: np.ndarray,
-        acc_dtype: type[np.generic],
-        rows: int,
-        cols: int,
-        scalesim: bool,
-        ternary: bool,
-        opts: StationaryOptions,
-    ) -> SteppedRun:
-        """Run ``x @ w`` on the cycle-stepped oracle."""
+    def stepped(self, a: SteppedArgs) -> SteppedRun:
+        """Run ``a.x @ a.w`` on the cycle-stepped oracle."""
         ...
 
 
@@ -302,3 +306,28 @@ class StationaryDataflow:
 
     def chunk_psum_reads(self, chunks: int, m: int, n: int) -> int:
         return 0  # chunks of the streamed M (WS) or N (IS) hold disjoint outputs
+
+    @staticmethod
+    def run_stationary(
+        stream: np.ndarray, stat: np.ndarray, a: SteppedArgs, ternary_mode: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``stream @ stat`` on the stationary kernel (``stat`` held in the PEs): the product
+        and the kernel statistics."""
+        from tersim.hw.dataflow.stepped import _MAC, _stationary_kernel
+
+        y = np.zeros((stream.shape[0], stat.shape[1]), a.acc_dtype)
+        mode = ternary_mode if a.ternary else _MAC
+        o = a.opts
+        stats = _stationary_kernel(
+            stream,
+            stat,
+            y,
+            np.zeros(1, a.acc_dtype),
+            a.rows,
+            a.cols,
+            a.scalesim,
+            mode,
+            o.preload_rows_per_cycle,
+            o.shadow_stationary,
+        )
+        return y, stats

@@ -22,17 +22,11 @@ from tersim.hw.dataflow.base import (
     OperandBits,
     PortDemand,
     StationaryDataflow,
-    StationaryOptions,
+    SteppedArgs,
     SteppedRun,
     StreamedOperand,
 )
-from tersim.hw.dataflow.stepped import (
-    _MAC,
-    _STAT_READS,
-    _STREAM_READS,
-    _TERNARY_STREAM,
-    _stationary_kernel,
-)
+from tersim.hw.dataflow.stepped import _STAT_READS, _STREAM_READS, _TERNARY_STREAM
 
 
 class InputStationary(StationaryDataflow):
@@ -70,32 +64,10 @@ class InputStationary(StationaryDataflow):
     def stream_chunk(self, m: int, n: int, k: int, bits: OperandBits) -> StreamedOperand | None:
         return StreamedOperand(BufferRole.WEIGHT, n, k * bits.weight_bits / 8)  # N columns of K
 
-    def stepped(
-        self,
-        x: np.ndarray,
-        w: np.ndarray,
-        acc_dtype: type[np.generic],
-        rows: int,
-        cols: int,
-        scalesim: bool,
-        ternary: bool,
-        opts: StationaryOptions,
-    ) -> SteppedRun:
+    def stepped(self, a: SteppedArgs) -> SteppedRun:
         # stationary activations, streamed weights: WS on the transposed problem
-        yt = np.zeros((w.shape[1], x.shape[0]), acc_dtype)
-        mode = _TERNARY_STREAM if ternary else _MAC
-        stats = _stationary_kernel(
-            np.ascontiguousarray(w.T),
-            np.ascontiguousarray(x.T),
-            yt,
-            np.zeros(1, acc_dtype),
-            rows,
-            cols,
-            scalesim,
-            mode,
-            opts.preload_rows_per_cycle,
-            opts.shadow_stationary,
-        )
+        wt, xt = np.ascontiguousarray(a.w.T), np.ascontiguousarray(a.x.T)
+        yt, stats = self.run_stationary(wt, xt, a, _TERNARY_STREAM)
         y = np.ascontiguousarray(yt.T)
         return SteppedRun(y, stats, int(stats[_STAT_READS]), int(stats[_STREAM_READS]))
 

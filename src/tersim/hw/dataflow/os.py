@@ -37,6 +37,7 @@ from tersim.hw.dataflow.base import (
     OperandBits,
     PortDemand,
     StationaryOptions,
+    SteppedArgs,
     SteppedRun,
     StreamedOperand,
 )
@@ -111,20 +112,10 @@ class OutputStationary:
     def stream_chunk(self, m: int, n: int, k: int, bits: OperandBits) -> StreamedOperand | None:
         return None  # both operands stream along K
 
-    def stepped(
-        self,
-        x: np.ndarray,
-        w: np.ndarray,
-        acc_dtype: type[np.generic],
-        rows: int,
-        cols: int,
-        scalesim: bool,
-        ternary: bool,
-        opts: StationaryOptions,
-    ) -> SteppedRun:
-        y = np.zeros((x.shape[0], w.shape[1]), acc_dtype)
-        mode = _TERNARY_STAT if ternary else _MAC
-        stats = _os_kernel(x, w, y, np.zeros(1, acc_dtype), rows, cols, scalesim, mode)
+    def stepped(self, a: SteppedArgs) -> SteppedRun:
+        y = np.zeros((a.x.shape[0], a.w.shape[1]), a.acc_dtype)
+        mode = _TERNARY_STAT if a.ternary else _MAC
+        stats = _os_kernel(a.x, a.w, y, np.zeros(1, a.acc_dtype), a.rows, a.cols, a.scalesim, mode)
         return SteppedRun(y, stats, int(stats[_STREAM_READS]), int(stats[_STAT_READS]))
 
 

@@ -49,7 +49,7 @@ from tersim.config.enums import CompatMode, Dataflow
 from tersim.errors import DesignError, WorkloadError
 
 # argument validation only, no timing formulas
-from tersim.hw.dataflow.base import StationaryOptions, positive
+from tersim.hw.dataflow.base import StationaryOptions, SteppedArgs, positive
 
 __all__ = ["SteppedResult", "simulate_gemm"]
 
@@ -661,7 +661,8 @@ def simulate_gemm(
     else:
         xa, wa, acc_dtype = x.astype(np.float64), w.astype(np.float64), np.float64
     scalesim = mode_c is CompatMode.SCALESIM
-    run = dataflow_model(df).stepped(xa, wa, acc_dtype, rows, cols, scalesim, ternary, opts)
+    args = SteppedArgs(xa, wa, acc_dtype, rows, cols, scalesim, ternary, opts)
+    run = dataflow_model(df).stepped(args)
     y, stats = run.product, run.stats
     in_reads, w_reads = run.input_reads_words, run.weight_reads_words
     if stats[_HAZARDS] != 0:

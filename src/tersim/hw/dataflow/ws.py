@@ -56,8 +56,6 @@ SRAM words: inputs ``col_folds * M * K``, weights ``K * N``, outputs ``row_folds
 
 from __future__ import annotations
 
-import numpy as np
-
 from tersim.config.enums import BufferRole, CompatMode, Dataflow, Port
 from tersim.hw.dataflow.base import (
     FoldGrid,
@@ -65,17 +63,11 @@ from tersim.hw.dataflow.base import (
     OperandBits,
     PortDemand,
     StationaryDataflow,
-    StationaryOptions,
+    SteppedArgs,
     SteppedRun,
     StreamedOperand,
 )
-from tersim.hw.dataflow.stepped import (
-    _MAC,
-    _STAT_READS,
-    _STREAM_READS,
-    _TERNARY_STAT,
-    _stationary_kernel,
-)
+from tersim.hw.dataflow.stepped import _STAT_READS, _STREAM_READS, _TERNARY_STAT
 
 
 class WeightStationary(StationaryDataflow):
@@ -113,31 +105,8 @@ class WeightStationary(StationaryDataflow):
     def stream_chunk(self, m: int, n: int, k: int, bits: OperandBits) -> StreamedOperand | None:
         return StreamedOperand(BufferRole.INPUT, m, k * bits.input_bits / 8)  # M rows of K
 
-    def stepped(
-        self,
-        x: np.ndarray,
-        w: np.ndarray,
-        acc_dtype: type[np.generic],
-        rows: int,
-        cols: int,
-        scalesim: bool,
-        ternary: bool,
-        opts: StationaryOptions,
-    ) -> SteppedRun:
-        y = np.zeros((x.shape[0], w.shape[1]), acc_dtype)
-        mode = _TERNARY_STAT if ternary else _MAC
-        stats = _stationary_kernel(
-            x,
-            w,
-            y,
-            np.zeros(1, acc_dtype),
-            rows,
-            cols,
-            scalesim,
-            mode,
-            opts.preload_rows_per_cycle,
-            opts.shadow_stationary,
-        )
+    def stepped(self, a: SteppedArgs) -> SteppedRun:
+        y, stats = self.run_stationary(a.x, a.w, a, _TERNARY_STAT)
         return SteppedRun(y, stats, int(stats[_STREAM_READS]), int(stats[_STAT_READS]))
 
 

@@ -38,6 +38,15 @@ class DramState:
     def shifted(self, d: int) -> DramState:
         return DramState(tuple(t + d for t in self.free_cycles), self.next_channel)
 
+    def is_shift_of(self, other: DramState, d: int) -> bool:
+        """Whether this state is ``other`` with every time ``d`` later (no allocation)."""
+        if self.next_channel != other.next_channel:
+            return False
+        mine, theirs = self.free_cycles, other.free_cycles
+        if len(mine) == 1:  # the aggregate pipe
+            return mine[0] - theirs[0] == d
+        return all(a - b == d for a, b in zip(mine, theirs, strict=True))
+
 
 @runtime_checkable
 class DramModel(Protocol):

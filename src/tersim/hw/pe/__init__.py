@@ -10,7 +10,10 @@ from __future__ import annotations
 from tersim.config.enums import PEKind
 from tersim.hw.pe.base import (
     ASSUMED_TERNARY_ZERO_FRACTION,
+    ArrayMatmul,
+    MatmulShape,
     MeasuredSlots,
+    PEArea,
     PEModel,
     PEPrices,
 )
@@ -18,7 +21,10 @@ from tersim.hw.plugin import load_model
 
 __all__ = [
     "ASSUMED_TERNARY_ZERO_FRACTION",
+    "ArrayMatmul",
+    "MatmulShape",
     "MeasuredSlots",
+    "PEArea",
     "PEModel",
     "PEPrices",
     "pe_model",

@@ -3,17 +3,33 @@
 Shared by the FP16, BF16 and INT8 MAC kinds (each its own module naming its formats and
 prices). A MAC PE multiplies, so it also runs activation x activation products (attention):
 float MACs any, an INT8 MAC only against an operand of at most 8 bits (an 8-bit KV cache).
-Float MACs take either 16-bit float weight format (the FP16 LM head on a BF16 array).
+Float MACs take either 16-bit float weight format (the FP16 LM head on a BF16 array). A MAC
+multiplies zero weights too; a zero activation is gated (operand isolation: ``act_skip``, a zero
+check) with ``array.act_zero_skipping``, and compaction applies (:mod:`.base`).
+
+Area (:mod:`tersim.tech.area`): multiplier, adder by accumulator width, registers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tersim.config.enums import PE_WEIGHT_FORMATS, PEKind, WeightFormat
+from tersim.config.hardware import ArrayConfig
 from tersim.hw.counts import PECounts
-from tersim.hw.pe.base import MeasuredSlots, PEPrices, int_add
-from tersim.tech.tables import EnergyTable
+from tersim.hw.pe.base import (
+    ArrayMatmul,
+    MatmulShape,
+    MeasuredSlots,
+    PEArea,
+    PEPrices,
+    gated_area,
+    int_add,
+    slotwise_matmul,
+)
+from tersim.tech import area as ta
+from tersim.tech.tables import EnergyTable, Sourced
 
 FLOAT16_FORMATS = (WeightFormat.FP16, WeightFormat.BF16)
 
@@ -25,6 +41,7 @@ class MacPE:
     native_out_bits: int
     is_float: bool  # float multiplier and adder (FP16 figures; BF16 has none of its own)
     max_operand_bits: float  # widest activation operand its multiplier takes
+    cell_um2: Callable[[ta.AreaTable, int, bool], Sourced]  # (table, accumulator bits, shadow)
 
     @property
     def weight_formats(self) -> tuple[WeightFormat, ...]:
@@ -45,21 +62,29 @@ class MacPE:
     def assumed_zero_fraction(self, weight_format: WeightFormat | None) -> float | None:
         return None
 
-    def passes_per_tile(self, weight_bits: float) -> int:
+    def passes_per_tile(self, array: ArrayConfig, weight_bits: float) -> int:
         return 1
 
-    def prices(self, table: EnergyTable, accumulator_bits: int, zero_skipping: bool) -> PEPrices:
+    def map_matmul(
+        self, array: ArrayConfig, shape: MatmulShape, measured: MeasuredSlots | None
+    ) -> ArrayMatmul:
+        return slotwise_matmul(array, shape, measured, self.slot_actions, 1, True)
+
+    def prices(self, table: EnergyTable, array: ArrayConfig) -> PEPrices:
+        acc = array.accumulator_bits
         if self.is_float:
             mul = table.fp16_mul_pj
-            add = table.fp16_add_pj if accumulator_bits <= 16 else table.fp32_add_pj
-            leak = table.fp16_mac_pe_leakage_uw
+            add = table.fp16_add_pj if acc <= 16 else table.fp32_add_pj
         else:
-            mul, add, leak = (
-                table.int8_mul_pj,
-                int_add(table, accumulator_bits),
-                (table.int8_mac_pe_leakage_uw),
-            )
-        return PEPrices(mul_pj=mul, add_pj=add, skip_pj=add, leakage_uw=leak)
+            mul, add = table.int8_mul_pj, int_add(table, acc)
+        return PEPrices(mul_pj=mul, add_pj=add, skip_pj=add, act_skip_pj=table.zero_check_pj)
 
-    def area_um2(self, accumulator_bits: int) -> float | None:
-        return None
+    def peak_pj_per_cycle(self, prices: PEPrices, array: ArrayConfig) -> float:
+        return prices.mul_pj.value + prices.add_pj.value
+
+    def pe_cycles(self, actions: PECounts, array: ArrayConfig) -> int:
+        return actions.mul + actions.act_skip
+
+    def area(self, t: ta.AreaTable, array: ArrayConfig) -> PEArea:
+        cell = self.cell_um2(t, array.accumulator_bits, array.shadow_stationary)
+        return gated_area(t, array, cell, self.native_act_bits)

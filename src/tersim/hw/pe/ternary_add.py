@@ -2,24 +2,37 @@
 
 Actions per slot: ``add`` (+1), ``sub`` (-1) or ``skip`` (0). Measured counts come from the
 functional model; otherwise the assumed zero fraction (:data:`ASSUMED_TERNARY_ZERO_FRACTION`;
-binary weights never skip) with +1 and -1 equally likely (the odd slot is an add).
+binary weights never skip) with +1 and -1 equally likely (the odd slot is an add). A zero
+activation is gated with ``array.act_zero_skipping`` (``act_skip``), and compaction applies
+(:mod:`.base`).
 
 Energy: each add or sub is one integer add at the accumulator width (BitNet's claim prices an
 INT8 add); a skip costs a zero check when the design skips zeros, else the same add (a zero is
 accumulated like any other weight). It has no multiplier, so it cannot run an activation x
 activation product (attention).
+
+Area (:func:`tersim.tech.area.ternary_add_pe_um2`): adder at the accumulator width, registers
+for the partial sum, the forwarded activation and the 2-bit weight, sign and zero gates.
 """
 
 from __future__ import annotations
 
 from tersim.config.enums import PE_WEIGHT_FORMATS, PEKind, WeightFormat
+from tersim.config.hardware import ArrayConfig
 from tersim.hw.counts import PECounts
 from tersim.hw.pe.base import (
     ASSUMED_TERNARY_ZERO_FRACTION,
+    ArrayMatmul,
+    MatmulShape,
     MeasuredSlots,
+    PEArea,
     PEPrices,
+    datapath_act_bits,
+    gated_area,
     int_add,
+    slotwise_matmul,
 )
+from tersim.tech import area as ta
 from tersim.tech.tables import EnergyTable, Sourced
 
 
@@ -47,20 +60,34 @@ class TernaryAddPE:
     def assumed_zero_fraction(self, weight_format: WeightFormat | None) -> float:
         return 0.0 if weight_format == WeightFormat.BINARY else ASSUMED_TERNARY_ZERO_FRACTION
 
-    def passes_per_tile(self, weight_bits: float) -> int:
+    def passes_per_tile(self, array: ArrayConfig, weight_bits: float) -> int:
         return 1
 
-    def prices(self, table: EnergyTable, accumulator_bits: int, zero_skipping: bool) -> PEPrices:
-        add = int_add(table, accumulator_bits)
+    def map_matmul(
+        self, array: ArrayConfig, shape: MatmulShape, measured: MeasuredSlots | None
+    ) -> ArrayMatmul:
+        return slotwise_matmul(array, shape, measured, self.slot_actions, 1, True)
+
+    def prices(self, table: EnergyTable, array: ArrayConfig) -> PEPrices:
+        add = int_add(table, array.accumulator_bits)
         return PEPrices(
             mul_pj=Sourced(0.0, "no multiplier"),
             add_pj=add,
-            skip_pj=table.zero_check_pj if zero_skipping else add,
-            leakage_uw=table.ternary_pe_leakage_uw,
+            skip_pj=table.zero_check_pj if array.zero_skipping else add,
+            act_skip_pj=table.zero_check_pj,
         )
 
-    def area_um2(self, accumulator_bits: int) -> float | None:
-        return None
+    def peak_pj_per_cycle(self, prices: PEPrices, array: ArrayConfig) -> float:
+        return prices.add_pj.value
+
+    def pe_cycles(self, actions: PECounts, array: ArrayConfig) -> int:
+        return actions.add + actions.sub + actions.skip + actions.act_skip
+
+    def area(self, t: ta.AreaTable, array: ArrayConfig) -> PEArea:
+        cell = ta.ternary_add_pe_um2(
+            t, array.accumulator_bits, datapath_act_bits(self, array), array.shadow_stationary
+        )
+        return gated_area(t, array, cell, datapath_act_bits(self, array))
 
 
 MODEL = TernaryAddPE()
