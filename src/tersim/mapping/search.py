@@ -15,24 +15,26 @@ Cycles come from the engine itself: the caller passes a :class:`Judge` (``tersim
 builds one from the simulator and the energy model, the layers above the mapping), so a point's
 cycles are exactly what the engine will measure when it runs the op alone.
 
-Branch and bound: every valid point gets a lower bound on its cycles from closed forms,
+Best-first branch and bound: every valid point gets a lower bound on its cycles from closed
+forms,
 
     max(first pass's load + DRAM latency + sum of all passes' issue intervals,
         DRAM bytes read / bandwidth + DRAM latency),
 
 (a pass cannot start before its data arrived, passes run one after another and none is
 shorter than its issue interval; the DRAM moves at most its bandwidth) and an energy bound at
-those cycles (energy grows with cycles through leakage). Points are visited in order of their
-bound; a point is simulated only while its bound can still beat the best point found, so the
-result equals the exhaustive evaluation of every point (:func:`exhaustive`, used by the
-tests), usually after simulating a handful of them.
+those cycles (energy grows with cycles through leakage). Points are refined in order of their
+bound (:func:`_search`), and the first point whose exact key comes up is taken: no other
+point's bound, hence its key, is smaller. So the result equals the exhaustive evaluation of
+every point (:func:`exhaustive`, used by the tests), usually after simulating a handful.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from tersim.config.enums import BufferRole, MappingObjective
 from tersim.errors import DesignError
@@ -172,10 +174,14 @@ def _search(
     tail: tuple[TileRun, ...],
     exhaustive: bool,
 ) -> Choice:
-    """Branch and bound in three steps per point, each a valid lower bound on its span: (0)
-    from the tile alone (its passes' intervals; compulsory reads beyond the first tile's), (1)
-    from its closed forms (its own reads), (2) the engine without back-pressure; then the
-    engine itself."""
+    """Best-first branch and bound. Every entry of a heap carries a lower bound of the
+    objective's key of the points it stands for; the entry with the least key is refined next,
+    in four stages: (0) a tile, bounded from the tile alone (its passes' intervals; compulsory
+    reads beyond the first tile's) -> its loop orders, (1) a point, bounded from its closed
+    forms (its own reads) -> its schedule, (2) a schedule, bounded by the engine without
+    back-pressure -> the engine's cycles, (3) an exact key. The first exact key taken off the
+    heap is the optimum: every other entry's bound, hence every point's key, is no smaller.
+    ``exhaustive`` refines every entry to the end instead (the oracle of the tests)."""
     p = geo.p
     leak = judge.leakage_pj_per_cycle
     tail_cycles = sum(r.count * r.compute_cycles for r in tail)
@@ -186,6 +192,7 @@ def _search(
         sum_counts([fixed, ActionCounts(dram_read_bytes=dram_bytes(weights=compulsory))])
     )
     bw = judge.dram_bw_bytes_per_cycle
+    lat = judge.dram_latency_cycles
 
     def after_first(reads: int, g: GemmMapping) -> int:
         """Cycles the DRAM needs for the reads after the first tile's (at most its slices,
@@ -198,60 +205,85 @@ def _search(
     def key(cycles: float, energy: float, index: int, runs: int = 1) -> Key:
         return objective_key(objective, cycles, energy, runs, index)
 
-    # step 0 depends on the tile alone: bound tiles, then visit their loop orders
-    pre: list[tuple[Key, int, tuple[int, int, int], int]] = []
+    heap: list[tuple[Key, int, int, Any]] = []
+    seq = 0
+
+    def push(k: Key, stage: int, data: Any) -> None:
+        nonlocal seq
+        heapq.heappush(heap, (k, -stage, seq, data))  # at equal keys the later stage first
+        seq += 1
+
     for ti, tile in enumerate(geo.tiles()):
         g0 = GemmMapping(tile, ())
         lb0 = max(geo.interval_sum(tile) + tail_cycles, after_first(compulsory, g0))
-        pre.append((key(lb0, floor_pj + leak * lb0, ti * 6), ti, tile, lb0))
-    if not exhaustive:
-        pre.sort(key=lambda x: x[0])
-    best: tuple[Key, Assessment, tuple[TileRun, ...], int, int, int] | None
-    best = None
-    best_e = 0.0
+        push(key(lb0, floor_pj + leak * lb0, ti * 6), 0, (ti, tile))
     seen: dict[tuple[TileRun, ...], tuple[int, int]] = {}
-    lat = judge.dram_latency_cycles
-    assessed = points = 0
-    for key0, ti, tile, lb0 in pre:
-        if not exhaustive and best is not None and key0 > best[0]:
-            break
-        for index, g in geo.orders(tile, ti):
-            points += 1
-            if not exhaustive and best and key(lb0, floor_pj + leak * lb0, index) > best[0]:
-                continue
-            a = geo.assess(g)
-            if a is None:
-                continue
-            assessed += 1
-            e_dyn = judge.energy_pj(sum_counts([own_counts(plan_counts(p, a)), fixed]))
-            reads = a.traffic_bytes[BufferRole.INPUT] + a.traffic_bytes[BufferRole.WEIGHT]
-            lb1 = max(lb0, after_first(reads, g))
-            if not exhaustive and best and key(lb1, e_dyn + leak * lb1, index) > best[0]:
-                continue
+    best: tuple[Key, Assessment, tuple[TileRun, ...], int, int, int, float] | None = None
+    assessed = 0
+    while heap:
+        k, neg_stage, _, data = heapq.heappop(heap)
+        if not exhaustive and best is not None and k >= best[0]:
+            break  # no entry left can beat the best
+        stage = -neg_stage
+        if stage == 0:
+            ti, tile = data
+            g0 = GemmMapping(tile, ())
+            lb0 = max(geo.interval_sum(tile) + tail_cycles, after_first(compulsory, g0))
+            for index, g in geo.orders(tile, ti):
+                a = geo.assess(g)
+                if a is None:
+                    continue
+                assessed += 1
+                e_dyn = judge.energy_pj(sum_counts([own_counts(plan_counts(p, a)), fixed]))
+                reads = a.traffic_bytes[BufferRole.INPUT] + a.traffic_bytes[BufferRole.WEIGHT]
+                lb1 = max(lb0, after_first(reads, g))
+                push(key(lb1, e_dyn + leak * lb1, index), 1, (index, a, e_dyn, lb1))
+        elif stage == 1:
+            index, a, e_dyn, lb1 = data
             try:
                 runs, compute = geo.schedule(a)
             except TooManyRuns:
                 continue
             timed = seen.get(runs)
+            if timed is not None:
+                cycles, span = timed
+                push(
+                    key(span, e_dyn + leak * span, index, len(runs)),
+                    3,
+                    (a, runs, compute, cycles, span, e_dyn),
+                )
+                continue
+            ready = judge.first_load_cycles(runs[0].load_bytes)
+            lb2 = max(lb1, relaxed_cycles(runs + tail, bw, lat) - ready)
+            push(
+                key(lb2, e_dyn + leak * lb2, index, len(runs)),
+                2,
+                (index, a, runs, compute, e_dyn, ready),
+            )
+        elif stage == 2:
+            index, a, runs, compute, e_dyn, ready = data
+            timed = seen.get(runs)
             if timed is None:
-                ready = judge.first_load_cycles(runs[0].load_bytes)
-                if not exhaustive and best is not None:
-                    lb2 = relaxed_cycles(runs + tail, bw, lat) - ready
-                    if key(lb2, e_dyn + leak * lb2, index, len(runs)) > best[0]:
-                        continue
                 cycles = judge.op_cycles(runs + tail, 0)
                 timed = seen[runs] = (cycles, cycles - ready)
             cycles, span = timed
-            k = key(span, e_dyn + leak * span, index, len(runs))
+            push(
+                key(span, e_dyn + leak * span, index, len(runs)),
+                3,
+                (a, runs, compute, cycles, span, e_dyn),
+            )
+        else:
+            a, runs, compute, cycles, span, e_dyn = data
             if best is None or k < best[0]:
-                best = (k, a, runs, compute, cycles, span)
-                best_e = e_dyn + leak * span
+                best = (k, a, runs, compute, cycles, span, e_dyn + leak * span)
+            if not exhaustive:
+                break  # the least key of all: the optimum
     if best is None:
         if assessed:
             raise TooManyRuns  # points fit, but none within the engine's run limit
         raise _no_fit(geo)
-    _, a, runs, compute, cycles, span = best
-    return Choice(a, runs, compute, cycles, span, best_e, geo.size(), assessed, len(seen))
+    _, a, runs, compute, cycles, span, energy = best
+    return Choice(a, runs, compute, cycles, span, energy, geo.size(), assessed, len(seen))
 
 
 def _no_fit(geo: Geometry) -> DesignError:
