@@ -5,14 +5,16 @@
 Prints (1) the search's time per distinct matrix-product shape of the default ``tersim run``
 (BitNet b1.58 3B, 512-token prompt, 128 generated tokens, on ternary-128x128-7nm and its FP16
 baseline): points in the space, points assessed, points simulated, CPU milliseconds; and (2)
-the whole default run (design plus baseline, as the CLI runs it) with ``mapping.search:
-heuristic`` and ``searched`` side by side, the minimum over the repeats of wall and CPU time
-and their ratio (target: searched / heuristic <= 1.20).
+the mapping alone (map_design of both designs' default traces) and the whole default run
+(design plus baseline, as the CLI runs it) with ``mapping.search: heuristic`` and ``searched``
+side by side: minimum and median over the repeats of wall and CPU time, and the ratio of the
+minima (target for the run: searched / heuristic <= 1.20).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -23,11 +25,11 @@ sys.path.insert(0, str(ROOT / "src"))
 from tersim.config import HardwareConfig, load_hardware, load_workload  # noqa: E402
 from tersim.config.enums import MappingSearch  # noqa: E402
 from tersim.hw.counts import ActionCounts  # noqa: E402
-from tersim.mapping.gemm import gemm_problem  # noqa: E402
-from tersim.mapping.ops import _gemm_shape, _operands, runs_on_array  # noqa: E402
+from tersim.mapping.gemm import Operands, gemm_problem  # noqa: E402
+from tersim.mapping.ops import _matmul_shape, runs_on_array  # noqa: E402
 from tersim.mapping.search import search  # noqa: E402
 from tersim.run.judge import engine_judge  # noqa: E402
-from tersim.run.pipeline import run  # noqa: E402
+from tersim.run.pipeline import map_design, run  # noqa: E402
 from tersim.workload.formats import resolve_formats  # noqa: E402
 from tersim.workload.trace import trace_shapes  # noqa: E402
 
@@ -50,11 +52,17 @@ def per_shape() -> None:
         shapes = {}
         for op in wl.ops:
             if op.kind.is_matmul and runs_on_array(hw, op):
-                shapes.setdefault(_gemm_shape(op), op)
+                shape, am = _matmul_shape(hw, op)
+                key = (shape.m, shape.n, am.k, shape.count, am.input_bits, am.weight_bits)
+                shapes.setdefault(key, (op, am))
         total = 0.0
         rows = []
-        for (m, n, k, inst), op in shapes.items():
-            problem = gemm_problem(hw, m, n, k, _operands(hw, op, False, False), inst)
+        for (m, n, k, inst, _, _), (op, am) in shapes.items():
+            operands = Operands(
+                am.input_bits, am.weight_bits, op.out_bits, hw.array.accumulator_bits,
+                False, False, am.passes_per_tile,
+            )  # fmt: skip
+            problem = gemm_problem(hw, m, n, k, operands, inst)
             t0 = time.process_time()
             c = search(problem, judge, hw.mapping.objective, ActionCounts())
             dt = time.process_time() - t0
@@ -77,22 +85,39 @@ def per_shape() -> None:
 def whole_runs(repeats: int) -> None:
     spec = load_workload(ROOT / "workloads" / f"{WORKLOAD}.yaml")
     design, base = (load_hardware(ROOT / "hw_configs" / f"{n}.yaml") for n in DESIGNS)
-    best: dict[MappingSearch, tuple[float, float]] = {}
+    times: dict[tuple[MappingSearch, str], dict[str, list[float]]] = {}
     for _ in range(repeats):
         for mode in (MappingSearch.HEURISTIC, MappingSearch.SEARCHED):
-            w0, c0 = time.perf_counter(), time.process_time()
-            run(_with(design, mode), spec)
-            run(_with(base, mode), spec)
-            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-            old = best.get(mode, (float("inf"), float("inf")))
-            best[mode] = (min(old[0], wall), min(old[1], cpu))
-    h, s = best[MappingSearch.HEURISTIC], best[MappingSearch.SEARCHED]
-    print(f"default tersim run ({WORKLOAD}, {DESIGNS[0]} + {DESIGNS[1]}), min of {repeats}:")
-    print(f"  heuristic mapping  wall {h[0]:6.2f} s   cpu {h[1]:6.2f} s")
-    print(f"  searched mapping   wall {s[0]:6.2f} s   cpu {s[1]:6.2f} s")
-    print(
-        f"  searched / heuristic: wall {s[0] / h[0]:.3f}   cpu {s[1] / h[1]:.3f} (target <= 1.20)"
-    )
+            for what, fn in (
+                ("mapping", lambda hw: map_design(hw, _default_trace(hw, spec))),
+                ("run", lambda hw: run(hw, spec)),
+            ):
+                w0, c0 = time.perf_counter(), time.process_time()
+                fn(_with(design, mode))
+                fn(_with(base, mode))
+                wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+                slot = times.setdefault((mode, what), {"wall": [], "cpu": []})
+                slot["wall"].append(wall)
+                slot["cpu"].append(cpu)
+    print(f"default tersim run ({WORKLOAD}, {DESIGNS[0]} + {DESIGNS[1]}), {repeats} repeats:")
+    for what in ("mapping", "run"):
+        h, s = times[(MappingSearch.HEURISTIC, what)], times[(MappingSearch.SEARCHED, what)]
+        for label, t in (("heuristic", h), ("searched ", s)):
+            print(
+                f"  {what:7s} {label} wall min {min(t['wall']):6.2f} s  median "
+                f"{statistics.median(t['wall']):6.2f} s   cpu min {min(t['cpu']):6.2f} s  "
+                f"median {statistics.median(t['cpu']):6.2f} s"
+            )
+        print(
+            f"  {what:7s} searched / heuristic (min): wall {min(s['wall']) / min(h['wall']):.3f}"
+            f"   cpu {min(s['cpu']) / min(h['cpu']):.3f}"
+            + ("  (target <= 1.20)" if what == "run" else "")
+        )
+
+
+def _default_trace(hw: HardwareConfig, spec):  # type: ignore[no-untyped-def]
+    formats = resolve_formats(spec, hw.array.pe_kind, None, hw.array.weight_format)
+    return trace_shapes(spec, formats)
 
 
 def main() -> None:

@@ -477,6 +477,30 @@ def _with_progress(work: Callable[[ProgressFn], T]) -> T:
         return work(update)
 
 
+_MAPPING_HELP = (
+    "searched (loop orders, tiles and residency per GEMM) or heuristic (the fixed rules of "
+    "earlier versions, for comparison); default: the design's mapping.search."
+)
+
+
+def _with_mapping(design: str | HardwareConfig, mapping: str | None) -> str | HardwareConfig:
+    """``design`` with ``mapping.search`` set to ``mapping`` (unchanged when None)."""
+    if mapping is None:
+        return design
+    from tersim.config import load_hardware
+    from tersim.config.enums import MappingSearch
+    from tersim.shipped import resolve
+
+    try:
+        mode = MappingSearch(mapping)
+    except ValueError:
+        raise TersimError(f"--mapping: got {mapping!r}; expected searched or heuristic") from None
+    hw = (
+        design if isinstance(design, HardwareConfig) else load_hardware(resolve(design, "hardware"))
+    )
+    return hw.model_copy(update={"mapping": hw.mapping.model_copy(update={"search": mode})})
+
+
 @app.command("run")
 def run_cmd(
     hw: Annotated[str, typer.Option("--hw", help="Hardware YAML or shipped name.")] = (
@@ -527,6 +551,7 @@ def run_cmd(
         bool,
         typer.Option("--iso-power", help="Resize the design's array to the baseline's peak power."),
     ] = False,
+    mapping: Annotated[str | None, typer.Option(help=_MAPPING_HELP)] = None,
 ) -> None:
     """Simulate a workload on a design (default: BitNet b1.58 3B, ternary vs FP16 at 7nm)."""
     from tersim.api import default_baseline
@@ -572,6 +597,10 @@ def run_cmd(
         base_hw = load_hardware(resolve(baseline, "hardware"))
         iso = iso_design(load_hardware(resolve(hw, "hardware")), base_hw, metric)
         design = iso.design
+    design = _with_mapping(design, mapping)
+    base: str | HardwareConfig | None = None if baseline in (None, "none") else baseline
+    if base is not None:
+        base = _with_mapping(base, mapping)
     res = _with_progress(
         lambda progress: run_api(
             hw=design,
@@ -580,7 +609,7 @@ def run_cmd(
             prompt_tokens=prompt_tokens,
             gen_tokens=gen_tokens,
             batch=batch,
-            baseline=None if baseline in (None, "none") else baseline,
+            baseline=base,
             weight_format=weight_format,
             fidelity=fidelity,
             trace=source,  # type: ignore[arg-type]
@@ -804,6 +833,7 @@ def gemm(
     ] = None,
     compat: Annotated[str | None, typer.Option(help="tersim or scalesim cycle counting.")] = None,
     ideal_memory: Annotated[bool, typer.Option(help="Infinite DRAM bandwidth.")] = False,
+    mapping: Annotated[str | None, typer.Option(help=_MAPPING_HELP)] = None,
     json_out: JsonOption = None,
 ) -> None:
     """Time one GEMM (M x K activations by K x N weights) on a design."""
@@ -811,7 +841,9 @@ def gemm(
     from tersim.run.single_gemm import run_gemm
     from tersim.shipped import resolve
 
-    design = load_hardware(resolve(hw, "hardware"))
+    loaded = _with_mapping(load_hardware(resolve(hw, "hardware")), mapping)
+    assert isinstance(loaded, HardwareConfig)
+    design = loaded
     try:
         df = None if dataflow is None else Dataflow(dataflow)
         mode = None if compat is None else CompatMode(compat)

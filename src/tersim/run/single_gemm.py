@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from tersim.config.enums import BufferRole, CompatMode, Dataflow
+from tersim.config.enums import BufferRole, CompatMode, Dataflow, MappingSearch
 from tersim.config.hardware import HardwareConfig
 from tersim.cost.energy import EnergyBreakdown, estimate_energy, price_list
 from tersim.hw.counts import ActionCounts, PECounts, dram_bytes
 from tersim.hw.pe import MatmulShape, pe_model
-from tersim.mapping.gemm import GemmPlan, Operands, plan_gemm
+from tersim.mapping.gemm import GemmPlan, Operands, heuristic_info, plan_gemm, search_gemm
 from tersim.mapping.placement import Placement
 from tersim.mapping.schedule import OpSchedule, Schedule
+from tersim.run.judge import engine_judge
 from tersim.sim import SimResult, memory_timing, simulate
 from tersim.workload.formats import weight_bits
 from tersim.workload.ops import OpKind, Phase
@@ -60,6 +61,7 @@ class GemmResult:
             "dram_read_bytes": sum(p.dram_read_bytes.values()),
             "dram_read_bytes_by_operand": {r.value: v for r, v in p.dram_read_bytes.items()},
             "dram_write_bytes": p.dram_write_bytes,
+            "mapping": None if p.mapping is None else p.mapping.to_json(),
             "pe_ops": vars(self.pe_ops),
             "assumed_zero_fraction": self.zero_fraction,
             "seconds": self.seconds,
@@ -76,7 +78,11 @@ def run_gemm(
     compat: CompatMode | None = None,
     ideal_memory: bool = False,
 ) -> GemmResult:
-    """Map and simulate X[m, k] @ W[k, n]: operands start in DRAM, outputs return there."""
+    """Map and simulate X[m, k] @ W[k, n]: operands start in DRAM, outputs return there.
+
+    The GEMM is mapped by the search (:func:`search_gemm`) when the design's ``mapping.search``
+    is ``searched``, the cycle convention tersim's and the memory real; otherwise by the
+    heuristic rules (SCALE-Sim compatibility keeps SCALE-Sim's own schedule)."""
     pe = pe_model(hw.array.pe_kind)
     native = pe.weight_formats[0]
     shape = MatmulShape(m, n, k, 1, pe.native_act_bits, weight_bits(native), native)
@@ -90,9 +96,23 @@ def run_gemm(
         output_on_chip=False,
         passes_per_tile=am.passes_per_tile,
     )
-    plan = plan_gemm(
-        hw, m, n, am.k, ops, dataflow=dataflow, compat=compat, ideal_memory=ideal_memory
-    )
+    mode = hw.array.compat if compat is None else compat
+    if (
+        hw.mapping.search is MappingSearch.SEARCHED
+        and mode is CompatMode.TERSIM
+        and not ideal_memory
+    ):
+        view = hw
+        if dataflow is not None and dataflow is not hw.array.dataflow:
+            view = hw.model_copy(
+                update={"array": hw.array.model_copy(update={"dataflow": dataflow})}
+            )
+        plan = search_gemm(view, m, n, am.k, ops, engine_judge(view))
+    else:
+        plan = plan_gemm(
+            hw, m, n, am.k, ops, dataflow=dataflow, compat=compat, ideal_memory=ideal_memory
+        )
+        plan = replace(plan, mapping=heuristic_info(plan, ops))
     actions = am.actions
     zero = pe.assumed_zero_fraction(native)
     counts = ActionCounts(  # everything the energy model prices, from the plan
