@@ -519,7 +519,7 @@ def load_workload_trace(path: str | Path) -> Workload:
             weight_format=WeightFormat(f["weight_format"]),
             **{k: v for k, v in f.items() if k != "weight_format"},
         )
-        ops = []
+        ops: list[Op] = []
         for row in doc["ops"]:
             d = dict(zip(cols, row, strict=True))
             m = d.pop("measured")
