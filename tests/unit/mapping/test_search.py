@@ -190,3 +190,74 @@ def test_search_equals_exhaustive_and_its_replays(
     walked = _loaded_elements(Geometry(problem), a)
     assert walked[BufferRole.INPUT] == a.residency[BufferRole.INPUT].fetches * m * k
     assert walked[BufferRole.WEIGHT] == a.residency[BufferRole.WEIGHT].fetches * k * n
+
+
+def _trace_of(hw: HardwareConfig, workload: str, prompt: int):  # type: ignore[no-untyped-def]
+    from tersim.config import load_workload
+    from tersim.workload.formats import resolve_formats
+    from tersim.workload.trace import trace_shapes
+
+    spec = load_workload(ROOT / "workloads" / f"{workload}.yaml")
+    formats = resolve_formats(spec, hw.array.pe_kind, None, hw.array.weight_format)
+    return trace_shapes(spec, formats, (Phase.PREFILL, Phase.DECODE), prompt, 2, 1)
+
+
+def test_traffic_is_compulsory_when_everything_fits() -> None:
+    """SmolLM-135M on the FP16 design with 64 MiB buffers: every op's operands fit (its largest
+    weight matrix is 576 x 1536 x 2 B = 1.7 MiB, its LM head 576 x 49152 x 2 B = 54 MiB),
+    so every op reads each DRAM tensor once: DRAM bytes / compulsory bytes is exactly 1."""
+    from tersim.mapping.summary import summarize
+    from tersim.run.pipeline import map_design
+
+    hw = _design("fp16-128x128-7nm")
+    big = {r.value: hw.buffer(r).model_copy(update={"size_bytes": 64 * MiB}) for r in BufferRole}
+    hw = hw.model_copy(update={"sram": hw.sram.model_copy(update=big)})
+    sched = map_design(hw, _trace_of(hw, "smollm-135m", 64))
+    assert all(op.dram_bytes == op.compulsory_bytes for op in sched.ops)
+    s = summarize(sched)
+    assert s.compulsory_bytes > 0 and s.dram_to_compulsory == 1.0
+
+
+def test_traffic_is_never_below_its_bounds() -> None:
+    """On small buffers (the tiny design, 4 KiB each) ops refetch, yet no op moves fewer DRAM
+    bytes than its compulsory traffic or its communication bound."""
+    from tersim.run.pipeline import map_design
+
+    hw = _design("ternary-8x8-tiny")
+    sched = map_design(hw, _trace_of(hw, "smollm-135m", 16))
+    assert any(op.dram_bytes > op.compulsory_bytes for op in sched.ops)
+    for op in sched.ops:
+        assert op.dram_bytes >= op.lower_bound_bytes >= op.compulsory_bytes, op.name
+
+
+def test_searched_never_slower_than_the_heuristic_per_gemm() -> None:
+    """For every distinct GEMM of BitNet b1.58 3B (prefill 512, decode) on the shipped 128x128
+    designs, the searched point's objective (the engine's cycles of the op alone from its first
+    data, the span) is at most the heuristic plan's, both priced by the same judge."""
+    from tersim.mapping.ops import _matmul_shape, runs_on_array
+    from tersim.mapping.schedule import spread_loads
+
+    for name in ("ternary-128x128-7nm", "fp16-128x128-7nm", "int8-128x128-7nm"):
+        hw = _design(name)
+        judge = engine_judge(hw)
+        seen = set()
+        for op in _trace_of(hw, "bitnet-b1.58-3b", 512).ops:
+            if not (op.kind.is_matmul and runs_on_array(hw, op)) or op.step > 0:
+                continue
+            shape, am = _matmul_shape(hw, op)
+            key = (shape.m, shape.n, am.k, shape.count, am.input_bits, am.weight_bits)
+            if key in seen:
+                continue
+            seen.add(key)
+            ops = Operands(am.input_bits, am.weight_bits, op.out_bits, 32, False, False)
+            h = plan_gemm(hw, shape.m, shape.n, am.k, ops, instances=shape.count)
+            tiles = spread_loads(h.tiles, sum(h.dram_read_bytes.values()))
+            h_span = judge.op_cycles(tiles, 0) - judge.first_load_cycles(tiles[0].load_bytes)
+            s = search(
+                GemmProblem.of(hw, shape.m, shape.n, am.k, ops.bits, False, False, shape.count),
+                judge,
+                MappingObjective.LATENCY,
+                ActionCounts(),
+            )
+            assert s.span_cycles <= h_span, (name, key, s.span_cycles, h_span)
+        assert len(seen) >= 4
