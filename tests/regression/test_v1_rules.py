@@ -2,8 +2,9 @@
 
 ``tests/data/v1_cycles.json`` keeps the cycles the golden records held before the v2 engine
 (ops over a dependency graph, queued by priority): with ``scheduling: {dependencies:
-program_order, order: program}`` every shipped design reproduces them exactly, so the goldens'
-moved numbers come from those two rules alone (the commit that regenerated them lists them).
+program_order, order: program}`` and the heuristic mapping (``mapping.search: heuristic``, v1's
+only one) every shipped design reproduces them exactly, so the goldens' moved numbers come from
+those rules alone (the commits that regenerated them list them).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tersim.config import load_hardware, load_workload
-from tersim.config.enums import DependencyRule, OrderRule
+from tersim.config.enums import DependencyRule, MappingSearch, OrderRule
 from tersim.run.pipeline import run
 from tersim.workload.trace import Phase
 
@@ -32,8 +33,9 @@ def test_chain_in_program_order_reproduces_v1(case: str) -> None:
         update={"dependencies": DependencyRule.PROGRAM_ORDER, "order": OrderRule.PROGRAM}
     )
     phases, prompt, gen = PHASES[phase]
+    heuristic = hw.mapping.model_copy(update={"search": MappingSearch.HEURISTIC})
     rec = run(
-        hw.model_copy(update={"scheduling": chain}),
+        hw.model_copy(update={"scheduling": chain, "mapping": heuristic}),
         load_workload(ROOT / "workloads" / f"{workload}.yaml"),
         phases=phases,
         prompt_tokens=prompt,
