@@ -373,7 +373,7 @@ def map_workload(hw: HardwareConfig, workload: Workload) -> Schedule:
             memo[key] = protos
         options.append(protos)
     deps = dependencies(workload.ops, hw.scheduling.dependencies)
-    choice, order, queue = plan_segments(workload.ops, options, deps, units, hw.scheduling.order)
+    choice, order, segments = plan_segments(workload.ops, options, deps, units, hw.scheduling.order)
     out = []
     for i, op in enumerate(workload.ops):
         proto = options[i][choice[i]]
@@ -388,4 +388,4 @@ def map_workload(hw: HardwareConfig, workload: Workload) -> Schedule:
                 deps=deps[i],
             )
         )
-    return Schedule(tuple(out), place, order, queue)
+    return Schedule(tuple(out), place, order, segments=segments)
