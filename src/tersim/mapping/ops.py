@@ -377,15 +377,9 @@ def map_workload(hw: HardwareConfig, workload: Workload) -> Schedule:
     out = []
     for i, op in enumerate(workload.ops):
         proto = options[i][choice[i]]
-        out.append(
-            replace(
-                proto,
-                op_index=i,
-                name=op.name,
-                layer=op.layer,
-                phase=op.phase,
-                step=op.step,
-                deps=deps[i],
-            )
-        )
+        o = OpSchedule(
+            i, op.name, proto.kind, op.layer, op.phase, op.step, proto.runs,
+            proto.write_bytes, proto.counts, deps[i],
+        )  # fmt: skip
+        out.append(o)
     return Schedule(tuple(out), place, order, segments=segments)

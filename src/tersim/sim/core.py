@@ -36,6 +36,7 @@ from tersim.sim.timing import MemoryTiming, StagingBuffer
 
 NEG = -(1 << 60)  # "no constraint" (far below every time, also when shifted)
 MAX_PERIOD = 64  # a run looks for its period among the last 4 x MAX_PERIOD tiles
+MEMO_MIN_TILES = 4  # runs of at least this many tiles are looked up by their entry state
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,27 @@ def whole_ops(ops: list[QOp] | tuple[QOp, ...]) -> list[QItem]:
         if q.write_bytes > 0:
             out.append(QItem(q, -1, 0, 0))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a run did, relative to the dispatch cycle ``D`` it met (see :meth:`Machine.run`)."""
+
+    first: int
+    last: int
+    D: int
+    free: tuple[int, ...]
+    dram: DramState
+    lls: int
+    unit_free: int
+    win: tuple[tuple[int, int], ...]  # the tiles still holding room (none already released)
+    acq: int
+    last_end: int
+    busy: int
+    stall: int
+    dram_busy: int
+    transfer_end: int  # NEG: no transfer
+    groups: tuple[tuple[int, int, int, int], ...]  # busy intervals added to its unit
 
 
 class Timeline:
@@ -149,6 +171,7 @@ class Machine:
     timelines: list[Timeline] | None = None  # per unit, when busy intervals are recorded
     wlog: list[tuple[int, int]] | None = None  # write-backs applied, when someone listens
     run_log: list[tuple[int, int, int, int]] | None = None  # (op pos, unit, start, end) per run
+    run_memo: dict[tuple[object, ...], RunOutcome] = field(default_factory=dict)
 
     @staticmethod
     def new(mem: MemoryTiming, units: int, record: bool = False) -> Machine:
@@ -304,6 +327,95 @@ class Machine:
         )
 
     def run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
+        """``count`` tiles of ``r``: (first start, last end).
+
+        A run of at least MEMO_MIN_TILES tiles met with no write pending is looked up by its
+        tiles, the part of the state it touches (:meth:`_run_key`, relative to ``D``) and its
+        gates relative to ``D`` (the write gate bounds loads that start at ``D`` or later, the
+        compute gate the first tile beside its unit's last end): equal keys, the same outcome
+        shifted (the recurrence is shift-equivariant). So an op met again in the same relative
+        state (a projection of a later decode step) is not re-derived."""
+        if count < MEMO_MIN_TILES or self.pending:
+            return self._run(r, gate_w, gate, count)
+        d = self.D
+        u, b = r.unit, r.buf
+        uf = self.unit_free[u]
+        key = (
+            r,
+            count,
+            self._run_key(u, b),
+            (gate_w if gate_w > d else d) - d,
+            (gate if gate > uf else uf) - d,
+        )
+        out = self.run_memo.get(key)
+        if out is None:
+            out = self.run_memo[key] = self._record_run(r, gate_w, gate, count)
+        return self._replay_run(out, r, d)
+
+    def _record_run(self, r: QRun, gate_w: int, gate: int, count: int) -> RunOutcome:
+        """Simulate the run and describe its outcome relative to the entry ``D`` (undoing the
+        effects :meth:`_replay_run` redoes: stats, busy intervals, the last transfer end)."""
+        d = self.D
+        u, b = r.unit, r.buf
+        st = self.stats
+        busy, stall, dram_busy = st.busy[u], st.stall[u], st.dram
+        saved_te = self.last_transfer_end
+        self.last_transfer_end = NEG
+        saved_tl = self.timelines
+        tl = Timeline()
+        if saved_tl is not None:
+            self.timelines = [tl if k == u else saved_tl[k] for k in range(len(saved_tl))]
+        first, last = self._run(r, gate_w, gate, count)
+        floor = max(self.acq[b], self.D)
+        out = RunOutcome(
+            first=first - d,
+            last=last - d,
+            D=self.D - d,
+            free=tuple(f - d for f in self.free),
+            dram=self.dram.shifted(-d),
+            lls=self.lls - d,
+            unit_free=self.unit_free[u] - d,
+            win=tuple((e - d, x) for e, x in self.win[b] if e > floor),
+            acq=self.acq[b] - d,
+            last_end=self.last_end[b] - d,
+            busy=st.busy[u] - busy,
+            stall=st.stall[u] - stall,
+            dram_busy=st.dram - dram_busy,
+            transfer_end=self.last_transfer_end - d if self.last_transfer_end > NEG else NEG,
+            groups=tuple((s - d, e - d, k, c) for s, e, k, c in tl.groups),
+        )
+        st.busy[u], st.stall[u], st.dram = busy, stall, dram_busy
+        self.last_transfer_end = saved_te
+        self.timelines = saved_tl
+        return out
+
+    def _replay_run(self, o: RunOutcome, r: QRun, d: int) -> tuple[int, int]:
+        """Apply outcome ``o`` of a run met at dispatch cycle ``d``."""
+        u, b = r.unit, r.buf
+        self.D = o.D + d
+        self.free = [f + d for f in o.free]
+        self.dram = o.dram.shifted(d)
+        self.lls = o.lls + d
+        self.unit_free[u] = o.unit_free + d
+        self.win[b] = [(e + d, x) for e, x in o.win]
+        self.acq[b] = o.acq + d
+        self.last_end[b] = o.last_end + d
+        st = self.stats
+        st.busy[u] += o.busy
+        st.stall[u] += o.stall
+        st.dram += o.dram_busy
+        if o.transfer_end > NEG and o.transfer_end + d > self.last_transfer_end:
+            self.last_transfer_end = o.transfer_end + d
+        if self.timelines is not None:
+            tl = self.timelines[u]
+            for s, e, k, c in o.groups:
+                if c == 1:
+                    tl.add(s + d, e + d)
+                else:
+                    tl.add_group(s + d, e + d, k, c)
+        return o.first + d, o.last + d
+
+    def _run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
         """``count`` tiles of ``r``: (first start, last end). Tile by tile until the state the
         run touches repeats (relative to ``D``), then whole periods at once."""
         first, last = self.step(r, gate_w, gate)

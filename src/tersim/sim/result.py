@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tersim.hw.counts import ActionCounts
 from tersim.workload.ops import OpKind, Phase
@@ -77,9 +78,9 @@ class UnitTimeline:
         }
 
 
-@dataclass(frozen=True)
-class OpSpan:
-    """When one op computed: from its first tile's start to its last tile's end (cycles)."""
+class OpSpan(NamedTuple):
+    """When one op computed: from its first tile's start to its last tile's end (cycles). A
+    named tuple: a run holds one per op, so it must be cheap to make."""
 
     op_index: int
     name: str
