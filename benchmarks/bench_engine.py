@@ -57,7 +57,7 @@ def _case(name: str) -> dict[str, object]:
     def wl(n: str):  # type: ignore[no-untyped-def]
         return load_workload(ROOT / "workloads" / f"{n}.yaml")
 
-    out: dict[str, object] = {}
+    out: dict[str, object] = {"cycles": []}
     if name in ("default", "simpy"):
         fid = Fidelity.FAST if name == "default" else Fidelity.RUN
         spec = wl("bitnet-b1.58-3b")

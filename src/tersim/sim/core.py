@@ -37,6 +37,10 @@ from tersim.sim.timing import MemoryTiming, StagingBuffer
 NEG = -(1 << 60)  # "no constraint" (far below every time, also when shifted)
 MAX_PERIOD = 64  # a run looks for its period among the last 4 x MAX_PERIOD tiles
 MEMO_MIN_TILES = 4  # runs of at least this many tiles are looked up by their entry state
+# A run longer than LONG_RUN compares its state every KEY_STRIDE tiles (a period of p tiles is
+# then found as one of lcm(p, KEY_STRIDE) tiles: the same skip, found a little later).
+LONG_RUN = 32
+KEY_STRIDE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +176,7 @@ class Machine:
     wlog: list[tuple[int, int]] | None = None  # write-backs applied, when someone listens
     run_log: list[tuple[int, int, int, int]] | None = None  # (op pos, unit, start, end) per run
     run_memo: dict[tuple[object, ...], RunOutcome] = field(default_factory=dict)
+    latency: int = 0  # the DRAM's latency (cycles), from ``mem``
 
     @staticmethod
     def new(mem: MemoryTiming, units: int, record: bool = False) -> Machine:
@@ -190,6 +195,7 @@ class Machine:
             last_end=[0] * len(bufs),
             stats=Stats([0] * units, [0] * units),
             timelines=[Timeline() for _ in range(units)] if record else None,
+            latency=mem.params.latency_cycles,
         )
 
     # -- the DRAM and the engines ----------------------------------------------------------
@@ -238,7 +244,15 @@ class Machine:
     # -- tiles and write-backs ----------------------------------------------------------------
     def load(self, nbytes: int, buf: int, gate_w: int) -> tuple[int, int]:
         """Dispatch and start the next load: its (start, end)."""
-        t = self.dispatch()
+        free = self.free
+        if self.pending:
+            t = self.dispatch()
+        else:  # dispatch() without writes to apply
+            f = min(free) if len(free) > 1 else free[0]
+            free.remove(f)
+            if f > self.D:
+                self.D = f
+            t = self.D
         if gate_w > t:
             t = gate_w
         b = self.bufs[buf]
@@ -248,7 +262,8 @@ class Machine:
         else:
             if self.acq[buf] > t:  # room is granted in queue order
                 t = self.acq[buf]
-            need = b.held_bytes(nbytes)
+            cap = b.capacity_bytes
+            need = nbytes if nbytes < cap else cap
             if need:
                 w = self.win[buf]
                 held = 0
@@ -256,14 +271,16 @@ class Machine:
                     held += x
                 i = 0
                 room = NEG
-                while held + need > b.capacity_bytes or len(w) - i >= b.max_outstanding:
+                most = b.max_outstanding
+                n = len(w)
+                while held + need > cap or n - i >= most:
                     room, freed = w[i]
                     held -= freed
                     i += 1
                 if room > t:
                     t = room
                 # tiles released by this grant can no longer constrain a later one
-                while i < len(w) and w[i][0] <= t:
+                while i < n and w[i][0] <= t:
                     i += 1
                 if i:
                     del w[:i]
@@ -274,29 +291,33 @@ class Machine:
         while self.pending and self._pending_min_start() <= t:
             self._apply_first_pending()
         end = self._apply(t, nbytes) if nbytes > 0 else t
-        self.free.append(end)
+        free.append(end)
         return t, end
 
     def step(self, run: QRun, gate_w: int, gate: int) -> tuple[int, int]:
         """Load and compute one tile of ``run``: its compute (start, end)."""
-        start, end = self.load(run.load_bytes, run.buf, gate_w)
-        ready = end + self.mem.params.latency_cycles if run.load_bytes > 0 else start
+        nbytes = run.load_bytes
+        buf = run.buf
+        start, end = self.load(nbytes, buf, gate_w)
+        ready = end + self.latency if nbytes > 0 else start
         u = run.unit
         prev = self.unit_free[u]
         base = prev if prev > gate else gate
         s = ready if ready > base else base
-        e = s + run.compute_cycles
+        c = run.compute_cycles
+        e = s + c
         self.unit_free[u] = e
         st = self.stats
-        st.busy[u] += run.compute_cycles
+        st.busy[u] += c
         st.stall[u] += s - base
-        b = self.bufs[run.buf]
+        b = self.bufs[buf]
         if b.double_buffered:
-            need = b.held_bytes(run.load_bytes)
+            cap = b.capacity_bytes
+            need = nbytes if nbytes < cap else cap
             if need:
-                bisect.insort(self.win[run.buf], (e, need))
+                bisect.insort(self.win[buf], (e, need))
         else:
-            self.last_end[run.buf] = e
+            self.last_end[buf] = e
         if self.timelines is not None:
             self.timelines[u].add(s, e)
         return s, e
@@ -417,19 +438,26 @@ class Machine:
 
     def _run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
         """``count`` tiles of ``r``: (first start, last end). Tile by tile until the state the
-        run touches repeats (relative to ``D``), then whole periods at once."""
+        run touches repeats (relative to ``D``), then whole periods at once. Every tile is
+        recorded (its dispatch, stats and compute end); only some are compared."""
         first, last = self.step(r, gate_w, gate)
         done = 1
         u, b = r.unit, r.buf
         seen: dict[tuple[object, ...], int] = {}
         recs: list[tuple[int, int, int, int, int]] = []  # (D, busy, stall, dram, last end)
         st = self.stats
+        stride = 1 if count <= LONG_RUN else KEY_STRIDE
         while done < count:
             if not self.pending:
                 if len(recs) >= 4 * MAX_PERIOD:  # a long transient: look again from here
                     seen, recs = {}, []
-                key = self._run_key(u, b)
                 here = (self.D, st.busy[u], st.stall[u], st.dram, last)
+                if len(recs) % stride:  # the state is compared every ``stride`` tiles
+                    recs.append(here)
+                    _, last = self.step(r, gate_w, gate)
+                    done += 1
+                    continue
+                key = self._run_key(u, b)
                 j = seen.get(key)
                 if j is not None and recs[j][0] >= gate_w:
                     p = len(recs) - j
