@@ -102,15 +102,16 @@ def interleave(
         return (start[i] + dur[i] * k // total[i], rank[i], k)
 
     def last_before(i: int, k: int, limit: tuple[int, int, int]) -> int:
-        """The largest tile index ``j >= k`` of op ``i`` whose key is below ``limit``."""
-        lo, hi = k, total[i] - 1
-        while lo < hi:  # keys grow with the tile index
-            mid = (lo + hi + 1) // 2
-            if key(i, mid) < limit:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        """The largest tile index ``j >= k`` of op ``i`` whose key is below ``limit`` (tile
+        ``k``'s is): time ``start + floor(dur j / T)`` below the limit's, or equal to it with
+        a smaller rank (two entries of one op are never both in the heap)."""
+        lt, lr, _ = limit
+        s, d, t = start[i], dur[i], total[i]
+        bound = lt - s + (1 if rank[i] < lr else 0)  # floor(d j / t) < bound
+        if bound <= 0:
+            return k
+        j = t - 1 if d == 0 else min(t - 1, (bound * t - 1) // d)
+        return j if j > k else k
 
     heap = [(key(i, 0), i, 0) for i in range(len(ops))]
     heapq.heapify(heap)
