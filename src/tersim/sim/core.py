@@ -102,6 +102,7 @@ class RunOutcome:
     dram_busy: int
     transfer_end: int  # NEG: no transfer
     groups: tuple[tuple[int, int, int, int], ...]  # busy intervals added to its unit
+    writes: tuple[tuple[int, int], ...]  # pending writes it applied: (index, end), in order
 
 
 class Timeline:
@@ -350,32 +351,40 @@ class Machine:
     def run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
         """``count`` tiles of ``r``: (first start, last end).
 
-        A run of at least MEMO_MIN_TILES tiles met with no write pending is looked up by its
-        tiles, the part of the state it touches (:meth:`_run_key`, relative to ``D``) and its
-        gates relative to ``D`` (the write gate bounds loads that start at ``D`` or later, the
-        compute gate the first tile beside its unit's last end): equal keys, the same outcome
-        shifted (the recurrence is shift-equivariant). So an op met again in the same relative
+        A run of at least MEMO_MIN_TILES tiles is looked up by its tiles, the part of the
+        state it touches (:meth:`_run_key`, relative to ``D``), its gates relative to ``D``
+        (the write gate bounds loads that start at ``D`` or later, the compute gate the first
+        tile beside its unit's last end) and the writes pending (their starts and bytes, and
+        then the engines' free cycles unclamped): equal keys, the same outcome shifted (the
+        recurrence is shift-equivariant), the same pending writes applied. So an op met again in the same relative
         state (a projection of a later decode step) is not re-derived."""
-        if count < MEMO_MIN_TILES or self.pending:
+        if count < MEMO_MIN_TILES:
             return self._run(r, gate_w, gate, count)
         d = self.D
         u, b = r.unit, r.buf
         uf = self.unit_free[u]
+        pend = sorted(self.pending)  # applied in (start, position) order
         key = (
             r,
             count,
             self._run_key(u, b),
             (gate_w if gate_w > d else d) - d,
             (gate if gate > uf else uf) - d,
+            # pending writes are compared with engine free times below D: both unclamped
+            tuple((ps - d, nb) for ps, _, nb in pend),
+            tuple(sorted(f - d for f in self.free)) if pend else (),
         )
         out = self.run_memo.get(key)
         if out is None:
-            out = self.run_memo[key] = self._record_run(r, gate_w, gate, count)
-        return self._replay_run(out, r, d)
+            out = self.run_memo[key] = self._record_run(r, gate_w, gate, count, pend)
+        return self._replay_run(out, r, d, pend)
 
-    def _record_run(self, r: QRun, gate_w: int, gate: int, count: int) -> RunOutcome:
+    def _record_run(
+        self, r: QRun, gate_w: int, gate: int, count: int, pend: list[tuple[int, int, int]]
+    ) -> RunOutcome:
         """Simulate the run and describe its outcome relative to the entry ``D`` (undoing the
-        effects :meth:`_replay_run` redoes: stats, busy intervals, the last transfer end)."""
+        effects :meth:`_replay_run` redoes: stats, busy intervals, the last transfer end, the
+        log of applied writes)."""
         d = self.D
         u, b = r.unit, r.buf
         st = self.stats
@@ -386,8 +395,12 @@ class Machine:
         tl = Timeline()
         if saved_tl is not None:
             self.timelines = [tl if k == u else saved_tl[k] for k in range(len(saved_tl))]
+        saved_wlog = self.wlog
+        wlog: list[tuple[int, int]] = []
+        self.wlog = wlog
         first, last = self._run(r, gate_w, gate, count)
         floor = max(self.acq[b], self.D)
+        index = {p[1]: k for k, p in enumerate(pend)}
         out = RunOutcome(
             first=first - d,
             last=last - d,
@@ -404,15 +417,28 @@ class Machine:
             dram_busy=st.dram - dram_busy,
             transfer_end=self.last_transfer_end - d if self.last_transfer_end > NEG else NEG,
             groups=tuple((s - d, e - d, k, c) for s, e, k, c in tl.groups),
+            writes=tuple((index[pos], e - d) for pos, e in wlog),
         )
         st.busy[u], st.stall[u], st.dram = busy, stall, dram_busy
         self.last_transfer_end = saved_te
         self.timelines = saved_tl
+        self.wlog = saved_wlog
         return out
 
-    def _replay_run(self, o: RunOutcome, r: QRun, d: int) -> tuple[int, int]:
-        """Apply outcome ``o`` of a run met at dispatch cycle ``d``."""
+    def _replay_run(
+        self, o: RunOutcome, r: QRun, d: int, pend: list[tuple[int, int, int]]
+    ) -> tuple[int, int]:
+        """Apply outcome ``o`` of a run met at dispatch cycle ``d`` with writes ``pend``
+        pending (sorted)."""
         u, b = r.unit, r.buf
+        if o.writes:
+            for k, e in o.writes:
+                pos = pend[k][1]
+                self.wends[pos] = e + d
+                if self.wlog is not None:
+                    self.wlog.append((pos, e + d))
+            done = {k for k, _ in o.writes}
+            self.pending = [p for k, p in enumerate(pend) if k not in done]
         self.D = o.D + d
         self.free = [f + d for f in o.free]
         self.dram = o.dram.shifted(d)
