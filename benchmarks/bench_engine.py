@@ -19,6 +19,9 @@ run where there is one, and against the target:
    (the fast path), ratio of CPU times. Target: <= 10x, <= 1 GB.
 4. ``tile`` against ``fast`` on one LLaMA-2 7B layer (512-token prefill): the per-tile oracle's
    cost, with equal cycles asserted.
+5. SCALE-Sim's wall time on one 512x4096x4096 GEMM (tests/data/scalesim/timing.json, measured
+   earlier on this machine: SCALE-Sim is not a dependency) against the whole LLaMA-2 7B run
+   of case 2 (G = 256).
 """
 
 from __future__ import annotations
@@ -145,6 +148,7 @@ def main() -> None:
         f"cpu {c / DEFAULT_TARGET_CPU_S:.2f}x the {DEFAULT_TARGET_CPU_S} s target, peak "
         f"{float(base['rss_mb']) / DEFAULT_TARGET_MB:.2f}x the {DEFAULT_TARGET_MB:.0f} MB target",  # type: ignore[arg-type]
     )
+    llama_256 = None
     if "llama" not in skip:
         gens = (256, 512) if args.quick else (256, 512, 1024, 2048)
         prev = None
@@ -161,6 +165,8 @@ def main() -> None:
                 )
             _line(f"llama2-7b G={g}", m, note)
             prev = cpu
+            if g == 256:
+                llama_256 = float(m["wall_min"])  # type: ignore[arg-type]
     if "simpy" not in skip:
         m = _measure("simpy", rep)
         assert m["cycles"] == base["cycles"], "simpy and fast cycles differ"
@@ -181,6 +187,14 @@ def main() -> None:
             float(fast["cpu_min"]) - float(imp["cpu_min"]),  # type: ignore[arg-type]
         )
         _line("tile, 1 layer", tile, f"{ratio:,.0f}x the fast path (imports excluded), same cycles")
+
+    if llama_256 is not None:
+        timing = json.loads((ROOT / "tests" / "data" / "scalesim" / "timing.json").read_text())
+        sc = min(r["wall_s"] for r in timing["runs"])
+        print(
+            f"  SCALE-Sim {sc:.0f} s wall for one 512x4096x4096 GEMM (measured earlier); tersim "
+            f"{llama_256:.2f} s for all of LLaMA-2 7B (512 + 256): {sc / llama_256:,.0f}x"
+        )
 
 
 if __name__ == "__main__":

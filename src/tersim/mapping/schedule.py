@@ -119,7 +119,7 @@ def op_by_op(ops: tuple[OpSchedule, ...], order: tuple[int, ...]) -> tuple[Queue
     return tuple(out)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class SegmentPlan:
     """One planned segment (consecutive ops of one layer of one pass), relative to its first
     op: shared by every segment planned alike, so a workload's DMA queue is held once per

@@ -422,3 +422,25 @@ def test_a_repeated_run_is_looked_up_and_matches_the_oracle() -> None:
         m.item(it.op, it.run, it.first, it.count)
     assert len(m.run_memo) == 2
     _equal(run_fast(items, 8, 2, mem, None), run_oracle(items, 8, 2, mem))
+
+
+def test_a_run_met_with_a_write_pending_is_looked_up_and_matches_the_oracle() -> None:
+    """Each layer: a vector op computing 300 cycles then writing 500 B back, and a 40-tile run
+    on the array beside it (independent), two DMA engines: the run starts while the write
+    waits for its op (pending). Layers after the first meet the same relative state, pending
+    write included: the run is simulated twice and looked up twice, and the write's end, the
+    spans and the busy intervals equal one simpy event per tile."""
+    from tersim.sim.core import Machine
+
+    ops = [QOp(0, (QRun(1, 0, 300, 1, 0),), 500, ()), QOp(1, (QRun(40, 300, 10, 0, 0),), 0, ())]
+    items = _layers(whole_ops(ops), 2, 4)
+    mem = MemoryTiming.of(7.5, 20, 1000, dma_engines=2)
+    m = Machine.new(mem, 2, record=True)
+    pending_at_run = []
+    for it in items:
+        if it.run >= 0 and it.op.runs[it.run].count == 40:
+            pending_at_run.append(bool(m.pending))
+        m.item(it.op, it.run, it.first, it.count)
+    assert pending_at_run == [True] * 4
+    assert len(m.run_memo) == 2
+    _equal(run_fast(items, 8, 2, mem, None), run_oracle(items, 8, 2, mem))
