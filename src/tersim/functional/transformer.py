@@ -51,12 +51,20 @@ import numpy as np
 from tersim.config.enums import FFNType, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
+from tersim.functional import decode
 from tersim.functional.blas import single_blas_thread
 from tersim.functional.fp16 import half_to_float, lm_head_f16
 from tersim.functional.kernels import ternary_matmul
 from tersim.functional.kvcache import KVCache
 from tersim.functional.packing import PackedTernary, pack_ternary
 from tersim.functional.quant import EPS, QuantizedActivations, quantize_activations
+from tersim.functional.rowops import (
+    ACTIVATION_CODE,
+    activation_rows,
+    norm_rows,
+    rope_rows,
+    rope_table,
+)
 from tersim.functional.synthetic import synthetic_table, synthetic_ternary, tensor_key
 from tersim.functional.threads import KernelThreads
 from tersim.workload.formats import Formats
@@ -506,6 +514,58 @@ def lm_head(x: np.ndarray, table: np.ndarray) -> np.ndarray:
     return lm_head_f16(x32, table)  # (B, V)
 
 
+_NO_BIAS = np.zeros(0, np.float32)
+_NO_SCALES = np.zeros((0, 1, 1, 1), np.float32)
+
+
+def _norm_rows(x: np.ndarray, w: Norm) -> np.ndarray:
+    """:func:`norm` of the rows of ``x`` (R, D) as the model computes it (``rowops.py``)."""
+    xa = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty_like(xa)
+    bias = _NO_BIAS if w.bias is None else np.ascontiguousarray(w.bias, np.float32)
+    norm_rows(
+        xa, np.ascontiguousarray(w.weight, np.float32), bias, w.bias is not None, NORM_EPS, out
+    )
+    return out
+
+
+def _fused_args(lw: LayerWeights, rows: int) -> decode.LayerArgs:
+    """The constant arguments of one fused layer (``decode.LayerArgs``) for ``rows`` tokens."""
+    norms: list[np.ndarray] = []
+    for n in (lw.attn_norm, lw.attn_sub_norm, lw.ffn_norm, lw.ffn_sub_norm):
+        for part in (None, None) if n is None else (n.weight, n.bias):
+            norms.append(_NO_BIAS if part is None else np.ascontiguousarray(part, np.float32))
+    linears = [getattr(lw, name) for name in _LINEAR_NAMES]
+    present = [lin for lin in linears if lin is not None]
+    dtype = present[0].packed.data.dtype
+    datas = tuple(np.zeros(0, dtype) if lin is None else lin.packed.data for lin in linears)
+    scales = tuple(
+        np.ones((1, 1), np.float32) if lin is None else np.ascontiguousarray(lin.scale, np.float32)
+        for lin in linears
+    )
+    shapes = [
+        None
+        if lin is None
+        else (*lin.shape, lin.packed.trits_per_element, lin.packed.rows, lin.packed.data.itemsize)
+        for lin in linears
+    ]
+    measured = tuple(
+        None
+        if lin is None
+        else (
+            lin.zero_fraction,
+            lin.shape[0],
+            lin.packed.plus_count,
+            lin.packed.minus_count,
+            lin.packed.zero_count,
+        )
+        for lin in linears
+    )
+    return decode.LayerArgs(
+        tuple(norms), datas, scales, decode.linear_table(shapes, rows), measured
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # The model
 # ---------------------------------------------------------------------------------------------
@@ -520,6 +580,11 @@ class TernaryModel:
     config: ModelConfig
     weights: ModelWeights = field(repr=False)
     threads: KernelThreads | None = field(default=None, repr=False, compare=False)
+    #: Decode steps run each layer as one compiled call (``decode.py``) unless helper threads
+    #: would share the matmuls; False: always op by op (the tests compare the two).
+    fused_decode: bool = field(default=True, compare=False)
+    #: Per-model constants built on first use: the RoPE table, the fused layers' arguments.
+    _memo: dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Fail fast on weights that do not fit the config (so the ops match the shapes)."""
@@ -528,6 +593,15 @@ class TernaryModel:
             raise WorkloadError(
                 f"{self.config.name}: weights do not fit the model: " + "; ".join(problems)
             )
+
+    def rope_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(cos, sin)`` of every position of the context (``rowops.rope_table``)."""
+        tables = self._memo.get("rope")
+        if tables is None:
+            c = self.config
+            tables = rope_table(c.rope_theta, c.rotary_dim, c.max_context)
+            self._memo["rope"] = tables
+        return tables  # type: ignore[return-value]
 
     @classmethod
     def synthetic(
@@ -591,10 +665,87 @@ class TernaryModel:
             )
 
         tb.begin_pass(tb.phase, tb.step, t, ctx)
-        ex = _Executor(self, tok, cache, start, tb)
-        logits = forward_pass(ex, self.spec.architecture, on_layer)
+        if t == 1 and not self._sharing():
+            out = self._decode_fused(tok[:, 0], cache, tb, on_layer)
+        else:
+            ex = _Executor(self, tok, cache, start, tb)
+            out = _Executor._rows(forward_pass(ex, self.spec.architecture, on_layer))
         cache.length = ctx
-        return _Executor._rows(logits)  # (B, V)
+        return out  # (B, V)
+
+    def _sharing(self) -> bool:
+        """Whether decode runs op by op: when ``fused_decode`` is off, or helper threads would
+        get a core now (to share its large matmuls); otherwise each layer is one compiled call
+        (``decode.py``)."""
+        if not self.fused_decode:
+            return True
+        return self.threads is not None and self.threads.helpers_available() > 0
+
+    def _layer_args(self, batch: int) -> list[decode.LayerArgs]:
+        """The constant arguments of the fused layers for ``batch`` sequences (memoized)."""
+        key = ("layers", batch)
+        args = self._memo.get(key)
+        if args is None:
+            args = [_fused_args(lw, batch) for lw in self.weights.layers]
+            self._memo[key] = args
+        return args  # type: ignore[return-value]
+
+    def _decode_fused(
+        self,
+        tokens: np.ndarray,
+        cache: KVCache,
+        tb: TraceBuilder,
+        on_layer: Callable[[int], None] | None,
+    ) -> np.ndarray:
+        """One decode step of ``tokens`` (B,) with every layer fused (``decode.py``); records
+        the pass's ops in ``tb`` and returns the logits (B, V)."""
+        cfg, w = self.config, self.weights
+        b, start = int(tokens.shape[0]), cache.length
+        x = half_to_float(w.embed[tokens]).astype(ACT_DTYPE)  # (B, H)
+        cos, sin = self.rope_tables()
+        conf = np.zeros(decode.CONFIG_SIZE, np.int64)
+        conf[decode.C_HEADS], conf[decode.C_KV_HEADS] = cfg.heads, cfg.kv_heads
+        conf[decode.C_HEAD_DIM], conf[decode.C_ROTARY] = cfg.head_dim, cfg.rotary_dim
+        conf[decode.C_ACT_Q], conf[decode.C_KV_BITS] = 2 ** (cfg.act_bits - 1) - 1, cache.bits
+        conf[decode.C_ACT_CODE] = ACTIVATION_CODE[cfg.ffn_type]
+        conf[decode.C_LAYERNORM], conf[decode.C_SUBLAYER] = cfg.layernorm, cfg.sublayer_norm
+        conf[decode.C_PARALLEL], conf[decode.C_GATED] = cfg.parallel_attention, cfg.gated
+        conf[decode.C_START] = start
+        zeros = np.zeros((cfg.layers, 4), np.int64)
+        half = cache.bits == 16
+        for i, la in enumerate(self._layer_args(b)):
+            keys, values = cache.keys[i], cache.values[i]
+            x = decode._layer(
+                x,
+                la.norms,
+                la.datas,
+                la.scales,
+                la.lins,
+                keys.view(np.uint16) if half else keys,
+                values.view(np.uint16) if half else values,
+                _NO_SCALES if half else cache.key_scales[i],
+                _NO_SCALES if half else cache.value_scales[i],
+                cos,
+                sin,
+                conf,
+                NORM_EPS,
+                zeros[i],
+            )
+            if x.shape[0] != b:
+                raise WorkloadError("x: contains NaN or infinite values")
+            if on_layer is not None:
+                on_layer(i)
+        x = _norm_rows(x, w.final_norm)
+        logits = lm_head(x, w.lm_head)  # (B, V)
+        measured = {}
+        for i, la in enumerate(self._layer_args(b)):
+            for name, m in zip(_LINEAR_NAMES, la.measured, strict=True):
+                if m is not None:
+                    zf, k, plus, minus, zero = m
+                    sparsity = int(zeros[i, decode.INPUT_OF[name]]) / max(1, b * k)
+                    measured[(i, name)] = Measured(zf, sparsity, b * plus, b * minus, b * zero)
+        forward_pass(decode._Recorder(tb, measured), self.spec.architecture)
+        return logits
 
 
 @dataclass(frozen=True)
@@ -637,7 +788,7 @@ class _Executor:
 
     def norm(self, layer: int, name: str, x: _Value, weight: str) -> _Value:
         w = self.model.weights.final_norm if layer < 0 else getattr(self._layer(layer), weight)
-        return _Value(norm(self._rows(x), w), self.tb.norm(layer, name, x.tensor, weight))
+        return _Value(_norm_rows(self._rows(x), w), self.tb.norm(layer, name, x.tensor, weight))
 
     def quant(self, layer: int, name: str, x: _Value) -> _Value:
         q = quantize_activations(self._rows(x), self.model.config.act_bits)  # (B*T, H) int
@@ -667,12 +818,15 @@ class _Executor:
         self.cache.write_one(slot, layer, self.start, heads)  # (B, kvh, T, D)
 
     def rope(self, layer: int, name: str, q: _Value, k: _Value) -> _Value:
-        cfg, (b, t) = self.model.config, self._bt
-        theta, rd = cfg.rope_theta, cfg.rotary_dim
-        q4 = rope(self._rows(q).reshape(b, t, cfg.heads, cfg.head_dim), self.start, theta, rd)
-        k4 = rope(self._rows(k).reshape(b, t, cfg.kv_heads, cfg.head_dim), self.start, theta, rd)
-        self._store(CacheSlot.K, layer, k4.reshape(b * t, -1))
-        return _Value(q4.reshape(b * t, -1), self.tb.rope(layer, name, q.tensor, k.tensor))
+        cfg, t = self.model.config, self._bt[1]
+        cos, sin = self.model.rope_tables()
+        d, rd = cfg.head_dim, cfg.rotary_dim
+        qr, kr = (np.ascontiguousarray(self._rows(v)) for v in (q, k))  # (B*T, heads*D)
+        q_out, k_out = np.empty_like(qr), np.empty_like(kr)
+        rope_rows(qr, cfg.heads, d, rd, cos, sin, self.start, t, q_out)
+        rope_rows(kr, cfg.kv_heads, d, rd, cos, sin, self.start, t, k_out)
+        self._store(CacheSlot.K, layer, k_out)
+        return _Value(q_out, self.tb.rope(layer, name, q.tensor, k.tensor))
 
     def attention(self, layer: int, q: _Value) -> _Value:
         cfg, (b, t) = self.model.config, self._bt
@@ -681,8 +835,10 @@ class _Executor:
         return _Value(att, self.tb.attention(layer, q.tensor))
 
     def activation(self, layer: int, name: str, gate: _Value | None, up: _Value) -> _Value:
-        g = None if gate is None else self._rows(gate)
-        a = ffn_activation(self.model.config.ffn_type, g, self._rows(up))  # (B*T, F)
+        u = np.ascontiguousarray(self._rows(up))  # (B*T, F)
+        g = np.empty((0, u.shape[1])) if gate is None else np.ascontiguousarray(self._rows(gate))
+        a = np.empty_like(u)
+        activation_rows(ACTIVATION_CODE[self.model.config.ffn_type], g, u, a)
         gt = None if gate is None else gate.tensor
         return _Value(a, self.tb.activation(layer, name, gt, up.tensor))
 
