@@ -39,7 +39,7 @@ from tersim.functional.attention import _attend
 from tersim.functional.fp16 import half_from_double
 from tersim.functional.kernels import _STATE_HEADER, _drain, _prepare, plan
 from tersim.functional.quant import _quantize_rows
-from tersim.functional.rowops import activation_row, norm_row, rope_row
+from tersim.functional.rowops import activation_row, norm_row, rescale_rows, rope_row
 from tersim.workload.layer import CacheSlot
 from tersim.workload.ops import Measured, Tensor
 from tersim.workload.trace import TraceBuilder
@@ -94,12 +94,7 @@ def _linear(xq, act_scale, data, scale, lin, y):  # pragma: no cover - compiled
     state = np.zeros(_STATE_HEADER + lin[L_CHUNKS], np.int64)
     state[1] = lin[L_CHUNKS]
     _drain(data, b, sx, acc, lin[L_TILE], lin[L_ROWS], state)
-    per_column = scale.shape[1] > 1
-    for r in range(m):
-        a = np.float64(act_scale[r, 0])
-        for j in range(n):
-            w = np.float64(scale[0, j if per_column else 0])
-            y[r, j] = np.float64(acc[r, j]) * (a * w)
+    rescale_rows(acc, act_scale, scale, y)
 
 
 @numba.njit(cache=True, nogil=True)

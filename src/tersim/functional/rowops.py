@@ -14,6 +14,8 @@ and ``transformer.ffn_activation`` are the readable NumPy definitions the tests 
   (:func:`rope_table`), ``out_i = x_i cos_i - x_{i+h} sin_i`` and ``out_{i+h} = x_{i+h} cos_i
   + x_i sin_i`` for ``i < h = rotary_dim / 2`` in every head; dimensions past ``rotary_dim``
   pass through.
+- :func:`rescale_rows`: BitLinear's ``y = acc * (act_scale * weight_scale)`` in float64 from
+  the int32 sums, float32 per-token scales and a float32 (1, 1) or (1, N) weight scale.
 - :func:`activation_rows`: SwiGLU ``g / (1 + exp(-g)) * u``, ReLU² GLU ``max(g, 0)^2 * u``,
   GeGLU ``gelu(g) * u`` and GELU ``gelu(u)``, with the tanh GELU
   ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
@@ -132,3 +134,15 @@ def activation_rows(code, gate, up, out):  # pragma: no cover - compiled
     """``out = act(gate, up)`` row by row (``code``: :data:`ACTIVATION_CODE`); float64 (R, F)."""
     for r in range(up.shape[0]):
         activation_row(code, gate[r] if gate.shape[0] else up[r], up[r], out[r])
+
+
+@numba.njit(cache=True, nogil=True)
+def rescale_rows(acc, act_scale, scale, out):  # pragma: no cover - compiled
+    """``out[r, j] = float64(acc[r, j]) * (float64(act_scale[r, 0]) * float64(scale[0, j]))``
+    (``scale[0, 0]`` for every ``j`` when it has one column)."""
+    per_column = scale.shape[1] > 1
+    for r in range(acc.shape[0]):
+        a = np.float64(act_scale[r, 0])
+        for j in range(acc.shape[1]):
+            w = np.float64(scale[0, j if per_column else 0])
+            out[r, j] = np.float64(acc[r, j]) * (a * w)

@@ -54,6 +54,7 @@ from tersim.config.enums import FFNType, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
 from tersim.functional import decode
+from tersim.functional.attention import attend_dense
 from tersim.functional.blas import single_blas_thread
 from tersim.functional.fp16 import half_to_float, lm_head_f16
 from tersim.functional.kernels import ternary_matmul
@@ -64,6 +65,7 @@ from tersim.functional.rowops import (
     ACTIVATION_CODE,
     activation_rows,
     norm_rows,
+    rescale_rows,
     rope_rows,
     rope_table,
 )
@@ -434,7 +436,14 @@ def bitlinear(
     helper threads the kernel may share a large matmul with.
     """
     acc, counts = ternary_matmul(qa.values, w.packed, threads)  # (M, N) int32
-    y = acc * (qa.scale.astype(np.float64) * w.scale.astype(np.float64))  # (M, N): one pass
+    y = np.empty(acc.shape, ACT_DTYPE)  # acc * (act scale * weight scale), in one pass
+    rows = qa.values.reshape(-1, qa.values.shape[-1]).shape[0]
+    rescale_rows(
+        acc,
+        np.ascontiguousarray(qa.scale, np.float32).reshape(rows, 1),
+        np.ascontiguousarray(w.scale, np.float32).reshape(1, -1),
+        y,
+    )
     measured = Measured(
         weight_zero_fraction=w.zero_fraction,
         act_sparsity=(qa.values.size - np.count_nonzero(qa.values)) / max(1, qa.values.size),
@@ -442,7 +451,7 @@ def bitlinear(
         subs=counts.sub,
         skips=counts.skip,
     )
-    return y.astype(ACT_DTYPE), measured
+    return y, measured
 
 
 def rope(x: np.ndarray, start: int, theta: float, rotary_dim: int | None = None) -> np.ndarray:
@@ -468,25 +477,10 @@ def rope(x: np.ndarray, start: int, theta: float, rotary_dim: int | None = None)
 
 
 def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:
-    """Causal attention of ``q`` (B, T, heads, D) at positions ``start..`` over the cache.
-
-    ``keys``, ``values``: (B, kv_heads, start + T, D). Query head ``h`` reads KV head
-    ``h // (heads // kv_heads)``. Returns (B, T, heads * D).
-    """
-    b, t, heads, d = q.shape
-    kvh, ctx = keys.shape[1], keys.shape[2]
-    g = heads // kvh
-    qh = q.reshape(b, t, kvh, g, d).transpose(0, 2, 3, 1, 4)  # (B, kvh, g, T, D)
-    scores = qh @ keys[:, :, None].swapaxes(-1, -2)  # (B, kvh, g, T, ctx)
-    scores /= math.sqrt(d)  # in place from here on: the same operations, no temporaries
-    future = np.arange(ctx)[None, :] > (start + np.arange(t))[:, None]  # (T, ctx)
-    if future.any():
-        scores[..., future] = -np.inf
-    scores -= scores.max(axis=-1, keepdims=True)
-    np.exp(scores, out=scores)
-    scores /= scores.sum(axis=-1, keepdims=True)  # probabilities (B, kvh, g, T, ctx)
-    out = scores @ values[:, :, None]  # (B, kvh, g, T, D)
-    return out.transpose(0, 3, 1, 2, 4).reshape(b, t, heads * d)
+    """Causal attention of ``q`` (B, T, heads, D) at positions ``start..`` over float64
+    ``keys``, ``values`` (B, kv_heads, start + T, D): :func:`~tersim.functional.attention.
+    attend_dense`, the NumPy definition. Returns (B, T, heads * D)."""
+    return attend_dense(q, keys, values, start)
 
 
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:
