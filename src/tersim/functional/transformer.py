@@ -57,7 +57,7 @@ from tersim.functional import decode
 from tersim.functional.attention import attend_dense
 from tersim.functional.blas import single_blas_thread
 from tersim.functional.fp16 import half_to_float, lm_head_f16
-from tersim.functional.kernels import ternary_matmul
+from tersim.functional.kernels import PARALLEL_MIN_WORK, ternary_matmul
 from tersim.functional.kvcache import KVCache
 from tersim.functional.packing import PackedTernary, pack_ternary
 from tersim.functional.quant import EPS, QuantizedActivations, quantize_activations
@@ -90,6 +90,13 @@ NORM_EPS = 1e-5
 ACT_DTYPE = np.float64
 #: Weights quantized per column block of at most this many elements (bounds temporary memory).
 QUANT_CHUNK_ELEMENTS = 1 << 21
+#: Decode shares its matmuls with helper threads (op by op) only when a layer has at least
+#: this many packed bytes of shareable weights. Op by op costs about 0.8 ms more per layer than
+#: the fused call (measured, a 700M decode step: 52 ms against 32 ms on the 2-core machine of
+#: ``benchmarks/``); a second thread saves at best half the time of streaming the shared
+#: weights at the kernel's ~10 GB/s: 0.25 ms for a 700M layer (4.7 MB), 1.5 ms for a 3B layer
+#: (31 MB).
+SHARE_MIN_LAYER_BYTES = 16 << 20
 #: Weight formats the functional model runs.
 MEASURABLE_FORMATS = (WeightFormat.TERNARY, WeightFormat.BINARY)
 
@@ -669,12 +676,34 @@ class TernaryModel:
         cache.length = ctx
         return out  # (B, V)
 
+    def _shared_bytes(self) -> int:
+        """Packed bytes of the largest layer's linears that are big enough to share
+        (``kernels.PARALLEL_MIN_WORK`` for one token; memoized)."""
+        got = self._memo.get("shared_bytes")
+        if got is None:
+            got = max(
+                (
+                    sum(
+                        lin.packed.nbytes
+                        for name in _LINEAR_NAMES
+                        if (lin := getattr(lw, name)) is not None
+                        and lin.shape[0] * lin.shape[1] >= PARALLEL_MIN_WORK
+                    )
+                    for lw in self.weights.layers
+                ),
+                default=0,
+            )
+            self._memo["shared_bytes"] = got
+        return got  # type: ignore[return-value]
+
     def _sharing(self) -> bool:
-        """Whether decode runs op by op: when ``fused_decode`` is off, or helper threads would
-        get a core now (to share its large matmuls); otherwise each layer is one compiled call
-        (``decode.py``)."""
+        """Whether decode runs op by op: when ``fused_decode`` is off, or when a layer has at
+        least ``SHARE_MIN_LAYER_BYTES`` of weights to share and helper threads would get a core
+        now; otherwise each layer is one compiled call (``decode.py``)."""
         if not self.fused_decode:
             return True
+        if self._shared_bytes() < SHARE_MIN_LAYER_BYTES:
+            return False
         return self.threads is not None and self.threads.helpers_available() > 0
 
     def _layer_args(self, batch: int) -> list[decode.LayerArgs]:
