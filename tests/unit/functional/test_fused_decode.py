@@ -162,3 +162,24 @@ def test_activation_rows_equal_numpy_activation(ffn_type: FFNType) -> None:
     activation_rows(ACTIVATION_CODE[ffn_type], g, up, out)
     want = ffn_activation(ffn_type, gate if ffn_type.gated else None, up)
     np.testing.assert_allclose(out, want, rtol=1e-13, atol=1e-15)
+
+
+def test_decode_shares_op_by_op_only_for_large_layers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper with an idle core does not pull a small model's decode out of the fused layer
+    (``SHARE_MIN_LAYER_BYTES``), but does when the layers are large enough and a core is idle;
+    turning ``fused_decode`` off always does."""
+    from tersim.functional import transformer
+    from tersim.functional.threads import KernelThreads
+
+    spec = _spec(ARCHS["swiglu-mqa"], dict(kv_cache_bits=16))
+    model = TernaryModel.synthetic(spec, resolve_formats(spec, PEKind.TERNARY_ADD), seed=1)
+    with KernelThreads(2, idle_probe=lambda: 1) as idle, KernelThreads(2, lambda: 0) as busy:
+        shared = dataclasses.replace(model, threads=idle)
+        assert shared._shared_bytes() < transformer.SHARE_MIN_LAYER_BYTES
+        assert not shared._sharing()
+        assert dataclasses.replace(shared, fused_decode=False)._sharing()
+        monkeypatch.setattr(transformer, "SHARE_MIN_LAYER_BYTES", 0)
+        monkeypatch.setattr(transformer, "PARALLEL_MIN_WORK", 1)
+        fresh = dataclasses.replace(model, threads=idle)  # a new memo
+        assert fresh._shared_bytes() > 0 and fresh._sharing()
+        assert not dataclasses.replace(model, threads=busy)._sharing()
