@@ -75,17 +75,42 @@ def _dram_figure(records: list[dict[str, Any]]) -> go.Figure:
 
 
 def _timeline_figure(rec: dict[str, Any]) -> go.Figure:
+    """Each unit's busy time. Exact intervals when the record has them (few enough); else the
+    busy fraction of equal time buckets, exact per bucket: downsampling sums busy cycles,
+    it never joins intervals, so no busy time is invented."""
     fig = go.Figure()
     clock = rec["hardware"]["array"]["clock_hz"]
-    for unit, intervals in sorted(rec.get("timeline", {}).items()):
-        xs: list[float | None] = []
-        ys: list[str | None] = []
-        for start, end in intervals:
-            xs += [start / clock * 1e3, end / clock * 1e3, None]
-            ys += [unit, unit, None]
-        fig.add_scatter(x=xs, y=ys, mode="lines", line={"width": 18}, name=unit)
+    lines = rec.get("timeline", {})
+    exact = all(t.get("intervals") is not None for t in lines.values())
+    total = max(1, rec.get("total_cycles", 1))
+    for unit, t in sorted(lines.items()):
+        share = 100.0 * t["busy_cycles"] / total
+        name = f"{unit} (busy {share:.1f} %)"
+        if exact:
+            xs: list[float | None] = []
+            ys: list[str | None] = []
+            for start, end in t["intervals"]:
+                xs += [start / clock * 1e3, end / clock * 1e3, None]
+                ys += [unit, unit, None]
+            fig.add_scatter(x=xs, y=ys, mode="lines", line={"width": 18}, name=name)
+        else:
+            w = t["bucket_cycles"]
+            fig.add_scatter(
+                x=[(k + 0.5) * w / clock * 1e3 for k in range(len(t["busy_per_bucket"]))],
+                y=[min(1.0, b / w) * 100 for b in t["busy_per_bucket"]],
+                mode="lines",
+                line={"shape": "hvh"},
+                name=name,
+            )
+    how = (
+        "exact busy intervals"
+        if exact
+        else "busy % of each time bucket, exact per bucket (no merged intervals)"
+    )
     fig.update_layout(
-        title=f"Busy intervals, {_label(rec)} (ms; merged and capped)", xaxis_title="ms"
+        title=f"Unit busy time, {_label(rec)} ({how})",
+        xaxis_title="ms",
+        yaxis_title=None if exact else "% busy",
     )
     return fig
 
