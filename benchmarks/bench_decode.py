@@ -15,7 +15,8 @@ cores). The whole measured 3B trace is ``benchmarks/bench_measure.py``.
    Python busy loop pinned to one core) holds a core, stopped afterwards. Per configuration:
    tokens/s from the median and the best step, the share of the bound, and CPU time per step
    next to wall time. Targets: >= 50 tokens/s on 1 thread; 2 threads with a busy core no slower
-   than 1 thread.
+   than 1 thread. The baseline of the same run: decode with every op run from Python
+   (``fused_decode=False``, the executor the fused layers replace), on 1 thread.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def bench_700m(steps: int, repeats: int) -> None:
         f"{float(np.median(walls)) / params:.2f} s; CPU best {cpus[0] / params:.2f} s, median "
         f"{float(np.median(cpus)) / params:.2f} s (target <= 1 s)"
     )
-    total = PROMPT_TOKENS + 4 * steps + 8  # every step of the 4 configurations, warm-ups
+    total = PROMPT_TOKENS + 5 * steps + 8  # every step of the 5 configurations, warm-ups
     cache = model.new_cache(1, total)
     head_bytes = model.weights.lm_head.nbytes
     kv_bytes = cache.nbytes * (PROMPT_TOKENS + total) // (2 * total)  # mean context read
@@ -123,15 +124,19 @@ def bench_700m(steps: int, repeats: int) -> None:
     runs: dict[str, list[tuple[float, float]]] = {}
     with KernelThreads(2) as team, single_blas_thread():
         two = replace(model, threads=team)
-        for m in (model, two):  # warm-up
+        plain = replace(model, fused_decode=False)  # the baseline: every op from Python
+        for m in (model, two, plain):  # warm-up
             step(m)
         for busy in (False, True):
             proc = competitor() if busy else None
             try:
                 time.sleep(0.2 if busy else 0)
                 rounds = 4
-                for _ in range(rounds):  # alternate, so that load changes hit both alike
-                    for label, m in (("1 thread", model), ("2 threads", two)):
+                configs = [("1 thread", model), ("2 threads", two)]
+                if not busy:
+                    configs.append(("1 thread, op by op", plain))
+                for _ in range(rounds):  # alternate, so that load changes hit all alike
+                    for label, m in configs:
                         key = f"{label}{', busy core' if busy else ''}"
                         for _ in range(steps // rounds):
                             runs.setdefault(key, []).append(step(m))
@@ -154,6 +159,10 @@ def bench_700m(steps: int, repeats: int) -> None:
             f"median {med[key] * 1e3:6.1f} ms, best {wall[0] * 1e3:6.1f} ms, CPU median "
             f"{cpu * 1e3:6.1f} ms"
         )
+    print(
+        f"  fused decode layers / op by op (the executor alone), 1 thread, median step time: "
+        f"{med['1 thread'] / med['1 thread, op by op']:.2f}"
+    )
     one = 1 / med["1 thread"]
     print(
         f"  1 thread: {one:.1f} tokens/s median (target >= 50: {'met' if one >= 50 else 'NOT met'}); "
