@@ -1,8 +1,9 @@
 """A decode step with each decoder layer in one Numba call.
 
 Executing the layer description op by op (``transformer._Executor``) costs tens of Python
-calls and NumPy temporaries per layer: for BitNet b1.58 700M about 20 ms of a 50 ms decode step
-(measured, ``benchmarks/bench_decode.py``), more than the kernels' own time. A decode step
+calls and NumPy temporaries per layer: a BitNet b1.58 700M decode step took 52 ms op by op
+against 31 ms fused (best of 20, 1 thread, an idle 2-core machine), and 44.6 against 34.0 ms of
+CPU per step (medians, ``benchmarks/bench_decode.py`` on a loaded machine). A decode step
 (one new token per sequence) here runs every layer as *one* compiled call, :func:`_layer`:
 
     norm -> quantize -> q, k, v (V to the cache) -> RoPE (K to the cache) -> attention over
