@@ -1,0 +1,409 @@
+"""The run report's figures (plotly), one function per figure, from :mod:`tersim.report.data`.
+
+Rules: axes and legends use words (:mod:`tersim.report.labels`); a figure that downsamples or
+approximates says so in its title; each figure is self-contained (no shared state).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from tersim.report.data import Component, RunDetail, Window, base_name
+from tersim.report.labels import (
+    COMPONENT_COLOURS,
+    COMPONENT_WORDS,
+    OP_KIND_WORDS,
+    OPERAND_WORDS,
+    RECORD_COMPONENT_WORDS,
+    bytes_text,
+    energy_text,
+    ratio_text,
+    unit_words,
+    words,
+)
+from tersim.report.waterfall import Step
+
+FONT = {"family": "Helvetica, Arial, sans-serif", "size": 13}
+UNIT_COLOURS = {"array": "#4c78a8", "vector": "#54a24b", "dram": "#e45756"}
+DESIGN_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2")
+
+
+def _style(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "xanchor": "left"},
+        font=FONT,
+        height=height,
+        margin={"l": 70, "r": 30, "t": 80, "b": 60},
+        plot_bgcolor="white",
+        legend={"orientation": "h", "y": -0.18, "x": 0},
+    )
+    fig.update_xaxes(showline=True, linecolor="#888", gridcolor="#eee")
+    fig.update_yaxes(showline=True, linecolor="#888", gridcolor="#eee")
+    return fig
+
+
+def _energy_scale(max_pj: float) -> tuple[float, str]:
+    return (1e12, "J") if max_pj >= 1e12 else (1e9, "mJ")
+
+
+def energy_by_component(details: list[RunDetail], names: list[str]) -> go.Figure:
+    """Per phase (side by side): each design's energy stacked by component."""
+    phases = [p.phase for p in details[0].phases]
+    fig = make_subplots(rows=1, cols=len(phases), subplot_titles=phases, shared_yaxes=False)
+    for col, ph in enumerate(phases, start=1):
+        per = [next((p for p in d.phases if p.phase == ph), None) for d in details]
+        top = max((p.total_pj for p in per if p is not None), default=1.0)
+        scale, unit = _energy_scale(top)
+        for comp in Component:
+            ys = [0.0 if p is None else p.by_component_pj[comp] / scale for p in per]
+            fig.add_bar(
+                x=names,
+                y=ys,
+                name=COMPONENT_WORDS[comp],
+                marker_color=COMPONENT_COLOURS[comp],
+                legendgroup=comp.value,
+                showlegend=col == 1,
+                hovertemplate="%{x}: %{y:.4g} " + unit + f"<extra>{COMPONENT_WORDS[comp]}</extra>",
+                row=1,
+                col=col,
+            )
+        totals = [0.0 if p is None else p.total_pj for p in per]
+        fig.add_scatter(
+            x=names,
+            y=[t / scale for t in totals],
+            mode="text",
+            text=[energy_text(t) for t in totals],
+            textposition="top center",
+            showlegend=False,
+            hoverinfo="skip",
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(title_text=f"energy ({unit})", rangemode="tozero", row=1, col=col)
+    fig.update_layout(barmode="stack")
+    return _style(fig, "Energy by component, prefill and decode side by side", 460)
+
+
+def energy_by_op_kind(details: list[RunDetail], names: list[str]) -> go.Figure:
+    """Per phase: each design's dynamic energy (leakage excluded) by op kind."""
+    phases = [p.phase for p in details[0].phases]
+    fig = make_subplots(rows=1, cols=len(phases), subplot_titles=phases, horizontal_spacing=0.2)
+    for col, ph in enumerate(phases, start=1):
+        per = [next((p for p in d.phases if p.phase == ph), None) for d in details]
+        kinds = sorted(
+            {k for p in per if p is not None for k in p.by_op_kind_pj},
+            key=lambda k: max(p.by_op_kind_pj.get(k, 0.0) for p in per if p is not None),
+        )
+        top = max((v for p in per if p is not None for v in p.by_op_kind_pj.values()), default=1)
+        scale, unit = _energy_scale(top)
+        for i, (p, name) in enumerate(zip(per, names, strict=True)):
+            vals = [0.0 if p is None else p.by_op_kind_pj.get(k, 0.0) / scale for k in kinds]
+            fig.add_bar(
+                y=[words(k, OP_KIND_WORDS) for k in kinds],
+                x=vals,
+                orientation="h",
+                name=name,
+                marker_color=DESIGN_COLOURS[i % len(DESIGN_COLOURS)],
+                legendgroup=name,
+                showlegend=col == 1,
+                hovertemplate="%{y}: %{x:.4g} " + unit + f"<extra>{name}</extra>",
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title_text=f"dynamic energy ({unit})", row=1, col=col)
+    fig.update_layout(barmode="group")
+    return _style(fig, "Energy by op kind (leakage excluded: it belongs to time, not ops)", 520)
+
+
+SHORT_STEP = (
+    "paper's pricing",
+    "zero weights",
+    "accumulator width",
+    "+ attention, LM head",
+    "+ SRAM",
+    "+ DRAM",
+    "+ vector unit",
+    "+ leakage",
+)
+
+
+def claim_waterfall(steps_by_phase: dict[str, tuple[Step, ...]], ratio_words: str) -> go.Figure:
+    """Per phase: the claim's ratio after each step (see :mod:`tersim.report.waterfall`)."""
+    phases = list(steps_by_phase)
+    fig = make_subplots(rows=1, cols=len(phases), subplot_titles=phases, shared_yaxes=True)
+    for col, ph in enumerate(phases, start=1):
+        steps = steps_by_phase[ph]
+        xs = [SHORT_STEP[i] if i < len(SHORT_STEP) else s.label for i, s in enumerate(steps)]
+        ys = [steps[0].ratio] + [b.ratio - a.ratio for a, b in zip(steps, steps[1:], strict=False)]
+        texts = [f"{steps[0].ratio:.1f}x"] + [
+            f"x{b.ratio / a.ratio:.2f}" for a, b in zip(steps, steps[1:], strict=False)
+        ]
+        xs.append("whole chip")
+        ys.append(0.0)
+        texts.append(f"{steps[-1].ratio:.2f}x")
+        hover = [f"{s.label}<br>{s.note}<br>ratio so far: {s.ratio:.3g}x" for s in steps]
+        hover.append(f"whole-chip ratio: {steps[-1].ratio:.3g}x")
+        fig.add_waterfall(
+            x=xs,
+            y=ys,
+            measure=["absolute"] + ["relative"] * (len(steps) - 1) + ["total"],
+            text=texts,
+            textposition="outside",
+            hovertext=hover,
+            hoverinfo="text",
+            decreasing={"marker": {"color": "#e45756"}},
+            increasing={"marker": {"color": "#54a24b"}},
+            totals={"marker": {"color": "#4c78a8"}},
+            connector={"line": {"color": "#999", "width": 1}},
+            showlegend=False,
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(tickangle=-35, row=1, col=col)
+    top = max(s.ratio for steps in steps_by_phase.values() for s in steps)
+    fig.update_yaxes(title_text=ratio_words, range=[0, top * 1.15], row=1, col=1)
+    return _style(
+        fig,
+        f"The claim, step by step: {ratio_words} from matmul arithmetic to the whole chip "
+        "(bar labels: each step's factor)",
+        500,
+    )
+
+
+def roofline(details: list[RunDetail], names: list[str], clock_hz: list[float]) -> go.Figure:
+    """Per design: every op (one point per phase, op and shape) by arithmetic intensity and
+    attained throughput, under the compute roofs and the DRAM bandwidth roof."""
+    fig = make_subplots(rows=1, cols=len(details), subplot_titles=names)
+    for col, (det, clock) in enumerate(zip(details, clock_hz, strict=True), start=1):
+        placed = [g for g in det.groups if g.span_cycles and g.operations]
+        finite = [g.intensity for g in placed if g.intensity is not None]
+        lo = min(finite, default=0.01) / 3
+        hi = max(finite, default=100.0) * 3
+        edge = hi * 3  # ops that move no DRAM bytes sit at the right edge
+        for unit in sorted({g.unit for g in det.groups}):
+            for ph, symbol in (("prefill", "circle"), ("decode", "diamond")):
+                pts = [g for g in placed if g.unit == unit and g.phase == ph]
+                if not pts:
+                    continue
+                fig.add_scatter(
+                    x=[edge if g.intensity is None else g.intensity for g in pts],
+                    y=[g.operations / (g.span_cycles / clock) for g in pts],
+                    mode="markers",
+                    marker={
+                        "symbol": symbol,
+                        "size": 8,
+                        "color": UNIT_COLOURS.get(unit, "#888"),
+                        "opacity": 0.7,
+                        "line": {"width": 0.5, "color": "white"},
+                    },
+                    name=f"{ph} ops on the {unit_words(unit)}",
+                    legendgroup=f"{ph}{unit}",
+                    showlegend=col == 1,
+                    text=[
+                        f"{g.name} ({ph}), {g.m}x{g.k}x{g.n}, {g.instances} instance(s)<br>"
+                        f"{g.operations:,} operations, {bytes_text(g.dram_bytes)} DRAM"
+                        + ("" if g.intensity is not None else " (none: drawn at the right edge)")
+                        for g in pts
+                    ],
+                    hovertemplate="%{text}<br>%{x:.3g} op/B, %{y:.3g} op/s<extra></extra>",
+                    row=1,
+                    col=col,
+                )
+        xs = [lo * (hi / lo) ** (i / 60) for i in range(61)]
+        for unit, roof in sorted(det.compute_roofs.items()):
+            fig.add_scatter(
+                x=xs,
+                y=[min(roof, det.dram_bytes_per_s * x) for x in xs],
+                mode="lines",
+                line={"color": UNIT_COLOURS.get(unit, "#888"), "dash": "dash"},
+                name=f"roof: {unit_words(unit)} ({roof:.3g} op/s) and DRAM "
+                f"({det.dram_bytes_per_s / 1e9:.3g} GB/s)",
+                legendgroup=f"roof{unit}{col}",
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(type="log", title_text="operations per DRAM byte", row=1, col=col)
+        fig.update_yaxes(type="log", title_text="attained operations per second", row=1, col=col)
+    return _style(
+        fig,
+        "Roofline: every op by arithmetic intensity and attained throughput (one point per "
+        "phase, op and shape; a multiply-accumulate counts as one operation; attained = "
+        "operations / the op's span)",
+        560,
+    )
+
+
+def _rects(intervals: list[tuple[float, float]], y0: float, y1: float) -> tuple[list, list]:  # type: ignore[type-arg]
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for a, b in intervals:
+        xs += [a, b, b, a, a, None]
+        ys += [y0, y0, y1, y1, y0, None]
+    return xs, ys
+
+
+def drawn_busy_cycles(fig: go.Figure) -> dict[str, int]:
+    """Busy cycles per unit as drawn in a :func:`timeline` figure (for tests): the summed
+    widths of its busy rectangles, read back from the figure's data."""
+    out: dict[str, int] = {}
+    for tr in fig.data:
+        meta = tr.meta or {}
+        if meta.get("busy_unit") is None:
+            continue
+        cycles = meta["cycles"]
+        out[meta["busy_unit"]] = out.get(meta["busy_unit"], 0) + sum(b - a for a, b in cycles)
+    return out
+
+
+def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
+    """A Gantt chart of ``window``: one lane per unit; light bars are op spans (hover for the
+    op), dark bars the unit's busy intervals."""
+    fig = go.Figure()
+    units = sorted({o.unit for o in window.ops} | set(window.busy_intervals))
+    us = 1e6 / clock_hz
+    t0 = window.start_cycle
+    for lane, unit in enumerate(units):
+        ops = [o for o in window.ops if o.unit == unit]
+        colour = UNIT_COLOURS.get(unit, "#888")
+        for o in ops:
+            fig.add_scatter(
+                x=[(o.start_cycle - t0) * us, (o.end_cycle - t0) * us],
+                y=[lane, lane],
+                mode="lines",
+                line={"width": 26, "color": "rgba(120,120,120,0.18)"},
+                hovertemplate=(
+                    f"{base_name(o.name)} ({words(o.kind, OP_KIND_WORDS)})<br>"
+                    f"span {o.end_cycle - o.start_cycle:,} cycles, busy {o.busy_cycles:,} "
+                    f"({100 * o.busy_cycles / max(1, o.end_cycle - o.start_cycle):.0f}%)"
+                    "<extra></extra>"
+                ),
+                showlegend=False,
+            )
+        if window.exact:
+            busy = list(window.busy_intervals.get(unit, ()))
+        else:
+            busy = [(o.end_cycle - o.busy_cycles, o.end_cycle) for o in ops]
+        xs, ys = _rects([((a - t0) * us, (b - t0) * us) for a, b in busy], lane - 0.3, lane + 0.3)
+        share = sum(b - a for a, b in busy) / max(1, window.end_cycle - window.start_cycle)
+        fig.add_scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            fill="toself",
+            line={"width": 0.5, "color": colour},
+            fillcolor=colour,
+            name=f"{unit_words(unit)} busy ({share * 100:.1f}% of the window)",
+            hoverinfo="skip",
+            meta={"busy_unit": unit, "cycles": [list(iv) for iv in busy]},
+        )
+        for o in ops:  # op names on their spans when wide enough to read
+            if (o.end_cycle - o.start_cycle) > 0.04 * (window.end_cycle - window.start_cycle):
+                fig.add_annotation(
+                    x=((o.start_cycle + o.end_cycle) / 2 - t0) * us,
+                    y=lane + 0.42,
+                    text=base_name(o.name),
+                    showarrow=False,
+                    font={"size": 10, "color": "#333"},
+                )
+    how = (
+        "exact busy intervals"
+        if window.exact
+        else "each op's busy cycles drawn as one block at the end of its span: this engine "
+        "records op spans and busy totals, not tile times"
+    )
+    fig.update_yaxes(
+        tickvals=list(range(len(units))),
+        ticktext=[unit_words(u) for u in units],
+        range=[-0.7, len(units) - 0.3],
+    )
+    fig.update_xaxes(
+        title_text=f"microseconds from the start of {window.title}",
+        rangeslider={"visible": True, "thickness": 0.08},
+    )
+    return _style(
+        fig,
+        f"Timeline of {window.title}, {name} (drag to zoom; {how}; grey: op spans)",
+        200 + 90 * len(units),
+    )
+
+
+def dram_by_operand(details: list[RunDetail], names: list[str]) -> go.Figure:
+    """Per phase: each design's DRAM bytes by operand (read) and written."""
+    phases = [p.phase for p in details[0].phases]
+    fig = make_subplots(rows=1, cols=len(phases), subplot_titles=phases)
+    colours = {"weights": "#4c78a8", "activations": "#f58518", "kv_cache": "#54a24b"}
+    for col, ph in enumerate(phases, start=1):
+        per = [next((p for p in d.phases if p.phase == ph), None) for d in details]
+        ops = sorted({k for p in per if p is not None for k in p.dram_read_by_operand_bytes})
+        for op in ops:
+            fig.add_bar(
+                x=names,
+                y=[0 if p is None else p.dram_read_by_operand_bytes.get(op, 0) / 1e9 for p in per],
+                name=f"read: {words(op, OPERAND_WORDS)}",
+                marker_color=colours.get(op, "#888"),
+                legendgroup=op,
+                showlegend=col == 1,
+                row=1,
+                col=col,
+            )
+        fig.add_bar(
+            x=names,
+            y=[0 if p is None else p.dram_write_bytes / 1e9 for p in per],
+            name="written",
+            marker_color="#bab0ac",
+            legendgroup="written",
+            showlegend=col == 1,
+            row=1,
+            col=col,
+        )
+        fig.update_yaxes(title_text="GB", row=1, col=col)
+    fig.update_layout(barmode="stack")
+    return _style(fig, "DRAM traffic by operand", 420)
+
+
+def compare_energy(records: list[dict[str, Any]], names: list[str]) -> go.Figure:
+    """N records side by side: each one's energy by the record's components."""
+    fig = go.Figure()
+    top = max(r["energy_pj"]["total"] for r in records)
+    scale, unit = _energy_scale(top)
+    for key, label in RECORD_COMPONENT_WORDS.items():
+        ys = [r["energy_pj"].get(key, 0.0) / scale for r in records]
+        if any(ys):
+            fig.add_bar(x=names, y=ys, name=label)
+    fig.update_layout(barmode="stack", yaxis_title=f"energy ({unit})")
+    return _style(fig, "Energy by component, run by run", 460)
+
+
+def compare_bars(
+    records: list[dict[str, Any]], names: list[str], title: str, value: Any, unit: str
+) -> go.Figure:
+    """N records side by side: one number each (``value(record)``), labelled."""
+    ys = [value(r) for r in records]
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=[0 if v is None else v for v in ys],
+            text=["-" if v is None else f"{v:.4g}" for v in ys],
+            textposition="outside",
+            marker_color=[DESIGN_COLOURS[i % len(DESIGN_COLOURS)] for i in range(len(ys))],
+        )
+    )
+    fig.update_layout(yaxis_title=unit)
+    return _style(fig, title, 380)
+
+
+__all__ = [
+    "claim_waterfall",
+    "compare_bars",
+    "compare_energy",
+    "drawn_busy_cycles",
+    "dram_by_operand",
+    "energy_by_component",
+    "energy_by_op_kind",
+    "ratio_text",
+    "roofline",
+    "timeline",
+]
