@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -31,12 +33,13 @@ UNIT_COLOURS = {"array": "#4c78a8", "vector": "#54a24b", "dram": "#e45756"}
 DESIGN_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2")
 
 
-def _style(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
+def _style(fig: go.Figure, title: str, height: int = 420, subtitle: str = "") -> go.Figure:
+    text = title if not subtitle else f"{title}<br><sup>{subtitle}</sup>"
     fig.update_layout(
-        title={"text": title, "x": 0.01, "xanchor": "left"},
+        title={"text": text, "x": 0.01, "xanchor": "left"},
         font=FONT,
         height=height,
-        margin={"l": 70, "r": 30, "t": 80, "b": 60},
+        margin={"l": 70, "r": 30, "t": 110 if subtitle else 80, "b": 60},
         plot_bgcolor="white",
         legend={"orientation": "h", "y": -0.18, "x": 0},
     )
@@ -131,45 +134,65 @@ SHORT_STEP = (
 
 
 def claim_waterfall(steps_by_phase: dict[str, tuple[Step, ...]], ratio_words: str) -> go.Figure:
-    """Per phase: the claim's ratio after each step (see :mod:`tersim.report.waterfall`)."""
+    """Per phase: the claim's ratio after each step (see :mod:`tersim.report.waterfall`), as a
+    waterfall on a log axis: each step's bar spans from the previous ratio to the new one, so
+    its length is its factor (the first bar and the whole-chip bar start at 1)."""
     phases = list(steps_by_phase)
     fig = make_subplots(rows=1, cols=len(phases), subplot_titles=phases, shared_yaxes=True)
     for col, ph in enumerate(phases, start=1):
         steps = steps_by_phase[ph]
         xs = [SHORT_STEP[i] if i < len(SHORT_STEP) else s.label for i, s in enumerate(steps)]
-        ys = [steps[0].ratio] + [b.ratio - a.ratio for a, b in zip(steps, steps[1:], strict=False)]
-        texts = [f"{steps[0].ratio:.1f}x"] + [
-            f"x{b.ratio / a.ratio:.2f}" for a, b in zip(steps, steps[1:], strict=False)
-        ]
         xs.append("whole chip")
-        ys.append(0.0)
+        lows, highs, colours, texts, hover = [], [], [], [], []
+        prev = 1.0
+        for i, s in enumerate(steps):
+            new = s.ratio
+            lo, hi = (1.0, new) if i == 0 else (min(prev, new), max(prev, new))
+            lows.append(lo)
+            highs.append(hi)
+            f = new / prev
+            colours.append(
+                "#4c78a8" if i == 0 else "#e45756" if f < 0.995 else "#54a24b" if f > 1.005 else "#999"
+            )
+            texts.append(f"{new:.1f}x" if i == 0 else f"x{f:.2f}")
+            hover.append(f"{s.label}<br>{s.note}<br>ratio so far: {new:.3g}x")
+            prev = new
+        lows.append(1.0)
+        highs.append(steps[-1].ratio)
+        colours.append("#4c78a8")
         texts.append(f"{steps[-1].ratio:.2f}x")
-        hover = [f"{s.label}<br>{s.note}<br>ratio so far: {s.ratio:.3g}x" for s in steps]
         hover.append(f"whole-chip ratio: {steps[-1].ratio:.3g}x")
-        fig.add_waterfall(
+        # a step that changes nothing still gets a visible sliver
+        heights = [max(h / lo, 1.01) for lo, h in zip(lows, highs, strict=True)]
+        fig.add_bar(
             x=xs,
-            y=ys,
-            measure=["absolute"] + ["relative"] * (len(steps) - 1) + ["total"],
+            base=[math.log10(lo) for lo in lows],
+            y=[math.log10(h) for h in heights],
+            marker_color=colours,
             text=texts,
             textposition="outside",
+            cliponaxis=False,
             hovertext=hover,
             hoverinfo="text",
-            decreasing={"marker": {"color": "#e45756"}},
-            increasing={"marker": {"color": "#54a24b"}},
-            totals={"marker": {"color": "#4c78a8"}},
-            connector={"line": {"color": "#999", "width": 1}},
             showlegend=False,
             row=1,
             col=col,
         )
         fig.update_xaxes(tickangle=-35, row=1, col=col)
     top = max(s.ratio for steps in steps_by_phase.values() for s in steps)
-    fig.update_yaxes(title_text=ratio_words, range=[0, top * 1.15], row=1, col=1)
+    ticks = [v for v in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if v <= top * 2]
+    fig.update_yaxes(
+        tickvals=[math.log10(v) for v in ticks],
+        ticktext=[f"{v}x" for v in ticks],
+        range=[-0.05, math.log10(top) + 0.25],
+    )
+    fig.update_yaxes(title_text=f"{ratio_words} (log scale)", row=1, col=1)
     return _style(
         fig,
-        f"The claim, step by step: {ratio_words} from matmul arithmetic to the whole chip "
-        "(bar labels: each step's factor)",
+        f"The claim, step by step: {ratio_words} from matmul arithmetic to the whole chip",
         500,
+        "bar labels: each step's factor; red lowers the ratio, green raises it; hover a bar "
+        "for how it was computed",
     )
 
 
@@ -218,21 +241,48 @@ def roofline(details: list[RunDetail], names: list[str], clock_hz: list[float]) 
                 x=xs,
                 y=[min(roof, det.dram_bytes_per_s * x) for x in xs],
                 mode="lines",
-                line={"color": UNIT_COLOURS.get(unit, "#888"), "dash": "dash"},
-                name=f"roof: {unit_words(unit)} ({roof:.3g} op/s) and DRAM "
-                f"({det.dram_bytes_per_s / 1e9:.3g} GB/s)",
-                legendgroup=f"roof{unit}{col}",
+                line={"color": UNIT_COLOURS.get(unit, "#888"), "dash": "dash", "width": 1.5},
+                hoverinfo="skip",
+                showlegend=False,
                 row=1,
                 col=col,
             )
-        fig.update_xaxes(type="log", title_text="operations per DRAM byte", row=1, col=col)
-        fig.update_yaxes(type="log", title_text="attained operations per second", row=1, col=col)
+            fig.add_annotation(
+                x=math.log10(hi),
+                y=math.log10(roof),
+                text=f"{unit_words(unit)} roof: {roof:.3g} op/s",
+                showarrow=False,
+                xanchor="right",
+                yanchor="bottom",
+                font={"size": 11, "color": UNIT_COLOURS.get(unit, "#888")},
+                row=1,
+                col=col,
+            )
+        mid = math.sqrt(min(det.compute_roofs.values()) * max(det.compute_roofs.values()))
+        fig.add_annotation(
+            x=math.log10(mid / det.dram_bytes_per_s),
+            y=math.log10(mid),
+            text=f"DRAM roof: {det.dram_bytes_per_s / 1e9:.3g} GB/s",
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            font={"size": 11, "color": "#666"},
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(
+            type="log", dtick=1, title_text="operations per DRAM byte", row=1, col=col
+        )
+        fig.update_yaxes(
+            type="log", dtick=1, exponentformat="SI", title_text="attained operations/s",
+            row=1, col=col,
+        )  # fmt: skip
     return _style(
         fig,
-        "Roofline: every op by arithmetic intensity and attained throughput (one point per "
-        "phase, op and shape; a multiply-accumulate counts as one operation; attained = "
-        "operations / the op's span)",
+        "Roofline: every op by arithmetic intensity and attained throughput",
         560,
+        "one point per phase, op and shape; a multiply-accumulate is one operation; attained ="
+        " operations / the op's span; ops that move no DRAM bytes sit at the right edge",
     )
 
 
@@ -311,8 +361,8 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
     how = (
         "exact busy intervals"
         if window.exact
-        else "each op's busy cycles drawn as one block at the end of its span: this engine "
-        "records op spans and busy totals, not tile times"
+        else "each op's busy cycles as one block at the end of its span (this engine "
+        "records op spans and busy totals, not tile times)"
     )
     fig.update_yaxes(
         tickvals=list(range(len(units))),
@@ -323,11 +373,15 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
         title_text=f"microseconds from the start of {window.title}",
         rangeslider={"visible": True, "thickness": 0.08},
     )
-    return _style(
+    _style(
         fig,
-        f"Timeline of {window.title}, {name} (drag to zoom; {how}; grey: op spans)",
-        200 + 90 * len(units),
+        f"Timeline of {window.title}, {name}",
+        230 + 90 * len(units),
+        f"drag to zoom, or use the slider below; grey: op spans; colour: {how}",
     )
+    fig.update_layout(legend={"orientation": "h", "y": 1.0, "x": 1, "xanchor": "right",
+                              "yanchor": "bottom"})  # fmt: skip
+    return fig
 
 
 def dram_by_operand(details: list[RunDetail], names: list[str]) -> go.Figure:

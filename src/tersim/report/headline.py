@@ -15,6 +15,7 @@ from typing import Any
 from tersim.report.data import PhaseEnergy, RunDetail
 from tersim.report.labels import (
     COMPONENT_WORDS,
+    OP_KIND_WORDS,
     OPERAND_WORDS,
     bytes_text,
     energy_text,
@@ -33,14 +34,29 @@ def _versus(a: float, b: float, name_a: str, name_b: str, what: str) -> tuple[st
 
 
 def _bottleneck(p: PhaseEnergy, dram_bytes_per_s: float) -> tuple[str, float]:
-    """(resource, share of the phase's time) of the busiest resource in phase ``p``."""
+    """(unit or "dram", share of the phase's time) of the busiest resource in phase ``p``."""
     if p.cycles == 0:
-        return "nothing", 0.0
-    shares = {unit_words(u): c / p.cycles for u, c in p.busy_cycles.items()}
+        return "dram", 0.0
+    shares = {u: c / p.cycles for u, c in p.busy_cycles.items()}
     moved = sum(p.dram_read_by_operand_bytes.values()) + p.dram_write_bytes
-    shares["DRAM at full bandwidth"] = moved / dram_bytes_per_s / p.seconds if p.seconds else 0.0
+    shares["dram"] = moved / dram_bytes_per_s / p.seconds if p.seconds else 0.0
     name = max(shares, key=lambda k: shares[k])
     return name, shares[name]
+
+
+def _busiest_work(det: RunDetail, phase: str, unit: str) -> str:
+    """The op kinds that keep ``unit`` busiest in ``phase``, in words, with their shares."""
+    by_kind: dict[str, int] = {}
+    for g in det.groups:
+        if g.phase == phase and g.unit == unit:
+            by_kind[g.kind] = by_kind.get(g.kind, 0) + g.busy_cycles * g.instances
+    total = sum(by_kind.values())
+    if not total:
+        return ""
+    top = sorted(by_kind, key=lambda k: -by_kind[k])[:2]
+    return ", mostly " + " and ".join(
+        f"{words(k, OP_KIND_WORDS)} ({100 * by_kind[k] / total:.0f}%)" for k in top
+    )
 
 
 def headline(
@@ -82,8 +98,8 @@ def headline(
         f"Latency: {win} is faster, {seconds_text(min(d['seconds'], b['seconds']))} against "
         f"{seconds_text(max(d['seconds'], b['seconds']))} end to end ({ratio})."
     )
-    for ph in d["phases"]:
-        if ph not in b["phases"]:
+    for ph in ("prefill", "decode"):
+        if ph not in d["phases"] or ph not in b["phases"]:
             continue
         sd, sb = d["phases"][ph]["seconds"], b["phases"][ph]["seconds"]
         win, ratio = _versus(sd, sb, nd, nb, f"{ph} time")
@@ -95,10 +111,16 @@ def headline(
             p = next((q for q in det.phases if q.phase == ph), None)
             if p is not None:
                 res, share = _bottleneck(p, det.dram_bytes_per_s)
-                text += (
-                    f": {names[loser]}'s busiest resource there is its {res} "
-                    f"({share * 100:.0f}% of the phase)"
-                )
+                if res == "dram":
+                    text += (
+                        f": {names[loser]} is DRAM-bound there (moving its bytes at full "
+                        f"bandwidth takes {share * 100:.0f}% of the phase)"
+                    )
+                else:
+                    text += (
+                        f": {names[loser]}'s busiest resource there is its {unit_words(res)}, "
+                        f"busy {share * 100:.0f}% of the phase{_busiest_work(det, ph, res)}"
+                    )
         text += "."
     out.append(text)
     # DRAM traffic

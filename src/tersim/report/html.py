@@ -27,6 +27,7 @@ from tersim.report import figures
 from tersim.report.data import RunDetail, base_name, run_detail
 from tersim.report.headline import headline
 from tersim.report.labels import (
+    OP_KIND_WORDS,
     PHASE_WORDS,
     bytes_text,
     energy_text,
@@ -53,7 +54,7 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.25em;margin-top:1.6em;
 table{border-collapse:collapse;font-size:.92em;margin:.5em 0}
 td,th{border:1px solid #ddd;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#f2f2f2} td:first-child,th:first-child{text-align:left}
-table.sortable th{cursor:pointer} table.sortable th:hover{background:#e4e9f0}
+table.sortable td.t{text-align:left} table.sortable th{cursor:pointer} table.sortable th:hover{background:#e4e9f0}
 .scroll{max-height:560px;overflow:auto;border:1px solid #eee}
 pre{background:#fafafa;border:1px solid #eee;padding:.6em;font-size:.85em;overflow:auto}
 """
@@ -75,8 +76,9 @@ def _esc(x: object) -> str:
 
 
 def _cell(text: str, value: object = None) -> str:
-    v = text if value is None else value
-    return f'<td data-v="{_esc(v)}">{_esc(text)}</td>'
+    if value is None:  # a text column: left-aligned, sorted as text
+        return f'<td class="t" data-v="{_esc(text)}">{_esc(text)}</td>'
+    return f'<td data-v="{_esc(value)}">{_esc(text)}</td>'
 
 
 def _fig_html(figs: list[Any]) -> list[str]:
@@ -101,8 +103,8 @@ def _tps(rec: dict[str, Any], phase: str, per_sequence: bool) -> float | None:
     return rate / rec["scenario"]["batch"] if per_sequence else rate
 
 
-# (label, value of a record, text of a value, less is better?)
-METRICS: tuple[tuple[str, Any, Any, bool], ...] = (
+# (label, value of a record, text of a value, less is better? None: neither, e.g. how busy)
+METRICS: tuple[tuple[str, Any, Any, bool | None], ...] = (
     ("latency (whole run)", lambda r: r["seconds"], seconds_text, True),
     (
         "time to first token (prefill)",
@@ -131,22 +133,25 @@ METRICS: tuple[tuple[str, Any, Any, bool], ...] = (
     ("energy (whole run)", lambda r: r["energy_pj"]["total"], energy_text, True),
     ("DRAM read", lambda r: r["dram_read_bytes"], bytes_text, True),
     ("DRAM written", lambda r: r["dram_write_bytes"], bytes_text, True),
-    ("PE array utilization", lambda r: r["utilization"], lambda v: f"{v * 100:.2f}%", False),
+    ("PE array utilization", lambda r: r["utilization"], lambda v: f"{v * 100:.2f}%", None),
     (
         "vector unit busy",
         lambda r: r["busy_cycles"].get("vector", 0) / max(1, r["total_cycles"]),
         lambda v: f"{v * 100:.1f}%",
-        False,
+        None,
     ),
     ("average power", lambda r: r.get("power_w"), lambda v: f"{v:.3g} W", True),
     ("chip area", lambda r: (r.get("area_mm2") or {}).get("total"), lambda v: f"{v:.3g} mm2", True),
 )
 
 
-def _ratio(a: float | None, b: float | None, na: str, nb: str, less_better: bool) -> str:
-    """The ratio of two values, named so it reads as "how much better the winner is"."""
+def _ratio(a: float | None, b: float | None, na: str, nb: str, less_better: bool | None) -> str:
+    """The ratio of two values, named so it reads as "how much better the winner is"
+    (``less_better`` None: neither is better; the ratio is a / b)."""
     if a is None or b is None or not a or not b:
         return "-"
+    if less_better is None:
+        return f"{na} / {nb}: {ratio_text(a / b)}"
     if less_better:  # e.g. energy: loser / winner
         return f"{nb} / {na}: {ratio_text(b / a)}" if a <= b else f"{na} / {nb}: {ratio_text(a / b)}"
     return f"{na} / {nb}: {ratio_text(a / b)}" if a >= b else f"{nb} / {na}: {ratio_text(b / a)}"
@@ -156,7 +161,7 @@ def _summary_table(records: list[dict[str, Any]], names: list[str]) -> str:
     head = "<th>per run</th>" + "".join(f"<th>{_esc(n)}</th>" for n in names)
     pair = len(records) == 2
     if pair:
-        head += "<th>which is better, by how much</th>"
+        head += "<th>ratio (each says which way it points)</th>"
     rows = []
     for label, value, text, less in METRICS:
         vals = [value(r) for r in records]
@@ -202,7 +207,7 @@ def _op_table(details: list[RunDetail], names: list[str], clocks: list[float]) -
                 + _cell(name)
                 + _cell(words(ph, PHASE_WORDS))
                 + _cell(base_name(op))
-                + _cell(words(a["kind"], {}))
+                + _cell(words(a["kind"], OP_KIND_WORDS))
                 + _cell(unit_words(a["unit"]))
                 + _cell(f"{a['n']:,}", a["n"])
                 + _cell(f"{a['busy']:,}", a["busy"])

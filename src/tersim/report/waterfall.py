@@ -7,8 +7,9 @@ energy* (above 1: the design uses less), in this order, for one phase of a run:
    3): the baseline's FP16 multiplies and adds at the node's FP16 prices, the design's every
    weight slot (zeros included) at one INT8 add;
 1. zero weights as the design handles them: a zero check if it skips zeros, else an INT8 add;
-2. the design's adds at its accumulator's width, as simulated (the design's own linear
-   arithmetic energy; the baseline's own, too);
+2. the adds at the accumulators' widths, as simulated: both sides' own linear-layer arithmetic
+   energy (the design's INT32 adds; the baseline's multiply-accumulates at its accumulator's
+   width);
 3. the other matrix arithmetic on the array (attention products, LM head);
 4. SRAM; 5. DRAM; 6. the vector unit; 7. leakage: the last step's sides are the phase's whole
    energies, so its ratio is the whole-chip ratio.
@@ -90,15 +91,19 @@ def claim_steps(
             (dl.add + dl.sub) * int8 + dl.skip * zero_pj,
         ),
         Step(
-            f"adds at the {bits}-bit accumulator's width",
-            "the design's linear-layer arithmetic as simulated (an INT8 accumulator overflows "
-            "in a long dot product)",
+            "adds at the accumulators' widths",
+            f"both sides' linear-layer arithmetic as simulated: the design's adds at its "
+            f"{bits}-bit accumulator ({d[Component.LINEAR_ARITHMETIC] / max(1, slots):.4g} pJ "
+            "per weight slot; an INT8 accumulator overflows in a long dot product), the "
+            f"baseline's {b[Component.LINEAR_ARITHMETIC] / max(1, bl.mul):.4g} pJ per "
+            "multiply-accumulate",
             b[Component.LINEAR_ARITHMETIC],
             d[Component.LINEAR_ARITHMETIC],
         ),
     ]
     added = (
-        (Component.OTHER_ARITHMETIC, "+ attention and LM-head arithmetic on the array", ""),
+        (Component.OTHER_ARITHMETIC, "+ attention and LM-head arithmetic on the array",
+         "the other matrix products where the design runs them on its PE array"),
         (Component.SRAM, "+ SRAM", "on-chip buffer reads and writes"),
         (Component.DRAM, "+ DRAM", "weights, activations and KV cache moved off chip"),
         (Component.VECTOR, "+ vector unit", "norms, softmax, rotary, residuals (and attention "
