@@ -115,3 +115,52 @@ class CompatMode(StrEnum):
 
     TERSIM = "tersim"
     SCALESIM = "scalesim"
+
+
+class OpKind(StrEnum):
+    """What a trace op computes (kept here, below the workload, so that a design can assign
+    op kinds to compute units; :mod:`tersim.workload.ops` re-exports it)."""
+
+    EMBEDDING = "embedding"
+    NORM = "norm"
+    QUANT = "quant"  # per-token absmax quantization of activations (BitLinear input)
+    LINEAR = "linear"
+    ROPE = "rope"
+    ATTN_QK = "attn_qk"
+    SOFTMAX = "softmax"
+    ATTN_AV = "attn_av"
+    ACTIVATION = "activation"
+    RESIDUAL = "residual"
+    LM_HEAD = "lm_head"
+
+    @property
+    def is_matmul(self) -> bool:
+        return self in (OpKind.LINEAR, OpKind.ATTN_QK, OpKind.ATTN_AV, OpKind.LM_HEAD)
+
+
+class VectorOp(StrEnum):
+    """The work a vector unit can be built to run (``units[].vector.runs``)."""
+
+    EMBEDDING = "embedding"  # move looked-up embedding rows
+    NORM = "norm"
+    QUANT = "quantize"
+    ROPE = "rope"
+    SOFTMAX = "softmax"  # max, subtract, exp, sum, divide
+    ACTIVATION = "activation"
+    RESIDUAL = "residual"
+    RESCALE = "rescale"  # the epilogue of an integer matrix product (int32 -> float, scale)
+    MATMUL = "matmul"  # matrix products no matrix unit runs, as multiply-accumulates
+
+
+class DependencyRule(StrEnum):
+    """What an op waits for before it computes (``scheduling.dependencies``)."""
+
+    TENSORS = "tensors"  # the ops that produce the tensors it reads
+    PROGRAM_ORDER = "program_order"  # the previous op of the program (one chain, tersim v1)
+
+
+class OrderRule(StrEnum):
+    """The order ops enter the DMA queue and each unit's compute queue (``scheduling.order``)."""
+
+    PRIORITY = "priority"  # longest path to the end of the op's layer first, then program order
+    PROGRAM = "program"  # program order

@@ -16,10 +16,14 @@ from tersim.config.enums import (
     BufferRole,
     CompatMode,
     Dataflow,
+    DependencyRule,
     DramModelKind,
     LutScheme,
+    OpKind,
+    OrderRule,
     PEKind,
     TableBuild,
+    VectorOp,
     WeightFormat,
 )
 from tersim.config.types import Flag, NonNegInt, PosFloat, PosInt
@@ -197,6 +201,11 @@ class DramConfig(_Strict):
         description="Tiles the DMA engine keeps in flight (loaded, not yet computed)",
         le=MAX_OUTSTANDING_TILES,
     )
+    dma_engines: PosInt = Field(
+        1,
+        description="DMA engines serving the one transfer queue: transfers in service at once "
+        "(a write-back waiting for its op holds one; the others keep loading)",
+    )
     capacity_bytes: PosInt | None = Field(
         None,
         description="DRAM capacity; weights plus KV cache must fit (none: unchecked)",
@@ -210,6 +219,51 @@ class VectorUnitConfig(_Strict):
     lanes: PosInt = Field(128, description="Parallel lanes", le=MAX_VECTOR_LANES)
     ops_per_cycle_per_lane: PosInt = Field(
         1, description="Ops per lane per cycle", le=MAX_OPS_PER_LANE
+    )
+    runs: tuple[VectorOp, ...] = Field(
+        tuple(VectorOp),
+        description="The work it runs: embedding, norm, quantize, rope, softmax, activation, "
+        "residual, rescale, matmul (default: all)",
+    )
+
+
+class UnitConfig(_Strict):
+    """A further compute unit beside the design's ``array`` (the unit named ``array``) and
+    ``vector_unit`` (the unit named ``vector``): a matrix unit (``matrix:``, an array of PEs,
+    optionally with private ``sram:`` buffers; else it shares the design's) or a vector unit
+    (``vector:``)."""
+
+    name: str = Field(
+        description="The unit's name (used by `assign` and in results)", min_length=1, max_length=64
+    )
+    matrix: ArrayConfig | None = Field(None, description="A matrix unit: its array of PEs")
+    vector: VectorUnitConfig | None = Field(None, description="A vector unit")
+    sram: SramConfig | None = Field(
+        None, description="A matrix unit's private buffers (default: the design's, shared)"
+    )
+
+
+class SchedulingConfig(_Strict):
+    """How the engine orders and overlaps work (docs/engine.md states each rule)."""
+
+    dependencies: DependencyRule = Field(
+        DependencyRule.TENSORS,
+        description="tensors: an op waits for the producers of what it reads; program_order: "
+        "for the previous op (one chain, as tersim v1)",
+    )
+    order: OrderRule = Field(
+        OrderRule.PRIORITY,
+        description="priority: longest path to the end of the layer first; program: as traced",
+    )
+    fused_epilogue: Flag = Field(
+        False,
+        description="A matrix product's rescale streams on the vector unit behind its output "
+        "tiles instead of after its last tile",
+    )
+    attention_pipeline: Flag = Field(
+        False,
+        description="QK, softmax and AV pipeline across KV-head groups on their units instead "
+        "of each running whole after the previous",
     )
 
 
@@ -232,6 +286,17 @@ class HardwareConfig(_Strict):
     sram: SramConfig
     dram: DramConfig
     vector_unit: VectorUnitConfig = Field(default_factory=VectorUnitConfig)
+    units: tuple[UnitConfig, ...] = Field(
+        (), description="Further compute units beside `array` and `vector_unit`", max_length=64
+    )
+    assign: dict[OpKind, str] = Field(
+        default_factory=dict,
+        description="Op kind -> unit name, overriding the automatic assignment",
+    )
+    scheduling: SchedulingConfig = Field(default_factory=SchedulingConfig)
+    kv_cache_bits: Literal[8, 16] | None = Field(
+        None, description="KV-cache precision the design stores (default: the workload's)"
+    )
     tech: TechConfig = Field(default_factory=TechConfig)
 
     @property
@@ -268,10 +333,9 @@ def resized(hw: HardwareConfig, rows: int, cols: int, name: str | None = None) -
     return HardwareConfig.model_validate(doc)
 
 
-def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
-    """Cross-field problems of a structurally valid design, as (dotted field, message)."""
+def sram_problems(sram: SramConfig) -> list[tuple[str, str]]:
+    """Either one unified buffer or all three separate ones (fields relative to the design)."""
     problems: list[tuple[str, str]] = []
-    sram = hw.sram
     separate = [r.value for r in BufferRole if getattr(sram, r.value) is not None]
     if sram.unified is not None and separate:
         problems.append(
@@ -291,6 +355,12 @@ def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
                         "with size_bytes, read/write bandwidth, or use sram.unified)",
                     )
                 )
+    return problems
+
+
+def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
+    """Cross-field problems of a structurally valid design, as (dotted field, message)."""
+    problems: list[tuple[str, str]] = list(sram_problems(hw.sram))
     dram = hw.dram
     if (dram.bw_bytes_per_cycle is None) == (dram.bw_gb_per_s is None):
         got = "both" if dram.bw_bytes_per_cycle is not None else "neither"
@@ -344,8 +414,94 @@ def design_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
             )
     problems.extend(_tile_problems(hw))
     problems.extend(_bank_problems(hw))
+    problems.extend(_unit_problems(hw))
     problems.extend(_tech_problems(hw))
     return problems
+
+
+SHORTHAND_UNITS = ("array", "vector")  # the names of the units `array` and `vector_unit` are
+
+
+def _unit_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
+    """Each further unit is exactly one kind, named uniquely, at the chip clock; ``assign``
+    names units that exist and of the right kind for the op (whether a unit can run an op's
+    formats is checked when the op is mapped)."""
+    out: list[tuple[str, str]] = []
+    names = list(SHORTHAND_UNITS)
+    for i, u in enumerate(hw.units):
+        at = f"units.{i}"
+        if u.name in names:
+            out.append(
+                (
+                    f"{at}.name",
+                    f"unit names must be unique (got '{u.name}' again; expected a new name; "
+                    "'array' and 'vector' are the design's array and vector_unit)",
+                )
+            )
+        names.append(u.name)
+        if (u.matrix is None) == (u.vector is None):
+            got = "both" if u.matrix is not None else "neither"
+            out.append((at, f"give exactly one of matrix or vector (got {got})"))
+            continue
+        if u.vector is not None and u.sram is not None:
+            out.append(
+                (
+                    f"{at}.sram",
+                    "a vector unit has no private buffers (got sram; expected it only on a "
+                    "matrix unit)",
+                )
+            )
+        m = u.matrix
+        if m is None:
+            continue
+        if m.clock_hz != hw.array.clock_hz:
+            out.append(
+                (
+                    f"{at}.matrix.clock_hz",
+                    f"every unit runs at the chip clock (got {m.clock_hz:g}; expected "
+                    f"array.clock_hz = {hw.array.clock_hz:g})",
+                )
+            )
+        if m.weight_format is not None:
+            out.append(
+                (
+                    f"{at}.matrix.weight_format",
+                    "the design's run format comes from `array` (got a weight_format on a "
+                    "further unit; expected none)",
+                )
+            )
+        if u.sram is not None:
+            out.extend((f"{at}.{f}", msg) for f, msg in sram_problems(u.sram))
+            view = hw.model_copy(update={"array": m, "sram": u.sram})
+            if not sram_problems(u.sram):
+                out.extend((f"{at}.{f}", msg) for f, msg in _tile_problems(view))
+    for name in ("fused_epilogue", "attention_pipeline"):
+        if getattr(hw.scheduling, name):
+            out.append(
+                (
+                    f"scheduling.{name}",
+                    "this overlap is not built yet (got true; expected false)",
+                )
+            )
+    kinds = {"array": "matrix", "vector": "vector"}
+    kinds.update({u.name: "matrix" if u.matrix is not None else "vector" for u in hw.units})
+    for kind, unit in hw.assign.items():
+        if unit not in kinds:
+            out.append(
+                (
+                    f"assign.{kind.value}",
+                    f"no such unit (got '{unit}'; expected one of {', '.join(kinds)})",
+                )
+            )
+        elif not kind.is_matmul and kinds[unit] == "matrix":
+            out.append(
+                (
+                    f"assign.{kind.value}",
+                    f"a matrix unit runs matrix products only (got '{unit}' for "
+                    f"{kind.value}; expected a vector unit)",
+                )
+            )
+    return out
 
 
 def _tile_problems(hw: HardwareConfig) -> list[tuple[str, str]]:

@@ -14,6 +14,9 @@ Rules (numbers and their sources live in :mod:`tersim.tech.area`):
   is one entry. CACTI's areas are layout areas, so no place-and-route factor.
 * Vector unit: lanes x ops per cycle per lane x one lane (FP16 adder + multiplier + registers)
   x the place-and-route factor.
+* Several units (``units:``): every matrix unit's PE array (by its own PE model) adds to the PE
+  array, its private buffers to the SRAM (named ``<unit>.<role>``), every further vector unit
+  to the vector unit; units sharing the design's buffers add no SRAM.
 * DRAM interface: HBM2 counts one HBM2e PHY and controller (LLMCompass) per 256 GB/s stack;
   LPDDR4 and DDR4 count DDR5 PHYs and controllers (LLMCompass's nearest figures) per 32-bit unit
   of half the preset's x64-channel bandwidth (12.8 GB/s); a custom DRAM's interface is not
@@ -29,8 +32,9 @@ import math
 from dataclasses import dataclass
 
 from tersim.config.enums import BufferRole
-from tersim.config.hardware import HardwareConfig
+from tersim.config.hardware import HardwareConfig, SramConfig
 from tersim.hw.pe import PEArea, pe_model
+from tersim.hw.units import matrix_units, vector_units
 from tersim.tech import area as ta
 from tersim.tech.dram import dram_preset
 from tersim.tech.sourced import Sourced
@@ -126,7 +130,7 @@ def _placed(count: int, cell: Sourced, t: ta.AreaTable, what: str) -> Sourced:
     )
 
 
-def _pe_array(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
+def _one_array(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
     a = hw.array
     pe = pe_area(hw, t)
     cells = _placed(a.rows * a.cols, pe.cell_um2, t, f"{a.rows} x {a.cols} PEs")
@@ -136,19 +140,48 @@ def _pe_array(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
     return Sourced(cells.value + rows.value, f"{cells.source}; + {rows.source}")
 
 
+def _pe_array(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
+    """Every matrix unit's PE array (the design's ``array`` alone for a one-array design)."""
+    parts = [(u.name, _one_array(u.view(hw), t)) for u in matrix_units(hw)]
+    if len(parts) == 1:
+        return parts[0][1]
+    return Sourced(
+        sum(p.value for _, p in parts), "; ".join(f"{n}: {p.source}" for n, p in parts)
+    )
+
+
+def _buffers(sram: SramConfig, t: ta.AreaTable, prefix: str) -> dict[str, Sourced]:
+    if sram.unified is not None:
+        u = sram.unified
+        return {f"{prefix}unified": ta.sram_mm2(t, u.size_bytes, u.banks)}
+    out: dict[str, Sourced] = {}
+    for r in BufferRole:
+        b = getattr(sram, r.value)
+        out[f"{prefix}{r.value}"] = ta.sram_mm2(t, b.size_bytes, b.banks)
+    return out
+
+
 def _sram(hw: HardwareConfig, t: ta.AreaTable) -> dict[str, Sourced]:
-    if hw.sram.unified is not None:
-        u = hw.sram.unified
-        return {"unified": ta.sram_mm2(t, u.size_bytes, u.banks)}
-    return {
-        r.value: ta.sram_mm2(t, hw.buffer(r).size_bytes, hw.buffer(r).banks) for r in BufferRole
-    }
+    out = _buffers(hw.sram, t, "")
+    for u in matrix_units(hw):
+        if u.private_sram:
+            out.update(_buffers(u.sram, t, f"{u.name}."))
+    return out
 
 
 def _vector(hw: HardwareConfig, t: ta.AreaTable) -> Sourced:
-    v = hw.vector_unit
-    what = f"{v.lanes} lanes x {v.ops_per_cycle_per_lane} ops/cycle"
-    return _placed(v.lanes * v.ops_per_cycle_per_lane, ta.vector_lane_um2(t), t, what)
+    parts = [
+        _placed(
+            v.lanes * v.ops_per_cycle_per_lane,
+            ta.vector_lane_um2(t),
+            t,
+            f"{v.name}: {v.lanes} lanes x {v.ops_per_cycle_per_lane} ops/cycle",
+        )
+        for v in vector_units(hw)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return Sourced(sum(p.value for p in parts), "; ".join(p.source for p in parts))
 
 
 def _dram(hw: HardwareConfig, t: ta.AreaTable) -> tuple[Sourced, Sourced]:

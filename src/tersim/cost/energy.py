@@ -20,8 +20,11 @@ Pricing rules (stated so a reader can redo them by hand):
 * Vector unit: ``vector_op_pj`` per element op; a matrix product run on the vector unit costs an
   FP16 multiply and an FP16 add per multiply-accumulate.
 * Leakage: the design's area by component x the node's leakage density
-  (:func:`tersim.cost.area.leakage_mw`: logic for the PE array, vector unit and DRAM controller,
-  SRAM for the buffers) x simulated time.
+  (:func:`tersim.cost.area.leakage_mw`: logic for the PE arrays, vector units and DRAM
+  controller, SRAM for the buffers) x simulated time.
+* Several matrix units (``units:``): each unit's PE actions are priced by its own PE model and
+  accumulator width; SRAM accesses at the design's buffer of that role (a unit's private
+  buffers are not priced by their own size: a stated simplification).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from tersim.config.hardware import HardwareConfig
 from tersim.cost.area import chip_area, leakage_mw
 from tersim.hw.counts import ActionCounts, PECounts
 from tersim.hw.pe import PEPrices, pe_model
+from tersim.hw.units import matrix_units
 from tersim.tech.dram import dram_preset
 from tersim.tech.tables import EnergyTable, Sourced, energy_table
 
@@ -50,6 +54,7 @@ class PriceList:
     vector_mac_pj: float
     leakage_mw: dict[str, float]  # by component: pe_array, sram, vector_unit, dram_controller
     clock_hz: float
+    pe_by_unit: dict[str, PEPrices] = field(default_factory=dict)  # each matrix unit's prices
 
     @property
     def mul_pj(self) -> Sourced:
@@ -87,6 +92,7 @@ def price_list(hw: HardwareConfig, table: EnergyTable | None = None) -> PriceLis
         table = base.with_overrides(dict(hw.tech.overrides_pj))
     a = hw.array
     pe = pe_model(a.pe_kind).prices(table, a)
+    by_unit = {u.name: pe_model(u.array.pe_kind).prices(table, u.array) for u in matrix_units(hw)}
     preset = dram_preset(hw.dram.kind)
     if hw.dram.energy_pj_per_bit is not None:
         dram = Sourced(hw.dram.energy_pj_per_bit, "hardware config dram.energy_pj_per_bit")
@@ -103,6 +109,7 @@ def price_list(hw: HardwareConfig, table: EnergyTable | None = None) -> PriceLis
         vector_mac_pj=table.fp16_mul_pj.value + table.fp16_add_pj.value,
         leakage_mw=leakage_mw(chip_area(hw)).by_component(),
         clock_hz=a.clock_hz,
+        pe_by_unit=by_unit,
     )
 
 
@@ -154,12 +161,12 @@ class EnergyBreakdown:
 LOOKUP_ACTIONS = ("lookup", "table_add")
 
 
-def pe_energy_pj(pe: PECounts, prices: PriceList) -> tuple[float, float, float]:
-    """(multiply, add, lookup) energy of PE actions (module rules)."""
+def pe_energy_pj(pe: PECounts, prices: PEPrices) -> tuple[float, float, float]:
+    """(multiply, add, lookup) energy of PE actions at one PE model's prices (module rules)."""
     parts = {"mul": 0.0, "add": 0.0, "lookup": 0.0}
     for f in fields(pe):
         part = "mul" if f.name == "mul" else "lookup" if f.name in LOOKUP_ACTIONS else "add"
-        parts[part] += getattr(pe, f.name) * prices.pe.price(f.name).value
+        parts[part] += getattr(pe, f.name) * prices.price(f.name).value
     return parts["mul"], parts["add"], parts["lookup"]
 
 
@@ -167,9 +174,17 @@ def estimate_energy(counts: ActionCounts, prices: PriceList) -> EnergyBreakdown:
     """Energy of ``counts`` at ``prices``."""
     by_kind: dict[str, float] = {}
     mul_total = add_total = lookup_total = 0.0
-    for kind, pe in counts.pe_by_kind.items():
-        mul, add, lookup = pe_energy_pj(pe, prices)
-        by_kind[kind] = mul + add + lookup
+    if counts.pe_by_unit and all(u in prices.pe_by_unit for u in counts.pe_by_unit):
+        priced = [
+            (kind, pe, prices.pe_by_unit[unit])
+            for unit, kinds in counts.pe_by_unit.items()
+            for kind, pe in kinds.items()
+        ]
+    else:
+        priced = [(kind, pe, prices.pe) for kind, pe in counts.pe_by_kind.items()]
+    for kind, pe, unit_prices in priced:
+        mul, add, lookup = pe_energy_pj(pe, unit_prices)
+        by_kind[kind] = by_kind.get(kind, 0.0) + mul + add + lookup
         mul_total += mul
         add_total += add
         lookup_total += lookup

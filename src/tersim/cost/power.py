@@ -7,7 +7,8 @@ Rules:
   model's energy of a busy cycle (``peak_pj_per_cycle``: a MAC's multiply + accumulate, a
   ternary adder's add, a LUT PE's lookup + add and its share of the row's table build, a
   bit-serial PE's plane adds per cycle).
-* Peak power (:func:`peak_power`) adds, at full rate: the vector unit (every lane one FP16
+  With several matrix units (``units:``), the sum over them, each at its own PE's prices.
+* Peak power (:func:`peak_power`) adds, at full rate: the vector units (every lane one FP16
   multiply-accumulate per op slot per cycle), every SRAM port at its configured bandwidth
   (bytes per cycle x the buffer's energy per byte), DRAM at its bandwidth (bits x pJ per bit),
   and leakage. It is the power a design can draw, not what a workload draws.
@@ -23,6 +24,7 @@ from tersim.config.enums import BufferRole
 from tersim.config.hardware import HardwareConfig
 from tersim.cost.energy import PriceList
 from tersim.hw.pe import pe_model
+from tersim.hw.units import matrix_units, vector_units
 
 
 def average_power_w(energy_pj: float, cycles: int, clock_hz: float) -> float:
@@ -33,10 +35,14 @@ def average_power_w(energy_pj: float, cycles: int, clock_hz: float) -> float:
 
 
 def peak_array_power_w(hw: HardwareConfig, prices: PriceList) -> float:
-    """Power with every PE fully busy every cycle (a MAC: one multiply-accumulate)."""
-    a = hw.array
-    per_cycle_pj = pe_model(a.pe_kind).peak_pj_per_cycle(prices.pe, a)
-    return a.rows * a.cols * a.clock_hz * per_cycle_pj * 1e-12
+    """Power with every PE of every matrix unit fully busy every cycle (a MAC: one
+    multiply-accumulate), each unit at its own PE model's prices."""
+    total_pj = 0.0
+    for u in matrix_units(hw):
+        a = u.array
+        unit_prices = prices.pe_by_unit.get(u.name, prices.pe)
+        total_pj += a.rows * a.cols * pe_model(a.pe_kind).peak_pj_per_cycle(unit_prices, a)
+    return hw.array.clock_hz * total_pj * 1e-12
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class PeakPower:
 def peak_power(hw: HardwareConfig, prices: PriceList) -> PeakPower:
     """The power ``hw`` draws with every unit at full rate (module rules)."""
     f = hw.array.clock_hz
-    v = hw.vector_unit
+    lanes = sum(v.lanes * v.ops_per_cycle_per_lane for v in vector_units(hw))
     if hw.sram.unified is not None:
         u = hw.sram.unified
         port_bytes = {BufferRole.INPUT: u.read_bw_bytes_per_cycle + u.write_bw_bytes_per_cycle}
@@ -80,7 +86,7 @@ def peak_power(hw: HardwareConfig, prices: PriceList) -> PeakPower:
     dram_pj = hw.dram_bw_bytes_per_cycle * 8 * prices.dram_pj_per_bit.value
     return PeakPower(
         pe_array_w=peak_array_power_w(hw, prices),
-        vector_unit_w=v.lanes * v.ops_per_cycle_per_lane * prices.vector_mac_pj * f * 1e-12,
+        vector_unit_w=lanes * prices.vector_mac_pj * f * 1e-12,
         sram_w=sram_pj * f * 1e-12,
         dram_w=dram_pj * f * 1e-12,
         leakage_w=sum(prices.leakage_mw.values()) / 1000.0,

@@ -186,14 +186,21 @@ class Evaluator:
                 spent["map"] += time.perf_counter() - s0
 
         def simulator(
-            s: Schedule, mem: MemoryTiming, clock_hz: float, fid: Fidelity, p: Progress | None
+            s: Schedule,
+            mem: MemoryTiming,
+            clock_hz: float,
+            fid: Fidelity,
+            p: Progress | None,
+            units: tuple[str, ...],
         ) -> SimResult:
             s0 = time.perf_counter()
             try:
                 if not self.reuse:
-                    return simulate(s, mem, clock_hz, fid, p)
-                key = (formats, mkey, mem, clock_hz, fid)
-                return self._sims.get_or_make(key, lambda: simulate(s, mem, clock_hz, fid, p))
+                    return simulate(s, mem, clock_hz, fid, p, units)
+                key = (formats, mkey, mem, clock_hz, fid, units)
+                return self._sims.get_or_make(
+                    key, lambda: simulate(s, mem, clock_hz, fid, p, units)
+                )
             finally:
                 spent["sim"] += time.perf_counter() - s0
 

@@ -68,6 +68,9 @@ class ActionCounts:
     """Everything the energy model prices, for one run (or one op)."""
 
     pe_by_kind: dict[str, PECounts] = field(default_factory=dict)  # op kind -> PE actions
+    # matrix unit -> op kind -> PE actions (the same actions as pe_by_kind, by unit, so that
+    # each is priced at its unit's PE; empty: all on the design's array)
+    pe_by_unit: dict[str, dict[str, PECounts]] = field(default_factory=dict)
     vector_ops: int = 0  # element ops on the vector unit
     vector_macs: int = 0  # matrix products run on the vector unit (mul + add each)
     sram_read_bytes: dict[BufferRole, int] = field(default_factory=buffer_bytes)
@@ -100,12 +103,17 @@ class ActionCounts:
 def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
     """The sum of many counts, with ``cycles`` set."""
     pe: dict[str, PECounts] = {}
+    by_unit: dict[str, dict[str, PECounts]] = {}
     vec_ops = vec_macs = 0
     sram_r, sram_w = buffer_bytes(), buffer_bytes()
     dram_r, dram_w = dram_bytes(), dram_bytes()
     for c in items:
         for kind, p in c.pe_by_kind.items():
             pe[kind] = pe[kind] + p if kind in pe else p
+        for unit, kinds in c.pe_by_unit.items():
+            u = by_unit.setdefault(unit, {})
+            for kind, p in kinds.items():
+                u[kind] = u[kind] + p if kind in u else p
         vec_ops += c.vector_ops
         vec_macs += c.vector_macs
         for role in _ROLES:
@@ -116,6 +124,7 @@ def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
             dram_w[operand] += c.dram_write_bytes[operand]
     return ActionCounts(
         pe_by_kind=pe,
+        pe_by_unit=by_unit,
         vector_ops=vec_ops,
         vector_macs=vec_macs,
         sram_read_bytes=sram_r,

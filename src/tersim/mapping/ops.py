@@ -1,13 +1,20 @@
 """Map a traced workload onto a design: every op becomes an :class:`OpSchedule`.
 
-Which unit runs what:
+Which unit runs what (the candidates; :mod:`tersim.mapping.assign` picks one):
 
-* Matrix products run on the systolic array when its PEs can execute them (the PE model's
+* Matrix products run on a matrix unit whose PEs can execute them (the PE model's
   ``runs_product``): a ternary adder array runs only products with ternary or binary weights;
-  an INT8 array does not run the FP16 LM head. The rest (attention and the full-precision LM
-  head on an adder array) runs on the vector unit as multiply-accumulates, one per lane per
-  cycle: on a pure adder array this is real work the 71x claim does not count.
-* Element-wise and reduction ops run on the vector unit: ``ceil(element ops / lanes)`` cycles.
+  an INT8 array does not run the FP16 LM head, and runs attention only against an 8-bit KV
+  cache. Only a product that no matrix unit runs goes to a vector unit (one that lists
+  ``matmul``), as multiply-accumulates, one per lane per cycle: on a pure adder array this is
+  real work the 71x claim does not count.
+* Element-wise and reduction ops run on a vector unit that lists their work:
+  ``ceil(element ops / (lanes x ops per cycle per lane))`` cycles.
+* The rescale epilogue of a quantized product, and work a PE needs before the array's tiles
+  (a LUT PE's table builds, activation compaction scans), run on the first vector unit that
+  lists ``rescale``.
+* ``assign:`` pins an op kind to a named unit; a unit that cannot run an op of that kind is a
+  ConfigError naming both.
 
 Data placement is decided per named tensor, once (:class:`Placement`): an activation tensor
 stays on chip from its producer to its consumers when it fits the activation capacity (the
@@ -31,12 +38,23 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
-from tersim.config.enums import BufferRole
-from tersim.config.hardware import HardwareConfig
+from tersim.config.enums import BufferRole, VectorOp
+from tersim.config.hardware import ArrayConfig, HardwareConfig
+from tersim.errors import ConfigError, Problem
 from tersim.hw.counts import ActionCounts, buffer_bytes, dram_bytes
 from tersim.hw.pe import MatmulShape, MeasuredSlots, pe_model
+from tersim.hw.units import (
+    VECTOR_WORK,
+    ComputeUnit,
+    MatrixUnit,
+    VectorUnit,
+    compute_units,
+)
+from tersim.mapping.assign import plan_segments
 from tersim.mapping.buffers import burst_round
+from tersim.mapping.deps import dependencies
 from tersim.mapping.gemm import Operands, plan_gemm
 from tersim.mapping.placement import Placement, place_tensors
 from tersim.mapping.schedule import (
@@ -60,6 +78,88 @@ def runs_on_array(hw: HardwareConfig, op: Op) -> bool:
     return pe_model(hw.array.pe_kind).runs_product(op.weight_format, op.weight_bits)
 
 
+def _can_run(unit: ComputeUnit, op: Op) -> bool:
+    if isinstance(unit, MatrixUnit):
+        return op.kind.is_matmul and unit.runs_product(op.weight_format, op.weight_bits)
+    work = VectorOp.MATMUL if op.kind.is_matmul else VECTOR_WORK[op.kind]
+    return unit.runs_work(work)
+
+
+def _why_not(unit: ComputeUnit, op: Op) -> str:
+    if isinstance(unit, MatrixUnit):
+        if not op.kind.is_matmul:
+            return "a matrix unit runs matrix products only"
+        second = (
+            f"{op.weight_format.value} weights"
+            if op.weight_format is not None
+            else f"a {op.weight_bits:g}-bit KV cache operand"
+        )
+        return f"its {unit.array.pe_kind.value} PEs cannot run a product with {second}"
+    work = VectorOp.MATMUL if op.kind.is_matmul else VECTOR_WORK[op.kind]
+    return f"its runs list has no {work.value}"
+
+
+def candidate_units(
+    hw: HardwareConfig, units: tuple[ComputeUnit, ...], op: Op
+) -> tuple[ComputeUnit, ...]:
+    """The units that may run ``op``, in design order: the unit ``assign`` names, else the
+    matrix units that can run a matrix product (vector units only if none can), or the vector
+    units that list an element op's work. Raises ConfigError when there is none."""
+    pinned = hw.assign.get(op.kind)
+    if pinned is not None:
+        unit = next(u for u in units if u.name == pinned)
+        if not _can_run(unit, op):
+            raise ConfigError(
+                [
+                    Problem(
+                        hw.name,
+                        None,
+                        f"assign.{op.kind.value}",
+                        f"unit '{unit.name}' ({unit.describe()}) cannot run {op.kind.value} "
+                        f"(got {op.name}: {_why_not(unit, op)}; expected a unit that can, or "
+                        "no assignment)",
+                    )
+                ]
+            )
+        return (unit,)
+    able: list[ComputeUnit] = [u for u in units if _can_run(u, op)]
+    if op.kind.is_matmul:
+        on_matrix: list[ComputeUnit] = [u for u in able if isinstance(u, MatrixUnit)]
+        able = on_matrix or able
+    if not able:
+        raise ConfigError(
+            [
+                Problem(
+                    hw.name,
+                    None,
+                    "units",
+                    f"no unit can run {op.kind.value} (got {op.name}; expected a vector unit "
+                    f"whose runs list has "
+                    f"{(VectorOp.MATMUL if op.kind.is_matmul else VECTOR_WORK[op.kind]).value})",
+                )
+            ]
+        )
+    return tuple(able)
+
+
+def epilogue_unit(hw: HardwareConfig, units: tuple[ComputeUnit, ...], op: Op) -> VectorUnit:
+    """The vector unit that rescales a quantized product's outputs (the first listing it)."""
+    for u in units:
+        if isinstance(u, VectorUnit) and u.runs_work(VectorOp.RESCALE):
+            return u
+    raise ConfigError(
+        [
+            Problem(
+                hw.name,
+                None,
+                "units",
+                f"no vector unit runs rescale (got {op.name}, a quantized product; expected a "
+                "vector unit whose runs list has rescale)",
+            )
+        ]
+    )
+
+
 def _dram_activation_bytes(hw: HardwareConfig, ts: tuple[Tensor, ...], place: Placement) -> int:
     """DRAM bytes of the activation tensors among ``ts`` that do not stay on chip."""
     return sum(
@@ -74,12 +174,7 @@ def _kind_bytes(hw: HardwareConfig, ts: tuple[Tensor, ...], kind: TensorKind) ->
     return sum(burst_round(hw, t.size_bytes) for t in ts if t.kind is kind)
 
 
-def _vector_cycles(hw: HardwareConfig, ops: int) -> int:
-    v = hw.vector_unit
-    return -(-ops // (v.lanes * v.ops_per_cycle_per_lane)) if ops > 0 else 0
-
-
-def _split(total_cycles: int, load_bytes: int, pieces: int, unit: Unit) -> tuple[TileRun, ...]:
+def _split(total_cycles: int, load_bytes: int, pieces: int, unit: str) -> tuple[TileRun, ...]:
     """``pieces`` tiles sharing cycles and loads evenly (remainders on the first tiles)."""
     pieces = max(1, pieces)
     qc, rc = divmod(total_cycles, pieces)
@@ -92,19 +187,22 @@ def _split(total_cycles: int, load_bytes: int, pieces: int, unit: Unit) -> tuple
     return merge_runs(tuple(runs))
 
 
-def act_sparsity(hw: HardwareConfig, op: Op) -> float:
-    """Fraction of zero activation inputs of ``op``: measured, else the design's assumption for
+def act_sparsity(array: ArrayConfig, op: Op) -> float:
+    """Fraction of zero activation inputs of ``op``: measured, else the array's assumption for
     its projection (0 for anything else)."""
     if op.measured is not None:
         return op.measured.act_sparsity
     if op.kind is not OpKind.LINEAR:
         return 0.0
-    return hw.array.assumed_act_sparsity.get(op.name.rsplit(".", 1)[-1], 0.0)
+    return array.assumed_act_sparsity.get(op.name.rsplit(".", 1)[-1], 0.0)
 
 
 def _array_op(
-    hw: HardwareConfig, op: Op, place: Placement
+    hw: HardwareConfig, units: tuple[ComputeUnit, ...], op: Op, place: Placement, unit: MatrixUnit
 ) -> tuple[tuple[TileRun, ...], int, ActionCounts]:
+    """``op`` on matrix unit ``unit``; ``hw`` is the design as the unit sees it. Work before the
+    array's tiles (table builds, compaction scans) and the rescale epilogue run on the
+    epilogue's vector unit (:func:`epilogue_unit`)."""
     attention = op.kind in (OpKind.ATTN_QK, OpKind.ATTN_AV)
     x, out = op.inputs[0], op.outputs[0]
     # the query heads of one KV group share K (or V): one GEMM of group x tokens rows each
@@ -119,7 +217,7 @@ def _array_op(
         op.act_bits,
         op.weight_bits,
         op.weight_format,
-        act_sparsity(hw, op),
+        act_sparsity(hw.array, op),
     )
     am = pe_model(hw.array.pe_kind).map_matmul(hw.array, shape, slots)
     operands = Operands(
@@ -134,6 +232,8 @@ def _array_op(
     )
     plan = plan_gemm(hw, shape.m, shape.n, am.k, operands, instances=shape.count)
     tiles = plan.tiles
+    if unit.name != Unit.ARRAY:
+        tiles = tuple(replace(t, unit=unit.name) for t in tiles)
     act_in = plan.dram_read_bytes[BufferRole.INPUT]
     prep_load = 0  # activations the vector unit fetches to build the streamed operand on chip
     if am.input_built_on_chip and not place.resident(x):
@@ -145,12 +245,15 @@ def _array_op(
         tiles = spread_loads(tiles, act_in + kv_in)
     else:
         dram_read = dram_bytes(activations=act_in, weights=plan.dram_read_bytes[BufferRole.WEIGHT])
-    prep = _vector_cycles(hw, am.prep_vector_ops)
-    if prep or prep_load:  # table builds or the compaction scan run before the array's tiles
-        tiles = (TileRun(1, prep_load, prep, Unit.VECTOR), *tiles)
-    rescale = _vector_cycles(hw, op.vector_ops)
-    if rescale:
-        tiles = (*tiles, TileRun(1, 0, rescale, Unit.VECTOR))
+    prep_ops, epilogue_ops = am.prep_vector_ops, op.vector_ops
+    if prep_ops or prep_load or epilogue_ops:
+        vec = epilogue_unit(hw, units, op)
+        prep = vec.cycles(prep_ops)
+        if prep or prep_load:  # table builds or the compaction scan run before the array's tiles
+            tiles = (TileRun(1, prep_load, prep, vec.name), *tiles)
+        rescale = vec.cycles(epilogue_ops)
+        if rescale:
+            tiles = (*tiles, TileRun(1, 0, rescale, vec.name))
     kv_write = _kind_bytes(hw, op.outputs, TensorKind.KV_CACHE)
     # the output tensor is one contiguous block in DRAM: whole bursts of the tensor, not of
     # each of the plan's instances (heads)
@@ -163,6 +266,7 @@ def _array_op(
     sram_write[BufferRole.INPUT] += am.prep_input_write_bytes + prep_load
     counts = ActionCounts(
         pe_by_kind={op.kind.value: am.actions},
+        pe_by_unit={unit.name: {op.kind.value: am.actions}},
         vector_ops=op.vector_ops + am.prep_vector_ops,
         sram_read_bytes=sram_read,
         sram_write_bytes=sram_write,
@@ -173,7 +277,7 @@ def _array_op(
 
 
 def _vector_op(
-    hw: HardwareConfig, op: Op, place: Placement
+    hw: HardwareConfig, op: Op, place: Placement, unit: VectorUnit
 ) -> tuple[tuple[TileRun, ...], int, ActionCounts]:
     act_in = _dram_activation_bytes(hw, op.inputs, place)
     act_out = _dram_activation_bytes(hw, op.outputs, place)
@@ -185,18 +289,18 @@ def _vector_op(
         # the second operand (weights or K/V) streams through the weight buffer's read port
         port = hw.buffer(BufferRole.WEIGHT).read_bw_bytes_per_cycle
         second = op.read_bytes(TensorKind.WEIGHT) + op.read_bytes(TensorKind.KV_CACHE)
-        cycles = max(_vector_cycles(hw, macs), math.ceil(second / port))
+        cycles = max(unit.cycles(macs), math.ceil(second / port))
         vector_ops, vector_macs = op.vector_ops, macs
-        cycles += _vector_cycles(hw, op.vector_ops)
+        cycles += unit.cycles(op.vector_ops)
     elif op.kind == OpKind.EMBEDDING:
-        cycles = _vector_cycles(hw, op.m * op.n)  # move the looked-up rows
+        cycles = unit.cycles(op.m * op.n)  # move the looked-up rows
         vector_ops, vector_macs = 0, 0
     else:
-        cycles = _vector_cycles(hw, op.vector_ops)
+        cycles = unit.cycles(op.vector_ops)
         vector_ops, vector_macs = op.vector_ops, 0
     load = act_in + weights + kv_in
     pieces = max(1, min(cycles, -(-load // VECTOR_DMA_BLOCK_BYTES)))
-    tiles = _split(cycles, load, pieces, Unit.VECTOR)
+    tiles = _split(cycles, load, pieces, unit.name)
     act_read = op.read_bytes(TensorKind.ACTIVATION)
     written = op.write_bytes(TensorKind.ACTIVATION) + op.write_bytes(TensorKind.KV_CACHE)
     counts = ActionCounts(
@@ -235,34 +339,53 @@ def _cache_key(op: Op, place: Placement) -> tuple[object, ...]:
     )
 
 
+def map_op(
+    hw: HardwareConfig,
+    units: tuple[ComputeUnit, ...],
+    op: Op,
+    place: Placement,
+    unit: ComputeUnit,
+) -> tuple[tuple[TileRun, ...], int, ActionCounts]:
+    """``op`` mapped onto ``unit``: its tiles, the DRAM bytes it writes back, its actions."""
+    if isinstance(unit, MatrixUnit):
+        return _array_op(unit.view(hw), units, op, place, unit)
+    return _vector_op(hw, op, place, unit)
+
+
 def map_workload(hw: HardwareConfig, workload: Workload) -> Schedule:
-    """The schedule of every op of ``workload`` on design ``hw`` (pure)."""
+    """The schedule of every op of ``workload`` on design ``hw`` (pure): each op mapped onto
+    every unit that may run it, one picked and the ops ordered by :func:`plan_segments`."""
     place = place_tensors(hw, workload)
-    memo: dict[tuple[object, ...], OpSchedule] = {}
+    units = compute_units(hw)
+    matrix = [u for u in units if isinstance(u, MatrixUnit)]
+    memo: dict[tuple[object, ...], dict[str, OpSchedule]] = {}
+    options: list[dict[str, OpSchedule]] = []
+    for i, op in enumerate(workload.ops):
+        key = (*_cache_key(op, place), *(act_sparsity(u.array, op) for u in matrix))
+        protos = memo.get(key)
+        if protos is None:
+            protos = {}
+            for unit in candidate_units(hw, units, op):
+                tiles, write, counts = map_op(hw, units, op, place, unit)
+                protos[unit.name] = OpSchedule(
+                    i, op.name, op.kind, op.layer, op.phase, op.step, tiles, write, counts
+                )
+            memo[key] = protos
+        options.append(protos)
+    deps = dependencies(workload.ops, hw.scheduling.dependencies)
+    choice, order, queue = plan_segments(workload.ops, options, deps, units, hw.scheduling.order)
     out = []
     for i, op in enumerate(workload.ops):
-        key = (*_cache_key(op, place), act_sparsity(hw, op))
-        proto = memo.get(key)
-        if proto is None:
-            if op.kind.is_matmul and runs_on_array(hw, op):
-                tiles, write, counts = _array_op(hw, op, place)
-            else:
-                tiles, write, counts = _vector_op(hw, op, place)
-            proto = OpSchedule(
-                i, op.name, op.kind, op.layer, op.phase, op.step, tiles, write, counts
-            )
-            memo[key] = proto
+        proto = options[i][choice[i]]
         out.append(
-            OpSchedule(
-                i,
-                op.name,
-                proto.kind,
-                op.layer,
-                op.phase,
-                op.step,
-                proto.runs,
-                proto.write_bytes,
-                proto.counts,
+            replace(
+                proto,
+                op_index=i,
+                name=op.name,
+                layer=op.layer,
+                phase=op.phase,
+                step=op.step,
+                deps=deps[i],
             )
         )
-    return Schedule(tuple(out), place)
+    return Schedule(tuple(out), place, order, queue)

@@ -1,9 +1,10 @@
 """Typed schedules: what the simulator executes, produced by the mapping (pure functions).
 
-A :class:`Schedule` is a sequence of :class:`OpSchedule` in program order. Each op is a list of
+A :class:`Schedule` is a sequence of :class:`OpSchedule` in program order, the ops it depends
+on (``deps``) and the order they are queued in (``order``). Each op is a list of
 :class:`TileRun` s: runs of identical tiles, each tile being one DRAM->SRAM load followed by one
-compute pass on a unit (the systolic array or the vector unit). The engine expands runs into
-individual events (``tile`` fidelity) or handles a run at once (``fast`` fidelity).
+compute pass on a named compute unit (``array``, ``vector`` or a unit of ``units:``). The
+engine expands runs into individual events (``tile`` fidelity) or handles a run at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from tersim.workload.ops import OpKind, Phase
 
 
 class Unit(StrEnum):
+    """The names of the units a design's ``array`` and ``vector_unit`` are (a unit of ``units:``
+    has the name its entry gives)."""
+
     ARRAY = "array"
     VECTOR = "vector"
 
@@ -28,7 +32,7 @@ class TileRun:
     count: int
     load_bytes: int  # DRAM bytes read before this tile can compute (0: already on chip)
     compute_cycles: int
-    unit: Unit
+    unit: str  # the compute unit's name
 
 
 def merge_runs(runs: tuple[TileRun, ...]) -> tuple[TileRun, ...]:
@@ -76,6 +80,12 @@ class OpSchedule:
     runs: tuple[TileRun, ...]
     write_bytes: int  # DRAM bytes written when the op's last tile is done (0: stays on chip)
     counts: ActionCounts  # actions of the whole op (PE ops, SRAM and DRAM bytes)
+    deps: tuple[int, ...] = ()  # op indices whose outputs it waits for
+
+    @property
+    def unit(self) -> str:
+        """The unit its first tiles run on (a quantized product's epilogue runs elsewhere)."""
+        return self.runs[0].unit
 
     @property
     def tiles(self) -> int:
@@ -86,7 +96,40 @@ class OpSchedule:
         return (self.runs, self.write_bytes)
 
 
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One entry of the DMA queue: ``count`` consecutive tiles of run ``run`` of op ``op`` (a
+    position in ``Schedule.ops``) from tile ``first`` of that run, or (``run == -1``) the op's
+    write-back."""
+
+    op: int
+    run: int
+    first: int = 0
+    count: int = 0
+
+
+def op_by_op(ops: tuple[OpSchedule, ...], order: tuple[int, ...]) -> tuple[QueueItem, ...]:
+    """The queue of ``ops`` taken whole in ``order``: each op's runs, then its write-back."""
+    out: list[QueueItem] = []
+    for k in order:
+        op = ops[k]
+        out.extend(QueueItem(k, r, 0, run.count) for r, run in enumerate(op.runs) if run.count)
+        if op.write_bytes > 0:
+            out.append(QueueItem(k, -1))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Schedule:
     ops: tuple[OpSchedule, ...]
     placement: Placement  # residency of every activation tensor the ops read and write
+    order: tuple[int, ...] | None = None  # positions in ``ops`` by priority (None: as listed)
+    items: tuple[QueueItem, ...] | None = None  # the DMA queue (None: op by op in ``order``)
+
+    def queue(self) -> tuple[int, ...]:
+        """Positions of the ops in priority order."""
+        return tuple(range(len(self.ops))) if self.order is None else self.order
+
+    def queue_items(self) -> tuple[QueueItem, ...]:
+        """The DMA queue: tiles (in pieces of runs) and write-backs, in order."""
+        return self.items if self.items is not None else op_by_op(self.ops, self.queue())

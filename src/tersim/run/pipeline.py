@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tersim._version import __version__
@@ -16,6 +16,7 @@ from tersim.cost.power import PeakPower, peak_power
 from tersim.errors import DesignError, WorkloadError
 from tersim.hw.counts import ActionCounts, sum_counts
 from tersim.hw.pe import pe_model
+from tersim.hw.units import compute_units
 from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
@@ -28,7 +29,9 @@ Progress = Callable[[int, int], None]
 # Reuse hooks (design-space sweeps pass caching versions; see tersim.dse.evaluate): a mapper
 # and a simulator with the signatures of map_workload and simulate.
 Mapper = Callable[[HardwareConfig, Workload], Schedule]
-Simulator = Callable[[Schedule, MemoryTiming, float, Fidelity, Progress | None], SimResult]
+Simulator = Callable[
+    [Schedule, MemoryTiming, float, Fidelity, Progress | None, tuple[str, ...]], SimResult
+]
 
 
 @dataclass(frozen=True)
@@ -168,10 +171,7 @@ class RunRecord:
                 "by_layer": dict(self.energy_by_layer_pj),
                 "by_op_kind": dict(self.energy_by_op_kind_pj),
             },
-            "timeline": {
-                unit: [list(iv) for iv in ivs]
-                for unit, ivs in r.timeline(max_intervals=256).items()
-            },
+            "timeline": r.timeline_json(),
             "layer_cycles": self.layer_cycles(),
             "counts": c.to_json(),
             **self.efficiency(),
@@ -205,12 +205,13 @@ def run(
             "phase='prefill' | 'decode' | 'both')"
         )
     if workload is None:
-        formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
+        formats = design_formats(hw, spec, weight_format)
         workload = trace_shapes(spec, formats, phases, prompt_tokens, gen_tokens, batch)
     check_fits(hw, spec, workload)
     schedule = mapper(hw, workload)
     mem = memory_timing(hw, ideal=ideal_memory)
-    result = simulator(schedule, mem, hw.array.clock_hz, fidelity, progress)
+    units = tuple(u.name for u in compute_units(hw))
+    result = simulator(schedule, mem, hw.array.clock_hz, fidelity, progress, units)
     prices = price_list(hw)
     energy = estimate_energy(result.counts, prices)
     scenario = Scenario(
@@ -241,6 +242,18 @@ def run(
         workload=workload,
         schedule=schedule,
     )
+
+
+def design_formats(
+    hw: HardwareConfig, spec: ModelSpec, weight_format: WeightFormat | None = None
+) -> Formats:
+    """The formats ``spec`` runs in on ``hw``: its array's PE decides (see
+    ``resolve_formats``); a design that stores its KV cache in ``kv_cache_bits`` overrides the
+    workload's."""
+    formats = resolve_formats(spec, hw.array.pe_kind, weight_format, hw.array.weight_format)
+    if hw.kv_cache_bits is not None:
+        formats = replace(formats, kv_bits=hw.kv_cache_bits)
+    return formats
 
 
 def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:

@@ -1,7 +1,16 @@
 """Discrete-event simulation of a schedule on the hardware."""
 
 from tersim.sim.engine import Fidelity, simulate
-from tersim.sim.result import OpSpan, SimResult
-from tersim.sim.timing import MemoryTiming, memory_timing
+from tersim.sim.result import OpSpan, SimResult, UnitTimeline
+from tersim.sim.timing import MemoryTiming, StagingBuffer, memory_timing
 
-__all__ = ["Fidelity", "MemoryTiming", "OpSpan", "SimResult", "memory_timing", "simulate"]
+__all__ = [
+    "Fidelity",
+    "MemoryTiming",
+    "OpSpan",
+    "SimResult",
+    "StagingBuffer",
+    "UnitTimeline",
+    "memory_timing",
+    "simulate",
+]

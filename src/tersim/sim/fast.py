@@ -1,197 +1,282 @@
-"""``fast`` fidelity: the timing rules of :mod:`tersim.sim.timing` as an exact recurrence.
+"""``fast`` fidelity: the recurrence of :mod:`tersim.sim.core`, reusing repeated layers.
 
-State: ``lf`` (DMA engine free), the DRAM model's state, ``c1`` (end of the previous compute)
-and the window of tiles still holding buffer space, as (compute end, bytes) in program order.
-Per tile ``j``::
-
-    room_at    = the compute end of the oldest window tile whose release makes room for l_j
-                 and leaves fewer than max_outstanding tiles in flight (double buffering),
-                 or c1 (single buffering)
-    load_start = max(lf, room_at)
-    lf, dram   = the DRAM model's end of moving l_j from load_start (load_start if l_j = 0)
-    ready      = lf + latency (if anything was loaded)
-    start      = max(ready, c1);  end = start + c_j;  c1 = end;  window += (end, l_j)
-
-Two exact shortcuts keep whole models fast:
-
-* Runs of identical tiles: the update is max-plus linear (shift-equivariant), so once the state
-  after ``p`` more tiles equals the state before plus the same amount ``d`` in every time
-  component (same window bytes), the rest of the run repeats with period ``p``; whole periods
-  are skipped arithmetically.
-* Identical layers: a layer's outcome depends only on its ops' timing signatures and the entry
-  state relative to ``c1``; repeated layers (and decode steps whose layers match) reuse it.
-
-Tests check both against the one-event-per-tile simpy model (``tile`` fidelity).
+The queue is cut into segments (one layer of one pass, as planned by the mapping). A segment's
+outcome depends only on its ops (runs, write-backs, dependencies, relative to the segment) and
+on the machine state when it starts, relative to the last dispatch cycle ``D``: the parts of it
+the segment can touch (its units' last computes and its buffers, every DMA engine, pending
+writes, the DRAM state) and the completion times of the earlier ops it depends on. The update
+is shift-equivariant, so a segment met again with the same relative key has the same relative
+outcome: it is replayed (stats, spans, busy intervals, exit state) instead of re-simulated.
+Decode steps whose layers match, and the layers of one pass, mostly replay.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from tersim.hw.dram import DramState
-from tersim.mapping.schedule import OpSchedule, TileRun
+from tersim.sim.core import NEG, Machine, QItem, Stats, Timeline
 from tersim.sim.timing import MemoryTiming
 
-Window = tuple[tuple[int, int], ...]  # (compute end, bytes held), oldest first
-State = tuple[int, DramState, int, Window]  # (lf, dram, c1, window)
-MAX_PERIOD = 64  # longest repeat period searched for in a run of identical tiles
+Progress = Callable[[int, int], None]
+Enc = tuple[str, int]  # how a segment refers to an op: ("s", in segment) | ("x", dependency)
+#                        | ("e", pending at entry)
 
 
 @dataclass
-class _Stats:
-    busy: dict[str, int] = field(default_factory=lambda: {"array": 0, "vector": 0, "dram": 0})
-    stall: dict[str, int] = field(default_factory=lambda: {"array": 0, "vector": 0})
+class EngineRun:
+    """What an engine measured: per op position (first start, last end), stats, the cycle its
+    last activity ended, and every unit's busy intervals."""
 
-    def add(self, other: _Stats, times: int = 1) -> None:
-        for k, v in other.busy.items():
-            self.busy[k] += v * times
-        for k, v in other.stall.items():
-            self.stall[k] += v * times
+    spans: list[tuple[int, int]]
+    stats: Stats
+    end_cycle: int
+    timelines: list[Timeline]
 
-    def copy(self) -> _Stats:
-        return _Stats(dict(self.busy), dict(self.stall))
 
-    def minus(self, other: _Stats) -> _Stats:
-        return _Stats(
-            {k: v - other.busy[k] for k, v in self.busy.items()},
-            {k: v - other.stall[k] for k, v in self.stall.items()},
+@dataclass(frozen=True)
+class _Outcome:
+    """A segment's effect, relative to its entry ``D``."""
+
+    D: int
+    free: tuple[int, ...]
+    pending: tuple[tuple[int, Enc, int], ...]
+    dram: object
+    lls: int
+    unit_free: tuple[int, ...]  # of the segment's units
+    win: tuple[tuple[tuple[int, int], ...], ...]  # of its buffers
+    acq: tuple[int, ...]
+    last_end: tuple[int, ...]
+    busy: tuple[int, ...]  # per unit (all), deltas
+    stall: tuple[int, ...]
+    dram_busy: int
+    spans: tuple[tuple[int, int, int], ...]  # per op of the segment: (op, start, end)
+    wends: tuple[tuple[Enc, int], ...]  # write-backs applied during the segment
+    transfer_end: int
+    groups: tuple[tuple[tuple[int, int, int, int], ...], ...]  # per unit (all)
+    runs: tuple[tuple[int, int, int, int], ...]  # (op in segment, unit, start, end) per run
+
+
+class Segments:
+    """Plays segments on a machine, memoizing their relative outcomes."""
+
+    def __init__(self, m: Machine, units: int) -> None:
+        self.m = m
+        self.units = units
+        self.memo: dict[tuple[object, ...], _Outcome] = {}
+        self.hits = 0
+
+    def play(self, seg: Sequence[QItem], spans: list[tuple[int, int]]) -> None:
+        """Play the queue entries ``seg`` (every entry of the ops they touch)."""
+        m = self.m
+        ops = {it.op.pos: it.op for it in seg}
+        p0 = min(ops)
+        inside = set(ops)
+        ext = sorted({d for q in ops.values() for d in q.deps if d not in inside})
+        xidx = {d: k for k, d in enumerate(ext)}
+        us = sorted({r.unit for q in ops.values() for r in q.runs})
+        bs = sorted({r.buf for q in ops.values() for r in q.runs})
+        ref = m.D
+        pend = sorted(m.pending)
+        penc: list[Enc] = [
+            ("x", xidx[p]) if p in xidx else ("e", j) for j, (_, p, _) in enumerate(pend)
+        ]
+        sig = (
+            tuple(
+                (
+                    q.pos - p0,
+                    q.runs,
+                    q.write_bytes,
+                    tuple(("s", d - p0) if d in inside else ("x", xidx[d]) for d in q.deps),
+                )
+                for q in ops.values()
+            ),
+            tuple((it.op.pos - p0, it.run, it.first, it.count) for it in seg),
         )
-
-
-def _shift(s: State, d: int) -> State:
-    lf, dram, c1, window = s
-    return (lf + d, dram.shifted(d), c1 + d, tuple((e + d, b) for e, b in window))
-
-
-def _shifted_by(new: State, old: State) -> int | None:
-    """``d`` if ``new`` is ``old`` shifted by ``d`` in every time component, else None."""
-    d = new[0] - old[0]
-    if new[2] - old[2] != d or len(new[3]) != len(old[3]):
-        return None
-    if not new[1].is_shift_of(old[1], d):
-        return None
-    for (e1, b1), (e0, b0) in zip(new[3], old[3], strict=True):
-        if b1 != b0 or e1 - e0 != d:
-            return None
-    return d
-
-
-class FastTimer:
-    """Advances the recurrence over ops; memoizes layers."""
-
-    def __init__(self, mem: MemoryTiming) -> None:
-        self.mem = mem
-        self.state: State = (0, mem.initial_dram(), 0, ())
-        self.stats = _Stats()
-        self.spans: list[tuple[int, int]] = []  # per op: (start, end)
-        self._memo: dict[tuple[object, ...], tuple[State, _Stats, list[tuple[int, int]]]] = {}
-
-    # -- one tile, one run --------------------------------------------------------------------
-    def _step(
-        self, s: State, load_bytes: int, compute: int, unit: str, st: _Stats
-    ) -> tuple[State, int]:
-        lf, dram, c1, window = s
-        mem = self.mem
-        need = mem.held_bytes(load_bytes)
-        if not mem.double_buffered:
-            room_at = c1
+        d = ref
+        key = (
+            sig,
+            tuple(us),
+            tuple(bs),
+            tuple(sorted((f if f > d else d) - ref for f in m.free)),
+            tuple((s - ref, e, b) for (s, _, b), e in zip(pend, penc, strict=True)),
+            m.dram.shifted(-ref),
+            (m.lls if m.lls > d else d) - ref,
+            tuple(m.unit_free[u] - ref for u in us),
+            tuple(self._window(b, ref) for b in bs),
+            tuple((m.acq[b] if m.acq[b] > d else d) - ref for b in bs),
+            tuple((m.last_end[b] if m.last_end[b] > d else d) - ref for b in bs),
+            tuple((m.ends[x] - ref, m.wends[x] - ref if x in m.wends else None) for x in ext),
+        )
+        out = self.memo.get(key)
+        if out is None:
+            out = self._simulate(seg, p0, inside, xidx, pend, us, bs, ref)
+            self.memo[key] = out
         else:
-            room_at = lf  # no constraint (states are relative: times may be negative)
-            held = sum(b for _, b in window)
-            i = 0
-            while need and (
-                held + need > mem.buffer_bytes or len(window) - i >= mem.max_outstanding
-            ):
-                room_at, freed = window[i]
-                held -= freed
-                i += 1
-        ls = max(lf, room_at)
-        dram, lf = mem.transfer(dram, ls, load_bytes)
-        t = lf - ls
-        ready = lf + mem.latency_for(load_bytes)
-        start = ready if ready > c1 else c1
-        end = start + compute
-        # tiles whose compute ends by the time the DMA engine is next free can no longer
-        # constrain a later load: drop them (keeps the state small and comparable)
-        kept = tuple(w for w in window if w[0] > lf)
-        if need and end > lf:
-            kept = (*kept, (end, need))
-        st.busy[unit] += compute
-        st.busy["dram"] += t
-        st.stall[unit] += start - c1
-        return (lf, dram, end, kept), start
+            self.hits += 1
+        self._replay(out, seg, p0, ext, pend, us, bs, ref, spans)
 
-    def _run(self, s: State, run: TileRun, st: _Stats) -> tuple[State, int]:
-        """Advance through ``run``; return the new state and the first tile's start."""
-        unit = run.unit.value
-        history: list[tuple[State, _Stats]] = [(s, st.copy())]
-        first_start = -1
-        done = 0
-        while done < run.count:
-            s, start = self._step(s, run.load_bytes, run.compute_cycles, unit, st)
-            if first_start < 0:
-                first_start = start
-            done += 1
-            history.append((s, st.copy()))
-            if len(history) > MAX_PERIOD + 1:
-                history.pop(0)
-            left = run.count - done
-            if left < 2:
-                continue
-            for p in range(1, len(history)):
-                old_s, old_st = history[-1 - p]
-                if s[0] - old_s[0] != s[2] - old_s[2]:  # cheap scalar test first
-                    continue
-                d = _shifted_by(s, old_s)
-                if d is None:
-                    continue
-                periods = left // p
-                if periods == 0:
-                    break
-                s = _shift(s, periods * d)
-                st.add(history[-1][1].minus(old_st), periods)
-                done += periods * p
-                history = [(s, st.copy())]
-                break
-        return s, first_start
+    def _window(self, b: int, ref: int) -> tuple[tuple[int, int], ...]:
+        m = self.m
+        floor = max(m.acq[b], m.D)
+        return tuple((e - ref, x) for e, x in m.win[b] if e > floor)
 
-    # -- ops and layers -----------------------------------------------------------------------
-    def _op(self, s: State, op: OpSchedule, st: _Stats) -> tuple[State, tuple[int, int]]:
-        first = -1
-        for run in op.runs:
-            if run.count <= 0:
-                continue
-            s, start = self._run(s, run, st)
-            if first < 0:
-                first = start
-        lf, dram, c1, window = s
-        if op.write_bytes > 0:
-            begin = max(lf, c1)
-            dram, lf = self.mem.transfer(dram, begin, op.write_bytes)
-            st.busy["dram"] += lf - begin
-        return (lf, dram, c1, window), (first, c1)
+    def _simulate(
+        self,
+        seg: Sequence[QItem],
+        p0: int,
+        inside: set[int],
+        xidx: dict[int, int],
+        pend: list[tuple[int, int, int]],
+        us: list[int],
+        bs: list[int],
+        ref: int,
+    ) -> _Outcome:
+        m = self.m
+        before_busy, before_stall, before_dram = (
+            list(m.stats.busy),
+            list(m.stats.stall),
+            (m.stats.dram),
+        )
+        saved_tl = m.timelines
+        m.timelines = [Timeline() for _ in range(self.units)]
+        saved_te = m.last_transfer_end
+        m.last_transfer_end = NEG
+        wlog: list[tuple[int, int]] = []
+        m.wlog = wlog
+        saved_log = m.run_log
+        rlog: list[tuple[int, int, int, int]] = []
+        m.run_log = rlog
+        entry_pos = {p: j for j, (_, p, _) in enumerate(pend)}
 
-    def advance_segment(self, ops: list[OpSchedule]) -> None:
-        """Time a group of ops (one layer), reusing an earlier identical layer if possible."""
-        c1 = self.state[2]
-        rel = _shift(self.state, -c1)
-        key = (tuple(op.signature() for op in ops), rel)
-        hit = self._memo.get(key)
-        if hit is None:
-            st = _Stats()
-            spans = []
-            s = rel
-            for op in ops:
-                s, span = self._op(s, op, st)
-                spans.append(span)
-            hit = (s, st, spans)
-            self._memo[key] = hit
-        s_rel, st, spans = hit
-        self.state = _shift(s_rel, c1)
-        self.stats.add(st)
-        self.spans.extend((a + c1, b + c1) for a, b in spans)
+        def enc(pos: int) -> Enc:
+            if pos in inside:
+                return ("s", pos - p0)
+            if pos in xidx:
+                return ("x", xidx[pos])
+            return ("e", entry_pos[pos])
 
-    @property
-    def total_cycles(self) -> int:
-        lf, dram, c1, _ = self.state
-        return max(lf, dram.idle_at, c1)
+        closed = []
+        for it in seg:
+            span = m.item(it.op, it.run, it.first, it.count)
+            if span is not None:
+                closed.append((it.op.pos, span))
+        assert not m.open, "a segment holds every queue entry of its ops"
+        m.wlog = None
+        m.run_log = saved_log
+        out = _Outcome(
+            D=m.D - ref,
+            free=tuple(f - ref for f in m.free),
+            pending=tuple((s - ref, enc(p), b) for s, p, b in m.pending),
+            dram=m.dram.shifted(-ref),
+            lls=m.lls - ref,
+            unit_free=tuple(m.unit_free[u] - ref for u in us),
+            win=tuple(tuple((e - ref, x) for e, x in m.win[b]) for b in bs),
+            acq=tuple(m.acq[b] - ref for b in bs),
+            last_end=tuple(m.last_end[b] - ref for b in bs),
+            busy=tuple(a - b for a, b in zip(m.stats.busy, before_busy, strict=True)),
+            stall=tuple(a - b for a, b in zip(m.stats.stall, before_stall, strict=True)),
+            dram_busy=m.stats.dram - before_dram,
+            spans=tuple((pos - p0, a - ref, b - ref) for pos, (a, b) in closed),
+            wends=tuple((enc(p), e - ref) for p, e in wlog),
+            transfer_end=m.last_transfer_end - ref if m.last_transfer_end > NEG else NEG,
+            groups=tuple(
+                tuple((s - ref, e - ref, st, c) for s, e, st, c in tl.groups) for tl in m.timelines
+            ),
+            runs=tuple((pos - p0, u, a - ref, b - ref) for pos, u, a, b in rlog),
+        )
+        # undo what replay will redo, so that both paths share one replay
+        m.stats.busy, m.stats.stall, m.stats.dram = before_busy, before_stall, before_dram
+        m.timelines = saved_tl
+        m.last_transfer_end = saved_te
+        return out
+
+    def _replay(
+        self,
+        o: _Outcome,
+        seg: Sequence[QItem],
+        p0: int,
+        ext: list[int],
+        pend: list[tuple[int, int, int]],
+        us: list[int],
+        bs: list[int],
+        ref: int,
+        spans: list[tuple[int, int]],
+    ) -> None:
+        m = self.m
+
+        def dec(e: Enc) -> int:
+            kind, k = e
+            if kind == "s":
+                return p0 + k
+            if kind == "x":
+                return ext[k]
+            return pend[k][1]
+
+        m.D = o.D + ref
+        m.free = [f + ref for f in o.free]
+        m.pending = [(s + ref, dec(e), b) for s, e, b in o.pending]
+        m.dram = o.dram.shifted(ref)  # type: ignore[attr-defined]
+        m.lls = o.lls + ref
+        for u, f in zip(us, o.unit_free, strict=True):
+            m.unit_free[u] = f + ref
+        for k, b in enumerate(bs):
+            m.win[b] = [(e + ref, x) for e, x in o.win[k]]
+            m.acq[b] = o.acq[k] + ref
+            m.last_end[b] = o.last_end[k] + ref
+        st = m.stats
+        for u in range(self.units):
+            st.busy[u] += o.busy[u]
+            st.stall[u] += o.stall[u]
+        st.dram += o.dram_busy
+        for k, a, b in o.spans:
+            spans[p0 + k] = (a + ref, b + ref)
+            m.ends[p0 + k] = b + ref
+        for e, w in o.wends:
+            m.wends[dec(e)] = w + ref
+        if o.transfer_end > NEG and o.transfer_end + ref > m.last_transfer_end:
+            m.last_transfer_end = o.transfer_end + ref
+        if m.run_log is not None:
+            m.run_log.extend((p0 + k, u, a + ref, b + ref) for k, u, a, b in o.runs)
+        if m.timelines is not None:
+            for u, groups in enumerate(o.groups):
+                tl = m.timelines[u]
+                for a0, b0, stride, c in groups:
+                    if c == 1:
+                        tl.add(a0 + ref, b0 + ref)
+                    else:
+                        tl.add_group(a0 + ref, b0 + ref, stride, c)
+
+
+def segment_starts(keys: Sequence[object]) -> list[tuple[int, int]]:
+    """(start, end) of the runs of equal consecutive ``keys``."""
+    out = []
+    a = 0
+    for i in range(1, len(keys) + 1):
+        if i == len(keys) or keys[i] != keys[a]:
+            out.append((a, i))
+            a = i
+    return out
+
+
+def run_fast(
+    items: Sequence[QItem],
+    n_pos: int,
+    units: int,
+    mem: MemoryTiming,
+    progress: Progress | None,
+    segments: Sequence[tuple[int, int]] | None = None,
+) -> EngineRun:
+    """Play the DMA queue ``items``; ``segments``: (start, end) in the queue of each segment
+    (every entry of its ops; None: the whole queue as one segment, nothing reused)."""
+    m = Machine.new(mem, units, record=True)
+    spans: list[tuple[int, int]] = [(0, 0)] * n_pos
+    player = Segments(m, units)
+    bounds = segments if segments is not None else ([(0, len(items))] if items else [])
+    for a, b in bounds:
+        player.play(items[a:b], spans)
+        if progress is not None:
+            progress(b, len(items))
+    m.flush()
+    assert m.timelines is not None
+    return EngineRun(spans, m.stats, m.end_cycle, m.timelines)

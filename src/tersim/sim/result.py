@@ -2,11 +2,79 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from tersim.hw.counts import ActionCounts
-from tersim.mapping.schedule import Unit
 from tersim.workload.ops import OpKind, Phase
+
+TIMELINE_BUCKETS = 512  # resolution of a unit's busy histogram
+TIMELINE_MAX_INTERVALS = 2000  # exact intervals kept per unit (beyond: the histogram only)
+
+
+def _busy_before(x: int, s: int, length: int, stride: int, count: int) -> int:
+    """Busy cycles before cycle ``x`` of ``count`` intervals ``[s + i stride, s + i stride +
+    length)`` (disjoint: ``length <= stride``)."""
+    if x <= s:
+        return 0
+    if count == 1 or stride == 0:
+        return min(x - s, length)
+    k, r = divmod(x - s, stride)
+    if k >= count:
+        return count * length
+    return k * length + min(r, length)
+
+
+def merged_intervals(groups: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    """Every interval of strided groups ``(start, end, stride, count)``, sorted, touching ones
+    merged."""
+    pts = sorted((s + k * stride, e + k * stride) for s, e, stride, c in groups for k in range(c))
+    merged: list[tuple[int, int]] = []
+    for a, b in pts:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+@dataclass(frozen=True)
+class UnitTimeline:
+    """When one unit computed: its exact busy cycles, a histogram of them in equal buckets
+    (each bucket's busy cycles, exact: no interval merging, no invented busy time) and, when
+    there are few, the exact busy intervals (back-to-back tiles merged)."""
+
+    busy_cycles: int
+    bucket_cycles: int
+    busy_per_bucket: tuple[int, ...]
+    intervals: tuple[tuple[int, int], ...] | None  # None: more than TIMELINE_MAX_INTERVALS
+
+    @staticmethod
+    def of(groups: Sequence[Sequence[int]], total_cycles: int) -> UnitTimeline:
+        """From strided interval groups ``(start, end, stride, count)``."""
+        busy = sum((e - s) * c for s, e, _, c in groups)
+        width = max(1, -(-total_cycles // TIMELINE_BUCKETS))
+        n = -(-total_cycles // width) if total_cycles else 0
+        hist = [0] * n
+        count = 0
+        for s, e, stride, c in groups:
+            count += c
+            last_end = e + (c - 1) * stride
+            for b in range(s // width, min(n, -(-last_end // width))):
+                lo, hi = b * width, (b + 1) * width
+                hist[b] += _busy_before(hi, s, e - s, stride, c) - _busy_before(
+                    lo, s, e - s, stride, c
+                )
+        intervals = tuple(merged_intervals(groups)) if count <= TIMELINE_MAX_INTERVALS else None
+        return UnitTimeline(busy, width, tuple(hist), intervals)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "busy_cycles": self.busy_cycles,
+            "bucket_cycles": self.bucket_cycles,
+            "busy_per_bucket": list(self.busy_per_bucket),
+            "intervals": None if self.intervals is None else [list(i) for i in self.intervals],
+        }
 
 
 @dataclass(frozen=True)
@@ -16,7 +84,7 @@ class OpSpan:
     op_index: int
     name: str
     kind: OpKind
-    unit: Unit
+    unit: str
     layer: int
     phase: Phase
     step: int
@@ -28,11 +96,12 @@ class OpSpan:
 class SimResult:
     total_cycles: int
     clock_hz: float
-    busy_cycles: dict[str, int]  # by unit: array, vector, dram
+    busy_cycles: dict[str, int]  # by unit name (array, vector, ...), and dram
     stall_cycles: dict[str, int]  # compute units waiting for DRAM data
     spans: tuple[OpSpan, ...]  # per op, in program order
     counts: ActionCounts
     fidelity: str
+    timelines: dict[str, UnitTimeline] = field(default_factory=dict)  # per unit
 
     @property
     def seconds(self) -> float:
@@ -60,22 +129,6 @@ class SimResult:
             spans[key] = (min(lo, s.start_cycle), max(hi, s.end_cycle))
         return {k: hi - lo for k, (lo, hi) in spans.items()}
 
-    def timeline(self, max_intervals: int = 2000) -> dict[str, list[tuple[int, int]]]:
-        """Merged busy intervals per compute unit, at most ``max_intervals`` each (coarsened)."""
-        result: dict[str, list[tuple[int, int]]] = {}
-        for unit in sorted({s.unit.value for s in self.spans}):
-            merged: list[list[int]] = []
-            for s in self.spans:
-                if s.unit.value != unit:
-                    continue
-                if merged and s.start_cycle <= merged[-1][1]:
-                    merged[-1][1] = max(merged[-1][1], s.end_cycle)
-                else:
-                    merged.append([s.start_cycle, s.end_cycle])
-            while len(merged) > max_intervals:  # join the closest neighbours pairwise
-                merged = [
-                    [merged[i][0], merged[min(i + 1, len(merged) - 1)][1]]
-                    for i in range(0, len(merged), 2)
-                ]
-            result[unit] = [(a, b) for a, b in merged]
-        return result
+    def timeline_json(self) -> dict[str, dict[str, object]]:
+        """Every unit's busy timeline (see :class:`UnitTimeline`), for the record."""
+        return {u: t.to_json() for u, t in sorted(self.timelines.items())}

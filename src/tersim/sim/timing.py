@@ -1,25 +1,40 @@
-"""The timing rules both fidelities implement, so they agree cycle for cycle.
+"""The timing rules every engine implements, so that they agree cycle for cycle.
 
-* DRAM: one transfer queue served in program order by a DMA engine, one transfer at a time. How
-  long a transfer of ``x`` bytes occupies the DRAM is the design's DRAM model's answer
-  (``dram.model``; :mod:`tersim.hw.dram`): ``ceil(x / bw)`` cycles for the aggregate pipe
-  (``bw`` = the bandwidth summed over all channels), or bursts interleaved over the channels
-  for the per-channel model. Its data is usable ``latency_cycles`` after the transfer ends
-  (latency is pipelined: it does not occupy the DRAM). The mapping rounds each operand's
-  traffic up to whole bursts, so ``x`` already counts the bytes the bus really moves.
-* Buffer space: a tile's loaded bytes occupy the staging buffer (the weight buffer, which also
-  receives streamed KV-cache and LM-head data) from the start of its load until its compute
-  ends. With double buffering, tile ``j`` may start loading as soon as the DMA engine is free
-  and the buffer has room for it next to the tiles still loaded or computing, and fewer than
-  ``max_outstanding_tiles`` tiles are in flight: prefetch runs as deep as the buffer and the
-  DMA engine allow. Without double buffering a tile's load waits for the previous
-  tile's compute to end (load and compute never overlap). A tile larger than the buffer is
-  treated as filling it. A tile with nothing to load is ready as soon as the DMA engine
-  reaches it.
-* Compute: tiles compute one after another in program order (each op's input is the previous
-  op's output), on the array or the vector unit, each once its data has arrived.
-* Writes: an op whose output does not stay on chip is written back as one transfer, queued in
-  program order after the op's loads, once the op's last tile has computed.
+A schedule is a graph: each op lists the ops it waits for (``OpSchedule.deps``, from the named
+tensors it reads) and the order it is queued in (``Schedule.order``, from list scheduling: see
+:mod:`tersim.mapping.assign`). An op is runs of identical tiles; a tile is one DRAM load (possibly
+of nothing) then one compute on a named unit.
+
+* **The queue.** Every transfer is in one DMA queue, op by op in queue order: each tile's load,
+  then the op's write-back (if its output leaves the chip). ``dma_engines`` engines serve the
+  queue: transfer ``x`` is dispatched, in queue order, as soon as an engine is free (``D_x =
+  max(D_{x-1}, earliest free engine)``), and holds that engine until it ends.
+* **Loads.** A load starts at the latest of: its dispatch; the end of every write-back of the
+  ops its op depends on (data that went through DRAM is read after it was written); room in its
+  unit's staging buffer, granted in queue order; and the start of the previous load (loads
+  enter the DRAM in queue order). Room, double-buffered: the buffer (a matrix unit's weight
+  buffer, private or the design's; vector units stage in the design's) holds the bytes of every
+  tile from its load's start until its compute ends, and at most ``max_outstanding_tiles``
+  tiles in flight; a tile larger than the buffer fills it; a tile with nothing to load needs
+  none. Single-buffered: a load waits until the previous tile of its buffer has computed.
+* **DRAM.** A transfer of ``x`` bytes occupies the DRAM as the design's model says
+  (:mod:`tersim.hw.dram`; the aggregate pipe: ``ceil(x / bw)`` cycles), and its data is usable
+  ``latency_cycles`` after it ends (latency is pipelined). Transfers reach the DRAM model in the
+  order of their start cycles, ties in queue order. The mapping has rounded ``x`` up to bursts.
+* **Compute.** Each unit computes its tiles in queue order. A tile starts at the latest of: its
+  data's arrival (its load's start if it loads nothing), its unit's previous tile's end, and
+  its op's gate: the first run of an op waits for every op it depends on to have computed, a
+  later run (a product's rescale epilogue on a vector unit) for the op's previous run.
+* **Writes.** An op's write-back starts once its last tile has computed, its engine is
+  dispatched and the loads queued before it have started; with one DMA engine it blocks the
+  queue meanwhile, with more the others keep loading.
+
+Stall: the cycles a unit's tile waited for its data beyond both its unit's previous tile and its
+gate. DRAM busy: the cycles during which some transfer is moving (with one DMA engine, the sum
+of the transfers' durations).
+
+With ``scheduling: {dependencies: program_order, order: program}`` and one DMA engine these are
+tersim v1's rules (one chain of computes in program order; tests pin v1's cycles).
 """
 
 from __future__ import annotations
@@ -29,15 +44,31 @@ from dataclasses import dataclass
 from tersim.config.enums import BufferRole, DramModelKind
 from tersim.config.hardware import HardwareConfig
 from tersim.hw.dram import DramModel, DramParams, DramState, dram_model
+from tersim.hw.units import MatrixUnit, compute_units
+
+
+@dataclass(frozen=True)
+class StagingBuffer:
+    """Where a unit's loaded tiles wait for their compute."""
+
+    capacity_bytes: int
+    double_buffered: bool = True
+    max_outstanding: int = 16  # tiles in flight (loaded or loading, not yet computed)
+
+    def held_bytes(self, nbytes: int) -> int:
+        """Buffer space a tile of ``nbytes`` occupies (at most the whole buffer)."""
+        return min(nbytes, self.capacity_bytes)
 
 
 @dataclass(frozen=True)
 class MemoryTiming:
     dram: DramModel
     params: DramParams
-    buffer_bytes: int  # staging capacity for prefetched tiles
+    buffer_bytes: int  # the design's staging buffer (shared by every unit without its own)
     double_buffered: bool = True
     max_outstanding: int = 16  # tiles in flight (loaded or loading, not yet computed)
+    dma_engines: int = 1
+    private: tuple[tuple[str, StagingBuffer], ...] = ()  # units with their own staging buffer
 
     @staticmethod
     def of(
@@ -49,11 +80,19 @@ class MemoryTiming:
         model: DramModelKind = DramModelKind.AGGREGATE,
         channels: int = 1,
         burst_bytes: int = 64,
+        dma_engines: int = 1,
+        private: tuple[tuple[str, StagingBuffer], ...] = (),
     ) -> MemoryTiming:
         """Timing from plain numbers (tests and single-GEMM studies)."""
         params = DramParams(bw_bytes_per_cycle, latency_cycles, channels, burst_bytes)
         return MemoryTiming(
-            dram_model(model), params, buffer_bytes, double_buffered, max_outstanding
+            dram_model(model),
+            params,
+            buffer_bytes,
+            double_buffered,
+            max_outstanding,
+            dma_engines,
+            private,
         )
 
     def initial_dram(self) -> DramState:
@@ -67,8 +106,20 @@ class MemoryTiming:
         return self.params.latency_cycles if nbytes > 0 else 0
 
     def held_bytes(self, nbytes: int) -> int:
-        """Buffer space a tile of ``nbytes`` occupies (at most the whole buffer)."""
+        """Space a tile of ``nbytes`` occupies in the shared staging buffer."""
         return min(nbytes, self.buffer_bytes)
+
+    def buffers(self) -> tuple[StagingBuffer, ...]:
+        """Staging buffers: the shared one first, then each private one."""
+        shared = StagingBuffer(self.buffer_bytes, self.double_buffered, self.max_outstanding)
+        return (shared, *(b for _, b in self.private))
+
+    def buffer_of(self, unit: str) -> int:
+        """Index (in :meth:`buffers`) of the staging buffer ``unit`` loads into."""
+        for k, (name, _) in enumerate(self.private):
+            if name == unit:
+                return k + 1
+        return 0
 
 
 def memory_timing(hw: HardwareConfig, ideal: bool = False) -> MemoryTiming:
@@ -81,6 +132,20 @@ def memory_timing(hw: HardwareConfig, ideal: bool = False) -> MemoryTiming:
         channels=d.channels,
         burst_bytes=d.burst_bytes,
     )
+    private = []
+    for u in compute_units(hw):
+        if isinstance(u, MatrixUnit) and u.private_sram:
+            w = u.sram.weight if u.sram.weight is not None else u.sram.unified
+            assert w is not None  # guaranteed by design_problems
+            private.append(
+                (u.name, StagingBuffer(w.size_bytes, w.double_buffered, d.max_outstanding_tiles))
+            )
     return MemoryTiming(
-        dram_model(d.model), params, buf.size_bytes, buf.double_buffered, d.max_outstanding_tiles
+        dram_model(d.model),
+        params,
+        buf.size_bytes,
+        buf.double_buffered,
+        d.max_outstanding_tiles,
+        d.dma_engines,
+        tuple(private),
     )

@@ -18,27 +18,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from tersim.config.enums import WeightFormat
+from tersim.config.enums import OpKind, WeightFormat
 from tersim.errors import WorkloadError
 from tersim.workload.formats import Formats
 
-
-class OpKind(StrEnum):
-    EMBEDDING = "embedding"
-    NORM = "norm"
-    QUANT = "quant"  # per-token absmax quantization of activations (BitLinear input)
-    LINEAR = "linear"
-    ROPE = "rope"
-    ATTN_QK = "attn_qk"
-    SOFTMAX = "softmax"
-    ATTN_AV = "attn_av"
-    ACTIVATION = "activation"
-    RESIDUAL = "residual"
-    LM_HEAD = "lm_head"
-
-    @property
-    def is_matmul(self) -> bool:
-        return self in (OpKind.LINEAR, OpKind.ATTN_QK, OpKind.ATTN_AV, OpKind.LM_HEAD)
+__all__ = ["Measured", "Op", "OpKind", "Phase", "Tensor", "TensorKind", "Workload"]
 
 
 class Phase(StrEnum):

@@ -14,9 +14,28 @@ from tersim.sim.timing import MemoryTiming
 from tersim.workload.ops import OpKind, Phase
 
 
-def _op(i: int, runs: list[TileRun], write: int = 0, layer: int = 0, step: int = 0) -> OpSchedule:
+def _op(
+    i: int,
+    runs: list[TileRun],
+    write: int = 0,
+    layer: int = 0,
+    step: int = 0,
+    deps: tuple[int, ...] | None = None,
+) -> OpSchedule:
+    """Op ``i``; by default it depends on op ``i - 1`` (a chain, as these hand calculations
+    assume)."""
+    chain = (i - 1,) if i else ()
     return OpSchedule(
-        i, f"op{i}", OpKind.LINEAR, layer, Phase.PREFILL, step, tuple(runs), write, ActionCounts()
+        i,
+        f"op{i}",
+        OpKind.LINEAR,
+        layer,
+        Phase.PREFILL,
+        step,
+        tuple(runs),
+        write,
+        ActionCounts(),
+        chain if deps is None else deps,
     )
 
 

@@ -1,0 +1,49 @@
+"""The dependency graph over named tensors: which ops each op waits for.
+
+Rules (``scheduling.dependencies``):
+
+* ``tensors`` (the default): an op depends on the producer of every activation it reads (a view
+  follows the tensor it is part of, through the producer recorded on the view); on the last
+  earlier op that wrote part of a KV cache it reads (RoPE writes this pass's keys, the V
+  projection its values: attention waits for both, older positions were written, and waited
+  for, by earlier passes); and an embedding lookup on the previous pass's LM head (the token it
+  looks up was sampled from those logits).
+* ``program_order``: every op depends on the one before it (a single chain, tersim v1's rule).
+
+Weights and the KV cache's earlier contents have no producer in the workload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tersim.config.enums import DependencyRule
+from tersim.workload.ops import Op, OpKind, TensorKind
+
+
+def dependencies(ops: Sequence[Op], rule: DependencyRule) -> list[tuple[int, ...]]:
+    """Per op (by index), the indices of the ops it waits for, ascending."""
+    if rule is DependencyRule.PROGRAM_ORDER:
+        return [() if i == 0 else (i - 1,) for i in range(len(ops))]
+    out: list[tuple[int, ...]] = []
+    last_writer: dict[str, int] = {}  # KV cache -> the last op that wrote part of it
+    last_head: int | None = None
+    for i, op in enumerate(ops):
+        deps: set[int] = set()
+        for t in op.inputs:
+            if t.producer is not None:
+                deps.add(t.producer)
+            elif t.kind is TensorKind.KV_CACHE:
+                w = last_writer.get(t.base)
+                if w is not None:
+                    deps.add(w)
+        if op.kind is OpKind.EMBEDDING and last_head is not None:
+            deps.add(last_head)
+        for t in op.outputs:
+            if t.kind is TensorKind.KV_CACHE:
+                last_writer[t.base] = i
+        if op.kind is OpKind.LM_HEAD:
+            last_head = i
+        deps.discard(i)
+        out.append(tuple(sorted(deps)))
+    return out

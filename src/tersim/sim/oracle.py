@@ -1,0 +1,260 @@
+"""The per-tile oracle: the rules of :mod:`tersim.sim.timing` as a simpy model with one event
+per tile load and compute (small cases only: its memory grows with the tile count).
+
+Processes and resources, each mirroring one rule:
+
+* a dispatcher walks the DMA queue and takes a DMA engine (a simpy ``Resource`` with
+  ``dma_engines`` slots, granted in request order) for every transfer, then starts a process
+  for it;
+* a load process waits for its op's dependencies' write-backs (their events), for room in its
+  staging buffer (granted in queue order: it first waits for the previous load of that buffer
+  to have been granted, then takes a slot and the bytes from ``Container`` s that the computes
+  refill), or single-buffered for the previous tile of its buffer to have computed, and for
+  the previous load to have started; then it moves its bytes;
+* a write process waits for its op's last tile, then moves the op's output;
+* every transfer reaches the DRAM model through an arbiter that runs after everything else at
+  the same cycle and applies that cycle's transfers in queue order (so "start order, ties in
+  queue order" holds whatever order simpy resumes the processes in);
+* one process per unit computes that unit's tiles in queue order, each once its data has
+  arrived and (first tile of a run) its op's gate has opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+
+import simpy
+
+from tersim.sim.core import NEG, QItem, QOp, Stats, Timeline
+from tersim.sim.timing import MemoryTiming
+
+LOW = 2  # priority of the DRAM arbiter: after every NORMAL (1) event of the same cycle
+
+
+@dataclass
+class OracleRun:
+    spans: list[tuple[int, int]]  # per op position: (first tile start, last tile end)
+    stats: Stats
+    end_cycle: int
+    timelines: list[Timeline]
+
+
+@dataclass
+class _Tile:
+    op: int  # index into ops
+    run: int  # index of the run in its op
+    first: bool  # first tile of its run
+    last_of_op: bool
+    last_of_run: bool
+    load_bytes: int
+    compute: int
+    unit: int
+    buf: int
+
+
+def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming) -> OracleRun:
+    """Simulate the DMA queue ``items`` tile by tile."""
+    env = simpy.Environment()
+    bufs = mem.buffers()
+    engines = simpy.Resource(env, capacity=mem.dma_engines)
+    space = [simpy.Container(env, capacity=b.capacity_bytes, init=b.capacity_bytes) for b in bufs]
+    tokens = [
+        simpy.Container(env, capacity=b.max_outstanding, init=b.max_outstanding) for b in bufs
+    ]
+    dram = {"state": mem.initial_dram()}
+    requests: list[tuple[int, int, int, simpy.Event]] = []  # (queue position, start, bytes, ev)
+    arbiter_at: set[int] = set()
+    stats = Stats([0] * units, [0] * units)
+    timelines = [Timeline() for _ in range(units)]
+    last = {"transfer": 0}
+
+    ops: list[QOp] = []
+    index: dict[int, int] = {}
+    for it in items:
+        if it.op.pos not in index:
+            index[it.op.pos] = len(ops)
+            ops.append(it.op)
+    tiles: list[_Tile] = []
+    left = {q.pos: sum(r.count for r in q.runs) for q in ops}
+    for it in items:
+        if it.run < 0:
+            continue
+        r = it.op.runs[it.run]
+        for j in range(it.first, it.first + it.count):
+            left[it.op.pos] -= 1
+            tiles.append(
+                _Tile(
+                    index[it.op.pos],
+                    it.run,
+                    j == 0,
+                    left[it.op.pos] == 0,
+                    j == r.count - 1,
+                    r.load_bytes,
+                    r.compute_cycles,
+                    r.unit,
+                    r.buf,
+                )
+            )
+    ready = [env.event() for _ in tiles]
+    done = [env.event() for _ in tiles]
+    granted = [env.event() for _ in tiles]
+    started = [env.event() for _ in tiles]
+    run_done: list[list[simpy.Event]] = [[env.event() for _ in q.runs] for q in ops]
+    op_done = [env.event() for _ in ops]
+    wrote = [env.event() for _ in ops]
+    op_end: dict[int, int] = {}
+    spans: list[tuple[int, int]] = [(0, 0)] * n_pos
+    prev_in_buf: list[int | None] = []
+    seen: dict[int, int] = {}
+    for t, tile in enumerate(tiles):
+        prev_in_buf.append(seen.get(tile.buf))
+        seen[tile.buf] = t
+
+    def arbitrate(event: simpy.Event) -> None:
+        now = int(env.now)
+        arbiter_at.discard(now)
+        batch = sorted((r for r in requests if r[1] == now), key=lambda r: r[0])
+        requests[:] = [r for r in requests if r[1] != now]
+        for _, start, nbytes, ev in batch:
+            idle = dram["state"].idle_at
+            dram["state"], end = mem.transfer(dram["state"], start, nbytes)
+            stats.dram += max(0, end - max(start, idle))
+            ev.succeed(end)
+
+    def to_dram(qpos: int, nbytes: int) -> simpy.Event:
+        now = int(env.now)
+        ev = env.event()
+        requests.append((qpos, now, nbytes, ev))
+        if now not in arbiter_at:
+            arbiter_at.add(now)
+            trigger = simpy.Event(env)
+            trigger._ok = True  # a triggered event scheduled at low priority
+            trigger._value = None
+            trigger.callbacks.append(arbitrate)  # type: ignore[union-attr]
+            env.schedule(trigger, priority=LOW)  # type: ignore[arg-type]
+        return ev
+
+    def deliver(event: simpy.Event, delay: int) -> Generator[simpy.Event, object, None]:
+        yield env.timeout(delay)
+        event.succeed()
+
+    def load(t: int, qpos: int, req: simpy.Event) -> Generator[simpy.Event, object, None]:
+        tile = tiles[t]
+        q = ops[tile.op]
+        waits = [wrote[index[d]] for d in q.deps if ops[index[d]].write_bytes > 0]
+        if waits:
+            yield simpy.AllOf(env, waits)
+        b = bufs[tile.buf]
+        pb = prev_in_buf[t]
+        if not b.double_buffered:
+            if pb is not None:
+                yield done[pb]
+        else:
+            need = b.held_bytes(tile.load_bytes)
+            if pb is not None:
+                yield granted[pb]
+            if need:
+                yield tokens[tile.buf].get(1)
+                yield space[tile.buf].get(need)
+        granted[t].succeed()
+        if t > 0:
+            yield started[t - 1]
+        started[t].succeed()
+        start = int(env.now)
+        if tile.load_bytes > 0:
+            end = yield to_dram(qpos, tile.load_bytes)
+            assert isinstance(end, int)
+            if end > start:
+                yield env.timeout(end - start)
+            last["transfer"] = max(last["transfer"], end)
+            engines.release(req)  # type: ignore[arg-type]
+            lat = mem.params.latency_cycles
+            if lat:
+                env.process(deliver(ready[t], lat))
+            else:
+                ready[t].succeed()
+        else:
+            engines.release(req)  # type: ignore[arg-type]
+            ready[t].succeed()
+
+    def write(
+        i: int, qpos: int, req: simpy.Event, prev: int
+    ) -> Generator[simpy.Event, object, None]:
+        yield op_done[i]
+        if prev >= 0:
+            yield started[prev]  # after the loads queued before it
+        start = int(env.now)
+        end = yield to_dram(qpos, ops[i].write_bytes)
+        assert isinstance(end, int)
+        if end > start:
+            yield env.timeout(end - start)
+        last["transfer"] = max(last["transfer"], end)
+        engines.release(req)  # type: ignore[arg-type]
+        wrote[i].succeed()
+
+    def dispatcher() -> Generator[simpy.Event, object, None]:
+        t = 0
+        qpos = 0  # every transfer's place in the queue (ties at the DRAM go in this order)
+        for it in items:
+            if it.run < 0:
+                req = engines.request()
+                yield req
+                env.process(write(index[it.op.pos], qpos, req, t - 1))
+                qpos += 1
+                continue
+            for _ in range(it.count):
+                req = engines.request()
+                yield req
+                env.process(load(t, qpos, req))
+                t += 1
+                qpos += 1
+
+    def computer(u: int) -> Generator[simpy.Event, object, None]:
+        prev_end = 0
+        for t, tile in enumerate(tiles):
+            if tile.unit != u:
+                continue
+            q = ops[tile.op]
+            gate = NEG
+            if tile.first:
+                if tile.run == 0:
+                    deps = [op_done[index[d]] for d in q.deps]
+                    if deps:
+                        yield simpy.AllOf(env, deps)
+                    gate = max((op_end[d] for d in q.deps), default=NEG)
+                else:
+                    prev = run_done[tile.op][tile.run - 1]
+                    yield prev
+                    gate = int(prev.value)  # type: ignore[arg-type]
+            yield ready[t]
+            s = int(env.now)
+            base = max(prev_end, gate)
+            stats.stall[u] += s - base
+            if tile.first and tile.run == 0:
+                spans[q.pos] = (s, 0)
+            if tile.compute:
+                yield env.timeout(tile.compute)
+            e = int(env.now)
+            stats.busy[u] += tile.compute
+            timelines[u].add(s, e)
+            prev_end = e
+            b = bufs[tile.buf]
+            need = b.held_bytes(tile.load_bytes)
+            if b.double_buffered and need:
+                yield space[tile.buf].put(need)
+                yield tokens[tile.buf].put(1)
+            done[t].succeed()
+            if tile.last_of_run:
+                run_done[tile.op][tile.run].succeed(e)
+            if tile.last_of_op:
+                op_end[q.pos] = e
+                spans[q.pos] = (spans[q.pos][0], e)
+                op_done[tile.op].succeed()
+
+    env.process(dispatcher())
+    for u in range(units):
+        env.process(computer(u))
+    env.run()
+    end = max(max(op_end.values(), default=0), last["transfer"])
+    return OracleRun(spans, stats, end, timelines)

@@ -1,0 +1,392 @@
+"""The v2 engine: ops over a dependency graph on several units, checked by hand, against the
+per-tile simpy oracle, and for the properties a scheduler must have.
+
+Every engine (``tile``: one simpy event per tile; ``run``: simpy, one event per run of
+identical tiles; ``fast``: the recurrence replaying repeated layers) must give the same cycles
+per op, per unit and per busy interval.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tersim.config.enums import DramModelKind
+from tersim.hw.counts import ActionCounts
+from tersim.mapping.placement import Placement
+from tersim.mapping.schedule import OpSchedule, Schedule, TileRun
+from tersim.sim import Fidelity, MemoryTiming, SimResult, StagingBuffer, simulate
+from tersim.sim.core import QItem, QOp, QRun, whole_ops
+from tersim.sim.fast import run_fast, segment_starts
+from tersim.sim.oracle import run_oracle
+from tersim.sim.runs import run_simpy
+from tersim.workload.ops import OpKind, Phase
+
+UNITS3 = ("array", "vector", "attn")
+
+
+def _op(
+    i: int, runs: list[TileRun], deps: tuple[int, ...] = (), write: int = 0, layer: int = 0
+) -> OpSchedule:
+    return OpSchedule(
+        i, f"op{i}", OpKind.LINEAR, layer, Phase.PREFILL, 0, tuple(runs), write, ActionCounts(),
+        deps,
+    )  # fmt: skip
+
+
+def _all(
+    ops: list[OpSchedule], mem: MemoryTiming, units: tuple[str, ...] = UNITS3
+) -> list[SimResult]:
+    sched = Schedule(tuple(ops), Placement.none())
+    return [simulate(sched, mem, 1e9, f, units=units) for f in Fidelity]
+
+
+def _same(results: list[SimResult]) -> SimResult:
+    first = results[0]
+    for r in results[1:]:
+        assert r.total_cycles == first.total_cycles
+        assert r.spans == first.spans
+        assert r.busy_cycles == first.busy_cycles
+        assert r.stall_cycles == first.stall_cycles
+        assert r.timelines == first.timelines
+    return first
+
+
+def _spans(r: SimResult) -> list[tuple[int, int]]:
+    return [(s.start_cycle, s.end_cycle) for s in r.spans]
+
+
+def test_two_units_by_hand() -> None:
+    """bw 1 B/cycle, no latency. A (array): loads 10 B in 0-10, computes 20: 10-30. B (vector,
+    independent of A): its 5 B load is dispatched when the DMA engine frees at 10: 10-15,
+    computes 4: 15-19, beside A. C (array, reads A and B): nothing to load (ready at its
+    dispatch, 15), waits for A (30): 30-36. Stalls: A waited 10 for its data, B 15, C none."""
+    mem = MemoryTiming.of(1.0, 0, 10_000)
+    ops = [
+        _op(0, [TileRun(1, 10, 20, "array")]),
+        _op(1, [TileRun(1, 5, 4, "vector")]),
+        _op(2, [TileRun(1, 0, 6, "array")], deps=(0, 1)),
+    ]
+    r = _same(_all(ops, mem))
+    assert _spans(r) == [(10, 30), (15, 19), (30, 36)]
+    assert r.total_cycles == 36
+    assert r.busy_cycles == {"array": 26, "vector": 4, "attn": 0, "dram": 15}
+    assert r.stall_cycles == {"array": 10, "vector": 15, "attn": 0}
+    assert r.timelines["array"].intervals == ((10, 36),)
+    assert r.timelines["vector"].intervals == ((15, 19),)
+    assert r.timelines["attn"].intervals == ()
+
+
+def test_three_units_by_hand() -> None:
+    """bw 2 B/cycle, latency 1. Q (array): 8 B load 0-4, ready 5, computes 5-15. K (attn):
+    dispatched at 4, 4 B in 4-6, ready 7, computes 7-19. S (vector, reads K): loads nothing
+    (dispatched at 6) and waits for K: 19-24. V (array, reads Q and S): waits for S: 24-27.
+    Three units busy at once from 7 to 15."""
+    mem = MemoryTiming.of(2.0, 1, 10_000)
+    ops = [
+        _op(0, [TileRun(1, 8, 10, "array")]),
+        _op(1, [TileRun(1, 4, 12, "attn")]),
+        _op(2, [TileRun(1, 0, 5, "vector")], deps=(1,)),
+        _op(3, [TileRun(1, 0, 3, "array")], deps=(0, 2)),
+    ]
+    r = _same(_all(ops, mem))
+    assert _spans(r) == [(5, 15), (7, 19), (19, 24), (24, 27)]
+    assert r.total_cycles == 27
+    assert r.stall_cycles == {"array": 5, "vector": 0, "attn": 7}
+    assert r.timelines["array"].intervals == ((5, 15), (24, 27))
+    assert r.timelines["attn"].intervals == ((7, 19),)
+    assert r.timelines["vector"].intervals == ((19, 24),)
+
+
+def test_a_second_dma_engine_lets_loads_pass_a_waiting_write_by_hand() -> None:
+    """W (array) computes 0-10 and writes 20 B back; X (vector, independent) loads 10 B.
+    bw 1. One engine: W's write holds it from dispatch until W has computed and the 20 B have
+    moved (10-30); X loads 30-40 and computes 40-41. Two engines: X loads on the second at 0-10
+    (it starts before the write, so it reaches the DRAM first), computes 10-11; the write moves
+    10-30: done at 30."""
+    ops = [_op(0, [TileRun(1, 0, 10, "array")], write=20), _op(1, [TileRun(1, 10, 1, "vector")])]
+    one = _same(_all(ops, MemoryTiming.of(1.0, 0, 10_000)))
+    assert _spans(one) == [(0, 10), (40, 41)] and one.total_cycles == 41
+    two = _same(_all(ops, MemoryTiming.of(1.0, 0, 10_000, dma_engines=2)))
+    assert _spans(two) == [(0, 10), (10, 11)] and two.total_cycles == 30
+
+
+def test_a_consumer_reads_through_dram_after_the_write_by_hand() -> None:
+    """P (array) computes 0-5 and writes its 10 B output; C (vector) reads it back (its load
+    carries the bytes), bw 1, two engines: C's load waits for P's write (5-15): 15-25, C
+    computes 25-27, even though a second engine was free from cycle 0."""
+    ops = [
+        _op(0, [TileRun(1, 0, 5, "array")], write=10),
+        _op(1, [TileRun(1, 10, 2, "vector")], deps=(0,)),
+    ]
+    r = _same(_all(ops, MemoryTiming.of(1.0, 0, 10_000, dma_engines=2)))
+    assert _spans(r) == [(0, 5), (25, 27)]
+
+
+def test_the_epilogue_run_follows_the_matrix_tiles_by_hand() -> None:
+    """An op's runs are a chain: the vector-unit rescale (3 cycles) starts when the array's
+    last tile ends (2 x 4 = 8), not when the vector unit is free (0)."""
+    ops = [_op(0, [TileRun(2, 0, 4, "array"), TileRun(1, 0, 3, "vector")])]
+    r = _same(_all(ops, MemoryTiming.of(1.0, 0, 10_000)))
+    assert _spans(r) == [(0, 11)]
+    assert r.timelines["vector"].intervals == ((8, 11),)
+
+
+# --- the closed form inside a run, and layer replay, against the per-tile oracle ----------
+
+
+@st.composite
+def graphs(draw: st.DrawFn, max_count: int = 12) -> tuple[list[QItem], int, int]:
+    """Random small graphs: ops of 1-3 runs on 1-3 units and 1-2 staging buffers, each
+    depending on up to 3 earlier ops, some writing back; queued whole in program order, or
+    interleaved: runs cut into pieces, the pieces of ops whose dependencies are queued taken
+    in a random order (as the planner interleaves ops it runs at once)."""
+    n = draw(st.integers(1, 7))
+    units = draw(st.integers(1, 3))
+    nb = draw(st.integers(1, 2))
+    ops = []
+    for i in range(n):
+        runs = tuple(
+            QRun(
+                draw(st.integers(1, max_count)),
+                draw(st.sampled_from([0, 0, 5, 64, 100, 300])),
+                draw(st.integers(0, 30)),
+                draw(st.integers(0, units - 1)),
+                draw(st.integers(0, nb - 1)),
+            )
+            for _ in range(draw(st.integers(1, 3)))
+        )
+        deps = tuple(sorted(draw(st.sets(st.integers(0, i - 1), max_size=3)))) if i else ()
+        ops.append(QOp(i, runs, draw(st.sampled_from([0, 0, 50, 200])), deps))
+    if not draw(st.booleans()):
+        return whole_ops(ops), units, nb
+    pending: dict[int, list[QItem]] = {}
+    for q in ops:
+        pieces: list[QItem] = []
+        for k, r in enumerate(q.runs):
+            cuts = (
+                sorted(draw(st.sets(st.integers(1, r.count - 1), max_size=2)))
+                if r.count > 1
+                else []
+            )
+            bounds = [0, *cuts, r.count]
+            pieces += [QItem(q, k, a, b - a) for a, b in itertools.pairwise(bounds)]
+        if q.write_bytes:
+            pieces.append(QItem(q, -1, 0, 0))
+        pending[q.pos] = pieces
+    done: set[int] = set()
+    items: list[QItem] = []
+    while pending:
+        ready = sorted(p for p in pending if all(d in done for d in ops[p].deps))
+        p = draw(st.sampled_from(ready))
+        items.append(pending[p].pop(0))
+        if not pending[p]:
+            del pending[p]
+            done.add(p)
+    return items, units, nb
+
+
+DRAMS = st.sampled_from(
+    [
+        (DramModelKind.AGGREGATE, 1, 64),
+        (DramModelKind.PER_CHANNEL, 3, 8),
+        (DramModelKind.PER_CHANNEL, 2, 32),
+    ]
+)
+
+
+def _mem(
+    bw: float,
+    lat: int,
+    cap: int,
+    double: bool,
+    depth: int,
+    engines: int,
+    dram: tuple[DramModelKind, int, int],
+    nb: int,
+) -> MemoryTiming:
+    private = tuple((f"u{k}", StagingBuffer(cap * 2, double, depth)) for k in range(1, nb))
+    return MemoryTiming.of(bw, lat, cap, double, depth, *dram, engines, private)
+
+
+def _equal(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert a.spans == b.spans
+    assert a.end_cycle == b.end_cycle
+    assert a.stats == b.stats
+    assert [t.intervals() for t in a.timelines] == [t.intervals() for t in b.timelines]
+
+
+@settings(max_examples=300)
+@given(
+    g=graphs(max_count=40),
+    bw=st.sampled_from([1.0, 3.0, 7.5, 64.0]),
+    lat=st.integers(0, 50),
+    cap=st.sampled_from([1, 50, 200, 1000]),
+    double=st.booleans(),
+    depth=st.sampled_from([1, 2, 16]),
+    engines=st.sampled_from([1, 2, 3]),
+    dram=DRAMS,
+)
+def test_recurrence_equals_per_tile_oracle(g, bw, lat, cap, double, depth, engines, dram) -> None:  # type: ignore[no-untyped-def]
+    """The closed form inside runs (period skipping) and the whole recurrence, against one
+    simpy event per tile: spans, per-unit busy and stall, DRAM busy, every busy interval."""
+    items, units, nb = g
+    n = len({it.op.pos for it in items})
+    mem = _mem(bw, lat, cap, double, depth, engines, dram, nb)
+    _equal(run_fast(items, n, units, mem, None), run_oracle(items, n, units, mem))
+
+
+@settings(max_examples=100)
+@given(
+    g=graphs(),
+    bw=st.sampled_from([1.0, 7.5, 64.0]),
+    lat=st.integers(0, 50),
+    cap=st.sampled_from([50, 1000]),
+    double=st.booleans(),
+    engines=st.sampled_from([1, 2]),
+    dram=DRAMS,
+)
+def test_simpy_run_engine_equals_per_tile_oracle(g, bw, lat, cap, double, engines, dram) -> None:  # type: ignore[no-untyped-def]
+    items, units, nb = g
+    n = len({it.op.pos for it in items})
+    mem = _mem(bw, lat, cap, double, 16, engines, dram, nb)
+    _equal(run_simpy(items, n, units, mem, None), run_oracle(items, n, units, mem))
+
+
+@settings(max_examples=150)
+@given(
+    g=graphs(),
+    reps=st.integers(2, 4),
+    bw=st.sampled_from([1.0, 7.5, 64.0]),
+    lat=st.integers(0, 50),
+    cap=st.sampled_from([50, 200, 1000]),
+    double=st.booleans(),
+    engines=st.sampled_from([1, 2]),
+    dram=DRAMS,
+)
+def test_layer_replay_equals_playing_every_op(g, reps, bw, lat, cap, double, engines, dram) -> None:  # type: ignore[no-untyped-def]
+    """The graph repeated as layers (each layer's first op waits for the previous layer's
+    last): replaying memoized layers gives what playing every op gives."""
+    items, units, nb = g
+    n = len({it.op.pos for it in items})
+    layered, keys = [], []
+    for r in range(reps):
+        shifted: dict[int, QOp] = {}
+        for it in items:
+            q = it.op
+            if q.pos not in shifted:
+                chain = (r * n - 1,) if r and q.pos == 0 else ()
+                deps = tuple(d + r * n for d in q.deps) + chain
+                shifted[q.pos] = QOp(q.pos + r * n, q.runs, q.write_bytes, deps)
+            layered.append(QItem(shifted[q.pos], it.run, it.first, it.count))
+            keys.append(r)
+    mem = _mem(bw, lat, cap, double, 16, engines, dram, nb)
+    replayed = run_fast(layered, n * reps, units, mem, None, segment_starts(keys))
+    _equal(replayed, run_fast(layered, n * reps, units, mem, None))
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+def _ops(items: list[QItem]) -> list[QOp]:
+    seen: dict[int, QOp] = {}
+    for it in items:
+        seen.setdefault(it.op.pos, it.op)
+    return sorted(seen.values(), key=lambda q: q.pos)
+
+
+def _critical_path(ops: list[QOp]) -> int:
+    """Longest chain of computes through the dependencies (an op's runs one after another)."""
+    finish: dict[int, int] = {}
+    for q in ops:
+        start = max((finish[d] for d in q.deps), default=0)
+        finish[q.pos] = start + sum(r.count * r.compute_cycles for r in q.runs)
+    return max(finish.values(), default=0)
+
+
+def _serialized(ops: list[QOp], bw: float, lat: int) -> int:
+    """Every transfer and compute one after another (loads, latency, computes, writes)."""
+    total = 0
+    for q in ops:
+        for r in q.runs:
+            move = -(-r.load_bytes // 1) and (int(-(-r.load_bytes // bw)) + lat)
+            total += r.count * (move + r.compute_cycles)
+        total += int(-(-q.write_bytes // bw))
+    return total
+
+
+@settings(max_examples=200)
+@given(
+    g=graphs(max_count=20),
+    bw=st.sampled_from([1.0, 3.0, 64.0]),
+    lat=st.integers(0, 30),
+    cap=st.sampled_from([50, 1000]),
+    double=st.booleans(),
+    engines=st.sampled_from([1, 2, 3]),
+)
+def test_total_lies_between_the_bounds(g, bw, lat, cap, double, engines) -> None:  # type: ignore[no-untyped-def]
+    """max(critical path, busiest unit, DRAM transfers one at a time on the aggregate pipe)
+    <= total <= every transfer and compute serialized."""
+    items, units, nb = g
+    ops = _ops(items)
+    mem = _mem(bw, lat, cap, double, 16, engines, (DramModelKind.AGGREGATE, 1, 64), nb)
+    r = run_fast(items, len(ops), units, mem, None)
+    lower = max(_critical_path(ops), max(r.stats.busy), r.stats.dram)
+    moved = sum(r_.count * r_.load_bytes for q in ops for r_ in q.runs) + sum(
+        q.write_bytes for q in ops
+    )
+    assert r.stats.dram >= moved / bw
+    assert lower <= r.end_cycle <= _serialized(ops, bw, lat)
+
+
+@settings(max_examples=200)
+@given(
+    g=graphs(max_count=20),
+    bw=st.sampled_from([1.0, 3.0, 16.0]),
+    factor=st.sampled_from([2, 4]),
+    lat=st.integers(0, 30),
+    cap=st.sampled_from([50, 1000]),
+    double=st.booleans(),
+    engines=st.sampled_from([1, 2]),
+    dram=DRAMS,
+)
+def test_more_bandwidth_or_engines_never_slower(
+    g, bw, factor, lat, cap, double, engines, dram
+) -> None:  # type: ignore[no-untyped-def]
+    """For a fixed queue (the plan does not depend on the DRAM), every time is a max-plus
+    expression, monotone in each transfer's duration and each engine's free cycle: more
+    bandwidth, or one more DMA engine, never delays any op."""
+    ops, units, nb = g
+    n = len(_ops(ops))
+    base = run_fast(ops, n, units, _mem(bw, lat, cap, double, 16, engines, dram, nb), None)
+    wider = run_fast(
+        ops, n, units, _mem(bw * factor, lat, cap, double, 16, engines, dram, nb), None
+    )
+    more = run_fast(ops, n, units, _mem(bw, lat, cap, double, 16, engines + 1, dram, nb), None)
+    for other in (wider, more):
+        assert other.end_cycle <= base.end_cycle
+        assert all(b <= a for (_, a), (_, b) in zip(base.spans, other.spans, strict=True))
+
+
+@settings(max_examples=200)
+@given(
+    g=graphs(max_count=20),
+    per_channel=st.sampled_from([1.0, 4.0, 16.0]),
+    channels=st.sampled_from([1, 2, 4]),
+    lat=st.integers(0, 30),
+    burst=st.sampled_from([8, 32]),
+)
+def test_more_channels_never_slower(g, per_channel, channels, lat, burst) -> None:  # type: ignore[no-untyped-def]
+    """Per-channel DRAM, each channel with the same bandwidth: doubling the channels never
+    delays the run."""
+    ops, units, nb = g
+
+    def total(ch: int) -> int:
+        mem = _mem(
+            per_channel * ch, lat, 1000, True, 16, 1, (DramModelKind.PER_CHANNEL, ch, burst), nb
+        )
+        return run_fast(ops, len(ops), units, mem, None).end_cycle
+
+    assert total(2 * channels) <= total(channels)
