@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tersim.config.enums import DramOperand
+from tersim.config.hardware import HardwareConfig
 from tersim.cost.energy import EnergyBreakdown, estimate_energy, price_list
 from tersim.hw.counts import ActionCounts, PECounts, sum_counts
+from tersim.hw.units import MatrixUnit, compute_units
 from tersim.run.pipeline import RunRecord
 from tersim.workload.ops import Phase
 
@@ -90,26 +92,28 @@ class OpGroup:
 
 @dataclass(frozen=True)
 class OpInterval:
-    """One op of the timeline window: its unit, span and busy cycles."""
+    """One op of the timeline window: its (first) unit, span and busy cycles per unit."""
 
     name: str
     kind: str
     unit: str
     start_cycle: int
     end_cycle: int
-    busy_cycles: int
+    busy_by_unit: dict[str, int]
 
 
 @dataclass(frozen=True)
 class Window:
-    """A stretch of the run drawn as a timeline: one layer of one phase (and decode step)."""
+    """A stretch of the run drawn as a timeline: one layer of one phase (and decode step).
+
+    ``busy_intervals`` are every unit's exact busy intervals clipped to the window (any op's,
+    including a neighbouring layer's running at the same time)."""
 
     title: str
     start_cycle: int
     end_cycle: int
     ops: tuple[OpInterval, ...]
-    busy_intervals: dict[str, tuple[tuple[int, int], ...]]  # per unit, exact, inside the window
-    exact: bool  # False: the engine records no per-tile times; busy drawn per op (see figure)
+    busy_intervals: dict[str, tuple[tuple[int, int], ...]]
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,43 @@ def base_name(name: str) -> str:
     return tail if dot and head[:1] == "L" and head[1:].isdigit() else name
 
 
-def _unit_name(unit: object) -> str:
-    return str(getattr(unit, "value", unit))
+def clipped(
+    groups: tuple[tuple[int, int, int, int], ...], lo: int, hi: int
+) -> list[tuple[int, int]]:
+    """The intervals of strided groups ``(start, end, stride, count)`` inside ``[lo, hi)``,
+    clipped to it, sorted, touching ones merged."""
+    pts: list[tuple[int, int]] = []
+    for s, e, stride, count in groups:
+        if count == 1 or stride == 0:
+            ks: range = range(1 if count >= 1 else 0)
+        else:
+            first = max(0, (lo - e) // stride)
+            last = min(count - 1, (hi - s) // stride)
+            ks = range(first, last + 1)
+        for k in ks:
+            a, b = max(lo, s + k * stride), min(hi, e + k * stride)
+            if a < b:
+                pts.append((a, b))
+    pts.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in pts:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def compute_roofs(hw: HardwareConfig) -> dict[str, float]:
+    """Every compute unit's peak operations per second: PEs x clock for a matrix unit, lanes x
+    operations per lane per cycle x the design's clock for a vector unit."""
+    out = {}
+    for u in compute_units(hw):
+        if isinstance(u, MatrixUnit):
+            out[u.name] = u.array.rows * u.array.cols * u.array.clock_hz
+        else:
+            out[u.name] = u.lanes * u.ops_per_cycle_per_lane * hw.array.clock_hz
+    return out
 
 
 def _operations(c: ActionCounts, macs: int) -> int:
@@ -153,7 +192,9 @@ def run_detail(record: RunRecord) -> RunDetail:
     busy_by_phase: dict[str, dict[str, int]] = {}
     busy: dict[str, int] = {}
     groups: dict[tuple[str, str, int, int, int], list[tuple[int, int, int]]] = {}
-    group_meta: dict[tuple[str, str, int, int, int], tuple[str, str, int, int, float, object]] = {}
+    group_meta: dict[
+        tuple[str, str, int, int, int], tuple[str, str, int, int, float, ActionCounts]
+    ] = {}
     for op_s, span in zip(sched.ops, res.spans, strict=True):
         op = wl.ops[op_s.op_index]
         c = op_s.counts
@@ -161,14 +202,14 @@ def run_detail(record: RunRecord) -> RunDetail:
         if e is None:
             e = energy_memo[id(c)] = estimate_energy(c, prices)
         ph = op_s.phase.value
-        unit = _unit_name(span.unit)
+        unit = span.unit
         compute = sum(r.count * r.compute_cycles for r in op_s.runs)
         by_phase.setdefault(ph, []).append(c)
         kinds = kind_by_phase.setdefault(ph, {})
         kinds[op_s.kind] = kinds.get(op_s.kind, 0.0) + e.total_pj - e.leakage_pj
         ub = busy_by_phase.setdefault(ph, {})
         for r in op_s.runs:  # an op's tiles may run on more than one unit
-            u = _unit_name(r.unit)
+            u = r.unit
             ub[u] = ub.get(u, 0) + r.count * r.compute_cycles
             busy[u] = busy.get(u, 0) + r.count * r.compute_cycles
         key = (ph, base_name(op_s.name), op.m, op.n, op.k)
@@ -216,7 +257,6 @@ def run_detail(record: RunRecord) -> RunDetail:
     out_groups = []
     for key, members in groups.items():
         kind, unit, ops, dram, energy, c = group_meta[key]
-        assert isinstance(c, ActionCounts)
         out_groups.append(
             OpGroup(
                 phase=key[0],
@@ -240,10 +280,7 @@ def run_detail(record: RunRecord) -> RunDetail:
         )
     hw = record.hardware
     clock = hw.array.clock_hz
-    roofs = {
-        "array": hw.array.rows * hw.array.cols * clock,
-        "vector": hw.vector_unit.lanes * hw.vector_unit.ops_per_cycle_per_lane * clock,
-    }
+    roofs = compute_roofs(hw)
     return RunDetail(
         phases=tuple(phases),
         groups=tuple(out_groups),
@@ -269,17 +306,15 @@ def _windows(record: RunRecord) -> list[Window]:
             continue
         lo = min(s.start_cycle for _, s in ops)
         hi = max(s.end_cycle for _, s in ops)
-        intervals = tuple(
-            OpInterval(
-                o.name,
-                str(o.kind),
-                _unit_name(s.unit),
-                s.start_cycle,
-                s.end_cycle,
-                sum(r.count * r.compute_cycles for r in o.runs),
+        intervals = []
+        for o, s in ops:
+            by_unit: dict[str, int] = {}
+            for r in o.runs:
+                by_unit[r.unit] = by_unit.get(r.unit, 0) + r.count * r.compute_cycles
+            intervals.append(
+                OpInterval(o.name, str(o.kind), s.unit, s.start_cycle, s.end_cycle, by_unit)
             )
-            for o, s in ops
-        )
+        busy = {u: tuple(clipped(t.groups, lo, hi)) for u, t in sorted(res.timelines.items())}
         where = "prefill" if phase == Phase.PREFILL else "the first decode step"
-        out.append(Window(f"layer 0 of {where}", lo, hi, intervals, {}, False))
+        out.append(Window(f"layer 0 of {where}", lo, hi, tuple(intervals), busy))
     return out

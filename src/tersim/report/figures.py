@@ -6,9 +6,8 @@ approximates says so in its title; each figure is self-contained (no shared stat
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -152,7 +151,13 @@ def claim_waterfall(steps_by_phase: dict[str, tuple[Step, ...]], ratio_words: st
             highs.append(hi)
             f = new / prev
             colours.append(
-                "#4c78a8" if i == 0 else "#e45756" if f < 0.995 else "#54a24b" if f > 1.005 else "#999"
+                "#4c78a8"
+                if i == 0
+                else "#e45756"
+                if f < 0.995
+                else "#54a24b"
+                if f > 1.005
+                else "#999"
             )
             texts.append(f"{new:.1f}x" if i == 0 else f"x{f:.2f}")
             hover.append(f"{s.label}<br>{s.note}<br>ratio so far: {new:.3g}x")
@@ -270,9 +275,7 @@ def roofline(details: list[RunDetail], names: list[str], clock_hz: list[float]) 
             row=1,
             col=col,
         )
-        fig.update_xaxes(
-            type="log", dtick=1, title_text="operations per DRAM byte", row=1, col=col
-        )
+        fig.update_xaxes(type="log", dtick=1, title_text="operations per DRAM byte", row=1, col=col)
         fig.update_yaxes(
             type="log", dtick=1, exponentformat="SI", title_text="attained operations/s",
             row=1, col=col,
@@ -295,30 +298,66 @@ def _rects(intervals: list[tuple[float, float]], y0: float, y1: float) -> tuple[
     return xs, ys
 
 
-def drawn_busy_cycles(fig: go.Figure) -> dict[str, int]:
+MAX_RECTS = 3000  # busy rectangles drawn per unit before the timeline downsamples
+BUCKETS = 1000  # buckets of a downsampled lane
+
+
+def drawn_busy_cycles(fig: go.Figure) -> dict[str, float]:
     """Busy cycles per unit as drawn in a :func:`timeline` figure (for tests): the summed
-    widths of its busy rectangles, read back from the figure's data."""
-    out: dict[str, int] = {}
+    areas of its busy shapes in cycles (width x height, a full-height rectangle being its
+    width), read back from the figure's data."""
+    out: dict[str, float] = {}
     for tr in fig.data:
         meta = tr.meta or {}
         if meta.get("busy_unit") is None:
             continue
-        cycles = meta["cycles"]
-        out[meta["busy_unit"]] = out.get(meta["busy_unit"], 0) + sum(b - a for a, b in cycles)
+        u = meta["busy_unit"]
+        out[u] = out.get(u, 0.0) + sum((b - a) * h for a, b, h in meta["cycles"])
     return out
 
 
+def _downsample(
+    busy: list[tuple[int, int]], lo: int, hi: int, buckets: int
+) -> tuple[int, list[tuple[int, int, float]]]:
+    """(bucket width, [(start, end, busy share)]) of ``buckets`` equal buckets of
+    ``[lo, hi)``: each bucket's share is its exact busy cycles over its width."""
+    width = max(1, -(-(hi - lo) // buckets))
+    acc: dict[int, int] = {}
+    for a, b in busy:
+        k = (a - lo) // width
+        while a < b:
+            edge = lo + (k + 1) * width
+            take = min(b, edge) - a
+            acc[k] = acc.get(k, 0) + take
+            a += take
+            k += 1
+    out = []
+    for k in sorted(acc):
+        a = lo + k * width
+        b = min(hi, a + width)
+        out.append((a, b, acc[k] / (b - a)))
+    return width, out
+
+
 def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
-    """A Gantt chart of ``window``: one lane per unit; light bars are op spans (hover for the
-    op), dark bars the unit's busy intervals."""
+    """A Gantt chart of ``window``: one lane per unit; grey bars are op spans (hover for the
+    op), coloured shapes the unit's exact busy intervals. A lane with more than MAX_RECTS
+    intervals is downsampled into equal buckets, each drawn with the height of its exact busy
+    share (so the drawn busy area stays exact); the figure says so."""
     fig = go.Figure()
-    units = sorted({o.unit for o in window.ops} | set(window.busy_intervals))
+    units = sorted(
+        {o.unit for o in window.ops} | {u for u, iv in window.busy_intervals.items() if iv}
+    )
     us = 1e6 / clock_hz
     t0 = window.start_cycle
+    notes = []
     for lane, unit in enumerate(units):
         ops = [o for o in window.ops if o.unit == unit]
-        colour = UNIT_COLOURS.get(unit, "#888")
+        colour = UNIT_COLOURS.get(unit, "#b279a2")
         for o in ops:
+            busy_text = ", ".join(
+                f"{unit_words(u)} {c:,}" for u, c in sorted(o.busy_by_unit.items())
+            )
             fig.add_scatter(
                 x=[(o.start_cycle - t0) * us, (o.end_cycle - t0) * us],
                 y=[lane, lane],
@@ -326,18 +365,29 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
                 line={"width": 26, "color": "rgba(120,120,120,0.18)"},
                 hovertemplate=(
                     f"{base_name(o.name)} ({words(o.kind, OP_KIND_WORDS)})<br>"
-                    f"span {o.end_cycle - o.start_cycle:,} cycles, busy {o.busy_cycles:,} "
-                    f"({100 * o.busy_cycles / max(1, o.end_cycle - o.start_cycle):.0f}%)"
+                    f"span {o.end_cycle - o.start_cycle:,} cycles; busy cycles: {busy_text}"
                     "<extra></extra>"
                 ),
                 showlegend=False,
             )
-        if window.exact:
-            busy = list(window.busy_intervals.get(unit, ()))
+        busy = list(window.busy_intervals.get(unit, ()))
+        if len(busy) > MAX_RECTS:
+            width, shapes = _downsample(busy, window.start_cycle, window.end_cycle, BUCKETS)
+            notes.append(
+                f"{unit_words(unit)}: {len(busy):,} intervals shown as {BUCKETS:,} buckets of "
+                f"{width:,} cycles, bar height = the bucket's busy share"
+            )
         else:
-            busy = [(o.end_cycle - o.busy_cycles, o.end_cycle) for o in ops]
-        xs, ys = _rects([((a - t0) * us, (b - t0) * us) for a, b in busy], lane - 0.3, lane + 0.3)
-        share = sum(b - a for a, b in busy) / max(1, window.end_cycle - window.start_cycle)
+            shapes = [(a, b, 1.0) for a, b in busy]
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for a, b, h in shapes:
+            x0, x1 = (a - t0) * us, (b - t0) * us
+            y0, y1 = lane - 0.3, lane - 0.3 + 0.6 * h
+            xs += [x0, x1, x1, x0, x0, None]
+            ys += [y0, y0, y1, y1, y0, None]
+        total = sum(b - a for a, b in busy)
+        share = total / max(1, window.end_cycle - window.start_cycle)
         fig.add_scatter(
             x=xs,
             y=ys,
@@ -345,12 +395,12 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
             fill="toself",
             line={"width": 0.5, "color": colour},
             fillcolor=colour,
-            name=f"{unit_words(unit)} busy ({share * 100:.1f}% of the window)",
+            name=f"{unit_words(unit)} busy {share * 100:.1f}% of the window",
             hoverinfo="skip",
-            meta={"busy_unit": unit, "cycles": [list(iv) for iv in busy]},
+            meta={"busy_unit": unit, "cycles": [list(sh) for sh in shapes]},
         )
         for o in ops:  # op names on their spans when wide enough to read
-            if (o.end_cycle - o.start_cycle) > 0.04 * (window.end_cycle - window.start_cycle):
+            if (o.end_cycle - o.start_cycle) > 0.05 * (window.end_cycle - window.start_cycle):
                 fig.add_annotation(
                     x=((o.start_cycle + o.end_cycle) / 2 - t0) * us,
                     y=lane + 0.42,
@@ -358,12 +408,6 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
                     showarrow=False,
                     font={"size": 10, "color": "#333"},
                 )
-    how = (
-        "exact busy intervals"
-        if window.exact
-        else "each op's busy cycles as one block at the end of its span (this engine "
-        "records op spans and busy totals, not tile times)"
-    )
     fig.update_yaxes(
         tickvals=list(range(len(units))),
         ticktext=[unit_words(u) for u in units],
@@ -373,11 +417,15 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
         title_text=f"microseconds from the start of {window.title}",
         rangeslider={"visible": True, "thickness": 0.08},
     )
+    how = "exact busy intervals" + (
+        "; downsampled: " + "; ".join(notes) if notes else ", not downsampled"
+    )
     _style(
         fig,
         f"Timeline of {window.title}, {name}",
         230 + 90 * len(units),
-        f"drag to zoom, or use the slider below; grey: op spans; colour: {how}",
+        f"drag to zoom, or use the slider; grey: op spans (hover for the op); colour: {how}. "
+        "DRAM transfers are not drawn: the engine records their total busy time only",
     )
     fig.update_layout(legend={"orientation": "h", "y": 1.0, "x": 1, "xanchor": "right",
                               "yanchor": "bottom"})  # fmt: skip
@@ -453,8 +501,8 @@ __all__ = [
     "claim_waterfall",
     "compare_bars",
     "compare_energy",
-    "drawn_busy_cycles",
     "dram_by_operand",
+    "drawn_busy_cycles",
     "energy_by_component",
     "energy_by_op_kind",
     "ratio_text",

@@ -153,7 +153,9 @@ def _ratio(a: float | None, b: float | None, na: str, nb: str, less_better: bool
     if less_better is None:
         return f"{na} / {nb}: {ratio_text(a / b)}"
     if less_better:  # e.g. energy: loser / winner
-        return f"{nb} / {na}: {ratio_text(b / a)}" if a <= b else f"{na} / {nb}: {ratio_text(a / b)}"
+        return (
+            f"{nb} / {na}: {ratio_text(b / a)}" if a <= b else f"{na} / {nb}: {ratio_text(a / b)}"
+        )
     return f"{na} / {nb}: {ratio_text(a / b)}" if a >= b else f"{nb} / {na}: {ratio_text(b / a)}"
 
 
@@ -212,7 +214,9 @@ def _op_table(details: list[RunDetail], names: list[str], clocks: list[float]) -
                 + _cell(f"{a['n']:,}", a["n"])
                 + _cell(f"{a['busy']:,}", a["busy"])
                 + _cell(f"{a['span']:,}", a["span"])
-                + _cell(f"{100 * a['busy'] / max(1, a['span']):.0f}%", a["busy"] / max(1, a["span"]))
+                + _cell(
+                    f"{100 * a['busy'] / max(1, a['span']):.0f}%", a["busy"] / max(1, a["span"])
+                )
                 + _cell(f"{a['ops']:,}", a["ops"])
                 + _cell(bytes_text(a["dram"]), a["dram"])
                 + _cell(energy_text(a["pj"]), a["pj"])
@@ -260,9 +264,7 @@ def details_of(doc: dict[str, Any]) -> tuple[list[RunDetail] | None, str]:
     return out, ""
 
 
-def render_run_report(
-    doc: dict[str, Any], records: tuple[RunRecord, ...] | None = None
-) -> str:
+def render_run_report(doc: dict[str, Any], records: tuple[RunRecord, ...] | None = None) -> str:
     """HTML text of the report for a `tersim run --json` document. ``records``: the runs
     themselves (design, then baseline), for the per-op figures; else they are simulated
     again from the document."""
@@ -289,9 +291,7 @@ def render_run_report(
     clocks = [r["hardware"]["array"]["clock_hz"] for r in recs]
     sections: list[tuple[str, str, Any]] = []  # (heading, note html, figure or html)
     if details is not None:
-        sections.append(
-            ("Energy", "", figures.energy_by_component(details, names))
-        )
+        sections.append(("Energy", "", figures.energy_by_component(details, names)))
         sections.append(("", "", figures.energy_by_op_kind(details, names)))
         if len(recs) == 2:
             hw = [HardwareConfig.model_validate(r["hardware"]) for r in recs]
@@ -382,9 +382,7 @@ def render_comparison_report(docs: list[dict[str, Any]], labels: list[str]) -> s
             lambda r: _tps(r, "decode", True),
             "tokens/s per sequence",
         ),
-        figures.compare_bars(
-            recs, names, "DRAM read", lambda r: r["dram_read_bytes"] / 1e9, "GB"
-        ),
+        figures.compare_bars(recs, names, "DRAM read", lambda r: r["dram_read_bytes"] / 1e9, "GB"),
     ]
     rows = []
     for label, value, text, less in METRICS:

@@ -118,4 +118,6 @@ def seconds_text(s: float) -> str:
 def ratio_text(x: float | None) -> str:
     if x is None:
         return "-"
-    return f"{x:.3g}x" if x < 100 else f"{x:,.0f}x"
+    if x < 10:
+        return f"{x:.2f}x"
+    return f"{x:.1f}x" if x < 100 else f"{x:,.0f}x"
