@@ -97,7 +97,7 @@ def energy_by_op_kind(details: list[RunDetail], names: list[str]) -> go.Figure:
         per = [next((p for p in d.phases if p.phase == ph), None) for d in details]
         kinds = sorted(
             {k for p in per if p is not None for k in p.by_op_kind_pj},
-            key=lambda k: max(p.by_op_kind_pj.get(k, 0.0) for p in per if p is not None),
+            key=lambda k: (max(p.by_op_kind_pj.get(k, 0.0) for p in per if p is not None), k),
         )
         top = max((v for p in per if p is not None for v in p.by_op_kind_pj.values()), default=1)
         scale, unit = _energy_scale(top)

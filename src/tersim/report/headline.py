@@ -40,7 +40,7 @@ def _bottleneck(p: PhaseEnergy, dram_bytes_per_s: float) -> tuple[str, float]:
     shares = {u: c / p.cycles for u, c in p.busy_cycles.items()}
     moved = sum(p.dram_read_by_operand_bytes.values()) + p.dram_write_bytes
     shares["dram"] = moved / dram_bytes_per_s / p.seconds if p.seconds else 0.0
-    name = max(shares, key=lambda k: shares[k])
+    name = max(sorted(shares), key=lambda k: shares[k])
     return name, shares[name]
 
 
@@ -53,9 +53,10 @@ def _busiest_work(det: RunDetail, phase: str, unit: str) -> str:
     total = sum(by_kind.values())
     if not total:
         return ""
-    top = sorted(by_kind, key=lambda k: -by_kind[k])[:2]
-    return ", mostly " + " and ".join(
-        f"{words(k, OP_KIND_WORDS)} ({100 * by_kind[k] / total:.0f}%)" for k in top
+    top = sorted(by_kind, key=lambda k: (-by_kind[k], k))[:2]
+    return ", mostly on " + " and ".join(
+        f"{words(k, OP_KIND_WORDS)}, {100 * by_kind[k] / total:.0f}% of its busy time"
+        for k in top
     )
 
 
@@ -83,7 +84,7 @@ def headline(
     )
     if diff == "dram":
         rd, rb = d["dram_read_bytes_by_kind"], b["dram_read_bytes_by_kind"]
-        op = max(rd.keys() | rb.keys(), key=lambda k: abs(rb.get(k, 0) - rd.get(k, 0)))
+        op = max(sorted(rd.keys() | rb.keys()), key=lambda k: abs(rb.get(k, 0) - rd.get(k, 0)))
         why += (
             f", because {nd} reads {bytes_text(rd.get(op, 0))} of "
             f"{words(op, OPERAND_WORDS)} against {bytes_text(rb.get(op, 0))}"
@@ -128,7 +129,7 @@ def headline(
     tb = b["dram_read_bytes"] + b["dram_write_bytes"]
     win, ratio = _versus(td, tb, nd, nb, "DRAM traffic")
     rd, rb = d["dram_read_bytes_by_kind"], b["dram_read_bytes_by_kind"]
-    op = max(rd.keys() | rb.keys(), key=lambda k: abs(rb.get(k, 0) - rd.get(k, 0)))
+    op = max(sorted(rd.keys() | rb.keys()), key=lambda k: abs(rb.get(k, 0) - rd.get(k, 0)))
     out.append(
         f"DRAM traffic: {win} moves less, {bytes_text(min(td, tb))} against "
         f"{bytes_text(max(td, tb))} read and written ({ratio}); most of the difference is "
