@@ -47,6 +47,14 @@ def _style(fig: go.Figure, title: str, height: int = 420, subtitle: str = "") ->
     return fig
 
 
+def _si(x: float) -> str:
+    """``x`` with an SI prefix and a trailing space: 1.64e13 -> "16.4 T"."""
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if x >= scale:
+            return f"{x / scale:.3g} {prefix}"
+    return f"{x:.3g} "
+
+
 def _energy_scale(max_pj: float) -> tuple[float, str]:
     return (1e12, "J") if max_pj >= 1e12 else (1e9, "mJ")
 
@@ -208,8 +216,9 @@ def roofline(details: list[RunDetail], names: list[str], clock_hz: list[float]) 
     for col, (det, clock) in enumerate(zip(details, clock_hz, strict=True), start=1):
         placed = [g for g in det.groups if g.span_cycles and g.operations]
         finite = [g.intensity for g in placed if g.intensity is not None]
-        lo = min(finite, default=0.01) / 3
-        hi = max(finite, default=100.0) * 3
+        knee = max(det.compute_roofs.values()) / det.dram_bytes_per_s
+        lo = min(min(finite, default=0.01), knee / 100) / 3
+        hi = max(max(finite, default=100.0), knee * 4) * 3
         edge = hi * 3  # ops that move no DRAM bytes sit at the right edge
         for unit in sorted({g.unit for g in det.groups}):
             for ph, symbol in (("prefill", "circle"), ("decode", "diamond")):
@@ -255,7 +264,7 @@ def roofline(details: list[RunDetail], names: list[str], clock_hz: list[float]) 
             fig.add_annotation(
                 x=math.log10(hi),
                 y=math.log10(roof),
-                text=f"{unit_words(unit)} roof: {roof:.3g} op/s",
+                text=f"{unit_words(unit)} roof: {_si(roof)}op/s",
                 showarrow=False,
                 xanchor="right",
                 yanchor="bottom",
@@ -430,6 +439,42 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
     fig.update_layout(legend={"orientation": "h", "y": 1.0, "x": 1, "xanchor": "right",
                               "yanchor": "bottom"})  # fmt: skip
     return fig
+
+
+def run_busy(records: list[dict[str, Any]], names: list[str]) -> go.Figure:
+    """Per design: each unit's busy share of equal time buckets over the whole run, from the
+    record's timeline (exact per bucket: a bucket's busy cycles over its width)."""
+    fig = make_subplots(
+        rows=len(records), cols=1, subplot_titles=names, vertical_spacing=0.18, shared_xaxes=False
+    )
+    for row, rec in enumerate(records, start=1):
+        clock = rec["hardware"]["array"]["clock_hz"]
+        total = max(1, rec["total_cycles"])
+        for unit, t in sorted(rec.get("timeline", {}).items()):
+            w = t["bucket_cycles"]
+            hist = t["busy_per_bucket"]
+            xs = [k * w / clock for k in range(len(hist) + 1)]
+            ys = [100 * b / min(w, total - k * w) for k, b in enumerate(hist)]
+            fig.add_scatter(
+                x=xs,
+                y=ys + ys[-1:],
+                mode="lines",
+                line={"shape": "hv", "color": UNIT_COLOURS.get(unit, "#b279a2"), "width": 1.5},
+                name=f"{unit_words(unit)} ({100 * t['busy_cycles'] / total:.1f}% of the run)",
+                legendgroup=f"{row}{unit}",
+                hovertemplate="%{x:.4g} s: %{y:.1f}% busy<extra>" + unit_words(unit) + "</extra>",
+                row=row,
+                col=1,
+            )
+        fig.update_yaxes(title_text="% busy", range=[0, 105], row=row, col=1)
+        fig.update_xaxes(title_text="seconds from the start of the run", row=row, col=1)
+    return _style(
+        fig,
+        "How busy each unit is over the whole run",
+        260 + 240 * len(records),
+        "each step is one of the record's equal time buckets: its exact busy cycles over its "
+        "width (no merged intervals, no invented busy time)",
+    )
 
 
 def dram_by_operand(details: list[RunDetail], names: list[str]) -> go.Figure:

@@ -54,7 +54,7 @@ h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.25em;margin-top:1.6em;
 table{border-collapse:collapse;font-size:.92em;margin:.5em 0}
 td,th{border:1px solid #ddd;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#f2f2f2} td:first-child,th:first-child{text-align:left}
-table.sortable td.t{text-align:left} table.sortable th{cursor:pointer} table.sortable th:hover{background:#e4e9f0}
+table.sortable .t{text-align:left} table.sortable th{cursor:pointer} table.sortable th:hover{background:#e4e9f0}
 .scroll{max-height:560px;overflow:auto;border:1px solid #eee}
 pre{background:#fafafa;border:1px solid #eee;padding:.6em;font-size:.85em;overflow:auto}
 """
@@ -225,7 +225,10 @@ def _op_table(details: list[RunDetail], names: list[str], clocks: list[float]) -
                 + _cell("-" if rate is None else f"{rate:.3g}", rate or 0)
                 + "</tr>"
             )
-    head = "".join(f"<th>{_esc(c)}</th>" for c in cols)
+    head = "".join(
+        f'<th class="t">{_esc(c)}</th>' if i < 5 else f"<th>{_esc(c)}</th>"
+        for i, c in enumerate(cols)
+    )
     return (
         '<div class="scroll"><table class="sortable" id="ops"><thead><tr>'
         f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
@@ -323,6 +326,11 @@ def render_run_report(doc: dict[str, Any], records: tuple[RunRecord, ...] | None
         for det, name, clock in zip(details, names, clocks, strict=True):
             for w in det.windows:
                 sections.append(("", "", figures.timeline(w, name, clock)))
+    if all(r.get("timeline") for r in recs):
+        sections.append(
+            ("" if details else "Where the time goes", "", figures.run_busy(recs, names))
+        )
+    if details is not None:
         sections.append(("DRAM traffic", "", figures.dram_by_operand(details, names)))
     figs = [f for _, _, f in sections]
     divs = iter(_fig_html(figs))

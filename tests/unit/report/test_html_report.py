@@ -63,8 +63,9 @@ def test_report_from_the_record_equals_the_one_from_the_run(made: dict[str, Path
 def test_report_has_every_part_and_the_numbers(run_doc: dict[str, Any], page: str) -> None:
     text = page
     n_figs = len(re.findall(r'<div id="fig\d+"', text))
-    # energy by component, by op kind, waterfall, roofline, 2 timelines x 2 designs, DRAM
-    assert n_figs == 9
+    # energy by component, by op kind, waterfall, roofline, 2 layer timelines x 2 designs,
+    # the whole run's busy shares, DRAM
+    assert n_figs == 10
     assert text.count("plotly.js v") == 1  # inlined once: the file opens offline
     assert "<script src=" not in text  # nothing to fetch
     d, b = run_doc["run"], run_doc["baseline"]

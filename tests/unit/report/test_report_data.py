@@ -17,7 +17,7 @@ from tersim.cost.energy import price_list
 from tersim.report import figures
 from tersim.report.data import Component, RunDetail, Window, clipped, run_detail
 from tersim.report.headline import headline
-from tersim.report.labels import short_names
+from tersim.report.labels import short_names, unit_words
 from tersim.report.waterfall import claim_steps, node_table
 from tersim.run.claim import make_claim
 from tersim.run.pipeline import RunRecord, run
@@ -239,3 +239,20 @@ def test_headline_ratios_point_the_right_way(both: tersim.api.Result, details) -
     )
     assert word in text
     assert "_" not in text  # words, not keys
+
+
+def test_whole_run_busy_shares_add_up_to_the_busy_cycles(both: tersim.api.Result) -> None:
+    doc = both.to_dict()
+    recs = [doc["run"], doc["baseline"]]
+    fig = figures.run_busy(recs, ["a", "b"])
+    assert len(fig.data) == 4  # two units per design
+    for tr in fig.data:
+        rec = recs[0] if tr.xaxis in ("x", "x1") else recs[1]
+        unit = next(u for u in rec["timeline"] if tr.name.startswith(unit_words(u)))
+        clock, total = rec["hardware"]["array"]["clock_hz"], rec["total_cycles"]
+        w = rec["timeline"][unit]["bucket_cycles"]
+        busy = sum(
+            y / 100 * min(w, total - round(x * clock))
+            for x, y in zip(tr.x[:-1], tr.y[:-1], strict=True)
+        )
+        assert busy == pytest.approx(rec["busy_cycles"][unit], rel=1e-9)
