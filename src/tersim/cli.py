@@ -514,6 +514,9 @@ def run_cmd(
     threads: Annotated[int | None, typer.Option(help=_THREADS_HELP, min=1, max=MAX_JOBS)] = None,
     json_out: JsonOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
+    timeline_layer: Annotated[
+        int, typer.Option(help="The transformer layer the report's timelines show.", min=0)
+    ] = 0,
     csv_dir: Annotated[
         Path | None, typer.Option("--csv", help="Write runs.csv and ops.csv to this folder.")
     ] = None,
@@ -543,6 +546,11 @@ def run_cmd(
     from tersim.api import run as run_api
 
     spec = _load_spec(workload)
+    if report is not None and timeline_layer >= spec.architecture.layers:
+        raise TersimError(
+            f"--timeline-layer: {spec.name} has layers 0 to {spec.architecture.layers - 1} "
+            f"(got {timeline_layer})"
+        )
     source: object = trace_file
     if checkpoint is not None or prompt_ids is not None:
         if trace_file is not None:
@@ -610,7 +618,7 @@ def run_cmd(
         from tersim.report import write_run_report
 
         runs = (res.record,) if res.baseline is None else (res.record, res.baseline)
-        write_run_report(doc, report, runs)
+        write_run_report(doc, report, runs, timeline_layer)
         _out().print(f"wrote {report}", markup=False)
     if csv_dir is not None or parquet_dir is not None:
         _export(res.tables(), csv_dir, parquet_dir)
@@ -634,6 +642,9 @@ def report_cmd(
     parquet_dir: Annotated[
         Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
     ] = None,
+    timeline_layer: Annotated[
+        int, typer.Option(help="The transformer layer the report's timelines show.", min=0)
+    ] = 0,
 ) -> None:
     """Make an HTML report, or CSV/Parquet tables, from a stored run record (or an HTML
     report of a sweep's results store); several records make one page comparing them.
@@ -684,7 +695,7 @@ def report_cmd(
     if output is not None:
         try:
             with _err().status("simulating the record again for its per-op figures..."):
-                write_run_report(doc, output)
+                write_run_report(doc, output, layer=timeline_layer)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise TersimError(
                 f"{record}: not a complete tersim run record (got a problem with {exc!r}; "
@@ -1010,9 +1021,7 @@ def sweep(
         Path | None,
         typer.Option(help="Results store (default reports/<sweep-name>.sqlite); reruns resume."),
     ] = None,
-    jobs: Annotated[
-        int, typer.Option(help="Parallel worker processes.", min=1, max=MAX_JOBS)
-    ] = 1,
+    jobs: Annotated[int, typer.Option(help="Parallel worker processes.", min=1, max=MAX_JOBS)] = 1,
     executor: Annotated[str, typer.Option(help="local (process pool) or dask.")] = "local",
     dask_scheduler: Annotated[
         str, typer.Option(help="dask: local (a LocalCluster of --jobs workers) | tcp://host:port")

@@ -25,6 +25,7 @@ from enum import StrEnum
 from tersim.config.enums import DramOperand
 from tersim.config.hardware import HardwareConfig
 from tersim.cost.energy import EnergyBreakdown, estimate_energy, price_list
+from tersim.errors import TersimError
 from tersim.hw.counts import ActionCounts, PECounts, sum_counts
 from tersim.hw.units import MatrixUnit, compute_units
 from tersim.run.pipeline import RunRecord
@@ -179,8 +180,14 @@ def _dram_bytes(c: ActionCounts) -> int:
     return sum(c.dram_read_bytes.values()) + sum(c.dram_write_bytes.values())
 
 
-def run_detail(record: RunRecord) -> RunDetail:
-    """Everything per op the report needs, from ``record`` (which must hold its schedule)."""
+def run_detail(record: RunRecord, layer: int = 0) -> RunDetail:
+    """Everything per op the report needs, from ``record`` (which must hold its schedule);
+    the timelines show transformer layer ``layer`` (checked: 0 <= layer < the model's)."""
+    layers = record.spec.architecture.layers
+    if not 0 <= layer < layers:
+        raise TersimError(
+            f"--timeline-layer: {record.spec.name} has layers 0 to {layers - 1} (got {layer})"
+        )
     wl, sched, res = record.workload, record.schedule, record.result
     if wl is None or sched is None:
         raise ValueError("run_detail needs a record with its schedule (not one read from JSON)")
@@ -284,15 +291,15 @@ def run_detail(record: RunRecord) -> RunDetail:
     return RunDetail(
         phases=tuple(phases),
         groups=tuple(out_groups),
-        windows=tuple(_windows(record)),
+        windows=tuple(_windows(record, layer)),
         compute_roofs=roofs,
         dram_bytes_per_s=hw.dram_bw_bytes_per_cycle * clock,
         busy_cycles=busy,
     )
 
 
-def _windows(record: RunRecord) -> list[Window]:
-    """The first layer of prefill and of the first decode step (whichever the run has)."""
+def _windows(record: RunRecord, layer: int) -> list[Window]:
+    """Layer ``layer`` of prefill and of the first decode step (whichever the run has)."""
     sched, res = record.schedule, record.result
     assert sched is not None
     out = []
@@ -300,7 +307,7 @@ def _windows(record: RunRecord) -> list[Window]:
         ops = [
             (o, s)
             for o, s in zip(sched.ops, res.spans, strict=True)
-            if o.phase == phase and o.step == 0 and o.layer == 0
+            if o.phase == phase and o.step == 0 and o.layer == layer
         ]
         if not ops:
             continue
@@ -316,5 +323,5 @@ def _windows(record: RunRecord) -> list[Window]:
             )
         busy = {u: tuple(clipped(t.groups, lo, hi)) for u, t in sorted(res.timelines.items())}
         where = "prefill" if phase == Phase.PREFILL else "the first decode step"
-        out.append(Window(f"layer 0 of {where}", lo, hi, tuple(intervals), busy))
+        out.append(Window(f"layer {layer} of {where}", lo, hi, tuple(intervals), busy))
     return out

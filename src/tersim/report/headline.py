@@ -55,8 +55,7 @@ def _busiest_work(det: RunDetail, phase: str, unit: str) -> str:
         return ""
     top = sorted(by_kind, key=lambda k: (-by_kind[k], k))[:2]
     return ", mostly on " + " and ".join(
-        f"{words(k, OP_KIND_WORDS)}, {100 * by_kind[k] / total:.0f}% of its busy time"
-        for k in top
+        f"{words(k, OP_KIND_WORDS)}, {100 * by_kind[k] / total:.0f}% of its busy time" for k in top
     )
 
 

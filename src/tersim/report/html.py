@@ -134,15 +134,29 @@ METRICS: tuple[tuple[str, Any, Any, bool | None], ...] = (
     ("DRAM read", lambda r: r["dram_read_bytes"], bytes_text, True),
     ("DRAM written", lambda r: r["dram_write_bytes"], bytes_text, True),
     ("PE array utilization", lambda r: r["utilization"], lambda v: f"{v * 100:.2f}%", None),
-    (
-        "vector unit busy",
-        lambda r: r["busy_cycles"].get("vector", 0) / max(1, r["total_cycles"]),
-        lambda v: f"{v * 100:.1f}%",
-        None,
-    ),
     ("average power", lambda r: r.get("power_w"), lambda v: f"{v:.3g} W", True),
     ("chip area", lambda r: (r.get("area_mm2") or {}).get("total"), lambda v: f"{v:.3g} mm2", True),
 )
+
+
+def _metrics(records: list[dict[str, Any]]) -> list[tuple[str, Any, Any, bool | None]]:
+    """METRICS, then each unit's busy share of the run (every unit any record has)."""
+    units = sorted({u for r in records for u in r["busy_cycles"]}, key=lambda u: (u == "dram", u))
+    rows = list(METRICS)
+    for u in units:
+        rows.append(
+            (
+                f"{unit_words(u)} busy",
+                lambda r, u=u: (
+                    r["busy_cycles"][u] / max(1, r["total_cycles"])
+                    if u in r["busy_cycles"]
+                    else None
+                ),
+                lambda v: f"{v * 100:.1f}%",
+                None,
+            )
+        )
+    return rows
 
 
 def _ratio(a: float | None, b: float | None, na: str, nb: str, less_better: bool | None) -> str:
@@ -165,7 +179,7 @@ def _summary_table(records: list[dict[str, Any]], names: list[str]) -> str:
     if pair:
         head += "<th>ratio (each says which way it points)</th>"
     rows = []
-    for label, value, text, less in METRICS:
+    for label, value, text, less in _metrics(records):
         vals = [value(r) for r in records]
         cells = "".join(f"<td>{'-' if v is None else _esc(text(v))}</td>" for v in vals)
         if pair:
@@ -247,7 +261,7 @@ def _inputs(records: list[dict[str, Any]], names: list[str]) -> str:
     return "".join(parts)
 
 
-def details_of(doc: dict[str, Any]) -> tuple[list[RunDetail] | None, str]:
+def details_of(doc: dict[str, Any], layer: int = 0) -> tuple[list[RunDetail] | None, str]:
     """Per-op details of every run in ``doc`` by simulating its inputs again; (None, why)
     when one does not reproduce."""
     from tersim.run.rows import rerun
@@ -263,24 +277,32 @@ def details_of(doc: dict[str, Any]) -> tuple[list[RunDetail] | None, str]:
                 "its record (another tersim version, or a run of a saved trace), so the per-op "
                 "figures are left out; make the report with tersim run --report"
             )
-        out.append(run_detail(rec))
+        out.append(run_detail(rec, layer))
     return out, ""
 
 
-def render_run_report(doc: dict[str, Any], records: tuple[RunRecord, ...] | None = None) -> str:
+def render_run_report(
+    doc: dict[str, Any], records: tuple[RunRecord, ...] | None = None, layer: int = 0
+) -> str:
     """HTML text of the report for a `tersim run --json` document. ``records``: the runs
     themselves (design, then baseline), for the per-op figures; else they are simulated
-    again from the document."""
+    again from the document. ``layer``: the transformer layer the timelines show."""
     if not isinstance(doc, dict) or "run" not in doc:
         raise TersimError("not a tersim run record (expected the JSON of `tersim run --json`)")
     doc = json.loads(json.dumps(doc, sort_keys=True))  # the same record, the same bytes
+    layers = doc["run"]["workload"]["architecture"]["layers"]
+    if not 0 <= layer < layers:
+        raise TersimError(
+            f"--timeline-layer: {doc['run']['workload']['name']} has layers 0 to {layers - 1} "
+            f"(got {layer})"
+        )
     recs = [doc["run"]] + ([doc["baseline"]] if "baseline" in doc else [])
     names = short_names(recs)
     if records is not None:
-        details: list[RunDetail] | None = [run_detail(r) for r in records if r is not None]
+        details: list[RunDetail] | None = [run_detail(r, layer) for r in records]
         why = ""
     else:
-        details, why = details_of(doc)
+        details, why = details_of(doc, layer)
     spec, sc = doc["run"]["workload"], doc["run"]["scenario"]
     title = (
         f"{spec['name']} on {' vs '.join(r['hardware']['name'] for r in recs)}: "
@@ -393,7 +415,7 @@ def render_comparison_report(docs: list[dict[str, Any]], labels: list[str]) -> s
         figures.compare_bars(recs, names, "DRAM read", lambda r: r["dram_read_bytes"] / 1e9, "GB"),
     ]
     rows = []
-    for label, value, text, less in METRICS:
+    for label, value, text, less in _metrics(recs):
         vals = [value(r) for r in recs]
         first = vals[0]
         cells = []
@@ -427,10 +449,13 @@ Ratios in brackets compare each run with the first.</p>
 
 
 def write_run_report(
-    doc: dict[str, Any], path: Path, records: tuple[RunRecord, ...] | None = None
+    doc: dict[str, Any],
+    path: Path,
+    records: tuple[RunRecord, ...] | None = None,
+    layer: int = 0,
 ) -> None:
     """Write the report atomically (a failure leaves no half-written file)."""
-    write_atomic(path, render_run_report(doc, records))
+    write_atomic(path, render_run_report(doc, records, layer))
 
 
 def write_comparison_report(docs: list[dict[str, Any]], labels: list[str], path: Path) -> None:

@@ -231,3 +231,14 @@ def test_report_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
     assert shot.exists() and shot.stat().st_size > 50_000, res.stderr[-2000:]
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(shot, ARTEFACTS / "run-report.png")
+
+
+def test_timeline_layer_is_chosen_and_checked(made: dict[str, Path], tmp_path: Path) -> None:
+    doc = json.loads(made["json"].read_text())
+    text = render_run_report(doc, layer=3)
+    assert "Timeline of layer 3 of prefill" in text and "Timeline of layer 0" not in text
+    out = tmp_path / "x.html"
+    res = _cli("report", str(made["json"]), "-o", str(out), "--timeline-layer", "24")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "--timeline-layer: bitnet-b1.58-700m has layers 0 to 23 (got 24)" in res.stderr
+    assert not out.exists()
