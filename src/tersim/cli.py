@@ -733,6 +733,8 @@ def _is_sweep_store(path: Path) -> bool:
 
 
 def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
+    from tersim.run.compare import comparison_rows, format_value
+
     cols = [rec] if base is None else [rec, base]
     table = Table(
         title=f"{rec.spec.name}: {rec.scenario.prompt_tokens}-token prompt, "
@@ -747,83 +749,12 @@ def _print_summary(rec, base) -> None:  # type: ignore[no-untyped-def]
         )
     if base is not None:
         table.add_column("design advantage\n(above 1: design better)", justify="right")
-
-    def row(label: str, values: list[float], fmt, better_low: bool = True) -> None:  # type: ignore[no-untyped-def]
-        cells = [fmt(v) for v in values]
+    for row in comparison_rows([r.to_json() for r in cols]):
+        cells = [format_value(v, row.quantity) for v in row.values]
         if base is not None:
-            a, b = values
-            cells.append(f"{(b / a if better_low else a / b):.2f}x" if a and b else "-")
-        table.add_row(label, *cells)
-
-    phases = [r.phase_summary() for r in cols]
-    row("latency", [r.result.seconds for r in cols], _fmt_s)
-    if "prefill" in phases[0]:
-        row("time to first token", [p["prefill"]["seconds"] for p in phases], _fmt_s)
-    if "decode" in phases[0] and phases[0]["decode"]["tokens"] > 0:  # no rate without tokens
-        per = "per sequence" if rec.scenario.batch == 1 else "all sequences"
-        row(
-            f"decode tokens/s ({per})",
-            [p["decode"]["tokens_per_s"] for p in phases],
-            lambda v: f"{v:,.1f}",
-            better_low=False,
-        )
-    row(
-        "DRAM read",
-        [sum(r.result.counts.dram_read_bytes.values()) / 1e9 for r in cols],
-        lambda v: f"{v:,.2f} GB",
-    )
-    row(
-        "DRAM write",
-        [sum(r.result.counts.dram_write_bytes.values()) / 1e9 for r in cols],
-        lambda v: f"{v:,.3f} GB",
-    )
-    row(
-        "array utilization",
-        [r.utilization * 100 for r in cols],
-        lambda v: f"{v:.2f} %",
-        better_low=False,
-    )
-    row(
-        "vector unit busy",
-        [r.result.busy_cycles["vector"] / max(1, r.result.total_cycles) * 100 for r in cols],
-        lambda v: f"{v:.1f} %",
-    )
-    row("area (chip)", [r.area.total_mm2 for r in cols], lambda v: f"{v:,.2f} mm2")
-    row("area: PE array", [r.area.pe_array_mm2.value for r in cols], lambda v: f"{v:,.3f} mm2")
-    row("area: SRAM", [r.area.sram_total_mm2 for r in cols], lambda v: f"{v:,.3f} mm2")
-    row(
-        "area: DRAM PHY + ctrl",
-        [r.area.dram_phy_controller_mm2 for r in cols],
-        lambda v: f"{v:,.2f} mm2",
-    )
-    row("power (average)", [r.power_w for r in cols], lambda v: f"{v:,.2f} W")
-    row("peak power", [r.peak_power.total_w for r in cols], lambda v: f"{v:,.2f} W")
-    for ph in ("prefill", "decode"):
-        if ph in phases[0] and phases[0][ph]["tokens"] > 0:  # no rate without tokens
-            row(
-                f"{ph} tokens/s/mm2",
-                [p[ph]["tokens_per_s_per_mm2"] for p in phases],
-                lambda v: f"{v:,.3f}",
-                better_low=False,
-            )
-            row(
-                f"{ph} tokens/J",
-                [p[ph].get("tokens_per_j", 0.0) for p in phases],
-                lambda v: f"{v:,.1f}",
-                better_low=False,
-            )
-    row("TOPS/W", [r.tops_per_w for r in cols], lambda v: f"{v:,.3f}", better_low=False)
-    for label, attr in (
-        ("energy: matmul mul", "mul_pj"),
-        ("energy: matmul add", "add_pj"),
-        ("energy: matmul lookup", "lookup_pj"),
-        ("energy: SRAM", "sram_pj"),
-        ("energy: DRAM", "dram_pj"),
-        ("energy: vector", "vector_pj"),
-        ("energy: leakage", "leakage_pj"),
-        ("energy: total", "total_pj"),
-    ):
-        row(label, [getattr(r.energy, attr) / 1e9 for r in cols], lambda v: f"{v:,.2f} mJ")
+            adv = row.advantage()
+            cells.append("-" if adv is None else f"{adv:.2f}x")
+        table.add_row(row.label, *cells)
     _out().print(table)
 
 

@@ -51,6 +51,7 @@ MAX_DRAM_PJ_PER_BIT = 1.0e4
 MAX_OUTSTANDING_TILES = 1 << 20
 MAX_DRAM_CAPACITY_BYTES = 1 << 50  # 1 PiB
 MAX_VECTOR_LANES = 1 << 20
+MAX_DMA_ENGINES = 1024  # more engines than any chip has DMA queues
 MAX_OPS_PER_LANE = 1 << 10
 MAX_OVERRIDE = 1.0e6  # pJ per action (or the field's own unit: uW, mW/MB) per energy override
 
@@ -60,7 +61,9 @@ EnergyOverride = Annotated[float, Strict(), Field(gt=0, le=MAX_OVERRIDE, allow_i
 # description gives its linear ops, tersim.workload.layer; a test checks they agree).
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
-Fraction = Annotated[float, Strict(), Field(ge=0.0, le=0.999999, allow_inf_nan=False)]  # 1.0: no work
+Fraction = Annotated[
+    float, Strict(), Field(ge=0.0, le=0.999999, allow_inf_nan=False)
+]  # 1.0: no work
 
 
 class ArrayConfig(_Strict):
@@ -205,6 +208,7 @@ class DramConfig(_Strict):
         1,
         description="DMA engines serving the one transfer queue: transfers in service at once "
         "(a write-back waiting for its op holds one; the others keep loading)",
+        le=MAX_DMA_ENGINES,
     )
     capacity_bytes: PosInt | None = Field(
         None,

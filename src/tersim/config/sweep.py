@@ -84,7 +84,15 @@ class SweepSpec(BaseModel):
     workload: str = Field(description="Workload: a YAML path or a shipped name")
     scenario: SweepScenario = Field(default_factory=SweepScenario)
     vary: dict[str, list[Any]] = Field(
-        description="Dotted hardware field -> values, e.g. array.rows: [64, 128, 256]"
+        description="Dotted hardware field -> values, e.g. array.rows: [64, 128, 256]; the "
+        "axis `design` takes designs (shipped names or YAML paths) each point starts from "
+        "instead of `hardware`"
+    )
+    equal_area: str | None = Field(
+        None,
+        description="Resize every point's array to this design's chip area (shipped name or "
+        "YAML path), by the rule of `tersim run --iso-area`",
+        max_length=4096,
     )
     scale_sram_bandwidth: bool = Field(
         True,
@@ -330,6 +338,9 @@ def _field_exists(path: list[str]) -> bool:
     return True
 
 
+DESIGN_AXIS = "design"  # the axis whose values are whole designs (each point's starting point)
+
+
 def is_hardware_field(name: str) -> bool:
     return _field_exists(name.split("."))
 
@@ -362,6 +373,18 @@ def sweep_problems(spec: SweepSpec) -> list[tuple[str, str]]:
             ("vary", "nothing to vary (got an empty mapping; expected e.g. array.rows: [64, 128])")
         )
     for key, values in spec.vary.items():
+        if key == DESIGN_AXIS:
+            bad = next((i for i, v in enumerate(values) if not isinstance(v, str) or not v), None)
+            if not values or bad is not None:
+                at = f"vary.{key}" if bad is None else f"vary.{key}.{bad}"
+                out.append(
+                    (
+                        at,
+                        "expected designs: shipped names or YAML paths (got "
+                        f"{values[bad] if bad is not None else 'an empty list'!r})",
+                    )
+                )
+            continue
         if not _field_exists(key.split(".")):
             out.append(
                 (

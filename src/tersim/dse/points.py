@@ -16,7 +16,10 @@ from pydantic import ValidationError
 
 from tersim._version import __version__
 from tersim.config.hardware import HardwareConfig, design_problems
+from tersim.config.sweep import DESIGN_AXIS
+from tersim.cost.iso import IsoMetric, iso_design
 from tersim.dse.space import Params
+from tersim.errors import DesignError
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,23 @@ class DesignPoint:
     doc: dict[str, Any]
     hardware: HardwareConfig | None
     invalid: str | None
+
+
+@dataclass(frozen=True)
+class SweepDesigns:
+    """The designs a sweep's points start from: the base (``hardware:``), the designs the
+    ``design`` axis names (by the name written in the sweep), and the design whose chip area
+    every point is resized to (``equal_area:``), if any."""
+
+    base: HardwareConfig
+    by_name: dict[str, HardwareConfig]
+    equal_area: HardwareConfig | None = None
+
+    def start_of(self, params: Params) -> HardwareConfig:
+        for key, value in params:
+            if key == DESIGN_AXIS:
+                return self.by_name[value]
+        return self.base
 
 
 def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
@@ -66,16 +86,21 @@ def make_point(
     base: HardwareConfig,
     base_doc: dict[str, Any],
     scale_sram_bandwidth: bool,
+    equal_area: HardwareConfig | None = None,
 ) -> DesignPoint:
-    """The design of ``params`` (``base_doc`` is ``base.model_dump(mode="json")``)."""
+    """The design of ``params`` (``base_doc`` is ``base.model_dump(mode="json")``; the
+    ``design`` axis has chosen ``base`` already). With ``equal_area``, the valid design's array
+    is then resized to that design's chip area (:func:`tersim.cost.iso.iso_design`); a design
+    that cannot be is an invalid point saying why."""
+    fields = [(k, v) for k, v in params if k != DESIGN_AXIS]
     doc = copy.deepcopy(base_doc)
-    for key, value in params:
+    for key, value in fields:
         _set(doc, key, value)
     if scale_sram_bandwidth and not any(
-        "bw_bytes_per_cycle" in k and k.startswith("sram.") for k, _ in params
+        "bw_bytes_per_cycle" in k and k.startswith("sram.") for k, _ in fields
     ):
         _scale_ports(doc, base)
-    doc["name"] = f"{base.name}[" + ",".join(f"{k}={v}" for k, v in params) + "]"
+    doc["name"] = f"{base.name}[" + ",".join(f"{k}={v}" for k, v in fields) + "]"
     try:
         hw = HardwareConfig.model_validate(doc)
     except ValidationError as exc:
@@ -86,6 +111,11 @@ def make_point(
     problems = design_problems(hw)
     if problems:
         return DesignPoint(index, params, doc, None, f"{problems[0][0]}: {problems[0][1]}")
+    if equal_area is not None:
+        try:
+            hw = iso_design(hw, equal_area, IsoMetric.AREA, name=hw.name).design
+        except DesignError as exc:
+            return DesignPoint(index, params, doc, None, f"equal_area: {exc}")
     return DesignPoint(index, params, hw.model_dump(mode="json"), hw, None)
 
 

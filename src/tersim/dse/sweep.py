@@ -26,6 +26,7 @@ from typing import Any
 
 from tersim.config.hardware import HardwareConfig
 from tersim.config.sweep import (
+    DESIGN_AXIS,
     Condition,
     Objective,
     SamplingMethod,
@@ -39,7 +40,7 @@ from tersim.dse.evaluate import PointOutcome, PointTask, Status, SweepContext
 from tersim.dse.executors import DaskExecutor, Executor, PoolExecutor, SerialExecutor
 from tersim.dse.metrics import point_metrics
 from tersim.dse.pareto import pareto_front
-from tersim.dse.points import DesignPoint, config_hash, make_point
+from tersim.dse.points import DesignPoint, SweepDesigns, config_hash, make_point
 from tersim.dse.space import DesignSpace, Params
 from tersim.dse.store import ResultStore, StoredPoint
 from tersim.errors import TersimError
@@ -222,7 +223,7 @@ class _Run:
     """State of one sweep run (counters for progress; the store holds the results)."""
 
     spec: SweepSpec
-    base: HardwareConfig
+    designs: SweepDesigns
     context: SweepContext
     store: ResultStore
     rules: Rules
@@ -239,7 +240,7 @@ class _Run:
     t0: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
-        self.base_doc = self.base.model_dump(mode="json")
+        self.docs: dict[str, dict[str, Any]] = {}
         self.context_doc = self.context.to_json()
 
     def tick(self) -> None:
@@ -257,7 +258,18 @@ class _Run:
             )
 
     def point(self, index: int, params: Params) -> DesignPoint:
-        return make_point(index, params, self.base, self.base_doc, self.spec.scale_sram_bandwidth)
+        start = self.designs.start_of(params)
+        doc = self.docs.get(start.name)
+        if doc is None:
+            doc = self.docs[start.name] = start.model_dump(mode="json")
+        return make_point(
+            index,
+            params,
+            start,
+            doc,
+            self.spec.scale_sram_bandwidth,
+            self.designs.equal_area,
+        )
 
     def hash_of(self, pt: DesignPoint) -> str:
         return config_hash(pt.doc, self.context_doc)
@@ -317,6 +329,27 @@ class _Run:
         self.tick()
 
 
+def sweep_designs(spec: SweepSpec, base: HardwareConfig) -> SweepDesigns:
+    """The designs ``spec`` starts its points from (loaded once, before any work; a design
+    that does not load is the loader's one-line error)."""
+    from tersim.config import load_hardware
+    from tersim.shipped import resolve
+
+    def load(name: str) -> HardwareConfig:
+        return load_hardware(resolve(name, "hardware"))
+
+    def load_at(field: str, name: str) -> HardwareConfig:
+        try:
+            return load(name)
+        except TersimError as exc:
+            raise TersimError(f"sweep {spec.name}: {field}: {exc}") from None
+
+    names = [str(v) for v in spec.vary.get(DESIGN_AXIS, [])]
+    by_name = {v: load_at(f"vary.{DESIGN_AXIS}.{i}", v) for i, v in enumerate(names)}
+    target = load_at("equal_area", spec.equal_area) if spec.equal_area is not None else None
+    return SweepDesigns(base, by_name, target)
+
+
 def run_sweep(
     spec: SweepSpec,
     base: HardwareConfig,
@@ -337,7 +370,8 @@ def run_sweep(
         if retry_failed:
             store.forget_failed()
         store.set_sweep(spec.model_dump(mode="json"))
-        state = _Run(spec, base, context, store, rules, progress, store.known())
+        designs = sweep_designs(spec, base)
+        state = _Run(spec, designs, context, store, rules, progress, store.known())
         state.tick()
         pool = pool if pool is not None else choice.make(context)
         try:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tersim.config.enums import FFNType, WeightFormat
+from tersim.config.types import MAX_BATCH, MAX_CONTEXT_TOKENS
 from tersim.config.workload import ModelSpec
 from tersim.errors import FileError, WorkloadError
 from tersim.files import dumps_json, read_json, write_atomic
@@ -401,6 +402,99 @@ def save_workload(wl: Workload, path: str | Path) -> None:
     write_atomic(path, dumps_json(doc, indent=None, separators=(",", ":")))
 
 
+# Physical ranges of a saved trace's numbers (a trace is input like a YAML file: issue 16)
+MAX_TRACE_DIM = 1 << 32  # one GEMM dimension or tensor axis
+MAX_TRACE_COUNT = 1 << 20  # GEMM instances (heads) of one op
+MAX_TRACE_WORK = 1 << 62  # multiply-accumulates, element ops or counted actions of one op
+MAX_TRACE_BITS = 64.0
+
+
+def _int_problem(value: Any, lo: int, hi: int) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"not an integer (got {value!r})"
+    if not lo <= value <= hi:
+        return f"out of range (got {value}; expected {lo} to {hi})"
+    return None
+
+
+def _bits_problem(value: Any, lo_exclusive: bool = True) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"not a number (got {value!r})"
+    positive = value > 0.0 if lo_exclusive else value >= 0.0
+    if not positive or not value <= MAX_TRACE_BITS:
+        return f"out of range (got {value}; expected a width up to {MAX_TRACE_BITS:g} bits)"
+    return None
+
+
+def _tensor_problem(t: Tensor, op_index: int) -> str | None:
+    if not t.shape:
+        return "shape: empty (expected at least one axis)"
+    for axis in t.shape:
+        why = _int_problem(axis, 1, MAX_TRACE_DIM)
+        if why is not None:
+            return f"shape: {why}"
+    why = _bits_problem(t.bits)
+    if why is not None:
+        return f"bits: {why}"
+    if t.producer is not None:
+        why = _int_problem(t.producer, 0, op_index)
+        if why is not None:
+            return f"producer: {why} (a tensor is produced by an earlier op or this one)"
+    return None
+
+
+def _op_problem(op: Op, index: int) -> str | None:
+    """Why op ``index`` of a saved trace cannot be simulated (None if it can)."""
+    ints = (
+        ("layer", op.layer, -1, MAX_TRACE_DIM),
+        ("step", op.step, 0, MAX_CONTEXT_TOKENS),
+        ("m", op.m, 1, MAX_TRACE_DIM),
+        ("n", op.n, 1, MAX_TRACE_DIM),
+        ("k", op.k, 0, MAX_TRACE_DIM),
+        ("count", op.count, 1, MAX_TRACE_COUNT),
+        ("group", op.group, 1, MAX_TRACE_COUNT),
+        ("act_bits", op.act_bits, 1, int(MAX_TRACE_BITS)),
+        ("out_bits", op.out_bits, 1, int(MAX_TRACE_BITS)),
+        ("vector_ops", op.vector_ops, 0, MAX_TRACE_WORK),
+    )
+    for name, value, lo, hi in ints:
+        why = _int_problem(value, lo, hi)
+        if why is not None:
+            return f"{name}: {why}"
+    why = _bits_problem(op.weight_bits, lo_exclusive=False)
+    if why is not None:
+        return f"weight_bits: {why}"
+    if op.macs > MAX_TRACE_WORK:
+        return f"count x m x n x k: {op.macs} multiply-accumulates (expected at most 2^62)"
+    for t in (*op.inputs, *op.outputs):
+        why = _tensor_problem(t, index)
+        if why is not None:
+            return f"tensor {t.name}: {why}"
+    m = op.measured
+    if m is not None:
+        for name in ("weight_zero_fraction", "act_sparsity"):
+            v = getattr(m, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+                return f"measured.{name}: not a fraction (got {v!r}; expected 0 to 1)"
+        for name in ("adds", "subs", "skips"):
+            why = _int_problem(getattr(m, name), 0, MAX_TRACE_WORK)
+            if why is not None:
+                return f"measured.{name}: {why}"
+    return None
+
+
+def _scenario_problem(doc: dict[str, Any]) -> str | None:
+    for name, value, lo, hi in (
+        ("batch", doc["batch"], 1, MAX_BATCH),
+        ("prompt_tokens", doc["prompt_tokens"], 1, MAX_CONTEXT_TOKENS),
+        ("gen_tokens", doc["gen_tokens"], 0, MAX_CONTEXT_TOKENS),
+    ):
+        why = _int_problem(value, lo, hi)
+        if why is not None:
+            return f"{name}: {why}"
+    return None
+
+
 def load_workload_trace(path: str | Path) -> Workload:
     """Read a trace written by :func:`save_workload`; a wrong format or version is an error."""
     p = Path(path)
@@ -416,13 +510,16 @@ def load_workload_trace(path: str | Path) -> Workload:
             f"(expected {TRACE_VERSION}; re-run tersim trace)"
         )
     try:
+        why = _scenario_problem(doc)
+        if why is not None:
+            raise WorkloadError(f"{p}: {why} (re-run tersim trace)")
         cols = doc["op_columns"]
         f = doc["formats"]
         formats = Formats(
             weight_format=WeightFormat(f["weight_format"]),
             **{k: v for k, v in f.items() if k != "weight_format"},
         )
-        ops = []
+        ops: list[Op] = []
         for row in doc["ops"]:
             d = dict(zip(cols, row, strict=True))
             m = d.pop("measured")
@@ -437,7 +534,13 @@ def load_workload_trace(path: str | Path) -> Workload:
                 if m is None
                 else Measured(**dict(zip(doc["measured_columns"], m, strict=True)))
             )
-            ops.append(Op(**d, measured=meas))
+            op = Op(**d, measured=meas)
+            why = _op_problem(op, len(ops))
+            if why is not None:
+                raise WorkloadError(
+                    f"{p}: op {len(ops)} ({str(op.name)[:80]}): {why} (re-run tersim trace)"
+                )
+            ops.append(op)
         return Workload(
             doc["model"],
             formats,

@@ -158,3 +158,32 @@ def test_a_point_over_the_time_limit_fails_alone(
     slow = [p for p in summary.points if p.status is Status.FAILED]
     assert slow and all("point time limit of 4 s" in (p.reason or "") for p in slow)
     assert time.monotonic() - t0 < 4.0 * len(slow) + 60
+
+
+def test_an_internal_error_in_one_point_fails_that_point_alone(
+    tmp_path: Path, tiny: HardwareConfig, model: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug (an exception that is not a TersimError) raised while one point runs is stored
+    as that point's failure with the exception named; every other point equals a clean run."""
+    from sweep_helpers import make_spec
+
+    import tersim.dse.evaluate as evaluate
+    from tersim.dse.evaluate import Status
+
+    spec = make_spec({"array.cols": [2, 4, 8]})
+    clean = run_sweep(spec, tiny, model, tmp_path / "clean.sqlite")
+    real_run = evaluate.run
+
+    def buggy(hw: HardwareConfig, *args: object, **kwargs: object) -> object:
+        if hw.array.cols == 4:
+            raise ZeroDivisionError("injected")
+        return real_run(hw, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(evaluate, "run", buggy)
+    summary = run_sweep(spec, tiny, model, tmp_path / "s.sqlite")
+    by = {p.params["array.cols"]: p for p in summary.points}
+    assert by[4].status is Status.FAILED
+    assert by[4].reason == "internal error: ZeroDivisionError: injected"
+    want = {p.params["array.cols"]: p.objectives for p in clean.points}
+    for cols in (2, 8):
+        assert by[cols].status is Status.OK and by[cols].objectives == want[cols]
