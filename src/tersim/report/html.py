@@ -33,12 +33,12 @@ from tersim.report.labels import (
     energy_text,
     long_name,
     ratio_text,
-    seconds_text,
     short_names,
     unit_words,
     words,
 )
 from tersim.report.waterfall import applies, claim_steps, node_table
+from tersim.run.compare import Better, ComparisonRow, comparison_rows, format_value
 from tersim.run.pipeline import RunRecord
 
 MAX_RECORD_BYTES = 1 << 28  # 256 MiB; a run record is kilobytes
@@ -103,90 +103,56 @@ def _tps(rec: dict[str, Any], phase: str, per_sequence: bool) -> float | None:
     return rate / rec["scenario"]["batch"] if per_sequence else rate
 
 
-# (label, value of a record, text of a value, less is better? None: neither, e.g. how busy)
-METRICS: tuple[tuple[str, Any, Any, bool | None], ...] = (
-    ("latency (whole run)", lambda r: r["seconds"], seconds_text, True),
-    (
-        "time to first token (prefill)",
-        lambda r: r["phases"].get("prefill", {}).get("seconds"),
-        seconds_text,
-        True,
-    ),
-    (
-        "prefill tokens/s, summed over the batch",
-        lambda r: _tps(r, "prefill", False),
-        lambda v: f"{v:,.1f}",
-        False,
-    ),
-    (
-        "decode tokens/s per sequence",
-        lambda r: _tps(r, "decode", True),
-        lambda v: f"{v:,.2f}",
-        False,
-    ),
-    (
-        "decode tokens/s, summed over the batch",
-        lambda r: _tps(r, "decode", False),
-        lambda v: f"{v:,.2f}",
-        False,
-    ),
-    ("energy (whole run)", lambda r: r["energy_pj"]["total"], energy_text, True),
-    ("DRAM read", lambda r: r["dram_read_bytes"], bytes_text, True),
-    ("DRAM written", lambda r: r["dram_write_bytes"], bytes_text, True),
-    ("PE array utilization", lambda r: r["utilization"], lambda v: f"{v * 100:.2f}%", None),
-    ("average power", lambda r: r.get("power_w"), lambda v: f"{v:.3g} W", True),
-    ("chip area", lambda r: (r.get("area_mm2") or {}).get("total"), lambda v: f"{v:.3g} mm2", True),
-)
+def _label(row: ComparisonRow) -> str:
+    """A comparison row's label, unit names in words."""
+    if row.label.startswith("busy: "):
+        return f"busy: {unit_words(row.label[6:])}"
+    return row.label
 
 
-def _metrics(records: list[dict[str, Any]]) -> list[tuple[str, Any, Any, bool | None]]:
-    """METRICS, then each unit's busy share of the run (every unit any record has)."""
-    units = sorted({u for r in records for u in r["busy_cycles"]}, key=lambda u: (u == "dram", u))
-    rows = list(METRICS)
-    for u in units:
-        rows.append(
-            (
-                f"{unit_words(u)} busy",
-                lambda r, u=u: (
-                    r["busy_cycles"][u] / max(1, r["total_cycles"])
-                    if u in r["busy_cycles"]
-                    else None
-                ),
-                lambda v: f"{v * 100:.1f}%",
-                None,
-            )
-        )
-    return rows
-
-
-def _ratio(a: float | None, b: float | None, na: str, nb: str, less_better: bool | None) -> str:
-    """The ratio of two values, named so it reads as "how much better the winner is"
-    (``less_better`` None: neither is better; the ratio is a / b)."""
+def _ratio(a: float | None, b: float | None, na: str, nb: str, better: Better) -> str:
+    """The ratio of two values, named so it reads "how much the better one wins by"
+    (``NEITHER``, e.g. how busy a unit is: ``a / b``)."""
     if a is None or b is None or not a or not b:
         return "-"
-    if less_better is None:
+    if better is Better.NEITHER:
         return f"{na} / {nb}: {ratio_text(a / b)}"
-    if less_better:  # e.g. energy: loser / winner
+    a_wins = a <= b if better is Better.LOWER else a >= b
+    hi, lo = (max(a, b), min(a, b))
+    if better is Better.LOWER:
         return (
-            f"{nb} / {na}: {ratio_text(b / a)}" if a <= b else f"{na} / {nb}: {ratio_text(a / b)}"
+            f"{nb} / {na}: {ratio_text(hi / lo)}"
+            if a_wins
+            else f"{na} / {nb}: {ratio_text(hi / lo)}"
         )
-    return f"{na} / {nb}: {ratio_text(a / b)}" if a >= b else f"{nb} / {na}: {ratio_text(b / a)}"
+    return (
+        f"{na} / {nb}: {ratio_text(hi / lo)}" if a_wins else f"{nb} / {na}: {ratio_text(hi / lo)}"
+    )
 
 
-def _summary_table(records: list[dict[str, Any]], names: list[str]) -> str:
+def _summary_table(
+    records: list[dict[str, Any]], names: list[str], short: list[str] | None = None
+) -> str:
+    """The rows ``tersim run`` prints (tersim.run.compare), one column per record; two records
+    get a ratio column, more get each one's ratio to the first in its cell (``short``: the
+    records' names in ratios; default ``names``)."""
+    short = names if short is None else short
     head = "<th>per run</th>" + "".join(f"<th>{_esc(n)}</th>" for n in names)
     pair = len(records) == 2
     if pair:
         head += "<th>ratio (each says which way it points)</th>"
     rows = []
-    for label, value, text, less in _metrics(records):
-        vals = [value(r) for r in records]
-        cells = "".join(f"<td>{'-' if v is None else _esc(text(v))}</td>" for v in vals)
+    for row in comparison_rows(records):
+        cells = []
+        for i, v in enumerate(row.values):
+            text = format_value(v, row.quantity)
+            if len(records) > 2 and i and v is not None:
+                text += f" ({_ratio(row.values[0], v, short[0], short[i], row.better)})"
+            cells.append(f"<td>{_esc(text)}</td>")
         if pair:
-            cells += f"<td>{_esc(_ratio(vals[0], vals[1], names[0], names[1], less))}</td>"
-        elif len(records) > 2:
-            pass
-        rows.append(f"<tr><td>{_esc(label)}</td>{cells}</tr>")
+            a, b = row.values[0], row.values[1]
+            cells.append(f"<td>{_esc(_ratio(a, b, short[0], short[1], row.better))}</td>")
+        rows.append(f"<tr><td>{_esc(_label(row))}</td>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -414,32 +380,21 @@ def render_comparison_report(docs: list[dict[str, Any]], labels: list[str]) -> s
         ),
         figures.compare_bars(recs, names, "DRAM read", lambda r: r["dram_read_bytes"] / 1e9, "GB"),
     ]
-    rows = []
-    for label, value, text, less in _metrics(recs):
-        vals = [value(r) for r in recs]
-        first = vals[0]
-        cells = []
-        for i, v in enumerate(vals):
-            t = "-" if v is None else text(v)
-            if i and v is not None and first:
-                t += f" ({_ratio(vals[0], v, names[0].split(':')[0], labels[i], less)})"
-            cells.append(f"<td>{_esc(t)}</td>")
-        rows.append(f"<tr><td>{_esc(label)}</td>{''.join(cells)}</tr>")
-    scen = [
-        f"{r['workload']['name']}, {r['scenario']['prompt_tokens']}-token prompt, "
-        f"{r['scenario']['gen_tokens']} generated, batch {r['scenario']['batch']}"
-        for r in recs
-    ]
-    rows.insert(0, "<tr><td>workload</td>" + "".join(f"<td>{_esc(s)}</td>" for s in scen) + "</tr>")
-    head = "<th>per run</th>" + "".join(f"<th>{_esc(n)}</th>" for n in names)
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    table = _summary_table(recs, names, labels)
     title = f"tersim: {len(recs)} runs side by side"
+    runs = "".join(
+        f"<li>{_esc(n)}: {_esc(long_name(r))}; {_esc(r['workload']['name'])}, "
+        f"{r['scenario']['prompt_tokens']}-token prompt, {r['scenario']['gen_tokens']} "
+        f"generated, batch {r['scenario']['batch']}</li>"
+        for n, r in zip(names, recs, strict=True)
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_esc(title)}</title>
 <style>{CSS}</style></head>
 <body><h1>{_esc(title)}</h1>
-<p class="note">{"; ".join(_esc(f"{n} = {long_name(r)}") for n, r in zip(names, recs, strict=True))}.
-Ratios in brackets compare each run with the first.</p>
+<ul class="note">{runs}</ul>
+<p class="note">Ratios in brackets compare each run with the first, named so they read above
+1 (e.g. "b / a: 2.00x" is b's number over a's, and a is better).</p>
 <h2>Summary</h2>{table}
 {"".join(_fig_html(figs))}
 <h2>Inputs</h2>

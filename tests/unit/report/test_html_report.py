@@ -73,8 +73,8 @@ def test_report_has_every_part_and_the_numbers(run_doc: dict[str, Any], page: st
     assert f"FP16 / ternary energy: {e:.2f}x" in text  # the headline's ratio, and its direction
     assert f"FP16 / ternary: {e:.2f}x" in text  # the summary table's
     for heading in ("Energy by component", "The claim, step by step", "Roofline", "Timeline of "
-                    "layer 0 of prefill", "DRAM traffic by operand", "decode tokens/s per "
-                    "sequence", "summed over the batch"):  # fmt: skip
+                    "layer 0 of prefill", "DRAM traffic by operand", "decode tokens/s (per "
+                    "sequence)", "How busy each unit is over the whole run"):  # fmt: skip
         assert heading in text
     # the inputs are embedded as YAML
     assert "ternary-128x128-7nm: hardware" not in text  # named by format, not key
