@@ -173,7 +173,9 @@ def compute_roofs(hw: HardwareConfig) -> dict[str, float]:
 
 
 def _operations(c: ActionCounts, macs: int) -> int:
-    return macs + c.vector_macs + c.vector_ops
+    """The op's multiply-accumulates (wherever they run: a product on the vector unit counts
+    its MACs as ``vector_macs`` too, once) plus its vector element ops."""
+    return max(macs, c.vector_macs) + c.vector_ops
 
 
 def _dram_bytes(c: ActionCounts) -> int:

@@ -130,6 +130,12 @@ def _ratio(a: float | None, b: float | None, na: str, nb: str, better: Better) -
     )
 
 
+# the summary's first rows (tersim.run.compare labels); the rest fold away
+KEY_ROWS = frozenset(
+    ("latency", "time to first token", "DRAM read", "energy: total", "power (average)", "TOPS/W")
+)
+
+
 def _summary_table(
     records: list[dict[str, Any]], names: list[str], short: list[str] | None = None
 ) -> str:
@@ -152,8 +158,16 @@ def _summary_table(
         if pair:
             a, b = row.values[0], row.values[1]
             cells.append(f"<td>{_esc(_ratio(a, b, short[0], short[1], row.better))}</td>")
-        rows.append(f"<tr><td>{_esc(_label(row))}</td>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        key = row.label in KEY_ROWS or row.label.startswith("decode tokens/s (")
+        rows.append((key, f"<tr><td>{_esc(_label(row))}</td>{''.join(cells)}</tr>"))
+    first = "".join(r for k, r in rows if k)
+    rest = "".join(r for k, r in rows if not k)
+    return (
+        f"<table><thead><tr>{head}</tr></thead><tbody>{first}</tbody></table>"
+        f"<details><summary>every number ({sum(not k for k, _ in rows)} more rows: area, "
+        "power, efficiency, energy by component, busy units)</summary>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{rest}</tbody></table></details>"
+    )
 
 
 def _op_table(details: list[RunDetail], names: list[str], clocks: list[float]) -> str:

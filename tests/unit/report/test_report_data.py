@@ -109,8 +109,17 @@ def test_roofline_roofs_and_a_point_by_hand(
     row = next(r for r in op_rows(both.record) if r.op == "L0.q_proj" and r.phase == "prefill")
     assert row.macs == 32 * h * h
     # one per multiply-accumulate, one per vector element op (the output's rescale epilogue)
-    assert q.operations == row.macs + row.vector_ops + row.vector_macs
+    assert q.operations == row.macs + row.vector_ops
     assert 0 < row.vector_ops <= 4 * 32 * h
+    # attention runs on this design's vector unit: its MACs count once, and no op beats its
+    # unit's roof (span >= busy cycles >= operations / peak rate)
+    qk = next(r for r in op_rows(both.record) if r.op == "L0.attn_qk" and r.phase == "prefill")
+    assert qk.unit == "vector" and qk.vector_macs == qk.macs > 0
+    g = next(g for g in det.groups if g.phase == "prefill" and g.name == "attn_qk")
+    assert g.operations == qk.macs + qk.vector_ops
+    for g in det.groups:
+        if g.span_cycles and g.operations:
+            assert g.operations / (g.span_cycles / 1e9) <= det.compute_roofs[g.unit] * (1 + 1e-9)
     assert q.instances == spec.architecture.layers
     # 2-bit weights (4 per byte) plus the activations' bytes, if any
     assert q.dram_bytes >= h * h // 4
