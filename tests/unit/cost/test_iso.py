@@ -29,6 +29,14 @@ SHIPPED = {
         ("bit-serial", "bit-serial-128x128-7nm"),
     )
     for base in ("fp16-128x128-7nm", "int8-128x128-7nm")
+} | {
+    # the heterogeneous design's ternary array grown to the FP16 chip's area (its INT8
+    # attention array, buffers and vector unit kept): the equal-silicon answer
+    "ternary-hetero-iso-area-fp16-128x128-7nm": (
+        "ternary-hetero-7nm",
+        "fp16-128x128-7nm",
+        IsoMetric.AREA,
+    )
 }
 
 

@@ -83,9 +83,9 @@ def test_compaction_shortens_the_array_work() -> None:
     op = down_proj(hw)
     ops = Operands(8, 2.0, 16, 32, input_on_chip=True, output_on_chip=True)
     want = plan_gemm(hw, 1, 64, 64, ops, ideal_memory=True).compute_cycles
-    array = sum(t.count * t.compute_cycles for t in op.runs if t.unit.value == "array")
+    array = sum(t.count * t.compute_cycles for t in op.runs if t.unit == "array")
     assert array == want
-    assert op.runs[0].unit.value == "vector" and op.runs[0].compute_cycles == 16
+    assert op.runs[0].unit == "vector" and op.runs[0].compute_cycles == 16
 
 
 def test_the_measured_fraction_is_used_when_the_trace_has_one() -> None:

@@ -176,7 +176,7 @@ def test_tables_built_on_the_vector_unit_take_its_cycles() -> None:
         wl = trace_shapes(spec, resolve_formats(spec, hw.array.pe_kind), (Phase.DECODE,), 4, 1)
         built[build] = next(o for o in map_workload(hw, wl).ops if o.name == "L0.q_proj")
     vec, arr = built[TableBuild.VECTOR], built[TableBuild.ARRAY]
-    assert vec.runs[0].unit.value == "vector" and vec.runs[0].compute_cycles == 672
+    assert vec.runs[0].unit == "vector" and vec.runs[0].compute_cycles == 672
     assert vec.counts.vector_ops - arr.counts.vector_ops == 5376
     assert arr.counts.pe_by_kind["linear"].table_add == 5376
     assert vec.counts.pe_by_kind["linear"].table_add == 0
