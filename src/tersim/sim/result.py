@@ -49,6 +49,8 @@ class UnitTimeline:
     bucket_cycles: int
     busy_per_bucket: tuple[int, ...]
     intervals: tuple[tuple[int, int], ...] | None  # None: more than TIMELINE_MAX_INTERVALS
+    # the exact strided groups it was made from (in memory only, for zoomed-in views)
+    groups: tuple[tuple[int, int, int, int], ...] = field(default=(), repr=False, compare=False)
 
     @staticmethod
     def of(groups: Sequence[Sequence[int]], total_cycles: int) -> UnitTimeline:
@@ -67,7 +69,8 @@ class UnitTimeline:
                     lo, s, e - s, stride, c
                 )
         intervals = tuple(merged_intervals(groups)) if count <= TIMELINE_MAX_INTERVALS else None
-        return UnitTimeline(busy, width, tuple(hist), intervals)
+        kept = tuple((int(a), int(b), int(st), int(c)) for a, b, st, c in groups)
+        return UnitTimeline(busy, width, tuple(hist), intervals, kept)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -74,6 +74,12 @@ def test_an_op_value_out_of_range_is_named(
     assert "\n" not in text
 
 
+def _rejects(path: Path, doc: dict[str, Any], message: str) -> None:
+    path.write_text(json.dumps(doc))
+    with pytest.raises(WorkloadError, match=message):
+        load_workload_trace(path)
+
+
 def test_huge_products_and_tensor_fields_are_named(
     tmp_path: Path, trace_doc: dict[str, Any]
 ) -> None:
@@ -83,9 +89,7 @@ def test_huge_products_and_tensor_fields_are_named(
     cols = big["op_columns"]
     for c in ("m", "n", "k"):
         big["ops"][i][cols.index(c)] = 2**31
-    path.write_text(json.dumps(big))
-    with pytest.raises(WorkloadError, match="multiply-accumulates"):
-        load_workload_trace(path)
+    _rejects(path, big, "multiply-accumulates")
     for edit, message in (
         (lambda t: t.__setitem__(2, [0, 4]), "shape: out of range"),
         (lambda t: t.__setitem__(3, -8), "bits: out of range"),
@@ -93,9 +97,7 @@ def test_huge_products_and_tensor_fields_are_named(
     ):
         bad = json.loads(json.dumps(trace_doc))
         edit(bad["ops"][i][cols.index("inputs")][0])
-        path.write_text(json.dumps(bad))
-        with pytest.raises(WorkloadError, match=message):
-            load_workload_trace(path)
+        _rejects(path, bad, message)
 
 
 def test_measured_fractions_and_scenario_are_checked(
@@ -105,15 +107,11 @@ def test_measured_fractions_and_scenario_are_checked(
     i = _matmul_row(trace_doc)
     bad = json.loads(json.dumps(trace_doc))
     bad["ops"][i][bad["op_columns"].index("measured")] = [1.5, 0.0, 1, 1, 1]
-    path.write_text(json.dumps(bad))
-    with pytest.raises(WorkloadError, match=r"measured\.weight_zero_fraction: not a fraction"):
-        load_workload_trace(path)
+    _rejects(path, bad, r"measured\.weight_zero_fraction: not a fraction")
     for field, value in (("batch", 2**40), ("gen_tokens", -1), ("prompt_tokens", 0)):
         bad = json.loads(json.dumps(trace_doc))
         bad[field] = value
-        path.write_text(json.dumps(bad))
-        with pytest.raises(WorkloadError, match=f"{field}: out of range"):
-            load_workload_trace(path)
+        _rejects(path, bad, f"{field}: out of range")
 
 
 def test_the_cli_prints_one_line_and_exits_2(tmp_path: Path, trace_doc: dict[str, Any]) -> None:
