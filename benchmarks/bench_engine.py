@@ -1,78 +1,200 @@
-"""Speed of whole-workload simulation, as ratios measured in one run.
+"""Speed and memory of whole-workload simulation (issue 11's targets), as ratios in one run.
 
-    python benchmarks/bench_engine.py
+    python benchmarks/bench_engine.py [--repeats 3] [--quick]
 
-Prints, for the ``fast`` fidelity: LLaMA-2 7B and 70B (512-token prefill + 128 decode steps on
-the 128x128 FP16 design) wall time and simulated cycles per wall-clock second; for the ``tile``
-fidelity (one simpy event per tile): one layer of LLaMA-2 7B (prefill of 512 tokens), with the
-ratio fast / tile measured on the same layer; and tersim's whole 7B run against SCALE-Sim's wall
-time on a single 512x4096x4096 GEMM (from tests/data/scalesim/timing.json, measured earlier on
-this machine: SCALE-Sim is not a dependency).
+Every case runs in a fresh child process (so its peak resident memory is its own, imports
+included), ``--repeats`` times; the table gives wall and CPU time (min and median over the
+repeats) and the peak RSS (max over the repeats), each against its baseline measured in the same
+run where there is one, and against the target:
+
+1. ``default``: what ``tersim run`` simulates by default (BitNet b1.58 3B, 512-token prompt +
+   128 generated tokens, on ternary-128x128-7nm and its FP16 baseline, fast fidelity), design
+   and baseline in one process, from the shapes to both records. Target: <= 1.0 s CPU, <= 200 MB.
+   The ``imports`` case (the same child, loading the configs and the pipeline, simulating
+   nothing) is the floor every case pays.
+2. ``llama-G``: LLaMA-2 7B on fp16-128x128-7nm, 512-token prompt + G generated tokens, for
+   G = 256, 512, 1024, 2048 (``--quick``: 256 and 512): CPU time per generated token shows
+   whether decode cost is linear in G. Target for G = 2048: <= 10 s, <= 300 MB.
+3. ``simpy``: the default workload on the simpy engine (``--fidelity run``) against ``default``
+   (the fast path), ratio of CPU times. Target: <= 10x, <= 1 GB.
+4. ``tile`` against ``fast`` on one LLaMA-2 7B layer (512-token prefill): the per-tile oracle's
+   cost, with equal cycles asserted.
+5. SCALE-Sim's wall time on one 512x4096x4096 GEMM (tests/data/scalesim/timing.json, measured
+   earlier on this machine: SCALE-Sim is not a dependency) against the whole LLaMA-2 7B run
+   of case 2 (G = 256).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import resource
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
 
-from tersim.config import load_hardware, load_workload  # noqa: E402
-from tersim.run.pipeline import run  # noqa: E402
-from tersim.sim import Fidelity  # noqa: E402
-from tersim.workload.trace import Phase  # noqa: E402
+DEFAULT_TARGET_CPU_S = 1.0
+DEFAULT_TARGET_MB = 200.0
+LLAMA_TARGET_S = 10.0
+LLAMA_TARGET_MB = 300.0
+SIMPY_TARGET_RATIO = 10.0
+SIMPY_TARGET_MB = 1024.0
 
 
-def _timed(**kwargs):  # type: ignore[no-untyped-def]
-    t0 = time.perf_counter()
-    rec = run(**kwargs)
-    return rec, time.perf_counter() - t0
+def _case(name: str) -> dict[str, object]:
+    """Run one case in this process; return what it measured."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    from tersim.config import load_hardware, load_workload
+    from tersim.run.pipeline import run
+    from tersim.sim import Fidelity
+    from tersim.workload.trace import Phase
+
+    def hw(n: str):  # type: ignore[no-untyped-def]
+        return load_hardware(ROOT / "hw_configs" / f"{n}.yaml")
+
+    def wl(n: str):  # type: ignore[no-untyped-def]
+        return load_workload(ROOT / "workloads" / f"{n}.yaml")
+
+    out: dict[str, object] = {"cycles": []}
+    if name in ("default", "simpy"):
+        fid = Fidelity.FAST if name == "default" else Fidelity.RUN
+        spec = wl("bitnet-b1.58-3b")
+        cycles = []
+        for design in ("ternary-128x128-7nm", "fp16-128x128-7nm"):
+            rec = run(hw(design), spec, prompt_tokens=512, gen_tokens=128, fidelity=fid)
+            cycles.append(rec.result.total_cycles)
+        out["cycles"] = cycles
+    elif name.startswith("llama-"):
+        g = int(name.split("-")[1])
+        rec = run(hw("fp16-128x128-7nm"), wl("llama2-7b"), prompt_tokens=512, gen_tokens=g)
+        out["cycles"] = [rec.result.total_cycles]
+    elif name in ("tile", "fast-layer"):
+        spec7 = wl("llama2-7b")
+        one = spec7.model_copy(
+            update={"architecture": spec7.architecture.model_copy(update={"layers": 1})}
+        )
+        fid = Fidelity.TILE if name == "tile" else Fidelity.FAST
+        rec = run(
+            hw("fp16-128x128-7nm"), one, phases=(Phase.PREFILL,), prompt_tokens=512,
+            gen_tokens=0, fidelity=fid,
+        )  # fmt: skip
+        out["cycles"] = [rec.result.total_cycles]
+    elif name != "imports":
+        raise SystemExit(f"unknown case {name}")
+    out["cpu_s"] = time.process_time() - c0
+    out["wall_s"] = time.perf_counter() - t0
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _measure(name: str, repeats: int) -> dict[str, object]:
+    """``repeats`` fresh children running case ``name``: min/median times, max RSS."""
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        p = subprocess.run(
+            [sys.executable, __file__, "--case", name], capture_output=True, text=True, check=True
+        )
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        r["process_wall_s"] = time.perf_counter() - t0
+        runs.append(r)
+    cpu = [float(r["cpu_s"]) for r in runs]
+    wall = [float(r["wall_s"]) for r in runs]
+    cycles = {tuple(r["cycles"]) for r in runs}  # type: ignore[arg-type]
+    assert len(cycles) == 1, f"{name}: cycles differ between repeats"
+    return {
+        "cpu_min": min(cpu),
+        "cpu_med": statistics.median(cpu),
+        "wall_min": min(wall),
+        "wall_med": statistics.median(wall),
+        "rss_mb": max(float(r["rss_mb"]) for r in runs),
+        "cycles": runs[0]["cycles"],
+    }
+
+
+def _line(label: str, m: dict[str, object], extra: str) -> None:
+    print(
+        f"  {label:14s} cpu {m['cpu_min']:7.2f} s (median {m['cpu_med']:7.2f})   wall "
+        f"{m['wall_min']:7.2f} s (median {m['wall_med']:7.2f})   peak {m['rss_mb']:6.0f} MB   "
+        f"{extra}"
+    )
 
 
 def main() -> None:
-    hw = load_hardware(ROOT / "hw_configs" / "fp16-128x128-7nm.yaml")
-    run(
-        hw=hw,
-        spec=load_workload(ROOT / "workloads" / "bitnet-b1.58-700m.yaml"),
-        prompt_tokens=8,
-        gen_tokens=1,
-    )  # warm-up (imports, numba)
-    print("fast fidelity, 512-token prefill + 128 decode steps, fp16-128x128-7nm:")
-    whole_7b = None
-    for name in ("llama2-7b", "llama2-70b"):
-        spec = load_workload(ROOT / "workloads" / f"{name}.yaml")
-        rec, wall = _timed(hw=hw, spec=spec, prompt_tokens=512, gen_tokens=128)
-        if name == "llama2-7b":
-            whole_7b = wall
-        cyc = rec.result.total_cycles
-        print(
-            f"  {name:11s} wall {wall:6.2f} s   simulated {cyc:,} cycles "
-            f"({cyc / wall:,.0f} cycles per wall second)"
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--case")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--skip", default="", help="comma-separated: llama, simpy, tile")
+    args = ap.parse_args()
+    if args.case:
+        print(json.dumps(_case(args.case)))
+        return
+    skip = set(filter(None, args.skip.split(",")))
+    rep = args.repeats
+    print(f"each case in a fresh process, {rep} repeats (cpu/wall: min and median; peak RSS):")
+    imp = _measure("imports", rep)
+    _line("imports", imp, "(the floor every case pays)")
+    base = _measure("default", rep)
+    c = float(base["cpu_min"])  # type: ignore[arg-type]
+    _line(
+        "default",
+        base,
+        f"cpu {c / DEFAULT_TARGET_CPU_S:.2f}x the {DEFAULT_TARGET_CPU_S} s target, peak "
+        f"{float(base['rss_mb']) / DEFAULT_TARGET_MB:.2f}x the {DEFAULT_TARGET_MB:.0f} MB target",  # type: ignore[arg-type]
+    )
+    llama_256 = None
+    if "llama" not in skip:
+        gens = (256, 512) if args.quick else (256, 512, 1024, 2048)
+        prev = None
+        for g in gens:
+            m = _measure(f"llama-{g}", 1 if g >= 1024 else rep)
+            cpu = float(m["cpu_min"])  # type: ignore[arg-type]
+            note = f"{(cpu - float(imp['cpu_min'])) / g * 1e3:.2f} ms cpu per generated token"  # type: ignore[arg-type]
+            if prev is not None:
+                note += f"; {cpu / prev:.2f}x the previous G (linear: about 2x)"
+            if g == 2048:
+                note += (
+                    f"; {cpu / LLAMA_TARGET_S:.2f}x the {LLAMA_TARGET_S:.0f} s target, peak "
+                    f"{float(m['rss_mb']) / LLAMA_TARGET_MB:.2f}x the {LLAMA_TARGET_MB:.0f} MB target"  # type: ignore[arg-type]
+                )
+            _line(f"llama2-7b G={g}", m, note)
+            prev = cpu
+            if g == 256:
+                llama_256 = float(m["wall_min"])  # type: ignore[arg-type]
+    if "simpy" not in skip:
+        m = _measure("simpy", rep)
+        assert m["cycles"] == base["cycles"], "simpy and fast cycles differ"
+        ratio = float(m["cpu_min"]) / c  # type: ignore[arg-type]
+        _line(
+            "simpy (run)",
+            m,
+            f"{ratio:.2f}x the fast path's cpu (target <= {SIMPY_TARGET_RATIO:.0f}x), peak "
+            f"{float(m['rss_mb']) / SIMPY_TARGET_MB:.2f}x the 1 GB target, same cycles",  # type: ignore[arg-type]
         )
-    spec7 = load_workload(ROOT / "workloads" / "llama2-7b.yaml")
-    one_layer = spec7.model_copy(
-        update={"architecture": spec7.architecture.model_copy(update={"layers": 1})}
-    )
-    kw = dict(hw=hw, spec=one_layer, phases=(Phase.PREFILL,), prompt_tokens=512, gen_tokens=0)
-    tile, t_tile = _timed(fidelity=Fidelity.TILE, **kw)
-    fast, t_fast = _timed(fidelity=Fidelity.FAST, **kw)
-    assert tile.result.total_cycles == fast.result.total_cycles
-    print("tile fidelity, one LLaMA-2 7B layer, 512-token prefill:")
-    print(
-        f"  tile {t_tile:6.2f} s   fast {t_fast:6.3f} s   fast is {t_tile / t_fast:,.0f}x "
-        f"faster, same cycles ({fast.result.total_cycles:,})"
-    )
-    timing = json.loads((ROOT / "tests" / "data" / "scalesim" / "timing.json").read_text())
-    sc = min(r["wall_s"] for r in timing["runs"])
-    assert whole_7b is not None
-    print("against SCALE-Sim (one 512x4096x4096 GEMM, 128x128, measured earlier on this VM):")
-    print(
-        f"  SCALE-Sim {sc:.0f} s for one GEMM; tersim {whole_7b:.2f} s for all of LLaMA-2 7B "
-        f"(prefill + 128 decode steps): {sc / whole_7b:,.0f}x"
-    )
+    if "tile" not in skip:
+        fast = _measure("fast-layer", rep)
+        tile = _measure("tile", 1)
+        assert tile["cycles"] == fast["cycles"]
+        _line("fast, 1 layer", fast, "LLaMA-2 7B, one layer, 512-token prefill")
+        ratio = (float(tile["cpu_min"]) - float(imp["cpu_min"])) / max(  # type: ignore[arg-type]
+            1e-9,
+            float(fast["cpu_min"]) - float(imp["cpu_min"]),  # type: ignore[arg-type]
+        )
+        _line("tile, 1 layer", tile, f"{ratio:,.0f}x the fast path (imports excluded), same cycles")
+
+    if llama_256 is not None:
+        timing = json.loads((ROOT / "tests" / "data" / "scalesim" / "timing.json").read_text())
+        sc = min(r["wall_s"] for r in timing["runs"])
+        print(
+            f"  SCALE-Sim {sc:.0f} s wall for one 512x4096x4096 GEMM (measured earlier); tersim "
+            f"{llama_256:.2f} s for all of LLaMA-2 7B (512 + 256): {sc / llama_256:,.0f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -508,16 +508,22 @@ def run(
 
 @contextlib.contextmanager
 def _at_lines_of(hw: object) -> Iterator[None]:
-    """A DesignError of a design given as a file is reported at that file's lines."""
+    """A DesignError of a design given as a file is reported at that file's lines, and so is a
+    ConfigError found after loading (its problems have no line: e.g. no unit runs an op)."""
+    from tersim.config.yaml_io import locate_problems
+    from tersim.shipped import resolve
+
     try:
         yield
     except DesignError as exc:
         if not isinstance(hw, str | Path):
             raise
-        from tersim.config.yaml_io import locate_problems
-        from tersim.shipped import resolve
-
         raise DesignError(locate_problems(resolve(hw, "hardware"), str(exc))) from None
+    except ConfigError as exc:
+        if not isinstance(hw, str | Path) or any(p.line is not None for p in exc.problems):
+            raise
+        text = "\n".join(f"{p.field}: {p.message}" for p in exc.problems)
+        raise DesignError(locate_problems(resolve(hw, "hardware"), text)) from None
 
 
 _RUN_ARGS = [

@@ -538,6 +538,9 @@ def run_cmd(
     threads: Annotated[int | None, typer.Option(help=_THREADS_HELP, min=1, max=MAX_JOBS)] = None,
     json_out: JsonOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
+    timeline_layer: Annotated[
+        int, typer.Option(help="The transformer layer the report's timelines show.", min=0)
+    ] = 0,
     csv_dir: Annotated[
         Path | None, typer.Option("--csv", help="Write runs.csv and ops.csv to this folder.")
     ] = None,
@@ -568,6 +571,11 @@ def run_cmd(
     from tersim.api import run as run_api
 
     spec = _load_spec(workload)
+    if report is not None and timeline_layer >= spec.architecture.layers:
+        raise TersimError(
+            f"--timeline-layer: {spec.name} has layers 0 to {spec.architecture.layers - 1} "
+            f"(got {timeline_layer})"
+        )
     source: object = trace_file
     if checkpoint is not None or prompt_ids is not None:
         if trace_file is not None:
@@ -638,7 +646,8 @@ def run_cmd(
     if report is not None:
         from tersim.report import write_run_report
 
-        write_run_report(doc, report)
+        runs = (res.record,) if res.baseline is None else (res.record, res.baseline)
+        write_run_report(doc, report, runs, timeline_layer)
         _out().print(f"wrote {report}", markup=False)
     if csv_dir is not None or parquet_dir is not None:
         _export(res.tables(), csv_dir, parquet_dir)
@@ -646,8 +655,12 @@ def run_cmd(
 
 @app.command("report")
 def report_cmd(
-    record: Annotated[
-        Path, typer.Argument(help="JSON written by tersim run --json, or a sweep's store.")
+    records: Annotated[
+        list[Path],
+        typer.Argument(
+            help="JSON written by tersim run --json (several: compared side by side), or a "
+            "sweep's store."
+        ),
     ],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="HTML file to write.")
@@ -658,17 +671,41 @@ def report_cmd(
     parquet_dir: Annotated[
         Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
     ] = None,
+    timeline_layer: Annotated[
+        int, typer.Option(help="The transformer layer the report's timelines show.", min=0)
+    ] = 0,
 ) -> None:
     """Make an HTML report, or CSV/Parquet tables, from a stored run record (or an HTML
-    report of a sweep's results store).
+    report of a sweep's results store); several records make one page comparing them.
 
-    Per-op tables are rebuilt by re-running the record's inputs (embedded in it) and checked
-    against the stored totals; a record that does not reproduce gets its summary table only.
+    Per-op figures and tables are rebuilt by re-running the record's inputs (embedded in it)
+    and checked against the stored totals; a record that does not reproduce gets its
+    record-level figures only.
     """
-    from tersim.report.html import load_run_json, write_run_report
+    from tersim.report.html import load_run_json, write_comparison_report, write_run_report
 
     if output is None and csv_dir is None and parquet_dir is None:
         raise TersimError("report: nothing to write (expected -o FILE.html, --csv or --parquet)")
+    if len(records) > 1:
+        if csv_dir is not None or parquet_dir is not None or output is None:
+            raise TersimError(
+                f"report: {len(records)} records make one comparison page (expected -o "
+                "FILE.html only; export tables one record at a time)"
+            )
+        for path in records:
+            if _is_sweep_store(path):
+                raise TersimError(f"{path}: a sweep store (expected run records to compare)")
+        docs = [load_run_json(path) for path in records]
+        try:
+            write_comparison_report(docs, [p.stem for p in records], output)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise TersimError(
+                f"report: one of the records is not a complete tersim run record (got a "
+                f"problem with {exc!r}; expected the JSON written by tersim run --json)"
+            ) from None
+        _out().print(f"wrote {output}", markup=False)
+        return
+    record = records[0]
     if _is_sweep_store(record):
         if output is None:
             raise TersimError(
@@ -686,7 +723,8 @@ def report_cmd(
     doc = load_run_json(record)
     if output is not None:
         try:
-            write_run_report(doc, output)
+            with _err().status("simulating the record again for its per-op figures..."):
+                write_run_report(doc, output, layer=timeline_layer)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise TersimError(
                 f"{record}: not a complete tersim run record (got a problem with {exc!r}; "

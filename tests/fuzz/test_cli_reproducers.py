@@ -174,3 +174,26 @@ def test_a_sweep_name_cannot_place_its_store_outside_reports(
     assert res.exit_code == 0, res.stderr
     made = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.sqlite"))
     assert len(made) == 1 and made[0].startswith("work/reports/"), made
+
+
+def test_a_design_whose_units_cannot_run_an_op_names_its_file(tmp_path: Path) -> None:
+    """Found by the long fuzz: a vector unit whose `runs` list lacks `residual` (and no other
+    unit runs it) is found while mapping; the error names the design file, not the design."""
+    import yaml
+
+    doc = yaml.safe_load(TINY_HARDWARE.read_text())
+    doc.setdefault("vector_unit", {})["runs"] = [
+        "embedding",
+        "norm",
+        "quantize",
+        "rope",
+        "softmax",
+        "activation",
+        "rescale",
+        "matmul",
+    ]
+    hw = tmp_path / "no-residual.yaml"
+    hw.write_text(yaml.safe_dump(doc, sort_keys=False))
+    args = ["run", "--hw", str(hw), "--workload", str(TINY_WORKLOAD), "--baseline", "none"]
+    line = _one_line_error(run_in_process([*args, "--prompt-tokens", "4", "--gen-tokens", "1"]))
+    assert line.startswith(f"{hw}:") and "no unit can run residual" in line, line

@@ -18,6 +18,15 @@ are not supported (the loaders reject them).
 value as it is read (one pass over the table, which is the cost of a decode step's LM head).
 Its sums are float32 in a different order than BLAS's, so logits agree with a float32 BLAS
 product to float32 rounding, not bit for bit.
+
+:func:`half_from_double` narrows a float64 to the nearest half (ties to even), directly from
+the float64's bits, as NumPy's ``astype(np.float16)`` does (F16C converts only from float32, and
+rounding to float32 first would round twice). With the 53-bit significand ``m`` and unbiased
+exponent ``E``: a half in the normal range (``E >= -14``) keeps ``m >> 42`` (11 bits, the
+implicit one included) and its bits are ``((E + 14) << 10) + (m >> 42)`` after rounding (the
+implicit bit carries into the exponent field, and a rounding carry moves on to the next binade
+or to infinity, 0x7c00, by itself); below it the half is subnormal, ``m >> (28 - E)`` units of
+2**-24. NaN becomes the quiet half NaN 0x7e00.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from tersim.functional.intrinsics import HAS_F16C, bits_float, half_bits_float
+from tersim.functional.intrinsics import HAS_F16C, bits_float, double_bits, half_bits_float
 
 
 @numba.njit(cache=True, nogil=True)
@@ -48,6 +57,52 @@ def _half_float_f16c(h):  # pragma: no cover - compiled
 
 #: float32 value of a half's bit pattern (uint16), exact: F16C where the CPU has it.
 half_float = _half_float_f16c if HAS_F16C else _half_float_int
+
+
+@numba.njit(cache=True, nogil=True)
+def half_from_double(x):  # pragma: no cover - compiled
+    """The bit pattern (uint16) of the half nearest to float64 ``x``, ties to even (module
+    docstring)."""
+    b = double_bits(x)
+    sign = np.uint16((b >> np.uint64(48)) & np.uint64(0x8000))
+    exp = np.int64((b >> np.uint64(52)) & np.uint64(0x7FF))
+    frac = b & np.uint64((1 << 52) - 1)
+    if exp == 0x7FF:
+        return np.uint16(sign | (0x7E00 if frac else 0x7C00))
+    e = exp - 1023
+    m = frac | np.uint64(1 << 52)
+    if e >= -14:
+        shift = 42
+        base = (e + 14) << 10
+    else:
+        shift = 28 - e
+        base = 0
+        if shift >= 54 or exp == 0:  # below 2**-25 (or a float64 subnormal): rounds to zero
+            return sign
+    r = np.int64(m >> np.uint64(shift))
+    rem = m & np.uint64((1 << shift) - 1)
+    half = np.uint64(1 << (shift - 1))
+    if rem > half or (rem == half and r & 1):
+        r += 1
+    bits = base + r
+    if e >= -14 and bits >= 0x7C00:
+        bits = 0x7C00
+    return np.uint16(sign | np.uint16(bits))
+
+
+@numba.njit(cache=True, nogil=True)
+def _narrow(x, out):  # pragma: no cover - compiled
+    for i in range(x.size):
+        out[i] = half_from_double(x[i])
+
+
+def double_to_half(x: np.ndarray) -> np.ndarray:
+    """float16 copy of a float64 array, rounded as :func:`half_from_double` (any shape)."""
+    a = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty(a.shape, dtype=np.uint16)
+    if a.size:
+        _narrow(a.reshape(-1), out.reshape(-1))
+    return out.view(np.float16)
 
 
 @numba.njit(cache=True, nogil=True)

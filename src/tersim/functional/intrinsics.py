@@ -9,7 +9,7 @@
 - :func:`mul32`: a wrapping 32-bit product (Numba types ``uint32 * uint32`` as 64-bit, which
   does not vectorize to 32-bit lanes).
 - :func:`float_bits`, :func:`bits_float`: bitcasts between float32 and uint32 (Numba has no
-  scalar view).
+  scalar view); :func:`double_bits`: float64 to uint64.
 - :func:`half_bits_float`: the float32 value of a half's bit pattern via LLVM's ``fpext`` from
   ``half``, which compiles to the F16C instruction ``vcvtph2ps`` (8 halves at once). Use it only
   where :data:`HAS_F16C`; elsewhere LLVM would call a runtime function Numba does not link.
@@ -123,6 +123,17 @@ def bits_float(typingctx, value):  # type: ignore[no-untyped-def]
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         return builder.bitcast(args[0], ir.FloatType())
+
+    return sig, codegen
+
+
+@intrinsic
+def double_bits(typingctx, value):  # type: ignore[no-untyped-def]
+    """The bit pattern of a float64 as uint64 (a bitcast)."""
+    sig = types.uint64(types.float64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.bitcast(args[0], ir.IntType(64))
 
     return sig, codegen
 

@@ -31,7 +31,7 @@ import numba
 import numpy as np
 
 from tersim.errors import WorkloadError
-from tersim.functional.attention import attend_cache
+from tersim.functional.attention import attend_cache, attend_dense
 from tersim.functional.fp16 import half_float
 from tersim.functional.quant import quantize_activations
 from tersim.workload.layer import CacheSlot
@@ -150,7 +150,12 @@ class KVCache:
 
     def attend(self, layer: int, q: np.ndarray, start: int) -> np.ndarray:
         """Causal attention of ``q`` (B, T, heads, D) at positions ``start..`` over this
-        layer's cache as stored (``attention.py``); (B, T, heads * D) float64."""
+        layer's cache (``attention.py``): read as stored for T = 1, dequantized
+        (:meth:`read`) into NumPy products for T > 1; (B, T, heads * D) float64."""
+        t = int(q.shape[1])
+        if t > 1:  # several queries per sequence: dequantize once, BLAS products
+            keys, values = self.read(layer, start + t)
+            return attend_dense(q, keys, values, start)
         half = self.bits == 16
         return attend_cache(
             q,

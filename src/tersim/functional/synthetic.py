@@ -155,7 +155,8 @@ def _irwin_hall(k1, k2, out):  # pragma: no cover - compiled
         h = _mix(np.uint32(mul32(np.uint32(i), m1) + m2))
         s = np.int32(np.uint32(h & byte) + np.uint32((h >> np.uint32(8)) & byte))
         s = np.int32(s + np.int32((h >> np.uint32(16)) & byte) + np.int32(h >> np.uint32(24)))
-        f = float_bits(np.float32(s - 510) * np.float32(2.0**-13))
+        centred = np.int32(s - np.int32(510))  # int32: an int64 here made the conversion scalar
+        f = float_bits(np.float32(centred) * np.float32(2.0**-13))
         exponent = np.uint32(np.uint32(f >> np.uint32(23)) & byte) - np.uint32(112)
         half = np.uint32(np.uint32(f >> np.uint32(16)) & np.uint32(0x8000))
         half |= np.uint32(exponent << np.uint32(10)) | np.uint32(

@@ -41,8 +41,10 @@ lists the ops of :func:`tersim.workload.trace.trace_shapes` by construction of t
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -51,12 +53,22 @@ import numpy as np
 from tersim.config.enums import FFNType, ScaleGranularity, WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
+from tersim.functional import decode
+from tersim.functional.attention import attend_dense
 from tersim.functional.blas import single_blas_thread
 from tersim.functional.fp16 import half_to_float, lm_head_f16
-from tersim.functional.kernels import ternary_matmul
+from tersim.functional.kernels import PARALLEL_MIN_WORK, ternary_matmul
 from tersim.functional.kvcache import KVCache
 from tersim.functional.packing import PackedTernary, pack_ternary
 from tersim.functional.quant import EPS, QuantizedActivations, quantize_activations
+from tersim.functional.rowops import (
+    ACTIVATION_CODE,
+    activation_rows,
+    norm_rows,
+    rescale_rows,
+    rope_rows,
+    rope_table,
+)
 from tersim.functional.synthetic import synthetic_table, synthetic_ternary, tensor_key
 from tersim.functional.threads import KernelThreads
 from tersim.workload.formats import Formats
@@ -78,6 +90,13 @@ NORM_EPS = 1e-5
 ACT_DTYPE = np.float64
 #: Weights quantized per column block of at most this many elements (bounds temporary memory).
 QUANT_CHUNK_ELEMENTS = 1 << 21
+#: Decode shares its matmuls with helper threads (op by op) only when a layer has at least
+#: this many packed bytes of shareable weights. Op by op costs about 0.8 ms more per layer than
+#: the fused call (measured, a 700M decode step: 52 ms against 32 ms on the 2-core machine of
+#: ``benchmarks/``); a second thread saves at best half the time of streaming the shared
+#: weights at the kernel's ~10 GB/s: 0.25 ms for a 700M layer (4.7 MB), 1.5 ms for a 3B layer
+#: (31 MB).
+SHARE_MIN_LAYER_BYTES = 16 << 20
 #: Weight formats the functional model runs.
 MEASURABLE_FORMATS = (WeightFormat.TERNARY, WeightFormat.BINARY)
 
@@ -424,7 +443,14 @@ def bitlinear(
     helper threads the kernel may share a large matmul with.
     """
     acc, counts = ternary_matmul(qa.values, w.packed, threads)  # (M, N) int32
-    y = acc * (qa.scale.astype(np.float64) * w.scale.astype(np.float64))  # (M, N): one pass
+    y = np.empty(acc.shape, ACT_DTYPE)  # acc * (act scale * weight scale), in one pass
+    rows = qa.values.reshape(-1, qa.values.shape[-1]).shape[0]
+    rescale_rows(
+        acc,
+        np.ascontiguousarray(qa.scale, np.float32).reshape(rows, 1),
+        np.ascontiguousarray(w.scale, np.float32).reshape(1, -1),
+        y,
+    )
     measured = Measured(
         weight_zero_fraction=w.zero_fraction,
         act_sparsity=(qa.values.size - np.count_nonzero(qa.values)) / max(1, qa.values.size),
@@ -432,7 +458,7 @@ def bitlinear(
         subs=counts.sub,
         skips=counts.skip,
     )
-    return y.astype(ACT_DTYPE), measured
+    return y, measured
 
 
 def rope(x: np.ndarray, start: int, theta: float, rotary_dim: int | None = None) -> np.ndarray:
@@ -458,25 +484,10 @@ def rope(x: np.ndarray, start: int, theta: float, rotary_dim: int | None = None)
 
 
 def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:
-    """Causal attention of ``q`` (B, T, heads, D) at positions ``start..`` over the cache.
-
-    ``keys``, ``values``: (B, kv_heads, start + T, D). Query head ``h`` reads KV head
-    ``h // (heads // kv_heads)``. Returns (B, T, heads * D).
-    """
-    b, t, heads, d = q.shape
-    kvh, ctx = keys.shape[1], keys.shape[2]
-    g = heads // kvh
-    qh = q.reshape(b, t, kvh, g, d).transpose(0, 2, 3, 1, 4)  # (B, kvh, g, T, D)
-    scores = qh @ keys[:, :, None].swapaxes(-1, -2)  # (B, kvh, g, T, ctx)
-    scores /= math.sqrt(d)  # in place from here on: the same operations, no temporaries
-    future = np.arange(ctx)[None, :] > (start + np.arange(t))[:, None]  # (T, ctx)
-    if future.any():
-        scores[..., future] = -np.inf
-    scores -= scores.max(axis=-1, keepdims=True)
-    np.exp(scores, out=scores)
-    scores /= scores.sum(axis=-1, keepdims=True)  # probabilities (B, kvh, g, T, ctx)
-    out = scores @ values[:, :, None]  # (B, kvh, g, T, D)
-    return out.transpose(0, 3, 1, 2, 4).reshape(b, t, heads * d)
+    """Causal attention of ``q`` (B, T, heads, D) at positions ``start..`` over float64
+    ``keys``, ``values`` (B, kv_heads, start + T, D): :func:`~tersim.functional.attention.
+    attend_dense`, the NumPy definition. Returns (B, T, heads * D)."""
+    return attend_dense(q, keys, values, start)
 
 
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:
@@ -506,6 +517,58 @@ def lm_head(x: np.ndarray, table: np.ndarray) -> np.ndarray:
     return lm_head_f16(x32, table)  # (B, V)
 
 
+_NO_BIAS = np.zeros(0, np.float32)
+_NO_SCALES = np.zeros((0, 1, 1, 1), np.float32)
+
+
+def _norm_rows(x: np.ndarray, w: Norm) -> np.ndarray:
+    """:func:`norm` of the rows of ``x`` (R, D) as the model computes it (``rowops.py``)."""
+    xa = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty_like(xa)
+    bias = _NO_BIAS if w.bias is None else np.ascontiguousarray(w.bias, np.float32)
+    norm_rows(
+        xa, np.ascontiguousarray(w.weight, np.float32), bias, w.bias is not None, NORM_EPS, out
+    )
+    return out
+
+
+def _fused_args(lw: LayerWeights, rows: int) -> decode.LayerArgs:
+    """The constant arguments of one fused layer (``decode.LayerArgs``) for ``rows`` tokens."""
+    norms: list[np.ndarray] = []
+    for n in (lw.attn_norm, lw.attn_sub_norm, lw.ffn_norm, lw.ffn_sub_norm):
+        for part in (None, None) if n is None else (n.weight, n.bias):
+            norms.append(_NO_BIAS if part is None else np.ascontiguousarray(part, np.float32))
+    linears = [getattr(lw, name) for name in _LINEAR_NAMES]
+    present = [lin for lin in linears if lin is not None]
+    dtype = present[0].packed.data.dtype
+    datas = tuple(np.zeros(0, dtype) if lin is None else lin.packed.data for lin in linears)
+    scales = tuple(
+        np.ones((1, 1), np.float32) if lin is None else np.ascontiguousarray(lin.scale, np.float32)
+        for lin in linears
+    )
+    shapes = [
+        None
+        if lin is None
+        else (*lin.shape, lin.packed.trits_per_element, lin.packed.rows, lin.packed.data.itemsize)
+        for lin in linears
+    ]
+    measured = tuple(
+        None
+        if lin is None
+        else (
+            lin.zero_fraction,
+            lin.shape[0],
+            lin.packed.plus_count,
+            lin.packed.minus_count,
+            lin.packed.zero_count,
+        )
+        for lin in linears
+    )
+    return decode.LayerArgs(
+        tuple(norms), datas, scales, decode.linear_table(shapes, rows), measured
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # The model
 # ---------------------------------------------------------------------------------------------
@@ -520,6 +583,11 @@ class TernaryModel:
     config: ModelConfig
     weights: ModelWeights = field(repr=False)
     threads: KernelThreads | None = field(default=None, repr=False, compare=False)
+    #: Decode steps run each layer as one compiled call (``decode.py``) unless helper threads
+    #: would share the matmuls; False: always op by op (the tests compare the two).
+    fused_decode: bool = field(default=True, compare=False)
+    #: Per-model constants built on first use: the RoPE table, the fused layers' arguments.
+    _memo: dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         """Fail fast on weights that do not fit the config (so the ops match the shapes)."""
@@ -528,6 +596,15 @@ class TernaryModel:
             raise WorkloadError(
                 f"{self.config.name}: weights do not fit the model: " + "; ".join(problems)
             )
+
+    def rope_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(cos, sin)`` of every position of the context (``rowops.rope_table``)."""
+        tables = self._memo.get("rope")
+        if tables is None:
+            c = self.config
+            tables = rope_table(c.rope_theta, c.rotary_dim, c.max_context)
+            self._memo["rope"] = tables
+        return tables  # type: ignore[return-value]
 
     @classmethod
     def synthetic(
@@ -591,10 +668,109 @@ class TernaryModel:
             )
 
         tb.begin_pass(tb.phase, tb.step, t, ctx)
-        ex = _Executor(self, tok, cache, start, tb)
-        logits = forward_pass(ex, self.spec.architecture, on_layer)
+        if t == 1 and not self._sharing():
+            out = self._decode_fused(tok[:, 0], cache, tb, on_layer)
+        else:
+            ex = _Executor(self, tok, cache, start, tb)
+            out = _Executor._rows(forward_pass(ex, self.spec.architecture, on_layer))
         cache.length = ctx
-        return _Executor._rows(logits)  # (B, V)
+        return out  # (B, V)
+
+    def _shared_bytes(self) -> int:
+        """Packed bytes of the largest layer's linears that are big enough to share
+        (``kernels.PARALLEL_MIN_WORK`` for one token; memoized)."""
+        got = self._memo.get("shared_bytes")
+        if got is None:
+            got = max(
+                (
+                    sum(
+                        lin.packed.nbytes
+                        for name in _LINEAR_NAMES
+                        if (lin := getattr(lw, name)) is not None
+                        and lin.shape[0] * lin.shape[1] >= PARALLEL_MIN_WORK
+                    )
+                    for lw in self.weights.layers
+                ),
+                default=0,
+            )
+            self._memo["shared_bytes"] = got
+        return got  # type: ignore[return-value]
+
+    def _sharing(self) -> bool:
+        """Whether decode runs op by op: when ``fused_decode`` is off, or when a layer has at
+        least ``SHARE_MIN_LAYER_BYTES`` of weights to share and helper threads would get a core
+        now; otherwise each layer is one compiled call (``decode.py``)."""
+        if not self.fused_decode:
+            return True
+        if self._shared_bytes() < SHARE_MIN_LAYER_BYTES:
+            return False
+        return self.threads is not None and self.threads.helpers_available() > 0
+
+    def _layer_args(self, batch: int) -> list[decode.LayerArgs]:
+        """The constant arguments of the fused layers for ``batch`` sequences (memoized)."""
+        key = ("layers", batch)
+        args = self._memo.get(key)
+        if args is None:
+            args = [_fused_args(lw, batch) for lw in self.weights.layers]
+            self._memo[key] = args
+        return args  # type: ignore[return-value]
+
+    def _decode_fused(
+        self,
+        tokens: np.ndarray,
+        cache: KVCache,
+        tb: TraceBuilder,
+        on_layer: Callable[[int], None] | None,
+    ) -> np.ndarray:
+        """One decode step of ``tokens`` (B,) with every layer fused (``decode.py``); records
+        the pass's ops in ``tb`` and returns the logits (B, V)."""
+        cfg, w = self.config, self.weights
+        b, start = int(tokens.shape[0]), cache.length
+        x = half_to_float(w.embed[tokens]).astype(ACT_DTYPE)  # (B, H)
+        cos, sin = self.rope_tables()
+        conf = np.zeros(decode.CONFIG_SIZE, np.int64)
+        conf[decode.C_HEADS], conf[decode.C_KV_HEADS] = cfg.heads, cfg.kv_heads
+        conf[decode.C_HEAD_DIM], conf[decode.C_ROTARY] = cfg.head_dim, cfg.rotary_dim
+        conf[decode.C_ACT_Q], conf[decode.C_KV_BITS] = 2 ** (cfg.act_bits - 1) - 1, cache.bits
+        conf[decode.C_ACT_CODE] = ACTIVATION_CODE[cfg.ffn_type]
+        conf[decode.C_LAYERNORM], conf[decode.C_SUBLAYER] = cfg.layernorm, cfg.sublayer_norm
+        conf[decode.C_PARALLEL], conf[decode.C_GATED] = cfg.parallel_attention, cfg.gated
+        conf[decode.C_START] = start
+        zeros = np.zeros((cfg.layers, 4), np.int64)
+        half = cache.bits == 16
+        for i, la in enumerate(self._layer_args(b)):
+            keys, values = cache.keys[i], cache.values[i]
+            x = decode._layer(
+                x,
+                la.norms,
+                la.datas,
+                la.scales,
+                la.lins,
+                keys.view(np.uint16) if half else keys,
+                values.view(np.uint16) if half else values,
+                _NO_SCALES if half else cache.key_scales[i],
+                _NO_SCALES if half else cache.value_scales[i],
+                cos,
+                sin,
+                conf,
+                NORM_EPS,
+                zeros[i],
+            )
+            if x.shape[0] != b:
+                raise WorkloadError("x: contains NaN or infinite values")
+            if on_layer is not None:
+                on_layer(i)
+        x = _norm_rows(x, w.final_norm)
+        logits = lm_head(x, w.lm_head)  # (B, V)
+        measured = {}
+        for i, la in enumerate(self._layer_args(b)):
+            for name, m in zip(_LINEAR_NAMES, la.measured, strict=True):
+                if m is not None:
+                    zf, k, plus, minus, zero = m
+                    sparsity = int(zeros[i, decode.INPUT_OF[name]]) / max(1, b * k)
+                    measured[(i, name)] = Measured(zf, sparsity, b * plus, b * minus, b * zero)
+        forward_pass(decode._Recorder(tb, measured), self.spec.architecture)
+        return logits
 
 
 @dataclass(frozen=True)
@@ -637,7 +813,7 @@ class _Executor:
 
     def norm(self, layer: int, name: str, x: _Value, weight: str) -> _Value:
         w = self.model.weights.final_norm if layer < 0 else getattr(self._layer(layer), weight)
-        return _Value(norm(self._rows(x), w), self.tb.norm(layer, name, x.tensor, weight))
+        return _Value(_norm_rows(self._rows(x), w), self.tb.norm(layer, name, x.tensor, weight))
 
     def quant(self, layer: int, name: str, x: _Value) -> _Value:
         q = quantize_activations(self._rows(x), self.model.config.act_bits)  # (B*T, H) int
@@ -667,12 +843,15 @@ class _Executor:
         self.cache.write_one(slot, layer, self.start, heads)  # (B, kvh, T, D)
 
     def rope(self, layer: int, name: str, q: _Value, k: _Value) -> _Value:
-        cfg, (b, t) = self.model.config, self._bt
-        theta, rd = cfg.rope_theta, cfg.rotary_dim
-        q4 = rope(self._rows(q).reshape(b, t, cfg.heads, cfg.head_dim), self.start, theta, rd)
-        k4 = rope(self._rows(k).reshape(b, t, cfg.kv_heads, cfg.head_dim), self.start, theta, rd)
-        self._store(CacheSlot.K, layer, k4.reshape(b * t, -1))
-        return _Value(q4.reshape(b * t, -1), self.tb.rope(layer, name, q.tensor, k.tensor))
+        cfg, t = self.model.config, self._bt[1]
+        cos, sin = self.model.rope_tables()
+        d, rd = cfg.head_dim, cfg.rotary_dim
+        qr, kr = (np.ascontiguousarray(self._rows(v)) for v in (q, k))  # (B*T, heads*D)
+        q_out, k_out = np.empty_like(qr), np.empty_like(kr)
+        rope_rows(qr, cfg.heads, d, rd, cos, sin, self.start, t, q_out)
+        rope_rows(kr, cfg.kv_heads, d, rd, cos, sin, self.start, t, k_out)
+        self._store(CacheSlot.K, layer, k_out)
+        return _Value(q_out, self.tb.rope(layer, name, q.tensor, k.tensor))
 
     def attention(self, layer: int, q: _Value) -> _Value:
         cfg, (b, t) = self.model.config, self._bt
@@ -681,8 +860,10 @@ class _Executor:
         return _Value(att, self.tb.attention(layer, q.tensor))
 
     def activation(self, layer: int, name: str, gate: _Value | None, up: _Value) -> _Value:
-        g = None if gate is None else self._rows(gate)
-        a = ffn_activation(self.model.config.ffn_type, g, self._rows(up))  # (B*T, F)
+        u = np.ascontiguousarray(self._rows(up))  # (B*T, F)
+        g = np.empty((0, u.shape[1])) if gate is None else np.ascontiguousarray(self._rows(gate))
+        a = np.empty_like(u)
+        activation_rows(ACTIVATION_CODE[self.model.config.ffn_type], g, u, a)
         gt = None if gate is None else gate.tensor
         return _Value(a, self.tb.activation(layer, name, gt, up.tensor))
 
@@ -742,9 +923,38 @@ def trace_model(
             f"prompt: {prompt.shape[0]} sequences of {prompt.shape[1]} tokens, but the scenario "
             f"has batch {batch} and prompt_tokens {prompt_tokens} (expected them to agree)"
         )
-    decode = Phase.DECODE in phases and gen_tokens > 0
+    with _no_cyclic_gc():
+        return _run_scenario(model, phases, prompt, prompt_tokens, gen_tokens, batch, progress)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Python's cycle collector paused for the body (restored after). A measured trace
+    allocates a few objects per op (no cycles), and with the trace growing to ~10**5 ops every
+    full collection walks all of them: 15% of a 700M decode step's recording, measured."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _run_scenario(
+    model: TernaryModel,
+    phases: tuple[Phase, ...],
+    prompt: np.ndarray,
+    prompt_tokens: int,
+    gen_tokens: int,
+    batch: int,
+    progress: Progress | None,
+) -> Workload:
+    """The body of :func:`trace_model` (arguments checked)."""
+    spec = model.spec
+    decoding = Phase.DECODE in phases and gen_tokens > 0
     tb = TraceBuilder(spec, model.formats, batch)
-    cache = model.new_cache(batch, prompt_tokens + (gen_tokens if decode else 0))
+    cache = model.new_cache(batch, prompt_tokens + (gen_tokens if decoding else 0))
     layers = model.config.layers
 
     def prefill_layer(layer: int) -> None:
@@ -756,7 +966,7 @@ def trace_model(
     logits = model.forward(
         prompt, cache, tb if Phase.PREFILL in phases else scratch, on_layer=prefill_layer
     )
-    if decode:
+    if decoding:
         tb.phase = Phase.DECODE
         for step in range(gen_tokens):
             tb.step = step

@@ -7,6 +7,7 @@ energy by hand from a JSON record.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
 from tersim.config.enums import BufferRole, DramOperand
@@ -37,6 +38,10 @@ class PECounts:
 
     def __add__(self, other: PECounts) -> PECounts:
         return PECounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def times(self, k: int) -> PECounts:
+        """``k`` times these actions."""
+        return PECounts(*(getattr(self, f.name) * k for f in fields(self)))
 
     def to_json(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -100,28 +105,45 @@ class ActionCounts:
         }
 
 
-def sum_counts(items: list[ActionCounts], cycles: int = 0) -> ActionCounts:
-    """The sum of many counts, with ``cycles`` set."""
+def sum_counts(items: Iterable[ActionCounts], cycles: int = 0) -> ActionCounts:
+    """The sum of many counts, with ``cycles`` set. Counts are plain integers, so each distinct
+    object is added once, times how often it occurs (ops mapped alike share their counts)."""
+    distinct: dict[int, ActionCounts] = {}
+    times: dict[int, int] = {}
+    for c in items:
+        k = id(c)
+        if k in times:
+            times[k] += 1
+        else:
+            distinct[k] = c
+            times[k] = 1
+    return sum_counts_times(((c, times[k]) for k, c in distinct.items()), cycles)
+
+
+def sum_counts_times(items: Iterable[tuple[ActionCounts, int]], cycles: int = 0) -> ActionCounts:
+    """The sum of counts each taken a number of times (``(counts, times)`` pairs)."""
     pe: dict[str, PECounts] = {}
     by_unit: dict[str, dict[str, PECounts]] = {}
     vec_ops = vec_macs = 0
     sram_r, sram_w = buffer_bytes(), buffer_bytes()
     dram_r, dram_w = dram_bytes(), dram_bytes()
-    for c in items:
+    for c, n in items:
         for kind, p in c.pe_by_kind.items():
+            p = p if n == 1 else p.times(n)
             pe[kind] = pe[kind] + p if kind in pe else p
         for unit, kinds in c.pe_by_unit.items():
             u = by_unit.setdefault(unit, {})
             for kind, p in kinds.items():
+                p = p if n == 1 else p.times(n)
                 u[kind] = u[kind] + p if kind in u else p
-        vec_ops += c.vector_ops
-        vec_macs += c.vector_macs
+        vec_ops += c.vector_ops * n
+        vec_macs += c.vector_macs * n
         for role in _ROLES:
-            sram_r[role] += c.sram_read_bytes[role]
-            sram_w[role] += c.sram_write_bytes[role]
+            sram_r[role] += c.sram_read_bytes[role] * n
+            sram_w[role] += c.sram_write_bytes[role] * n
         for operand in _OPERANDS:
-            dram_r[operand] += c.dram_read_bytes[operand]
-            dram_w[operand] += c.dram_write_bytes[operand]
+            dram_r[operand] += c.dram_read_bytes[operand] * n
+            dram_w[operand] += c.dram_write_bytes[operand] * n
     return ActionCounts(
         pe_by_kind=pe,
         pe_by_unit=by_unit,

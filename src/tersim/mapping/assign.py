@@ -34,7 +34,7 @@ from itertools import groupby
 
 from tersim.config.enums import OrderRule
 from tersim.hw.units import ComputeUnit
-from tersim.mapping.schedule import OpSchedule, QueueItem, op_by_op
+from tersim.mapping.schedule import OpSchedule, QueueItem, SegmentPlan, SegmentRef, op_by_op
 from tersim.workload.ops import Op
 
 # per op: unit name; priority order; the queue (ops relative to the segment)
@@ -102,15 +102,16 @@ def interleave(
         return (start[i] + dur[i] * k // total[i], rank[i], k)
 
     def last_before(i: int, k: int, limit: tuple[int, int, int]) -> int:
-        """The largest tile index ``j >= k`` of op ``i`` whose key is below ``limit``."""
-        lo, hi = k, total[i] - 1
-        while lo < hi:  # keys grow with the tile index
-            mid = (lo + hi + 1) // 2
-            if key(i, mid) < limit:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        """The largest tile index ``j >= k`` of op ``i`` whose key is below ``limit`` (tile
+        ``k``'s is): time ``start + floor(dur j / T)`` below the limit's, or equal to it with
+        a smaller rank (two entries of one op are never both in the heap)."""
+        lt, lr, _ = limit
+        s, d, t = start[i], dur[i], total[i]
+        bound = lt - s + (1 if rank[i] < lr else 0)  # floor(d j / t) < bound
+        if bound <= 0:
+            return k
+        j = t - 1 if d == 0 else min(t - 1, (bound * t - 1) // d)
+        return j if j > k else k
 
     heap = [(key(i, 0), i, 0) for i in range(len(ops))]
     heapq.heapify(heap)
@@ -169,22 +170,33 @@ def plan_segments(
     deps: Sequence[tuple[int, ...]],
     units: tuple[ComputeUnit, ...],
     rule: OrderRule,
-) -> tuple[list[str], tuple[int, ...], tuple[QueueItem, ...]]:
-    """Every op's unit, the priority order and the DMA queue of the whole workload (segments
-    in program order; identical segments are planned once)."""
+) -> tuple[list[str], tuple[int, ...], tuple[SegmentRef, ...]]:
+    """Every op's unit, the priority order and the DMA queue of the whole workload, segment by
+    segment in program order. Identical segments (the same op mappings and dependencies
+    relative to the segment) are planned once and share one :class:`SegmentPlan`."""
     rank = {u.name: k for k, u in enumerate(units)}
     choice: list[str] = [""] * len(ops)
     order: list[int] = []
-    queue: list[QueueItem] = []
+    refs: list[SegmentRef] = []
     memo: dict[tuple[object, ...], Plan] = {}
+    shared: dict[tuple[object, ...], SegmentPlan] = {}
     for a, b in segment_bounds(ops):
-        local = tuple(tuple(d - a for d in deps[i] if d >= a) for i in range(a, b))
-        key = (tuple(id(options[i]) for i in range(a, b)), local)
+        ext = sorted({d for i in range(a, b) for d in deps[i] if d < a})
+        xidx = {d: -1 - k for k, d in enumerate(ext)}
+        rel = tuple(tuple(d - a if d >= a else xidx[d] for d in deps[i]) for i in range(a, b))
+        local = tuple(tuple(d for d in ds if d >= 0) for ds in rel)
+        ids = tuple(id(options[i]) for i in range(a, b))
+        key = (ids, local)
         plan = memo.get(key)
         if plan is None:
             plan = memo[key] = plan_segment(options[a:b], local, rank, rule)
         units_of, seg_order, seg_queue = plan
         choice[a:b] = units_of
         order.extend(a + k for k in seg_order)
-        queue.extend(QueueItem(a + it.op, it.run, it.first, it.count) for it in seg_queue)
-    return choice, tuple(order), tuple(queue)
+        skey = (ids, rel)
+        sp = shared.get(skey)
+        if sp is None:
+            chosen = tuple(options[i][u] for i, u in zip(range(a, b), units_of, strict=True))
+            sp = shared[skey] = SegmentPlan(chosen, rel, seg_queue)
+        refs.append(SegmentRef(a, sp, tuple(ext)))
+    return choice, tuple(order), tuple(refs)

@@ -632,19 +632,13 @@ def map_workload(hw: HardwareConfig, workload: Workload, judge: Judge | None = N
             memo[key] = protos
         options.append(protos)
     deps = dependencies(workload.ops, hw.scheduling.dependencies)
-    choice, order, queue = plan_segments(workload.ops, options, deps, units, hw.scheduling.order)
+    choice, order, segments = plan_segments(workload.ops, options, deps, units, hw.scheduling.order)
     out = []
     for i, op in enumerate(workload.ops):
         proto = options[i][choice[i]]
-        out.append(
-            replace(
-                proto,
-                op_index=i,
-                name=op.name,
-                layer=op.layer,
-                phase=op.phase,
-                step=op.step,
-                deps=deps[i],
-            )
-        )
-    return Schedule(tuple(out), place, order, queue)
+        o = OpSchedule(
+            i, op.name, proto.kind, op.layer, op.phase, op.step, proto.runs,
+            proto.write_bytes, proto.counts, deps[i],
+        )  # fmt: skip
+        out.append(o)
+    return Schedule(tuple(out), place, order, segments=segments)

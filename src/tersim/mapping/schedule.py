@@ -182,11 +182,38 @@ def op_by_op(ops: tuple[OpSchedule, ...], order: tuple[int, ...]) -> tuple[Queue
 
 
 @dataclass(frozen=True)
+class SegmentPlan:
+    """One planned segment (consecutive ops of one layer of one pass), relative to its first
+    op: shared by every segment planned alike, so a workload's DMA queue is held once per
+    distinct layer, not per tile of every layer.
+
+    ``deps[k]`` lists op ``k``'s dependencies in its own order: ``d >= 0`` is op ``d`` of the
+    segment, ``d < 0`` the segment's external dependency ``-1 - d`` (see :class:`SegmentRef`).
+    ``items`` is the segment's part of the DMA queue, ops by their place in the segment."""
+
+    ops: tuple[OpSchedule, ...]  # what each op runs (the first such op's mapping)
+    deps: tuple[tuple[int, ...], ...]
+    items: tuple[QueueItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRef:
+    """A segment of the schedule: its ``plan`` from op position ``start`` on; ``ext``: the
+    positions of the ops before it that its ops depend on, ascending."""
+
+    start: int
+    plan: SegmentPlan
+    ext: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Schedule:
     ops: tuple[OpSchedule, ...]
     placement: Placement  # residency of every activation tensor the ops read and write
     order: tuple[int, ...] | None = None  # positions in ``ops`` by priority (None: as listed)
-    items: tuple[QueueItem, ...] | None = None  # the DMA queue (None: op by op in ``order``)
+    items: tuple[QueueItem, ...] | None = None  # the DMA queue (None: from ``segments``, or
+    #                                             else op by op in ``order``)
+    segments: tuple[SegmentRef, ...] | None = None  # the queue segment by segment
 
     def queue(self) -> tuple[int, ...]:
         """Positions of the ops in priority order."""
@@ -194,4 +221,12 @@ class Schedule:
 
     def queue_items(self) -> tuple[QueueItem, ...]:
         """The DMA queue: tiles (in pieces of runs) and write-backs, in order."""
-        return self.items if self.items is not None else op_by_op(self.ops, self.queue())
+        if self.items is not None:
+            return self.items
+        if self.segments is not None:
+            return tuple(
+                QueueItem(s.start + it.op, it.run, it.first, it.count)
+                for s in self.segments
+                for it in s.plan.items
+            )
+        return op_by_op(self.ops, self.queue())

@@ -36,6 +36,11 @@ from tersim.sim.timing import MemoryTiming, StagingBuffer
 
 NEG = -(1 << 60)  # "no constraint" (far below every time, also when shifted)
 MAX_PERIOD = 64  # a run looks for its period among the last 4 x MAX_PERIOD tiles
+MEMO_MIN_TILES = 4  # runs of at least this many tiles are looked up by their entry state
+# A run longer than LONG_RUN compares its state every KEY_STRIDE tiles (a period of p tiles is
+# then found as one of lcm(p, KEY_STRIDE) tiles: the same skip, found a little later).
+LONG_RUN = 32
+KEY_STRIDE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,28 @@ def whole_ops(ops: list[QOp] | tuple[QOp, ...]) -> list[QItem]:
         if q.write_bytes > 0:
             out.append(QItem(q, -1, 0, 0))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What a run did, relative to the dispatch cycle ``D`` it met (see :meth:`Machine.run`)."""
+
+    first: int
+    last: int
+    D: int
+    free: tuple[int, ...]
+    dram: DramState
+    lls: int
+    unit_free: int
+    win: tuple[tuple[int, int], ...]  # the tiles still holding room (none already released)
+    acq: int
+    last_end: int
+    busy: int
+    stall: int
+    dram_busy: int
+    transfer_end: int  # NEG: no transfer
+    groups: tuple[tuple[int, int, int, int], ...]  # busy intervals added to its unit
+    writes: tuple[tuple[int, int], ...]  # pending writes it applied: (index, end), in order
 
 
 class Timeline:
@@ -149,6 +176,8 @@ class Machine:
     timelines: list[Timeline] | None = None  # per unit, when busy intervals are recorded
     wlog: list[tuple[int, int]] | None = None  # write-backs applied, when someone listens
     run_log: list[tuple[int, int, int, int]] | None = None  # (op pos, unit, start, end) per run
+    run_memo: dict[tuple[object, ...], RunOutcome] = field(default_factory=dict)
+    latency: int = 0  # the DRAM's latency (cycles), from ``mem``
 
     @staticmethod
     def new(mem: MemoryTiming, units: int, record: bool = False) -> Machine:
@@ -167,6 +196,7 @@ class Machine:
             last_end=[0] * len(bufs),
             stats=Stats([0] * units, [0] * units),
             timelines=[Timeline() for _ in range(units)] if record else None,
+            latency=mem.params.latency_cycles,
         )
 
     # -- the DRAM and the engines ----------------------------------------------------------
@@ -215,7 +245,15 @@ class Machine:
     # -- tiles and write-backs ----------------------------------------------------------------
     def load(self, nbytes: int, buf: int, gate_w: int) -> tuple[int, int]:
         """Dispatch and start the next load: its (start, end)."""
-        t = self.dispatch()
+        free = self.free
+        if self.pending:
+            t = self.dispatch()
+        else:  # dispatch() without writes to apply
+            f = min(free) if len(free) > 1 else free[0]
+            free.remove(f)
+            if f > self.D:
+                self.D = f
+            t = self.D
         if gate_w > t:
             t = gate_w
         b = self.bufs[buf]
@@ -225,7 +263,8 @@ class Machine:
         else:
             if self.acq[buf] > t:  # room is granted in queue order
                 t = self.acq[buf]
-            need = b.held_bytes(nbytes)
+            cap = b.capacity_bytes
+            need = nbytes if nbytes < cap else cap
             if need:
                 w = self.win[buf]
                 held = 0
@@ -233,14 +272,16 @@ class Machine:
                     held += x
                 i = 0
                 room = NEG
-                while held + need > b.capacity_bytes or len(w) - i >= b.max_outstanding:
+                most = b.max_outstanding
+                n = len(w)
+                while held + need > cap or n - i >= most:
                     room, freed = w[i]
                     held -= freed
                     i += 1
                 if room > t:
                     t = room
                 # tiles released by this grant can no longer constrain a later one
-                while i < len(w) and w[i][0] <= t:
+                while i < n and w[i][0] <= t:
                     i += 1
                 if i:
                     del w[:i]
@@ -251,29 +292,33 @@ class Machine:
         while self.pending and self._pending_min_start() <= t:
             self._apply_first_pending()
         end = self._apply(t, nbytes) if nbytes > 0 else t
-        self.free.append(end)
+        free.append(end)
         return t, end
 
     def step(self, run: QRun, gate_w: int, gate: int) -> tuple[int, int]:
         """Load and compute one tile of ``run``: its compute (start, end)."""
-        start, end = self.load(run.load_bytes, run.buf, gate_w)
-        ready = end + self.mem.params.latency_cycles if run.load_bytes > 0 else start
+        nbytes = run.load_bytes
+        buf = run.buf
+        start, end = self.load(nbytes, buf, gate_w)
+        ready = end + self.latency if nbytes > 0 else start
         u = run.unit
         prev = self.unit_free[u]
         base = prev if prev > gate else gate
         s = ready if ready > base else base
-        e = s + run.compute_cycles
+        c = run.compute_cycles
+        e = s + c
         self.unit_free[u] = e
         st = self.stats
-        st.busy[u] += run.compute_cycles
+        st.busy[u] += c
         st.stall[u] += s - base
-        b = self.bufs[run.buf]
+        b = self.bufs[buf]
         if b.double_buffered:
-            need = b.held_bytes(run.load_bytes)
+            cap = b.capacity_bytes
+            need = nbytes if nbytes < cap else cap
             if need:
-                bisect.insort(self.win[run.buf], (e, need))
+                bisect.insort(self.win[buf], (e, need))
         else:
-            self.last_end[run.buf] = e
+            self.last_end[buf] = e
         if self.timelines is not None:
             self.timelines[u].add(s, e)
         return s, e
@@ -304,20 +349,141 @@ class Machine:
         )
 
     def run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
+        """``count`` tiles of ``r``: (first start, last end).
+
+        A run of at least MEMO_MIN_TILES tiles is looked up by its tiles, the part of the
+        state it touches (:meth:`_run_key`, relative to ``D``), its gates relative to ``D``
+        (the write gate bounds loads that start at ``D`` or later, the compute gate the first
+        tile beside its unit's last end) and the writes pending (their starts and bytes, and
+        then the engines' free cycles unclamped): equal keys, the same outcome shifted (the
+        recurrence is shift-equivariant), the same pending writes applied. So an op met again in the same relative
+        state (a projection of a later decode step) is not re-derived."""
+        if count < MEMO_MIN_TILES:
+            return self._run(r, gate_w, gate, count)
+        d = self.D
+        u, b = r.unit, r.buf
+        uf = self.unit_free[u]
+        pend = sorted(self.pending)  # applied in (start, position) order
+        key = (
+            r,
+            count,
+            self._run_key(u, b),
+            (gate_w if gate_w > d else d) - d,
+            (gate if gate > uf else uf) - d,
+            # pending writes are compared with engine free times below D: both unclamped
+            tuple((ps - d, nb) for ps, _, nb in pend),
+            tuple(sorted(f - d for f in self.free)) if pend else (),
+        )
+        out = self.run_memo.get(key)
+        if out is None:
+            out = self.run_memo[key] = self._record_run(r, gate_w, gate, count, pend)
+        return self._replay_run(out, r, d, pend)
+
+    def _record_run(
+        self, r: QRun, gate_w: int, gate: int, count: int, pend: list[tuple[int, int, int]]
+    ) -> RunOutcome:
+        """Simulate the run and describe its outcome relative to the entry ``D`` (undoing the
+        effects :meth:`_replay_run` redoes: stats, busy intervals, the last transfer end, the
+        log of applied writes)."""
+        d = self.D
+        u, b = r.unit, r.buf
+        st = self.stats
+        busy, stall, dram_busy = st.busy[u], st.stall[u], st.dram
+        saved_te = self.last_transfer_end
+        self.last_transfer_end = NEG
+        saved_tl = self.timelines
+        tl = Timeline()
+        if saved_tl is not None:
+            self.timelines = [tl if k == u else saved_tl[k] for k in range(len(saved_tl))]
+        saved_wlog = self.wlog
+        wlog: list[tuple[int, int]] = []
+        self.wlog = wlog
+        first, last = self._run(r, gate_w, gate, count)
+        floor = max(self.acq[b], self.D)
+        index = {p[1]: k for k, p in enumerate(pend)}
+        out = RunOutcome(
+            first=first - d,
+            last=last - d,
+            D=self.D - d,
+            free=tuple(f - d for f in self.free),
+            dram=self.dram.shifted(-d),
+            lls=self.lls - d,
+            unit_free=self.unit_free[u] - d,
+            win=tuple((e - d, x) for e, x in self.win[b] if e > floor),
+            acq=self.acq[b] - d,
+            last_end=self.last_end[b] - d,
+            busy=st.busy[u] - busy,
+            stall=st.stall[u] - stall,
+            dram_busy=st.dram - dram_busy,
+            transfer_end=self.last_transfer_end - d if self.last_transfer_end > NEG else NEG,
+            groups=tuple((s - d, e - d, k, c) for s, e, k, c in tl.groups),
+            writes=tuple((index[pos], e - d) for pos, e in wlog),
+        )
+        st.busy[u], st.stall[u], st.dram = busy, stall, dram_busy
+        self.last_transfer_end = saved_te
+        self.timelines = saved_tl
+        self.wlog = saved_wlog
+        return out
+
+    def _replay_run(
+        self, o: RunOutcome, r: QRun, d: int, pend: list[tuple[int, int, int]]
+    ) -> tuple[int, int]:
+        """Apply outcome ``o`` of a run met at dispatch cycle ``d`` with writes ``pend``
+        pending (sorted)."""
+        u, b = r.unit, r.buf
+        if o.writes:
+            for k, e in o.writes:
+                pos = pend[k][1]
+                self.wends[pos] = e + d
+                if self.wlog is not None:
+                    self.wlog.append((pos, e + d))
+            done = {k for k, _ in o.writes}
+            self.pending = [p for k, p in enumerate(pend) if k not in done]
+        self.D = o.D + d
+        self.free = [f + d for f in o.free]
+        self.dram = o.dram.shifted(d)
+        self.lls = o.lls + d
+        self.unit_free[u] = o.unit_free + d
+        self.win[b] = [(e + d, x) for e, x in o.win]
+        self.acq[b] = o.acq + d
+        self.last_end[b] = o.last_end + d
+        st = self.stats
+        st.busy[u] += o.busy
+        st.stall[u] += o.stall
+        st.dram += o.dram_busy
+        if o.transfer_end > NEG and o.transfer_end + d > self.last_transfer_end:
+            self.last_transfer_end = o.transfer_end + d
+        if self.timelines is not None:
+            tl = self.timelines[u]
+            for s, e, k, c in o.groups:
+                if c == 1:
+                    tl.add(s + d, e + d)
+                else:
+                    tl.add_group(s + d, e + d, k, c)
+        return o.first + d, o.last + d
+
+    def _run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
         """``count`` tiles of ``r``: (first start, last end). Tile by tile until the state the
-        run touches repeats (relative to ``D``), then whole periods at once."""
+        run touches repeats (relative to ``D``), then whole periods at once. Every tile is
+        recorded (its dispatch, stats and compute end); only some are compared."""
         first, last = self.step(r, gate_w, gate)
         done = 1
         u, b = r.unit, r.buf
         seen: dict[tuple[object, ...], int] = {}
         recs: list[tuple[int, int, int, int, int]] = []  # (D, busy, stall, dram, last end)
         st = self.stats
+        stride = 1 if count <= LONG_RUN else KEY_STRIDE
         while done < count:
             if not self.pending:
                 if len(recs) >= 4 * MAX_PERIOD:  # a long transient: look again from here
                     seen, recs = {}, []
-                key = self._run_key(u, b)
                 here = (self.D, st.busy[u], st.stall[u], st.dram, last)
+                if len(recs) % stride:  # the state is compared every ``stride`` tiles
+                    recs.append(here)
+                    _, last = self.step(r, gate_w, gate)
+                    done += 1
+                    continue
+                key = self._run_key(u, b)
                 j = seen.get(key)
                 if j is not None and recs[j][0] >= gate_w:
                     p = len(recs) - j

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tersim.sim.core import NEG, Machine, QItem, Stats, Timeline
+from tersim.sim.core import NEG, Machine, QItem, QOp, QRun, Stats, Timeline
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]
@@ -57,6 +57,55 @@ class _Outcome:
     runs: tuple[tuple[int, int, int, int], ...]  # (op in segment, unit, start, end) per run
 
 
+@dataclass(frozen=True)
+class Template:
+    """A segment as the engine sees it, relative to its first op ``p0``: per op its offset,
+    runs, write-back bytes and dependencies (``d >= 0``: the op at offset ``d``; ``d < 0``: the
+    segment's external dependency ``-1 - d``); its queue entries (op offset, run, first,
+    count); the units and buffers it touches."""
+
+    ops: tuple[tuple[int, tuple[QRun, ...], int, tuple[int, ...]], ...]
+    items: tuple[tuple[int, int, int, int], ...]
+    units: tuple[int, ...]
+    bufs: tuple[int, ...]
+
+    @staticmethod
+    def of(
+        ops: Sequence[tuple[int, tuple[QRun, ...], int, tuple[int, ...]]],
+        items: Sequence[tuple[int, int, int, int]],
+    ) -> Template:
+        us = sorted({r.unit for _, runs, _, _ in ops for r in runs})
+        bs = sorted({r.buf for _, runs, _, _ in ops for r in runs})
+        return Template(tuple(ops), tuple(items), tuple(us), tuple(bs))
+
+    @staticmethod
+    def from_items(seg: Sequence[QItem]) -> tuple[Template, int, list[int]]:
+        """The template of queue entries ``seg``, its ``p0`` and external dependencies."""
+        ops = {it.op.pos: it.op for it in seg}
+        p0 = min(ops)
+        ext = sorted({d for q in ops.values() for d in q.deps if d not in ops})
+        xidx = {d: -1 - k for k, d in enumerate(ext)}
+        tops = [
+            (
+                q.pos - p0,
+                q.runs,
+                q.write_bytes,
+                tuple(d - p0 if d in ops else xidx[d] for d in q.deps),
+            )
+            for q in ops.values()
+        ]
+        items = [(it.op.pos - p0, it.run, it.first, it.count) for it in seg]
+        return Template.of(tops, items), p0, ext
+
+    def materialize(self, p0: int, ext: Sequence[int]) -> list[QItem]:
+        """The queue entries of this template placed at ``p0``."""
+        qops = {
+            k: QOp(p0 + k, runs, w, tuple(p0 + d if d >= 0 else ext[-1 - d] for d in deps))
+            for k, runs, w, deps in self.ops
+        }
+        return [QItem(qops[k], r, f, c) for k, r, f, c in self.items]
+
+
 class Segments:
     """Plays segments on a machine, memoizing their relative outcomes."""
 
@@ -68,36 +117,30 @@ class Segments:
 
     def play(self, seg: Sequence[QItem], spans: list[tuple[int, int]]) -> None:
         """Play the queue entries ``seg`` (every entry of the ops they touch)."""
+        t, p0, ext = Template.from_items(seg)
+        self.play_template(t, t, p0, ext, spans)
+
+    def play_template(
+        self,
+        tkey: object,
+        t: Template,
+        p0: int,
+        ext: Sequence[int],
+        spans: list[tuple[int, int]],
+    ) -> None:
+        """Play template ``t`` (identified by ``tkey``: equal keys, equal templates) placed at
+        op position ``p0`` with external dependencies ``ext``."""
         m = self.m
-        ops = {it.op.pos: it.op for it in seg}
-        p0 = min(ops)
-        inside = set(ops)
-        ext = sorted({d for q in ops.values() for d in q.deps if d not in inside})
+        us, bs = t.units, t.bufs
         xidx = {d: k for k, d in enumerate(ext)}
-        us = sorted({r.unit for q in ops.values() for r in q.runs})
-        bs = sorted({r.buf for q in ops.values() for r in q.runs})
         ref = m.D
         pend = sorted(m.pending)
         penc: list[Enc] = [
             ("x", xidx[p]) if p in xidx else ("e", j) for j, (_, p, _) in enumerate(pend)
         ]
-        sig = (
-            tuple(
-                (
-                    q.pos - p0,
-                    q.runs,
-                    q.write_bytes,
-                    tuple(("s", d - p0) if d in inside else ("x", xidx[d]) for d in q.deps),
-                )
-                for q in ops.values()
-            ),
-            tuple((it.op.pos - p0, it.run, it.first, it.count) for it in seg),
-        )
         d = ref
         key = (
-            sig,
-            tuple(us),
-            tuple(bs),
+            tkey,
             tuple(sorted((f if f > d else d) - ref for f in m.free)),
             tuple((s - ref, e, b) for (s, _, b), e in zip(pend, penc, strict=True)),
             m.dram.shifted(-ref),
@@ -110,11 +153,13 @@ class Segments:
         )
         out = self.memo.get(key)
         if out is None:
-            out = self._simulate(seg, p0, inside, xidx, pend, us, bs, ref)
+            seg = t.materialize(p0, ext)
+            inside = {p0 + k for k, _, _, _ in t.ops}
+            out = self._simulate(seg, p0, inside, xidx, pend, list(us), list(bs), ref)
             self.memo[key] = out
         else:
             self.hits += 1
-        self._replay(out, seg, p0, ext, pend, us, bs, ref, spans)
+        self._replay(out, p0, list(ext), pend, list(us), list(bs), ref, spans)
 
     def _window(self, b: int, ref: int) -> tuple[tuple[int, int], ...]:
         m = self.m
@@ -194,7 +239,6 @@ class Segments:
     def _replay(
         self,
         o: _Outcome,
-        seg: Sequence[QItem],
         p0: int,
         ext: list[int],
         pend: list[tuple[int, int, int]],
@@ -259,6 +303,31 @@ def segment_starts(keys: Sequence[object]) -> list[tuple[int, int]]:
     return out
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A segment of the queue: template ``t`` (identified by ``key``) at op position ``p0``,
+    with its external dependencies ``ext`` (positions, ascending); ``done``: the ops (or queue
+    entries) finished once it has played, for progress reports."""
+
+    key: object
+    t: Template
+    p0: int
+    ext: tuple[int, ...]
+    done: int
+
+
+def placed_items(
+    items: Sequence[QItem], segments: Sequence[tuple[int, int]] | None = None
+) -> list[Placed]:
+    """Queue entries cut at ``segments`` ((start, end) in ``items``; None: one segment)."""
+    bounds = segments if segments is not None else ([(0, len(items))] if items else [])
+    out = []
+    for a, b in bounds:
+        t, p0, ext = Template.from_items(items[a:b])
+        out.append(Placed(t, t, p0, tuple(ext), b))
+    return out
+
+
 def run_fast(
     items: Sequence[QItem],
     n_pos: int,
@@ -269,14 +338,25 @@ def run_fast(
 ) -> EngineRun:
     """Play the DMA queue ``items``; ``segments``: (start, end) in the queue of each segment
     (every entry of its ops; None: the whole queue as one segment, nothing reused)."""
+    return run_placed(placed_items(items, segments), n_pos, units, mem, progress, len(items))
+
+
+def run_placed(
+    segments: Sequence[Placed],
+    n_pos: int,
+    units: int,
+    mem: MemoryTiming,
+    progress: Progress | None,
+    total: int,
+) -> EngineRun:
+    """Play the queue segment by segment (``total``: what ``done`` counts up to)."""
     m = Machine.new(mem, units, record=True)
     spans: list[tuple[int, int]] = [(0, 0)] * n_pos
     player = Segments(m, units)
-    bounds = segments if segments is not None else ([(0, len(items))] if items else [])
-    for a, b in bounds:
-        player.play(items[a:b], spans)
+    for seg in segments:
+        player.play_template(seg.key, seg.t, seg.p0, seg.ext, spans)
         if progress is not None:
-            progress(b, len(items))
+            progress(seg.done, total)
     m.flush()
     assert m.timelines is not None
     return EngineRun(spans, m.stats, m.end_cycle, m.timelines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from tersim.hw.counts import ActionCounts
 from tersim.workload.ops import OpKind, Phase
@@ -48,6 +49,8 @@ class UnitTimeline:
     bucket_cycles: int
     busy_per_bucket: tuple[int, ...]
     intervals: tuple[tuple[int, int], ...] | None  # None: more than TIMELINE_MAX_INTERVALS
+    # the exact strided groups it was made from (in memory only, for zoomed-in views)
+    groups: tuple[tuple[int, int, int, int], ...] = field(default=(), repr=False, compare=False)
 
     @staticmethod
     def of(groups: Sequence[Sequence[int]], total_cycles: int) -> UnitTimeline:
@@ -66,7 +69,8 @@ class UnitTimeline:
                     lo, s, e - s, stride, c
                 )
         intervals = tuple(merged_intervals(groups)) if count <= TIMELINE_MAX_INTERVALS else None
-        return UnitTimeline(busy, width, tuple(hist), intervals)
+        kept = tuple((int(a), int(b), int(st), int(c)) for a, b, st, c in groups)
+        return UnitTimeline(busy, width, tuple(hist), intervals, kept)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -77,9 +81,9 @@ class UnitTimeline:
         }
 
 
-@dataclass(frozen=True)
-class OpSpan:
-    """When one op computed: from its first tile's start to its last tile's end (cycles)."""
+class OpSpan(NamedTuple):
+    """When one op computed: from its first tile's start to its last tile's end (cycles). A
+    named tuple: a run holds one per op, so it must be cheap to make."""
 
     op_index: int
     name: str

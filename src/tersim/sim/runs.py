@@ -17,7 +17,7 @@ from collections.abc import Callable, Generator, Sequence
 import simpy
 
 from tersim.sim.core import Machine, QItem
-from tersim.sim.fast import EngineRun, Segments
+from tersim.sim.fast import EngineRun, Placed, Segments, placed_items
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]
@@ -31,6 +31,19 @@ def run_simpy(
     progress: Progress | None,
     segments: Sequence[tuple[int, int]] | None = None,
 ) -> EngineRun:
+    """Play the DMA queue ``items`` cut at ``segments`` (as :func:`tersim.sim.fast.run_fast`)."""
+    return run_simpy_placed(placed_items(items, segments), n_pos, units, mem, progress, len(items))
+
+
+def run_simpy_placed(
+    segments: Sequence[Placed],
+    n_pos: int,
+    units: int,
+    mem: MemoryTiming,
+    progress: Progress | None,
+    total: int,
+) -> EngineRun:
+    """Play the queue segment by segment in simpy (``total``: what ``done`` counts up to)."""
     env = simpy.Environment()
     m = Machine.new(mem, units, record=True)
     m.run_log = []
@@ -41,17 +54,16 @@ def run_simpy(
 
     def dispatcher() -> Generator[simpy.Event, object, None]:
         assert m.run_log is not None
-        bounds = segments if segments is not None else ([(0, len(items))] if items else [])
-        for a, b in bounds:
+        for seg in segments:
             head = min(m.free) if m.free else m.D  # when an engine can take its first load
             if head > env.now:
                 yield env.timeout(head - env.now)
-            player.play(items[a:b], spans)
+            player.play_template(seg.key, seg.t, seg.p0, seg.ext, spans)
             for _pos, u, start, end in m.run_log:
                 inbox[u].put((start, end))
             m.run_log.clear()
             if progress is not None:
-                progress(b, len(items))
+                progress(seg.done, total)
         for box in inbox:
             box.put(None)
 

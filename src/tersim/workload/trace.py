@@ -222,8 +222,9 @@ class TraceBuilder:
             act_bits=f.act_bits,
             out_bits=f.out_bits,
             vector_ops=t * out_features * RESCALE_OPS_PER_ELEMENT if self.quantized else 0,
+            measured=measured,
         )
-        return self._add(op, measured)
+        return self._add(op)
 
     def rope(self, layer: int, name: str, q: Tensor, k: Tensor) -> Tensor:
         q_rot = self._act(name, q.shape, 16, suffix="q")

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tersim.errors import WorkloadError
+from tersim.functional.attention import attend_cache
 from tersim.functional.kvcache import KVCache
 from tersim.functional.reference import reference_kv_roundtrip
 
@@ -92,3 +93,14 @@ def test_attend_equals_numpy_attention_on_the_dequantized_cache(
     keys, values = cache.read(0, ctx)
     expected = attention(q, keys, values, start)
     np.testing.assert_allclose(cache.attend(0, q, start), expected, rtol=1e-10, atol=1e-12)
+    # the compiled loop (decode's path) for every query count, on the cache as stored
+    half = bits == 16
+    stored = attend_cache(
+        q,
+        cache.keys[0],
+        None if half else cache.key_scales[0],
+        cache.values[0],
+        None if half else cache.value_scales[0],
+        start,
+    )
+    np.testing.assert_allclose(stored, expected, rtol=1e-10, atol=1e-12)

@@ -255,6 +255,22 @@ def test_simpy_run_engine_equals_per_tile_oracle(g, bw, lat, cap, double, engine
     _equal(run_simpy(items, n, units, mem, None), run_oracle(items, n, units, mem))
 
 
+def _layers(items: list[QItem], n: int, reps: int) -> list[QItem]:
+    """The graph repeated ``reps`` times, each copy's first op waiting for the previous copy's
+    last op."""
+    out = []
+    for r in range(reps):
+        shifted: dict[int, QOp] = {}
+        for it in items:
+            q = it.op
+            if q.pos not in shifted:
+                chain = (r * n - 1,) if r and q.pos == 0 else ()
+                deps = tuple(d + r * n for d in q.deps) + chain
+                shifted[q.pos] = QOp(q.pos + r * n, q.runs, q.write_bytes, deps)
+            out.append(QItem(shifted[q.pos], it.run, it.first, it.count))
+    return out
+
+
 @settings(max_examples=150)
 @given(
     g=graphs(),
@@ -268,23 +284,18 @@ def test_simpy_run_engine_equals_per_tile_oracle(g, bw, lat, cap, double, engine
 )
 def test_layer_replay_equals_playing_every_op(g, reps, bw, lat, cap, double, engines, dram) -> None:  # type: ignore[no-untyped-def]
     """The graph repeated as layers (each layer's first op waits for the previous layer's
-    last): replaying memoized layers gives what playing every op gives."""
+    last): replaying memoized layers gives what playing every op gives, and playing them as
+    one segment (repeated runs looked up by their relative entry state) what one simpy event
+    per tile gives."""
     items, units, nb = g
     n = len({it.op.pos for it in items})
-    layered, keys = [], []
-    for r in range(reps):
-        shifted: dict[int, QOp] = {}
-        for it in items:
-            q = it.op
-            if q.pos not in shifted:
-                chain = (r * n - 1,) if r and q.pos == 0 else ()
-                deps = tuple(d + r * n for d in q.deps) + chain
-                shifted[q.pos] = QOp(q.pos + r * n, q.runs, q.write_bytes, deps)
-            layered.append(QItem(shifted[q.pos], it.run, it.first, it.count))
-            keys.append(r)
+    layered = _layers(items, n, reps)
+    keys = [r for r in range(reps) for _ in items]
     mem = _mem(bw, lat, cap, double, 16, engines, dram, nb)
     replayed = run_fast(layered, n * reps, units, mem, None, segment_starts(keys))
-    _equal(replayed, run_fast(layered, n * reps, units, mem, None))
+    whole = run_fast(layered, n * reps, units, mem, None)  # one segment: runs looked up
+    _equal(replayed, whole)
+    _equal(whole, run_oracle(layered, n * reps, units, mem))
 
 
 # --- properties ------------------------------------------------------------------------------
@@ -390,3 +401,46 @@ def test_more_channels_never_slower(g, per_channel, channels, lat, burst) -> Non
         return run_fast(ops, len(ops), units, mem, None).end_cycle
 
     assert total(2 * channels) <= total(channels)
+
+
+# --- reuse: runs looked up by their relative entry state -------------------------------------
+
+
+def test_a_repeated_run_is_looked_up_and_matches_the_oracle() -> None:
+    """Four layers of a 40-tile load-bound run (300 B per tile at 7.5 B/cycle: 40 cycles of DRAM
+    per 10-cycle compute) then a 1-tile op. The first layer meets an idle machine, every later
+    one the same relative state (the previous layer's tail): the run is simulated twice and
+    looked up twice (the memo holds two entries), and the result equals one simpy event per
+    tile."""
+    from tersim.sim.core import Machine
+
+    ops = [QOp(0, (QRun(40, 300, 10, 0, 0),), 0, ()), QOp(1, (QRun(1, 0, 5, 1, 0),), 0, (0,))]
+    items = _layers(whole_ops(ops), 2, 4)
+    mem = MemoryTiming.of(7.5, 20, 1000)
+    m = Machine.new(mem, 2, record=True)
+    for it in items:
+        m.item(it.op, it.run, it.first, it.count)
+    assert len(m.run_memo) == 2
+    _equal(run_fast(items, 8, 2, mem, None), run_oracle(items, 8, 2, mem))
+
+
+def test_a_run_met_with_a_write_pending_is_looked_up_and_matches_the_oracle() -> None:
+    """Each layer: a vector op computing 300 cycles then writing 500 B back, and a 40-tile run
+    on the array beside it (independent), two DMA engines: the run starts while the write
+    waits for its op (pending). Layers after the first meet the same relative state, pending
+    write included: the run is simulated twice and looked up twice, and the write's end, the
+    spans and the busy intervals equal one simpy event per tile."""
+    from tersim.sim.core import Machine
+
+    ops = [QOp(0, (QRun(1, 0, 300, 1, 0),), 500, ()), QOp(1, (QRun(40, 300, 10, 0, 0),), 0, ())]
+    items = _layers(whole_ops(ops), 2, 4)
+    mem = MemoryTiming.of(7.5, 20, 1000, dma_engines=2)
+    m = Machine.new(mem, 2, record=True)
+    pending_at_run = []
+    for it in items:
+        if it.run >= 0 and it.op.runs[it.run].count == 40:
+            pending_at_run.append(bool(m.pending))
+        m.item(it.op, it.run, it.first, it.count)
+    assert pending_at_run == [True] * 4
+    assert len(m.run_memo) == 2
+    _equal(run_fast(items, 8, 2, mem, None), run_oracle(items, 8, 2, mem))

@@ -1,0 +1,307 @@
+"""A decode step with each decoder layer in one Numba call.
+
+Executing the layer description op by op (``transformer._Executor``) costs tens of Python
+calls and NumPy temporaries per layer: a BitNet b1.58 700M decode step took 52 ms op by op
+against 31 ms fused (best of 20, 1 thread, an idle 2-core machine), and 44.6 against 34.0 ms of
+CPU per step (medians, ``benchmarks/bench_decode.py`` on a loaded machine). A decode step
+(one new token per sequence) here runs every layer as *one* compiled call, :func:`_layer`:
+
+    norm -> quantize -> q, k, v (V to the cache) -> RoPE (K to the cache) -> attention over
+    the cache -> [sub-norm] -> quantize -> o -> residual -> norm -> quantize -> [gate], up ->
+    activation -> [sub-norm] -> quantize -> down -> residual
+
+(with parallel attention, the FFN reads the attention's quantized input and one residual adds
+``(x + o) + down``), the order of :func:`tersim.workload.layer.block`. It computes the same
+numbers as the executor bit for bit, because it calls the same compiled pieces in the same
+order: the quantizer (``quant._quantize_rows``), the ternary kernel (``kernels._prepare`` and
+``_drain``, one thread), the rescale ``acc * (act_scale * weight_scale)`` in float64, the row
+operations of ``rowops.py``, the KV-cache rounding (``fp16.half_from_double``, NumPy's float16
+rounding; or the quantizer per head) and the attention of ``attention.py``. The tests hold the
+two paths equal on small random models of every supported variant.
+
+The ops of the trace do not come from here: after the layers ran, :class:`_Recorder` walks the
+layer description over the trace builder, handing each LINEAR op the measurement taken in the
+compiled call (the zero count of its quantized input; the weights' counts are fixed at pack
+time). So the fused step records exactly the ops of the op-by-op one.
+
+The kernels inside a fused layer run on the calling thread. :meth:`TernaryModel.forward` uses
+this path for decode unless helper threads have an idle core to run on (then the op-by-op path
+shares its large matmuls, ``threads.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from tersim.functional.attention import _attend
+from tersim.functional.fp16 import half_from_double
+from tersim.functional.kernels import _STATE_HEADER, _drain, _prepare, plan
+from tersim.functional.quant import _quantize_rows
+from tersim.functional.rowops import activation_row, norm_row, rescale_rows, rope_row
+from tersim.workload.layer import CacheSlot
+from tersim.workload.ops import Measured, Tensor
+from tersim.workload.trace import TraceBuilder
+
+# Indices of the linears in the tuples handed to _layer (the order of transformer._LINEAR_NAMES).
+_Q, _K, _V, _O, _GATE, _UP, _DOWN = range(7)
+# Indices of the quantized inputs whose zeros _layer counts.
+_ATTN_IN, _O_IN, _FFN_IN, _DOWN_IN = range(4)
+#: Which counted input each linear reads (the FFN's is the attention's with parallel attention).
+INPUT_OF = {
+    "q_proj": _ATTN_IN,
+    "k_proj": _ATTN_IN,
+    "v_proj": _ATTN_IN,
+    "o_proj": _O_IN,
+    "gate_proj": _FFN_IN,
+    "up_proj": _FFN_IN,
+    "down_proj": _DOWN_IN,
+}
+# Entries of the int64 config array of _layer.
+(
+    C_HEADS,
+    C_KV_HEADS,
+    C_HEAD_DIM,
+    C_ROTARY,
+    C_ACT_Q,
+    C_KV_BITS,
+    C_ACT_CODE,
+    C_LAYERNORM,
+    C_SUBLAYER,
+    C_PARALLEL,
+    C_GATED,
+    C_START,
+) = range(12)
+CONFIG_SIZE = 12
+# Columns of the int64 (7, 6) linear table: K, N, trits per element, tile, rows per chunk, chunks.
+L_K, L_N, L_TPE, L_TILE, L_ROWS, L_CHUNKS = range(6)
+
+
+@numba.njit(cache=True, nogil=True)
+def _linear(xq, act_scale, data, scale, lin, y):  # pragma: no cover - compiled
+    """``y = (xq @ W~) * (act_scale * weight_scale)`` in float64 for int8 (B, K) ``xq``:
+    ``transformer.bitlinear``'s arithmetic on ``kernels.ternary_matmul``'s kernel, one thread.
+    ``lin``: this linear's row of the linear table."""
+    m = xq.shape[0]
+    n = lin[L_N]
+    tpe = lin[L_TPE]
+    groups = data.shape[0] // n
+    b = np.empty((m, groups * tpe), np.int16)
+    sx = np.empty(m, np.int64)
+    _prepare(xq, tpe, b, sx)
+    acc = np.empty((m, n), np.int32)
+    state = np.zeros(_STATE_HEADER + lin[L_CHUNKS], np.int64)
+    state[1] = lin[L_CHUNKS]
+    _drain(data, b, sx, acc, lin[L_TILE], lin[L_ROWS], state)
+    rescale_rows(acc, act_scale, scale, y)
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantize(x, q, values, scale):  # pragma: no cover - compiled
+    """Quantize the rows of ``x``; (finite, zero count)."""
+    ok = _quantize_rows(x, q, values, scale)
+    zeros = 0
+    for v in values.ravel():
+        if v == 0:
+            zeros += 1
+    return ok, zeros
+
+
+@numba.njit(cache=True, nogil=True)
+def _store(rows, store, scales, kvh, d, pos, bits):  # pragma: no cover - compiled
+    """Write (B, kvh * d) ``rows`` into a layer's cache at ``pos``: float16 bits (``store``
+    uint16) or ``bits``-bit codes with one scale per head (``kvcache.KVCache.write_one``)."""
+    nb = rows.shape[0]
+    if bits == 16:
+        for b in range(nb):
+            for h in range(kvh):
+                for i in range(d):
+                    store[b, h, pos, i] = half_from_double(rows[b, h * d + i])
+        return True
+    vec = np.empty((1, d))
+    codes = np.empty((1, d), np.int8)
+    sc = np.empty((1, 1), np.float32)
+    q = 2 ** (bits - 1) - 1
+    for b in range(nb):
+        for h in range(kvh):
+            vec[0, :] = rows[b, h * d : (h + 1) * d]
+            if not _quantize_rows(vec, q, codes, sc):
+                return False
+            store[b, h, pos, :] = codes[0]
+            scales[b, h, pos, 0] = sc[0, 0]
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _norm(x, w, bias, layernorm, eps):  # pragma: no cover - compiled
+    out = np.empty_like(x)
+    for r in range(x.shape[0]):
+        norm_row(x[r], w, bias, layernorm, eps, out[r])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _ffn(hq, hs, datas, scales, lins, norms, cfg, eps):  # pragma: no cover - compiled
+    """Gate/up, activation, sub-norm, quantize, down of the quantized input ``hq``; returns
+    (down output, finite, zeros of the down input)."""
+    m = hq.shape[0]
+    f = lins[_UP, L_N]
+    up = np.empty((m, f))
+    _linear(hq, hs, datas[_UP], scales[_UP], lins[_UP], up)
+    gate = np.empty((m if cfg[C_GATED] else 0, f))
+    if cfg[C_GATED]:
+        _linear(hq, hs, datas[_GATE], scales[_GATE], lins[_GATE], gate)
+    act = np.empty((m, f))
+    for r in range(m):
+        activation_row(cfg[C_ACT_CODE], gate[r] if cfg[C_GATED] else up[r], up[r], act[r])
+    if cfg[C_SUBLAYER]:
+        act = _norm(act, norms[6], norms[7], cfg[C_LAYERNORM], eps)
+    aq = np.empty((m, f), np.int8)
+    asc = np.empty((m, 1), np.float32)
+    ok, zeros = _quantize(act, cfg[C_ACT_Q], aq, asc)
+    down = np.empty((m, lins[_DOWN, L_N]))
+    _linear(aq, asc, datas[_DOWN], scales[_DOWN], lins[_DOWN], down)
+    return down, ok, zeros
+
+
+@numba.njit(cache=True, nogil=True)
+def _layer(
+    x, norms, datas, scales, lins, keys, values, key_scales, value_scales, cos, sin, cfg, eps, zeros
+):  # pragma: no cover - compiled
+    """One decoder layer on the (B, H) residual stream ``x`` of one new token per sequence
+    (module docstring); returns the new stream, or an empty array if an activation was not
+    finite. ``norms``: gains and biases (attn, attn_sub, ffn, ffn_sub; empty when absent);
+    ``datas``, ``scales``, ``lins``: packed words, scales and table rows of the seven linears;
+    the cache arrays are the layer's (float16 as uint16 bits, or int8 codes with scales);
+    ``cfg``: the C_* entries; ``zeros``: the zero counts of the four quantized inputs (out)."""
+    m, hid = x.shape
+    heads, kvh, d = cfg[C_HEADS], cfg[C_KV_HEADS], cfg[C_HEAD_DIM]
+    rd, qmax, kv_bits, start = cfg[C_ROTARY], cfg[C_ACT_Q], cfg[C_KV_BITS], cfg[C_START]
+    fail = np.empty((0, hid))
+    h = _norm(x, norms[0], norms[1], cfg[C_LAYERNORM], eps)
+    hq = np.empty((m, hid), np.int8)
+    hs = np.empty((m, 1), np.float32)
+    ok, z = _quantize(h, qmax, hq, hs)
+    zeros[_ATTN_IN] = z
+    if not ok:
+        return fail
+    q = np.empty((m, lins[_Q, L_N]))
+    k = np.empty((m, lins[_K, L_N]))
+    v = np.empty((m, lins[_V, L_N]))
+    _linear(hq, hs, datas[_Q], scales[_Q], lins[_Q], q)
+    _linear(hq, hs, datas[_K], scales[_K], lins[_K], k)
+    _linear(hq, hs, datas[_V], scales[_V], lins[_V], v)
+    if not _store(v, values, value_scales, kvh, d, start, kv_bits):
+        return fail
+    qr = np.empty_like(q)
+    kr = np.empty_like(k)
+    for r in range(m):
+        rope_row(q[r], heads, d, rd, cos, sin, start, qr[r])
+        rope_row(k[r], kvh, d, rd, cos, sin, start, kr[r])
+    if not _store(kr, keys, key_scales, kvh, d, start, kv_bits):
+        return fail
+    att4 = np.empty((m, 1, heads, d))
+    _attend(qr.reshape((m, 1, heads, d)), keys, key_scales, values, value_scales, start, att4)
+    att = att4.reshape((m, heads * d))
+    if cfg[C_SUBLAYER]:
+        att = _norm(att, norms[2], norms[3], cfg[C_LAYERNORM], eps)
+    aq = np.empty((m, heads * d), np.int8)
+    asc = np.empty((m, 1), np.float32)
+    ok, z = _quantize(att, qmax, aq, asc)
+    zeros[_O_IN] = z
+    if not ok:
+        return fail
+    o = np.empty((m, hid))
+    _linear(aq, asc, datas[_O], scales[_O], lins[_O], o)
+    if cfg[C_PARALLEL]:
+        zeros[_FFN_IN] = zeros[_ATTN_IN]
+        down, ok, z = _ffn(hq, hs, datas, scales, lins, norms, cfg, eps)
+        zeros[_DOWN_IN] = z
+        return (x + o) + down if ok else fail
+    x = x + o
+    h2 = _norm(x, norms[4], norms[5], cfg[C_LAYERNORM], eps)
+    fq = np.empty((m, hid), np.int8)
+    fs = np.empty((m, 1), np.float32)
+    ok, z = _quantize(h2, qmax, fq, fs)
+    zeros[_FFN_IN] = z
+    if not ok:
+        return fail
+    down, ok, z = _ffn(fq, fs, datas, scales, lins, norms, cfg, eps)
+    zeros[_DOWN_IN] = z
+    return x + down if ok else fail
+
+
+@dataclass(frozen=True)
+class LayerArgs:
+    """The constant arguments of :func:`_layer` for one layer (built once per model)."""
+
+    norms: tuple[np.ndarray, ...]  # 8 float32 (D,) arrays, empty when absent
+    datas: tuple[np.ndarray, ...]  # 7 packed word arrays (an empty one for a missing gate)
+    scales: tuple[np.ndarray, ...]  # 7 float32 (1, 1) or (1, N)
+    lins: np.ndarray  # int64 (7, 6): the L_* columns per linear
+    measured: tuple[tuple[float, int, int, int, int] | None, ...]  # per linear: zero fraction,
+    # K, plus, minus, zero counts of the weights (None for a missing gate)
+
+
+def linear_table(shapes: list[tuple[int, int, int, int, int] | None], rows: int) -> np.ndarray:
+    """The (7, 6) table of :func:`_layer` from ``(K, N, trits per element, groups, element
+    bytes)`` per linear (None: absent) for ``rows`` tokens, with the one-thread chunking of
+    ``kernels.plan``."""
+    table = np.zeros((7, 6), np.int64)
+    for i, s in enumerate(shapes):
+        if s is None:
+            table[i, L_N] = 1
+            continue
+        k, n, tpe, groups, itemsize = s
+        p = plan(rows, k, n, groups, itemsize, 1)
+        table[i] = (k, n, tpe, p.tile, p.rows_per_chunk, p.chunks)
+    return table
+
+
+class _Recorder:
+    """The layer description over a :class:`TraceBuilder`, with each LINEAR op's measurement
+    (``measured[(layer, weight)]``): records the ops of a pass whose numbers were computed
+    elsewhere (``tersim.workload.layer.LayerExecutor[Tensor]``)."""
+
+    def __init__(self, tb: TraceBuilder, measured: dict[tuple[int, str], Measured]) -> None:
+        self.tb = tb
+        self.measured = measured
+        self.quantized = tb.quantized
+
+    def embedding(self, name: str) -> Tensor:
+        return self.tb.embedding(name)
+
+    def norm(self, layer: int, name: str, x: Tensor, weight: str) -> Tensor:
+        return self.tb.norm(layer, name, x, weight)
+
+    def quant(self, layer: int, name: str, x: Tensor) -> Tensor:
+        return self.tb.quant(layer, name, x)
+
+    def linear(
+        self,
+        layer: int,
+        name: str,
+        x: Tensor,
+        weight: str,
+        out_features: int,
+        cache: CacheSlot | None = None,
+    ) -> Tensor:
+        m = self.measured[(layer, weight)]
+        return self.tb.linear(layer, name, x, weight, out_features, cache, measured=m)
+
+    def rope(self, layer: int, name: str, q: Tensor, k: Tensor) -> Tensor:
+        return self.tb.rope(layer, name, q, k)
+
+    def attention(self, layer: int, q: Tensor) -> Tensor:
+        return self.tb.attention(layer, q)
+
+    def activation(self, layer: int, name: str, gate: Tensor | None, up: Tensor) -> Tensor:
+        return self.tb.activation(layer, name, gate, up)
+
+    def residual(self, layer: int, name: str, x: Tensor, branches: tuple[Tensor, ...]) -> Tensor:
+        return self.tb.residual(layer, name, x, branches)
+
+    def lm_head(self, name: str, x: Tensor) -> Tensor:
+        return self.tb.lm_head(name, x)
