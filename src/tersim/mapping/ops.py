@@ -638,7 +638,8 @@ def map_workload(hw: HardwareConfig, workload: Workload, judge: Judge | None = N
         proto = options[i][choice[i]]
         o = OpSchedule(
             i, op.name, proto.kind, op.layer, op.phase, op.step, proto.runs,
-            proto.write_bytes, proto.counts, deps[i],
+            proto.write_bytes, proto.counts, deps[i], proto.mapping, proto.compulsory_bytes,
+            proto.lower_bound_bytes,
         )  # fmt: skip
         out.append(o)
     return Schedule(tuple(out), place, order, segments=segments)
