@@ -9,8 +9,7 @@ from pathlib import Path
 from tersim.config import load_hardware
 from tersim.config.workload import Architecture, ModelSpec
 from tersim.hw.counts import ActionCounts, PECounts, dram_bytes, sum_counts, sum_counts_times
-from tersim.mapping.ops import map_workload
-from tersim.run.pipeline import design_formats
+from tersim.run.pipeline import design_formats, map_design
 from tersim.sim import Fidelity, memory_timing, simulate
 from tersim.workload.trace import Phase, trace_shapes
 
@@ -42,7 +41,7 @@ def test_sum_counts_takes_each_distinct_object_times_its_multiplicity() -> None:
 
 def _schedule():  # type: ignore[no-untyped-def]
     w = trace_shapes(SPEC, design_formats(TINY, SPEC), (Phase.PREFILL, Phase.DECODE), 12, 4, 1)
-    return w, map_workload(TINY, w)
+    return w, map_design(TINY, w)
 
 
 def test_segments_share_plans_and_expand_to_every_op_in_program_order() -> None:
