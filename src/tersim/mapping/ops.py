@@ -421,8 +421,8 @@ def _tensor_key(t: Tensor, place: Placement) -> tuple[object, ...]:
     return (t.kind, t.size_bytes, resident)
 
 
-def _cache_key(op: Op, place: Placement) -> tuple[object, ...]:
-    """What the op's schedule depends on (ops with equal keys map alike)."""
+def _op_fields(op: Op) -> tuple[object, ...]:
+    """An op's own fields that its mapping depends on (not its name, layer or tensors)."""
     return (
         op.kind,
         op.m,
@@ -436,6 +436,13 @@ def _cache_key(op: Op, place: Placement) -> tuple[object, ...]:
         op.out_bits,
         op.vector_ops,
         op.measured,
+    )
+
+
+def _cache_key(op: Op, place: Placement) -> tuple[object, ...]:
+    """What the op's schedule depends on (ops with equal keys map alike)."""
+    return (
+        *_op_fields(op),
         tuple(_tensor_key(t, place) for t in op.inputs),
         tuple(_tensor_key(t, place) for t in op.outputs),
     )
@@ -560,18 +567,7 @@ class _Mapper:
 def _shape_key(op: Op) -> tuple[object, ...]:
     """What an op's GEMM depends on apart from residency (ops with equal keys map alike)."""
     return (
-        op.kind,
-        op.m,
-        op.n,
-        op.k,
-        op.count,
-        op.group,
-        op.weight_format,
-        op.weight_bits,
-        op.act_bits,
-        op.out_bits,
-        op.vector_ops,
-        op.measured,
+        *_op_fields(op),
         tuple((t.kind, t.size_bytes) for t in op.inputs),
         tuple((t.kind, t.size_bytes) for t in op.outputs),
     )
