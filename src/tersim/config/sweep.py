@@ -294,10 +294,11 @@ def parse_condition(text: str) -> Condition:
 # -- hardware fields --------------------------------------------------------------------------
 
 
-def field_adapter(path: list[str]) -> TypeAdapter[Any] | None:
-    """A validator for the dotted hardware field ``path`` (None if no such leaf field)."""
+def _walk(path: list[str]) -> tuple[Any, Any] | None:
+    """The annotation and field info of the dotted HardwareConfig field ``path`` (nested models
+    followed; of a union, its first model), or None if there is no such field."""
     current: Any = HardwareConfig
-    adapter = None
+    found = None
     for i, part in enumerate(path):
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
@@ -305,37 +306,29 @@ def field_adapter(path: list[str]) -> TypeAdapter[Any] | None:
         if info is None:
             return None
         ann = info.annotation
-        if typing.get_origin(ann) in (typing.Union, types.UnionType):
-            models = [
-                a for a in typing.get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)
-            ]
-            if models and i < len(path) - 1:
-                current = models[0]
-                continue
-        if i == len(path) - 1:
-            full = Annotated[ann, *info.metadata] if info.metadata else ann  # type: ignore[valid-type]
-            adapter = TypeAdapter(typing.cast(Any, full))
-        current = ann
-    return adapter
-
-
-def _field_exists(path: list[str]) -> bool:
-    """Whether a dotted path names a field of HardwareConfig (nested models followed)."""
-    current: Any = HardwareConfig
-    for part in path:
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return False
-        info = current.model_fields.get(part)
-        if info is None:
-            return False
-        ann = info.annotation
-        if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        found = (ann, info)
+        if typing.get_origin(ann) in (typing.Union, types.UnionType) and i < len(path) - 1:
             models = [
                 a for a in typing.get_args(ann) if isinstance(a, type) and issubclass(a, BaseModel)
             ]
             ann = models[0] if models else ann
         current = ann
-    return True
+    return found
+
+
+def field_adapter(path: list[str]) -> TypeAdapter[Any] | None:
+    """A validator for the dotted hardware field ``path`` (None if no such field)."""
+    found = _walk(path)
+    if found is None:
+        return None
+    ann, info = found
+    full = Annotated[ann, *info.metadata] if info.metadata else ann  # type: ignore[valid-type]
+    return TypeAdapter(typing.cast(Any, full))
+
+
+def _field_exists(path: list[str]) -> bool:
+    """Whether a dotted path names a field of HardwareConfig (nested models followed)."""
+    return _walk(path) is not None
 
 
 DESIGN_AXIS = "design"  # the axis whose values are whole designs (each point's starting point)
