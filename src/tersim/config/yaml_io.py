@@ -199,20 +199,28 @@ _EXPECTED: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "less_than": ("value too large", lambda c: f"a number < {c['lt']}"),
     "less_than_equal": ("value too large", lambda c: f"a number <= {c['le']}"),
     "enum": ("not a valid choice", lambda c: f"one of {c['expected']}"),
-    "literal_error": ("not a valid choice", lambda c: f"one of {c['expected']}"),
     "int_type": ("not an integer", lambda c: "an integer"),
-    "int_parsing": ("not an integer", lambda c: "an integer"),
-    "int_from_float": ("not an integer", lambda c: "an integer"),
     "float_type": ("not a number", lambda c: "a number"),
-    "float_parsing": ("not a number", lambda c: "a number"),
     "finite_number": ("not a finite number", lambda c: "a finite number"),
     "bool_type": ("not a boolean", lambda c: "true or false"),
-    "bool_parsing": ("not a boolean", lambda c: "true or false"),
     "string_type": ("not a string", lambda c: "a string"),
     "dict_type": ("not a mapping", lambda c: "a mapping of keys to values"),
-    "model_type": ("not a mapping", lambda c: "a mapping of keys to values"),
-    "model_attributes_type": ("not a mapping", lambda c: "a mapping of keys to values"),
 }
+# pydantic error types worded as another type's
+_EXPECTED.update(
+    {
+        alias: _EXPECTED[like]
+        for alias, like in {
+            "literal_error": "enum",
+            "int_parsing": "int_type",
+            "int_from_float": "int_type",
+            "float_parsing": "float_type",
+            "bool_parsing": "bool_type",
+            "model_type": "dict_type",
+            "model_attributes_type": "dict_type",
+        }.items()
+    }
+)
 
 
 def _problem_from_error(err: Any, cls: type[BaseModel], name: str, lines: _Lines) -> Problem:

@@ -283,3 +283,22 @@ def gated_area(t: AreaTable, array: ArrayConfig, cell: Sourced, act_bits: int) -
         Sourced(cell.value + flag.value, f"{cell.source} + zero flag {flag.value:.2f} um^2"),
         detector,
     )
+
+
+class OnePassSlotPE:
+    """What a PE doing one weight x activation slot per array position in one pass per tile
+    shares (adder, MAC): its tiles are single passes and its mapping is :func:`slotwise_matmul`
+    with zero activations gated. A subclass gives ``slot_actions``."""
+
+    def slot_actions(
+        self, macs: int, weight_format: WeightFormat | None, measured: MeasuredSlots | None
+    ) -> PECounts:
+        raise NotImplementedError
+
+    def passes_per_tile(self, array: ArrayConfig, weight_bits: float) -> int:
+        return 1
+
+    def map_matmul(
+        self, array: ArrayConfig, shape: MatmulShape, measured: MeasuredSlots | None
+    ) -> ArrayMatmul:
+        return slotwise_matmul(array, shape, measured, self.slot_actions, 1, True)

@@ -19,14 +19,12 @@ from tersim.config.enums import PE_WEIGHT_FORMATS, PEKind, WeightFormat
 from tersim.config.hardware import ArrayConfig
 from tersim.hw.counts import PECounts
 from tersim.hw.pe.base import (
-    ArrayMatmul,
-    MatmulShape,
     MeasuredSlots,
+    OnePassSlotPE,
     PEArea,
     PEPrices,
     gated_area,
     int_add,
-    slotwise_matmul,
 )
 from tersim.tech import area as ta
 from tersim.tech.tables import EnergyTable, Sourced
@@ -35,7 +33,7 @@ FLOAT16_FORMATS = (WeightFormat.FP16, WeightFormat.BF16)
 
 
 @dataclass(frozen=True)
-class MacPE:
+class MacPE(OnePassSlotPE):
     kind: PEKind
     native_act_bits: int
     native_out_bits: int
@@ -61,14 +59,6 @@ class MacPE:
 
     def assumed_zero_fraction(self, weight_format: WeightFormat | None) -> float | None:
         return None
-
-    def passes_per_tile(self, array: ArrayConfig, weight_bits: float) -> int:
-        return 1
-
-    def map_matmul(
-        self, array: ArrayConfig, shape: MatmulShape, measured: MeasuredSlots | None
-    ) -> ArrayMatmul:
-        return slotwise_matmul(array, shape, measured, self.slot_actions, 1, True)
 
     def prices(self, table: EnergyTable, array: ArrayConfig) -> PEPrices:
         acc = array.accumulator_bits

@@ -22,21 +22,19 @@ from tersim.config.hardware import ArrayConfig
 from tersim.hw.counts import PECounts
 from tersim.hw.pe.base import (
     ASSUMED_TERNARY_ZERO_FRACTION,
-    ArrayMatmul,
-    MatmulShape,
     MeasuredSlots,
+    OnePassSlotPE,
     PEArea,
     PEPrices,
     datapath_act_bits,
     gated_area,
     int_add,
-    slotwise_matmul,
 )
 from tersim.tech import area as ta
 from tersim.tech.tables import EnergyTable, Sourced
 
 
-class TernaryAddPE:
+class TernaryAddPE(OnePassSlotPE):
     kind = PEKind.TERNARY_ADD
     native_act_bits = 8
     native_out_bits = 16  # int32 sums rescaled by gamma * max|x| / 127 to a 16-bit float
@@ -59,14 +57,6 @@ class TernaryAddPE:
 
     def assumed_zero_fraction(self, weight_format: WeightFormat | None) -> float:
         return 0.0 if weight_format == WeightFormat.BINARY else ASSUMED_TERNARY_ZERO_FRACTION
-
-    def passes_per_tile(self, array: ArrayConfig, weight_bits: float) -> int:
-        return 1
-
-    def map_matmul(
-        self, array: ArrayConfig, shape: MatmulShape, measured: MeasuredSlots | None
-    ) -> ArrayMatmul:
-        return slotwise_matmul(array, shape, measured, self.slot_actions, 1, True)
 
     def prices(self, table: EnergyTable, array: ArrayConfig) -> PEPrices:
         add = int_add(table, array.accumulator_bits)
