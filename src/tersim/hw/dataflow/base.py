@@ -271,11 +271,59 @@ class DataflowModel(Protocol):
         ...
 
 
+def _role_bits(bits: OperandBits, role: BufferRole) -> float:
+    return bits.input_bits if role is BufferRole.INPUT else bits.weight_bits
+
+
 class StationaryDataflow:
     """Timing shared by the dataflows that preload a stationary tile (WS and IS).
 
     See :mod:`tersim.hw.dataflow.ws` for the derivation; IS is WS on the transposed problem.
     """
+
+    # the operand held in the PEs and the one streamed along the rows (WS: weights, inputs;
+    # IS: inputs, weights)
+    stationary: BufferRole
+    streamed: BufferRole
+
+    def accesses(
+        self, grid: FoldGrid, m: int, n: int, k: int, rows: int, cols: int, compat: CompatMode
+    ) -> GemmAccesses:
+        """The stationary operand is read once, the streamed one once per column fold; every
+        row fold writes the outputs, all but the first read the partial sums back (TERSIM)."""
+        psums = 0 if compat is CompatMode.SCALESIM else (grid.row_folds - 1) * m * n
+        rows_of_k = {BufferRole.INPUT: m, BufferRole.WEIGHT: n}
+        reads = {
+            self.stationary: rows_of_k[self.stationary] * k,
+            self.streamed: grid.col_folds * rows_of_k[self.streamed] * k,
+        }
+        return GemmAccesses(
+            reads[BufferRole.INPUT], reads[BufferRole.WEIGHT], grid.row_folds * m * n, psums
+        )
+
+    def port_demand(self, rows: int, cols: int, k_preload: int, bits: OperandBits) -> PortDemand:
+        """R streamed words read, ``k * C`` stationary words read (preload), C partial sums
+        read and written per cycle."""
+        return {
+            (self.streamed, Port.READ): rows * _role_bits(bits, self.streamed) / 8,
+            (self.stationary, Port.READ): cols * _role_bits(bits, self.stationary) / 8 * k_preload,
+            (BufferRole.OUTPUT, Port.READ): cols * bits.acc_bits / 8,
+            (BufferRole.OUTPUT, Port.WRITE): cols * bits.acc_bits / 8,
+        }
+
+    def temporal_step_bytes(
+        self, rows: int, cols: int, bits: OperandBits
+    ) -> tuple[tuple[BufferRole, float], ...]:
+        """Per streamed step: R streamed elements in, C partial sums accumulated."""
+        return (
+            (self.streamed, rows * _role_bits(bits, self.streamed) / 8),
+            (BufferRole.OUTPUT, cols * bits.acc_bits / 8),
+        )
+
+    def stream_chunk(self, m: int, n: int, k: int, bits: OperandBits) -> StreamedOperand | None:
+        """The streamed operand in rows of K (WS: M rows of X, IS: N columns of W)."""
+        size = k * _role_bits(bits, self.streamed) / 8
+        return StreamedOperand(self.streamed, m if self.streamed is BufferRole.INPUT else n, size)
 
     def preload_cycles(self, rows: int, opts: StationaryOptions) -> int:
         return ceil_div(rows, opts.preload_rows_per_cycle)

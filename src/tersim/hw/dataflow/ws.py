@@ -56,54 +56,24 @@ SRAM words: inputs ``col_folds * M * K``, weights ``K * N``, outputs ``row_folds
 
 from __future__ import annotations
 
-from tersim.config.enums import BufferRole, CompatMode, Dataflow, Port
+from tersim.config.enums import BufferRole, Dataflow
 from tersim.hw.dataflow.base import (
-    FoldGrid,
-    GemmAccesses,
-    OperandBits,
-    PortDemand,
     StationaryDataflow,
     SteppedArgs,
     SteppedRun,
-    StreamedOperand,
 )
 from tersim.hw.dataflow.stepped import _STAT_READS, _STREAM_READS, _TERNARY_STAT
 
 
 class WeightStationary(StationaryDataflow):
     kind = dataflow = Dataflow.WS
+    stationary, streamed = BufferRole.WEIGHT, BufferRole.INPUT
 
     def dims(self, m: int, n: int, k: int) -> tuple[int, int, int]:
         return k, n, m
 
     def with_temporal(self, m: int, n: int, k: int, t: int) -> tuple[int, int, int]:
         return t, n, k
-
-    def accesses(
-        self, grid: FoldGrid, m: int, n: int, k: int, rows: int, cols: int, compat: CompatMode
-    ) -> GemmAccesses:
-        psums = 0 if compat is CompatMode.SCALESIM else (grid.row_folds - 1) * m * n
-        return GemmAccesses(grid.col_folds * m * k, k * n, grid.row_folds * m * n, psums)
-
-    def port_demand(self, rows: int, cols: int, k_preload: int, bits: OperandBits) -> PortDemand:
-        return {
-            (BufferRole.INPUT, Port.READ): rows * bits.input_bits / 8,
-            (BufferRole.WEIGHT, Port.READ): cols * bits.weight_bits / 8 * k_preload,
-            (BufferRole.OUTPUT, Port.READ): cols * bits.acc_bits / 8,
-            (BufferRole.OUTPUT, Port.WRITE): cols * bits.acc_bits / 8,
-        }
-
-    def temporal_step_bytes(
-        self, rows: int, cols: int, bits: OperandBits
-    ) -> tuple[tuple[BufferRole, float], ...]:
-        # stream inputs (T x R), accumulate outputs (T x C)
-        return (
-            (BufferRole.INPUT, rows * bits.input_bits / 8),
-            (BufferRole.OUTPUT, cols * bits.acc_bits / 8),
-        )
-
-    def stream_chunk(self, m: int, n: int, k: int, bits: OperandBits) -> StreamedOperand | None:
-        return StreamedOperand(BufferRole.INPUT, m, k * bits.input_bits / 8)  # M rows of K
 
     def stepped(self, a: SteppedArgs) -> SteppedRun:
         y, stats = self.run_stationary(a.x, a.w, a, _TERNARY_STAT)
