@@ -178,6 +178,33 @@ JsonOption = Annotated[
         help="Write the JSON record to PATH; '--json -' (or a bare --json) prints it.",
     ),
 ]
+# the options `trace` and `run` share
+PromptTokensOption = Annotated[
+    int | None, typer.Option(help="Prompt length.", min=1, max=MAX_CONTEXT_TOKENS)
+]
+GenTokensOption = Annotated[
+    int | None, typer.Option(help="Generated tokens.", min=0, max=MAX_CONTEXT_TOKENS)
+]
+BatchOption = Annotated[int | None, typer.Option(help="Sequences per batch.", min=1, max=MAX_BATCH)]
+CheckpointOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Measure with the weights of a local Hugging Face safetensors checkpoint (file or "
+        "directory; bf16 master weights or BitNet's packed uint8 layout)."
+    ),
+]
+PromptIdsOption = Annotated[
+    Path | None,
+    typer.Option(help="Measure with the token ids in this file (one sequence per line, or JSON)."),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Threads the functional model may use (default: all Numba threads).",
+        min=1,
+        max=MAX_JOBS,
+    ),
+]
 
 
 def _emit_json(target: str | None, doc: object) -> None:
@@ -310,28 +337,14 @@ def _measured_trace(  # type: ignore[no-untyped-def]
         )
 
 
-_CHECKPOINT_HELP = (
-    "Measure with the weights of a local Hugging Face safetensors checkpoint (file or "
-    "directory; bf16 master weights or BitNet's packed uint8 layout)."
-)
-_PROMPT_IDS_HELP = "Measure with the token ids in this file (one sequence per line, or JSON)."
-_THREADS_HELP = "Threads the functional model may use (default: all Numba threads)."
-
-
 @app.command()
 def trace(
     workload: Annotated[str, typer.Argument(help="Workload YAML file or shipped name.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Trace file to write.")],
     phase: Annotated[str, typer.Option(help="prefill, decode or both.")] = "both",
-    prompt_tokens: Annotated[
-        int | None, typer.Option(help="Prompt length.", min=1, max=MAX_CONTEXT_TOKENS)
-    ] = None,
-    gen_tokens: Annotated[
-        int | None, typer.Option(help="Generated tokens.", min=0, max=MAX_CONTEXT_TOKENS)
-    ] = None,
-    batch: Annotated[
-        int | None, typer.Option(help="Sequences per batch.", min=1, max=MAX_BATCH)
-    ] = None,
+    prompt_tokens: PromptTokensOption = None,
+    gen_tokens: GenTokensOption = None,
+    batch: BatchOption = None,
     pe_kind: Annotated[str, typer.Option(help="PE kind whose native format to trace in.")] = (
         "ternary_add"
     ),
@@ -339,9 +352,9 @@ def trace(
     seed: Annotated[
         int, typer.Option(help="Seed of the synthetic weights.", min=0, max=MAX_SEED)
     ] = 0,
-    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
-    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
-    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP, min=1, max=MAX_JOBS)] = None,
+    checkpoint: CheckpointOption = None,
+    prompt_ids: PromptIdsOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Trace a workload's ops (shapes, formats, bytes; with --measure, real counts)."""
     from tersim.api import trace as trace_api
@@ -515,15 +528,9 @@ def run_cmd(
     phase: Annotated[
         str | None, typer.Option(help="prefill, decode or both (default: both).")
     ] = None,
-    prompt_tokens: Annotated[
-        int | None, typer.Option(help="Prompt length.", min=1, max=MAX_CONTEXT_TOKENS)
-    ] = None,
-    gen_tokens: Annotated[
-        int | None, typer.Option(help="Generated tokens.", min=0, max=MAX_CONTEXT_TOKENS)
-    ] = None,
-    batch: Annotated[
-        int | None, typer.Option(help="Sequences per batch.", min=1, max=MAX_BATCH)
-    ] = None,
+    prompt_tokens: PromptTokensOption = None,
+    gen_tokens: GenTokensOption = None,
+    batch: BatchOption = None,
     weight_format: Annotated[str | None, typer.Option(help="Override the weight format.")] = None,
     fidelity: Annotated[str, typer.Option(help="tile or fast.")] = "fast",
     trace_file: Annotated[
@@ -533,9 +540,9 @@ def run_cmd(
             help="Run a saved trace (e.g. from tersim trace --measure); it fixes the scenario.",
         ),
     ] = None,
-    checkpoint: Annotated[Path | None, typer.Option(help=_CHECKPOINT_HELP)] = None,
-    prompt_ids: Annotated[Path | None, typer.Option(help=_PROMPT_IDS_HELP)] = None,
-    threads: Annotated[int | None, typer.Option(help=_THREADS_HELP, min=1, max=MAX_JOBS)] = None,
+    checkpoint: CheckpointOption = None,
+    prompt_ids: PromptIdsOption = None,
+    threads: ThreadsOption = None,
     json_out: JsonOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
     timeline_layer: Annotated[
