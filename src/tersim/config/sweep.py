@@ -332,6 +332,8 @@ def _field_exists(path: list[str]) -> bool:
 
 
 DESIGN_AXIS = "design"  # the axis whose values are whole designs (each point's starting point)
+WORKLOAD_AXIS = "workload"  # the axis whose values are workloads (each point runs its own)
+NAMED_AXES = {DESIGN_AXIS: "designs", WORKLOAD_AXIS: "workloads"}  # axis -> what it names
 
 
 def is_hardware_field(name: str) -> bool:
@@ -366,14 +368,14 @@ def sweep_problems(spec: SweepSpec) -> list[tuple[str, str]]:
             ("vary", "nothing to vary (got an empty mapping; expected e.g. array.rows: [64, 128])")
         )
     for key, values in spec.vary.items():
-        if key == DESIGN_AXIS:
+        if key in NAMED_AXES:
             bad = next((i for i, v in enumerate(values) if not isinstance(v, str) or not v), None)
             if not values or bad is not None:
                 at = f"vary.{key}" if bad is None else f"vary.{key}.{bad}"
                 out.append(
                     (
                         at,
-                        "expected designs: shipped names or YAML paths (got "
+                        f"expected {NAMED_AXES[key]}: shipped names or YAML paths (got "
                         f"{values[bad] if bad is not None else 'an empty list'!r})",
                     )
                 )

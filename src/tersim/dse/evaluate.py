@@ -52,7 +52,9 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class SweepContext:
-    """What every point of a sweep shares: the workload, the scenario and the fidelity."""
+    """What every point of a sweep shares: the scenario, the fidelity and the workload
+    (``spec``), or the workloads of the ``workload`` axis (``workloads``: by the name the
+    sweep file writes)."""
 
     spec: ModelSpec
     phases: tuple[Phase, ...]
@@ -60,10 +62,16 @@ class SweepContext:
     gen_tokens: int | None
     batch: int | None
     fidelity: Fidelity = Fidelity.FAST
+    workloads: dict[str, ModelSpec] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def spec_of(self, workload: str | None) -> ModelSpec:
+        """The workload a point runs (``workload``: its axis value; None: the sweep's)."""
+        return self.spec if workload is None else self.workloads[workload]
+
+    def to_json(self, workload: str | None = None) -> dict[str, Any]:
+        """What a point's simulation depends on besides its design (hashed with it)."""
         return {
-            "workload": self.spec.model_dump(mode="json"),
+            "workload": self.spec_of(workload).model_dump(mode="json"),
             "phases": [p.value for p in self.phases],
             "prompt_tokens": self.prompt_tokens,
             "gen_tokens": self.gen_tokens,
@@ -80,6 +88,7 @@ class PointTask:
     config_hash: str
     params: Params
     hardware: HardwareConfig
+    workload: str | None = None  # the ``workload`` axis's value (None: the sweep's workload)
 
 
 @dataclass(frozen=True)
@@ -131,15 +140,15 @@ class Evaluator:
     def __init__(self, context: SweepContext, reuse: bool = True) -> None:
         self.context = context
         self.reuse = reuse
-        self._traces: _LRU[Formats, Workload] = _LRU(4)
-        self._schedules: _LRU[tuple[Formats, str], Schedule] = _LRU(32)
+        self._traces: _LRU[tuple[str | None, Formats], Workload] = _LRU(4)
+        self._schedules: _LRU[tuple[str | None, Formats, str], Schedule] = _LRU(32)
         self._sims: _LRU[tuple[Any, ...], SimResult] = _LRU(64)
         self.seconds = StageSeconds()
 
     def evaluate(self, task: PointTask) -> PointOutcome:
         t0 = time.perf_counter()
         try:
-            rows = self._rows(task.hardware)
+            rows = self._rows(task.hardware, task.workload)
         except TersimError as exc:
             return self._outcome(task, Status.FAILED, str(exc), {}, t0)
         except Exception as exc:  # one point's bug must not end the sweep (issue 16)
@@ -159,17 +168,20 @@ class Evaluator:
         elapsed = time.perf_counter() - t0
         return PointOutcome(task.index, task.config_hash, task.params, status, error, rows, elapsed)
 
-    def _rows(self, hw: HardwareConfig) -> dict[str, dict[str, float]]:
+    def _rows(self, hw: HardwareConfig, name: str | None) -> dict[str, dict[str, float]]:
         ctx, sec = self.context, self.seconds
         t0 = time.perf_counter()
-        formats = resolve_formats(ctx.spec, hw.array.pe_kind, None, hw.array.weight_format)
+        spec = ctx.spec_of(name)
+        formats = resolve_formats(spec, hw.array.pe_kind, None, hw.array.weight_format)
 
         def make_trace() -> Workload:
             return trace_shapes(
-                ctx.spec, formats, ctx.phases, ctx.prompt_tokens, ctx.gen_tokens, ctx.batch
+                spec, formats, ctx.phases, ctx.prompt_tokens, ctx.gen_tokens, ctx.batch
             )
 
-        workload = self._traces.get_or_make(formats, make_trace) if self.reuse else make_trace()
+        workload = (
+            self._traces.get_or_make((name, formats), make_trace) if self.reuse else make_trace()
+        )
         t1 = time.perf_counter()
         sec.trace += t1 - t0
         mkey = mapping_key(hw)
@@ -180,7 +192,7 @@ class Evaluator:
             try:
                 if not self.reuse:
                     return map_design(h, w)
-                return self._schedules.get_or_make((formats, mkey), lambda: map_design(h, w))
+                return self._schedules.get_or_make((name, formats, mkey), lambda: map_design(h, w))
             finally:
                 spent["map"] += time.perf_counter() - s0
 
@@ -196,7 +208,7 @@ class Evaluator:
             try:
                 if not self.reuse:
                     return simulate(s, mem, clock_hz, fid, p, units)
-                key = (formats, mkey, mem, clock_hz, fid, units)
+                key = (name, formats, mkey, mem, clock_hz, fid, units)
                 return self._sims.get_or_make(
                     key, lambda: simulate(s, mem, clock_hz, fid, p, units)
                 )
@@ -205,7 +217,7 @@ class Evaluator:
 
         record = run(
             hw,
-            ctx.spec,
+            spec,
             phases=ctx.phases,
             prompt_tokens=ctx.prompt_tokens,
             gen_tokens=ctx.gen_tokens,

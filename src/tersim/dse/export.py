@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from tersim.config.sweep import WORKLOAD_AXIS
 from tersim.dse.store import ResultStore
 from tersim.errors import TersimError
 from tersim.files import write_atomic
@@ -35,7 +36,7 @@ def table_rows(
     rows: list[dict[str, Any]] = []
     for p in store.points():
         for name in p.params:
-            if name not in params:
+            if name not in params and name != WORKLOAD_AXIS:  # the workload column says it
                 params.append(name)
         base = {
             "config_hash": p.config_hash,
@@ -43,7 +44,7 @@ def table_rows(
             "workload": p.workload,
             "status": p.status.value,
             "error": p.error,
-            **p.params,
+            **{k: v for k, v in p.params.items() if k != WORKLOAD_AXIS},
         }
         if with_config:
             base["config"] = json.dumps(p.config, sort_keys=True)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from tersim._version import __version__
 from tersim.config.enums import CompatMode, MappingSearch
 from tersim.config.hardware import HardwareConfig, design_problems
-from tersim.config.sweep import DESIGN_AXIS
+from tersim.config.sweep import DESIGN_AXIS, NAMED_AXES, WORKLOAD_AXIS
 from tersim.cost.iso import IsoMetric, iso_design
 from tersim.dse.space import Params
 from tersim.errors import DesignError
@@ -50,6 +50,11 @@ class SweepDesigns:
             if key == DESIGN_AXIS:
                 return self.by_name[value]
         return self.base
+
+
+def workload_of(params: Params) -> str | None:
+    """The ``workload`` axis's value of a point (None: the sweep's ``workload:``)."""
+    return next((str(v) for k, v in params if k == WORKLOAD_AXIS), None)
 
 
 def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
@@ -93,7 +98,7 @@ def make_point(
     ``design`` axis has chosen ``base`` already). With ``equal_area``, the valid design's array
     is then resized to that design's chip area (:func:`tersim.cost.iso.iso_design`); a design
     that cannot be is an invalid point saying why."""
-    fields = [(k, v) for k, v in params if k != DESIGN_AXIS]
+    fields = [(k, v) for k, v in params if k not in NAMED_AXES]
     doc = copy.deepcopy(base_doc)
     for key, value in fields:
         _set(doc, key, value)

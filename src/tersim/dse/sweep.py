@@ -27,6 +27,7 @@ from typing import Any
 from tersim.config.hardware import HardwareConfig
 from tersim.config.sweep import (
     DESIGN_AXIS,
+    WORKLOAD_AXIS,
     Condition,
     Objective,
     SamplingMethod,
@@ -40,7 +41,7 @@ from tersim.dse.evaluate import PointOutcome, PointTask, Status, SweepContext
 from tersim.dse.executors import DaskExecutor, Executor, PoolExecutor, SerialExecutor
 from tersim.dse.metrics import point_metrics
 from tersim.dse.pareto import pareto_front
-from tersim.dse.points import DesignPoint, SweepDesigns, config_hash, make_point
+from tersim.dse.points import DesignPoint, SweepDesigns, config_hash, make_point, workload_of
 from tersim.dse.space import DesignSpace, Params
 from tersim.dse.store import ResultStore, StoredPoint
 from tersim.errors import TersimError
@@ -120,10 +121,21 @@ class SweepSummary:
         )
 
 
-def context_of(spec: SweepSpec, model: ModelSpec, fidelity: Fidelity) -> SweepContext:
+def context_of(
+    spec: SweepSpec,
+    model: ModelSpec,
+    fidelity: Fidelity,
+    workloads: dict[str, ModelSpec] | None = None,
+) -> SweepContext:
     sc = spec.scenario
     return SweepContext(
-        model, Phase.parse(sc.phase), sc.prompt_tokens, sc.gen_tokens, sc.batch, fidelity
+        model,
+        Phase.parse(sc.phase),
+        sc.prompt_tokens,
+        sc.gen_tokens,
+        sc.batch,
+        fidelity,
+        workloads or {},
     )
 
 
@@ -241,7 +253,9 @@ class _Run:
 
     def __post_init__(self) -> None:
         self.docs: dict[str, dict[str, Any]] = {}
-        self.context_doc = self.context.to_json()
+        self.context_docs = {
+            name: self.context.to_json(name) for name in (None, *self.context.workloads)
+        }
 
     def tick(self) -> None:
         if self.progress is not None:
@@ -272,7 +286,7 @@ class _Run:
         )
 
     def hash_of(self, pt: DesignPoint) -> str:
-        return config_hash(pt.doc, self.context_doc)
+        return config_hash(pt.doc, self.context_docs[workload_of(pt.params)])
 
     def admit(self, index: int, params: Params) -> PointTask | None:
         """The task of a drawn point, or None if it is settled without running."""
@@ -301,7 +315,7 @@ class _Run:
             self.tick()
             return None
         self.configs[h] = pt.doc
-        return PointTask(index, h, params, pt.hardware)
+        return PointTask(index, h, params, pt.hardware, workload_of(params))
 
     def settle_stored(self, h: str) -> None:
         status = self.known[h]
@@ -313,7 +327,8 @@ class _Run:
     def record(self, outcome: PointOutcome) -> None:
         """Store a finished point (one transaction) and count it."""
         config = self.configs.pop(outcome.config_hash)
-        self.store.add([outcome], {outcome.config_hash: config}, self.context.spec.name)
+        spec = self.context.spec_of(workload_of(outcome.params))
+        self.store.add([outcome], {outcome.config_hash: config}, spec.name)
         self.known[outcome.config_hash] = outcome.status
         self.done += 1
         if outcome.status is Status.FAILED:
@@ -350,6 +365,22 @@ def sweep_designs(spec: SweepSpec, base: HardwareConfig) -> SweepDesigns:
     return SweepDesigns(base, by_name, target)
 
 
+def sweep_workloads(spec: SweepSpec) -> dict[str, ModelSpec]:
+    """The workloads the ``workload`` axis names, by the name written in the sweep (loaded
+    once, before any work; one that does not load is the loader's one-line error)."""
+    from tersim.config import load_workload
+    from tersim.shipped import resolve
+
+    out: dict[str, ModelSpec] = {}
+    for i, value in enumerate(spec.vary.get(WORKLOAD_AXIS, [])):
+        name = str(value)
+        try:
+            out[name] = load_workload(resolve(name, "workload"))
+        except TersimError as exc:
+            raise TersimError(f"sweep {spec.name}: vary.{WORKLOAD_AXIS}.{i}: {exc}") from None
+    return out
+
+
 def run_sweep(
     spec: SweepSpec,
     base: HardwareConfig,
@@ -365,7 +396,7 @@ def run_sweep(
     ``pool``, if given, is used (and closed) instead of the executor ``executor`` describes."""
     choice = executor or ExecutorChoice()
     rules = Rules.of(spec)
-    context = context_of(spec, model, fidelity)
+    context = context_of(spec, model, fidelity, sweep_workloads(spec))
     with ResultStore.open(store_path, spec.name) as store:
         if retry_failed:
             store.forget_failed()
