@@ -456,10 +456,16 @@ def summarize(
 ) -> SweepSummary:
     """The sweep's points from the store (``hashes``: only those; None: every stored point)."""
     points = tuple(view(p, rules) for p in store.points(hashes))
-    ok = [p for p in points if p.status is Status.OK]
     goals = [o.goal for o in rules.objectives]
-    front = [ok[i] for i in pareto_front([p.objectives for p in ok], goals)]
-    front.sort(key=lambda p: (p.objectives, p.index))
+    # points of different workloads are not compared: each workload has its own front
+    by_workload: dict[str | None, list[PointView]] = {}
+    for p in points:
+        if p.status is Status.OK:
+            by_workload.setdefault(workload_of(tuple(p.params.items())), []).append(p)
+    front: list[PointView] = []
+    for group in by_workload.values():
+        front += [group[i] for i in pareto_front([p.objectives for p in group], goals)]
+    front.sort(key=lambda p: (workload_of(tuple(p.params.items())) or "", p.objectives, p.index))
     return SweepSummary(
         spec.name,
         store.path,

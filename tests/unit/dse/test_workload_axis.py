@@ -72,3 +72,22 @@ def test_non_string_workloads_are_rejected_at_load(tmp_path: Path) -> None:
     path = write_sweep(tmp_path / "s.yaml", {"workload": ["bitnet-b1.58-700m", 7]})
     with pytest.raises(TersimError, match=r"vary\.workload\.1.*expected workloads"):
         load_sweep(path)
+
+
+def test_each_workload_has_its_own_front(
+    tmp_path: Path, tiny: HardwareConfig, model: ModelSpec
+) -> None:
+    spec = make_spec(
+        {"workload": ["bitnet-b1.58-700m", SMALL], "dram.bw_gb_per_s": [4.0, 8.0]},
+        objectives=["latency", "energy"],
+    )
+    summary = run_sweep(spec, tiny, model, tmp_path / "s.sqlite")
+    ok = [p for p in summary.points if p.status is Status.OK]
+    small = [p for p in ok if p.params["workload"] == SMALL]
+    big = [p for p in ok if p.params["workload"] != SMALL]
+    # the small model beats the large one on both objectives at every point, so one front over
+    # both workloads would hold only small-model points
+    pairs = [zip(p.objectives, q.objectives, strict=True) for p in small for q in big]
+    assert all(a < b for pair in pairs for a, b in pair)
+    workloads = {p.params["workload"] for p in summary.front}
+    assert workloads == {"bitnet-b1.58-700m", SMALL}
