@@ -34,10 +34,10 @@ from tersim.dse.points import mapping_key
 from tersim.dse.space import Params
 from tersim.errors import TersimError
 from tersim.mapping.schedule import Schedule
-from tersim.run.pipeline import Progress, map_design, run
+from tersim.run.pipeline import Progress, design_formats, map_design, run
 from tersim.sim import Fidelity, SimResult, simulate
 from tersim.sim.timing import MemoryTiming
-from tersim.workload.formats import Formats, resolve_formats
+from tersim.workload.formats import Formats
 from tersim.workload.trace import Phase, Workload, trace_shapes
 
 K = TypeVar("K", bound=Hashable)
@@ -172,7 +172,7 @@ class Evaluator:
         ctx, sec = self.context, self.seconds
         t0 = time.perf_counter()
         spec = ctx.spec_of(name)
-        formats = resolve_formats(spec, hw.array.pe_kind, None, hw.array.weight_format)
+        formats = design_formats(hw, spec)
 
         def make_trace() -> Workload:
             return trace_shapes(

@@ -127,3 +127,25 @@ def test_the_shipped_equal_area_sweep_loads() -> None:
     spec = load_sweep(ROOT / "hw_configs" / "sweeps" / "pe-kinds-equal-area-7nm.yaml")
     assert spec.equal_area == "fp16-128x128-7nm"
     assert len(spec.vary["design"]) == 6
+
+
+def test_a_point_keeps_its_designs_kv_cache_format(
+    tmp_path: Path, tiny: HardwareConfig, model: ModelSpec
+) -> None:
+    # a design's kv_cache_bits overrides the workload's KV-cache precision (as in tersim run):
+    # a sweep point of such a design must run it so (it once traced the workload's 16 bits)
+    path = _variant(tmp_path, "tiny-kv8")
+    doc = yaml.safe_load(path.read_text())
+    doc["kv_cache_bits"] = 8
+    path.write_text(yaml.safe_dump(doc))
+    spec = make_spec({"design": [str(path)]})
+    run_sweep(spec, tiny, model, tmp_path / "s.sqlite")
+    ((_, hw),) = _points(tmp_path / "s.sqlite")
+    assert hw.kv_cache_bits == 8
+    with ResultStore.open(tmp_path / "s.sqlite") as store:
+        (p,) = list(store.points())
+    rec = run(hw, model, phases=(Phase.DECODE,), prompt_tokens=8, gen_tokens=1).to_json()
+    plain = run(tiny, model, phases=(Phase.DECODE,), prompt_tokens=8, gen_tokens=1).to_json()
+    assert rec["dram_read_bytes"] < plain["dram_read_bytes"]  # the 8-bit cache is read
+    assert p.rows["all"]["dram_read_bytes"] == rec["dram_read_bytes"]
+    assert p.rows["all"]["energy_pj.total"] == rec["energy_pj"]["total"]
