@@ -22,7 +22,7 @@ from tersim.config.enums import OpKind, WeightFormat
 from tersim.errors import WorkloadError
 from tersim.workload.formats import Formats
 
-__all__ = ["Measured", "Op", "OpKind", "Phase", "Tensor", "TensorKind", "Workload"]
+__all__ = ["Measured", "Op", "OpKind", "Phase", "Repeat", "Tensor", "TensorKind", "Workload"]
 
 
 class Phase(StrEnum):
@@ -150,9 +150,38 @@ class Op:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """Ops ``[start, start + length)`` repeat ops ``[source, source + length)`` (``source <
+    start``), one decoder layer elsewhere in the same pass (the shape tracer's promise; the tests
+    check it against the per-op computation). Op ``start + k`` and op ``source + k`` then have
+
+    * equal fields apart from name and layer (kind, phase, step, shape, count, group, formats,
+      vector ops, measurements), and equal names after the layer's ``L<i>.`` prefix;
+    * tensors of equal kinds and sizes, pairwise, with every producer ``start - source`` later
+      (or both without one);
+    * dependencies (:mod:`tersim.mapping.deps`, either rule) ``start - source`` later.
+
+    So whatever the mapping computes from those alone (an op's schedule for one residency of its
+    tensors, a segment's plan) is computed once for the source and shifted."""
+
+    start: int
+    source: int
+    length: int
+
+    @property
+    def delta(self) -> int:
+        return self.start - self.source
+
+
 @dataclass(frozen=True)
 class Workload:
-    """A traced workload: ops in execution order plus the scenario and formats they came from."""
+    """A traced workload: ops in execution order plus the scenario and formats they came from.
+
+    ``repeats`` (from the shape tracer; empty for measured and loaded traces) name the decoder
+    layers that repeat an earlier one (:class:`Repeat`): a hint the mapping uses to map, order
+    and plan each distinct layer once. It is not part of the trace's content (equality and the
+    saved file ignore it)."""
 
     model: str
     formats: Formats
@@ -162,3 +191,11 @@ class Workload:
     phases: tuple[Phase, ...]
     ops: tuple[Op, ...]
     is_measured: bool = False
+    repeats: tuple[Repeat, ...] = field(default=(), compare=False, repr=False)
+
+    def repeat_sources(self) -> list[int]:
+        """Per op, the op it repeats (:class:`Repeat`), or -1."""
+        src = [-1] * len(self.ops)
+        for r in self.repeats:
+            src[r.start : r.start + r.length] = range(r.source, r.source + r.length)
+        return src

@@ -33,7 +33,16 @@ from tersim.errors import FileError, WorkloadError
 from tersim.files import dumps_json, read_json, write_atomic
 from tersim.workload.formats import Formats
 from tersim.workload.layer import CacheSlot, forward_pass
-from tersim.workload.ops import Measured, Op, OpKind, Phase, Tensor, TensorKind, Workload
+from tersim.workload.ops import (
+    Measured,
+    Op,
+    OpKind,
+    Phase,
+    Repeat,
+    Tensor,
+    TensorKind,
+    Workload,
+)
 
 __all__ = [
     "Measured",
@@ -347,14 +356,24 @@ def trace_shapes(
     check_scenario(spec, p, g, b)
     tb = TraceBuilder(spec, formats, b)
     a = spec.architecture
+    repeats: list[Repeat] = []
+
+    def one_pass() -> None:
+        """A forward pass; each layer after the first repeats the one before (Repeat)."""
+        ends = [len(tb.ops) + 1]  # layer 0 starts after the embedding
+        forward_pass(tb, a, lambda _layer: ends.append(len(tb.ops)))
+        for i in range(1, a.layers):
+            repeats.append(Repeat(ends[i], ends[i - 1], ends[i + 1] - ends[i]))
+
     if Phase.PREFILL in phases:
         tb.begin_pass(Phase.PREFILL, 0, p, p)
-        forward_pass(tb, a)
+        one_pass()
     if Phase.DECODE in phases:
         for step in range(g):
             tb.begin_pass(Phase.DECODE, step, 1, p + step + 1)
-            forward_pass(tb, a)
-    return Workload(spec.name, formats, b, p, g, tuple(phases), tuple(tb.ops))
+            one_pass()
+    ops = tuple(tb.ops)
+    return Workload(spec.name, formats, b, p, g, tuple(phases), ops, repeats=tuple(repeats))
 
 
 # --- file format -------------------------------------------------------------------------------
