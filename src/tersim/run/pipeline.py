@@ -14,17 +14,18 @@ from tersim.cost.area import AreaBreakdown, chip_area
 from tersim.cost.energy import EnergyBreakdown, PriceList, estimate_energy, price_list
 from tersim.cost.power import PeakPower, peak_power
 from tersim.errors import DesignError, WorkloadError
-from tersim.hw.counts import ActionCounts, sum_counts
+from tersim.hw.counts import sum_counts_times
 from tersim.hw.pe import pe_model
 from tersim.hw.units import compute_units
 from tersim.mapping.ops import map_workload
-from tersim.mapping.schedule import OpSchedule, Schedule
+from tersim.mapping.schedule import Schedule
 from tersim.mapping.summary import MappingSummary, summarize
 from tersim.run.judge import engine_judge
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
 from tersim.sim.timing import MemoryTiming
 from tersim.workload.footprint import StorageFormat, footprint
 from tersim.workload.formats import Formats, resolve_formats
+from tersim.workload.ops import OpKind
 from tersim.workload.trace import Phase, Workload, trace_shapes
 
 Progress = Callable[[int, int], None]
@@ -239,11 +240,7 @@ def run(
     scenario = Scenario(
         workload.phases, workload.prompt_tokens, workload.gen_tokens, workload.batch
     )
-    by_layer = _dynamic_energy_by(
-        schedule, prices, lambda op: "embedding_and_head" if op.layer < 0 else f"layer_{op.layer}"
-    )
-    by_kind = _dynamic_energy_by(schedule, prices, lambda op: op.kind)
-    by_phase = _dynamic_energy_by(schedule, prices, lambda op: op.phase.value)
+    by_layer, by_kind, by_phase = dynamic_energy_by(schedule, prices)
     leak_mw = sum(prices.leakage_mw.values())
     for ph in workload.phases:  # leakage belongs to the phase's time
         seconds = result.phase_cycles(ph) / result.clock_hz
@@ -314,11 +311,41 @@ def check_fits(hw: HardwareConfig, spec: ModelSpec, workload: Workload) -> None:
         )
 
 
-def _dynamic_energy_by(
-    schedule: Schedule, prices: PriceList, key: Callable[[OpSchedule], str]
-) -> dict[str, float]:
-    """Energy without leakage, grouped by ``key`` (leakage belongs to time, not to ops)."""
-    groups: dict[str, list[ActionCounts]] = {}
+def _layer_key(layer: int) -> str:
+    return "embedding_and_head" if layer < 0 else f"layer_{layer}"
+
+
+def dynamic_energy_by(
+    schedule: Schedule, prices: PriceList
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Energy without leakage (leakage belongs to time, not to ops) grouped by layer, by op kind
+    and by phase. The ops are counted once per distinct (counts object, layer, kind, phase),
+    times how often it occurs; each group sums its distinct counts objects times their
+    multiplicity in the order the ops first list them, as ``sum_counts`` over the group's ops
+    does (so the floating-point sums are the same)."""
+    times: dict[tuple[int, int, OpKind, Phase], list[Any]] = {}
     for op in schedule.ops:
-        groups.setdefault(key(op), []).append(op.counts)
-    return {k: estimate_energy(sum_counts(v), prices).total_pj for k, v in groups.items()}
+        k = (id(op.counts), op.layer, op.kind, op.phase)
+        e = times.get(k)
+        if e is None:
+            times[k] = [op.counts, 1]
+        else:
+            e[1] += 1
+    groups: tuple[dict[object, dict[int, list[Any]]], ...] = ({}, {}, {})
+    for (cid, layer, kind, phase), (counts, n) in times.items():
+        for g, key in zip(groups, (_layer_key(layer), kind, phase.value), strict=True):
+            per = g.setdefault(key, {})
+            e = per.get(cid)
+            if e is None:
+                per[cid] = [counts, n]
+            else:
+                e[1] += n
+
+    def energy(g: dict[object, dict[int, list[Any]]]) -> dict[str, float]:
+        return {
+            str(k): estimate_energy(sum_counts_times((c, n) for c, n in per.values()), prices).total_pj
+            for k, per in g.items()
+        }
+
+    return energy(groups[0]), energy(groups[1]), energy(groups[2])
+
