@@ -343,9 +343,10 @@ def dynamic_energy_by(
 
     def energy(g: dict[object, dict[int, list[Any]]]) -> dict[str, float]:
         return {
-            str(k): estimate_energy(sum_counts_times((c, n) for c, n in per.values()), prices).total_pj
+            str(k): estimate_energy(
+                sum_counts_times((c, n) for c, n in per.values()), prices
+            ).total_pj
             for k, per in g.items()
         }
 
     return energy(groups[0]), energy(groups[1]), energy(groups[2])
-

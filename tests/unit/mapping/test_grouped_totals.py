@@ -59,16 +59,23 @@ def _summary(schedule: Schedule) -> MappingSummary:
             groups[key] = [op, name, 1]
     entries = tuple(
         OpTraffic(
-            n, o.phase.value, o.kind.value, c, o.dram_bytes, o.compulsory_bytes,
-            o.lower_bound_bytes, o.mapping,
-        )  # fmt: skip
+            n,
+            o.phase.value,
+            o.kind.value,
+            c,
+            o.dram_bytes,
+            o.compulsory_bytes,
+            o.lower_bound_bytes,
+            o.mapping,
+        )
         for o, n, c in groups.values()
     )
     return MappingSummary(dram, compulsory, bound, entries)
 
 
 @pytest.mark.parametrize(
-    "design", ["ternary-8x8-tiny", "ternary-hetero-7nm", "fp16-128x128-7nm", "ternary-lut-128x128-7nm"]
+    "design",
+    ["ternary-8x8-tiny", "ternary-hetero-7nm", "fp16-128x128-7nm", "ternary-lut-128x128-7nm"],
 )
 def test_grouped_totals_equal_the_op_by_op_ones(design: str) -> None:
     """Equal values (floats bit for bit: the same sums in the same order) and equal key order."""

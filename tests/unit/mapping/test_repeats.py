@@ -48,7 +48,9 @@ PARALLEL = ModelSpec(
 
 def _scheduling(hw: HardwareConfig, deps: DependencyRule, order: OrderRule) -> HardwareConfig:
     return hw.model_copy(
-        update={"scheduling": hw.scheduling.model_copy(update={"dependencies": deps, "order": order})}
+        update={
+            "scheduling": hw.scheduling.model_copy(update={"dependencies": deps, "order": order})
+        }
     )
 
 
@@ -59,7 +61,9 @@ def _heuristic(hw: HardwareConfig) -> HardwareConfig:
 
 
 def _workload(hw: HardwareConfig, spec: ModelSpec, prompt: int, gen: int, batch: int) -> Workload:
-    return trace_shapes(spec, design_formats(hw, spec), (Phase.PREFILL, Phase.DECODE), prompt, gen, batch)
+    return trace_shapes(
+        spec, design_formats(hw, spec), (Phase.PREFILL, Phase.DECODE), prompt, gen, batch
+    )
 
 
 def _same_up_to_layer(op: Op, src: Op, shift: int) -> None:
@@ -73,7 +77,9 @@ def _same_up_to_layer(op: Op, src: Op, shift: int) -> None:
     )  # fmt: skip
     for a, b in ((op.inputs, src.inputs), (op.outputs, src.outputs)):
         assert [(t.kind, t.size_bytes) for t in a] == [(t.kind, t.size_bytes) for t in b]
-        assert [t.producer for t in a] == [None if t.producer is None else t.producer + shift for t in b]
+        assert [t.producer for t in a] == [
+            None if t.producer is None else t.producer + shift for t in b
+        ]
 
 
 CASES = [
