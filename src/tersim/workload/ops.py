@@ -76,6 +76,21 @@ class Tensor:
         """The name of the whole tensor (itself unless a view)."""
         return self.view_of if self.view_of is not None else self.name
 
+    def moved(self, name: str, producer: int | None, view_of: str | None) -> Tensor:
+        """This tensor under another name, producer and whole tensor (kind, shape, bits and
+        sizes kept; built without recomputing the sizes)."""
+        t = object.__new__(Tensor)
+        put = object.__setattr__
+        put(t, "name", name)
+        put(t, "kind", self.kind)
+        put(t, "shape", self.shape)
+        put(t, "bits", self.bits)
+        put(t, "producer", producer)
+        put(t, "view_of", view_of)
+        put(t, "elements", self.elements)
+        put(t, "size_bytes", self.size_bytes)
+        return t
+
 
 @dataclass(frozen=True, slots=True)
 class Measured:
@@ -123,6 +138,20 @@ class Op:
 
     def read_bytes(self, kind: TensorKind) -> int:
         return sum(t.size_bytes for t in self.inputs if t.kind is kind)
+
+    def moved(
+        self, name: str, layer: int, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]
+    ) -> Op:
+        """This op under another name and layer, over other tensors (every other field kept;
+        a field-for-field copy that skips the constructor)."""
+        op = object.__new__(Op)
+        d = op.__dict__
+        d.update(self.__dict__)
+        d["name"] = name
+        d["layer"] = layer
+        d["inputs"] = inputs
+        d["outputs"] = outputs
+        return op
 
     def write_bytes(self, kind: TensorKind) -> int:
         return sum(t.size_bytes for t in self.outputs if t.kind is kind)

@@ -28,11 +28,11 @@ from typing import Any
 
 from tersim.config.enums import FFNType, WeightFormat
 from tersim.config.types import MAX_BATCH, MAX_CONTEXT_TOKENS
-from tersim.config.workload import ModelSpec
+from tersim.config.workload import Architecture, ModelSpec
 from tersim.errors import FileError, WorkloadError
 from tersim.files import dumps_json, read_json, write_atomic
 from tersim.workload.formats import Formats
-from tersim.workload.layer import CacheSlot, forward_pass
+from tersim.workload.layer import CacheSlot, LayerExecutor, block, forward_pass
 from tersim.workload.ops import (
     Measured,
     Op,
@@ -136,6 +136,55 @@ class TraceBuilder:
             producer=len(self.ops) if written else None,
             view_of=whole,
         )
+
+    def copy_layer(self, src: list[Op], src_x: Tensor, x: Tensor, layer: int) -> Tensor:
+        """Append layer ``layer`` of this pass as a copy of ``src``, the pass's ops of a layer
+        the layer description listed (on input ``src_x``), now on input ``x``; return its
+        output. The copy is what :func:`tersim.workload.layer.block` lists for ``layer``:
+        names and the layer index moved, producers shifted by the distance between the two
+        (tested against the layer description run for every layer)."""
+        old = f"L{src[0].layer}."
+        new = f"L{layer}."
+        cut = len(old)
+        shift = len(self.ops) - (src[0].outputs[0].producer or 0)
+        first = len(self.ops) - shift  # the source's first op index
+        moved: dict[int, Tensor] = {id(src_x): x}
+        weights = self._weights
+        act, weight = TensorKind.ACTIVATION, TensorKind.WEIGHT
+
+        def move(t: Tensor) -> Tensor:
+            got = moved.get(id(t))
+            if got is not None:
+                return got
+            if t.kind is weight:
+                name = new + t.name[cut:]
+                key = (name[: -len(".weight")], t.shape[0], t.shape[1])
+                got = weights.get(key)
+                if got is None:
+                    got = weights[key] = t.moved(name, None, None)
+            else:
+                if t.producer is not None and t.producer < first:
+                    raise AssertionError(f"internal error: {t.name} comes from outside the layer")
+                if t.kind is act:
+                    scope, rest = t.name.split("/", 1)
+                    name = f"{scope}/{new}{rest[cut:]}"
+                else:
+                    name = new + t.name[cut:]
+                view = None if t.view_of is None else new + t.view_of[cut:]
+                got = t.moved(name, None if t.producer is None else t.producer + shift, view)
+            moved[id(t)] = got
+            return got
+
+        for op in src:
+            self.ops.append(
+                op.moved(
+                    new + op.name[cut:],
+                    layer,
+                    tuple(move(t) for t in op.inputs),
+                    tuple(move(t) for t in op.outputs),
+                )
+            )
+        return self.ops[-1].outputs[0]
 
     def _add(self, op: Op, measured: Measured | None = None) -> Tensor:
         self.ops.append(op if measured is None else _with_measured(op, measured))
@@ -359,11 +408,26 @@ def trace_shapes(
     repeats: list[Repeat] = []
 
     def one_pass() -> None:
-        """A forward pass; each layer after the first repeats the one before (Repeat)."""
-        ends = [len(tb.ops) + 1]  # layer 0 starts after the embedding
-        forward_pass(tb, a, lambda _layer: ends.append(len(tb.ops)))
-        for i in range(1, a.layers):
-            repeats.append(Repeat(ends[i], ends[i - 1], ends[i + 1] - ends[i]))
+        """A forward pass: the layer description runs layer 0, the later layers are copies of
+        it, each repeating the one before (Repeat)."""
+        starts: list[int] = []
+        first: list[Op] = []
+        first_x: list[Tensor] = []
+
+        def run_block(
+            ex: LayerExecutor[Tensor], a: Architecture, layer: int, x: Tensor
+        ) -> Tensor:
+            starts.append(len(tb.ops))
+            if layer == 0:
+                out = block(ex, a, layer, x)
+                first.extend(tb.ops[starts[0] :])
+                first_x.append(x)
+                return out
+            n = len(first)
+            repeats.append(Repeat(starts[-1], starts[-2], n))
+            return tb.copy_layer(first, first_x[0], x, layer)
+
+        forward_pass(tb, a, run_block=run_block)
 
     if Phase.PREFILL in phases:
         tb.begin_pass(Phase.PREFILL, 0, p, p)

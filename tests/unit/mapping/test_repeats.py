@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tersim.config import load_hardware
+from tersim.config import load_hardware, load_workload
 from tersim.config.enums import DependencyRule, MappingSearch, OrderRule
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import Architecture, ModelSpec
 from tersim.mapping.deps import dependencies
 from tersim.mapping.schedule import Schedule
 from tersim.run.pipeline import design_formats, map_design
+from tersim.workload.layer import forward_pass
 from tersim.workload.ops import Op, TensorKind, Workload
-from tersim.workload.trace import Phase, trace_shapes
+from tersim.workload.trace import Phase, TraceBuilder, trace_shapes
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -80,6 +81,41 @@ def _same_up_to_layer(op: Op, src: Op, shift: int) -> None:
         assert [t.producer for t in a] == [
             None if t.producer is None else t.producer + shift for t in b
         ]
+
+
+def _described(
+    spec: ModelSpec, hw: HardwareConfig, prompt: int, gen: int, batch: int
+) -> tuple[Op, ...]:
+    """The trace the long way: the layer description run for every layer of every pass."""
+    tb = TraceBuilder(spec, design_formats(hw, spec), batch)
+    tb.begin_pass(Phase.PREFILL, 0, prompt, prompt)
+    forward_pass(tb, spec.architecture)
+    for step in range(gen):
+        tb.begin_pass(Phase.DECODE, step, 1, prompt + step + 1)
+        forward_pass(tb, spec.architecture)
+    return tuple(tb.ops)
+
+
+@pytest.mark.parametrize(
+    "name", ["bitnet-b1.58-3b", "bitnet-b1.58-2b4t", "falcon-7b", "llama2-7b", "gpt-6.7b"]
+)
+def test_copied_layers_are_the_layers_the_description_lists(name: str) -> None:
+    """Layers after the first are copies of it in the shape tracer: equal, op for op and
+    tensor for tensor (names, shapes, producers, views), to running the layer description for
+    each; and they share one weight tensor per projection across passes, as the long way."""
+    spec = load_workload(ROOT / "workloads" / f"{name}.yaml")
+    spec = spec.model_copy(
+        update={"architecture": spec.architecture.model_copy(update={"layers": 4})}
+    )
+    hw = _hw("fp16-128x128-7nm")
+    w = _workload(hw, spec, 7, 3, 2)
+    want = _described(spec, hw, 7, 3, 2)
+    assert w.ops == want
+    assert _weight_objects(w.ops) == _weight_objects(want)
+
+
+def _weight_objects(ops: tuple[Op, ...]) -> int:
+    return len({id(t) for op in ops for t in op.inputs if t.kind is TensorKind.WEIGHT})
 
 
 CASES = [
