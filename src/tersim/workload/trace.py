@@ -414,9 +414,7 @@ def trace_shapes(
         first: list[Op] = []
         first_x: list[Tensor] = []
 
-        def run_block(
-            ex: LayerExecutor[Tensor], a: Architecture, layer: int, x: Tensor
-        ) -> Tensor:
+        def run_block(ex: LayerExecutor[Tensor], a: Architecture, layer: int, x: Tensor) -> Tensor:
             starts.append(len(tb.ops))
             if layer == 0:
                 out = block(ex, a, layer, x)
