@@ -632,7 +632,9 @@ def map_workload(hw: HardwareConfig, workload: Workload, judge: Judge | None = N
     repeat_of = workload.repeat_sources()
     for i, op in enumerate(ops):
         s = repeat_of[i]
-        if s >= 0 and _same_residency(op, ops[s], place):
+        if s >= 0 and (
+            place.placed_by_size(op.phase, op.step) or _same_residency(op, ops[s], place)
+        ):
             options.append(options[s])  # the key it would compute is the source's (Repeat)
             continue
         key = (*_cache_key(op, place), *(act_sparsity(u.array, op) for u in matrix))
@@ -650,13 +652,8 @@ def map_workload(hw: HardwareConfig, workload: Workload, judge: Judge | None = N
     choice, order, segments = plan_segments(
         ops, options, deps, units, hw.scheduling.order, repeat_of
     )
-    out = []
-    for i, op in enumerate(ops):
-        proto = options[i][choice[i]]
-        o = OpSchedule(
-            i, op.name, proto.kind, op.layer, op.phase, op.step, proto.runs,
-            proto.write_bytes, proto.counts, deps[i], proto.mapping, proto.compulsory_bytes,
-            proto.lower_bound_bytes,
-        )  # fmt: skip
-        out.append(o)
+    out = [
+        options[i][choice[i]].placed(i, op.name, op.layer, op.phase, op.step, deps[i])
+        for i, op in enumerate(ops)
+    ]
     return Schedule(tuple(out), place, order, segments=segments)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from tersim.config.enums import BufferRole
 from tersim.config.hardware import HardwareConfig
 from tersim.mapping.buffers import usable_bytes
-from tersim.workload.ops import Op, Tensor, TensorKind, Workload
+from tersim.workload.ops import Op, Phase, Tensor, TensorKind, Workload
 
 
 def activation_capacity_bytes(hw: HardwareConfig) -> int:
@@ -47,6 +47,14 @@ class Placement:
     on_chip: frozenset[str]
     through_dram: frozenset[str]
     resident_bytes: tuple[int, ...] = ()  # live pool: resident bytes at each op (else empty)
+    # passes (phase, step) where every tensor produced stays on chip iff it fits one size
+    # (all of them with ``by_size_everywhere``): there, tensors of equal sizes are placed alike
+    by_size: frozenset[tuple[Phase, int]] = frozenset()
+    by_size_everywhere: bool = False
+
+    def placed_by_size(self, phase: Phase, step: int) -> bool:
+        """Whether the tensors pass (``phase``, ``step``) produces are placed by size alone."""
+        return self.by_size_everywhere or (phase, step) in self.by_size
 
     @staticmethod
     def none() -> Placement:
@@ -72,7 +80,7 @@ def place_tensors(hw: HardwareConfig, workload: Workload) -> Placement:
         for t in op.outputs:
             if t.kind is TensorKind.ACTIVATION:
                 (on if t.size_bytes <= cap else off).add(t.base)
-    return Placement(frozenset(on), frozenset(off))
+    return Placement(frozenset(on), frozenset(off), by_size_everywhere=True)
 
 
 def pool_capacity_bytes(hw: HardwareConfig) -> int:
@@ -141,10 +149,11 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
     # tensors never outlive their pass (phase and step), so each pass is placed on its own;
     # a pass where every tensor fits at once next to a cheap bound of the working tiles
     # admits them all
-    passes: dict[tuple[object, int], list[str]] = {}
+    passes: dict[tuple[Phase, int], list[str]] = {}
     for name, i in prod.items():
         passes.setdefault((ops[i].phase, ops[i].step), []).append(name)
-    for names in passes.values():
+    by_size: set[tuple[Phase, int]] = set()
+    for pass_key, names in passes.items():
         lo = min(prod[t] for t in names)
         hi = max(last[t] for t in names)
         total = [0] * (hi - lo + 1)
@@ -158,6 +167,7 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
                     on.add(nm)
                     for j in range(prod[nm], last[nm] + 1):
                         live[j] += size[nm]
+            by_size.add(pass_key)
             continue
         order = sorted(
             names,
@@ -173,4 +183,4 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
                 for j in span:
                     live[j] += b
     off = frozenset(prod) - on
-    return Placement(frozenset(on), off, tuple(live))
+    return Placement(frozenset(on), off, tuple(live), frozenset(by_size))

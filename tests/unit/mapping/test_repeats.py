@@ -18,7 +18,7 @@ from tersim.config.enums import DependencyRule, MappingSearch, OrderRule
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import Architecture, ModelSpec
 from tersim.mapping.deps import dependencies
-from tersim.mapping.schedule import Schedule
+from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.run.pipeline import design_formats, map_design
 from tersim.workload.layer import forward_pass
 from tersim.workload.ops import Op, TensorKind, Workload
@@ -203,3 +203,18 @@ def test_a_residency_that_differs_from_the_source_falls_back_to_the_key() -> Non
     differ = [i for i, s in enumerate(src) if s >= 0 and resident(w.ops[i]) != resident(w.ops[s])]
     assert differ  # the case this test is for
     _assert_same(map_design(hw, w), slow)
+
+
+def test_placed_copies_equal_schedules_built_field_by_field() -> None:
+    """Every op's schedule (a copy of the first op mapped alike) equals the one the
+    constructor builds from that op's fields and its prototype's."""
+    hw = _hw("ternary-hetero-7nm")
+    w = _workload(hw, SMALL, 16, 3, 1)
+    s = map_design(hw, w)
+    for i, (op, o) in enumerate(zip(w.ops, s.ops, strict=True)):
+        want = OpSchedule(
+            i, op.name, op.kind, op.layer, op.phase, op.step, o.runs, o.write_bytes, o.counts,
+            o.deps, o.mapping, o.compulsory_bytes, o.lower_bound_bytes,
+        )  # fmt: skip
+        assert o == want
+        assert o.__dict__ == want.__dict__
