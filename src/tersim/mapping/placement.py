@@ -22,6 +22,7 @@ look the one decision up. Two rules:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -112,6 +113,11 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
     size: dict[str, int] = {}
     readers: dict[str, int] = {}
     act = TensorKind.ACTIVATION
+    unified = hw.sram.unified is not None
+    # an upper bound on what op i holds in the pool with X from DRAM: X double-buffered whole
+    # (on a unified buffer W and Y live there too: no cheap bound, the whole buffer)
+    x_of: list[Tensor | None] = []
+    cheap: list[int] = []
     for i, op in enumerate(ops):
         for t in op.inputs:
             if t.kind is act:
@@ -120,14 +126,14 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
                 readers[base] = readers.get(base, 0) + 1
         for t in op.outputs:
             if t.kind is act:
-                prod[t.name] = i
-                size[t.name] = t.size_bytes
-                last.setdefault(t.name, i)
-    x_of = [matmul_input(op) for op in ops]
-    unified = hw.sram.unified is not None
-    # an upper bound on what op i holds in the pool with X from DRAM: X double-buffered whole
-    # (on a unified buffer W and Y live there too: no cheap bound, the whole buffer)
-    cheap = [0 if x is None else (cap if unified else min(2 * x.size_bytes, cap)) for x in x_of]
+                name = t.name
+                prod[name] = i
+                size[name] = t.size_bytes
+                if name not in last:
+                    last[name] = i
+        x = matmul_input(op)
+        x_of.append(x)
+        cheap.append(0 if x is None else (cap if unified else min(2 * x.size_bytes, cap)))
     live = [0] * len(ops)
     exact: dict[tuple[int, bool], int] = {}
     on: set[str] = set()
@@ -156,17 +162,18 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
     for pass_key, names in passes.items():
         lo = min(prod[t] for t in names)
         hi = max(last[t] for t in names)
-        total = [0] * (hi - lo + 1)
+        # resident bytes at each op if every tensor that fits stayed: sizes added at each
+        # producer and taken off after each last reader, summed along the pass
+        delta = [0] * (hi - lo + 2)
         for nm in names:
-            if size[nm] <= cap:
-                for j in range(prod[nm], last[nm] + 1):
-                    total[j - lo] += size[nm]
-        if all(total[j - lo] + cheap[j] <= cap for j in range(lo, hi + 1)):
-            for nm in names:
-                if size[nm] <= cap:
-                    on.add(nm)
-                    for j in range(prod[nm], last[nm] + 1):
-                        live[j] += size[nm]
+            b = size[nm]
+            if b <= cap:
+                delta[prod[nm] - lo] += b
+                delta[last[nm] - lo + 1] -= b
+        total = list(itertools.accumulate(delta[:-1]))
+        if all(t + c <= cap for t, c in zip(total, cheap[lo : hi + 1], strict=True)):
+            on.update(nm for nm in names if size[nm] <= cap)
+            live[lo : hi + 1] = [a + t for a, t in zip(live[lo : hi + 1], total, strict=True)]
             by_size.add(pass_key)
             continue
         order = sorted(
