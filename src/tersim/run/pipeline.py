@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import gc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -195,12 +197,28 @@ class RunRecord:
         }
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cycle collector paused while a design runs (restored after). A run allocates a few
+    small acyclic objects per op (ops, tensors, schedules: about 10**5 for the default
+    workload); reference counting frees them all, and the collector's passes over them took a
+    third of the default run's CPU time (measured: 13.3 s with it, 9.2 s without)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def map_design(hw: HardwareConfig, workload: Workload) -> Schedule:
     """The run's mapping: :func:`map_workload` with the design's judge (the searched mapping
     compares its points on the real DRAM even when the run's timing is ideal)."""
     return map_workload(hw, workload, engine_judge(hw))
 
 
+@_no_cyclic_gc()
 def run(
     hw: HardwareConfig,
     spec: ModelSpec,
