@@ -20,7 +20,7 @@ from tersim.hw.counts import sum_counts_times
 from tersim.hw.pe import pe_model
 from tersim.hw.units import compute_units
 from tersim.mapping.ops import map_workload
-from tersim.mapping.schedule import Schedule
+from tersim.mapping.schedule import Schedule, SegmentRef
 from tersim.mapping.summary import MappingSummary, summarize
 from tersim.run.judge import engine_judge
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
@@ -333,6 +333,59 @@ def _layer_key(layer: int) -> str:
     return "embedding_and_head" if layer < 0 else f"layer_{layer}"
 
 
+CountsTimes = dict[tuple[int, int, OpKind, Phase], list[Any]]
+
+
+def _counts_times(schedule: Schedule) -> CountsTimes:
+    """Per distinct (counts object, layer, kind, phase), in the order the ops first list it:
+    ``[counts, how many ops]``. From the segments when they cover the ops (a segment's ops
+    share its first op's layer and pass, and every segment planned alike lists the same
+    schedules, so each distinct plan is counted once), else op by op."""
+    times: CountsTimes = {}
+    ops, segs = schedule.ops, schedule.segments
+    if segs is not None and _tiles(segs, len(ops)):
+        per_plan: dict[int, list[tuple[int, Any, OpKind, int]]] = {}
+        for ref in segs:
+            plan = ref.plan
+            got = per_plan.get(id(plan))
+            if got is None:
+                kinds: dict[tuple[int, OpKind], list[Any]] = {}
+                for o in plan.ops:
+                    e = kinds.get((id(o.counts), o.kind))
+                    if e is None:
+                        kinds[(id(o.counts), o.kind)] = [o.counts, 1]
+                    else:
+                        e[1] += 1
+                got = per_plan[id(plan)] = [(c, v[0], k, v[1]) for (c, k), v in kinds.items()]
+            first = ops[ref.start]
+            for cid, counts, kind, n in got:
+                key = (cid, first.layer, kind, first.phase)
+                e = times.get(key)
+                if e is None:
+                    times[key] = [counts, n]
+                else:
+                    e[1] += n
+        return times
+    for op in ops:
+        k = (id(op.counts), op.layer, op.kind, op.phase)
+        e = times.get(k)
+        if e is None:
+            times[k] = [op.counts, 1]
+        else:
+            e[1] += 1
+    return times
+
+
+def _tiles(segs: tuple[SegmentRef, ...], n: int) -> bool:
+    """Whether the segments cover ops ``0 .. n - 1`` in order, each once."""
+    at = 0
+    for ref in segs:
+        if ref.start != at:
+            return False
+        at += len(ref.plan.ops)
+    return at == n
+
+
 def dynamic_energy_by(
     schedule: Schedule, prices: PriceList
 ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
@@ -341,14 +394,7 @@ def dynamic_energy_by(
     times how often it occurs; each group sums its distinct counts objects times their
     multiplicity in the order the ops first list them, as ``sum_counts`` over the group's ops
     does (so the floating-point sums are the same)."""
-    times: dict[tuple[int, int, OpKind, Phase], list[Any]] = {}
-    for op in schedule.ops:
-        k = (id(op.counts), op.layer, op.kind, op.phase)
-        e = times.get(k)
-        if e is None:
-            times[k] = [op.counts, 1]
-        else:
-            e[1] += 1
+    times = _counts_times(schedule)
     groups: tuple[dict[object, dict[int, list[Any]]], ...] = ({}, {}, {})
     for (cid, layer, kind, phase), (counts, n) in times.items():
         for g, key in zip(groups, (_layer_key(layer), kind, phase.value), strict=True):

@@ -4,6 +4,7 @@ once per distinct op x multiplicity, against the op-by-op computations they repl
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,12 @@ def test_grouped_totals_equal_the_op_by_op_ones(design: str) -> None:
     assert list(by_kind.items()) == list(_energy_by(s, hw, lambda op: op.kind).items())
     assert list(by_phase.items()) == list(_energy_by(s, hw, lambda op: op.phase.value).items())
     assert len(by_layer) == SPEC.architecture.layers + 1
+    # op by op when the schedule lists no segments
+    flat = replace(s, items=s.queue_items(), segments=None)
+    got_flat = dynamic_energy_by(flat, price_list(hw))
+    assert [list(g.items()) for g in got_flat] == [
+        list(g.items()) for g in (by_layer, by_kind, by_phase)
+    ]
     got, want = summarize(s), _summary(s)
     assert got == want
     assert sum(e.ops for e in got.entries) == sum(1 for op in s.ops if op.mapping is not None)
