@@ -4,8 +4,8 @@ once per distinct op x multiplicity, against the op-by-op computations they repl
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
