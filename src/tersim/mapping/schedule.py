@@ -232,6 +232,17 @@ class Schedule:
     #                                             else op by op in ``order``)
     segments: tuple[SegmentRef, ...] | None = None  # the queue segment by segment
 
+    def segments_cover_ops(self) -> bool:
+        """Whether ``segments`` lists every op once, in order (as the mapping builds them)."""
+        if self.segments is None:
+            return False
+        at = 0
+        for ref in self.segments:
+            if ref.start != at:
+                return False
+            at += len(ref.plan.ops)
+        return at == len(self.ops)
+
     def queue(self) -> tuple[int, ...]:
         """Positions of the ops in priority order."""
         return tuple(range(len(self.ops))) if self.order is None else self.order

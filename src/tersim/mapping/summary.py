@@ -77,16 +77,29 @@ def summarize(schedule: Schedule) -> MappingSummary:
     in the order their first ops come, so each op is looked at once and each distinct one
     compared once."""
     fine: dict[tuple[object, ...], list[Any]] = {}
-    for op in schedule.ops:
-        k = (
-            op.phase, op.name, id(op.runs), op.write_bytes, id(op.counts), id(op.mapping),
-            op.compulsory_bytes, op.lower_bound_bytes,
-        )  # fmt: skip
-        e = fine.get(k)
-        if e is None:
-            fine[k] = [op, 1]
-        else:
-            e[1] += 1
+    ops = schedule.ops
+    if schedule.segments is not None and schedule.segments_cover_ops():
+        # an op's schedule is its segment plan's at its place (the mapping's prototype)
+        for ref in schedule.segments:
+            phase, at = ops[ref.start].phase, ref.start
+            for k, proto in enumerate(ref.plan.ops):
+                key: tuple[object, ...] = (phase, ops[at + k].name, id(proto))
+                e = fine.get(key)
+                if e is None:
+                    fine[key] = [ops[at + k], 1]
+                else:
+                    e[1] += 1
+    else:
+        for op in ops:
+            key = (
+                op.phase, op.name, id(op.runs), op.write_bytes, id(op.counts), id(op.mapping),
+                op.compulsory_bytes, op.lower_bound_bytes,
+            )  # fmt: skip
+            e = fine.get(key)
+            if e is None:
+                fine[key] = [op, 1]
+            else:
+                e[1] += 1
     groups: dict[tuple[object, ...], list[Any]] = {}
     names: dict[str, str] = {}
     dram = compulsory = bound = 0
@@ -100,10 +113,10 @@ def summarize(schedule: Schedule) -> MappingSummary:
         name = names.get(op.name)
         if name is None:
             name = names[op.name] = _LAYER.sub("L*.", op.name)
-        key = (op.phase, name, op.signature(), d, op.compulsory_bytes, op.lower_bound_bytes)
-        entry = groups.get(key)
+        gkey = (op.phase, name, op.signature(), d, op.compulsory_bytes, op.lower_bound_bytes)
+        entry = groups.get(gkey)
         if entry is None:
-            groups[key] = [op, name, n]
+            groups[gkey] = [op, name, n]
         else:
             entry[2] += n
     entries = tuple(

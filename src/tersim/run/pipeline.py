@@ -20,7 +20,7 @@ from tersim.hw.counts import sum_counts_times
 from tersim.hw.pe import pe_model
 from tersim.hw.units import compute_units
 from tersim.mapping.ops import map_workload
-from tersim.mapping.schedule import Schedule, SegmentRef
+from tersim.mapping.schedule import Schedule
 from tersim.mapping.summary import MappingSummary, summarize
 from tersim.run.judge import engine_judge
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
@@ -343,7 +343,7 @@ def _counts_times(schedule: Schedule) -> CountsTimes:
     schedules, so each distinct plan is counted once), else op by op."""
     times: CountsTimes = {}
     ops, segs = schedule.ops, schedule.segments
-    if segs is not None and _tiles(segs, len(ops)):
+    if segs is not None and schedule.segments_cover_ops():
         per_plan: dict[int, list[tuple[int, Any, OpKind, int]]] = {}
         for ref in segs:
             plan = ref.plan
@@ -376,16 +376,6 @@ def _counts_times(schedule: Schedule) -> CountsTimes:
     return times
 
 
-def _tiles(segs: tuple[SegmentRef, ...], n: int) -> bool:
-    """Whether the segments cover ops ``0 .. n - 1`` in order, each once."""
-    at = 0
-    for ref in segs:
-        if ref.start != at:
-            return False
-        at += len(ref.plan.ops)
-    return at == n
-
-
 def dynamic_energy_by(
     schedule: Schedule, prices: PriceList
 ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
@@ -393,7 +383,8 @@ def dynamic_energy_by(
     and by phase. The ops are counted once per distinct (counts object, layer, kind, phase),
     times how often it occurs; each group sums its distinct counts objects times their
     multiplicity in the order the ops first list them, as ``sum_counts`` over the group's ops
-    does (so the floating-point sums are the same)."""
+    does (so the floating-point sums are the same); groups listing the same counts objects the
+    same number of times in the same order (the layers of a model, mostly) are priced once."""
     times = _counts_times(schedule)
     groups: tuple[dict[object, dict[int, list[Any]]], ...] = ({}, {}, {})
     for (cid, layer, kind, phase), (counts, n) in times.items():
@@ -405,12 +396,17 @@ def dynamic_energy_by(
             else:
                 e[1] += n
 
+    priced: dict[tuple[tuple[int, int], ...], float] = {}  # groups listing the same counts
+
+    def total_pj(per: dict[int, list[Any]]) -> float:
+        sig = tuple((cid, e[1]) for cid, e in per.items())
+        got = priced.get(sig)
+        if got is None:
+            counts = sum_counts_times((c, n) for c, n in per.values())
+            got = priced[sig] = estimate_energy(counts, prices).total_pj
+        return got
+
     def energy(g: dict[object, dict[int, list[Any]]]) -> dict[str, float]:
-        return {
-            str(k): estimate_energy(
-                sum_counts_times((c, n) for c, n in per.values()), prices
-            ).total_pj
-            for k, per in g.items()
-        }
+        return {str(k): total_pj(per) for k, per in g.items()}
 
     return energy(groups[0]), energy(groups[1]), energy(groups[2])

@@ -99,4 +99,5 @@ def test_grouped_totals_equal_the_op_by_op_ones(design: str) -> None:
     ]
     got, want = summarize(s), _summary(s)
     assert got == want
+    assert summarize(flat) == want  # op by op when the schedule lists no segments
     assert sum(e.ops for e in got.entries) == sum(1 for op in s.ops if op.mapping is not None)
