@@ -170,17 +170,40 @@ def plan_segments(
     deps: Sequence[tuple[int, ...]],
     units: tuple[ComputeUnit, ...],
     rule: OrderRule,
+    repeat_of: Sequence[int] = (),
 ) -> tuple[list[str], tuple[int, ...], tuple[SegmentRef, ...]]:
     """Every op's unit, the priority order and the DMA queue of the whole workload, segment by
     segment in program order. Identical segments (the same op mappings and dependencies
-    relative to the segment) are planned once and share one :class:`SegmentPlan`."""
+    relative to the segment) are planned once and share one :class:`SegmentPlan`.
+
+    A segment that repeats an earlier one op for op (``repeat_of``, see
+    :class:`tersim.workload.ops.Repeat`) with the same mappings (the same ``options`` objects)
+    has that segment's relative dependencies (the repeat shifts them all alike), so it takes
+    that segment's plan, its external dependencies shifted."""
     rank = {u.name: k for k, u in enumerate(units)}
     choice: list[str] = [""] * len(ops)
     order: list[int] = []
     refs: list[SegmentRef] = []
     memo: dict[tuple[object, ...], Plan] = {}
     shared: dict[tuple[object, ...], SegmentPlan] = {}
+    seg_at: dict[int, tuple[int, tuple[int, ...], SegmentRef]] = {}  # start -> (end, order, ref)
     for a, b in segment_bounds(ops):
+        s = repeat_of[a] if repeat_of else -1
+        src = seg_at.get(s) if s >= 0 else None
+        if (
+            src is not None
+            and src[0] - s == b - a
+            and all(repeat_of[a + k] == s + k for k in range(b - a))
+            and all(options[a + k] is options[s + k] for k in range(b - a))
+        ):
+            shift = a - s
+            choice[a:b] = choice[s : src[0]]
+            seg_order = src[1]
+            order.extend(a + k for k in seg_order)
+            ref = SegmentRef(a, src[2].plan, tuple(e + shift for e in src[2].ext))
+            refs.append(ref)
+            seg_at[a] = (b, seg_order, ref)
+            continue
         ext = sorted({d for i in range(a, b) for d in deps[i] if d < a})
         xidx = {d: -1 - k for k, d in enumerate(ext)}
         rel = tuple(tuple(d - a if d >= a else xidx[d] for d in deps[i]) for i in range(a, b))
@@ -198,5 +221,7 @@ def plan_segments(
         if sp is None:
             chosen = tuple(options[i][u] for i, u in zip(range(a, b), units_of, strict=True))
             sp = shared[skey] = SegmentPlan(chosen, rel, seg_queue)
-        refs.append(SegmentRef(a, sp, tuple(ext)))
+        ref = SegmentRef(a, sp, tuple(ext))
+        refs.append(ref)
+        seg_at[a] = (b, seg_order, ref)
     return choice, tuple(order), tuple(refs)

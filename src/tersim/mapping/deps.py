@@ -11,6 +11,10 @@ Rules (``scheduling.dependencies``):
 * ``program_order``: every op depends on the one before it (a single chain, tersim v1's rule).
 
 Weights and the KV cache's earlier contents have no producer in the workload.
+
+An op that repeats an earlier one (``repeat_of``, from :class:`tersim.workload.ops.Repeat`)
+depends on that op's dependencies shifted by the distance between them (the repeat's promise),
+so only the ops no repeat covers are scanned for producers.
 """
 
 from __future__ import annotations
@@ -21,14 +25,28 @@ from tersim.config.enums import DependencyRule
 from tersim.workload.ops import Op, OpKind, TensorKind
 
 
-def dependencies(ops: Sequence[Op], rule: DependencyRule) -> list[tuple[int, ...]]:
-    """Per op (by index), the indices of the ops it waits for, ascending."""
+def dependencies(
+    ops: Sequence[Op], rule: DependencyRule, repeat_of: Sequence[int] = ()
+) -> list[tuple[int, ...]]:
+    """Per op (by index), the indices of the ops it waits for, ascending. ``repeat_of[i]``: the
+    op op ``i`` repeats, or -1 (empty: none does)."""
     if rule is DependencyRule.PROGRAM_ORDER:
         return [() if i == 0 else (i - 1,) for i in range(len(ops))]
     out: list[tuple[int, ...]] = []
     last_writer: dict[str, int] = {}  # KV cache -> the last op that wrote part of it
     last_head: int | None = None
+    kv = TensorKind.KV_CACHE
     for i, op in enumerate(ops):
+        s = repeat_of[i] if repeat_of else -1
+        if s >= 0:
+            shift = i - s
+            out.append(tuple(d + shift for d in out[s]))
+            for t in op.outputs:
+                if t.kind is kv:
+                    last_writer[t.base] = i
+            if op.kind is OpKind.LM_HEAD:
+                last_head = i
+            continue
         deps: set[int] = set()
         for t in op.inputs:
             if t.producer is not None:

@@ -439,6 +439,19 @@ def _op_fields(op: Op) -> tuple[object, ...]:
     )
 
 
+def _same_residency(op: Op, source: Op, place: Placement) -> bool:
+    """Whether the activation tensors of ``op`` and of the op it repeats stay on chip alike
+    (pairwise; the rest of their cache keys agree by the repeat's promise)."""
+    act = TensorKind.ACTIVATION
+    for a, b in zip(op.inputs, source.inputs, strict=True):
+        if a.kind is act and place.resident(a) != place.resident(b):
+            return False
+    for a, b in zip(op.outputs, source.outputs, strict=True):
+        if a.kind is act and place.resident(a) != place.resident(b):
+            return False
+    return True
+
+
 def _cache_key(op: Op, place: Placement) -> tuple[object, ...]:
     """What the op's schedule depends on (ops with equal keys map alike)."""
     return (
@@ -615,7 +628,15 @@ def map_workload(hw: HardwareConfig, workload: Workload, judge: Judge | None = N
     matrix = [u for u in units if isinstance(u, MatrixUnit)]
     memo: dict[tuple[object, ...], dict[str, OpSchedule]] = {}
     options: list[dict[str, OpSchedule]] = []
-    for i, op in enumerate(workload.ops):
+    ops = workload.ops
+    repeat_of = workload.repeat_sources()
+    for i, op in enumerate(ops):
+        s = repeat_of[i]
+        if s >= 0 and (
+            place.placed_by_size(op.phase, op.step) or _same_residency(op, ops[s], place)
+        ):
+            options.append(options[s])  # the key it would compute is the source's (Repeat)
+            continue
         key = (*_cache_key(op, place), *(act_sparsity(u.array, op) for u in matrix))
         protos = memo.get(key)
         if protos is None:
@@ -627,15 +648,12 @@ def map_workload(hw: HardwareConfig, workload: Workload, judge: Judge | None = N
                 )
             memo[key] = protos
         options.append(protos)
-    deps = dependencies(workload.ops, hw.scheduling.dependencies)
-    choice, order, segments = plan_segments(workload.ops, options, deps, units, hw.scheduling.order)
-    out = []
-    for i, op in enumerate(workload.ops):
-        proto = options[i][choice[i]]
-        o = OpSchedule(
-            i, op.name, proto.kind, op.layer, op.phase, op.step, proto.runs,
-            proto.write_bytes, proto.counts, deps[i], proto.mapping, proto.compulsory_bytes,
-            proto.lower_bound_bytes,
-        )  # fmt: skip
-        out.append(o)
+    deps = dependencies(ops, hw.scheduling.dependencies, repeat_of)
+    choice, order, segments = plan_segments(
+        ops, options, deps, units, hw.scheduling.order, repeat_of
+    )
+    out = [
+        options[i][choice[i]].placed(i, op.name, op.layer, op.phase, op.step, deps[i])
+        for i, op in enumerate(ops)
+    ]
     return Schedule(tuple(out), place, order, segments=segments)

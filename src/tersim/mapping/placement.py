@@ -22,13 +22,14 @@ look the one decision up. Two rules:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tersim.config.enums import BufferRole
 from tersim.config.hardware import HardwareConfig
 from tersim.mapping.buffers import usable_bytes
-from tersim.workload.ops import Op, Tensor, TensorKind, Workload
+from tersim.workload.ops import Op, Phase, Tensor, TensorKind, Workload
 
 
 def activation_capacity_bytes(hw: HardwareConfig) -> int:
@@ -47,6 +48,14 @@ class Placement:
     on_chip: frozenset[str]
     through_dram: frozenset[str]
     resident_bytes: tuple[int, ...] = ()  # live pool: resident bytes at each op (else empty)
+    # passes (phase, step) where every tensor produced stays on chip iff it fits one size
+    # (all of them with ``by_size_everywhere``): there, tensors of equal sizes are placed alike
+    by_size: frozenset[tuple[Phase, int]] = frozenset()
+    by_size_everywhere: bool = False
+
+    def placed_by_size(self, phase: Phase, step: int) -> bool:
+        """Whether the tensors pass (``phase``, ``step``) produces are placed by size alone."""
+        return self.by_size_everywhere or (phase, step) in self.by_size
 
     @staticmethod
     def none() -> Placement:
@@ -72,7 +81,7 @@ def place_tensors(hw: HardwareConfig, workload: Workload) -> Placement:
         for t in op.outputs:
             if t.kind is TensorKind.ACTIVATION:
                 (on if t.size_bytes <= cap else off).add(t.base)
-    return Placement(frozenset(on), frozenset(off))
+    return Placement(frozenset(on), frozenset(off), by_size_everywhere=True)
 
 
 def pool_capacity_bytes(hw: HardwareConfig) -> int:
@@ -104,6 +113,11 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
     size: dict[str, int] = {}
     readers: dict[str, int] = {}
     act = TensorKind.ACTIVATION
+    unified = hw.sram.unified is not None
+    # an upper bound on what op i holds in the pool with X from DRAM: X double-buffered whole
+    # (on a unified buffer W and Y live there too: no cheap bound, the whole buffer)
+    x_of: list[Tensor | None] = []
+    cheap: list[int] = []
     for i, op in enumerate(ops):
         for t in op.inputs:
             if t.kind is act:
@@ -112,14 +126,14 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
                 readers[base] = readers.get(base, 0) + 1
         for t in op.outputs:
             if t.kind is act:
-                prod[t.name] = i
-                size[t.name] = t.size_bytes
-                last.setdefault(t.name, i)
-    x_of = [matmul_input(op) for op in ops]
-    unified = hw.sram.unified is not None
-    # an upper bound on what op i holds in the pool with X from DRAM: X double-buffered whole
-    # (on a unified buffer W and Y live there too: no cheap bound, the whole buffer)
-    cheap = [0 if x is None else (cap if unified else min(2 * x.size_bytes, cap)) for x in x_of]
+                name = t.name
+                prod[name] = i
+                size[name] = t.size_bytes
+                if name not in last:
+                    last[name] = i
+        x = matmul_input(op)
+        x_of.append(x)
+        cheap.append(0 if x is None else (cap if unified else min(2 * x.size_bytes, cap)))
     live = [0] * len(ops)
     exact: dict[tuple[int, bool], int] = {}
     on: set[str] = set()
@@ -141,23 +155,26 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
     # tensors never outlive their pass (phase and step), so each pass is placed on its own;
     # a pass where every tensor fits at once next to a cheap bound of the working tiles
     # admits them all
-    passes: dict[tuple[object, int], list[str]] = {}
+    passes: dict[tuple[Phase, int], list[str]] = {}
     for name, i in prod.items():
         passes.setdefault((ops[i].phase, ops[i].step), []).append(name)
-    for names in passes.values():
+    by_size: set[tuple[Phase, int]] = set()
+    for pass_key, names in passes.items():
         lo = min(prod[t] for t in names)
         hi = max(last[t] for t in names)
-        total = [0] * (hi - lo + 1)
+        # resident bytes at each op if every tensor that fits stayed: sizes added at each
+        # producer and taken off after each last reader, summed along the pass
+        delta = [0] * (hi - lo + 2)
         for nm in names:
-            if size[nm] <= cap:
-                for j in range(prod[nm], last[nm] + 1):
-                    total[j - lo] += size[nm]
-        if all(total[j - lo] + cheap[j] <= cap for j in range(lo, hi + 1)):
-            for nm in names:
-                if size[nm] <= cap:
-                    on.add(nm)
-                    for j in range(prod[nm], last[nm] + 1):
-                        live[j] += size[nm]
+            b = size[nm]
+            if b <= cap:
+                delta[prod[nm] - lo] += b
+                delta[last[nm] - lo + 1] -= b
+        total = list(itertools.accumulate(delta[:-1]))
+        if all(t + c <= cap for t, c in zip(total, cheap[lo : hi + 1], strict=True)):
+            on.update(nm for nm in names if size[nm] <= cap)
+            live[lo : hi + 1] = [a + t for a, t in zip(live[lo : hi + 1], total, strict=True)]
+            by_size.add(pass_key)
             continue
         order = sorted(
             names,
@@ -173,4 +190,4 @@ def place_live(hw: HardwareConfig, workload: Workload, working_bytes: WorkingByt
                 for j in span:
                     live[j] += b
     off = frozenset(prod) - on
-    return Placement(frozenset(on), off, tuple(live))
+    return Placement(frozenset(on), off, tuple(live), frozenset(by_size))

@@ -157,6 +157,23 @@ class OpSchedule:
         """What determines the op's timing (two ops with equal signatures time alike)."""
         return (self.runs, self.write_bytes)
 
+    def placed(
+        self, op_index: int, name: str, layer: int, phase: Phase, step: int, deps: tuple[int, ...]
+    ) -> OpSchedule:
+        """This schedule as op ``op_index``'s (an op mapped alike): its position, name, layer,
+        pass and dependencies, everything else this one's (a field-for-field copy that skips
+        the constructor)."""
+        o = object.__new__(OpSchedule)
+        d = o.__dict__
+        d.update(self.__dict__)
+        d["op_index"] = op_index
+        d["name"] = name
+        d["layer"] = layer
+        d["phase"] = phase
+        d["step"] = step
+        d["deps"] = deps
+        return o
+
 
 @dataclass(frozen=True, slots=True)
 class QueueItem:
@@ -214,6 +231,17 @@ class Schedule:
     items: tuple[QueueItem, ...] | None = None  # the DMA queue (None: from ``segments``, or
     #                                             else op by op in ``order``)
     segments: tuple[SegmentRef, ...] | None = None  # the queue segment by segment
+
+    def segments_cover_ops(self) -> bool:
+        """Whether ``segments`` lists every op once, in order (as the mapping builds them)."""
+        if self.segments is None:
+            return False
+        at = 0
+        for ref in self.segments:
+            if ref.start != at:
+                return False
+            at += len(ref.plan.ops)
+        return at == len(self.ops)
 
     def queue(self) -> tuple[int, ...]:
         """Positions of the ops in priority order."""

@@ -70,23 +70,55 @@ class MappingSummary:
 
 
 def summarize(schedule: Schedule) -> MappingSummary:
-    """The record's mapping section of ``schedule``."""
+    """The record's mapping section of ``schedule``.
+
+    Ops are first counted per name and phase and per the objects their schedule shares with
+    the ops mapped alike (runs, counts, mapping); the entries then join those groups by value,
+    in the order their first ops come, so each op is looked at once and each distinct one
+    compared once."""
+    fine: dict[tuple[object, ...], list[Any]] = {}
+    ops = schedule.ops
+    if schedule.segments is not None and schedule.segments_cover_ops():
+        # an op's schedule is its segment plan's at its place (the mapping's prototype)
+        for ref in schedule.segments:
+            phase, at = ops[ref.start].phase, ref.start
+            for k, proto in enumerate(ref.plan.ops):
+                key: tuple[object, ...] = (phase, ops[at + k].name, id(proto))
+                e = fine.get(key)
+                if e is None:
+                    fine[key] = [ops[at + k], 1]
+                else:
+                    e[1] += 1
+    else:
+        for op in ops:
+            key = (
+                op.phase, op.name, id(op.runs), op.write_bytes, id(op.counts), id(op.mapping),
+                op.compulsory_bytes, op.lower_bound_bytes,
+            )  # fmt: skip
+            e = fine.get(key)
+            if e is None:
+                fine[key] = [op, 1]
+            else:
+                e[1] += 1
     groups: dict[tuple[object, ...], list[Any]] = {}
+    names: dict[str, str] = {}
     dram = compulsory = bound = 0
-    for op in schedule.ops:
+    for op, n in fine.values():
         d = op.dram_bytes
-        dram += d
-        compulsory += op.compulsory_bytes
-        bound += op.lower_bound_bytes
+        dram += d * n
+        compulsory += op.compulsory_bytes * n
+        bound += op.lower_bound_bytes * n
         if op.mapping is None:
             continue
-        name = _LAYER.sub("L*.", op.name)
-        key = (op.phase, name, op.signature(), d, op.compulsory_bytes, op.lower_bound_bytes)
-        entry = groups.get(key)
+        name = names.get(op.name)
+        if name is None:
+            name = names[op.name] = _LAYER.sub("L*.", op.name)
+        gkey = (op.phase, name, op.signature(), d, op.compulsory_bytes, op.lower_bound_bytes)
+        entry = groups.get(gkey)
         if entry is None:
-            groups[key] = [op, name, 1]
+            groups[gkey] = [op, name, n]
         else:
-            entry[2] += 1
+            entry[2] += n
     entries = tuple(
         OpTraffic(
             name,

@@ -120,14 +120,21 @@ def block(ex: LayerExecutor[V], a: Architecture, layer: int, x: V) -> V:
     return ex.residual(layer, f"{p}.ffn_residual", x, (d,))
 
 
+Block = Callable[[LayerExecutor[V], Architecture, int, V], V]
+
+
 def forward_pass(
-    ex: LayerExecutor[V], a: Architecture, on_layer: Callable[[int], None] | None = None
+    ex: LayerExecutor[V],
+    a: Architecture,
+    on_layer: Callable[[int], None] | None = None,
+    run_block: Block[V] = block,
 ) -> V:
     """Embedding, every layer, the final norm and the LM head (last position only);
-    ``on_layer(i)`` after layer ``i`` (progress)."""
+    ``on_layer(i)`` after layer ``i`` (progress). ``run_block`` runs a layer (:func:`block`;
+    the shape tracer copies layers after the first, which :func:`block` lists alike)."""
     x = ex.embedding("embedding")
     for layer in range(a.layers):
-        x = block(ex, a, layer, x)
+        x = run_block(ex, a, layer, x)
         if on_layer is not None:
             on_layer(layer)
     x = ex.norm(-1, "final_norm", x, "final_norm")

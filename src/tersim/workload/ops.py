@@ -22,7 +22,7 @@ from tersim.config.enums import OpKind, WeightFormat
 from tersim.errors import WorkloadError
 from tersim.workload.formats import Formats
 
-__all__ = ["Measured", "Op", "OpKind", "Phase", "Tensor", "TensorKind", "Workload"]
+__all__ = ["Measured", "Op", "OpKind", "Phase", "Repeat", "Tensor", "TensorKind", "Workload"]
 
 
 class Phase(StrEnum):
@@ -76,6 +76,21 @@ class Tensor:
         """The name of the whole tensor (itself unless a view)."""
         return self.view_of if self.view_of is not None else self.name
 
+    def moved(self, name: str, producer: int | None, view_of: str | None) -> Tensor:
+        """This tensor under another name, producer and whole tensor (kind, shape, bits and
+        sizes kept; built without recomputing the sizes)."""
+        t = object.__new__(Tensor)
+        put = object.__setattr__
+        put(t, "name", name)
+        put(t, "kind", self.kind)
+        put(t, "shape", self.shape)
+        put(t, "bits", self.bits)
+        put(t, "producer", producer)
+        put(t, "view_of", view_of)
+        put(t, "elements", self.elements)
+        put(t, "size_bytes", self.size_bytes)
+        return t
+
 
 @dataclass(frozen=True, slots=True)
 class Measured:
@@ -124,6 +139,20 @@ class Op:
     def read_bytes(self, kind: TensorKind) -> int:
         return sum(t.size_bytes for t in self.inputs if t.kind is kind)
 
+    def moved(
+        self, name: str, layer: int, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]
+    ) -> Op:
+        """This op under another name and layer, over other tensors (every other field kept;
+        a field-for-field copy that skips the constructor)."""
+        op = object.__new__(Op)
+        d = op.__dict__
+        d.update(self.__dict__)
+        d["name"] = name
+        d["layer"] = layer
+        d["inputs"] = inputs
+        d["outputs"] = outputs
+        return op
+
     def write_bytes(self, kind: TensorKind) -> int:
         return sum(t.size_bytes for t in self.outputs if t.kind is kind)
 
@@ -150,9 +179,38 @@ class Op:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """Ops ``[start, start + length)`` repeat ops ``[source, source + length)`` (``source <
+    start``), one decoder layer elsewhere in the same pass (the shape tracer's promise; the tests
+    check it against the per-op computation). Op ``start + k`` and op ``source + k`` then have
+
+    * equal fields apart from name and layer (kind, phase, step, shape, count, group, formats,
+      vector ops, measurements), and equal names after the layer's ``L<i>.`` prefix;
+    * tensors of equal kinds and sizes, pairwise, with every producer ``start - source`` later
+      (or both without one);
+    * dependencies (:mod:`tersim.mapping.deps`, either rule) ``start - source`` later.
+
+    So whatever the mapping computes from those alone (an op's schedule for one residency of its
+    tensors, a segment's plan) is computed once for the source and shifted."""
+
+    start: int
+    source: int
+    length: int
+
+    @property
+    def delta(self) -> int:
+        return self.start - self.source
+
+
 @dataclass(frozen=True)
 class Workload:
-    """A traced workload: ops in execution order plus the scenario and formats they came from."""
+    """A traced workload: ops in execution order plus the scenario and formats they came from.
+
+    ``repeats`` (from the shape tracer; empty for measured and loaded traces) name the decoder
+    layers that repeat an earlier one (:class:`Repeat`): a hint the mapping uses to map, order
+    and plan each distinct layer once. It is not part of the trace's content (equality and the
+    saved file ignore it)."""
 
     model: str
     formats: Formats
@@ -162,3 +220,11 @@ class Workload:
     phases: tuple[Phase, ...]
     ops: tuple[Op, ...]
     is_measured: bool = False
+    repeats: tuple[Repeat, ...] = field(default=(), compare=False, repr=False)
+
+    def repeat_sources(self) -> list[int]:
+        """Per op, the op it repeats (:class:`Repeat`), or -1."""
+        src = [-1] * len(self.ops)
+        for r in self.repeats:
+            src[r.start : r.start + r.length] = range(r.source, r.source + r.length)
+        return src

@@ -28,12 +28,21 @@ from typing import Any
 
 from tersim.config.enums import FFNType, WeightFormat
 from tersim.config.types import MAX_BATCH, MAX_CONTEXT_TOKENS
-from tersim.config.workload import ModelSpec
+from tersim.config.workload import Architecture, ModelSpec
 from tersim.errors import FileError, WorkloadError
 from tersim.files import dumps_json, read_json, write_atomic
 from tersim.workload.formats import Formats
-from tersim.workload.layer import CacheSlot, forward_pass
-from tersim.workload.ops import Measured, Op, OpKind, Phase, Tensor, TensorKind, Workload
+from tersim.workload.layer import CacheSlot, LayerExecutor, block, forward_pass
+from tersim.workload.ops import (
+    Measured,
+    Op,
+    OpKind,
+    Phase,
+    Repeat,
+    Tensor,
+    TensorKind,
+    Workload,
+)
 
 __all__ = [
     "Measured",
@@ -311,6 +320,87 @@ class TraceBuilder:
         return self._add(op)
 
 
+@dataclass(frozen=True)
+class _LayerCopy:
+    """How to list a layer of a pass as a copy of the pass's first layer (which the layer
+    description listed): what :func:`tersim.workload.layer.block` lists for layer ``i`` is
+    that layer with ``L0.`` moved to ``L<i>.`` in every op and tensor name, the layer index
+    moved, every producer shifted by the distance between the two, and the layer's input (the
+    one tensor it reads from outside) replaced (tested against the layer description run for
+    every layer). Built once per pass: per tensor the parts of its name around the layer
+    prefix, per op the tensors it reads and writes by position."""
+
+    first: int  # the source layer's first op index
+    # per tensor but the input: (source tensor, name before and after the layer prefix,
+    # whole-tensor name after it (views), whether it is a weight)
+    tensors: tuple[tuple[Tensor, str, str, str | None, bool], ...]
+    # per op: (source op, name after the layer prefix, inputs, outputs: positions in the layer's
+    # tensors, 0 being its input)
+    ops: tuple[tuple[Op, str, tuple[int, ...], tuple[int, ...]], ...]
+
+    @staticmethod
+    def of(src: list[Op], src_x: Tensor, first: int) -> _LayerCopy:
+        cut = len(f"L{src[0].layer}.")
+        at: dict[int, int] = {id(src_x): 0}
+        tensors: list[tuple[Tensor, str, str, str | None, bool]] = []
+
+        def slot(t: Tensor) -> int:
+            k = at.get(id(t))
+            if k is None:
+                if (
+                    t.kind is not TensorKind.WEIGHT
+                    and t.producer is not None
+                    and t.producer < first
+                ):
+                    raise AssertionError(f"internal error: {t.name} comes from outside the layer")
+                head, _, rest = t.name.rpartition("/") if t.kind is TensorKind.ACTIVATION else (
+                    "", "", t.name
+                )  # fmt: skip
+                head = f"{head}/" if head else ""
+                view = None if t.view_of is None else t.view_of[cut:]
+                tensors.append((t, head, rest[cut:], view, t.kind is TensorKind.WEIGHT))
+                k = at[id(t)] = len(tensors)
+            return k
+
+        ops = tuple(
+            (
+                op,
+                op.name[cut:],
+                tuple(slot(t) for t in op.inputs),
+                tuple(slot(t) for t in op.outputs),
+            )
+            for op in src
+        )
+        return _LayerCopy(first, tuple(tensors), ops)
+
+    def append(self, tb: TraceBuilder, x: Tensor, layer: int) -> Tensor:
+        """List layer ``layer`` on input ``x`` at the end of ``tb``'s ops; return its output."""
+        pre = f"L{layer}."
+        shift = len(tb.ops) - self.first
+        weights = tb._weights
+        new = [x]
+        for t, head, tail, view, is_weight in self.tensors:
+            if is_weight:
+                key = (pre + tail[: -len(".weight")], t.shape[0], t.shape[1])
+                w = weights.get(key)
+                if w is None:
+                    w = weights[key] = t.moved(pre + tail, None, None)
+                new.append(w)
+            else:
+                producer = None if t.producer is None else t.producer + shift
+                new.append(
+                    t.moved(head + pre + tail, producer, None if view is None else pre + view)
+                )
+        out = tb.ops
+        for op, tail, ins, outs in self.ops:
+            out.append(
+                op.moved(
+                    pre + tail, layer, tuple([new[k] for k in ins]), tuple([new[k] for k in outs])
+                )
+            )
+        return out[-1].outputs[0]
+
+
 def _with_measured(op: Op, measured: Measured) -> Op:
     return replace(op, measured=measured)
 
@@ -347,14 +437,34 @@ def trace_shapes(
     check_scenario(spec, p, g, b)
     tb = TraceBuilder(spec, formats, b)
     a = spec.architecture
+    repeats: list[Repeat] = []
+
+    def one_pass() -> None:
+        """A forward pass: the layer description runs layer 0, the later layers are copies of
+        it, each repeating the one before (Repeat)."""
+        starts: list[int] = []
+        copy: list[_LayerCopy] = []
+
+        def run_block(ex: LayerExecutor[Tensor], a: Architecture, layer: int, x: Tensor) -> Tensor:
+            starts.append(len(tb.ops))
+            if layer == 0:
+                out = block(ex, a, layer, x)
+                copy.append(_LayerCopy.of(tb.ops[starts[0] :], x, starts[0]))
+                return out
+            repeats.append(Repeat(starts[-1], starts[-2], len(copy[0].ops)))
+            return copy[0].append(tb, x, layer)
+
+        forward_pass(tb, a, run_block=run_block)
+
     if Phase.PREFILL in phases:
         tb.begin_pass(Phase.PREFILL, 0, p, p)
-        forward_pass(tb, a)
+        one_pass()
     if Phase.DECODE in phases:
         for step in range(g):
             tb.begin_pass(Phase.DECODE, step, 1, p + step + 1)
-            forward_pass(tb, a)
-    return Workload(spec.name, formats, b, p, g, tuple(phases), tuple(tb.ops))
+            one_pass()
+    ops = tuple(tb.ops)
+    return Workload(spec.name, formats, b, p, g, tuple(phases), ops, repeats=tuple(repeats))
 
 
 # --- file format -------------------------------------------------------------------------------
