@@ -151,3 +151,76 @@ def half_bits_float(typingctx, value):  # type: ignore[no-untyped-def]
         return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
 
     return sig, codegen
+
+
+#: Whether this CPU has AVX2 (x86), which :func:`madd_u8s8_4x32` needs.
+HAS_AVX2 = bool(llvm.get_host_cpu_features().get("avx2", False))
+#: Rows and outputs of one :func:`madd_u8s8_4x32` call.
+MADD_ROWS = 4
+MADD_COLUMNS = 32
+#: Most pairs one :func:`madd_u8s8_4x32` call may sum: ``63 * 2 * 2 * 128 = 32256 < 2**15``.
+MADD_MAX_PAIRS = 63
+
+
+def _data_pointer(context, builder, arrty, arr):  # type: ignore[no-untyped-def]
+    return context.make_array(arrty)(context, builder, arr).data
+
+
+@intrinsic
+def madd_u8s8_4x32(typingctx, w, w_off, xp, x_off, x_stride, pairs, acc):  # type: ignore[no-untyped-def]
+    """``acc[r, l] += sum_i w[i, 2l] * lo(xp[r, i]) + w[i, 2l + 1] * hi(xp[r, i])`` for the
+    ``MADD_ROWS`` rows and ``MADD_COLUMNS`` outputs of one block, with AVX2 ``vpmaddubsw``.
+
+    ``w``: uint8, 1-D; pair ``i`` of the block is the 64 bytes at ``w_off + 64 i``, two unsigned
+    bytes (the weights of two inputs) per output ``l``. ``xp``: int16, 1-D; row ``r``'s pair
+    ``i`` is ``xp[x_off + r * x_stride + i]``, its low byte the signed input of the first
+    weight, its high byte that of the second. ``acc``: int32 (MADD_ROWS, MADD_COLUMNS),
+    C-contiguous. ``pairs`` <= ``MADD_MAX_PAIRS``, and every weight byte at most 2, so that no
+    int16 sum saturates or wraps (``vpmaddubsw`` saturates its pair sums; ``2 * 2 * 128`` is
+    far below). Nothing is bounds-checked. Only where :data:`HAS_AVX2`.
+    """
+    sig = types.void(w, types.intp, xp, types.intp, types.intp, types.intp, acc)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        wa, woff, xa, xoff, xstride, npairs, acca = args
+        wty, _, xty, _, _, _, accty = signature.args
+        i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
+        v8, v16, v32 = ir.VectorType(i8, 32), ir.VectorType(i16, 16), ir.VectorType(i32, 16)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(v16, [v8, v8]), "llvm.x86.avx2.pmadd.ub.sw"
+        )
+        wptr = _data_pointer(context, builder, wty, wa)
+        xptr = _data_pointer(context, builder, xty, xa)
+        aptr = _data_pointer(context, builder, accty, acca)
+        slots = [cgutils.alloca_once(builder, v16) for _ in range(2 * MADD_ROWS)]
+        for s in slots:
+            builder.store(ir.Constant(v16, None), s)
+        zeros16 = ir.Constant(ir.VectorType(i32, 16), [0] * 16)
+        with cgutils.for_range(builder, npairs) as loop:
+            i = loop.index
+            base = builder.add(woff, builder.mul(i, ir.Constant(i.type, 64)))
+            wv = []
+            for half in range(2):
+                p = builder.gep(wptr, [builder.add(base, ir.Constant(i.type, 32 * half))])
+                wv.append(builder.load(builder.bitcast(p, v8.as_pointer()), align=1))
+            for r in range(MADD_ROWS):
+                xi = builder.add(builder.add(xoff, builder.mul(xstride, ir.Constant(i.type, r))), i)
+                xs = builder.load(builder.gep(xptr, [xi]), align=2)
+                splat = builder.shuffle_vector(
+                    builder.insert_element(ir.Constant(v16, ir.Undefined), xs, i32(0)),
+                    ir.Constant(v16, ir.Undefined),
+                    zeros16,
+                )
+                xb = builder.bitcast(splat, v8)
+                for half in range(2):
+                    s = slots[2 * r + half]
+                    builder.store(builder.add(builder.load(s), builder.call(fn, [wv[half], xb])), s)
+        for r in range(MADD_ROWS):
+            for half in range(2):
+                p = builder.gep(aptr, [ir.Constant(ir.IntType(64), MADD_COLUMNS * r + 16 * half)])
+                vp = builder.bitcast(p, v32.as_pointer())
+                wide = builder.sext(builder.load(slots[2 * r + half]), v32)
+                builder.store(builder.add(builder.load(vp, align=4), wide), vp, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
