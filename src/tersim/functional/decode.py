@@ -41,7 +41,15 @@ import numpy as np
 from tersim.config.workload import ModelSpec
 from tersim.functional.attention import _attend
 from tersim.functional.fp16 import half_from_double
-from tersim.functional.kernels import _STATE_HEADER, _drain, _prepare, plan
+from tersim.functional.intrinsics import HAS_AVX2
+from tersim.functional.kernels import (
+    _STATE_HEADER,
+    _drain,
+    _prepare,
+    _prepare_words,
+    _words_drain,
+    plan,
+)
 from tersim.functional.quant import _quantize_rows
 from tersim.functional.rowops import activation_row, norm_row, rescale_rows, rope_row
 from tersim.workload.formats import Formats
@@ -92,13 +100,18 @@ def _linear(xq, act_scale, data, scale, lin, y):  # pragma: no cover - compiled
     n = lin[L_N]
     tpe = lin[L_TPE]
     groups = data.shape[0] // n
-    b = np.empty((m, groups * tpe), np.int16)
     sx = np.empty(m, np.int64)
-    _prepare(xq, tpe, b, sx)
     acc = np.empty((m, n), np.int32)
     state = np.zeros(_STATE_HEADER + lin[L_CHUNKS], np.int64)
     state[1] = lin[L_CHUNKS]
-    _drain(data, b, sx, acc, lin[L_TILE], lin[L_ROWS], state)
+    if HAS_AVX2 and tpe == 8 and m < 8:  # kernels.uses_words
+        pairs = np.empty((m, groups * 4), np.int16)
+        _prepare_words(xq, pairs, sx)
+        _words_drain(data, pairs, sx, acc, lin[L_TILE], lin[L_ROWS], state)
+    else:
+        b = np.empty((m, groups * tpe), np.int16)
+        _prepare(xq, tpe, b, sx)
+        _drain(data, b, sx, acc, lin[L_TILE], lin[L_ROWS], state)
     rescale_rows(acc, act_scale, scale, y)
 
 

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from tersim.config.enums import ScaleGranularity
 from tersim.errors import WorkloadError
 from tersim.functional import kernels
-from tersim.functional.intrinsics import HAS_AVX2, MADD_COLUMNS, MADD_MAX_PAIRS, MADD_ROWS
+from tersim.functional.intrinsics import (
+    HAS_AVX2,
+    MADD_COLUMNS,
+    MADD_MAX_PAIRS,
+    MADD_ROWS,
+    WORDS_MAX_GROUPS,
+)
 from tersim.functional.kernels import (
     _BLOCK_2BIT,
     _BLOCK_BASE3,
@@ -118,13 +124,34 @@ def test_byte_pair_kernel_matches_reference(m, k, n, zero_fraction, kind, seed):
     check(x, trits, 2)
 
 
-def test_without_avx2_every_gemm_runs_the_int16_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+@needs_avx2
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(
+    m=st.integers(1, 7),
+    k=st.integers(1, 8 * 2 * WORDS_MAX_GROUPS + 9),
+    n=st.one_of(st.integers(1, 300), st.just(PANEL_N + 77)),
+    zero_fraction=st.sampled_from([0.0, 0.35, 1.0]),
+    kind=st.sampled_from(["int8", "extreme", "int4"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_word_pair_kernel_matches_reference(m, k, n, zero_fraction, kind, seed):
+    """The AVX2 word-pair kernel (2-bit weights, < 8 rows): K within and past its blocks of
+    WORDS_MAX_GROUPS groups, N through its 128- and 16-column steps and scalar remainder."""
+    rng = np.random.default_rng(seed)
+    x = random_activations(rng, m, k, kind)
+    trits = random_trits(rng, k, n, zero_fraction)
+    assert kernels.uses_words(m, pack_ternary(trits, 2))
+    check(x, trits, 2)
+
+
+@pytest.mark.parametrize("m", [1, 3, 40])
+def test_without_avx2_the_int16_kernels_run(monkeypatch: pytest.MonkeyPatch, m: int) -> None:
     rng = np.random.default_rng(12)
-    trits = random_trits(rng, 131, 70, 0.3)
+    trits = random_trits(rng, 131, 170, 0.3)
     packed = pack_ternary(trits, 2)
     monkeypatch.setattr(kernels, "HAS_AVX2", False)
-    assert not kernels.uses_pairs(40, packed)
-    check(random_activations(rng, 40, 131, "extreme"), trits, 2)
+    assert not kernels.uses_pairs(m, packed) and not kernels.uses_words(m, packed)
+    check(random_activations(rng, m, 131, "extreme"), trits, 2)
     assert not kernels.uses_pairs(PAIR_MIN_ROWS, pack_ternary(trits, 1.6))
 
 
