@@ -12,7 +12,10 @@ cores). The whole measured 3B trace is ``benchmarks/bench_measure.py``.
 3. A 16-token prompt, then decode steps of one token with every op recorded and measured (what
    ``tersim trace --measure`` does), in rounds that alternate: 1 thread; 2 threads
    (``KernelThreads(2)``); and the same two while a competing process the benchmark starts (a
-   Python busy loop pinned to one core) holds a core, stopped afterwards. Per configuration:
+   Python busy loop pinned to one core) holds a core, stopped afterwards. A step is what the
+   measured trace runs (``TernaryModel.decode_measured``: the measurements, no ops built; the
+   run's ops come from the shape trace at the end), and, as a reference, the same step recorded
+   op by op into a trace builder (``forward``). Per configuration:
    tokens/s from the median and the best step, the share of the bound, and CPU time per step
    next to wall time. Targets: >= 50 tokens/s on 1 thread; 2 threads with a busy core no slower
    than 1 thread. The baseline of the same run: decode with every op run from Python
@@ -97,7 +100,7 @@ def bench_700m(steps: int, repeats: int) -> None:
         f"{float(np.median(walls)) / params:.2f} s; CPU best {cpus[0] / params:.2f} s, median "
         f"{float(np.median(cpus)) / params:.2f} s (target <= 1 s)"
     )
-    total = PROMPT_TOKENS + 5 * steps + 8  # every step of the 5 configurations, warm-ups
+    total = PROMPT_TOKENS + 6 * steps + 8  # every step of the 6 configurations, warm-ups
     cache = model.new_cache(1, total)
     head_bytes = model.weights.lm_head.nbytes
     kv_bytes = cache.nbytes * (PROMPT_TOKENS + total) // (2 * total)  # mean context read
@@ -115,10 +118,16 @@ def bench_700m(steps: int, repeats: int) -> None:
         logits = model.forward(prompt_for(spec.architecture.vocab, 1, PROMPT_TOKENS, 0), cache, tb)
     tb.phase = Phase.DECODE
 
-    def step(m: TernaryModel) -> tuple[float, float]:
+    def step(m: TernaryModel, record: bool = False) -> tuple[float, float]:
+        """One decode step as ``tersim trace --measure`` runs it (``decode_measured``), or
+        recorded op by op into the builder (``forward``, the earlier way) with ``record``."""
         nonlocal logits
         c, t = time.process_time(), time.perf_counter()
-        logits = m.forward(np.argmax(logits, axis=-1)[:, None], cache, tb)
+        tokens = np.argmax(logits, axis=-1)[:, None]
+        if record:
+            logits = m.forward(tokens, cache, tb)
+        else:
+            logits, _ = m.decode_measured(tokens, cache)
         return time.perf_counter() - t, time.process_time() - c
 
     runs: dict[str, list[tuple[float, float]]] = {}
@@ -127,19 +136,21 @@ def bench_700m(steps: int, repeats: int) -> None:
         plain = replace(model, fused_decode=False)  # the baseline: every op from Python
         for m in (model, two, plain):  # warm-up
             step(m)
+        step(model, record=True)
         for busy in (False, True):
             proc = competitor() if busy else None
             try:
                 time.sleep(0.2 if busy else 0)
                 rounds = 4
-                configs = [("1 thread", model), ("2 threads", two)]
+                configs = [("1 thread", model, False), ("2 threads", two, False)]
                 if not busy:
-                    configs.append(("1 thread, op by op", plain))
+                    configs.append(("1 thread, op by op", plain, False))
+                    configs.append(("1 thread, recorded", model, True))
                 for _ in range(rounds):  # alternate, so that load changes hit all alike
-                    for label, m in configs:
+                    for label, m, record in configs:
                         key = f"{label}{', busy core' if busy else ''}"
                         for _ in range(steps // rounds):
-                            runs.setdefault(key, []).append(step(m))
+                            runs.setdefault(key, []).append(step(m, record))
             finally:
                 if proc is not None:
                     proc.kill()
@@ -161,7 +172,9 @@ def bench_700m(steps: int, repeats: int) -> None:
         )
     print(
         f"  fused decode layers / op by op (the executor alone), 1 thread, median step time: "
-        f"{med['1 thread'] / med['1 thread, op by op']:.2f}"
+        f"{med['1 thread'] / med['1 thread, op by op']:.2f}; unrecorded / recorded step "
+        f"(decode_measured / forward with a builder): "
+        f"{med['1 thread'] / med['1 thread, recorded']:.2f}"
     )
     one = 1 / med["1 thread"]
     print(

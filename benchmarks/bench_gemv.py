@@ -1,6 +1,6 @@
 """Ternary GEMV speed against the machine's read bandwidth and NumPy, measured in one run.
 
-Usage: ``python benchmarks/bench_gemv.py [--repeats 40] [--quick]``
+Usage: ``python benchmarks/bench_gemv.py [--repeats 40] [--quick] [--gemm-only]``
 
 It prints, for the 2-bit GEMV of LLaMA-7B's up projection (K = 4096 inputs, N = 11008
 outputs) and a BitNet-700M-sized square one (1536 x 1536):
@@ -17,6 +17,12 @@ with best and median wall times over the repeats, the process CPU time per call 
 weight bytes per second against the read bandwidth, and the speed-up over NumPy. Targets
 (issue 15): cold 1-thread GEMV at >= 50% of the read bandwidth and >= 8x NumPy float32; 2
 threads with a busy core no slower than 1 thread.
+
+Then a prefill GEMM, 512 rows of a BitNet 3B up projection (K = 3200, N = 8640), on one thread,
+interleaved: the byte-pair kernel ``ternary_matmul`` picks (AVX2), the int16 kernel it replaces
+for GEMMs (``PAIR_MIN_ROWS`` raised past 512), and NumPy float32 ``x @ W`` (exact here, every
+partial sum an integer below 2**24), each checked against the oracle; then the byte-pair kernel
+on 2 threads against 1 while the competing process holds a core.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ if any(os.environ.get(k) != v for k, v in _ENV.items()):  # one BLAS thread, set
 
 import numpy as np  # noqa: E402
 
+from tersim.functional import kernels  # noqa: E402
 from tersim.functional.kernels import ternary_matmul  # noqa: E402
 from tersim.functional.packing import pack_ternary  # noqa: E402
 from tersim.functional.reference import reference_matmul  # noqa: E402
@@ -170,6 +177,74 @@ def bench_shape(
     return ShapeResult(k, n, numpy_cold, numpy_bytes, packed.nbytes, rows)
 
 
+GEMM_SHAPE = (512, 3200, 8640)  # (M rows, K inputs, N outputs)
+
+
+def bench_gemm(rng: np.random.Generator, repeats: int) -> None:
+    """The prefill GEMM comparison of the module docstring; prints its lines."""
+    m, k, n = GEMM_SHAPE
+    signs = rng.choice(np.array([-1, 1], dtype=np.int8), size=(k, n))
+    trits = np.where(rng.random((k, n)) < 0.31, 0, signs).astype(np.int8)
+    packed = pack_ternary(trits, 2)
+    x = rng.integers(-127, 128, size=(m, k)).astype(np.int8)
+    y_ref = reference_matmul(x, trits)
+    x32, w32 = x.astype(np.float32), trits.astype(np.float32)
+    pairs_on = kernels.uses_pairs(m, packed)
+
+    def int16_kernel() -> np.ndarray:
+        saved = kernels.PAIR_MIN_ROWS
+        kernels.PAIR_MIN_ROWS = m + 1
+        try:
+            return ternary_matmul(x, packed)[0]
+        finally:
+            kernels.PAIR_MIN_ROWS = saved
+
+    calls: list[tuple[str, Callable[[], np.ndarray]]] = [
+        ("byte pairs (chosen)" if pairs_on else "int16 (chosen; no AVX2)",
+         lambda: ternary_matmul(x, packed)[0]),
+        ("int16 kernel", int16_kernel),
+        ("numpy float32 x @ W", lambda: x32 @ w32),
+    ]  # fmt: skip
+    for label, fn in calls:
+        assert np.array_equal(np.asarray(fn()).astype(np.int64), y_ref), f"{label}: wrong"
+    runs: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label, _ in calls}
+    for _ in range(repeats):  # interleaved: the same load for all three
+        for label, fn in calls:
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            runs[label][0].append(time.perf_counter() - t0)
+            runs[label][1].append(time.process_time() - c0)
+    print()
+    print(f"== GEMM M={m} x K={k} x N={n} (2-bit weights), 1 thread, {repeats} interleaved ==")
+    cpu = {label: float(np.median(c)) for label, (_, c) in runs.items()}
+    for label, (w, _) in runs.items():
+        print(
+            f"{label:<24} wall best / median {min(w) * 1e3:8.1f} / {np.median(w) * 1e3:8.1f} ms, "
+            f"CPU median {cpu[label] * 1e3:8.1f} ms ({m * k * n / cpu[label] / 1e9:5.1f} G "
+            f"weight-activation pairs per CPU second)"
+        )
+    first = calls[0][0]
+    print(
+        f"CPU ratio int16 / chosen: {cpu['int16 kernel'] / cpu[first]:.2f}; numpy float32 / "
+        f"chosen: {cpu['numpy float32 x @ W'] / cpu[first]:.2f}"
+    )
+    with KernelThreads(2) as team:
+        busy = competitor()
+        try:
+            time.sleep(0.2)
+            one, two = interleaved(
+                partial(ternary_matmul, x, packed), partial(ternary_matmul, x, packed, team),
+                max(2, repeats // 2),
+            )  # fmt: skip
+        finally:
+            busy.kill()
+            busy.wait()
+    print(
+        f"busy core: 2 threads / 1 thread median time = {two.median_s / one.median_s:.2f} "
+        f"(target <= 1; 1 thread {ms(one)}, 2 threads {ms(two)})"
+    )
+
+
 def ms(t: Timing) -> str:
     return f"{t.best_s * 1e3:8.3f} / {t.median_s * 1e3:8.3f} ms (cpu {t.cpu_s * 1e3:7.3f})"
 
@@ -178,8 +253,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=40, help="timed calls per measurement")
     parser.add_argument("--quick", action="store_true", help="10 repeats")
+    parser.add_argument("--gemm-only", action="store_true", help="only the prefill GEMM")
     args = parser.parse_args()
     repeats = 10 if args.quick else args.repeats
+    if args.gemm_only:
+        bench_gemm(np.random.default_rng(0), max(3, repeats // 8))
+        return
 
     print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()}")
     print(
@@ -228,6 +307,7 @@ def main() -> None:
             f"busy core: 2 threads / 1 thread median time = {two.median_s / one.median_s:.2f} "
             f"(target <= 1; best {two.best_s / one.best_s:.2f})"
         )
+    bench_gemm(rng, max(3, repeats // 8))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ two paths equal on small random models of every supported variant.
 The ops of the trace do not come from here: after the layers ran, :class:`_Recorder` walks the
 layer description over the trace builder, handing each LINEAR op the measurement taken in the
 compiled call (the zero count of its quantized input; the weights' counts are fixed at pack
-time). So the fused step records exactly the ops of the op-by-op one.
+time). So the fused step records exactly the ops of the op-by-op one. A measured run
+(``TernaryModel.decode_measured``) does not even walk: it keeps a step's measurements in the
+order of :func:`linear_order`, and the trace takes the step's ops from the shape trace.
 
 The kernels inside a fused layer run on the calling thread. :meth:`TernaryModel.forward` uses
 this path for decode unless helper threads have an idle core to run on (then the op-by-op path
@@ -36,12 +38,22 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from tersim.config.workload import ModelSpec
 from tersim.functional.attention import _attend
 from tersim.functional.fp16 import half_from_double
-from tersim.functional.kernels import _STATE_HEADER, _drain, _prepare, plan
+from tersim.functional.intrinsics import HAS_AVX2
+from tersim.functional.kernels import (
+    _STATE_HEADER,
+    _drain,
+    _prepare,
+    _prepare_words,
+    _words_drain,
+    plan,
+)
 from tersim.functional.quant import _quantize_rows
 from tersim.functional.rowops import activation_row, norm_row, rescale_rows, rope_row
-from tersim.workload.layer import CacheSlot
+from tersim.workload.formats import Formats
+from tersim.workload.layer import CacheSlot, forward_pass
 from tersim.workload.ops import Measured, Tensor
 from tersim.workload.trace import TraceBuilder
 
@@ -88,13 +100,18 @@ def _linear(xq, act_scale, data, scale, lin, y):  # pragma: no cover - compiled
     n = lin[L_N]
     tpe = lin[L_TPE]
     groups = data.shape[0] // n
-    b = np.empty((m, groups * tpe), np.int16)
     sx = np.empty(m, np.int64)
-    _prepare(xq, tpe, b, sx)
     acc = np.empty((m, n), np.int32)
     state = np.zeros(_STATE_HEADER + lin[L_CHUNKS], np.int64)
     state[1] = lin[L_CHUNKS]
-    _drain(data, b, sx, acc, lin[L_TILE], lin[L_ROWS], state)
+    if HAS_AVX2 and tpe == 8 and m < 8:  # kernels.uses_words
+        pairs = np.empty((m, groups * 4), np.int16)
+        _prepare_words(xq, pairs, sx)
+        _words_drain(data, pairs, sx, acc, lin[L_TILE], lin[L_ROWS], state)
+    else:
+        b = np.empty((m, groups * tpe), np.int16)
+        _prepare(xq, tpe, b, sx)
+        _drain(data, b, sx, acc, lin[L_TILE], lin[L_ROWS], state)
     rescale_rows(acc, act_scale, scale, y)
 
 
@@ -262,13 +279,15 @@ def linear_table(shapes: list[tuple[int, int, int, int, int] | None], rows: int)
 
 class _Recorder:
     """The layer description over a :class:`TraceBuilder`, with each LINEAR op's measurement
-    (``measured[(layer, weight)]``): records the ops of a pass whose numbers were computed
-    elsewhere (``tersim.workload.layer.LayerExecutor[Tensor]``)."""
+    (``measured[(layer, weight)]``, None if absent): records the ops of a pass whose numbers
+    were computed elsewhere (``tersim.workload.layer.LayerExecutor[Tensor]``), and notes the
+    ``(layer, weight)`` of each LINEAR op in ``order``."""
 
     def __init__(self, tb: TraceBuilder, measured: dict[tuple[int, str], Measured]) -> None:
         self.tb = tb
         self.measured = measured
         self.quantized = tb.quantized
+        self.order: list[tuple[int, str]] = []
 
     def embedding(self, name: str) -> Tensor:
         return self.tb.embedding(name)
@@ -288,7 +307,8 @@ class _Recorder:
         out_features: int,
         cache: CacheSlot | None = None,
     ) -> Tensor:
-        m = self.measured[(layer, weight)]
+        self.order.append((layer, weight))
+        m = self.measured.get((layer, weight))
         return self.tb.linear(layer, name, x, weight, out_features, cache, measured=m)
 
     def rope(self, layer: int, name: str, q: Tensor, k: Tensor) -> Tensor:
@@ -305,3 +325,11 @@ class _Recorder:
 
     def lm_head(self, name: str, x: Tensor) -> Tensor:
         return self.tb.lm_head(name, x)
+
+
+def linear_order(spec: ModelSpec, formats: Formats) -> tuple[tuple[int, str], ...]:
+    """``(layer, weight)`` of every LINEAR op of one pass of ``spec``, in the pass's order
+    (the order in which a trace lists a decode step's measured ops)."""
+    walk = _Recorder(TraceBuilder(spec, formats, 1), {})
+    forward_pass(walk, spec.architecture)
+    return tuple(walk.order)

@@ -151,3 +151,164 @@ def half_bits_float(typingctx, value):  # type: ignore[no-untyped-def]
         return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
 
     return sig, codegen
+
+
+#: Whether this CPU has AVX2 (x86), which :func:`madd_u8s8_4x32` needs.
+HAS_AVX2 = bool(llvm.get_host_cpu_features().get("avx2", False))
+#: Rows and outputs of one :func:`madd_u8s8_4x32` call.
+MADD_ROWS = 4
+MADD_COLUMNS = 32
+#: Most pairs one :func:`madd_u8s8_4x32` call may sum: ``63 * 2 * 2 * 128 = 32256 < 2**15``.
+MADD_MAX_PAIRS = 63
+
+
+def _data_pointer(context, builder, arrty, arr):  # type: ignore[no-untyped-def]
+    return context.make_array(arrty)(context, builder, arr).data
+
+
+_I8, _I16, _I32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
+_V8, _V16, _V32 = ir.VectorType(_I8, 32), ir.VectorType(_I16, 16), ir.VectorType(_I32, 16)
+
+
+def _madd_setup(context, builder, signature, args, arrays, accumulators):  # type: ignore[no-untyped-def]
+    """Common code of the ``vpmaddubsw`` intrinsics: the ``llvm.x86.avx2.pmadd.ub.sw``
+    function, the data pointers of the arguments at positions ``arrays`` and ``accumulators``
+    int16 vector slots set to zero (allocas, which LLVM keeps in registers)."""
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(_V16, [_V8, _V8]), "llvm.x86.avx2.pmadd.ub.sw"
+    )
+    ptrs = [_data_pointer(context, builder, signature.args[i], args[i]) for i in arrays]
+    slots = [cgutils.alloca_once(builder, _V16) for _ in range(accumulators)]
+    for s in slots:
+        builder.store(ir.Constant(_V16, None), s)
+    return fn, ptrs, slots
+
+
+def _splat_bytes(builder, value):  # type: ignore[no-untyped-def]
+    """An int16 ``value`` in all 16 lanes, as 32 bytes."""
+    one = builder.insert_element(ir.Constant(_V16, ir.Undefined), value, _I32(0))
+    zeros = ir.Constant(ir.VectorType(_I32, 16), [0] * 16)
+    return builder.bitcast(builder.shuffle_vector(one, ir.Constant(_V16, ir.Undefined), zeros), _V8)
+
+
+@intrinsic
+def madd_u8s8_4x32(typingctx, w, w_off, xp, x_off, x_stride, pairs, acc):  # type: ignore[no-untyped-def]
+    """``acc[r, l] += sum_i w[i, 2l] * lo(xp[r, i]) + w[i, 2l + 1] * hi(xp[r, i])`` for the
+    ``MADD_ROWS`` rows and ``MADD_COLUMNS`` outputs of one block, with AVX2 ``vpmaddubsw``.
+
+    ``w``: uint8, 1-D; pair ``i`` of the block is the 64 bytes at ``w_off + 64 i``, two unsigned
+    bytes (the weights of two inputs) per output ``l``. ``xp``: int16, 1-D; row ``r``'s pair
+    ``i`` is ``xp[x_off + r * x_stride + i]``, its low byte the signed input of the first
+    weight, its high byte that of the second. ``acc``: int32 (MADD_ROWS, MADD_COLUMNS),
+    C-contiguous. ``pairs`` <= ``MADD_MAX_PAIRS``, and every weight byte at most 2, so that no
+    int16 sum saturates or wraps (``vpmaddubsw`` saturates its pair sums; ``2 * 2 * 128`` is
+    far below). Nothing is bounds-checked. Only where :data:`HAS_AVX2`.
+    """
+    sig = types.void(w, types.intp, xp, types.intp, types.intp, types.intp, acc)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        _, woff, _, xoff, xstride, npairs, _ = args
+        v8, v32 = _V8, _V32
+        fn, (wptr, xptr, aptr), slots = _madd_setup(
+            context, builder, signature, args, (0, 2, 6), 2 * MADD_ROWS
+        )
+        with cgutils.for_range(builder, npairs) as loop:
+            i = loop.index
+            base = builder.add(woff, builder.mul(i, ir.Constant(i.type, 64)))
+            wv = []
+            for half in range(2):
+                p = builder.gep(wptr, [builder.add(base, ir.Constant(i.type, 32 * half))])
+                wv.append(builder.load(builder.bitcast(p, v8.as_pointer()), align=1))
+            for r in range(MADD_ROWS):
+                xi = builder.add(builder.add(xoff, builder.mul(xstride, ir.Constant(i.type, r))), i)
+                xb = _splat_bytes(builder, builder.load(builder.gep(xptr, [xi]), align=2))
+                for half in range(2):
+                    s = slots[2 * r + half]
+                    builder.store(builder.add(builder.load(s), builder.call(fn, [wv[half], xb])), s)
+        for r in range(MADD_ROWS):
+            for half in range(2):
+                p = builder.gep(aptr, [ir.Constant(ir.IntType(64), MADD_COLUMNS * r + 16 * half)])
+                vp = builder.bitcast(p, v32.as_pointer())
+                wide = builder.sext(builder.load(slots[2 * r + half]), v32)
+                builder.store(builder.add(builder.load(vp, align=4), wide), vp, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+#: Most groups one ``madd_words_*`` call may sum: ``15 * 4 * 2 * 2 * 128 = 30720 < 2**15``.
+WORDS_MAX_GROUPS = 15
+
+
+def _madd_words(vectors: int):  # type: ignore[no-untyped-def]
+    """The intrinsic ``madd_words_1x{16 * vectors}`` (see :func:`madd_words_1x128`)."""
+
+    def typer(typingctx, w, w_off, w_stride, groups, xq, x_off, acc, a_off, ahead):  # type: ignore[no-untyped-def]
+        return _madd_words_typer(vectors, w, xq, acc)
+
+    return intrinsic(typer)
+
+
+def _madd_words_typer(vectors, w, xq, acc):  # type: ignore[no-untyped-def]
+    """``acc[a_off + l] += sum_g sum_j d(g, 8j..) x..`` for ``16 * vectors`` outputs of 2-bit
+    words, one row, with AVX2 ``vpmaddubsw`` on the packed words themselves.
+
+    ``w``: uint16, 1-D; group ``g``'s words of the 128 outputs are ``w[w_off + g * w_stride
+    + l]``, digit ``j`` of input ``8g + j`` at bits ``2j``. ``(w >> 2j) & 0x0303`` holds, per
+    16-bit lane, the digit of input ``8g + j`` in its low byte and of input ``8g + 4 + j`` in
+    its high byte; ``xq[x_off + 4g + j]`` (int16) holds those two inputs the same way (low byte
+    input ``8g + j``), so one ``vpmaddubsw`` per ``j`` sums both products. ``acc``: int32,
+    1-D. ``groups`` <= ``WORDS_MAX_GROUPS`` keeps every int16 sum exact (a lane's pair is at
+    most ``2 * 2 * 128 = 512``). Each group's words ``ahead`` elements on are prefetched (a
+    prefetch never faults). Nothing is bounds-checked. Only where :data:`HAS_AVX2`.
+    """
+    sig = types.void(
+        w, types.intp, types.intp, types.intp, xq, types.intp, acc, types.intp, types.intp
+    )
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        _, woff, wstride, ngroups, _, xoff, _, aoff, ahead = args
+        i8p, i32, v8, v16, v32 = _I8.as_pointer(), _I32, _V8, _V16, _V32
+        pf = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0i8",
+        )
+        fn, (wptr, xptr, aptr), slots = _madd_setup(
+            context, builder, signature, args, (0, 4, 6), vectors
+        )
+        mask = ir.Constant(v16, [0x0303] * 16)
+        with cgutils.for_range(builder, ngroups) as loop:
+            g = loop.index
+            row = builder.add(woff, builder.mul(g, wstride))
+            for line in range(max(1, vectors // 2)):  # 64-byte lines: 32 words each
+                target = builder.gep(
+                    wptr, [builder.add(row, builder.add(ahead, g.type(32 * line)))]
+                )
+                builder.call(pf, [builder.bitcast(target, i8p), i32(0), i32(3), i32(1)])
+            splats = []
+            for j in range(4):
+                xi = builder.add(xoff, builder.add(builder.mul(g, g.type(4)), g.type(j)))
+                splats.append(_splat_bytes(builder, builder.load(builder.gep(xptr, [xi]), align=2)))
+            for v in range(vectors):
+                p = builder.gep(wptr, [builder.add(row, g.type(16 * v))])
+                word = builder.load(builder.bitcast(p, v16.as_pointer()), align=2)
+                total = builder.load(slots[v])
+                for j in range(4):
+                    shifted = word if j == 0 else builder.lshr(word, ir.Constant(v16, [2 * j] * 16))
+                    digits = builder.bitcast(builder.and_(shifted, mask), v8)
+                    total = builder.add(total, builder.call(fn, [digits, splats[j]]))
+                builder.store(total, slots[v])
+        for v in range(vectors):
+            p = builder.gep(aptr, [builder.add(aoff, aoff.type(16 * v))])
+            vp = builder.bitcast(p, v32.as_pointer())
+            wide = builder.sext(builder.load(slots[v]), v32)
+            builder.store(builder.add(builder.load(vp, align=4), wide), vp, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+#: 128 and 16 outputs of 2-bit words, one row (:func:`_madd_words_typer`).
+madd_words_1x128 = _madd_words(8)
+madd_words_1x16 = _madd_words(1)

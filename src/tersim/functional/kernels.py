@@ -32,6 +32,41 @@ The int32 result is exact for ``K <= MAX_K = (2**31 - 1) // 128`` (``|y| <= 128 
 accumulator of ``x @ d`` may wrap on the way for such K, which modular arithmetic again makes
 harmless.
 
+Word pairs (GEMV and small GEMMs on AVX2)
+-----------------------------------------
+Fewer than 8 rows of 2-bit weights run, where the CPU has AVX2, on ``vpmaddubsw`` applied to
+the packed words themselves: ``(word >> 2j) & 0x0303`` holds, in each 16-bit lane, digit ``j``
+(input ``8g + j``) in its low byte and digit ``j + 4`` (input ``8g + 4 + j``) in its high
+byte, so with the two inputs paired the same way (``_prepare_words``) one instruction sums
+both products for 16 outputs: per 16 outputs and 8 inputs, 3 shifts, 4 masks, 4
+``vpmaddubsw`` and 4 adds, against 7 shifts, 8 ``vpmullw`` and 8 adds above
+(``intrinsics.madd_words_1x128``: 128 outputs, accumulators in registers, over blocks of
+``WORDS_MAX_GROUPS = 15`` groups, ``15 * 4 * 512 = 30720 < 2**15``; the panel rows of the next
+block are prefetched). Chunks have the geometry of :func:`plan`. Measured in one run on the
+loaded 2-core machine: 0.023 against 0.031 ms for a warm 1024 x 1024 GEMV, 0.108 against 0.130
+ms for 1536 x 4096, and about the same (16.4 against 17.6 ms of CPU, best) for the 170 MB of a
+BitNet 700M decode step's GEMVs, which stream from DRAM.
+
+Byte pairs (GEMM on AVX2)
+------------------------
+A product of at least ``PAIR_MIN_ROWS`` rows on 2-bit weights, on a CPU with AVX2, runs on
+another kernel: the words are unpacked once per call into one byte per digit, two inputs
+``2i, 2i + 1`` of one output per 16-bit lane (``_pairs_2bit``, about K * N bytes, 11 ms for a
+3200 x 8640 matrix), and the activations are paired the same way (input ``2i`` in the low byte).
+AVX2's ``vpmaddubsw`` multiplies 32 unsigned bytes (the digits 0..2) by 32 signed bytes (the
+inputs) and adds adjacent products into 16 int16 lanes, so one instruction does 32
+multiply-accumulates where the telescoped kernel's ``vpmullw`` does 16
+(``intrinsics.madd_u8s8_4x32``: 4 rows by 32 outputs, 8 accumulators in registers). A lane's
+pair sum is at most ``2 * 2 * 128 = 512`` in magnitude (never saturated), and a block of
+``MADD_MAX_PAIRS = 63`` pairs at most ``32256 < 2**15``, so the int16 sums are exact; blocks are
+widened and summed in int32, and ``sum(x)`` is subtracted as above. Chunks are tiles of whole
+32-output vectors whose unpacked bytes fit ``PAIR_TILE_BYTES`` (reused from L2 for every block
+of rows) times row blocks. A 512 x 3200 x 8640 product, one thread, took 0.19 s of CPU (median)
+against 0.30 s on the int16 kernel and 0.34 s in NumPy's float32 ``sgemm`` (which is exact here
+too, ``|sum| <= 128 K < 2**24``, but no faster), interleaved on the 2-core machine at load 5
+(``benchmarks/bench_gemv.py --gemm-only``); on a quieter machine 0.16 against 0.29 s, 0.12 s
+of it in the byte-pair loop. Base-3 weights and GEMVs keep the int16 kernel.
+
 A 256-entry lookup table of partial sums per group of four activations (T-MAC / bitnet.cpp
 "TL" style) also uses only additions, but in Numba a table lookup per byte becomes a scalar
 gather; an earlier kernel of that kind measured about 2.5x slower than the masked-add kernel
@@ -66,7 +101,20 @@ import numpy as np
 
 from tersim.config.enums import ScaleGranularity
 from tersim.errors import WorkloadError
-from tersim.functional.intrinsics import atomic_add, atomic_load, atomic_store, prefetch
+from tersim.functional.intrinsics import (
+    HAS_AVX2,
+    MADD_COLUMNS,
+    MADD_MAX_PAIRS,
+    MADD_ROWS,
+    WORDS_MAX_GROUPS,
+    atomic_add,
+    atomic_load,
+    atomic_store,
+    madd_u8s8_4x32,
+    madd_words_1x16,
+    madd_words_1x128,
+    prefetch,
+)
 from tersim.functional.packing import PANEL_N, PackedTernary, pack_ternary
 from tersim.functional.quant import TernaryWeights, quantize_activations
 from tersim.functional.threads import KernelThreads
@@ -87,6 +135,10 @@ CHUNKS_PER_THREAD = 8
 PREFETCH_BYTES = 8192
 #: Largest K for which the int32 result cannot overflow (|x| <= 128 per term).
 MAX_K = (2**31 - 1) // 128
+#: GEMMs of 2-bit weights with at least this many rows run on the byte-pair kernel (AVX2).
+PAIR_MIN_ROWS = 16
+#: A byte-pair chunk's weights are kept within this many bytes (reused from L2 per row block).
+PAIR_TILE_BYTES = 256 << 10
 # Header of a chunk-state array: [next chunk to claim, number of chunks]; done flags follow.
 _STATE_HEADER = 2
 
@@ -421,10 +473,9 @@ def _tile_base3(block, b, c0, c1, acc16, acc32):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _chunk(data, b, sx, y, tile, rows_per_chunk, c, acc16, acc32):  # pragma: no cover
-    """``y[rows, outputs of chunk c] = x @ d - sum(x)`` for one chunk."""
-    m, n = y.shape
-    groups = data.shape[0] // n
+def _geometry(m, n, tile, rows_per_chunk, c):  # pragma: no cover - compiled
+    """Chunk ``c``'s panel start ``p0`` and width, its columns ``c0:c1`` of the panel and its
+    rows ``r0:r1`` (``c0 >= c1``: an empty tile past a narrow last panel)."""
     row_blocks = (m + rows_per_chunk - 1) // rows_per_chunk
     per_panel = (min(PANEL_N, n) + tile - 1) // tile
     t = c // row_blocks
@@ -432,11 +483,19 @@ def _chunk(data, b, sx, y, tile, rows_per_chunk, c, acc16, acc32):  # pragma: no
     width = min(PANEL_N, n - p0)
     c0 = (t % per_panel) * tile
     c1 = min(width, c0 + tile)
+    r0 = (c - t * row_blocks) * rows_per_chunk
+    return p0, width, c0, c1, r0, min(m, r0 + rows_per_chunk)
+
+
+@numba.njit(cache=True, nogil=True)
+def _chunk(data, b, sx, y, tile, rows_per_chunk, c, acc16, acc32):  # pragma: no cover
+    """``y[rows, outputs of chunk c] = x @ d - sum(x)`` for one chunk."""
+    n = y.shape[1]
+    groups = data.shape[0] // n
+    p0, width, c0, c1, r, r1 = _geometry(y.shape[0], n, tile, rows_per_chunk, c)
     if c0 >= c1:
         return
     block = data[groups * p0 : groups * (p0 + width)].reshape((groups, width))
-    r = (c - t * row_blocks) * rows_per_chunk
-    r1 = min(m, r + rows_per_chunk)
     if data.itemsize == 2:
         while r + 8 <= r1:
             _tile8_2bit(block, b, r, c0, c1, acc16, acc32)
@@ -536,6 +595,233 @@ def plan(m: int, k: int, n: int, groups: int, element_bytes: int, threads: int) 
 
 
 # --------------------------------------------------------------------------------------------
+# Word pairs (GEMV and small GEMMs on AVX2): ``vpmaddubsw`` on the packed words. Module
+# docstring, "Word pairs".
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _prepare_words(x, xq, sx):  # pragma: no cover - compiled
+    """The int16 input pairs ``xq`` (M, 4 * groups) of int8 ``x`` (M, K): ``xq[r, 4g + j]`` has
+    input ``8g + j`` in its low byte and ``8g + 4 + j`` in its high byte (0 past K); and the
+    row sums ``sx``."""
+    m, k = x.shape
+    for r in range(m):
+        row = x[r]
+        out = xq[r]
+        total = 0
+        for i in range(out.size):
+            g, j = i // 4, i % 4
+            lo = 8 * g + j
+            a = np.int16(row[lo]) if lo < k else np.int16(0)
+            h = np.int16(row[lo + 4]) if lo + 4 < k else np.int16(0)
+            out[i] = np.int16((a & 0xFF) | (h << 8))
+            total += a + h
+        sx[r] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def _tile_words(data, base, width, groups, xq, c0, c1, acc32):  # pragma: no cover - compiled
+    """``acc32[:c1 - c0] = sum_k x_k d_k`` for columns ``c0:c1`` (``c0 < c1``) of the panel of
+    ``width`` outputs whose words start at ``data[base]``, one row of input pairs ``xq``: 128
+    and then 16 columns at a time in ``vpmaddubsw``, the last few in scalar code."""
+    acc32[: c1 - c0] = 0
+    ahead = WORDS_MAX_GROUPS * width  # prefetch the next block's rows of the same columns
+    wide = c0 + (c1 - c0) // 128 * 128  # 128 columns at a time up to here, then 16
+    narrow = wide + (c1 - wide) // 16 * 16
+    for g0 in range(0, groups, WORDS_MAX_GROUPS):  # 15 rows of the panel: contiguous
+        count = min(WORDS_MAX_GROUPS, groups - g0)
+        off = base + g0 * width
+        for col in range(c0, wide, 128):
+            madd_words_1x128(data, off + col, width, count, xq, 4 * g0, acc32, col - c0, ahead)
+        for col in range(wide, narrow, 16):
+            madd_words_1x16(data, off + col, width, count, xq, 4 * g0, acc32, col - c0, ahead)
+    for i in range(narrow, c1):
+        total = 0
+        for g in range(groups):
+            word = np.int64(data[base + g * width + i])
+            for j in range(4):
+                q = np.int64(xq[4 * g + j])
+                lo = np.int64(np.int8(q & 0xFF))
+                total += ((word >> (2 * j)) & 3) * lo + ((word >> (2 * j + 8)) & 3) * (q >> 8)
+        acc32[i - c0] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def _words_drain(data, xq, sx, y, tile, rows_per_chunk, state):  # pragma: no cover - compiled
+    """:func:`_drain` for the word-pair kernel (one row at a time)."""
+    n = y.shape[1]
+    groups = data.shape[0] // n
+    acc = np.empty(tile, np.int32)
+    while True:
+        c = atomic_add(state, 0, 1)
+        if c >= state[1]:
+            return
+        _words_chunk(data, xq, sx, y, tile, rows_per_chunk, c, groups, acc)
+        atomic_store(state, _STATE_HEADER + c, 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _words_chunk(data, xq, sx, y, tile, rows_per_chunk, c, groups, acc):  # pragma: no cover
+    """One chunk (``kernels.plan`` geometry) of the word-pair kernel."""
+    p0, width, c0, c1, r0, r1 = _geometry(y.shape[0], y.shape[1], tile, rows_per_chunk, c)
+    if c0 >= c1:
+        return
+    for r in range(r0, r1):
+        _tile_words(data, groups * p0, width, groups, xq[r], c0, c1, acc)
+        s = np.int32(sx[r])
+        yr = y[r]
+        for i in range(c1 - c0):
+            yr[p0 + c0 + i] = acc[i] - s
+
+
+@numba.njit(cache=True, nogil=True)
+def _words_finish(data, xq, sx, y, tile, rows_per_chunk, state):  # pragma: no cover - compiled
+    """:func:`_finish` for the word-pair kernel."""
+    groups = data.shape[0] // y.shape[1]
+    acc = np.empty(tile, np.int32)
+    redone = 0
+    for c in range(state[1]):
+        if atomic_load(state, _STATE_HEADER + c) == 0:
+            _words_chunk(data, xq, sx, y, tile, rows_per_chunk, c, groups, acc)
+            redone += 1
+    return redone
+
+
+def uses_words(m: int, packed: PackedTernary) -> bool:
+    """Whether :func:`ternary_matmul` runs an ``m``-row product on the word-pair kernel: 2-bit
+    weights, fewer than 8 rows (8 and more: the 8-row int16 kernel or the byte pairs), AVX2."""
+    return HAS_AVX2 and packed.bits_per_weight == 2.0 and m < 8
+
+
+# --------------------------------------------------------------------------------------------
+# The byte-pair GEMM (AVX2 ``vpmaddubsw``): weights unpacked to one byte per digit, two inputs
+# per 16-bit lane. Module docstring, "Byte pairs".
+# --------------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairs_2bit(data, n, out):  # pragma: no cover - compiled
+    """Unpack 2-bit panel words (1-D ``data``, N outputs) into byte pairs: ``out`` uint16
+    (ceil(N / 32), 4 * groups, 32), zeroed; lane ``l`` of ``out[v, i]`` holds the digit of input
+    ``2i`` (low byte) and of input ``2i + 1`` (high byte) of output ``32 v + l``."""
+    rows = data.shape[0] // n
+    for p0 in range(0, n, PANEL_N):
+        w = min(PANEL_N, n - p0)
+        block = data[rows * p0 : rows * (p0 + w)].reshape((rows, w))
+        for g in range(rows):
+            word = block[g]
+            for q in range(4):
+                shift = 4 * q
+                i = 4 * g + q
+                for c0 in range(0, w, MADD_COLUMNS):
+                    dst = out[(p0 + c0) // MADD_COLUMNS, i]
+                    for lane in range(min(MADD_COLUMNS, w - c0)):
+                        t = word[c0 + lane] >> shift
+                        dst[lane] = (t & 3) | ((t & 12) << 6)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_chunk(wp, xp, sx, y, tile, rows_per_chunk, c, acc):  # pragma: no cover - compiled
+    """``y[rows, outputs of chunk c] = x @ d - sum(x)`` for one chunk of the byte-pair GEMM:
+    ``tile`` vectors of 32 outputs by ``rows_per_chunk`` rows (a multiple of MADD_ROWS).
+    ``wp``: the pairs of :func:`_pairs_2bit` as flat bytes; ``xp``: int16 (rows padded to a
+    multiple of MADD_ROWS, pairs) input pairs; ``acc``: int32 (MADD_ROWS, MADD_COLUMNS)."""
+    m, n = y.shape
+    mpad, pairs = xp.shape
+    vectors = (n + MADD_COLUMNS - 1) // MADD_COLUMNS
+    row_blocks = (mpad + rows_per_chunk - 1) // rows_per_chunk
+    t = c // row_blocks
+    r0 = (c - t * row_blocks) * rows_per_chunk
+    xf = xp.reshape(-1)
+    for r in range(r0, min(mpad, r0 + rows_per_chunk), MADD_ROWS):
+        for v in range(t * tile, min(vectors, (t + 1) * tile)):
+            acc[:] = 0
+            for i0 in range(0, pairs, MADD_MAX_PAIRS):
+                step = min(MADD_MAX_PAIRS, pairs - i0)
+                madd_u8s8_4x32(wp, 64 * (v * pairs + i0), xf, r * pairs + i0, pairs, step, acc)
+            col = v * MADD_COLUMNS
+            for j in range(min(MADD_ROWS, m - r)):
+                s = np.int32(sx[r + j])
+                yr = y[r + j]
+                for lane in range(min(MADD_COLUMNS, n - col)):
+                    yr[col + lane] = acc[j, lane] - s
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_drain(wp, xp, sx, y, tile, rows_per_chunk, state):  # pragma: no cover - compiled
+    """:func:`_drain` for the byte-pair GEMM."""
+    acc = np.empty((MADD_ROWS, MADD_COLUMNS), np.int32)
+    while True:
+        c = atomic_add(state, 0, 1)
+        if c >= state[1]:
+            return
+        _pair_chunk(wp, xp, sx, y, tile, rows_per_chunk, c, acc)
+        atomic_store(state, _STATE_HEADER + c, 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_finish(wp, xp, sx, y, tile, rows_per_chunk, state):  # pragma: no cover - compiled
+    """:func:`_finish` for the byte-pair GEMM."""
+    acc = np.empty((MADD_ROWS, MADD_COLUMNS), np.int32)
+    redone = 0
+    for c in range(state[1]):
+        if atomic_load(state, _STATE_HEADER + c) == 0:
+            _pair_chunk(wp, xp, sx, y, tile, rows_per_chunk, c, acc)
+            redone += 1
+    return redone
+
+
+def pair_plan(m: int, k8: int, n: int, threads: int) -> Plan:
+    """The chunking of a byte-pair GEMM of ``m`` rows, ``k8`` (padded) inputs and ``n``
+    outputs: tiles of whole 32-output vectors whose unpacked weights (``k8`` bytes per output)
+    fit ``PAIR_TILE_BYTES``, times blocks of rows (multiples of MADD_ROWS) when the threads
+    need more chunks. ``tile`` counts vectors."""
+    use = threads if threads > 1 and m * k8 * n >= PARALLEL_MIN_WORK else 1
+    target = CHUNKS_PER_THREAD * use if use > 1 else 1
+    vectors = _ceil_div(n, MADD_COLUMNS)
+    tile = min(vectors, max(1, PAIR_TILE_BYTES // max(1, k8 * MADD_COLUMNS)))
+    tiles = _ceil_div(vectors, tile)
+    mpad = _ceil_div(m, MADD_ROWS) * MADD_ROWS
+    row_blocks = max(1, min(mpad // MADD_ROWS, _ceil_div(target, tiles)))
+    rows = _ceil_div(_ceil_div(mpad, row_blocks), MADD_ROWS) * MADD_ROWS
+    return Plan(tile, rows, tiles * _ceil_div(mpad, rows), use)
+
+
+def uses_pairs(m: int, packed: PackedTernary) -> bool:
+    """Whether :func:`ternary_matmul` runs an ``m``-row product on the byte-pair kernel:
+    2-bit weights, at least ``PAIR_MIN_ROWS`` rows, and a CPU with AVX2."""
+    return HAS_AVX2 and packed.bits_per_weight == 2.0 and m >= PAIR_MIN_ROWS
+
+
+def _pair_matmul(
+    xa: np.ndarray, packed: PackedTernary, y: np.ndarray, team: int, threads: KernelThreads | None
+) -> np.ndarray:
+    """``y = x @ w`` on the byte-pair kernel (``uses_pairs``); returns ``y`` or a private copy
+    (as :func:`ternary_matmul`)."""
+    m, k = xa.shape
+    n = packed.shape[1]
+    pairs = 4 * packed.rows
+    wp = np.zeros((_ceil_div(n, MADD_COLUMNS), pairs, MADD_COLUMNS), np.uint16)
+    _pairs_2bit(packed.data, n, wp)
+    mpad = _ceil_div(m, MADD_ROWS) * MADD_ROWS
+    xb = np.zeros((mpad, 2 * pairs), np.int8)  # (rows, inputs) padded with zeros
+    xb[:m, :k] = xa
+    xp = xb.view("<i2")  # (mpad, pairs): input 2i in the low byte, 2i + 1 in the high byte
+    sx = xa.sum(axis=1, dtype=np.int64)  # (M,)
+    p = pair_plan(m, 2 * pairs, n, team)
+    state = np.zeros(_STATE_HEADER + p.chunks, dtype=np.int64)
+    state[1] = p.chunks
+    args = (wp.reshape(-1).view(np.uint8), xp, sx, y, p.tile, p.rows_per_chunk, state)
+    if p.threads > 1 and threads is not None:
+        threads.share(lambda: _pair_drain(*args), p.threads - 1)
+    _pair_drain(*args)
+    if p.threads > 1 and _pair_finish(*args):
+        return y.copy()
+    return y
+
+
+# --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
 
@@ -602,21 +888,30 @@ def ternary_matmul(
     y = np.zeros((m, n), dtype=np.int32)
     if m == 0 or n == 0 or k == 0:
         return y, counts
-    data = packed.data
-    b = np.empty((m, packed.rows * packed.trits_per_element), dtype=np.int16)
-    sx = np.empty(m, dtype=np.int64)  # (M,) row sums
-    _prepare(np.ascontiguousarray(xa), packed.trits_per_element, b, sx)
     team = 1
     if threads is not None and m * k * n >= PARALLEL_MIN_WORK:
         team = 1 + threads.helpers_available()  # only helpers with an idle core (threads.py)
+    if uses_pairs(m, packed):
+        return _pair_matmul(np.ascontiguousarray(xa), packed, y, team, threads), counts
+    data = packed.data
+    sx = np.empty(m, dtype=np.int64)  # (M,) row sums
+    words = uses_words(m, packed)
+    if words:
+        b = np.empty((m, packed.rows * 4), dtype=np.int16)  # input pairs
+        _prepare_words(np.ascontiguousarray(xa), b, sx)
+        drain, finish = _words_drain, _words_finish
+    else:
+        b = np.empty((m, packed.rows * packed.trits_per_element), dtype=np.int16)
+        _prepare(np.ascontiguousarray(xa), packed.trits_per_element, b, sx)
+        drain, finish = _drain, _finish
     p = plan(m, k, n, packed.rows, data.itemsize, team)
     state = np.zeros(_STATE_HEADER + p.chunks, dtype=np.int64)
     state[1] = p.chunks
     args = (data, b, sx, y, p.tile, p.rows_per_chunk, state)
     if p.threads > 1 and threads is not None:
-        threads.share(lambda: _drain(*args), p.threads - 1)
-    _drain(*args)
-    if p.threads > 1 and _finish(*args):
+        threads.share(lambda: drain(*args), p.threads - 1)
+    drain(*args)
+    if p.threads > 1 and finish(*args):
         return y.copy(), counts  # a helper still writes into y: hand back a private copy
     return y, counts
 

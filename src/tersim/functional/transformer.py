@@ -73,7 +73,7 @@ from tersim.functional.synthetic import synthetic_table, synthetic_ternary, tens
 from tersim.functional.threads import KernelThreads
 from tersim.workload.formats import Formats
 from tersim.workload.layer import CacheSlot, forward_pass
-from tersim.workload.ops import Measured, Tensor
+from tersim.workload.ops import Measured, Op, OpKind, Tensor
 from tersim.workload.trace import (
     Phase,
     TraceBuilder,
@@ -644,6 +644,63 @@ class TernaryModel:
             WorkloadError: token ids out of range, a batch that differs from the cache's or the
                 builder's, or more positions than the cache holds.
         """
+        tok, start, ctx = self._check_tokens(tokens, cache)
+        b, t = tok.shape
+        if tb is None:
+            tb = TraceBuilder(self.spec, self.formats, b)
+        if b != tb.batch:
+            raise WorkloadError(f"tokens: batch {b} differs from the trace's ({tb.batch})")
+        tb.begin_pass(tb.phase, tb.step, t, ctx)
+        if t == 1 and not self._sharing():
+            out = self._decode_fused(tok[:, 0], cache, tb, on_layer)
+        else:
+            ex = _Executor(self, tok, cache, start, tb)
+            out = _Executor._rows(forward_pass(ex, self.spec.architecture, on_layer))
+        cache.length = ctx
+        return out  # (B, V)
+
+    def decode_measured(
+        self, tokens: np.ndarray, cache: KVCache
+    ) -> tuple[np.ndarray, tuple[Measured, ...]]:
+        """One decode step of ``tokens`` (B, 1) after the cached positions, *not* recorded.
+
+        Returns the float32 logits (B, vocab) and the measurement of every LINEAR op of the
+        pass, in the order the pass lists them (:func:`tersim.workload.layer.forward_pass`):
+        the same numbers and measurements as :meth:`forward` with a trace builder, without
+        building the pass's ~20 ops per layer (a 700M step spent ~4.7 ms of ~30 on them). The
+        trace of a run takes its ops from :func:`tersim.workload.trace.trace_shapes` and these
+        measurements (``_run_scenario``).
+
+        Raises:
+            WorkloadError: as :meth:`forward`, or ``tokens`` with more than one per sequence.
+        """
+        tok, start, ctx = self._check_tokens(tokens, cache)
+        b, t = tok.shape
+        if t != 1:
+            raise WorkloadError(f"tokens: a decode step takes one token per sequence; got {t}")
+        if not self._sharing():
+            logits, measured = self._decode_layers(tok[:, 0], cache, None)
+            out = tuple(measured[key] for key in self._linear_order())
+        else:  # op by op, sharing the large matmuls: the executor records into a scratch trace
+            scratch = TraceBuilder(self.spec, self.formats, b)
+            scratch.begin_pass(Phase.DECODE, 0, 1, ctx)
+            ex = _Executor(self, tok, cache, start, scratch)
+            logits = _Executor._rows(forward_pass(ex, self.spec.architecture))
+            out = tuple(op.measured for op in scratch.ops if op.measured is not None)
+        cache.length = ctx
+        return logits, out
+
+    def _linear_order(self) -> tuple[tuple[int, str], ...]:
+        """``(layer, weight)`` of each LINEAR op of a pass, in the pass's order (memoized)."""
+        order = self._memo.get("linear_order")
+        if order is None:
+            order = decode.linear_order(self.spec, self.formats)
+            self._memo["linear_order"] = order
+        return order  # type: ignore[return-value]
+
+    def _check_tokens(self, tokens: np.ndarray, cache: KVCache) -> tuple[np.ndarray, int, int]:
+        """``(tokens, start, ctx)`` of a pass over ``tokens`` (B, T), checked against the
+        vocabulary and ``cache`` (module docstring of :meth:`forward`'s errors)."""
         cfg = self.config
         tok = np.asarray(tokens)
         if tok.ndim != 2 or tok.shape[1] < 1 or not np.issubdtype(tok.dtype, np.integer):
@@ -659,22 +716,9 @@ class TernaryModel:
                 f"{cfg.name}: {ctx} positions exceed the context (cache {cache.capacity}, "
                 f"model {cfg.max_context}; expected at most {min(cache.capacity, cfg.max_context)})"
             )
-        if tb is None:
-            tb = TraceBuilder(self.spec, self.formats, b)
-        if b != cache.batch or b != tb.batch:
-            raise WorkloadError(
-                f"tokens: batch {b} differs from the cache's ({cache.batch}) or the trace's "
-                f"({tb.batch})"
-            )
-
-        tb.begin_pass(tb.phase, tb.step, t, ctx)
-        if t == 1 and not self._sharing():
-            out = self._decode_fused(tok[:, 0], cache, tb, on_layer)
-        else:
-            ex = _Executor(self, tok, cache, start, tb)
-            out = _Executor._rows(forward_pass(ex, self.spec.architecture, on_layer))
-        cache.length = ctx
-        return out  # (B, V)
+        if b != cache.batch:
+            raise WorkloadError(f"tokens: batch {b} differs from the cache's ({cache.batch})")
+        return tok, start, ctx
 
     def _shared_bytes(self) -> int:
         """Packed bytes of the largest layer's linears that are big enough to share
@@ -724,6 +768,15 @@ class TernaryModel:
     ) -> np.ndarray:
         """One decode step of ``tokens`` (B,) with every layer fused (``decode.py``); records
         the pass's ops in ``tb`` and returns the logits (B, V)."""
+        logits, measured = self._decode_layers(tokens, cache, on_layer)
+        forward_pass(decode._Recorder(tb, measured), self.spec.architecture)
+        return logits
+
+    def _decode_layers(
+        self, tokens: np.ndarray, cache: KVCache, on_layer: Callable[[int], None] | None
+    ) -> tuple[np.ndarray, dict[tuple[int, str], Measured]]:
+        """Run the fused layers of one decode step of ``tokens`` (B,): the logits (B, V) and
+        the measurement of each linear by ``(layer, weight)``. Does not advance the cache."""
         cfg, w = self.config, self.weights
         b, start = int(tokens.shape[0]), cache.length
         x = half_to_float(w.embed[tokens]).astype(ACT_DTYPE)  # (B, H)
@@ -769,8 +822,7 @@ class TernaryModel:
                     zf, k, plus, minus, zero = m
                     sparsity = int(zeros[i, decode.INPUT_OF[name]]) / max(1, b * k)
                     measured[(i, name)] = Measured(zf, sparsity, b * plus, b * minus, b * zero)
-        forward_pass(decode._Recorder(tb, measured), self.spec.architecture)
-        return logits
+        return logits, measured
 
 
 @dataclass(frozen=True)
@@ -966,19 +1018,15 @@ def _run_scenario(
     logits = model.forward(
         prompt, cache, tb if Phase.PREFILL in phases else scratch, on_layer=prefill_layer
     )
+    steps: list[tuple[Measured, ...]] = []  # per decode step: its LINEAR ops' measurements
     if decoding:
-        tb.phase = Phase.DECODE
         for step in range(gen_tokens):
-            tb.step = step
             nxt = np.argmax(logits, axis=-1)[:, None]  # (B, 1) greedy
-            logits = model.forward(nxt, cache, tb)
+            logits, measured = model.decode_measured(nxt, cache)
+            steps.append(measured)
             if progress is not None:
                 progress("decode", step + 1, gen_tokens)
     expected = trace_shapes(spec, model.formats, phases, prompt_tokens, gen_tokens, batch)
-    if len(tb.ops) != len(expected.ops) or any(
-        a.shape_key() != e.shape_key() for a, e in zip(tb.ops, expected.ops, strict=True)
-    ):
-        raise RuntimeError(f"internal error: measured trace of {spec.name} differs from shapes")
     return Workload(
         spec.name,
         model.formats,
@@ -986,9 +1034,41 @@ def _run_scenario(
         prompt_tokens,
         gen_tokens,
         tuple(phases),
-        tuple(tb.ops),
+        _measured_ops(spec.name, tb.ops, expected.ops, steps),
         is_measured=True,
     )
+
+
+def _measured_ops(
+    name: str,
+    recorded: list[Op],
+    expected: tuple[Op, ...],
+    steps: list[tuple[Measured, ...]],
+) -> tuple[Op, ...]:
+    """The ops of a measured run: the ``recorded`` prefill ops, which must equal the first ops of
+    the shape trace ``expected`` (the executor walked the same layer description), then the
+    shape trace's decode ops, every LINEAR op of decode step ``s`` carrying the next measurement
+    of ``steps[s]`` (the pass order of :meth:`TernaryModel.decode_measured`). A mismatch in
+    either is an internal error (``RuntimeError``)."""
+    n = len(recorded)
+    if n > len(expected) or any(
+        a.shape_key() != e.shape_key() for a, e in zip(recorded, expected[:n], strict=True)
+    ):
+        raise RuntimeError(f"internal error: measured trace of {name} differs from shapes")
+    out = list(recorded)
+    left = [iter(m) for m in steps]
+    for op in expected[n:]:
+        if op.phase is not Phase.DECODE or op.step >= len(left):
+            raise RuntimeError(f"internal error: measured trace of {name} lacks op {op.name}")
+        if op.kind is OpKind.LINEAR:
+            m = next(left[op.step], None)
+            if m is None:
+                raise RuntimeError(f"internal error: decode step {op.step} lacks measurements")
+            op = replace(op, measured=m)
+        out.append(op)
+    if any(next(it, None) is not None for it in left):
+        raise RuntimeError(f"internal error: measured trace of {name} has unused measurements")
+    return tuple(out)
 
 
 def trace_measured(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -14,10 +15,23 @@ from tiny_models import tiny_spec
 
 from tersim.api import trace as trace_api
 from tersim.config import PEKind, WeightFormat
+from tersim.errors import WorkloadError
 from tersim.functional.packing import unpack_ternary
-from tersim.functional.transformer import TernaryModel, trace_measured, trace_model
+from tersim.functional.transformer import (
+    TernaryModel,
+    _measured_ops,
+    prompt_for,
+    trace_measured,
+    trace_model,
+)
 from tersim.workload.formats import resolve_formats
-from tersim.workload.trace import OpKind, Phase, load_workload_trace, trace_shapes
+from tersim.workload.trace import (
+    OpKind,
+    Phase,
+    TraceBuilder,
+    load_workload_trace,
+    trace_shapes,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 BOTH = (Phase.PREFILL, Phase.DECODE)
@@ -171,6 +185,43 @@ def test_cli_trace_measure(tmp_path: Path) -> None:
     )  # fmt: skip
     assert bad.returncode == 2
     assert "--measure supports ternary/binary" in bad.stderr
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "op-by-op"])
+def test_trace_equals_every_pass_recorded(fused: bool) -> None:
+    """A run's decode ops are the shape trace's with the measurements of ``decode_measured``;
+    the oracle records every pass through ``forward`` into one builder (prefill and each step,
+    fused layers and the executor alike) and must give the very same ops."""
+    spec = tiny_spec(ffn_type="relu2_glu", sublayer_norm=True)
+    f = resolve_formats(spec, PEKind.TERNARY_ADD)
+    model = dataclasses.replace(TernaryModel.synthetic(spec, f, seed=5), fused_decode=fused)
+    p, g, b = 4, 3, 2
+    wl = trace_model(model, BOTH, p, g, b, seed=5)
+    tb = TraceBuilder(spec, f, b)
+    cache = model.new_cache(b, p + g)
+    logits = model.forward(prompt_for(spec.architecture.vocab, b, p, 5), cache, tb)
+    tb.phase = Phase.DECODE
+    for step in range(g):
+        tb.step = step
+        logits = model.forward(np.argmax(logits, axis=-1)[:, None], cache, tb)
+    assert wl.ops == tuple(tb.ops)
+    assert sum(op.measured is not None for op in wl.ops) == (1 + g) * 7 * spec.architecture.layers
+
+
+def test_measurements_that_do_not_fit_the_shapes_are_an_internal_error() -> None:
+    spec = tiny_spec()
+    f = resolve_formats(spec, PEKind.TERNARY_ADD)
+    model = TernaryModel.synthetic(spec, f, seed=2)
+    cache = model.new_cache(1, 5)
+    model.forward(np.array([[1, 2]]), cache)
+    _, measured = model.decode_measured(np.array([[3]]), cache)
+    shapes = trace_shapes(spec, f, (Phase.DECODE,), 2, 1, 1).ops
+    assert len(_measured_ops("m", [], shapes, [measured])) == len(shapes)
+    for steps in ([measured + measured[:1]], [measured[:-1]], []):
+        with pytest.raises(RuntimeError, match="internal error"):
+            _measured_ops("m", [], shapes, steps)
+    with pytest.raises(WorkloadError, match="one token per sequence"):
+        model.decode_measured(np.array([[3, 4]]), cache)
 
 
 def test_threads_do_not_change_the_trace(monkeypatch: pytest.MonkeyPatch) -> None:

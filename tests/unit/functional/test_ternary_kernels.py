@@ -12,11 +12,20 @@ from hypothesis import strategies as st
 from tersim.config.enums import ScaleGranularity
 from tersim.errors import WorkloadError
 from tersim.functional import kernels
+from tersim.functional.intrinsics import (
+    HAS_AVX2,
+    MADD_COLUMNS,
+    MADD_MAX_PAIRS,
+    MADD_ROWS,
+    WORDS_MAX_GROUPS,
+)
 from tersim.functional.kernels import (
     _BLOCK_2BIT,
     _BLOCK_BASE3,
     _STATE_HEADER,
+    PAIR_MIN_ROWS,
     OpCounts,
+    pair_plan,
     plan,
     ternary_linear,
     ternary_matmul,
@@ -91,6 +100,107 @@ def test_matches_reference_across_panels_and_blocks(m, k, n, kind, bpw, seed):
     check(random_activations(rng, m, k, kind), random_trits(rng, k, n, 0.3), bpw)
 
 
+needs_avx2 = pytest.mark.skipif(not HAS_AVX2, reason="the byte-pair kernel needs AVX2")
+
+
+@needs_avx2
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(
+    m=st.integers(PAIR_MIN_ROWS, 41),
+    k=st.integers(1, 4 * MADD_MAX_PAIRS + 9),
+    n=st.one_of(st.integers(1, 3 * MADD_COLUMNS + 5), st.just(PANEL_N + 33)),
+    zero_fraction=st.sampled_from([0.0, 0.35, 1.0]),
+    kind=st.sampled_from(["int8", "extreme", "int4"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_byte_pair_kernel_matches_reference(m, k, n, zero_fraction, kind, seed):
+    """The AVX2 byte-pair GEMM (2-bit weights, >= PAIR_MIN_ROWS rows): odd K within and past
+    its blocks of MADD_MAX_PAIRS pairs, N within and past 32-output vectors and a panel, rows
+    not a multiple of MADD_ROWS."""
+    rng = np.random.default_rng(seed)
+    x = random_activations(rng, m, k, kind)
+    trits = random_trits(rng, k, n, zero_fraction)
+    assert kernels.uses_pairs(m, pack_ternary(trits, 2))
+    check(x, trits, 2)
+
+
+@needs_avx2
+@settings(max_examples=60, derandomize=True, deadline=None)
+@given(
+    m=st.integers(1, 7),
+    k=st.integers(1, 8 * 2 * WORDS_MAX_GROUPS + 9),
+    n=st.one_of(st.integers(1, 300), st.just(PANEL_N + 77)),
+    zero_fraction=st.sampled_from([0.0, 0.35, 1.0]),
+    kind=st.sampled_from(["int8", "extreme", "int4"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_word_pair_kernel_matches_reference(m, k, n, zero_fraction, kind, seed):
+    """The AVX2 word-pair kernel (2-bit weights, < 8 rows): K within and past its blocks of
+    WORDS_MAX_GROUPS groups, N through its 128- and 16-column steps and scalar remainder."""
+    rng = np.random.default_rng(seed)
+    x = random_activations(rng, m, k, kind)
+    trits = random_trits(rng, k, n, zero_fraction)
+    assert kernels.uses_words(m, pack_ternary(trits, 2))
+    check(x, trits, 2)
+
+
+@pytest.mark.parametrize("m", [1, 3, 40])
+def test_without_avx2_the_int16_kernels_run(monkeypatch: pytest.MonkeyPatch, m: int) -> None:
+    rng = np.random.default_rng(12)
+    trits = random_trits(rng, 131, 170, 0.3)
+    packed = pack_ternary(trits, 2)
+    monkeypatch.setattr(kernels, "HAS_AVX2", False)
+    assert not kernels.uses_pairs(m, packed) and not kernels.uses_words(m, packed)
+    check(random_activations(rng, m, 131, "extreme"), trits, 2)
+    assert not kernels.uses_pairs(PAIR_MIN_ROWS, pack_ternary(trits, 1.6))
+
+
+@needs_avx2
+def test_unfinished_byte_pair_chunks_are_recomputed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As for the int16 kernel: chunks a stalled helper claimed are computed by _pair_finish."""
+    rng = np.random.default_rng(13)
+    m, k, n = 24, 300, 5 * MADD_COLUMNS + 3
+    trits = random_trits(rng, k, n, 0.3)
+    x = random_activations(rng, m, k, "int8")
+    packed = pack_ternary(trits, 2)
+    pairs = 4 * packed.rows
+    wp = np.zeros((-(-n // MADD_COLUMNS), pairs, MADD_COLUMNS), np.uint16)
+    kernels._pairs_2bit(packed.data, n, wp)
+    xb = np.zeros((m, 2 * pairs), np.int8)
+    xb[:, :k] = x
+    monkeypatch.setattr(kernels, "PAIR_TILE_BYTES", 2 * pairs * MADD_COLUMNS)
+    p = pair_plan(m, 2 * pairs, n, 1)
+    assert p.chunks == -(-n // MADD_COLUMNS)  # one vector per tile here
+    y = np.zeros((m, n), np.int32)
+    state = np.zeros(_STATE_HEADER + p.chunks, dtype=np.int64)
+    state[1], state[0] = p.chunks, 2  # chunks 0 and 1 claimed by a helper that stalled
+    args = (wp.reshape(-1).view(np.uint8), xb.view("<i2"), x.sum(1, dtype=np.int64), y)
+    kernels._pair_drain(*args, p.tile, p.rows_per_chunk, state)
+    assert kernels._pair_finish(*args, p.tile, p.rows_per_chunk, state) == 2
+    np.testing.assert_array_equal(y, reference_matmul(x, trits))
+
+
+@pytest.mark.parametrize(
+    ("m", "k", "n", "threads"),
+    [(512, 3200, 8640, 1), (512, 8640, 3200, 2), (17, 300, 2100, 3), (16, 8, 1, 2)],
+)
+def test_pair_plan_covers_every_output_and_row(m, k, n, threads):
+    k8 = -(-k // 8) * 8
+    p = pair_plan(m, k8, n, threads)
+    vectors = -(-n // MADD_COLUMNS)
+    mpad = -(-m // MADD_ROWS) * MADD_ROWS
+    covered = np.zeros((mpad, vectors), dtype=np.int64)
+    row_blocks = -(-mpad // p.rows_per_chunk)
+    for c in range(p.chunks):  # the chunk geometry of kernels._pair_chunk
+        t, r0 = c // row_blocks, (c % row_blocks) * p.rows_per_chunk
+        covered[r0 : r0 + p.rows_per_chunk, t * p.tile : (t + 1) * p.tile] += 1
+    assert np.all(covered == 1)
+    assert p.rows_per_chunk % MADD_ROWS == 0
+    assert p.tile == 1 or p.tile * k8 * MADD_COLUMNS <= kernels.PAIR_TILE_BYTES
+    if threads > 1 and m * k8 * n >= kernels.PARALLEL_MIN_WORK:
+        assert p.threads == threads and p.chunks >= threads
+
+
 @pytest.mark.parametrize("bpw", BPWS)
 def test_one_by_one(bpw):
     for a in (-128, -1, 0, 1, 127):
@@ -102,11 +212,14 @@ def test_one_by_one(bpw):
 
 
 @pytest.mark.parametrize("bpw", BPWS)
-@pytest.mark.parametrize("k", [8 * _BLOCK_2BIT, 8 * _BLOCK_2BIT + 1, 5 * _BLOCK_BASE3, 1001])
-@pytest.mark.parametrize("m", [2, 8])
+@pytest.mark.parametrize(
+    "k", [8 * _BLOCK_2BIT, 8 * _BLOCK_2BIT + 1, 5 * _BLOCK_BASE3, 2 * MADD_MAX_PAIRS + 1, 1001]
+)
+@pytest.mark.parametrize("m", [2, 8, PAIR_MIN_ROWS + 1])
 def test_worst_case_accumulation_is_exact(bpw, k, m):
     """-128 (and 127) against -1 and +1 everywhere: the largest terms of a block, the largest
-    digit sums (digit 2 for +1) and the most negative ones."""
+    digit sums (digit 2 for +1) and the most negative ones (``PAIR_MIN_ROWS + 1`` rows: the
+    byte-pair kernel's blocks of ``MADD_MAX_PAIRS`` pairs at 2-bit)."""
     for a in (-128, 127):
         x = np.full((m, k), a, dtype=np.int8)
         for sign in (-1, 1):
