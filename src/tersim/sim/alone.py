@@ -36,10 +36,10 @@ def op_alone_cycles(runs: tuple[TileRun, ...], write_bytes: int, mem: MemoryTimi
     )
     q = QOp(0, qruns, write_bytes, ())
     m = Machine.new(mem, len(names))
-    one_unit = len({(r.unit, r.buf) for r in qruns}) == 1
+    one_unit = len({(x.unit, x.buf) for x in qruns}) == 1
     if write_bytes > 0 or not one_unit or len(qruns) < MIN_RUNS_TO_SKIP:
-        for k, r in enumerate(qruns):
-            m.item(q, k, 0, r.count)
+        for k, x in enumerate(qruns):
+            m.item(q, k, 0, x.count)
         if write_bytes > 0:
             m.write(0, write_bytes)
         m.flush()
