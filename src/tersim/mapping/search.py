@@ -215,7 +215,7 @@ def _search(
 
     for ti, tile in enumerate(geo.tiles()):
         g0 = GemmMapping(tile, ())
-        lb0 = max(geo.interval_sum(tile) + tail_cycles, after_first(compulsory, g0))
+        lb0 = max(geo.compute_floor(tile) + tail_cycles, after_first(compulsory, g0))
         push(key(lb0, floor_pj + leak * lb0, ti * 6), 0, (ti, tile))
     seen: dict[tuple[TileRun, ...], tuple[int, int]] = {}
     relaxations: dict[tuple[TileRun, ...], tuple[int, int]] = {}
@@ -229,7 +229,7 @@ def _search(
         if stage == 0:
             ti, tile = data
             g0 = GemmMapping(tile, ())
-            lb0 = max(geo.interval_sum(tile) + tail_cycles, after_first(compulsory, g0))
+            lb0 = max(geo.compute_floor(tile) + tail_cycles, after_first(compulsory, g0))
             for index, g in geo.orders(tile, ti):
                 a = geo.assess(g)
                 if a is None:

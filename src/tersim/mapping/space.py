@@ -43,6 +43,7 @@ accesses, compute cycles and the tile runs the engine executes.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -265,6 +266,7 @@ class Geometry:
         ] = {}
         self._doubles = {r: p.capacity.doubles(r) for r in BufferRole}
         self._isum: dict[tuple[int, int, int], tuple[int, int]] = {}
+        self._size: int | None = None
         self.whole_bytes = {
             BufferRole.INPUT: _bytes(p.instances * p.m * p.k, p.bits.input_bits),
             BufferRole.WEIGHT: _bytes(p.instances * p.k * p.n, p.bits.weight_bits),
@@ -306,8 +308,14 @@ class Geometry:
                 yield tile_index * 6 + i, GemmMapping(tile, order)
 
     def size(self) -> int:
-        """Points in the declared space."""
-        return sum(1 for _ in self.points())
+        """Points in the declared space: per tile, the orders of its loops of more than one
+        trip (k such loops: k! orders)."""
+        if self._size is None:
+            self._size = sum(
+                math.factorial(sum(1 for d, t in zip(Dim, tile, strict=True) if self.dims[d] > t))
+                for tile in self.tiles()
+            )
+        return self._size
 
     def points(self) -> Iterator[tuple[int, GemmMapping]]:
         """Every point of the declared space with its place in the fixed order."""
@@ -507,6 +515,20 @@ class Geometry:
     def interval_sum(self, tile: tuple[int, int, int]) -> int:
         """Sum of every pass's issue interval over the op (a lower bound on its compute)."""
         return self._tile_totals(tile)[0]
+
+    def compute_floor(self, tile: tuple[int, int, int]) -> int:
+        """A lower bound on the op's compute with ideal memory (every order of ``tile``): its
+        passes run one after another, each at least its issue interval, and the last one (the
+        edge tile's last row and column fold, streaming the edge of ``dt``) ends its latency
+        after it starts."""
+        ext = {}
+        for d in Dim:
+            t = self.dims[d] - (ceil_div(self.dims[d], tile[_INDEX[d]]) - 1) * tile[_INDEX[d]]
+            u = self.unit[d]
+            ext[d] = t - (ceil_div(t, u) - 1) * u if d is not self.dt else t
+        interval, latency = self.pass_timing(ext[self.dt], ext[self.dr], ext[self.dc])
+        total = self.interval_sum(tile)
+        return max(total, total - interval + latency)
 
     def pass_count(self, tile: tuple[int, int, int]) -> int:
         """Array passes of the whole op."""
