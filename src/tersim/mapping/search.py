@@ -215,9 +215,10 @@ def _search(
 
     for ti, tile in enumerate(geo.tiles()):
         g0 = GemmMapping(tile, ())
-        lb0 = max(geo.interval_sum(tile) + tail_cycles, after_first(compulsory, g0))
+        lb0 = max(geo.compute_floor(tile) + tail_cycles, after_first(compulsory, g0))
         push(key(lb0, floor_pj + leak * lb0, ti * 6), 0, (ti, tile))
     seen: dict[tuple[TileRun, ...], tuple[int, int]] = {}
+    relaxations: dict[tuple[TileRun, ...], tuple[int, int]] = {}
     best: tuple[Key, Assessment, tuple[TileRun, ...], int, int, int, float] | None = None
     assessed = 0
     while heap:
@@ -228,7 +229,7 @@ def _search(
         if stage == 0:
             ti, tile = data
             g0 = GemmMapping(tile, ())
-            lb0 = max(geo.interval_sum(tile) + tail_cycles, after_first(compulsory, g0))
+            lb0 = max(geo.compute_floor(tile) + tail_cycles, after_first(compulsory, g0))
             for index, g in geo.orders(tile, ti):
                 a = geo.assess(g)
                 if a is None:
@@ -253,8 +254,12 @@ def _search(
                     (a, runs, compute, cycles, span, e_dyn),
                 )
                 continue
-            ready = judge.first_load_cycles(runs[0].load_bytes)
-            lb2 = max(lb1, relaxed_cycles(runs + tail, bw, lat) - ready)
+            relaxed = relaxations.get(runs)
+            if relaxed is None:  # points with the same tiles share their bound
+                ready = judge.first_load_cycles(runs[0].load_bytes)
+                relaxed = relaxations[runs] = (relaxed_cycles(runs + tail, bw, lat) - ready, ready)
+            lb2 = max(lb1, relaxed[0])
+            ready = relaxed[1]
             push(
                 key(lb2, e_dyn + leak * lb2, index, len(runs)),
                 2,

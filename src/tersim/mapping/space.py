@@ -43,6 +43,7 @@ accesses, compute cycles and the tile runs the engine executes.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -58,7 +59,7 @@ from tersim.hw.dataflow import (
     dataflow_model,
 )
 from tersim.hw.dataflow.base import FoldGrid, ceil_div
-from tersim.mapping.schedule import MappingInfo, OperandResidency, TileRun, Unit, merge_runs
+from tersim.mapping.schedule import MappingInfo, OperandResidency, TileRun, Unit
 
 
 class Dim(StrEnum):
@@ -265,6 +266,7 @@ class Geometry:
         ] = {}
         self._doubles = {r: p.capacity.doubles(r) for r in BufferRole}
         self._isum: dict[tuple[int, int, int], tuple[int, int]] = {}
+        self._size: int | None = None
         self.whole_bytes = {
             BufferRole.INPUT: _bytes(p.instances * p.m * p.k, p.bits.input_bits),
             BufferRole.WEIGHT: _bytes(p.instances * p.k * p.n, p.bits.weight_bits),
@@ -306,8 +308,14 @@ class Geometry:
                 yield tile_index * 6 + i, GemmMapping(tile, order)
 
     def size(self) -> int:
-        """Points in the declared space."""
-        return sum(1 for _ in self.points())
+        """Points in the declared space: per tile, the orders of its loops of more than one
+        trip (k such loops: k! orders)."""
+        if self._size is None:
+            self._size = sum(
+                math.factorial(sum(1 for d, t in zip(Dim, tile, strict=True) if self.dims[d] > t))
+                for tile in self.tiles()
+            )
+        return self._size
 
     def points(self) -> Iterator[tuple[int, GemmMapping]]:
         """Every point of the declared space with its place in the fixed order."""
@@ -508,6 +516,20 @@ class Geometry:
         """Sum of every pass's issue interval over the op (a lower bound on its compute)."""
         return self._tile_totals(tile)[0]
 
+    def compute_floor(self, tile: tuple[int, int, int]) -> int:
+        """A lower bound on the op's compute with ideal memory (every order of ``tile``): its
+        passes run one after another, each at least its issue interval, and the last one (the
+        edge tile's last row and column fold, streaming the edge of ``dt``) ends its latency
+        after it starts."""
+        ext = {}
+        for d in Dim:
+            t = self.dims[d] - (ceil_div(self.dims[d], tile[_INDEX[d]]) - 1) * tile[_INDEX[d]]
+            u = self.unit[d]
+            ext[d] = t - (ceil_div(t, u) - 1) * u if d is not self.dt else t
+        interval, latency = self.pass_timing(ext[self.dt], ext[self.dr], ext[self.dc])
+        total = self.interval_sum(tile)
+        return max(total, total - interval + latency)
+
     def pass_count(self, tile: tuple[int, int, int]) -> int:
         """Array passes of the whole op."""
         return self._tile_totals(tile)[1]
@@ -644,39 +666,54 @@ class Geometry:
             a.traffic_bytes[BufferRole.INPUT] - sums[0] * inst,
             a.traffic_bytes[BufferRole.WEIGHT] - sums[1] * inst,
         ]
-        seq: list[tuple[int, int, int]] = []  # (count, load bytes, timing key id)
-        start = 0
-        end = 0
-        last_start = 0
-        for _ in range(inst):
-            for count, x, w, key in runs:
-                lx, lw = int(x * bits_x // 8), int(w * bits_w // 8)
-                interval, latency = self.pass_timing(*key)
-                bumps = 0
-                if x and extra[0]:
-                    bumps += extra[0]
-                    extra[0] = 0
-                if w and extra[1]:
-                    bumps += extra[1]
-                    extra[1] = 0
-                if bumps:
-                    seq.append((1, lx + lw + bumps, interval))
-                    if count > 1:
-                        seq.append((count - 1, lx + lw, interval))
-                else:
-                    seq.append((count, lx + lw, interval))
-                last_start = start + (count - 1) * interval
-                end = max(end, last_start + latency)
-                start += count * interval
+        # every instance runs the same passes; only the first carries the burst rounding
+        first, period, end_one, last_one = self._instance(runs, bits_x, bits_w, extra)
+        rest = self._instance(runs, bits_x, bits_w, [0, 0])[0] if inst > 1 else []
+        seq = first + rest * (inst - 1)
+        shift = (inst - 1) * period  # instance i starts i periods after the first
+        end, last_start = end_one + shift, last_one + shift
         # the last pass carries the drain: its compute ends at the op's end
         count, load, interval = seq.pop()
         if count > 1:
             seq.append((count - 1, load, interval))
         seq.append((1, load, end - last_start))
-        tiles = merge_runs(tuple(TileRun(c, ld, cyc, p.unit) for c, ld, cyc in seq))
+        tiles = _tile_runs(seq, p.unit)
         if any(extra):  # an operand with traffic but no loading pass: a bug in the rules
             raise AssertionError(f"unplaced DRAM bytes {extra} for {a.mapping}")
         return tiles, end
+
+    def _instance(
+        self,
+        runs: list[tuple[int, int, int, tuple[int, int, int]]],
+        bits_x: float,
+        bits_w: float,
+        extra: list[int],
+    ) -> tuple[list[tuple[int, int, int]], int, int, int]:
+        """One instance's passes as ``(count, load bytes, compute cycles)``, each operand's
+        ``extra`` bytes on its first load (``extra`` is consumed), and the instance's span of
+        issue intervals, its latest ``start + latency`` and its last pass's start."""
+        seq: list[tuple[int, int, int]] = []
+        start = end = last_start = 0
+        for count, x, w, key in runs:
+            lx, lw = int(x * bits_x // 8), int(w * bits_w // 8)
+            interval, latency = self.pass_timing(*key)
+            bumps = 0
+            if x and extra[0]:
+                bumps += extra[0]
+                extra[0] = 0
+            if w and extra[1]:
+                bumps += extra[1]
+                extra[1] = 0
+            if bumps:
+                seq.append((1, lx + lw + bumps, interval))
+                if count > 1:
+                    seq.append((count - 1, lx + lw, interval))
+            else:
+                seq.append((count, lx + lw, interval))
+            last_start = start + (count - 1) * interval
+            end = max(end, last_start + latency)
+            start += count * interval
+        return seq, start, end, last_start
 
 
 @dataclass(frozen=True, slots=True)
@@ -737,6 +774,26 @@ def own_counts(c: PlanCounts) -> ActionCounts:
         sram_write_bytes=dict(c.sram_write_bytes),
         dram_read_bytes=dram_bytes(activations=c.dram_in, weights=c.dram_w),
     )
+
+
+def _tile_runs(seq: list[tuple[int, int, int]], unit: str) -> tuple[TileRun, ...]:
+    """``(count, load bytes, compute cycles)`` as tile runs on ``unit``, adjacent alike runs
+    joined (as :func:`tersim.mapping.schedule.merge_runs` does); equal runs share one object."""
+    joined: list[list[int]] = []
+    for c, ld, cyc in seq:
+        if joined and joined[-1][1] == ld and joined[-1][2] == cyc:
+            joined[-1][0] += c
+        else:
+            joined.append([c, ld, cyc])
+    made: dict[tuple[int, int, int], TileRun] = {}
+    out = []
+    for c, ld, cyc in joined:
+        k = (c, ld, cyc)
+        r = made.get(k)
+        if r is None:
+            r = made[k] = TileRun(c, ld, cyc, unit)
+        out.append(r)
+    return tuple(out)
 
 
 def _append(out: list[list[Any]], row: list[Any]) -> None:

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from tersim.config.hardware import HardwareConfig
 from tersim.cost.energy import PriceList, estimate_energy, price_list
 from tersim.hw.counts import ActionCounts
-from tersim.mapping.placement import Placement
-from tersim.mapping.schedule import OpSchedule, Schedule, TileRun
-from tersim.sim import MemoryTiming, memory_timing, simulate
-from tersim.workload.ops import OpKind, Phase
+from tersim.mapping.schedule import TileRun
+from tersim.sim import MemoryTiming, memory_timing
+from tersim.sim.alone import op_alone_cycles
 
 
 @dataclass(frozen=True)
 class EngineJudge:
-    """Cycles from :func:`tersim.sim.simulate` (fast fidelity) on a one-op schedule; energy
+    """Cycles from the engine on the op alone (:func:`tersim.sim.alone.op_alone_cycles`, what
+    :func:`tersim.sim.simulate` measures for a one-op schedule); energy
     from :func:`tersim.cost.energy.estimate_energy` at the design's prices."""
 
     mem: MemoryTiming
@@ -42,8 +42,7 @@ class EngineJudge:
         return self.leak_pj_per_cycle
 
     def op_cycles(self, runs: tuple[TileRun, ...], write_bytes: int) -> int:
-        op = OpSchedule(0, "op", OpKind.LINEAR, 0, Phase.PREFILL, 0, runs, write_bytes, _EMPTY)
-        return simulate(Schedule((op,), Placement.none()), self.mem, self.clock_hz).total_cycles
+        return op_alone_cycles(runs, write_bytes, self.mem)
 
     def first_load_cycles(self, nbytes: int) -> int:
         if nbytes <= 0:
@@ -54,8 +53,6 @@ class EngineJudge:
     def energy_pj(self, counts: ActionCounts) -> float:
         return estimate_energy(counts, self.prices).total_pj
 
-
-_EMPTY = ActionCounts()
 
 
 def engine_judge(hw: HardwareConfig, ideal_memory: bool = False) -> EngineJudge:

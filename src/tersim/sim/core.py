@@ -348,6 +348,12 @@ class Machine:
             le - d if le > d else 0,
         )
 
+    def state_key(self, u: int, b: int) -> tuple[object, ...]:
+        """:meth:`_run_key`, for callers that replay runs on unit ``u`` and buffer ``b`` with no
+        writes pending and no other gates (equal keys: the same future, shifted by the
+        difference of the two ``D``)."""
+        return self._run_key(u, b)
+
     def run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
         """``count`` tiles of ``r``: (first start, last end).
 

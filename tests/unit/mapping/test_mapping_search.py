@@ -25,7 +25,7 @@ from tersim.mapping.gemm import Operands, plan_gemm, search_gemm
 from tersim.mapping.placement import Placement
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.mapping.search import exhaustive, search
-from tersim.mapping.space import IRRELEVANT, RELEVANT, Dim, GemmProblem, Geometry
+from tersim.mapping.space import IRRELEVANT, RELEVANT, Dim, GemmProblem, Geometry, TooManyRuns
 from tersim.run.judge import engine_judge
 from tersim.sim import Fidelity, memory_timing, simulate
 from tersim.workload.ops import OpKind, Phase
@@ -190,6 +190,64 @@ def test_search_equals_exhaustive_and_its_replays(
     walked = _loaded_elements(Geometry(problem), a)
     assert walked[BufferRole.INPUT] == a.residency[BufferRole.INPUT].fetches * m * k
     assert walked[BufferRole.WEIGHT] == a.residency[BufferRole.WEIGHT].fetches * k * n
+
+
+@settings(max_examples=12)
+@given(
+    shape=st.tuples(st.integers(1, 20), st.integers(1, 20), st.integers(1, 20)),
+    instances=st.sampled_from([2, 3]),
+    dataflow=st.sampled_from(list(Dataflow)),
+    buf=st.tuples(*[st.sampled_from([128, 2048])] * 3),
+    bw=st.sampled_from([2.0, 64.0]),
+)
+def test_bounds_hold_and_instances_search_exactly(
+    shape: tuple[int, int, int],
+    instances: int,
+    dataflow: Dataflow,
+    buf: tuple[int, int, int],
+    bw: float,
+) -> None:
+    """Several instances (the heads of an attention op, built once and repeated): the search
+    equals the exhaustive evaluation; every point's tiles add up to at least the tile's compute
+    floor (the bound the search starts from), and the engine's span of them too (each distinct
+    schedule, at most 40 per draw); the space's size, counted, is the number of points
+    enumerated."""
+    m, n, k = shape
+    hw = _small(dataflow, 4, 4, buf, bw)
+    judge = engine_judge(hw)
+    problem = GemmProblem.of(hw, m, n, k, Operands(8, 2, 8, 32, False, False).bits, False, False,
+                             instances)  # fmt: skip
+    geo = Geometry(problem)
+    assert geo.size() == sum(1 for _ in geo.points())
+    timed: set[tuple[object, ...]] = set()
+    for _, g in geo.points():
+        a = geo.assess(g)
+        if a is None:
+            continue
+        try:
+            runs, compute = geo.schedule(a)
+        except TooManyRuns:
+            continue
+        floor = geo.compute_floor(g.tile)
+        assert compute >= floor and sum(r.count * r.compute_cycles for r in runs) == compute
+        if runs not in timed and len(timed) < 40:
+            timed.add(runs)
+            ready = judge.first_load_cycles(runs[0].load_bytes)
+            assert judge.op_cycles(runs, 0) - ready >= floor
+    try:
+        fast = search(problem, judge, MappingObjective.LATENCY, ActionCounts())
+    except Exception as exc:
+        try:
+            exhaustive(problem, judge, MappingObjective.LATENCY, ActionCounts())
+        except type(exc):
+            return
+        raise
+    slow = exhaustive(problem, judge, MappingObjective.LATENCY, ActionCounts())
+    assert (fast.assessment.mapping, fast.span_cycles) == (
+        slow.assessment.mapping,
+        slow.span_cycles,
+    )
+    assert _replay_cycles(hw, fast.runs, Fidelity.TILE) == fast.cycles
 
 
 def _trace_of(hw: HardwareConfig, workload: str, prompt: int):  # type: ignore[no-untyped-def]
