@@ -50,6 +50,8 @@ KEY_STRIDE = 8
 PATTERN_MAX_ITEMS = 6
 PATTERN_MAX_TILES = 8
 PATTERN_MIN_REPS = 6
+PATTERN_KEY_STRIDE = 4  # repetitions between two comparisons of the state (a period p is found
+#                         as one of lcm(p, PATTERN_KEY_STRIDE) repetitions)
 # The drift closed form (Machine._drift) covers at least DRIFT_MIN_REPS + 1 repetitions; after
 # a failure it waits DRIFT_BACKOFF repetitions (doubling) before trying again.
 DRIFT_MIN_REPS = 3
@@ -646,7 +648,7 @@ class Machine:
             per_rep[q.pos] = per_rep.get(q.pos, 0) + c
         stats = self.stats
         seen: dict[tuple[object, ...], int] = {}
-        recs: list[tuple[int, tuple[int, ...], tuple[int, ...], int, int, int, int]] = []
+        recs: list[tuple[int, tuple[int, ...], tuple[int, ...], int, int, int, int, int]] = []
         tiles: list[tuple[int, int, int]] = []  # (unit, start, end) per tile played
         log: list[tuple[int, int, int, int]] = []  # (op pos, unit, start, end) per entry
         rep_te: list[int] = []  # the last transfer end within each repetition (NEG: none)
@@ -654,13 +656,13 @@ class Machine:
         next_drift, backoff = 0, DRIFT_BACKOFF
         done = 0
         while done < reps:
-            if not self.pending:
+            if not self.pending and done % PATTERN_KEY_STRIDE == 0:
                 if len(recs) >= 4 * MAX_PERIOD:  # a long transient: look again from here
                     seen, recs, tiles, log, rep_te = {}, [], [], [], []
                 key = self._state_key(us, bs)
                 j = seen.get(key)
                 if j is not None and recs[j][0] >= gate_w:
-                    p = len(recs) - j
+                    p = done - recs[j][7]  # repetitions in the period
                     periods = (reps - done) // p
                     if periods:
                         total = self._skip_pattern(recs[j], periods, us, bs, tiles, log, rep_te)
@@ -681,8 +683,10 @@ class Machine:
                         len(tiles),
                         len(log),
                         len(rep_te),
+                        done,
                     )
                 )
+            if not self.pending:
                 left = reps - done
                 if left > DRIFT_MIN_REPS and done + 2 >= next_drift:
                     snaps = [*snaps[-2:], (self._shape(bs), self._fields(us, bs))]
@@ -883,7 +887,7 @@ class Machine:
 
     def _skip_pattern(
         self,
-        rec: tuple[int, tuple[int, ...], tuple[int, ...], int, int, int, int],
+        rec: tuple[int, tuple[int, ...], tuple[int, ...], int, int, int, int, int],
         periods: int,
         us: Sequence[int],
         bs: Sequence[int],
@@ -893,7 +897,7 @@ class Machine:
     ) -> int:
         """Advance ``periods`` copies of the period since checkpoint ``rec`` (see
         :meth:`pattern`); return the shift ``periods x d``."""
-        d0, busy0, stall0, dram0, t0, l0, r0 = rec
+        d0, busy0, stall0, dram0, t0, l0, r0, _ = rec
         d = self.D - d0
         total = periods * d
         st = self.stats

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from tersim.errors import DesignError
 from tersim.hw.counts import sum_counts
-from tersim.mapping.schedule import Schedule, Unit
+from tersim.mapping.schedule import Schedule, TileRun, Unit
 from tersim.sim.core import QItem, QOp, QRun
 from tersim.sim.fast import Placed, Template, run_fast, run_placed, segment_starts
 from tersim.sim.result import OpSpan, SimResult, UnitTimeline
@@ -38,11 +38,20 @@ def unit_names(schedule: Schedule, units: Sequence[str] | None = None) -> tuple[
     """``units`` (the design's, in order) or else ``array``, ``vector`` and every other unit
     the schedule uses, in order of first use; always including every unit a tile runs on."""
     names: list[str] = list(units) if units is not None else [Unit.ARRAY, Unit.VECTOR]
-    for op in schedule.ops:
-        for r in op.runs:
+    for runs in _distinct_runs(schedule):
+        for r in runs:
             if r.unit not in names:
                 names.append(r.unit)
     return tuple(names)
+
+
+def _distinct_runs(schedule: Schedule) -> list[tuple[TileRun, ...]]:
+    """Every op's runs, each tuple once (ops mapped alike share theirs), in order of first
+    use."""
+    seen: dict[int, tuple[TileRun, ...]] = {}
+    for op in schedule.ops:
+        seen.setdefault(id(op.runs), op.runs)
+    return list(seen.values())
 
 
 def queue_items(schedule: Schedule, names: Sequence[str], mem: MemoryTiming) -> list[QItem]:
@@ -140,8 +149,8 @@ def simulate(
     action counts. ``units``: the design's unit names (results list every one)."""
     fidelity = Fidelity(fidelity)
     ops = schedule.ops
-    empty = [op.name for op in ops if op.tiles == 0]
-    if empty:
+    if any(sum(r.count for r in runs) == 0 for runs in _distinct_runs(schedule)):
+        empty = [op.name for op in ops if op.tiles == 0]
         raise ValueError(f"schedule has ops without tiles: {empty[:3]}")  # mapping bug
     names = unit_names(schedule, units)
     placed = None if fidelity is Fidelity.TILE else placed_segments(schedule, names, mem)
