@@ -24,7 +24,8 @@ class Range:
 def _lift(o: object) -> tuple[int, int]:
     if isinstance(o, Aff):
         return o.a, o.b
-    assert isinstance(o, int)
+    if not isinstance(o, int):  # the caller falls back to concrete times
+        raise TypeError(f"affine times take ints, not {type(o).__name__}")
     return o, 0
 
 
