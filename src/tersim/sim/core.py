@@ -28,9 +28,12 @@ that states that behave alike compare equal.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from tersim.hw.dram import DramState
+from tersim.sim.affine import Aff, Range, coefficients, value_at
 from tersim.sim.result import merged_intervals
 from tersim.sim.timing import MemoryTiming, StagingBuffer
 
@@ -41,6 +44,18 @@ MEMO_MIN_TILES = 4  # runs of at least this many tiles are looked up by their en
 # then found as one of lcm(p, KEY_STRIDE) tiles: the same skip, found a little later).
 LONG_RUN = 32
 KEY_STRIDE = 8
+# A stretch of queue entries repeating a pattern of at most PATTERN_MAX_ITEMS entries (each of at
+# most PATTERN_MAX_TILES tiles, none gated) at least PATTERN_MIN_REPS times is played as a run
+# of patterns (:meth:`Machine.pattern`): the interleaved tiles of ops that run at once.
+PATTERN_MAX_ITEMS = 6
+PATTERN_MAX_TILES = 8
+PATTERN_MIN_REPS = 6
+PATTERN_KEY_STRIDE = 4  # repetitions between two comparisons of the state (a period p is found
+#                         as one of lcm(p, PATTERN_KEY_STRIDE) repetitions)
+# The drift closed form (Machine._drift) covers at least DRIFT_MIN_REPS + 1 repetitions; after
+# a failure it waits DRIFT_BACKOFF repetitions (doubling) before trying again.
+DRIFT_MIN_REPS = 3
+DRIFT_BACKOFF = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +86,53 @@ class QItem:
     run: int
     first: int
     count: int
+
+
+def periodic_stretches(
+    sigs: Sequence[object | None],
+) -> tuple[tuple[int, int, int], ...]:
+    """Stretches ``(start, period, reps)`` of ``sigs`` (one signature per queue entry, None:
+    not eligible) where ``reps`` whole repetitions of ``period`` eligible entries follow each
+    other (entry ``i + period`` has entry ``i``'s signature), ``reps >= PATTERN_MIN_REPS``;
+    greedy from the left, the period covering the most entries first (the shortest on ties)."""
+    n = len(sigs)
+    # reach[p][j]: how many entries from j on equal the entry p before them (all eligible)
+    reach = []
+    for p in range(1, PATTERN_MAX_ITEMS + 1):
+        r = [0] * (n + 1)
+        for j in range(n - 1, p - 1, -1):
+            x = sigs[j]
+            if x is not None and x == sigs[j - p]:
+                r[j] = r[j + 1] + 1
+        reach.append(r)
+    out: list[tuple[int, int, int]] = []
+    i = 0
+    while i < n:
+        best = (0, 0)  # (entries covered, period)
+        for p in range(1, min(PATTERN_MAX_ITEMS, n - i) + 1):
+            if sigs[i + p - 1] is None:
+                break
+            reps = (p + reach[p - 1][i + p]) // p if i + p < n else 1
+            if reps >= PATTERN_MIN_REPS and reps * p > best[0]:
+                best = (reps * p, p)
+        if best[0]:
+            out.append((i, best[1], best[0] // best[1]))
+            i += best[0]
+        else:
+            i += 1
+    return tuple(out)
+
+
+def _steady(snaps: list[tuple[tuple[object, ...], list[int]]]) -> list[int] | None:
+    """The change of every time between the last two of three states, if it is the change
+    between the first two (and their shapes are equal)."""
+    if len(snaps) < 3:
+        return None
+    (s0, x0), (s1, x1), (s2, x2) = snaps
+    if not s0 == s1 == s2:
+        return None
+    delta = [b - a for a, b in zip(x1, x2, strict=True)]
+    return delta if delta == [b - a for a, b in zip(x0, x1, strict=True)] else None
 
 
 def whole_ops(ops: list[QOp] | tuple[QOp, ...]) -> list[QItem]:
@@ -348,6 +410,29 @@ class Machine:
             le - d if le > d else 0,
         )
 
+    def _state_key(self, us: Sequence[int], bs: Sequence[int]) -> tuple[object, ...]:
+        """:meth:`_run_key` for the units ``us`` and buffers ``bs`` together."""
+        d = self.D
+        bufs = []
+        for b in bs:
+            acq = self.acq[b]
+            floor = acq if acq > d else d
+            le = self.last_end[b]
+            bufs.append(
+                (
+                    tuple((e - d, x) for e, x in self.win[b] if e > floor),
+                    floor - d,
+                    le - d if le > d else 0,
+                )
+            )
+        return (
+            tuple(sorted((f - d if f > d else 0) for f in self.free)),
+            self.dram.shifted(-d),
+            self.lls - d if self.lls > d else 0,
+            tuple(self.unit_free[u] - d for u in us),
+            tuple(bufs),
+        )
+
     def state_key(self, u: int, b: int) -> tuple[object, ...]:
         """:meth:`_run_key`, for callers that replay runs on unit ``u`` and buffer ``b`` with no
         writes pending and no other gates (equal keys: the same future, shifted by the
@@ -544,6 +629,314 @@ class Machine:
         self.last_end[b] += total
         self.last_transfer_end = max(self.last_transfer_end, max(self.free))
         return here[4] + total
+
+    def pattern(self, items: Sequence[QItem], reps: int) -> None:
+        """``reps`` repetitions of the queue entries ``items``: each an open op's tiles that its
+        gates do not hold (not the op's first tiles; a later run on its previous run's unit,
+        whose end its unit's last end already bounds) and not its last. Exactly what playing
+        the entries one by one does, with two closed forms, tried at each repetition's start
+        when no write is pending:
+
+        * **period**: the state the entries touch (:meth:`_state_key`) equals the state ``p``
+          repetitions earlier shifted by ``d`` (the ops' write gates behind): the remaining
+          whole periods at once, each a copy of the last one ``d`` later;
+        * **drift** (:meth:`_drift`): the last two repetitions changed every time of the state
+          by the same amounts ``delta`` (units running at different rates): one repetition
+          played on the state ``x + j delta`` for all ``j`` at once (:mod:`tersim.sim.affine`)
+          takes the same branches for every ``j`` and ends in ``x + (j + 1) delta``: then all
+          those repetitions are that one, ``j`` after ``j``."""
+        ops = [(it.op, it.op.runs[it.run], it.count, self.open[it.op.pos]) for it in items]
+        gate_w = max(st[2] for _, _, _, st in ops)
+        us = sorted({r.unit for _, r, _, _ in ops})
+        bs = sorted({r.buf for _, r, _, _ in ops})
+        per_rep: dict[int, int] = {}  # op pos -> tiles per repetition
+        for q, _, c, _ in ops:
+            per_rep[q.pos] = per_rep.get(q.pos, 0) + c
+        stats = self.stats
+        seen: dict[tuple[object, ...], int] = {}
+        recs: list[tuple[int, tuple[int, ...], tuple[int, ...], int, int, int, int, int]] = []
+        tiles: list[tuple[int, int, int]] = []  # (unit, start, end) per tile played
+        log: list[tuple[int, int, int, int]] = []  # (op pos, unit, start, end) per entry
+        rep_te: list[int] = []  # the last transfer end within each repetition (NEG: none)
+        snaps: list[tuple[tuple[object, ...], list[int]]] = []  # the last repetitions' states
+        next_drift, backoff = 0, DRIFT_BACKOFF
+        done = 0
+        while done < reps:
+            if not self.pending and done % PATTERN_KEY_STRIDE == 0:
+                if len(recs) >= 4 * MAX_PERIOD:  # a long transient: look again from here
+                    seen, recs, tiles, log, rep_te = {}, [], [], [], []
+                key = self._state_key(us, bs)
+                j = seen.get(key)
+                if j is not None and recs[j][0] >= gate_w:
+                    p = done - recs[j][7]  # repetitions in the period
+                    periods = (reps - done) // p
+                    if periods:
+                        total = self._skip_pattern(recs[j], periods, us, bs, tiles, log, rep_te)
+                        for pos, n in per_rep.items():
+                            st = self.open[pos]
+                            st[1] += total  # its last tile, in the last period
+                            st[3] -= n * p * periods
+                        done += periods * p
+                        seen, recs, tiles, log, rep_te, snaps = {}, [], [], [], [], []
+                        continue
+                seen[key] = len(recs)
+                recs.append(
+                    (
+                        self.D,
+                        tuple(stats.busy[u] for u in us),
+                        tuple(stats.stall[u] for u in us),
+                        stats.dram,
+                        len(tiles),
+                        len(log),
+                        len(rep_te),
+                        done,
+                    )
+                )
+            if not self.pending:
+                left = reps - done
+                if left > DRIFT_MIN_REPS and done + 2 >= next_drift:
+                    snaps = [*snaps[-2:], (self._shape(bs), self._fields(us, bs))]
+                    delta = _steady(snaps)
+                    if delta is not None and done >= next_drift:
+                        n = self._drift(ops, us, bs, snaps[-1][1], delta, left - 1, per_rep)
+                        if n:
+                            done += n
+                            seen, recs, tiles, log, rep_te, snaps = {}, [], [], [], [], []
+                            backoff = DRIFT_BACKOFF
+                            continue
+                        next_drift, backoff = done + backoff, 2 * backoff
+            saved_te = self.last_transfer_end
+            self.last_transfer_end = NEG
+            self._rep(ops, tiles, log)
+            te = self.last_transfer_end
+            rep_te.append(te)
+            if saved_te > te:
+                self.last_transfer_end = saved_te
+            done += 1
+
+    def _rep(
+        self,
+        ops: list[tuple[QOp, QRun, int, list[int]]],
+        tiles: list[tuple[int, int, int]],
+        log: list[tuple[int, int, int, int]],
+    ) -> None:
+        """One repetition of :meth:`pattern`'s entries, recording its tiles and entries."""
+        for q, r, c, st in ops:
+            u = r.unit
+            s, e = self.step(r, st[2], NEG)
+            tiles.append((u, s, e))
+            first = s
+            for _ in range(c - 1):
+                s, e = self.step(r, st[2], NEG)
+                tiles.append((u, s, e))
+            st[1] = e
+            st[3] -= c
+            log.append((q.pos, u, first, e))
+            if self.run_log is not None:
+                self.run_log.append((q.pos, u, first, e))
+
+    def _shape(self, bs: Sequence[int]) -> tuple[object, ...]:
+        """What :meth:`_fields` leaves out: how many times each part holds, and the rest."""
+        return (
+            len(self.free),
+            len(self.dram.free_cycles),
+            self.dram.next_channel,
+            tuple(tuple(x for _, x in self.win[b]) for b in bs),
+        )
+
+    def _fields(self, us: Sequence[int], bs: Sequence[int]) -> list[int]:
+        """Every time of the state the units ``us`` and buffers ``bs`` touch, in one order."""
+        out = [self.D, self.lls, *self.free, *self.dram.free_cycles]
+        out.extend(self.unit_free[u] for u in us)
+        for b in bs:
+            out.append(self.acq[b])
+            out.append(self.last_end[b])
+            out.extend(e for e, _ in self.win[b])
+        return out
+
+    def _set_fields(self, vals: Sequence[Any], us: Sequence[int], bs: Sequence[int]) -> None:
+        """The inverse of :meth:`_fields` (the shape unchanged); the values may be affine."""
+        it = iter(vals)
+        self.D = next(it)
+        self.lls = next(it)
+        self.free = [next(it) for _ in self.free]
+        self.dram = DramState(
+            tuple(next(it) for _ in self.dram.free_cycles), self.dram.next_channel
+        )
+        for u in us:
+            self.unit_free[u] = next(it)
+        for b in bs:
+            self.acq[b] = next(it)
+            self.last_end[b] = next(it)
+            self.win[b] = [(next(it), x) for _, x in self.win[b]]
+
+    def _drift(
+        self,
+        ops: list[tuple[QOp, QRun, int, list[int]]],
+        us: Sequence[int],
+        bs: Sequence[int],
+        x: list[int],
+        delta: list[int],
+        span: int,
+        per_rep: dict[int, int],
+    ) -> int:
+        """Play up to ``span + 1`` repetitions at once from state ``x`` (the current one), if
+        the next ones keep changing it by ``delta`` (see :meth:`pattern`); return how many
+        were played (0: none, the state unchanged)."""
+        st = self.stats
+        saved = (
+            self.free,
+            self.dram,
+            [list(self.win[b]) for b in bs],
+            list(st.busy),
+            list(st.stall),
+            st.dram,
+            self.last_transfer_end,
+            [(o[1], o[3]) for _, _, _, o in ops],
+            self.timelines,
+            self.run_log,
+        )
+        shape = self._shape(bs)
+        r = Range(span)
+        self._set_fields([Aff(a, d, r) for a, d in zip(x, delta, strict=True)], us, bs)
+        self.timelines = self.run_log = None
+        self.last_transfer_end = NEG
+        tiles: list[tuple[int, int, int]] = []
+        log: list[tuple[int, int, int, int]] = []
+        try:
+            self._rep(ops, tiles, log)
+        except TypeError:  # a DRAM model that cannot time affine cycles
+            self._undo_drift(saved, x, us, bs, ops)
+            return 0
+        got = self._fields(us, bs)
+        if (
+            r.last < DRIFT_MIN_REPS
+            or self._shape(bs) != shape
+            or [coefficients(v) for v in got] != [(a + d, d) for a, d in zip(x, delta, strict=True)]
+        ):
+            self._undo_drift(saved, x, us, bs, ops)
+            return 0
+        return self._apply_drift(saved, got, tiles, log, r.last, bs, us, per_rep)
+
+    def _undo_drift(
+        self,
+        saved: tuple[Any, ...],
+        x: list[int],
+        us: Sequence[int],
+        bs: Sequence[int],
+        ops: list[tuple[QOp, QRun, int, list[int]]],
+    ) -> None:
+        """Back to the state :meth:`_drift` started from."""
+        free, dram, win, busy, stall, dram_busy, te, open_, timelines, run_log = saved
+        self.free, self.dram = free, dram
+        for b, w in zip(bs, win, strict=True):
+            self.win[b] = w
+        self._set_fields(x, us, bs)
+        st = self.stats
+        st.busy[:] = busy
+        st.stall[:] = stall
+        st.dram = dram_busy
+        self.last_transfer_end = te
+        for (_, _, _, o), (end, left) in zip(ops, open_, strict=True):
+            o[1], o[3] = end, left
+        self.timelines, self.run_log = timelines, run_log
+
+    def _apply_drift(
+        self,
+        saved: tuple[Any, ...],
+        got: list[Any],
+        tiles: list[tuple[Any, Any, Any]],
+        log: list[tuple[int, int, Any, Any]],
+        span: int,
+        bs: Sequence[int],
+        us: Sequence[int],
+        per_rep: dict[int, int],
+    ) -> int:
+        """Repetitions ``0 .. span`` of the affine one just played (see :meth:`_drift`)."""
+        _, _, _, busy, stall, dram_busy, te0, _, timelines, run_log = saved
+        n = span + 1
+        tri = span * n // 2  # sum of j over the repetitions
+
+        def summed(now: object, before: int) -> int:
+            a, b = coefficients(now)
+            return before + n * (a - before) + b * tri
+
+        self._set_fields([value_at(v, span) for v in got], us, bs)
+        st = self.stats
+        for u in range(len(st.busy)):
+            st.busy[u] = summed(st.busy[u], busy[u])
+            st.stall[u] = summed(st.stall[u], stall[u])
+        st.dram = summed(st.dram, dram_busy)
+        te = self.last_transfer_end
+        self.last_transfer_end = te0
+        if isinstance(te, Aff) or te > NEG:  # the latest is at one end of the range
+            last = max(value_at(te, 0), value_at(te, span))
+            if last > te0:
+                self.last_transfer_end = last
+        self.timelines, self.run_log = timelines, run_log
+        if timelines is not None:  # every repetition's tiles, in order (as played one by one)
+            lines = [(timelines[u].add, *coefficients(s), *coefficients(e)) for u, s, e in tiles]
+            for j in range(n):
+                for add, sa, sb, ea, eb in lines:
+                    add(sa + sb * j, ea + eb * j)
+        if run_log is not None:
+            entries = [(pos, u, *coefficients(s), *coefficients(e)) for pos, u, s, e in log]
+            for j in range(n):
+                run_log.extend(
+                    (pos, u, sa + sb * j, ea + eb * j) for pos, u, sa, sb, ea, eb in entries
+                )
+        for pos, k in per_rep.items():
+            o = self.open[pos]
+            o[1] = value_at(o[1], span)
+            o[3] -= span * k  # the affine repetition took one
+        return n
+
+    def _skip_pattern(
+        self,
+        rec: tuple[int, tuple[int, ...], tuple[int, ...], int, int, int, int, int],
+        periods: int,
+        us: Sequence[int],
+        bs: Sequence[int],
+        tiles: list[tuple[int, int, int]],
+        log: list[tuple[int, int, int, int]],
+        rep_te: list[int],
+    ) -> int:
+        """Advance ``periods`` copies of the period since checkpoint ``rec`` (see
+        :meth:`pattern`); return the shift ``periods x d``."""
+        d0, busy0, stall0, dram0, t0, l0, r0, _ = rec
+        d = self.D - d0
+        total = periods * d
+        st = self.stats
+        for k, u in enumerate(us):
+            st.busy[u] += (st.busy[u] - busy0[k]) * periods
+            st.stall[u] += (st.stall[u] - stall0[k]) * periods
+        st.dram += (st.dram - dram0) * periods
+        if self.timelines is not None:  # every copy's tiles, in order (as played one by one)
+            tl = self.timelines
+            period = tiles[t0:]
+            for k in range(1, periods + 1):
+                sh = k * d
+                for u, s, e in period:
+                    tl[u].add(s + sh, e + sh)
+        if self.run_log is not None:
+            period_log = log[l0:]
+            for k in range(1, periods + 1):
+                sh = k * d
+                self.run_log.extend((pos, u, s + sh, e + sh) for pos, u, s, e in period_log)
+        te = max(rep_te[r0:])  # the copies' transfers end ``k d`` after the period's
+        if te > NEG and te + total > self.last_transfer_end:
+            self.last_transfer_end = te + total
+        self.D += total
+        self.free = [f + total for f in self.free]
+        self.dram = self.dram.shifted(total)
+        self.lls += total
+        for u in us:
+            self.unit_free[u] += total
+        for b in bs:
+            self.win[b] = [(e + total, x) for e, x in self.win[b]]
+            self.acq[b] += total
+            self.last_end[b] += total
+        return total
 
     def item(self, q: QOp, run: int, first: int, count: int) -> tuple[int, int] | None:
         """One queue entry: ``count`` tiles of run ``run`` of ``q`` from tile ``first`` (or,

@@ -12,12 +12,14 @@ Tests prove them equal cycle for cycle, per op and per unit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 
 from tersim.errors import DesignError
 from tersim.hw.counts import sum_counts
-from tersim.mapping.schedule import Schedule, Unit
+from tersim.mapping.schedule import Schedule, TileRun, Unit
 from tersim.sim.core import QItem, QOp, QRun
 from tersim.sim.fast import Placed, Template, run_fast, run_placed, segment_starts
 from tersim.sim.result import OpSpan, SimResult, UnitTimeline
@@ -36,11 +38,20 @@ def unit_names(schedule: Schedule, units: Sequence[str] | None = None) -> tuple[
     """``units`` (the design's, in order) or else ``array``, ``vector`` and every other unit
     the schedule uses, in order of first use; always including every unit a tile runs on."""
     names: list[str] = list(units) if units is not None else [Unit.ARRAY, Unit.VECTOR]
-    for op in schedule.ops:
-        for r in op.runs:
+    for runs in _distinct_runs(schedule):
+        for r in runs:
             if r.unit not in names:
                 names.append(r.unit)
     return tuple(names)
+
+
+def _distinct_runs(schedule: Schedule) -> list[tuple[TileRun, ...]]:
+    """Every op's runs, each tuple once (ops mapped alike share theirs), in order of first
+    use."""
+    seen: dict[int, tuple[TileRun, ...]] = {}
+    for op in schedule.ops:
+        seen.setdefault(id(op.runs), op.runs)
+    return list(seen.values())
 
 
 def queue_items(schedule: Schedule, names: Sequence[str], mem: MemoryTiming) -> list[QItem]:
@@ -112,6 +123,20 @@ def segments_of(schedule: Schedule, items: Sequence[QItem]) -> list[tuple[int, i
 MAX_TILE_FIDELITY_TILES = 500_000
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off, then back as it was. The fast engine makes no
+    reference cycles, but its memo holds many long-lived tuples, which the collector's passes
+    traversed again and again (a quarter of its CPU time on the default run)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def simulate(
     schedule: Schedule,
     mem: MemoryTiming,
@@ -124,16 +149,19 @@ def simulate(
     action counts. ``units``: the design's unit names (results list every one)."""
     fidelity = Fidelity(fidelity)
     ops = schedule.ops
-    empty = [op.name for op in ops if op.tiles == 0]
-    if empty:
+    if any(sum(r.count for r in runs) == 0 for runs in _distinct_runs(schedule)):
+        empty = [op.name for op in ops if op.tiles == 0]
         raise ValueError(f"schedule has ops without tiles: {empty[:3]}")  # mapping bug
     names = unit_names(schedule, units)
     placed = None if fidelity is Fidelity.TILE else placed_segments(schedule, names, mem)
     if placed is not None:
         from tersim.sim.runs import run_simpy_placed
 
-        play = run_simpy_placed if fidelity is Fidelity.RUN else run_placed
-        p = play(placed, len(ops), len(names), mem, progress, len(ops))
+        if fidelity is Fidelity.RUN:  # simpy's events do form cycles: collected as usual
+            p = run_simpy_placed(placed, len(ops), len(names), mem, progress, len(ops))
+        else:
+            with _collector_paused():
+                p = run_placed(placed, len(ops), len(names), mem, progress, len(ops))
         spans, stats, end, timelines = p.spans, p.stats, p.end_cycle, p.timelines
     elif fidelity is Fidelity.TILE:
         tiles = sum(op.tiles for op in ops)

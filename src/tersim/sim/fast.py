@@ -15,7 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tersim.sim.core import NEG, Machine, QItem, QOp, QRun, Stats, Timeline
+from tersim.sim.core import (
+    NEG,
+    PATTERN_MAX_TILES,
+    Machine,
+    QItem,
+    QOp,
+    QRun,
+    Stats,
+    Timeline,
+    periodic_stretches,
+)
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]
@@ -54,7 +64,8 @@ class _Outcome:
     wends: tuple[tuple[Enc, int], ...]  # write-backs applied during the segment
     transfer_end: int
     groups: tuple[tuple[tuple[int, int, int, int], ...], ...]  # per unit (all)
-    runs: tuple[tuple[int, int, int, int], ...]  # (op in segment, unit, start, end) per run
+    runs: tuple[tuple[int, int, int, int], ...]  # (op in segment, unit, start, end) per run,
+    #                                              when the machine logs runs
 
 
 @dataclass(frozen=True)
@@ -62,12 +73,14 @@ class Template:
     """A segment as the engine sees it, relative to its first op ``p0``: per op its offset,
     runs, write-back bytes and dependencies (``d >= 0``: the op at offset ``d``; ``d < 0``: the
     segment's external dependency ``-1 - d``); its queue entries (op offset, run, first,
-    count); the units and buffers it touches."""
+    count); the units and buffers it touches; its stretches of entries repeating a pattern
+    (:func:`tersim.sim.core.periodic_stretches`: start, period, repetitions)."""
 
     ops: tuple[tuple[int, tuple[QRun, ...], int, tuple[int, ...]], ...]
     items: tuple[tuple[int, int, int, int], ...]
     units: tuple[int, ...]
     bufs: tuple[int, ...]
+    stretches: tuple[tuple[int, int, int], ...] = ()
 
     @staticmethod
     def of(
@@ -76,7 +89,7 @@ class Template:
     ) -> Template:
         us = sorted({r.unit for _, runs, _, _ in ops for r in runs})
         bs = sorted({r.buf for _, runs, _, _ in ops for r in runs})
-        return Template(tuple(ops), tuple(items), tuple(us), tuple(bs))
+        return Template(tuple(ops), tuple(items), tuple(us), tuple(bs), _stretches(ops, items))
 
     @staticmethod
     def from_items(seg: Sequence[QItem]) -> tuple[Template, int, list[int]]:
@@ -106,6 +119,27 @@ class Template:
         return [QItem(qops[k], r, f, c) for k, r, f, c in self.items]
 
 
+def _stretches(
+    ops: Sequence[tuple[int, tuple[QRun, ...], int, tuple[int, ...]]],
+    items: Sequence[tuple[int, int, int, int]],
+) -> tuple[tuple[int, int, int], ...]:
+    """The stretches :meth:`Machine.pattern` may play: an entry is eligible when its op is
+    open and not gated (a later piece of a run, or a later run on its previous run's unit) and
+    it is not the op's last tile entry; its signature is (op, run, tiles)."""
+    runs_of = {k: runs for k, runs, _, _ in ops}
+    last: dict[int, int] = {}
+    for i, (k, run, _, _) in enumerate(items):
+        if run >= 0:
+            last[k] = i
+    sigs: list[object | None] = []
+    for i, (k, run, first, count) in enumerate(items):
+        runs = runs_of[k]
+        free = first > 0 or (run > 0 and runs[run - 1].unit == runs[run].unit)
+        ok = run >= 0 and free and count <= PATTERN_MAX_TILES and last[k] != i
+        sigs.append((k, runs[run], count) if ok else None)
+    return periodic_stretches(sigs)
+
+
 class Segments:
     """Plays segments on a machine, memoizing their relative outcomes."""
 
@@ -114,6 +148,7 @@ class Segments:
         self.units = units
         self.memo: dict[tuple[object, ...], _Outcome] = {}
         self.hits = 0
+        self.log_runs = m.run_log is not None  # the caller reads every run (simpy's units)
 
     def play(self, seg: Sequence[QItem], spans: list[tuple[int, int]]) -> None:
         """Play the queue entries ``seg`` (every entry of the ops they touch)."""
@@ -155,7 +190,7 @@ class Segments:
         if out is None:
             seg = t.materialize(p0, ext)
             inside = {p0 + k for k, _, _, _ in t.ops}
-            out = self._simulate(seg, p0, inside, xidx, pend, list(us), list(bs), ref)
+            out = self._simulate(seg, t.stretches, p0, inside, xidx, pend, list(us), list(bs), ref)
             self.memo[key] = out
         else:
             self.hits += 1
@@ -169,6 +204,7 @@ class Segments:
     def _simulate(
         self,
         seg: Sequence[QItem],
+        stretches: Sequence[tuple[int, int, int]],
         p0: int,
         inside: set[int],
         xidx: dict[int, int],
@@ -191,7 +227,8 @@ class Segments:
         m.wlog = wlog
         saved_log = m.run_log
         rlog: list[tuple[int, int, int, int]] = []
-        m.run_log = rlog
+        if self.log_runs:
+            m.run_log = rlog
         entry_pos = {p: j for j, (_, p, _) in enumerate(pend)}
 
         def enc(pos: int) -> Enc:
@@ -202,7 +239,15 @@ class Segments:
             return ("e", entry_pos[pos])
 
         closed = []
-        for it in seg:
+        i = 0
+        for a, period, reps in stretches:
+            for it in seg[i:a]:
+                span = m.item(it.op, it.run, it.first, it.count)
+                if span is not None:
+                    closed.append((it.op.pos, span))
+            m.pattern(seg[a : a + period], reps)
+            i = a + period * reps
+        for it in seg[i:]:
             span = m.item(it.op, it.run, it.first, it.count)
             if span is not None:
                 closed.append((it.op.pos, span))
