@@ -28,6 +28,7 @@ that states that behave alike compare equal.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tersim.hw.dram import DramState
@@ -102,6 +103,7 @@ class RunOutcome:
     dram_busy: int
     transfer_end: int  # NEG: no transfer
     groups: tuple[tuple[int, int, int, int], ...]  # busy intervals added to its unit
+    dram_groups: tuple[tuple[int, int, int, int], ...]  # DRAM busy intervals it added
     writes: tuple[tuple[int, int], ...]  # pending writes it applied: (index, end), in order
 
 
@@ -140,6 +142,30 @@ class Timeline:
         else:
             self.groups.append([s, e, stride, count])
 
+    def extend(self, groups: Sequence[Sequence[int]], shift: int) -> None:
+        """Add strided groups ``(start, end, stride, count)``, every time ``shift`` later."""
+        for s, e, stride, c in groups:
+            if c == 1:
+                self.add(s + shift, e + shift)
+            else:
+                self.add_group(s + shift, e + shift, stride, c)
+
+    def repeat(self, intervals: Sequence[tuple[int, int]], period: int, times: int) -> None:
+        """Add ``intervals`` (sorted, disjoint: one period of a repeating pattern) ``times``
+        more times, the k-th copy ``k * period`` later (k = 1 .. times)."""
+        merged: list[list[int]] = []
+        for a, b in intervals:
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        if len(merged) == 1 and merged[0][1] - merged[0][0] == period:
+            a = merged[0][0]  # busy the whole period: one interval
+            self.add(a + period, a + period * (times + 1))
+            return
+        for a, b in merged:
+            self.add_group(a + period, b + period, period, times)
+
     def intervals(self) -> list[tuple[int, int]]:
         """Every interval, merged where they touch (for tests and small runs)."""
         return merged_intervals(self.groups)
@@ -174,6 +200,11 @@ class Machine:
     wends: dict[int, int] = field(default_factory=dict)  # op pos -> write-back end
     last_transfer_end: int = 0
     timelines: list[Timeline] | None = None  # per unit, when busy intervals are recorded
+    # the DRAM's busy intervals (recorded with the units'): each transfer adds the cycles it
+    # moves that no earlier transfer covered, so their total is ``stats.dram``
+    dram_timeline: Timeline | None = None
+    dram_capture: list[tuple[int, int]] | None = None  # the same intervals, while a run looks
+    #                                                    for its period
     wlog: list[tuple[int, int]] | None = None  # write-backs applied, when someone listens
     run_log: list[tuple[int, int, int, int]] | None = None  # (op pos, unit, start, end) per run
     run_memo: dict[tuple[object, ...], RunOutcome] = field(default_factory=dict)
@@ -196,6 +227,7 @@ class Machine:
             last_end=[0] * len(bufs),
             stats=Stats([0] * units, [0] * units),
             timelines=[Timeline() for _ in range(units)] if record else None,
+            dram_timeline=Timeline() if record else None,
             latency=mem.params.latency_cycles,
         )
 
@@ -203,7 +235,14 @@ class Machine:
     def _apply(self, start: int, nbytes: int) -> int:
         idle = self.dram.idle_at
         self.dram, end = self.mem.transfer(self.dram, start, nbytes)
-        self.stats.dram += max(0, end - max(start, idle))  # cycles some transfer is moving
+        begin = start if start > idle else idle
+        if end > begin:  # the cycles some transfer is moving (transfers apply in start order)
+            self.stats.dram += end - begin
+            tl = self.dram_timeline
+            if tl is not None:
+                tl.add(begin, end)
+                if self.dram_capture is not None:
+                    self.dram_capture.append((begin, end))
         if end > self.last_transfer_end:
             self.last_transfer_end = end
         return end
@@ -395,6 +434,10 @@ class Machine:
         tl = Timeline()
         if saved_tl is not None:
             self.timelines = [tl if k == u else saved_tl[k] for k in range(len(saved_tl))]
+        saved_dtl = self.dram_timeline
+        dtl = Timeline()
+        if saved_dtl is not None:
+            self.dram_timeline = dtl
         saved_wlog = self.wlog
         wlog: list[tuple[int, int]] = []
         self.wlog = wlog
@@ -417,11 +460,13 @@ class Machine:
             dram_busy=st.dram - dram_busy,
             transfer_end=self.last_transfer_end - d if self.last_transfer_end > NEG else NEG,
             groups=tuple((s - d, e - d, k, c) for s, e, k, c in tl.groups),
+            dram_groups=tuple((s - d, e - d, k, c) for s, e, k, c in dtl.groups),
             writes=tuple((index[pos], e - d) for pos, e in wlog),
         )
         st.busy[u], st.stall[u], st.dram = busy, stall, dram_busy
         self.last_transfer_end = saved_te
         self.timelines = saved_tl
+        self.dram_timeline = saved_dtl
         self.wlog = saved_wlog
         return out
 
@@ -460,6 +505,8 @@ class Machine:
                     tl.add(s + d, e + d)
                 else:
                     tl.add_group(s + d, e + d, k, c)
+        if self.dram_timeline is not None:
+            self.dram_timeline.extend(o.dram_groups, d)
         return o.first + d, o.last + d
 
     def _run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
@@ -470,14 +517,19 @@ class Machine:
         done = 1
         u, b = r.unit, r.buf
         seen: dict[tuple[object, ...], int] = {}
-        recs: list[tuple[int, int, int, int, int]] = []  # (D, busy, stall, dram, last end)
+        # (D, busy, stall, dram, last end, DRAM intervals captured)
+        recs: list[tuple[int, int, int, int, int, int]] = []
         st = self.stats
         stride = 1 if count <= LONG_RUN else KEY_STRIDE
+        cap: list[tuple[int, int]] = []
+        if self.dram_timeline is not None:  # a skipped period repeats its DRAM intervals
+            self.dram_capture = cap
         while done < count:
             if not self.pending:
                 if len(recs) >= 4 * MAX_PERIOD:  # a long transient: look again from here
                     seen, recs = {}, []
-                here = (self.D, st.busy[u], st.stall[u], st.dram, last)
+                    cap.clear()
+                here = (self.D, st.busy[u], st.stall[u], st.dram, last, len(cap))
                 if len(recs) % stride:  # the state is compared every ``stride`` tiles
                     recs.append(here)
                     _, last = self.step(r, gate_w, gate)
@@ -492,18 +544,20 @@ class Machine:
                         last = self._skip(recs, j, here, periods, r)
                         done += periods * p
                         seen, recs = {}, []
+                        cap.clear()
                         continue
                 seen[key] = len(recs)
                 recs.append(here)
             _, last = self.step(r, gate_w, gate)
             done += 1
+        self.dram_capture = None
         return first, last
 
     def _skip(
         self,
-        recs: list[tuple[int, int, int, int, int]],
+        recs: list[tuple[int, int, int, int, int, int]],
         j: int,
-        here: tuple[int, int, int, int, int],
+        here: tuple[int, int, int, int, int, int],
         periods: int,
         r: QRun,
     ) -> int:
@@ -528,6 +582,8 @@ class Machine:
             else:
                 for e in ends:
                     tl.add_group(e - c + d, e + d, d, periods)
+        if self.dram_timeline is not None and self.dram_capture is not None and d > 0:
+            self.dram_timeline.repeat(self.dram_capture[old[5] :], d, periods)
         self.D += total
         self.free = [f + total for f in self.free]
         self.dram = self.dram.shifted(total)

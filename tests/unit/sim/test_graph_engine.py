@@ -75,6 +75,7 @@ def test_two_units_by_hand() -> None:
     assert r.busy_cycles == {"array": 26, "vector": 4, "attn": 0, "dram": 15}
     assert r.stall_cycles == {"array": 10, "vector": 15, "attn": 0}
     assert r.timelines["array"].intervals == ((10, 36),)
+    assert r.timelines["dram"].intervals == ((0, 15),)  # A's load, then B's, back to back
     assert r.timelines["vector"].intervals == ((15, 19),)
     assert r.timelines["attn"].intervals == ()
 
@@ -109,8 +110,26 @@ def test_a_second_dma_engine_lets_loads_pass_a_waiting_write_by_hand() -> None:
     ops = [_op(0, [TileRun(1, 0, 10, "array")], write=20), _op(1, [TileRun(1, 10, 1, "vector")])]
     one = _same(_all(ops, MemoryTiming.of(1.0, 0, 10_000)))
     assert _spans(one) == [(0, 10), (40, 41)] and one.total_cycles == 41
+    assert one.timelines["dram"].intervals == ((10, 40),)  # the write 10-30, X's load 30-40
     two = _same(_all(ops, MemoryTiming.of(1.0, 0, 10_000, dma_engines=2)))
     assert _spans(two) == [(0, 10), (10, 11)] and two.total_cycles == 30
+    assert two.timelines["dram"].intervals == ((0, 30),)  # X's load 0-10, the write 10-30
+
+
+def test_dram_lane_is_the_union_of_overlapping_transfers_by_hand() -> None:
+    """Per-channel DRAM, 2 channels of 1 B/cycle, 8-byte bursts, two DMA engines. A (array)
+    loads 16 B: one burst per channel, each 8 cycles: 0-8. B (vector, independent) is
+    dispatched on the second engine at 0 and starts with A (loads enter in queue order, same
+    cycle): its one burst goes to channel 0, busy until 8: it moves 8-16. The transfers last
+    8 + 16 cycles but overlap: the DRAM is busy 0-16, 16 cycles, one interval. A computes
+    8-10, B 16-17."""
+    mem = MemoryTiming.of(2.0, 0, 10_000, True, 16, DramModelKind.PER_CHANNEL, 2, 8, 2)
+    ops = [_op(0, [TileRun(1, 16, 2, "array")]), _op(1, [TileRun(1, 8, 1, "vector")])]
+    r = _same(_all(ops, mem))
+    assert _spans(r) == [(8, 10), (16, 17)]
+    assert r.busy_cycles["dram"] == 16
+    assert r.timelines["dram"].intervals == ((0, 16),)
+    assert r.timelines["dram"].busy_cycles == 16
 
 
 def test_a_consumer_reads_through_dram_after_the_write_by_hand() -> None:
@@ -216,6 +235,11 @@ def _equal(a, b) -> None:  # type: ignore[no-untyped-def]
     assert a.end_cycle == b.end_cycle
     assert a.stats == b.stats
     assert [t.intervals() for t in a.timelines] == [t.intervals() for t in b.timelines]
+    # the DRAM lane: the same intervals (the oracle's is the union of its transfers' [start,
+    # end)), and its busy time is the DRAM busy total each engine counts
+    assert a.dram.intervals() == b.dram.intervals()
+    for r in (a, b):
+        assert sum((e - s) * c for s, e, _, c in r.dram.groups) == r.stats.dram
 
 
 @settings(max_examples=300)
