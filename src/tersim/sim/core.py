@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tersim.hw.dram import DramState
-from tersim.sim.result import merged_intervals
+from tersim.sim.result import Piece, merged_intervals
 from tersim.sim.timing import MemoryTiming, StagingBuffer
 
 NEG = -(1 << 60)  # "no constraint" (far below every time, also when shifted)
@@ -166,9 +166,39 @@ class Timeline:
         for a, b in merged:
             self.add_group(a + period, b + period, period, times)
 
+    def place(self, piece: Piece, shift: int) -> None:
+        """Add ``piece``'s groups, ``shift`` later (copied)."""
+        self.extend(piece.groups(), shift)
+
     def intervals(self) -> list[tuple[int, int]]:
         """Every interval, merged where they touch (for tests and small runs)."""
         return merged_intervals(self.groups)
+
+    def pieces(self) -> list[tuple[Piece, int]]:
+        """Its intervals as pieces (none: they are all in ``groups``)."""
+        return []
+
+
+class PieceTimeline(Timeline):
+    """A timeline that keeps placed pieces by reference: a replayed segment's intervals are
+    its memoized outcome's, so a run's DRAM lane costs one reference per segment played
+    instead of a copy of every interval (the intervals added directly are in ``groups``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.placed: list[tuple[Piece, int]] = []
+
+    def place(self, piece: Piece, shift: int) -> None:
+        if piece.count:
+            self.placed.append((piece, shift))
+
+    def intervals(self) -> list[tuple[int, int]]:
+        every = [list(g) for g in self.groups]
+        every += [list(g) for p, shift in self.placed for g in p.groups(shift)]
+        return merged_intervals(every)
+
+    def pieces(self) -> list[tuple[Piece, int]]:
+        return list(self.placed)
 
 
 @dataclass
@@ -227,7 +257,7 @@ class Machine:
             last_end=[0] * len(bufs),
             stats=Stats([0] * units, [0] * units),
             timelines=[Timeline() for _ in range(units)] if record else None,
-            dram_timeline=Timeline() if record else None,
+            dram_timeline=PieceTimeline() if record else None,
             latency=mem.params.latency_cycles,
         )
 

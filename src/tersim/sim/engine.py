@@ -172,5 +172,5 @@ def simulate(
     busy["dram"] = stats.dram
     stall = {n: stats.stall[k] for k, n in enumerate(names)}
     lines = {n: UnitTimeline.of(timelines[k].groups, total) for k, n in enumerate(names)}
-    lines["dram"] = UnitTimeline.of(dram.groups, total)  # named as in busy_cycles
+    lines["dram"] = UnitTimeline.of(dram.groups, total, dram.pieces())  # named as in busy_cycles
     return SimResult(total, clock_hz, busy, stall, op_spans, counts, fidelity.value, lines)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tersim.sim.core import NEG, Machine, QItem, QOp, QRun, Stats, Timeline
+from tersim.sim.result import Piece
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]
@@ -55,7 +56,7 @@ class _Outcome:
     wends: tuple[tuple[Enc, int], ...]  # write-backs applied during the segment
     transfer_end: int
     groups: tuple[tuple[tuple[int, int, int, int], ...], ...]  # per unit (all)
-    dram_groups: tuple[tuple[int, int, int, int], ...]  # the DRAM's busy intervals
+    dram_lane: Piece  # the DRAM's busy intervals
     runs: tuple[tuple[int, int, int, int], ...]  # (op in segment, unit, start, end) per run
 
 
@@ -232,7 +233,7 @@ class Segments:
             groups=tuple(
                 tuple((s - ref, e - ref, st, c) for s, e, st, c in tl.groups) for tl in m.timelines
             ),
-            dram_groups=tuple((s - ref, e - ref, st, c) for s, e, st, c in dtl.groups),
+            dram_lane=Piece.of(dtl.groups, -ref),
             runs=tuple((pos - p0, u, a - ref, b - ref) for pos, u, a, b in rlog),
         )
         # undo what replay will redo, so that both paths share one replay
@@ -297,7 +298,7 @@ class Segments:
                     else:
                         tl.add_group(a0 + ref, b0 + ref, stride, c)
         if m.dram_timeline is not None:
-            m.dram_timeline.extend(o.dram_groups, ref)
+            m.dram_timeline.place(o.dram_lane, ref)
 
 
 def segment_starts(keys: Sequence[object]) -> list[tuple[int, int]]:

@@ -239,7 +239,7 @@ def _equal(a, b) -> None:  # type: ignore[no-untyped-def]
     # end)), and its busy time is the DRAM busy total each engine counts
     assert a.dram.intervals() == b.dram.intervals()
     for r in (a, b):
-        assert sum((e - s) * c for s, e, _, c in r.dram.groups) == r.stats.dram
+        assert sum(e - s for s, e in r.dram.intervals()) == r.stats.dram
 
 
 @settings(max_examples=300)
@@ -468,3 +468,48 @@ def test_a_run_met_with_a_write_pending_is_looked_up_and_matches_the_oracle() ->
     assert pending_at_run == [True] * 4
     assert len(m.run_memo) == 2
     _equal(run_fast(items, 8, 2, mem, None), run_oracle(items, 8, 2, mem))
+
+
+@st.composite
+def _disjoint_groups(draw: st.DrawFn) -> list[tuple[int, int, int, int]]:
+    """Strided groups ``(start, end, stride, count)`` of disjoint intervals, one after the
+    other in time (as a lane records them)."""
+    out = []
+    t = draw(st.integers(0, 50))
+    for _ in range(draw(st.integers(0, 12))):
+        length = draw(st.integers(1, 40))
+        count = draw(st.integers(1, 6))
+        stride = length + draw(st.integers(0, 30)) if count > 1 else 0
+        out.append((t, t + length, stride, count))
+        t += (count - 1) * stride + length + draw(st.integers(0, 60))
+    return out
+
+
+@settings(max_examples=200)
+@given(
+    g=_disjoint_groups(),
+    cut=st.integers(0, 12),
+    shift=st.integers(0, 500),
+    total=st.integers(1, 5000),
+)
+def test_a_placed_piece_gives_the_timeline_of_its_groups(g, cut, shift, total) -> None:  # type: ignore[no-untyped-def]
+    """A lane kept as shared pieces (a replayed segment's DRAM intervals) has the busy cycles,
+    per-bucket histogram and intervals of the same groups kept one by one."""
+    from tersim.sim.result import Piece, UnitTimeline
+
+    whole = [(s + shift, e + shift, k, c) for s, e, k, c in g]
+    total = max(total, max((e + (c - 1) * k for _, e, k, c in whole), default=0))
+    head, tail = g[:cut], g[cut:]
+    pieces = [(Piece.of(head, 7), shift - 7), (Piece.of(tail), shift)]
+    plain = UnitTimeline.of(whole, total)
+    placed = UnitTimeline.of((), total, [p for p in pieces if p[0].count])
+    assert placed == plain
+    assert placed.busy_cycles == sum((e - s) * c for s, e, _, c in g)
+    lo, hi = total // 3, total // 2
+    assert _clipped_sum(placed.groups_within(lo, hi), lo, hi) == _clipped_sum(whole, lo, hi)
+
+
+def _clipped_sum(groups: list[tuple[int, int, int, int]], lo: int, hi: int) -> int:
+    return sum(
+        max(0, min(hi, e + i * k) - max(lo, s + i * k)) for s, e, k, c in groups for i in range(c)
+    )
