@@ -308,6 +308,7 @@ def _rects(intervals: list[tuple[float, float]], y0: float, y1: float) -> tuple[
 
 
 MAX_RECTS = 3000  # busy rectangles drawn per unit before the timeline downsamples
+DRAM_LANE = "dram"  # the DRAM's lane, named as in the record's busy cycles
 BUCKETS = 1000  # buckets of a downsampled lane
 
 
@@ -349,13 +350,15 @@ def _downsample(
 
 
 def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
-    """A Gantt chart of ``window``: one lane per unit; grey bars are op spans (hover for the
-    op), coloured shapes the unit's exact busy intervals. A lane with more than MAX_RECTS
-    intervals is downsampled into equal buckets, each drawn with the height of its exact busy
-    share (so the drawn busy area stays exact); the figure says so."""
+    """A Gantt chart of ``window``: one lane per unit, then one for the DRAM (the cycles some
+    transfer is moving); grey bars are op spans (hover for the op), coloured shapes the
+    lane's exact busy intervals. A lane with more than MAX_RECTS intervals is downsampled into
+    equal buckets, each drawn with the height of its exact busy share (so the drawn busy area
+    stays exact); the figure says so."""
     fig = go.Figure()
     units = sorted(
-        {o.unit for o in window.ops} | {u for u, iv in window.busy_intervals.items() if iv}
+        {o.unit for o in window.ops} | {u for u, iv in window.busy_intervals.items() if iv},
+        key=lambda u: (u == DRAM_LANE, u),
     )
     us = 1e6 / clock_hz
     t0 = window.start_cycle
@@ -433,8 +436,8 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
         fig,
         f"Timeline of {window.title}, {name}",
         230 + 90 * len(units),
-        f"drag to zoom, or use the slider; grey: op spans (hover for the op); colour: {how}. "
-        "DRAM transfers are not drawn: the engine records their total busy time only",
+        f"drag to zoom, or use the slider; grey: op spans (hover for the op); colour: {how}; "
+        "DRAM: the cycles some transfer is moving",
     )
     fig.update_layout(legend={"orientation": "h", "y": 1.0, "x": 1, "xanchor": "right",
                               "yanchor": "bottom"})  # fmt: skip

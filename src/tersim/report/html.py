@@ -24,7 +24,7 @@ from tersim.config.hardware import HardwareConfig
 from tersim.errors import FileError, TersimError
 from tersim.files import read_json, write_atomic
 from tersim.report import figures
-from tersim.report.data import RunDetail, base_name, run_detail
+from tersim.report.data import RunDetail, TimelineChoice, base_name, run_detail
 from tersim.report.headline import headline
 from tersim.report.labels import (
     OP_KIND_WORDS,
@@ -241,7 +241,9 @@ def _inputs(records: list[dict[str, Any]], names: list[str]) -> str:
     return "".join(parts)
 
 
-def details_of(doc: dict[str, Any], layer: int = 0) -> tuple[list[RunDetail] | None, str]:
+def details_of(
+    doc: dict[str, Any], timeline: TimelineChoice | None = None
+) -> tuple[list[RunDetail] | None, str]:
     """Per-op details of every run in ``doc`` by simulating its inputs again; (None, why)
     when one does not reproduce."""
     from tersim.run.rows import rerun
@@ -257,32 +259,33 @@ def details_of(doc: dict[str, Any], layer: int = 0) -> tuple[list[RunDetail] | N
                 "its record (another tersim version, or a run of a saved trace), so the per-op "
                 "figures are left out; make the report with tersim run --report"
             )
-        out.append(run_detail(rec, layer))
+        out.append(run_detail(rec, timeline))
     return out, ""
 
 
 def render_run_report(
-    doc: dict[str, Any], records: tuple[RunRecord, ...] | None = None, layer: int = 0
+    doc: dict[str, Any],
+    records: tuple[RunRecord, ...] | None = None,
+    timeline: TimelineChoice | None = None,
 ) -> str:
     """HTML text of the report for a `tersim run --json` document. ``records``: the runs
     themselves (design, then baseline), for the per-op figures; else they are simulated
-    again from the document. ``layer``: the transformer layer the timelines show."""
+    again from the document. ``timeline``: what the timelines show (default: layer 0)."""
     if not isinstance(doc, dict) or "run" not in doc:
         raise TersimError("not a tersim run record (expected the JSON of `tersim run --json`)")
     doc = json.loads(json.dumps(doc, sort_keys=True))  # the same record, the same bytes
-    layers = doc["run"]["workload"]["architecture"]["layers"]
-    if not 0 <= layer < layers:
-        raise TersimError(
-            f"--timeline-layer: {doc['run']['workload']['name']} has layers 0 to {layers - 1} "
-            f"(got {layer})"
+    timeline = TimelineChoice() if timeline is None else timeline
+    if timeline.ops is None:  # checked before simulating again (an op range: once simulated)
+        timeline.check(
+            doc["run"]["workload"]["architecture"]["layers"], 0, doc["run"]["workload"]["name"]
         )
     recs = [doc["run"]] + ([doc["baseline"]] if "baseline" in doc else [])
     names = short_names(recs)
     if records is not None:
-        details: list[RunDetail] | None = [run_detail(r, layer) for r in records]
+        details: list[RunDetail] | None = [run_detail(r, timeline) for r in records]
         why = ""
     else:
-        details, why = details_of(doc, layer)
+        details, why = details_of(doc, timeline)
     spec, sc = doc["run"]["workload"], doc["run"]["scenario"]
     title = (
         f"{spec['name']} on {' vs '.join(r['hardware']['name'] for r in recs)}: "
@@ -421,10 +424,10 @@ def write_run_report(
     doc: dict[str, Any],
     path: Path,
     records: tuple[RunRecord, ...] | None = None,
-    layer: int = 0,
+    timeline: TimelineChoice | None = None,
 ) -> None:
     """Write the report atomically (a failure leaves no half-written file)."""
-    write_atomic(path, render_run_report(doc, records, layer))
+    write_atomic(path, render_run_report(doc, records, timeline))
 
 
 def write_comparison_report(docs: list[dict[str, Any]], labels: list[str], path: Path) -> None:
