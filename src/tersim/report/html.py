@@ -374,15 +374,44 @@ comes from the simulated counts of the record this report was made from.</p>
 """
 
 
+def comparison_details(
+    recs: list[dict[str, Any]], names: list[str]
+) -> tuple[list[RunDetail], list[str], list[str]]:
+    """Per-op details of the design runs ``recs`` (named ``names``) that reproduce from their
+    embedded inputs: (details, their names, a note per run left out)."""
+    details, kept, left = [], [], []
+    for rec, name in zip(recs, names, strict=True):
+        got, why = details_of({"run": rec})
+        if got is None:
+            left.append(f"{name}: {why.split(', so')[0]}")
+        else:
+            details.append(got[0])
+            kept.append(name)
+    return details, kept, left
+
+
 def render_comparison_report(docs: list[dict[str, Any]], labels: list[str]) -> str:
     """HTML text comparing the design runs of N `tersim run --json` documents side by side
-    (``labels``: a name for each, such as its file name)."""
+    (``labels``: a name for each, such as its file name). The per-op figures (energy by op
+    kind, DRAM traffic by operand, per phase) come from simulating each record's inputs
+    again, for the records that reproduce (the page names the others)."""
     recs = []
     for doc, label in zip(docs, labels, strict=True):
         if not isinstance(doc, dict) or "run" not in doc:
             raise TersimError(f"{label}: not a tersim run record (expected the JSON of tersim run)")
         recs.append(json.loads(json.dumps(doc["run"], sort_keys=True)))
     names = [f"{label}: {n}" for label, n in zip(labels, short_names(recs), strict=True)]
+    details, kept, left = comparison_details(recs, names)
+    per_op = (
+        [figures.energy_by_op_kind(details, kept), figures.dram_by_operand(details, kept)]
+        if details
+        else []
+    )
+    note = (
+        "Per op, by phase: from simulating each record's inputs again (the totals match the "
+        "records)."
+        + ("" if not left else " Left out (they do not reproduce): " + "; ".join(left) + ".")
+    )
     figs = [
         figures.compare_energy(recs, names),
         figures.compare_bars(
@@ -397,6 +426,8 @@ def render_comparison_report(docs: list[dict[str, Any]], labels: list[str]) -> s
         ),
         figures.compare_bars(recs, names, "DRAM read", lambda r: r["dram_read_bytes"] / 1e9, "GB"),
     ]
+    divs = _fig_html(figs + per_op)
+    per_op_html = f'<h2>Per op</h2><p class="note">{_esc(note)}</p>' + "".join(divs[len(figs) :])
     table = _summary_table(recs, names, labels)
     title = f"tersim: {len(recs)} runs side by side"
     runs = "".join(
@@ -413,7 +444,8 @@ def render_comparison_report(docs: list[dict[str, Any]], labels: list[str]) -> s
 <p class="note">Ratios in brackets compare each run with the first, named so they read above
 1 (e.g. "b / a: 2.00x" is b's number over a's, and a is better).</p>
 <h2>Summary</h2>{table}
-{"".join(_fig_html(figs))}
+{"".join(divs[: len(figs)])}
+{per_op_html}
 <h2>Inputs</h2>
 {_inputs(recs, names)}
 </body></html>

@@ -18,8 +18,9 @@ import tersim
 from tersim.config.hardware import HardwareConfig
 from tersim.cost.energy import price_list
 from tersim.errors import TersimError
+from tersim.report import figures
 from tersim.report.data import TimelineChoice
-from tersim.report.html import render_comparison_report, render_run_report
+from tersim.report.html import comparison_details, render_comparison_report, render_run_report
 
 ROOT = Path(__file__).resolve().parents[3]
 ARTEFACTS = ROOT / "reports" / "test-artefacts"  # reports/ is git-ignored
@@ -135,7 +136,35 @@ def test_comparison_of_three_records(made: dict[str, Path], tmp_path: Path) -> N
     # the FP16 run against the first: its energy is higher, the ratio says which way
     e = docs[2]["energy_pj"]["total"] / docs[0]["energy_pj"]["total"]
     assert f"fp16 / rec: {e:.2f}x" in text
-    assert len(re.findall(r'<div id="fig\d+"', text)) == 4
+    # energy, latency, tokens/s, DRAM read; then per op: energy by op kind, DRAM by operand
+    assert len(re.findall(r'<div id="fig\d+"', text)) == 6
+    assert "<h2>Per op</h2>" in text and "Left out" not in text
+    # what the per-op figures draw adds up, per record, to the record's own book-keeping
+    names = ["rec", "longer", "fp16"]
+    details, kept, left = comparison_details(docs, names)
+    assert kept == names and not left
+    for det, rec in zip(details, docs, strict=True):
+        kinds: dict[str, float] = {}
+        reads: dict[str, int] = {}
+        for p in det.phases:
+            for k, v in p.by_op_kind_pj.items():
+                kinds[k] = kinds.get(k, 0.0) + v
+            for k, b in p.dram_read_by_operand_bytes.items():
+                reads[k] = reads.get(k, 0) + b
+        assert kinds == pytest.approx(rec["energy_pj"]["by_op_kind"], rel=1e-12)
+        assert {k: v for k, v in reads.items() if v} == {
+            k: v for k, v in rec["dram_read_bytes_by_kind"].items() if v
+        }
+    fig = figures.energy_by_op_kind(details, kept)
+    assert {tr.name for tr in fig.data} == set(names)
+    # a record that does not reproduce is left out of the per-op figures, and named
+    odd = json.loads(json.dumps(docs[1]))
+    odd["total_cycles"] += 1
+    details, kept, left = comparison_details([docs[0], odd], ["rec", "odd"])
+    assert kept == ["rec"] and len(left) == 1 and left[0].startswith("odd: ")
+    page = render_comparison_report([{"run": docs[0]}, {"run": odd}], ["rec", "odd"])
+    assert "Left out (they do not reproduce): odd" in page
+    assert len(re.findall(r'<div id="fig\d+"', page)) == 6
     # bad input: tables take one record; a non-record is named
     res = _cli("report", str(a), str(b), "--csv", str(tmp_path / "t"))
     assert res.returncode == 2 and "one comparison page" in res.stderr
