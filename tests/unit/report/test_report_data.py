@@ -246,16 +246,25 @@ def test_timeline_draws_the_oracles_busy_time() -> None:
 @pytest.mark.parametrize("lane", ["array", "dram"])
 def test_downsampled_lane_keeps_the_busy_area_and_says_so(lane: str) -> None:
     busy = tuple((i * 10, i * 10 + 3) for i in range(figures.MAX_RECTS + 500))
-    few = ((0, 7), (12, 30))
-    w = Window("many tiles", 0, busy[-1][1], (), {lane: busy, "vector": few})
+    wide = ((0, 7000), (12_000, 30_000))  # wider than a bucket (35 cycles): drawn exactly
+    w = Window("many tiles", 0, busy[-1][1], (), {lane: busy, "vector": wide})
     fig = figures.timeline(w, "x", 1e9)
     drawn = figures.drawn_busy_cycles(fig)
     assert drawn[lane] == pytest.approx(3 * len(busy), rel=1e-12)
-    assert drawn["vector"] == 25  # not downsampled: exact rectangles
+    assert drawn["vector"] == 25_000
+    shapes = {tr.meta["busy_unit"]: tr.meta["cycles"] for tr in fig.data if tr.meta}
+    assert shapes["vector"] == [[0, 7000, 1.0], [12_000, 30_000, 1.0]]
     text = fig.layout.title.text
     assert "downsampled" in text and "buckets" in text and unit_words(lane) in text
     # the DRAM lane is drawn last, under the compute units
     assert list(fig.layout.yaxis.ticktext)[-1] == ("DRAM" if lane == "dram" else "vector unit")
+    # few intervals, but narrower than a bucket on average: bucketed too, area kept, said so
+    thin = tuple((i * 1000, i * 1000 + 4) for i in range(30))  # buckets of 30 cycles
+    fig = figures.timeline(Window("thin", 0, 30_000, (), {lane: thin}), "x", 1e9)
+    assert figures.drawn_busy_cycles(fig)[lane] == pytest.approx(4 * 30, rel=1e-12)
+    assert "30 intervals, narrower than a bucket on average," in fig.layout.title.text
+    (tr,) = [tr for tr in fig.data if tr.meta]
+    assert all(h < 1 for _, _, h in tr.meta["cycles"])
 
 
 def test_headline_ratios_point_the_right_way(both: tersim.api.Result, details) -> None:  # type: ignore[no-untyped-def]
