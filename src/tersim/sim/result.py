@@ -13,6 +13,7 @@ from tersim.workload.ops import OpKind, Phase
 
 TIMELINE_BUCKETS = 512  # resolution of a unit's busy histogram
 TIMELINE_MAX_INTERVALS = 2000  # exact intervals kept per unit (beyond: the histogram only)
+PIECE_EDGES = 4  # a piece across more bucket edges is added to the histogram group by group
 
 
 def _busy_before(x: int, s: int, length: int, stride: int, count: int) -> int:
@@ -47,7 +48,7 @@ class Piece:
     replayed segment's DRAM intervals: one piece, shared by every replay, each placed with its
     own shift), with their extent ``[lo, hi)``, busy cycles and interval count."""
 
-    arr: np.ndarray  # one row per group: start, end, stride, count (int64)
+    arr: np.ndarray  # one row per group: start, end, stride, count (int32 when they fit)
     lo: int
     hi: int
     busy: int
@@ -61,6 +62,8 @@ class Piece:
             return Piece(arr, 0, 0, 0, 0)
         arr[:, :2] += shift
         s, e, stride, c = arr.T
+        if int(arr.min()) > -(1 << 31) and int(arr.max()) < 1 << 31:
+            arr = arr.astype(np.int32)  # relative times of a segment: half the memory
         return Piece(
             arr,
             int(s.min()),
@@ -74,7 +77,7 @@ class Piece:
 
     def busy_before(self, x: int) -> int:
         """Busy cycles before cycle ``x`` (as :func:`_busy_before`, over every group)."""
-        s, e, stride, c = self.arr.T
+        s, e, stride, c = self.arr.astype(np.int64).T
         length = e - s
         d = x - s
         single = (c == 1) | (stride == 0)
@@ -137,6 +140,9 @@ class UnitTimeline:
             busy += p.busy
             count += p.count
             b, last = (p.lo + shift) // width, (p.hi + shift - 1) // width
+            if last - b > PIECE_EDGES:  # many bucket edges inside: group by group
+                _add_busy(hist, width, p.groups(shift))
+                continue
             done = 0  # the piece's busy cycles before bucket b
             for k in range(b, min(n, last + 1)):
                 upto = p.busy if k == last else p.busy_before((k + 1) * width - shift)

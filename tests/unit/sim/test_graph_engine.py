@@ -495,6 +495,7 @@ def _disjoint_groups(draw: st.DrawFn) -> list[tuple[int, int, int, int]]:
 def test_a_placed_piece_gives_the_timeline_of_its_groups(g, cut, shift, total) -> None:  # type: ignore[no-untyped-def]
     """A lane kept as shared pieces (a replayed segment's DRAM intervals) has the busy cycles,
     per-bucket histogram and intervals of the same groups kept one by one."""
+    from tersim.sim import result
     from tersim.sim.result import Piece, UnitTimeline
 
     whole = [(s + shift, e + shift, k, c) for s, e, k, c in g]
@@ -502,8 +503,13 @@ def test_a_placed_piece_gives_the_timeline_of_its_groups(g, cut, shift, total) -
     head, tail = g[:cut], g[cut:]
     pieces = [(Piece.of(head, 7), shift - 7), (Piece.of(tail), shift)]
     plain = UnitTimeline.of(whole, total)
-    placed = UnitTimeline.of((), total, [p for p in pieces if p[0].count])
-    assert placed == plain
+    edges = result.PIECE_EDGES
+    try:  # both ways of adding a piece across bucket edges: at each edge, and group by group
+        for result.PIECE_EDGES in (edges, 0, 1 << 40):
+            placed = UnitTimeline.of((), total, [p for p in pieces if p[0].count])
+            assert placed == plain
+    finally:
+        result.PIECE_EDGES = edges
     assert placed.busy_cycles == sum((e - s) * c for s, e, _, c in g)
     lo, hi = total // 3, total // 2
     assert _clipped_sum(placed.groups_within(lo, hi), lo, hi) == _clipped_sum(whole, lo, hi)
