@@ -25,6 +25,7 @@ from tersim.workload.ops import Phase
 
 if TYPE_CHECKING:
     from tersim.api import ProgressFn
+    from tersim.report.data import TimelineChoice
 
 T = TypeVar("T")
 
@@ -205,6 +206,31 @@ ThreadsOption = Annotated[
         max=MAX_JOBS,
     ),
 ]
+
+
+TimelineLayerOption = Annotated[
+    int | None,
+    typer.Option(help="The transformer layer the report's timelines show (default 0).", min=0),
+]
+TimelineOpsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Instead of a layer, the report's timeline shows ops START:END (op indices as in "
+        "the ops table of --csv, END exclusive), e.g. 0:40.",
+    ),
+]
+
+
+def _timeline_choice(layer: int | None, ops: str | None) -> TimelineChoice:
+    """What the report's timelines show, from --timeline-layer and --timeline-ops."""
+    from tersim.report.data import TimelineChoice, parse_op_range
+
+    if ops is None:
+        return TimelineChoice(0 if layer is None else layer)
+    if layer is not None:
+        raise TersimError("--timeline-layer and --timeline-ops: give one (they both choose "
+                          "what the timelines show)")  # fmt: skip
+    return TimelineChoice(ops=parse_op_range(ops))
 
 
 def _emit_json(target: str | None, doc: object) -> None:
@@ -545,9 +571,8 @@ def run_cmd(
     threads: ThreadsOption = None,
     json_out: JsonOption = None,
     report: Annotated[Path | None, typer.Option(help="Write an interactive HTML report.")] = None,
-    timeline_layer: Annotated[
-        int, typer.Option(help="The transformer layer the report's timelines show.", min=0)
-    ] = 0,
+    timeline_layer: TimelineLayerOption = None,
+    timeline_ops: TimelineOpsOption = None,
     csv_dir: Annotated[
         Path | None, typer.Option("--csv", help="Write runs.csv and ops.csv to this folder.")
     ] = None,
@@ -578,11 +603,9 @@ def run_cmd(
     from tersim.api import run as run_api
 
     spec = _load_spec(workload)
-    if report is not None and timeline_layer >= spec.architecture.layers:
-        raise TersimError(
-            f"--timeline-layer: {spec.name} has layers 0 to {spec.architecture.layers - 1} "
-            f"(got {timeline_layer})"
-        )
+    timeline = _timeline_choice(timeline_layer, timeline_ops)
+    if report is not None and timeline.ops is None:
+        timeline.check(spec.architecture.layers, 0, spec.name)
     source: object = trace_file
     if checkpoint is not None or prompt_ids is not None:
         if trace_file is not None:
@@ -639,6 +662,9 @@ def run_cmd(
             f"column: {iso.one_more_column:.4g}; buffers kept, ports widened with the array)",
             markup=False,
         )
+    if report is not None and timeline.ops is not None and res.record.workload is not None:
+        # before anything is printed or written
+        timeline.check(spec.architecture.layers, len(res.record.workload.ops), spec.name)
     _print_summary(res.record, res.baseline)
     doc = res.to_dict()
     traced = res.record.workload
@@ -654,7 +680,7 @@ def run_cmd(
         from tersim.report import write_run_report
 
         runs = (res.record,) if res.baseline is None else (res.record, res.baseline)
-        write_run_report(doc, report, runs, timeline_layer)
+        write_run_report(doc, report, runs, timeline)
         _out().print(f"wrote {report}", markup=False)
     if csv_dir is not None or parquet_dir is not None:
         _export(res.tables(), csv_dir, parquet_dir)
@@ -678,9 +704,8 @@ def report_cmd(
     parquet_dir: Annotated[
         Path | None, typer.Option("--parquet", help="Write the same tables as Parquet.")
     ] = None,
-    timeline_layer: Annotated[
-        int, typer.Option(help="The transformer layer the report's timelines show.", min=0)
-    ] = 0,
+    timeline_layer: TimelineLayerOption = None,
+    timeline_ops: TimelineOpsOption = None,
 ) -> None:
     """Make an HTML report, or CSV/Parquet tables, from a stored run record (or an HTML
     report of a sweep's results store); several records make one page comparing them.
@@ -731,7 +756,9 @@ def report_cmd(
     if output is not None:
         try:
             with _err().status("simulating the record again for its per-op figures..."):
-                write_run_report(doc, output, layer=timeline_layer)
+                write_run_report(
+                    doc, output, timeline=_timeline_choice(timeline_layer, timeline_ops)
+                )
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise TersimError(
                 f"{record}: not a complete tersim run record (got a problem with {exc!r}; "

@@ -19,6 +19,7 @@ reproduce the stored cycles and energy, see :func:`tersim.run.rows.rerun`). Rule
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -28,7 +29,9 @@ from tersim.cost.energy import EnergyBreakdown, estimate_energy, price_list
 from tersim.errors import TersimError
 from tersim.hw.counts import ActionCounts, PECounts, sum_counts
 from tersim.hw.units import MatrixUnit, compute_units
+from tersim.mapping.schedule import OpSchedule
 from tersim.run.pipeline import RunRecord
+from tersim.sim.result import OpSpan
 from tersim.workload.ops import Phase
 
 
@@ -104,6 +107,46 @@ class OpInterval:
 
 
 @dataclass(frozen=True)
+class TimelineChoice:
+    """What the timelines show: transformer layer ``layer`` of prefill and of the first decode
+    step, or (``ops`` given) the ops whose indices (``op_index``, as in the per-op CSV) are in
+    ``[ops[0], ops[1])``, as one window per run."""
+
+    layer: int = 0
+    ops: tuple[int, int] | None = None
+
+    def check(self, layers: int, n_ops: int, model: str) -> None:
+        """A one-line error unless the layer or op range exists in a model of ``layers``
+        layers and ``n_ops`` ops."""
+        if self.ops is not None:
+            a, b = self.ops
+            if not 0 <= a < b <= n_ops:
+                raise TersimError(
+                    f"--timeline-ops: this run of {model} has ops 0 to {n_ops - 1} (got "
+                    f"{a}:{b}; expected START:END with 0 <= START < END <= {n_ops})"
+                )
+        elif not 0 <= self.layer < layers:
+            raise TersimError(
+                f"--timeline-layer: {model} has layers 0 to {layers - 1} (got {self.layer})"
+            )
+
+
+def parse_op_range(text: str) -> tuple[int, int]:
+    """``START:END`` (op indices, END exclusive) as a pair; a one-line error otherwise (the
+    range itself is checked against the run by :meth:`TimelineChoice.check`)."""
+    head, colon, tail = text.partition(":")
+    if not colon or not head.strip().isdigit() or not tail.strip().isdigit():
+        raise TersimError(
+            f"--timeline-ops: expected START:END, two op indices with END exclusive, such as "
+            f"0:40 (got {text!r})"
+        )
+    a, b = int(head), int(tail)
+    if a >= b:
+        raise TersimError(f"--timeline-ops: START must be below END (got {text!r})")
+    return a, b
+
+
+@dataclass(frozen=True)
 class Window:
     """A stretch of the run drawn as a timeline: one layer of one phase (and decode step).
 
@@ -133,9 +176,7 @@ def base_name(name: str) -> str:
     return tail if dot and head[:1] == "L" and head[1:].isdigit() else name
 
 
-def clipped(
-    groups: tuple[tuple[int, int, int, int], ...], lo: int, hi: int
-) -> list[tuple[int, int]]:
+def clipped(groups: Sequence[Sequence[int]], lo: int, hi: int) -> list[tuple[int, int]]:
     """The intervals of strided groups ``(start, end, stride, count)`` inside ``[lo, hi)``,
     clipped to it, sorted, touching ones merged."""
     pts: list[tuple[int, int]] = []
@@ -182,17 +223,15 @@ def _dram_bytes(c: ActionCounts) -> int:
     return sum(c.dram_read_bytes.values()) + sum(c.dram_write_bytes.values())
 
 
-def run_detail(record: RunRecord, layer: int = 0) -> RunDetail:
+def run_detail(record: RunRecord, timeline: TimelineChoice | None = None) -> RunDetail:
     """Everything per op the report needs, from ``record`` (which must hold its schedule);
-    the timelines show transformer layer ``layer`` (checked: 0 <= layer < the model's)."""
-    layers = record.spec.architecture.layers
-    if not 0 <= layer < layers:
-        raise TersimError(
-            f"--timeline-layer: {record.spec.name} has layers 0 to {layers - 1} (got {layer})"
-        )
+    the timelines show what ``timeline`` chooses (checked against the run; default: layer
+    0)."""
+    timeline = TimelineChoice() if timeline is None else timeline
     wl, sched, res = record.workload, record.schedule, record.result
     if wl is None or sched is None:
         raise ValueError("run_detail needs a record with its schedule (not one read from JSON)")
+    timeline.check(record.spec.architecture.layers, len(wl.ops), record.spec.name)
     prices = price_list(record.hardware)
     leak_mw = sum(prices.leakage_mw.values())
     energy_memo: dict[int, EnergyBreakdown] = {}
@@ -293,37 +332,52 @@ def run_detail(record: RunRecord, layer: int = 0) -> RunDetail:
     return RunDetail(
         phases=tuple(phases),
         groups=tuple(out_groups),
-        windows=tuple(_windows(record, layer)),
+        windows=tuple(_windows(record, timeline)),
         compute_roofs=roofs,
         dram_bytes_per_s=hw.dram_bw_bytes_per_cycle * clock,
         busy_cycles=busy,
     )
 
 
-def _windows(record: RunRecord, layer: int) -> list[Window]:
-    """Layer ``layer`` of prefill and of the first decode step (whichever the run has)."""
-    sched, res = record.schedule, record.result
+def _windows(record: RunRecord, timeline: TimelineChoice) -> list[Window]:
+    """The chosen layer of prefill and of the first decode step (whichever the run has), or
+    the chosen ops as one window."""
+    sched = record.schedule
     assert sched is not None
+    pairs = list(zip(sched.ops, record.result.spans, strict=True))
+    if timeline.ops is not None:
+        a, b = timeline.ops
+        ops = [(o, s) for o, s in pairs if a <= o.op_index < b]
+        if not ops:  # every op is scheduled; kept as a one-line error all the same
+            raise TersimError(f"--timeline-ops: no op of this run has an index in {a}:{b}")
+        first, last = min(ops, key=lambda p: p[0].op_index), max(ops, key=lambda p: p[0].op_index)
+        title = f"ops {a} to {b - 1} ({first[0].name} to {last[0].name})"
+        return [_window(record, title, ops)]
     out = []
+    layer = timeline.layer
     for phase in record.scenario.phases:
-        ops = [
-            (o, s)
-            for o, s in zip(sched.ops, res.spans, strict=True)
-            if o.phase == phase and o.step == 0 and o.layer == layer
-        ]
-        if not ops:
-            continue
-        lo = min(s.start_cycle for _, s in ops)
-        hi = max(s.end_cycle for _, s in ops)
-        intervals = []
-        for o, s in ops:
-            by_unit: dict[str, int] = {}
-            for r in o.runs:
-                by_unit[r.unit] = by_unit.get(r.unit, 0) + r.count * r.compute_cycles
-            intervals.append(
-                OpInterval(o.name, str(o.kind), s.unit, s.start_cycle, s.end_cycle, by_unit)
-            )
-        busy = {u: tuple(clipped(t.groups, lo, hi)) for u, t in sorted(res.timelines.items())}
-        where = "prefill" if phase == Phase.PREFILL else "the first decode step"
-        out.append(Window(f"layer {layer} of {where}", lo, hi, tuple(intervals), busy))
+        ops = [(o, s) for o, s in pairs if o.phase == phase and o.step == 0 and o.layer == layer]
+        if ops:
+            where = "prefill" if phase == Phase.PREFILL else "the first decode step"
+            out.append(_window(record, f"layer {layer} of {where}", ops))
     return out
+
+
+def _window(record: RunRecord, title: str, ops: list[tuple[OpSchedule, OpSpan]]) -> Window:
+    """The window from the first of ``ops``' starts to the last of their ends: their spans,
+    and every lane's exact busy intervals inside it (the DRAM's too)."""
+    res = record.result
+    lo = min(s.start_cycle for _, s in ops)
+    hi = max(s.end_cycle for _, s in ops)
+    intervals = []
+    for o, s in ops:
+        by_unit: dict[str, int] = {}
+        for r in o.runs:
+            by_unit[r.unit] = by_unit.get(r.unit, 0) + r.count * r.compute_cycles
+        intervals.append(
+            OpInterval(o.name, str(o.kind), s.unit, s.start_cycle, s.end_cycle, by_unit)
+        )
+    busy = {
+        u: tuple(clipped(t.groups_within(lo, hi), lo, hi)) for u, t in sorted(res.timelines.items())
+    }
+    return Window(title, lo, hi, tuple(intervals), busy)

@@ -308,6 +308,7 @@ def _rects(intervals: list[tuple[float, float]], y0: float, y1: float) -> tuple[
 
 
 MAX_RECTS = 3000  # busy rectangles drawn per unit before the timeline downsamples
+DRAM_LANE = "dram"  # the DRAM's lane, named as in the record's busy cycles
 BUCKETS = 1000  # buckets of a downsampled lane
 
 
@@ -349,13 +350,17 @@ def _downsample(
 
 
 def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
-    """A Gantt chart of ``window``: one lane per unit; grey bars are op spans (hover for the
-    op), coloured shapes the unit's exact busy intervals. A lane with more than MAX_RECTS
-    intervals is downsampled into equal buckets, each drawn with the height of its exact busy
-    share (so the drawn busy area stays exact); the figure says so."""
+    """A Gantt chart of ``window``: one lane per unit, then one for the DRAM (the cycles some
+    transfer is moving); grey bars are op spans (hover for the op), coloured shapes the
+    lane's exact busy intervals. A lane with more than MAX_RECTS intervals is downsampled into
+    equal buckets, each drawn with the height of its exact busy share (so the drawn busy area
+    stays exact), and so is a lane whose intervals are on average narrower than a bucket
+    (drawn one by one they would be invisible or, outlined, look solid); the figure says
+    so."""
     fig = go.Figure()
     units = sorted(
-        {o.unit for o in window.ops} | {u for u, iv in window.busy_intervals.items() if iv}
+        {o.unit for o in window.ops} | {u for u, iv in window.busy_intervals.items() if iv},
+        key=lambda u: (u == DRAM_LANE, u),
     )
     us = 1e6 / clock_hz
     t0 = window.start_cycle
@@ -380,11 +385,14 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
                 showlegend=False,
             )
         busy = list(window.busy_intervals.get(unit, ()))
-        if len(busy) > MAX_RECTS:
+        bucket = max(1, -(-(window.end_cycle - window.start_cycle) // BUCKETS))
+        narrow = bool(busy) and sum(b - a for a, b in busy) < bucket * len(busy)
+        if len(busy) > MAX_RECTS or narrow:
             width, shapes = _downsample(busy, window.start_cycle, window.end_cycle, BUCKETS)
+            why = "" if len(busy) > MAX_RECTS else ", narrower than a bucket on average,"
             notes.append(
-                f"{unit_words(unit)}: {len(busy):,} intervals shown as {BUCKETS:,} buckets of "
-                f"{width:,} cycles, bar height = the bucket's busy share"
+                f"{unit_words(unit)}: {len(busy):,} intervals{why} shown as {BUCKETS:,} buckets "
+                f"of {width:,} cycles, bar height = the bucket's busy share"
             )
         else:
             shapes = [(a, b, 1.0) for a, b in busy]
@@ -402,7 +410,7 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
             y=ys,
             mode="lines",
             fill="toself",
-            line={"width": 0.5, "color": colour},
+            line={"width": 0, "color": colour},  # an outline would widen thin intervals
             fillcolor=colour,
             name=f"{unit_words(unit)} busy {share * 100:.1f}% of the window",
             hoverinfo="skip",
@@ -426,16 +434,16 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
         title_text=f"microseconds from the start of {window.title}",
         rangeslider={"visible": True, "thickness": 0.08},
     )
-    how = "exact busy intervals" + (
-        "; downsampled: " + "; ".join(notes) if notes else ", not downsampled"
-    )
+    how = "".join(f"<br>downsampled: {n}" for n in notes) or ", not downsampled"
     _style(
         fig,
         f"Timeline of {window.title}, {name}",
-        230 + 90 * len(units),
-        f"drag to zoom, or use the slider; grey: op spans (hover for the op); colour: {how}. "
-        "DRAM transfers are not drawn: the engine records their total busy time only",
+        230 + 90 * len(units) + 18 * len(notes),
+        "drag to zoom, or use the slider; grey: op spans (hover for the op); colour: exact busy "
+        f"intervals (DRAM: the cycles some transfer is moving){how}",
     )
+    if notes:
+        fig.update_layout(margin={"t": 110 + 18 * len(notes)})
     fig.update_layout(legend={"orientation": "h", "y": 1.0, "x": 1, "xanchor": "right",
                               "yanchor": "bottom"})  # fmt: skip
     return fig

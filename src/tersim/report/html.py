@@ -24,7 +24,7 @@ from tersim.config.hardware import HardwareConfig
 from tersim.errors import FileError, TersimError
 from tersim.files import read_json, write_atomic
 from tersim.report import figures
-from tersim.report.data import RunDetail, base_name, run_detail
+from tersim.report.data import RunDetail, TimelineChoice, base_name, run_detail
 from tersim.report.headline import headline
 from tersim.report.labels import (
     OP_KIND_WORDS,
@@ -241,7 +241,9 @@ def _inputs(records: list[dict[str, Any]], names: list[str]) -> str:
     return "".join(parts)
 
 
-def details_of(doc: dict[str, Any], layer: int = 0) -> tuple[list[RunDetail] | None, str]:
+def details_of(
+    doc: dict[str, Any], timeline: TimelineChoice | None = None
+) -> tuple[list[RunDetail] | None, str]:
     """Per-op details of every run in ``doc`` by simulating its inputs again; (None, why)
     when one does not reproduce."""
     from tersim.run.rows import rerun
@@ -257,32 +259,33 @@ def details_of(doc: dict[str, Any], layer: int = 0) -> tuple[list[RunDetail] | N
                 "its record (another tersim version, or a run of a saved trace), so the per-op "
                 "figures are left out; make the report with tersim run --report"
             )
-        out.append(run_detail(rec, layer))
+        out.append(run_detail(rec, timeline))
     return out, ""
 
 
 def render_run_report(
-    doc: dict[str, Any], records: tuple[RunRecord, ...] | None = None, layer: int = 0
+    doc: dict[str, Any],
+    records: tuple[RunRecord, ...] | None = None,
+    timeline: TimelineChoice | None = None,
 ) -> str:
     """HTML text of the report for a `tersim run --json` document. ``records``: the runs
     themselves (design, then baseline), for the per-op figures; else they are simulated
-    again from the document. ``layer``: the transformer layer the timelines show."""
+    again from the document. ``timeline``: what the timelines show (default: layer 0)."""
     if not isinstance(doc, dict) or "run" not in doc:
         raise TersimError("not a tersim run record (expected the JSON of `tersim run --json`)")
     doc = json.loads(json.dumps(doc, sort_keys=True))  # the same record, the same bytes
-    layers = doc["run"]["workload"]["architecture"]["layers"]
-    if not 0 <= layer < layers:
-        raise TersimError(
-            f"--timeline-layer: {doc['run']['workload']['name']} has layers 0 to {layers - 1} "
-            f"(got {layer})"
+    timeline = TimelineChoice() if timeline is None else timeline
+    if timeline.ops is None:  # checked before simulating again (an op range: once simulated)
+        timeline.check(
+            doc["run"]["workload"]["architecture"]["layers"], 0, doc["run"]["workload"]["name"]
         )
     recs = [doc["run"]] + ([doc["baseline"]] if "baseline" in doc else [])
     names = short_names(recs)
     if records is not None:
-        details: list[RunDetail] | None = [run_detail(r, layer) for r in records]
+        details: list[RunDetail] | None = [run_detail(r, timeline) for r in records]
         why = ""
     else:
-        details, why = details_of(doc, layer)
+        details, why = details_of(doc, timeline)
     spec, sc = doc["run"]["workload"], doc["run"]["scenario"]
     title = (
         f"{spec['name']} on {' vs '.join(r['hardware']['name'] for r in recs)}: "
@@ -371,15 +374,44 @@ comes from the simulated counts of the record this report was made from.</p>
 """
 
 
+def comparison_details(
+    recs: list[dict[str, Any]], names: list[str]
+) -> tuple[list[RunDetail], list[str], list[str]]:
+    """Per-op details of the design runs ``recs`` (named ``names``) that reproduce from their
+    embedded inputs: (details, their names, a note per run left out)."""
+    details, kept, left = [], [], []
+    for rec, name in zip(recs, names, strict=True):
+        got, why = details_of({"run": rec})
+        if got is None:
+            left.append(f"{name}: {why.split(', so')[0]}")
+        else:
+            details.append(got[0])
+            kept.append(name)
+    return details, kept, left
+
+
 def render_comparison_report(docs: list[dict[str, Any]], labels: list[str]) -> str:
     """HTML text comparing the design runs of N `tersim run --json` documents side by side
-    (``labels``: a name for each, such as its file name)."""
+    (``labels``: a name for each, such as its file name). The per-op figures (energy by op
+    kind, DRAM traffic by operand, per phase) come from simulating each record's inputs
+    again, for the records that reproduce (the page names the others)."""
     recs = []
     for doc, label in zip(docs, labels, strict=True):
         if not isinstance(doc, dict) or "run" not in doc:
             raise TersimError(f"{label}: not a tersim run record (expected the JSON of tersim run)")
         recs.append(json.loads(json.dumps(doc["run"], sort_keys=True)))
     names = [f"{label}: {n}" for label, n in zip(labels, short_names(recs), strict=True)]
+    details, kept, left = comparison_details(recs, names)
+    per_op = (
+        [figures.energy_by_op_kind(details, kept), figures.dram_by_operand(details, kept)]
+        if details
+        else []
+    )
+    note = (
+        "Per op, by phase: from simulating each record's inputs again (the totals match the "
+        "records)."
+        + ("" if not left else " Left out (they do not reproduce): " + "; ".join(left) + ".")
+    )
     figs = [
         figures.compare_energy(recs, names),
         figures.compare_bars(
@@ -394,6 +426,8 @@ def render_comparison_report(docs: list[dict[str, Any]], labels: list[str]) -> s
         ),
         figures.compare_bars(recs, names, "DRAM read", lambda r: r["dram_read_bytes"] / 1e9, "GB"),
     ]
+    divs = _fig_html(figs + per_op)
+    per_op_html = f'<h2>Per op</h2><p class="note">{_esc(note)}</p>' + "".join(divs[len(figs) :])
     table = _summary_table(recs, names, labels)
     title = f"tersim: {len(recs)} runs side by side"
     runs = "".join(
@@ -410,7 +444,8 @@ def render_comparison_report(docs: list[dict[str, Any]], labels: list[str]) -> s
 <p class="note">Ratios in brackets compare each run with the first, named so they read above
 1 (e.g. "b / a: 2.00x" is b's number over a's, and a is better).</p>
 <h2>Summary</h2>{table}
-{"".join(_fig_html(figs))}
+{"".join(divs[: len(figs)])}
+{per_op_html}
 <h2>Inputs</h2>
 {_inputs(recs, names)}
 </body></html>
@@ -421,10 +456,10 @@ def write_run_report(
     doc: dict[str, Any],
     path: Path,
     records: tuple[RunRecord, ...] | None = None,
-    layer: int = 0,
+    timeline: TimelineChoice | None = None,
 ) -> None:
     """Write the report atomically (a failure leaves no half-written file)."""
-    write_atomic(path, render_run_report(doc, records, layer))
+    write_atomic(path, render_run_report(doc, records, timeline))
 
 
 def write_comparison_report(docs: list[dict[str, Any]], labels: list[str], path: Path) -> None:

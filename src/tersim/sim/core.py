@@ -34,7 +34,7 @@ from typing import Any
 
 from tersim.hw.dram import DramState
 from tersim.sim.affine import Aff, Range, coefficients, value_at
-from tersim.sim.result import merged_intervals
+from tersim.sim.result import Piece, merged_intervals
 from tersim.sim.timing import MemoryTiming, StagingBuffer
 
 NEG = -(1 << 60)  # "no constraint" (far below every time, also when shifted)
@@ -164,6 +164,7 @@ class RunOutcome:
     dram_busy: int
     transfer_end: int  # NEG: no transfer
     groups: tuple[tuple[int, int, int, int], ...]  # busy intervals added to its unit
+    dram_groups: tuple[tuple[int, int, int, int], ...]  # DRAM busy intervals it added
     writes: tuple[tuple[int, int], ...]  # pending writes it applied: (index, end), in order
 
 
@@ -202,9 +203,75 @@ class Timeline:
         else:
             self.groups.append([s, e, stride, count])
 
+    def extend(self, groups: Sequence[Sequence[int]], shift: int) -> None:
+        """Add strided groups ``(start, end, stride, count)``, every time ``shift`` later."""
+        for s, e, stride, c in groups:
+            if c == 1:
+                self.add(s + shift, e + shift)
+            else:
+                self.add_group(s + shift, e + shift, stride, c)
+
+    def repeat(self, intervals: Sequence[tuple[int, int]], period: int, times: int) -> None:
+        """Add ``intervals`` (sorted, disjoint: one period of a repeating pattern) ``times``
+        more times, the k-th copy ``k * period`` later (k = 1 .. times)."""
+        merged: list[list[int]] = []
+        for a, b in intervals:
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        if len(merged) == 1 and merged[0][1] - merged[0][0] == period:
+            a = merged[0][0]  # busy the whole period: one interval
+            self.add(a + period, a + period * (times + 1))
+            return
+        for a, b in merged:
+            self.add_group(a + period, b + period, period, times)
+
+    def place(self, piece: Piece, shift: int) -> None:
+        """Add ``piece``'s groups, ``shift`` later (copied)."""
+        self.extend(piece.groups(), shift)
+
     def intervals(self) -> list[tuple[int, int]]:
         """Every interval, merged where they touch (for tests and small runs)."""
         return merged_intervals(self.groups)
+
+    def pieces(self) -> list[tuple[Piece, int]]:
+        """Its intervals as pieces (none: they are all in ``groups``)."""
+        return []
+
+
+class _Pairs(Timeline):
+    """Stands in for the DRAM lane while :meth:`Machine._drift` plays an affine repetition:
+    keeps each interval as given (affine times), for the caller to lay out per repetition."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pairs: list[tuple[object, object]] = []
+
+    def add(self, s: object, e: object) -> None:  # type: ignore[override]
+        self.pairs.append((s, e))
+
+
+class PieceTimeline(Timeline):
+    """A timeline that keeps placed pieces by reference: a replayed segment's intervals are
+    its memoized outcome's, so a run's DRAM lane costs one reference per segment played
+    instead of a copy of every interval (the intervals added directly are in ``groups``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.placed: list[tuple[Piece, int]] = []
+
+    def place(self, piece: Piece, shift: int) -> None:
+        if piece.count:
+            self.placed.append((piece, shift))
+
+    def intervals(self) -> list[tuple[int, int]]:
+        every = [list(g) for g in self.groups]
+        every += [list(g) for p, shift in self.placed for g in p.groups(shift)]
+        return merged_intervals(every)
+
+    def pieces(self) -> list[tuple[Piece, int]]:
+        return list(self.placed)
 
 
 @dataclass
@@ -236,6 +303,11 @@ class Machine:
     wends: dict[int, int] = field(default_factory=dict)  # op pos -> write-back end
     last_transfer_end: int = 0
     timelines: list[Timeline] | None = None  # per unit, when busy intervals are recorded
+    # the DRAM's busy intervals (recorded with the units'): each transfer adds the cycles it
+    # moves that no earlier transfer covered, so their total is ``stats.dram``
+    dram_timeline: Timeline | None = None
+    dram_capture: list[tuple[int, int]] | None = None  # the same intervals, while a run looks
+    #                                                    for its period
     wlog: list[tuple[int, int]] | None = None  # write-backs applied, when someone listens
     run_log: list[tuple[int, int, int, int]] | None = None  # (op pos, unit, start, end) per run
     run_memo: dict[tuple[object, ...], RunOutcome] = field(default_factory=dict)
@@ -258,6 +330,7 @@ class Machine:
             last_end=[0] * len(bufs),
             stats=Stats([0] * units, [0] * units),
             timelines=[Timeline() for _ in range(units)] if record else None,
+            dram_timeline=PieceTimeline() if record else None,
             latency=mem.params.latency_cycles,
         )
 
@@ -265,7 +338,14 @@ class Machine:
     def _apply(self, start: int, nbytes: int) -> int:
         idle = self.dram.idle_at
         self.dram, end = self.mem.transfer(self.dram, start, nbytes)
-        self.stats.dram += max(0, end - max(start, idle))  # cycles some transfer is moving
+        begin = start if start > idle else idle
+        if end > begin:  # the cycles some transfer is moving (transfers apply in start order)
+            self.stats.dram += end - begin
+            tl = self.dram_timeline
+            if tl is not None:
+                tl.add(begin, end)
+                if self.dram_capture is not None:
+                    self.dram_capture.append((begin, end))
         if end > self.last_transfer_end:
             self.last_transfer_end = end
         return end
@@ -486,6 +566,10 @@ class Machine:
         tl = Timeline()
         if saved_tl is not None:
             self.timelines = [tl if k == u else saved_tl[k] for k in range(len(saved_tl))]
+        saved_dtl = self.dram_timeline
+        dtl = Timeline()
+        if saved_dtl is not None:
+            self.dram_timeline = dtl
         saved_wlog = self.wlog
         wlog: list[tuple[int, int]] = []
         self.wlog = wlog
@@ -508,11 +592,13 @@ class Machine:
             dram_busy=st.dram - dram_busy,
             transfer_end=self.last_transfer_end - d if self.last_transfer_end > NEG else NEG,
             groups=tuple((s - d, e - d, k, c) for s, e, k, c in tl.groups),
+            dram_groups=tuple((s - d, e - d, k, c) for s, e, k, c in dtl.groups),
             writes=tuple((index[pos], e - d) for pos, e in wlog),
         )
         st.busy[u], st.stall[u], st.dram = busy, stall, dram_busy
         self.last_transfer_end = saved_te
         self.timelines = saved_tl
+        self.dram_timeline = saved_dtl
         self.wlog = saved_wlog
         return out
 
@@ -551,6 +637,8 @@ class Machine:
                     tl.add(s + d, e + d)
                 else:
                     tl.add_group(s + d, e + d, k, c)
+        if self.dram_timeline is not None:
+            self.dram_timeline.extend(o.dram_groups, d)
         return o.first + d, o.last + d
 
     def _run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
@@ -561,14 +649,19 @@ class Machine:
         done = 1
         u, b = r.unit, r.buf
         seen: dict[tuple[object, ...], int] = {}
-        recs: list[tuple[int, int, int, int, int]] = []  # (D, busy, stall, dram, last end)
+        # (D, busy, stall, dram, last end, DRAM intervals captured)
+        recs: list[tuple[int, int, int, int, int, int]] = []
         st = self.stats
         stride = 1 if count <= LONG_RUN else KEY_STRIDE
+        cap: list[tuple[int, int]] = []
+        if self.dram_timeline is not None:  # a skipped period repeats its DRAM intervals
+            self.dram_capture = cap
         while done < count:
             if not self.pending:
                 if len(recs) >= 4 * MAX_PERIOD:  # a long transient: look again from here
                     seen, recs = {}, []
-                here = (self.D, st.busy[u], st.stall[u], st.dram, last)
+                    cap.clear()
+                here = (self.D, st.busy[u], st.stall[u], st.dram, last, len(cap))
                 if len(recs) % stride:  # the state is compared every ``stride`` tiles
                     recs.append(here)
                     _, last = self.step(r, gate_w, gate)
@@ -583,18 +676,20 @@ class Machine:
                         last = self._skip(recs, j, here, periods, r)
                         done += periods * p
                         seen, recs = {}, []
+                        cap.clear()
                         continue
                 seen[key] = len(recs)
                 recs.append(here)
             _, last = self.step(r, gate_w, gate)
             done += 1
+        self.dram_capture = None
         return first, last
 
     def _skip(
         self,
-        recs: list[tuple[int, int, int, int, int]],
+        recs: list[tuple[int, int, int, int, int, int]],
         j: int,
-        here: tuple[int, int, int, int, int],
+        here: tuple[int, int, int, int, int, int],
         periods: int,
         r: QRun,
     ) -> int:
@@ -619,6 +714,8 @@ class Machine:
             else:
                 for e in ends:
                     tl.add_group(e - c + d, e + d, d, periods)
+        if self.dram_timeline is not None and self.dram_capture is not None and d > 0:
+            self.dram_timeline.repeat(self.dram_capture[old[5] :], d, periods)
         self.D += total
         self.free = [f + total for f in self.free]
         self.dram = self.dram.shifted(total)
@@ -654,30 +751,39 @@ class Machine:
             per_rep[q.pos] = per_rep.get(q.pos, 0) + c
         stats = self.stats
         seen: dict[tuple[object, ...], int] = {}
-        recs: list[tuple[int, tuple[int, ...], tuple[int, ...], int, int, int, int, int]] = []
+        recs: list[tuple[int, tuple[int, ...], tuple[int, ...], int, int, int, int, int, int]] = []
         tiles: list[tuple[int, int, int]] = []  # (unit, start, end) per tile played
         log: list[tuple[int, int, int, int]] = []  # (op pos, unit, start, end) per entry
         rep_te: list[int] = []  # the last transfer end within each repetition (NEG: none)
         snaps: list[tuple[tuple[object, ...], list[int]]] = []  # the last repetitions' states
         next_drift, backoff = 0, DRIFT_BACKOFF
         done = 0
+        # the DRAM's busy intervals since the last reset (a skipped period repeats its own)
+        saved_cap = self.dram_capture
+        dcap: list[tuple[int, int]] = []
+        if self.dram_timeline is not None:
+            self.dram_capture = dcap
         while done < reps:
             if not self.pending and done % PATTERN_KEY_STRIDE == 0:
                 if len(recs) >= 4 * MAX_PERIOD:  # a long transient: look again from here
                     seen, recs, tiles, log, rep_te = {}, [], [], [], []
+                    dcap.clear()
                 key = self._state_key(us, bs)
                 j = seen.get(key)
                 if j is not None and recs[j][0] >= gate_w:
                     p = done - recs[j][7]  # repetitions in the period
                     periods = (reps - done) // p
                     if periods:
-                        total = self._skip_pattern(recs[j], periods, us, bs, tiles, log, rep_te)
+                        total = self._skip_pattern(
+                            recs[j], periods, us, bs, tiles, log, rep_te, dcap[recs[j][8] :]
+                        )
                         for pos, n in per_rep.items():
                             st = self.open[pos]
                             st[1] += total  # its last tile, in the last period
                             st[3] -= n * p * periods
                         done += periods * p
                         seen, recs, tiles, log, rep_te, snaps = {}, [], [], [], [], []
+                        dcap.clear()
                         continue
                 seen[key] = len(recs)
                 recs.append(
@@ -690,6 +796,7 @@ class Machine:
                         len(log),
                         len(rep_te),
                         done,
+                        len(dcap),
                     )
                 )
             if not self.pending:
@@ -702,6 +809,7 @@ class Machine:
                         if n:
                             done += n
                             seen, recs, tiles, log, rep_te, snaps = {}, [], [], [], [], []
+                            dcap.clear()
                             backoff = DRIFT_BACKOFF
                             continue
                         next_drift, backoff = done + backoff, 2 * backoff
@@ -713,6 +821,7 @@ class Machine:
             if saved_te > te:
                 self.last_transfer_end = saved_te
             done += 1
+        self.dram_capture = saved_cap
 
     def _rep(
         self,
@@ -803,11 +912,16 @@ class Machine:
         self.last_transfer_end = NEG
         tiles: list[tuple[int, int, int]] = []
         log: list[tuple[int, int, int, int]] = []
+        dram_tl, dram_cap = self.dram_timeline, self.dram_capture
+        lane = _Pairs() if dram_tl is not None else None
+        self.dram_timeline, self.dram_capture = lane, None
         try:
             self._rep(ops, tiles, log)
         except TypeError:  # a DRAM model that cannot time affine cycles
+            self.dram_timeline, self.dram_capture = dram_tl, dram_cap
             self._undo_drift(saved, x, us, bs, ops)
             return 0
+        self.dram_timeline, self.dram_capture = dram_tl, dram_cap
         got = self._fields(us, bs)
         if (
             r.last < DRIFT_MIN_REPS
@@ -816,7 +930,13 @@ class Machine:
         ):
             self._undo_drift(saved, x, us, bs, ops)
             return 0
-        return self._apply_drift(saved, got, tiles, log, r.last, bs, us, per_rep)
+        n = self._apply_drift(saved, got, tiles, log, r.last, bs, us, per_rep)
+        if dram_tl is not None and lane is not None:  # every repetition's, in order
+            lines = [(*coefficients(b), *coefficients(e)) for b, e in lane.pairs]
+            for j in range(n):
+                for ba, bb, ea, eb in lines:
+                    dram_tl.add(ba + bb * j, ea + eb * j)
+        return n
 
     def _undo_drift(
         self,
@@ -893,17 +1013,19 @@ class Machine:
 
     def _skip_pattern(
         self,
-        rec: tuple[int, tuple[int, ...], tuple[int, ...], int, int, int, int, int],
+        rec: tuple[int, tuple[int, ...], tuple[int, ...], int, int, int, int, int, int],
         periods: int,
         us: Sequence[int],
         bs: Sequence[int],
         tiles: list[tuple[int, int, int]],
         log: list[tuple[int, int, int, int]],
         rep_te: list[int],
+        dram_period: Sequence[tuple[int, int]],
     ) -> int:
         """Advance ``periods`` copies of the period since checkpoint ``rec`` (see
-        :meth:`pattern`); return the shift ``periods x d``."""
-        d0, busy0, stall0, dram0, t0, l0, r0, _ = rec
+        :meth:`pattern`; ``dram_period``: the DRAM's busy intervals in the period); return the
+        shift ``periods x d``."""
+        d0, busy0, stall0, dram0, t0, l0, r0, _, _ = rec
         d = self.D - d0
         total = periods * d
         st = self.stats
@@ -923,6 +1045,8 @@ class Machine:
             for k in range(1, periods + 1):
                 sh = k * d
                 self.run_log.extend((pos, u, s + sh, e + sh) for pos, u, s, e in period_log)
+        if self.dram_timeline is not None and dram_period and d > 0:
+            self.dram_timeline.repeat(dram_period, d, periods)
         te = max(rep_te[r0:])  # the copies' transfers end ``k d`` after the period's
         if te > NEG and te + total > self.last_transfer_end:
             self.last_transfer_end = te + total

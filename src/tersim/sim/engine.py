@@ -163,6 +163,7 @@ def simulate(
             with _collector_paused():
                 p = run_placed(placed, len(ops), len(names), mem, progress, len(ops))
         spans, stats, end, timelines = p.spans, p.stats, p.end_cycle, p.timelines
+        dram = p.dram
     elif fidelity is Fidelity.TILE:
         tiles = sum(op.tiles for op in ops)
         if tiles > MAX_TILE_FIDELITY_TILES:
@@ -176,16 +177,19 @@ def simulate(
 
         o = run_oracle(items, len(ops), len(names), mem)
         spans, stats, end, timelines = o.spans, o.stats, o.end_cycle, o.timelines
+        dram = o.dram
     elif fidelity is Fidelity.RUN:
         from tersim.sim.runs import run_simpy
 
         items = queue_items(schedule, names, mem)
         r = run_simpy(items, len(ops), len(names), mem, progress, segments_of(schedule, items))
         spans, stats, end, timelines = r.spans, r.stats, r.end_cycle, r.timelines
+        dram = r.dram
     else:
         items = queue_items(schedule, names, mem)
         f = run_fast(items, len(ops), len(names), mem, progress, segments_of(schedule, items))
         spans, stats, end, timelines = f.spans, f.stats, f.end_cycle, f.timelines
+        dram = f.dram
     total = max(max((b for _, b in spans), default=0), end)
     op_spans = tuple(
         OpSpan(op.op_index, op.name, op.kind, op.unit, op.layer, op.phase, op.step, a, b)
@@ -196,4 +200,5 @@ def simulate(
     busy["dram"] = stats.dram
     stall = {n: stats.stall[k] for k, n in enumerate(names)}
     lines = {n: UnitTimeline.of(timelines[k].groups, total) for k, n in enumerate(names)}
+    lines["dram"] = UnitTimeline.of(dram.groups, total, dram.pieces())  # named as in busy_cycles
     return SimResult(total, clock_hz, busy, stall, op_spans, counts, fidelity.value, lines)

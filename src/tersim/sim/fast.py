@@ -26,6 +26,7 @@ from tersim.sim.core import (
     Timeline,
     periodic_stretches,
 )
+from tersim.sim.result import Piece
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]
@@ -36,12 +37,13 @@ Enc = tuple[str, int]  # how a segment refers to an op: ("s", in segment) | ("x"
 @dataclass
 class EngineRun:
     """What an engine measured: per op position (first start, last end), stats, the cycle its
-    last activity ended, and every unit's busy intervals."""
+    last activity ended, every unit's busy intervals and the DRAM's."""
 
     spans: list[tuple[int, int]]
     stats: Stats
     end_cycle: int
     timelines: list[Timeline]
+    dram: Timeline
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class _Outcome:
     wends: tuple[tuple[Enc, int], ...]  # write-backs applied during the segment
     transfer_end: int
     groups: tuple[tuple[tuple[int, int, int, int], ...], ...]  # per unit (all)
+    dram_lane: Piece  # the DRAM's busy intervals
     runs: tuple[tuple[int, int, int, int], ...]  # (op in segment, unit, start, end) per run,
     #                                              when the machine logs runs
 
@@ -221,6 +224,8 @@ class Segments:
         )
         saved_tl = m.timelines
         m.timelines = [Timeline() for _ in range(self.units)]
+        saved_dtl = m.dram_timeline
+        dtl = m.dram_timeline = Timeline()
         saved_te = m.last_transfer_end
         m.last_transfer_end = NEG
         wlog: list[tuple[int, int]] = []
@@ -273,11 +278,13 @@ class Segments:
             groups=tuple(
                 tuple((s - ref, e - ref, st, c) for s, e, st, c in tl.groups) for tl in m.timelines
             ),
+            dram_lane=Piece.of(dtl.groups, -ref),
             runs=tuple((pos - p0, u, a - ref, b - ref) for pos, u, a, b in rlog),
         )
         # undo what replay will redo, so that both paths share one replay
         m.stats.busy, m.stats.stall, m.stats.dram = before_busy, before_stall, before_dram
         m.timelines = saved_tl
+        m.dram_timeline = saved_dtl
         m.last_transfer_end = saved_te
         return out
 
@@ -335,6 +342,8 @@ class Segments:
                         tl.add(a0 + ref, b0 + ref)
                     else:
                         tl.add_group(a0 + ref, b0 + ref, stride, c)
+        if m.dram_timeline is not None:
+            m.dram_timeline.place(o.dram_lane, ref)
 
 
 def segment_starts(keys: Sequence[object]) -> list[tuple[int, int]]:
@@ -403,5 +412,5 @@ def run_placed(
         if progress is not None:
             progress(seg.done, total)
     m.flush()
-    assert m.timelines is not None
-    return EngineRun(spans, m.stats, m.end_cycle, m.timelines)
+    assert m.timelines is not None and m.dram_timeline is not None
+    return EngineRun(spans, m.stats, m.end_cycle, m.timelines, m.dram_timeline)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import simpy
 
 from tersim.sim.core import NEG, QItem, QOp, Stats, Timeline
+from tersim.sim.result import merged_intervals
 from tersim.sim.timing import MemoryTiming
 
 LOW = 2  # priority of the DRAM arbiter: after every NORMAL (1) event of the same cycle
@@ -38,6 +39,7 @@ class OracleRun:
     stats: Stats
     end_cycle: int
     timelines: list[Timeline]
+    dram: Timeline  # the union of every transfer's [start, end)
 
 
 @dataclass
@@ -68,6 +70,7 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
     stats = Stats([0] * units, [0] * units)
     timelines = [Timeline() for _ in range(units)]
     last = {"transfer": 0}
+    transfers: list[tuple[int, int]] = []  # every transfer's (start, end): DRAM busy is their union
 
     ops: list[QOp] = []
     index: dict[int, int] = {}
@@ -166,6 +169,7 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
             end = yield to_dram(qpos, tile.load_bytes)
             assert isinstance(end, int)
             if end > start:
+                transfers.append((start, end))
                 yield env.timeout(end - start)
             last["transfer"] = max(last["transfer"], end)
             engines.release(req)  # type: ignore[arg-type]
@@ -188,6 +192,7 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
         end = yield to_dram(qpos, ops[i].write_bytes)
         assert isinstance(end, int)
         if end > start:
+            transfers.append((start, end))
             yield env.timeout(end - start)
         last["transfer"] = max(last["transfer"], end)
         engines.release(req)  # type: ignore[arg-type]
@@ -257,4 +262,7 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
         env.process(computer(u))
     env.run()
     end = max(max(op_end.values(), default=0), last["transfer"])
-    return OracleRun(spans, stats, end, timelines)
+    busy = Timeline()
+    for a, b in merged_intervals([(a, b, 0, 1) for a, b in transfers]):
+        busy.add(a, b)
+    return OracleRun(spans, stats, end, timelines, busy)

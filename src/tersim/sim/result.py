@@ -6,11 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
+
 from tersim.hw.counts import ActionCounts
 from tersim.workload.ops import OpKind, Phase
 
 TIMELINE_BUCKETS = 512  # resolution of a unit's busy histogram
 TIMELINE_MAX_INTERVALS = 2000  # exact intervals kept per unit (beyond: the histogram only)
+PIECE_EDGES = 4  # a piece across more bucket edges is added to the histogram group by group
 
 
 def _busy_before(x: int, s: int, length: int, stride: int, count: int) -> int:
@@ -39,6 +42,71 @@ def merged_intervals(groups: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     return merged
 
 
+@dataclass(frozen=True, eq=False)
+class Piece:
+    """Strided busy-interval groups ``(start, end, stride, count)`` stored compactly (a
+    replayed segment's DRAM intervals: one piece, shared by every replay, each placed with its
+    own shift), with their extent ``[lo, hi)``, busy cycles and interval count."""
+
+    arr: np.ndarray  # one row per group: start, end, stride, count (int32 when they fit)
+    lo: int
+    hi: int
+    busy: int
+    count: int
+
+    @staticmethod
+    def of(groups: Sequence[Sequence[int]], shift: int = 0) -> Piece:
+        """The groups, every time ``shift`` later."""
+        arr = np.array(groups, dtype=np.int64).reshape(-1, 4)
+        if not len(arr):
+            return Piece(arr, 0, 0, 0, 0)
+        arr[:, :2] += shift
+        s, e, stride, c = arr.T
+        if int(arr.min()) > -(1 << 31) and int(arr.max()) < 1 << 31:
+            arr = arr.astype(np.int32)  # relative times of a segment: half the memory
+        return Piece(
+            arr,
+            int(s.min()),
+            int((e + (c - 1) * stride).max()),
+            int(((e - s) * c).sum()),
+            int(c.sum()),
+        )
+
+    def groups(self, shift: int = 0) -> list[tuple[int, int, int, int]]:
+        return [(s + shift, e + shift, k, c) for s, e, k, c in self.arr.tolist()]
+
+    def busy_before(self, x: int) -> int:
+        """Busy cycles before cycle ``x`` (as :func:`_busy_before`, over every group)."""
+        s, e, stride, c = self.arr.astype(np.int64).T
+        length = e - s
+        d = x - s
+        single = (c == 1) | (stride == 0)
+        k = d // np.where(single, 1, stride)
+        r = d - k * np.where(single, 1, stride)
+        many = np.where(k >= c, c * length, k * length + np.minimum(r, length))
+        got = np.where(single, np.minimum(d, length), many)
+        return int(np.where(d <= 0, 0, got).sum())
+
+
+def _add_busy(
+    hist: list[int],
+    width: int,
+    groups: Sequence[Sequence[int]],
+) -> None:
+    """Add each group's busy cycles to the buckets of ``width`` cycles they fall in (exact)."""
+    n = len(hist)
+    for s, e, stride, c in groups:
+        last_end = e + (c - 1) * stride
+        b = s // width
+        if b == (last_end - 1) // width:  # inside one bucket
+            if b < n:
+                hist[b] += (e - s) * c
+            continue
+        for b in range(s // width, min(n, -(-last_end // width))):
+            lo, hi = b * width, (b + 1) * width
+            hist[b] += _busy_before(hi, s, e - s, stride, c) - _busy_before(lo, s, e - s, stride, c)
+
+
 @dataclass(frozen=True)
 class UnitTimeline:
     """When one unit computed: its exact busy cycles, a histogram of them in equal buckets
@@ -49,28 +117,52 @@ class UnitTimeline:
     bucket_cycles: int
     busy_per_bucket: tuple[int, ...]
     intervals: tuple[tuple[int, int], ...] | None  # None: more than TIMELINE_MAX_INTERVALS
-    # the exact strided groups it was made from (in memory only, for zoomed-in views)
+    # the exact strided groups it was made from (in memory only, for zoomed-in views), and
+    # pieces of them placed with a shift (see :class:`Piece`)
     groups: tuple[tuple[int, int, int, int], ...] = field(default=(), repr=False, compare=False)
+    pieces: tuple[tuple[Piece, int], ...] = field(default=(), repr=False, compare=False)
 
     @staticmethod
-    def of(groups: Sequence[Sequence[int]], total_cycles: int) -> UnitTimeline:
-        """From strided interval groups ``(start, end, stride, count)``."""
-        busy = sum((e - s) * c for s, e, _, c in groups)
+    def of(
+        groups: Sequence[Sequence[int]],
+        total_cycles: int,
+        pieces: Sequence[tuple[Piece, int]] = (),
+    ) -> UnitTimeline:
+        """From strided interval groups ``(start, end, stride, count)`` and ``pieces`` (each
+        placed at its shift)."""
         width = max(1, -(-total_cycles // TIMELINE_BUCKETS))
         n = -(-total_cycles // width) if total_cycles else 0
         hist = [0] * n
-        count = 0
-        for s, e, stride, c in groups:
-            count += c
-            last_end = e + (c - 1) * stride
-            for b in range(s // width, min(n, -(-last_end // width))):
-                lo, hi = b * width, (b + 1) * width
-                hist[b] += _busy_before(hi, s, e - s, stride, c) - _busy_before(
-                    lo, s, e - s, stride, c
-                )
-        intervals = tuple(merged_intervals(groups)) if count <= TIMELINE_MAX_INTERVALS else None
+        _add_busy(hist, width, groups)
+        busy = sum((e - s) * c for s, e, _, c in groups)
+        count = sum(c for _, _, _, c in groups)
+        for p, shift in pieces:
+            busy += p.busy
+            count += p.count
+            b, last = (p.lo + shift) // width, (p.hi + shift - 1) // width
+            if last - b > PIECE_EDGES:  # many bucket edges inside: group by group
+                _add_busy(hist, width, p.groups(shift))
+                continue
+            done = 0  # the piece's busy cycles before bucket b
+            for k in range(b, min(n, last + 1)):
+                upto = p.busy if k == last else p.busy_before((k + 1) * width - shift)
+                hist[k] += upto - done
+                done = upto
         kept = tuple((int(a), int(b), int(st), int(c)) for a, b, st, c in groups)
-        return UnitTimeline(busy, width, tuple(hist), intervals, kept)
+        intervals = None
+        if count <= TIMELINE_MAX_INTERVALS:
+            every = list(kept) + [g for p, shift in pieces for g in p.groups(shift)]
+            intervals = tuple(merged_intervals(every))
+        return UnitTimeline(busy, width, tuple(hist), intervals, kept, tuple(pieces))
+
+    def groups_within(self, lo: int, hi: int) -> list[tuple[int, int, int, int]]:
+        """Its groups, and those of every piece that reaches into ``[lo, hi)`` (a piece
+        wholly outside is skipped)."""
+        out = list(self.groups)
+        for p, shift in self.pieces:
+            if p.lo + shift < hi and p.hi + shift > lo:
+                out.extend(p.groups(shift))
+        return out
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -18,7 +18,9 @@ import tersim
 from tersim.config.hardware import HardwareConfig
 from tersim.cost.energy import price_list
 from tersim.errors import TersimError
-from tersim.report.html import render_comparison_report, render_run_report
+from tersim.report import figures
+from tersim.report.data import TimelineChoice
+from tersim.report.html import comparison_details, render_comparison_report, render_run_report
 
 ROOT = Path(__file__).resolve().parents[3]
 ARTEFACTS = ROOT / "reports" / "test-artefacts"  # reports/ is git-ignored
@@ -134,7 +136,35 @@ def test_comparison_of_three_records(made: dict[str, Path], tmp_path: Path) -> N
     # the FP16 run against the first: its energy is higher, the ratio says which way
     e = docs[2]["energy_pj"]["total"] / docs[0]["energy_pj"]["total"]
     assert f"fp16 / rec: {e:.2f}x" in text
-    assert len(re.findall(r'<div id="fig\d+"', text)) == 4
+    # energy, latency, tokens/s, DRAM read; then per op: energy by op kind, DRAM by operand
+    assert len(re.findall(r'<div id="fig\d+"', text)) == 6
+    assert "<h2>Per op</h2>" in text and "Left out" not in text
+    # what the per-op figures draw adds up, per record, to the record's own book-keeping
+    names = ["rec", "longer", "fp16"]
+    details, kept, left = comparison_details(docs, names)
+    assert kept == names and not left
+    for det, rec in zip(details, docs, strict=True):
+        kinds: dict[str, float] = {}
+        reads: dict[str, int] = {}
+        for p in det.phases:
+            for k, v in p.by_op_kind_pj.items():
+                kinds[k] = kinds.get(k, 0.0) + v
+            for k, b in p.dram_read_by_operand_bytes.items():
+                reads[k] = reads.get(k, 0) + b
+        assert kinds == pytest.approx(rec["energy_pj"]["by_op_kind"], rel=1e-12)
+        assert {k: v for k, v in reads.items() if v} == {
+            k: v for k, v in rec["dram_read_bytes_by_kind"].items() if v
+        }
+    fig = figures.energy_by_op_kind(details, kept)
+    assert {tr.name for tr in fig.data} == set(names)
+    # a record that does not reproduce is left out of the per-op figures, and named
+    odd = json.loads(json.dumps(docs[1]))
+    odd["total_cycles"] += 1
+    details, kept, left = comparison_details([docs[0], odd], ["rec", "odd"])
+    assert kept == ["rec"] and len(left) == 1 and left[0].startswith("odd: ")
+    page = render_comparison_report([{"run": docs[0]}, {"run": odd}], ["rec", "odd"])
+    assert "Left out (they do not reproduce): odd" in page
+    assert len(re.findall(r'<div id="fig\d+"', page)) == 6
     # bad input: tables take one record; a non-record is named
     res = _cli("report", str(a), str(b), "--csv", str(tmp_path / "t"))
     assert res.returncode == 2 and "one comparison page" in res.stderr
@@ -223,6 +253,9 @@ def test_report_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
     assert len(drawn) == n_figs, res.stderr[-2000:]
     assert dom.count('class="main-svg"') >= 2 * n_figs  # a plot's svg and its hover layer
     assert "Energy by component" in dom and "Timeline of layer 0" in dom
+    # every timeline draws its DRAM lane (a lane label and its legend entry)
+    n_timelines = text.count("Timeline of layer")
+    assert n_timelines == 4 and dom.count("DRAM busy ") >= n_timelines
     assert not _console_errors(res.stderr), _console_errors(res.stderr)
     shot = tmp_path / "report.png"
     res = _browse(
@@ -235,10 +268,38 @@ def test_report_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
 
 def test_timeline_layer_is_chosen_and_checked(made: dict[str, Path], tmp_path: Path) -> None:
     doc = json.loads(made["json"].read_text())
-    text = render_run_report(doc, layer=3)
+    text = render_run_report(doc, timeline=TimelineChoice(3))
     assert "Timeline of layer 3 of prefill" in text and "Timeline of layer 0" not in text
     out = tmp_path / "x.html"
     res = _cli("report", str(made["json"]), "-o", str(out), "--timeline-layer", "24")
     assert res.returncode == 2 and "Traceback" not in res.stderr
     assert "--timeline-layer: bitnet-b1.58-700m has layers 0 to 23 (got 24)" in res.stderr
     assert not out.exists()
+
+
+def test_timeline_op_range_from_the_cli(made: dict[str, Path], tmp_path: Path) -> None:
+    """--timeline-ops START:END: one timeline per run over those ops; bad ranges (syntax, out
+    of the run, both options) are one-line errors, exit 2, nothing written."""
+    out = tmp_path / "ops.html"
+    res = _cli("report", str(made["json"]), "-o", str(out), "--timeline-ops", "30:70")
+    assert res.returncode == 0, res.stderr
+    text = out.read_text()
+    assert text.count("Timeline of ops 30 to 69 (") == 2  # the design's and the baseline's
+    assert "Timeline of layer" not in text
+    for args, msg in (
+        (["--timeline-ops", "30-70"], "--timeline-ops: expected START:END"),
+        (["--timeline-ops", "70:30"], "--timeline-ops: START must be below END"),
+        (["--timeline-ops", "0:5000"], "--timeline-ops: this run of bitnet-b1.58-700m has ops 0"),
+        (["--timeline-ops", "1:4", "--timeline-layer", "2"], "give one"),
+    ):
+        bad = tmp_path / "bad.html"
+        res = _cli("report", str(made["json"]), "-o", str(bad), *args)
+        assert res.returncode == 2 and msg in res.stderr and "Traceback" not in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert not bad.exists()
+    # tersim run checks the range before it writes anything
+    rec = tmp_path / "r.json"
+    res = _cli("run", *SMALL, "--baseline", "none", "--json", str(rec), "--report",
+               str(tmp_path / "r.html"), "--timeline-ops", "0:5000")  # fmt: skip
+    assert res.returncode == 2 and "--timeline-ops: this run of" in res.stderr
+    assert not rec.exists() and not (tmp_path / "r.html").exists()

@@ -14,8 +14,17 @@ import tersim
 from tersim.config import load_hardware, load_workload
 from tersim.config.workload import Architecture, ModelSpec
 from tersim.cost.energy import price_list
+from tersim.errors import TersimError
 from tersim.report import figures
-from tersim.report.data import Component, RunDetail, Window, clipped, run_detail
+from tersim.report.data import (
+    Component,
+    RunDetail,
+    TimelineChoice,
+    Window,
+    clipped,
+    parse_op_range,
+    run_detail,
+)
 from tersim.report.headline import headline
 from tersim.report.labels import short_names, unit_words
 from tersim.report.waterfall import claim_steps, node_table
@@ -177,8 +186,9 @@ def _drawn_equals_busy(rec: RunRecord, window: Window) -> None:
 
 
 def test_timeline_draws_the_oracles_busy_time() -> None:
-    """A layer's drawn busy time per unit equals the per-tile simpy oracle's busy intervals
-    inside that layer's window (an engine independent of the fast one the report reads)."""
+    """A layer's drawn busy time per unit, and on the DRAM lane, equals the per-tile simpy
+    oracle's busy intervals inside that layer's window (an engine independent of the fast one
+    the report reads; its DRAM intervals are the union of its transfers' [start, end))."""
     hw = load_hardware(HW / "ternary-hetero-7nm.yaml")  # three compute units
     arch = Architecture(
         hidden=256, layers=2, heads=8, kv_heads=8, ffn=512, ffn_type="swiglu", vocab=1000,
@@ -193,12 +203,16 @@ def test_timeline_draws_the_oracles_busy_time() -> None:
         "array",
         "vector",
         "attn_array",
+        "dram",
     }
     for w in windows:
         oracle = {
-            u: sum(b - a for a, b in clipped(t.groups, w.start_cycle, w.end_cycle))
+            u: sum(
+                b - a for a, b in clipped(t.groups_within(0, 1 << 62), w.start_cycle, w.end_cycle)
+            )
             for u, t in tile.result.timelines.items()
         }
+        assert oracle["dram"] > 0
         drawn = figures.drawn_busy_cycles(figures.timeline(w, "x", 1e9))
         assert drawn == pytest.approx({u: c for u, c in oracle.items() if c}, abs=1e-6)
         # the layer's own ops are inside it: their busy cycles are at most what is drawn
@@ -214,21 +228,43 @@ def test_timeline_draws_the_oracles_busy_time() -> None:
         fast.result.total_cycles,
         (),
         {
-            u: tuple(clipped(t.groups, 0, fast.result.total_cycles))
+            u: tuple(
+                clipped(t.groups_within(0, fast.result.total_cycles), 0, fast.result.total_cycles)
+            )
             for u, t in fast.result.timelines.items()
         },
     )
     drawn = figures.drawn_busy_cycles(figures.timeline(whole, "x", 1e9))
-    busy = {u: c for u, c in fast.result.busy_cycles.items() if u != "dram" and c}
+    busy = {u: c for u, c in fast.result.busy_cycles.items() if c}  # the DRAM's too
+    assert "dram" in busy
     assert drawn == pytest.approx(busy, abs=1e-6)
+    # the record's timeline carries the DRAM lane: its busy cycles and histogram add up
+    lane = fast.to_json()["timeline"]["dram"]
+    assert lane["busy_cycles"] == sum(lane["busy_per_bucket"]) == busy["dram"]
 
 
-def test_downsampled_lane_keeps_the_busy_area_and_says_so() -> None:
+@pytest.mark.parametrize("lane", ["array", "dram"])
+def test_downsampled_lane_keeps_the_busy_area_and_says_so(lane: str) -> None:
     busy = tuple((i * 10, i * 10 + 3) for i in range(figures.MAX_RECTS + 500))
-    w = Window("many tiles", 0, busy[-1][1], (), {"array": busy})
+    wide = ((0, 7000), (12_000, 30_000))  # wider than a bucket (35 cycles): drawn exactly
+    w = Window("many tiles", 0, busy[-1][1], (), {lane: busy, "vector": wide})
     fig = figures.timeline(w, "x", 1e9)
-    assert figures.drawn_busy_cycles(fig)["array"] == pytest.approx(3 * len(busy), rel=1e-12)
-    assert "downsampled" in fig.layout.title.text and "buckets" in fig.layout.title.text
+    drawn = figures.drawn_busy_cycles(fig)
+    assert drawn[lane] == pytest.approx(3 * len(busy), rel=1e-12)
+    assert drawn["vector"] == 25_000
+    shapes = {tr.meta["busy_unit"]: tr.meta["cycles"] for tr in fig.data if tr.meta}
+    assert shapes["vector"] == [[0, 7000, 1.0], [12_000, 30_000, 1.0]]
+    text = fig.layout.title.text
+    assert "downsampled" in text and "buckets" in text and unit_words(lane) in text
+    # the DRAM lane is drawn last, under the compute units
+    assert list(fig.layout.yaxis.ticktext)[-1] == ("DRAM" if lane == "dram" else "vector unit")
+    # few intervals, but narrower than a bucket on average: bucketed too, area kept, said so
+    thin = tuple((i * 1000, i * 1000 + 4) for i in range(30))  # buckets of 30 cycles
+    fig = figures.timeline(Window("thin", 0, 30_000, (), {lane: thin}), "x", 1e9)
+    assert figures.drawn_busy_cycles(fig)[lane] == pytest.approx(4 * 30, rel=1e-12)
+    assert "30 intervals, narrower than a bucket on average," in fig.layout.title.text
+    (tr,) = [tr for tr in fig.data if tr.meta]
+    assert all(h < 1 for _, _, h in tr.meta["cycles"])
 
 
 def test_headline_ratios_point_the_right_way(both: tersim.api.Result, details) -> None:  # type: ignore[no-untyped-def]
@@ -254,7 +290,7 @@ def test_whole_run_busy_shares_add_up_to_the_busy_cycles(both: tersim.api.Result
     doc = both.to_dict()
     recs = [doc["run"], doc["baseline"]]
     fig = figures.run_busy(recs, ["a", "b"])
-    assert len(fig.data) == 4  # two units per design
+    assert len(fig.data) == 6  # two units and the DRAM per design
     for tr in fig.data:
         rec = recs[0] if tr.xaxis in ("x", "x1") else recs[1]
         unit = next(u for u in rec["timeline"] if tr.name.startswith(unit_words(u)))
@@ -265,3 +301,28 @@ def test_whole_run_busy_shares_add_up_to_the_busy_cycles(both: tersim.api.Result
             for x, y in zip(tr.x[:-1], tr.y[:-1], strict=True)
         )
         assert busy == pytest.approx(rec["busy_cycles"][unit], rel=1e-9)
+
+
+def test_an_op_range_is_one_window_of_those_ops(both: tersim.api.Result) -> None:
+    """--timeline-ops 5:40: one window per run, from the first start to the last end of ops 5
+    to 39 as tersim.run.rows reports them, holding those ops only; every lane's drawn busy
+    time equals its intervals clipped to the window. Bad ranges are one-line errors."""
+    rows = [r for r in op_rows(both.record) if 5 <= r.op_index < 40]
+    (w,) = run_detail(both.record, TimelineChoice(ops=(5, 40))).windows
+    assert w.start_cycle == min(r.start_cycle for r in rows)
+    assert w.end_cycle == max(r.end_cycle for r in rows)
+    assert [o.name for o in w.ops] == [r.op for r in sorted(rows, key=lambda r: r.op_index)]
+    assert w.title.startswith("ops 5 to 39 (") and rows[0].op in w.title
+    res = both.record.result
+    for u, t in res.timelines.items():
+        want = clipped(t.groups_within(w.start_cycle, w.end_cycle), w.start_cycle, w.end_cycle)
+        assert w.busy_intervals[u] == tuple(want)
+    _drawn_equals_busy(both.record, w)
+    n = len(both.record.workload.ops)  # type: ignore[union-attr]
+    for bad in ((0, n + 1), (n, n + 1)):
+        with pytest.raises(TersimError, match=r"--timeline-ops: this run of .* has ops 0 to"):
+            run_detail(both.record, TimelineChoice(ops=bad))
+    for text in ("5-9", "9:5", ":4", "a:b", "-1:3"):
+        with pytest.raises(TersimError, match="--timeline-ops"):
+            parse_op_range(text)
+    assert parse_op_range("0:1449") == (0, 1449)

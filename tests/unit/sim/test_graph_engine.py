@@ -75,6 +75,7 @@ def test_two_units_by_hand() -> None:
     assert r.busy_cycles == {"array": 26, "vector": 4, "attn": 0, "dram": 15}
     assert r.stall_cycles == {"array": 10, "vector": 15, "attn": 0}
     assert r.timelines["array"].intervals == ((10, 36),)
+    assert r.timelines["dram"].intervals == ((0, 15),)  # A's load, then B's, back to back
     assert r.timelines["vector"].intervals == ((15, 19),)
     assert r.timelines["attn"].intervals == ()
 
@@ -109,8 +110,26 @@ def test_a_second_dma_engine_lets_loads_pass_a_waiting_write_by_hand() -> None:
     ops = [_op(0, [TileRun(1, 0, 10, "array")], write=20), _op(1, [TileRun(1, 10, 1, "vector")])]
     one = _same(_all(ops, MemoryTiming.of(1.0, 0, 10_000)))
     assert _spans(one) == [(0, 10), (40, 41)] and one.total_cycles == 41
+    assert one.timelines["dram"].intervals == ((10, 40),)  # the write 10-30, X's load 30-40
     two = _same(_all(ops, MemoryTiming.of(1.0, 0, 10_000, dma_engines=2)))
     assert _spans(two) == [(0, 10), (10, 11)] and two.total_cycles == 30
+    assert two.timelines["dram"].intervals == ((0, 30),)  # X's load 0-10, the write 10-30
+
+
+def test_dram_lane_is_the_union_of_overlapping_transfers_by_hand() -> None:
+    """Per-channel DRAM, 2 channels of 1 B/cycle, 8-byte bursts, two DMA engines. A (array)
+    loads 16 B: one burst per channel, each 8 cycles: 0-8. B (vector, independent) is
+    dispatched on the second engine at 0 and starts with A (loads enter in queue order, same
+    cycle): its one burst goes to channel 0, busy until 8: it moves 8-16. The transfers last
+    8 + 16 cycles but overlap: the DRAM is busy 0-16, 16 cycles, one interval. A computes
+    8-10, B 16-17."""
+    mem = MemoryTiming.of(2.0, 0, 10_000, True, 16, DramModelKind.PER_CHANNEL, 2, 8, 2)
+    ops = [_op(0, [TileRun(1, 16, 2, "array")]), _op(1, [TileRun(1, 8, 1, "vector")])]
+    r = _same(_all(ops, mem))
+    assert _spans(r) == [(8, 10), (16, 17)]
+    assert r.busy_cycles["dram"] == 16
+    assert r.timelines["dram"].intervals == ((0, 16),)
+    assert r.timelines["dram"].busy_cycles == 16
 
 
 def test_a_consumer_reads_through_dram_after_the_write_by_hand() -> None:
@@ -216,6 +235,11 @@ def _equal(a, b) -> None:  # type: ignore[no-untyped-def]
     assert a.end_cycle == b.end_cycle
     assert a.stats == b.stats
     assert [t.intervals() for t in a.timelines] == [t.intervals() for t in b.timelines]
+    # the DRAM lane: the same intervals (the oracle's is the union of its transfers' [start,
+    # end)), and its busy time is the DRAM busy total each engine counts
+    assert a.dram.intervals() == b.dram.intervals()
+    for r in (a, b):
+        assert sum(e - s for s, e in r.dram.intervals()) == r.stats.dram
 
 
 @settings(max_examples=300)
@@ -444,3 +468,54 @@ def test_a_run_met_with_a_write_pending_is_looked_up_and_matches_the_oracle() ->
     assert pending_at_run == [True] * 4
     assert len(m.run_memo) == 2
     _equal(run_fast(items, 8, 2, mem, None), run_oracle(items, 8, 2, mem))
+
+
+@st.composite
+def _disjoint_groups(draw: st.DrawFn) -> list[tuple[int, int, int, int]]:
+    """Strided groups ``(start, end, stride, count)`` of disjoint intervals, one after the
+    other in time (as a lane records them)."""
+    out = []
+    t = draw(st.integers(0, 50))
+    for _ in range(draw(st.integers(0, 12))):
+        length = draw(st.integers(1, 40))
+        count = draw(st.integers(1, 6))
+        stride = length + draw(st.integers(0, 30)) if count > 1 else 0
+        out.append((t, t + length, stride, count))
+        t += (count - 1) * stride + length + draw(st.integers(0, 60))
+    return out
+
+
+@settings(max_examples=200)
+@given(
+    g=_disjoint_groups(),
+    cut=st.integers(0, 12),
+    shift=st.integers(0, 500),
+    total=st.integers(1, 5000),
+)
+def test_a_placed_piece_gives_the_timeline_of_its_groups(g, cut, shift, total) -> None:  # type: ignore[no-untyped-def]
+    """A lane kept as shared pieces (a replayed segment's DRAM intervals) has the busy cycles,
+    per-bucket histogram and intervals of the same groups kept one by one."""
+    from tersim.sim import result
+    from tersim.sim.result import Piece, UnitTimeline
+
+    whole = [(s + shift, e + shift, k, c) for s, e, k, c in g]
+    total = max(total, max((e + (c - 1) * k for _, e, k, c in whole), default=0))
+    head, tail = g[:cut], g[cut:]
+    pieces = [(Piece.of(head, 7), shift - 7), (Piece.of(tail), shift)]
+    plain = UnitTimeline.of(whole, total)
+    edges = result.PIECE_EDGES
+    try:  # both ways of adding a piece across bucket edges: at each edge, and group by group
+        for result.PIECE_EDGES in (edges, 0, 1 << 40):
+            placed = UnitTimeline.of((), total, [p for p in pieces if p[0].count])
+            assert placed == plain
+    finally:
+        result.PIECE_EDGES = edges
+    assert placed.busy_cycles == sum((e - s) * c for s, e, _, c in g)
+    lo, hi = total // 3, total // 2
+    assert _clipped_sum(placed.groups_within(lo, hi), lo, hi) == _clipped_sum(whole, lo, hi)
+
+
+def _clipped_sum(groups: list[tuple[int, int, int, int]], lo: int, hi: int) -> int:
+    return sum(
+        max(0, min(hi, e + i * k) - max(lo, s + i * k)) for s, e, k, c in groups for i in range(c)
+    )
