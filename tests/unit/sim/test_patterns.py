@@ -97,8 +97,8 @@ def _plain(items: list[QItem], n_pos: int, units: int, mem: MemoryTiming) -> Eng
         if span is not None:
             spans[it.op.pos] = span
     m.flush()
-    assert m.timelines is not None
-    return EngineRun(spans, m.stats, m.end_cycle, m.timelines)
+    assert m.timelines is not None and m.dram_timeline is not None
+    return EngineRun(spans, m.stats, m.end_cycle, m.timelines, m.dram_timeline)
 
 
 def _same(a: EngineRun, b: EngineRun) -> None:
@@ -106,6 +106,7 @@ def _same(a: EngineRun, b: EngineRun) -> None:
     assert a.end_cycle == b.end_cycle
     assert a.stats == b.stats
     assert [t.intervals() for t in a.timelines] == [t.intervals() for t in b.timelines]
+    assert a.dram.intervals() == b.dram.intervals()  # the DRAM lane through both closed forms
 
 
 @settings(max_examples=250)
