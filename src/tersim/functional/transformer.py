@@ -41,10 +41,8 @@ lists the ops of :func:`tersim.workload.trace.trace_shapes` by construction of t
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -71,6 +69,7 @@ from tersim.functional.rowops import (
 )
 from tersim.functional.synthetic import synthetic_table, synthetic_ternary, tensor_key
 from tersim.functional.threads import KernelThreads
+from tersim.runtime import cyclic_gc_paused
 from tersim.workload.formats import Formats
 from tersim.workload.layer import CacheSlot, forward_pass
 from tersim.workload.ops import Measured, Op, OpKind, Tensor
@@ -975,22 +974,8 @@ def trace_model(
             f"prompt: {prompt.shape[0]} sequences of {prompt.shape[1]} tokens, but the scenario "
             f"has batch {batch} and prompt_tokens {prompt_tokens} (expected them to agree)"
         )
-    with _no_cyclic_gc():
+    with cyclic_gc_paused():
         return _run_scenario(model, phases, prompt, prompt_tokens, gen_tokens, batch, progress)
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Python's cycle collector paused for the body (restored after). A measured trace
-    allocates a few objects per op (no cycles), and with the trace growing to ~10**5 ops every
-    full collection walks all of them: 15% of a 700M decode step's recording, measured."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _run_scenario(

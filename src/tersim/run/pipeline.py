@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,6 +21,7 @@ from tersim.mapping.ops import map_workload
 from tersim.mapping.schedule import Schedule
 from tersim.mapping.summary import MappingSummary, summarize
 from tersim.run.judge import engine_judge
+from tersim.runtime import cyclic_gc_paused
 from tersim.sim import Fidelity, SimResult, memory_timing, simulate
 from tersim.sim.timing import MemoryTiming
 from tersim.workload.footprint import StorageFormat, footprint
@@ -197,28 +196,13 @@ class RunRecord:
         }
 
 
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The cycle collector paused while a design runs (restored after). A run allocates a few
-    small acyclic objects per op (ops, tensors, schedules: about 10**5 for the default
-    workload); reference counting frees them all, and the collector's passes over them took a
-    third of the default run's CPU time (measured: 13.3 s with it, 9.2 s without)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def map_design(hw: HardwareConfig, workload: Workload) -> Schedule:
     """The run's mapping: :func:`map_workload` with the design's judge (the searched mapping
     compares its points on the real DRAM even when the run's timing is ideal)."""
     return map_workload(hw, workload, engine_judge(hw))
 
 
-@_no_cyclic_gc()
+@cyclic_gc_paused()
 def run(
     hw: HardwareConfig,
     spec: ModelSpec,

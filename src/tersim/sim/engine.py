@@ -12,14 +12,13 @@ Tests prove them equal cycle for cycle, per op and per unit.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 
 from tersim.errors import DesignError
 from tersim.hw.counts import sum_counts
 from tersim.mapping.schedule import Schedule, TileRun, Unit
+from tersim.runtime import cyclic_gc_paused
 from tersim.sim.core import QItem, QOp, QRun
 from tersim.sim.fast import Placed, Template, run_fast, run_placed, segment_starts
 from tersim.sim.result import OpSpan, SimResult, UnitTimeline
@@ -123,20 +122,6 @@ def segments_of(schedule: Schedule, items: Sequence[QItem]) -> list[tuple[int, i
 MAX_TILE_FIDELITY_TILES = 500_000
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off, then back as it was. The fast engine makes no
-    reference cycles, but its memo holds many long-lived tuples, which the collector's passes
-    traversed again and again (a quarter of its CPU time on the default run)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def simulate(
     schedule: Schedule,
     mem: MemoryTiming,
@@ -160,7 +145,7 @@ def simulate(
         if fidelity is Fidelity.RUN:  # simpy's events do form cycles: collected as usual
             p = run_simpy_placed(placed, len(ops), len(names), mem, progress, len(ops))
         else:
-            with _collector_paused():
+            with cyclic_gc_paused():
                 p = run_placed(placed, len(ops), len(names), mem, progress, len(ops))
         spans, stats, end, timelines = p.spans, p.stats, p.end_cycle, p.timelines
         dram = p.dram
