@@ -54,7 +54,6 @@ class EngineJudge:
         return estimate_energy(counts, self.prices).total_pj
 
 
-
 def engine_judge(hw: HardwareConfig, ideal_memory: bool = False) -> EngineJudge:
     """The judge of design ``hw`` (``ideal_memory``: free DRAM, as the run's timing)."""
     prices = price_list(hw)
