@@ -31,7 +31,7 @@ from tersim.hw.counts import ActionCounts, PECounts, sum_counts
 from tersim.hw.units import MatrixUnit, compute_units
 from tersim.mapping.schedule import OpSchedule
 from tersim.run.pipeline import RunRecord
-from tersim.sim.result import OpSpan
+from tersim.sim.result import OpSpan, merge_sorted
 from tersim.workload.ops import Phase
 
 
@@ -191,14 +191,7 @@ def clipped(groups: Sequence[Sequence[int]], lo: int, hi: int) -> list[tuple[int
             a, b = max(lo, s + k * stride), min(hi, e + k * stride)
             if a < b:
                 pts.append((a, b))
-    pts.sort()
-    merged: list[tuple[int, int]] = []
-    for a, b in pts:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
+    return merge_sorted(sorted(pts))
 
 
 def compute_roofs(hw: HardwareConfig) -> dict[str, float]:

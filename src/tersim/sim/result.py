@@ -32,7 +32,13 @@ def _busy_before(x: int, s: int, length: int, stride: int, count: int) -> int:
 def merged_intervals(groups: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     """Every interval of strided groups ``(start, end, stride, count)``, sorted, touching ones
     merged."""
-    pts = sorted((s + k * stride, e + k * stride) for s, e, stride, c in groups for k in range(c))
+    return merge_sorted(
+        sorted((s + k * stride, e + k * stride) for s, e, stride, c in groups for k in range(c))
+    )
+
+
+def merge_sorted(pts: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Intervals sorted by start, with those that overlap or touch merged."""
     merged: list[tuple[int, int]] = []
     for a, b in pts:
         if merged and a <= merged[-1][1]:
