@@ -142,6 +142,17 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
         yield env.timeout(delay)
         event.succeed()
 
+    def transfer(qpos: int, nbytes: int, req: simpy.Event) -> Generator[simpy.Event, object, None]:
+        """Move ``nbytes`` through the DRAM from now, then free the DMA engine ``req``."""
+        start = int(env.now)
+        end = yield to_dram(qpos, nbytes)
+        assert isinstance(end, int)
+        if end > start:
+            transfers.append((start, end))
+            yield env.timeout(end - start)
+        last["transfer"] = max(last["transfer"], end)
+        engines.release(req)  # type: ignore[arg-type]
+
     def load(t: int, qpos: int, req: simpy.Event) -> Generator[simpy.Event, object, None]:
         tile = tiles[t]
         q = ops[tile.op]
@@ -164,15 +175,8 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
         if t > 0:
             yield started[t - 1]
         started[t].succeed()
-        start = int(env.now)
         if tile.load_bytes > 0:
-            end = yield to_dram(qpos, tile.load_bytes)
-            assert isinstance(end, int)
-            if end > start:
-                transfers.append((start, end))
-                yield env.timeout(end - start)
-            last["transfer"] = max(last["transfer"], end)
-            engines.release(req)  # type: ignore[arg-type]
+            yield from transfer(qpos, tile.load_bytes, req)
             lat = mem.params.latency_cycles
             if lat:
                 env.process(deliver(ready[t], lat))
@@ -188,14 +192,7 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
         yield op_done[i]
         if prev >= 0:
             yield started[prev]  # after the loads queued before it
-        start = int(env.now)
-        end = yield to_dram(qpos, ops[i].write_bytes)
-        assert isinstance(end, int)
-        if end > start:
-            transfers.append((start, end))
-            yield env.timeout(end - start)
-        last["transfer"] = max(last["transfer"], end)
-        engines.release(req)  # type: ignore[arg-type]
+        yield from transfer(qpos, ops[i].write_bytes, req)
         wrote[i].succeed()
 
     def dispatcher() -> Generator[simpy.Event, object, None]:
