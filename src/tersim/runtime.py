@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
 
 
 @contextmanager
@@ -25,23 +24,3 @@ def cyclic_gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-T = TypeVar("T")
-
-
-def copied(obj: T, changes: dict[str, Any]) -> T:
-    """A copy of the frozen dataclass instance ``obj`` with the fields ``changes`` names set
-    to their values, every other field (init or derived) as in ``obj``. It skips the
-    constructor and its checks: for copies of valid objects on hot paths (a trace's layers),
-    where the changed fields are valid by construction."""
-    new = object.__new__(type(obj))
-    d = getattr(new, "__dict__", None)
-    if d is not None:
-        d.update(obj.__dict__)
-        d.update(changes)
-        return new
-    put = object.__setattr__
-    for name in type(obj).__slots__:  # type: ignore[attr-defined]
-        put(new, name, changes[name] if name in changes else getattr(obj, name))
-    return new

@@ -15,7 +15,6 @@ from enum import StrEnum
 from tersim.config.enums import BufferRole
 from tersim.hw.counts import ActionCounts
 from tersim.mapping.placement import Placement
-from tersim.runtime import copied
 from tersim.workload.ops import OpKind, Phase
 
 
@@ -164,17 +163,16 @@ class OpSchedule:
         """This schedule as op ``op_index``'s (an op mapped alike): its position, name, layer,
         pass and dependencies, everything else this one's (a field-for-field copy that skips
         the constructor)."""
-        return copied(
-            self,
-            {
-                "op_index": op_index,
-                "name": name,
-                "layer": layer,
-                "phase": phase,
-                "step": step,
-                "deps": deps,
-            },
-        )
+        o = object.__new__(OpSchedule)
+        d = o.__dict__
+        d.update(self.__dict__)
+        d["op_index"] = op_index
+        d["name"] = name
+        d["layer"] = layer
+        d["phase"] = phase
+        d["step"] = step
+        d["deps"] = deps
+        return o
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,6 @@ from typing import Any
 
 from tersim.config.enums import OpKind, WeightFormat
 from tersim.errors import WorkloadError
-from tersim.runtime import copied
 from tersim.workload.formats import Formats
 
 __all__ = ["Measured", "Op", "OpKind", "Phase", "Repeat", "Tensor", "TensorKind", "Workload"]
@@ -80,7 +79,17 @@ class Tensor:
     def moved(self, name: str, producer: int | None, view_of: str | None) -> Tensor:
         """This tensor under another name, producer and whole tensor (kind, shape, bits and
         sizes kept; built without recomputing the sizes)."""
-        return copied(self, {"name": name, "producer": producer, "view_of": view_of})
+        t = object.__new__(Tensor)
+        put = object.__setattr__
+        put(t, "name", name)
+        put(t, "kind", self.kind)
+        put(t, "shape", self.shape)
+        put(t, "bits", self.bits)
+        put(t, "producer", producer)
+        put(t, "view_of", view_of)
+        put(t, "elements", self.elements)
+        put(t, "size_bytes", self.size_bytes)
+        return t
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +144,14 @@ class Op:
     ) -> Op:
         """This op under another name and layer, over other tensors (every other field kept;
         a field-for-field copy that skips the constructor)."""
-        return copied(self, {"name": name, "layer": layer, "inputs": inputs, "outputs": outputs})
+        op = object.__new__(Op)
+        d = op.__dict__
+        d.update(self.__dict__)
+        d["name"] = name
+        d["layer"] = layer
+        d["inputs"] = inputs
+        d["outputs"] = outputs
+        return op
 
     def write_bytes(self, kind: TensorKind) -> int:
         return sum(t.size_bytes for t in self.outputs if t.kind is kind)
