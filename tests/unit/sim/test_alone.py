@@ -24,6 +24,8 @@ RUN = st.builds(
     load_bytes=st.sampled_from([0, 8, 64, 200, 700, 2048]),
     compute_cycles=st.integers(1, 90),
     unit=st.just(Unit.ARRAY),
+    write_bytes=st.sampled_from([0, 0, 0, 64, 512]),  # its tiles' own write-backs
+    write_ready_cycles=st.sampled_from([0, 30]),
 )
 MEM = st.builds(
     MemoryTiming.of,
