@@ -75,7 +75,7 @@ from tersim.mapping.schedule import (
     spread_loads,
 )
 from tersim.mapping.search import Choice, Judge, search
-from tersim.mapping.space import TooManyRuns
+from tersim.mapping.space import TooManyRuns, tile_write_bytes
 from tersim.workload.ops import Op, OpKind, Tensor, TensorKind, Workload
 
 # Vector-unit streams (norm inputs, KV cache, LM-head weights) move in blocks of this size, so
@@ -333,7 +333,7 @@ def _array_op(
         op.phase,
         op.step,
         tiles,
-        act_write + kv_write,
+        act_write + kv_write - tile_write_bytes(tiles),  # the rest: the tiles write theirs
         counts,
         mapping=info,
         compulsory_bytes=compulsory,
@@ -524,8 +524,11 @@ class _Mapper:
         shape = _matmul_shape(view, op)[0]
         m, n, k, inst = shape.m, shape.n, am.k, shape.count
         problem = gemm_problem(view, m, n, k, operands, inst, unit=unit.name)
+        if op.vector_ops:  # a rescale epilogue finishes the output: written at the op's end
+            problem = replace(problem, epilogue=True)
         ckey: tuple[object, ...] = (unit.name, m, n, k, inst, operands.bits, operands.input_on_chip)
-        ckey += (operands.passes_per_tile,)
+        # the output's residency and epilogue decide whether the write-back may overlap
+        ckey += (operands.passes_per_tile, operands.output_on_chip, problem.epilogue)
         if goal is MappingObjective.EDP:  # the op's own actions weigh on the product
             ckey += (_shape_key(op), act_sparsity(unit.array, op), operands.output_on_chip)
         choice = self.choices.get(ckey)
@@ -572,8 +575,6 @@ class _Mapper:
                     r for r in info.mapping.residency if unified or r.operand is BufferRole.INPUT
                 ]
                 held = max(held, sum(r.held_bytes for r in roles))
-                if hw.mapping.objective is not MappingObjective.EDP:
-                    break  # the choice does not depend on the output's residency
         return held
 
 

@@ -106,6 +106,10 @@ class OperandResidency:
         }
 
 
+WRITE_AFTER = "after the last tile"
+WRITE_OVERLAPPED = "overlapped with later tiles"
+
+
 @dataclass(frozen=True, slots=True)
 class MappingInfo:
     """The mapping an op runs with: loop nest, tile, residency, and how it was chosen."""
@@ -117,6 +121,7 @@ class MappingInfo:
     points: int = 0  # points of the space (searched)
     assessed: int = 0  # points whose closed forms were computed (the rest bounded out)
     simulated: int = 0  # points the engine ran
+    write_back: str = WRITE_AFTER  # when the outputs go to DRAM
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -124,6 +129,7 @@ class MappingInfo:
             "loops": list(self.loops),
             "tile": {"m": self.tile[0], "n": self.tile[1], "k": self.tile[2]},
             "residency": {r.operand.value: r.to_json() for r in self.residency},
+            "write_back": self.write_back,
             "space": {
                 "points": self.points,
                 "assessed": self.assessed,
