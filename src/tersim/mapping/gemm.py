@@ -102,11 +102,17 @@ class GemmPlan:
     dram_write_bytes: int
     useful_macs: int
     mapping: MappingInfo | None = None  # the chosen mapping, readable
-    predicted_cycles: int | None = None  # the engine's cycles of the tiles alone (searched)
+    predicted_cycles: int | None = None  # the engine's cycles of the op alone (searched)
 
     @property
     def tile_count(self) -> int:
         return sum(t.count for t in self.tiles)
+
+    @property
+    def end_write_bytes(self) -> int:
+        """What the write-back after the last tile moves: the output but what the tiles
+        write themselves (an overlapped write-back)."""
+        return self.dram_write_bytes - sum(t.count * t.write_bytes for t in self.tiles)
 
 
 def stationary_options(hw: HardwareConfig, compat: CompatMode) -> StationaryOptions:

@@ -325,6 +325,8 @@ def _array_op(
         )
     bound = op_lower_bound_bytes(compulsory, loads, act_write + kv_write)
     info = plan.mapping if searched else heuristic_info(plan, g.operands, shape.count)
+    end_write = act_write + kv_write - tile_write_bytes(tiles)  # the tiles write the rest
+    assert end_write > 0 or end_write == act_write + kv_write, "tile writes exceed the output"
     return OpSchedule(
         0,
         op.name,
@@ -333,7 +335,7 @@ def _array_op(
         op.phase,
         op.step,
         tiles,
-        act_write + kv_write - tile_write_bytes(tiles),  # the rest: the tiles write theirs
+        end_write,
         counts,
         mapping=info,
         compulsory_bytes=compulsory,

@@ -404,3 +404,20 @@ def test_no_cheaper_dram_schedule_than_zigzag_found() -> None:
         assert plan.dram_write_bytes == zz["dram_write_bytes"] == g["m"] * g["n"] * 2
     os_zz = json.loads((ROOT / "tests" / "data" / "zigzag" / "os_512x4096x4096.json").read_text())
     assert os_zz["dram_read_bytes"]["weight"] == 32 * MiB
+
+
+def test_only_what_is_replaced_is_double_buffered() -> None:
+    """An 8x24 @ 24x8 product with 2-bit weights on a 4x4 OS array, weight buffer 64 B: W is
+    24 x 8 x 2 / 8 = 48 B, which fits the buffer once but not twice (96 B). Loaded once and
+    never replaced, it is held single-buffered (48 B) and read once, 48 B rounded up to one
+    64 B burst; the heuristic's halved buffer (32 B usable) reads it twice (128 B). The output
+    held per pass (4 x 4 x 32-bit = 64 B) is replaced four times: double-buffered, 128 B."""
+    hw = _small(Dataflow.OS, 4, 4, (2048, 64, 2048), 8.0)
+    ops = Operands(8, 2, 8, 32, input_on_chip=False, output_on_chip=False)
+    problem = GemmProblem.of(hw, 8, 8, 24, ops.bits, False, False)
+    a = search(problem, engine_judge(hw), MappingObjective.LATENCY, ActionCounts()).assessment
+    w, y = a.residency[BufferRole.WEIGHT], a.residency[BufferRole.OUTPUT]
+    assert (w.footprint_bytes, w.fetches, w.double_buffered, w.held_bytes) == (48, 1, False, 48)
+    assert hw.dram.burst_bytes == 64 and a.traffic_bytes[BufferRole.WEIGHT] == 64
+    assert plan_gemm(hw, 8, 8, 24, ops).dram_read_bytes[BufferRole.WEIGHT] == 128
+    assert (y.footprint_bytes, y.double_buffered, y.held_bytes) == (64, True, 128)
