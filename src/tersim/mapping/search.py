@@ -129,24 +129,56 @@ def relaxed_cycles(
     runs: tuple[TileRun, ...], bw: float, latency: int, write_cycles: int = 0
 ) -> int:
     """The engine's recurrence without its back-pressure (the DMA engine never waits for
-    buffer room or a free slot) nor its tiles' own write-backs: a lower bound on the engine's
-    cycles, and equal to them when neither delays a tile. Per run of ``n`` tiles loading ``l``
-    bytes in ``t = ceil(l / bw)`` cycles and computing ``c``: the DMA position moves ``n * t``;
-    the run ends at ``max(previous end + n * c, dma + lat + max(n * t + c, t + n * c))``
+    buffer room or a free slot): a lower bound on the engine's cycles, and equal to them when
+    back-pressure never delays a tile. Per run of ``n`` tiles loading ``l`` bytes in
+    ``t = ceil(l / bw)`` cycles and computing ``c``: the DMA position moves ``n * t``; the
+    run ends at ``max(previous end + n * c, dma + lat + max(n * t + c, t + n * c))``
     (``dma + n * c`` with nothing to load). The op's write-back (``write_cycles`` on an idle
-    DRAM) starts after the last compute."""
-    lf = 0
-    end = 0
+    DRAM) starts after the last compute.
+
+    Tile write-backs (``w`` bytes, ``tw = ceil(w / bw)`` cycles, ready ``rw`` after the
+    tile's compute end ``E``): tile ``j``'s write is queued after load ``j + 1`` and load
+    ``j + 2`` starts after it ends. So a run's first load is followed by the previous tile's
+    write (from ``max(load end, E + rw)``); inside a run of ``n >= 2`` writing tiles, with
+    ``two = t + lat + c + rw + tw`` (load, data, compute, ready, write), the loads' starts
+    grow by ``t + tw`` per tile and by ``two`` per two tiles, and so do the compute ends
+    (``E_{j+1} >= E_{j-1} + two``): ``E_{n-1} >= E_0 + floor((n - 1) / 2) two``."""
+    lf = 0  # the next load starts no earlier
+    end = 0  # the last compute's end
+    carry: tuple[int, int, int] | None = None  # the last tile's (write cycles, ready, end)
     finite = math.isfinite(bw)
+
+    def cycles(nbytes: int) -> int:
+        return math.ceil(nbytes / bw) if finite else 0
+
     for r in runs:
         n, c = r.count, r.compute_cycles
-        if r.load_bytes > 0:
-            t = math.ceil(r.load_bytes / bw) if finite else 0
-            ready_chain = lf + latency + (n * t + c if t >= c else t + n * c)
-            end = max(end + n * c, ready_chain)
-            lf += n * t
-        else:
+        tw = cycles(r.write_bytes) if r.write_bytes else 0
+        if r.load_bytes <= 0:
             end = max(end, lf) + n * c
+            carry = (tw, r.write_ready_cycles, end) if r.write_bytes else None
+            continue
+        t = cycles(r.load_bytes)
+        first_end = max(end, lf + t + latency) + c  # the run's first tile
+        after = lf + t  # where the DMA stands after that load ...
+        if carry is not None:  # ... and the previous tile's write
+            after = max(after, carry[2] + carry[1]) + carry[0]
+        if n == 1:
+            end, lf = first_end, after
+        elif not r.write_bytes:
+            ready = after + latency + ((n - 1) * t + c if t >= c else t + (n - 1) * c)
+            end = max(first_end + (n - 1) * c, ready)
+            lf = after + (n - 1) * t
+        else:
+            two = t + latency + c + r.write_ready_cycles + tw
+            last = after + max((n - 2) * (t + tw), (n - 2) // 2 * two)  # the last load
+            end = max(
+                first_end + (n - 1) * c,
+                first_end + (n - 1) // 2 * two,
+                last + t + latency + c,
+            )
+            lf = last + t + tw
+        carry = (tw, r.write_ready_cycles, end) if r.write_bytes else None
     return max(end + write_cycles if write_cycles else end, lf)
 
 

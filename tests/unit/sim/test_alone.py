@@ -13,6 +13,7 @@ from tersim.config.enums import DramModelKind
 from tersim.hw.counts import ActionCounts
 from tersim.mapping.placement import Placement
 from tersim.mapping.schedule import OpSchedule, Schedule, TileRun, Unit
+from tersim.mapping.search import relaxed_cycles
 from tersim.sim.alone import op_alone_cycles
 from tersim.sim.engine import Fidelity, simulate
 from tersim.sim.timing import MemoryTiming
@@ -46,7 +47,7 @@ def _engine(runs: tuple[TileRun, ...], write: int, mem: MemoryTiming, f: Fidelit
     return simulate(Schedule((op,), Placement.none()), mem, 1e9, f).total_cycles
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     head=st.lists(RUN, max_size=3),
     block=st.lists(RUN, min_size=1, max_size=3),
@@ -70,6 +71,10 @@ def test_alone_equals_the_engine(
         runs = (*runs, TileRun(1, 0, 40, Unit.VECTOR))
     fast = _engine(runs, write, mem, Fidelity.FAST)
     assert op_alone_cycles(runs, write, mem) == fast
+    # the search's bound (the engine without back-pressure) never exceeds the engine
+    wcyc = mem.transfer(mem.initial_dram(), 0, write)[1] if write else 0
+    bw, lat = mem.params.bw_bytes_per_cycle, mem.params.latency_cycles
+    assert relaxed_cycles(runs, bw, lat, wcyc) <= fast
     if sum(r.count for r in runs) <= 150:
         assert _engine(runs, write, mem, Fidelity.TILE) == fast
 
