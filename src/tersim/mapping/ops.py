@@ -465,10 +465,9 @@ def _cache_key(op: Op, place: Placement) -> tuple[object, ...]:
 
 class _Mapper:
     """Maps matrix ops one design at a time, remembering each distinct GEMM's plan: the search
-    runs once per distinct (unit, GEMM shape, precisions, input residency); the plan of an op
-    whose output stays on chip reuses the choice made for one whose output does not (the
-    write-back is the same for every point, so it cannot change the choice, except through
-    the energy x delay product, where the op itself is the key)."""
+    runs once per distinct (unit, GEMM shape, precisions, input and output residency,
+    epilogue: the last two decide whether the write-back may overlap later tiles; under the
+    energy x delay product the op itself is the key)."""
 
     def __init__(self, hw: HardwareConfig, judge: Judge | None) -> None:
         self.hw = hw
