@@ -102,11 +102,17 @@ class GemmPlan:
     dram_write_bytes: int
     useful_macs: int
     mapping: MappingInfo | None = None  # the chosen mapping, readable
-    predicted_cycles: int | None = None  # the engine's cycles of the tiles alone (searched)
+    predicted_cycles: int | None = None  # the engine's cycles of the op alone (searched)
 
     @property
     def tile_count(self) -> int:
         return sum(t.count for t in self.tiles)
+
+    @property
+    def end_write_bytes(self) -> int:
+        """What the write-back after the last tile moves: the output but what the tiles
+        write themselves (an overlapped write-back)."""
+        return self.dram_write_bytes - sum(t.count * t.write_bytes for t in self.tiles)
 
 
 def stationary_options(hw: HardwareConfig, compat: CompatMode) -> StationaryOptions:
@@ -452,6 +458,8 @@ def search_gemm(
     if dataflow is not None and dataflow is not hw.array.dataflow:
         hw = hw.model_copy(update={"array": hw.array.model_copy(update={"dataflow": dataflow})})
     problem = gemm_problem(hw, m, n, k, ops, instances, capacity)
+    if tail:  # an epilogue finishes the output: written at the op's end
+        problem = replace(problem, epilogue=True)
     goal = hw.mapping.objective if objective is None else objective
     base = fixed if fixed is not None else ActionCounts()
     choice = search(problem, judge, goal, base, tail)
@@ -459,8 +467,8 @@ def search_gemm(
 
 
 def choice_for(problem: GemmProblem, choice: Choice) -> Choice:
-    """``choice`` (made for a problem differing only in whether the output stays on chip)
-    applied to ``problem``: the same point, tiles and cycles (the write-back is not a tile)."""
+    """``choice`` (made for an equal problem, or one whose only difference cannot change the
+    choice) applied to ``problem``: the same point, tiles and cycles."""
     a = Geometry(problem).assess(choice.assessment.mapping)
     assert a is not None  # the residency rules do not depend on the output's destination
     return replace(choice, assessment=a)

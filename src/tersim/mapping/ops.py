@@ -75,7 +75,7 @@ from tersim.mapping.schedule import (
     spread_loads,
 )
 from tersim.mapping.search import Choice, Judge, search
-from tersim.mapping.space import TooManyRuns
+from tersim.mapping.space import TooManyRuns, tile_write_bytes
 from tersim.workload.ops import Op, OpKind, Tensor, TensorKind, Workload
 
 # Vector-unit streams (norm inputs, KV cache, LM-head weights) move in blocks of this size, so
@@ -325,6 +325,8 @@ def _array_op(
         )
     bound = op_lower_bound_bytes(compulsory, loads, act_write + kv_write)
     info = plan.mapping if searched else heuristic_info(plan, g.operands, shape.count)
+    end_write = act_write + kv_write - tile_write_bytes(tiles)  # the tiles write the rest
+    assert end_write > 0 or end_write == act_write + kv_write, "tile writes exceed the output"
     return OpSchedule(
         0,
         op.name,
@@ -333,7 +335,7 @@ def _array_op(
         op.phase,
         op.step,
         tiles,
-        act_write + kv_write,
+        end_write,
         counts,
         mapping=info,
         compulsory_bytes=compulsory,
@@ -463,10 +465,9 @@ def _cache_key(op: Op, place: Placement) -> tuple[object, ...]:
 
 class _Mapper:
     """Maps matrix ops one design at a time, remembering each distinct GEMM's plan: the search
-    runs once per distinct (unit, GEMM shape, precisions, input residency); the plan of an op
-    whose output stays on chip reuses the choice made for one whose output does not (the
-    write-back is the same for every point, so it cannot change the choice, except through
-    the energy x delay product, where the op itself is the key)."""
+    runs once per distinct (unit, GEMM shape, precisions, input and output residency,
+    epilogue: the last two decide whether the write-back may overlap later tiles; under the
+    energy x delay product the op itself is the key)."""
 
     def __init__(self, hw: HardwareConfig, judge: Judge | None) -> None:
         self.hw = hw
@@ -524,8 +525,11 @@ class _Mapper:
         shape = _matmul_shape(view, op)[0]
         m, n, k, inst = shape.m, shape.n, am.k, shape.count
         problem = gemm_problem(view, m, n, k, operands, inst, unit=unit.name)
+        if op.vector_ops:  # a rescale epilogue finishes the output: written at the op's end
+            problem = replace(problem, epilogue=True)
         ckey: tuple[object, ...] = (unit.name, m, n, k, inst, operands.bits, operands.input_on_chip)
-        ckey += (operands.passes_per_tile,)
+        # the output's residency and epilogue decide whether the write-back may overlap
+        ckey += (operands.passes_per_tile, operands.output_on_chip, problem.epilogue)
         if goal is MappingObjective.EDP:  # the op's own actions weigh on the product
             ckey += (_shape_key(op), act_sparsity(unit.array, op), operands.output_on_chip)
         choice = self.choices.get(ckey)
@@ -572,8 +576,6 @@ class _Mapper:
                     r for r in info.mapping.residency if unified or r.operand is BufferRole.INPUT
                 ]
                 held = max(held, sum(r.held_bytes for r in roles))
-                if hw.mapping.objective is not MappingObjective.EDP:
-                    break  # the choice does not depend on the output's residency
         return held
 
 

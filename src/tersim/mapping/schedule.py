@@ -9,7 +9,7 @@ engine expands runs into individual events (``tile`` fidelity) or handles a run 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from tersim.config.enums import BufferRole
@@ -28,12 +28,28 @@ class Unit(StrEnum):
 
 @dataclass(frozen=True)
 class TileRun:
-    """``count`` identical tiles: each loads ``load_bytes`` then computes ``compute_cycles``."""
+    """``count`` identical tiles: each loads ``load_bytes`` then computes ``compute_cycles``;
+    each then writes back ``write_bytes`` (the outputs it completes), queued right after the
+    load of its op's next tile, from ``write_ready_cycles`` after its compute ends (see
+    :mod:`tersim.sim.timing`). The op's last tile writes nothing here: its outputs go with the
+    op's write-back (``OpSchedule.write_bytes``)."""
 
     count: int
     load_bytes: int  # DRAM bytes read before this tile can compute (0: already on chip)
     compute_cycles: int
     unit: str  # the compute unit's name
+    write_bytes: int = 0  # DRAM bytes written back after each tile (0: with the op's write-back)
+    write_ready_cycles: int = 0  # from its compute end until its outputs are complete
+
+    def alike(self, other: TileRun) -> bool:
+        """Whether its tiles are the same as ``other``'s (the count aside)."""
+        return (
+            self.load_bytes == other.load_bytes
+            and self.compute_cycles == other.compute_cycles
+            and self.unit == other.unit
+            and self.write_bytes == other.write_bytes
+            and self.write_ready_cycles == other.write_ready_cycles
+        )
 
 
 def merge_runs(runs: tuple[TileRun, ...]) -> tuple[TileRun, ...]:
@@ -41,12 +57,8 @@ def merge_runs(runs: tuple[TileRun, ...]) -> tuple[TileRun, ...]:
     out: list[TileRun] = []
     for run in runs:
         last = out[-1] if out else None
-        if last and (last.load_bytes, last.compute_cycles, last.unit) == (
-            run.load_bytes,
-            run.compute_cycles,
-            run.unit,
-        ):
-            out[-1] = TileRun(last.count + run.count, run.load_bytes, run.compute_cycles, run.unit)
+        if last and last.alike(run):
+            out[-1] = replace(run, count=last.count + run.count)
         else:
             out.append(run)
     return tuple(out)
@@ -61,9 +73,9 @@ def spread_loads(runs: tuple[TileRun, ...], load_bytes: int) -> tuple[TileRun, .
     for t in runs:
         take = min(extra, t.count)
         if take:
-            out.append(TileRun(take, q + 1, t.compute_cycles, t.unit))
+            out.append(replace(t, count=take, load_bytes=q + 1))
         if t.count - take:
-            out.append(TileRun(t.count - take, q, t.compute_cycles, t.unit))
+            out.append(replace(t, count=t.count - take, load_bytes=q))
         extra -= take
     return merge_runs(tuple(out))
 
@@ -94,6 +106,10 @@ class OperandResidency:
         }
 
 
+WRITE_AFTER = "after the last tile"
+WRITE_OVERLAPPED = "overlapped with later tiles"
+
+
 @dataclass(frozen=True, slots=True)
 class MappingInfo:
     """The mapping an op runs with: loop nest, tile, residency, and how it was chosen."""
@@ -105,6 +121,7 @@ class MappingInfo:
     points: int = 0  # points of the space (searched)
     assessed: int = 0  # points whose closed forms were computed (the rest bounded out)
     simulated: int = 0  # points the engine ran
+    write_back: str = WRITE_AFTER  # when the outputs go to DRAM
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -112,6 +129,7 @@ class MappingInfo:
             "loops": list(self.loops),
             "tile": {"m": self.tile[0], "n": self.tile[1], "k": self.tile[2]},
             "residency": {r.operand.value: r.to_json() for r in self.residency},
+            "write_back": self.write_back,
             "space": {
                 "points": self.points,
                 "assessed": self.assessed,
@@ -131,7 +149,8 @@ class OpSchedule:
     phase: Phase
     step: int
     runs: tuple[TileRun, ...]
-    write_bytes: int  # DRAM bytes written when the op's last tile is done (0: stays on chip)
+    write_bytes: int  # DRAM bytes written when the op's last tile is done (0: stays on chip);
+    #                   its tiles' own write-backs (``TileRun.write_bytes``) come on top
     counts: ActionCounts  # actions of the whole op (PE ops, SRAM and DRAM bytes)
     deps: tuple[int, ...] = ()  # op indices whose outputs it waits for
     mapping: MappingInfo | None = None  # how a matrix product was mapped (None: vector op)

@@ -8,8 +8,9 @@ the op's array tiles run alone on an idle machine:
   cycles, then the order;
 * ``edp``: energy x cycles, then cycles, then the order.
 
-So the choice is deterministic. The op's write-back (the same bytes whatever the mapping,
-written after its last tile) is not part of the comparison.
+So the choice is deterministic. The op's write-back is part of the comparison: the same bytes
+whatever the point, written after its last tile or, on a point that overlaps it, partly by the
+passes that complete outputs (:mod:`tersim.mapping.space`); the engine times both.
 
 Cycles come from the engine itself: the caller passes a :class:`Judge` (``tersim.run.judge``
 builds one from the simulator and the energy model, the layers above the mapping), so a point's
@@ -21,6 +22,8 @@ forms,
     max(first pass's load + DRAM latency + sum of all passes' issue intervals,
         DRAM bytes read / bandwidth + DRAM latency),
 
+then the engine without back-pressure plus the op's write-back after its last compute
+(:func:`relaxed_cycles`)
 (a pass cannot start before its data arrived, passes run one after another and none is
 shorter than its issue interval; the DRAM moves at most its bandwidth) and an energy bound at
 those cycles (energy grows with cycles through leakage). Points are refined in order of their
@@ -47,8 +50,10 @@ from tersim.mapping.space import (
     GemmProblem,
     Geometry,
     TooManyRuns,
+    first_index,
     own_counts,
     plan_counts,
+    tile_write_bytes,
 )
 
 
@@ -88,7 +93,7 @@ class Choice:
     assessment: Assessment
     runs: tuple[TileRun, ...]  # the array tiles in order
     compute_cycles: int  # ideal memory
-    cycles: int  # the engine's cycles of ``runs`` plus the tail, run alone from idle
+    cycles: int  # the engine's cycles of ``runs``, tail and write-back, run alone from idle
     span_cycles: int  # ``cycles`` from the first tile's start (the objective's cycles)
     energy_pj: float  # the objective's energy: the op's actions, leakage over the span
     points: int  # points in the declared space
@@ -120,26 +125,61 @@ def _first_bytes(geo: Geometry, g: GemmMapping) -> int:
     return first
 
 
-def relaxed_cycles(runs: tuple[TileRun, ...], bw: float, latency: int) -> int:
+def relaxed_cycles(
+    runs: tuple[TileRun, ...], bw: float, latency: int, write_cycles: int = 0
+) -> int:
     """The engine's recurrence without its back-pressure (the DMA engine never waits for
     buffer room or a free slot): a lower bound on the engine's cycles, and equal to them when
     back-pressure never delays a tile. Per run of ``n`` tiles loading ``l`` bytes in
     ``t = ceil(l / bw)`` cycles and computing ``c``: the DMA position moves ``n * t``; the
     run ends at ``max(previous end + n * c, dma + lat + max(n * t + c, t + n * c))``
-    (``dma + n * c`` with nothing to load)."""
-    lf = 0
-    end = 0
+    (``dma + n * c`` with nothing to load). The op's write-back (``write_cycles`` on an idle
+    DRAM) starts after the last compute.
+
+    Tile write-backs (``w`` bytes, ``tw = ceil(w / bw)`` cycles, ready ``rw`` after the
+    tile's compute end ``E``): tile ``j``'s write is queued after load ``j + 1`` and load
+    ``j + 2`` starts after it ends. So a run's first load is followed by the previous tile's
+    write (from ``max(load end, E + rw)``); inside a run of ``n >= 2`` writing tiles, with
+    ``two = t + lat + c + rw + tw`` (load, data, compute, ready, write), the loads' starts
+    grow by ``t + tw`` per tile and by ``two`` per two tiles, and so do the compute ends
+    (``E_{j+1} >= E_{j-1} + two``): ``E_{n-1} >= E_0 + floor((n - 1) / 2) two``."""
+    lf = 0  # the next load starts no earlier
+    end = 0  # the last compute's end
+    carry: tuple[int, int, int] | None = None  # the last tile's (write cycles, ready, end)
     finite = math.isfinite(bw)
+
+    def cycles(nbytes: int) -> int:
+        return math.ceil(nbytes / bw) if finite else 0
+
     for r in runs:
         n, c = r.count, r.compute_cycles
-        if r.load_bytes > 0:
-            t = math.ceil(r.load_bytes / bw) if finite else 0
-            ready_chain = lf + latency + (n * t + c if t >= c else t + n * c)
-            end = max(end + n * c, ready_chain)
-            lf += n * t
-        else:
+        tw = cycles(r.write_bytes) if r.write_bytes else 0
+        if r.load_bytes <= 0:
             end = max(end, lf) + n * c
-    return max(end, lf)
+            carry = (tw, r.write_ready_cycles, end) if r.write_bytes else None
+            continue
+        t = cycles(r.load_bytes)
+        first_end = max(end, lf + t + latency) + c  # the run's first tile
+        after = lf + t  # where the DMA stands after that load ...
+        if carry is not None:  # ... and the previous tile's write
+            after = max(after, carry[2] + carry[1]) + carry[0]
+        if n == 1:
+            end, lf = first_end, after
+        elif not r.write_bytes:
+            ready = after + latency + ((n - 1) * t + c if t >= c else t + (n - 1) * c)
+            end = max(first_end + (n - 1) * c, ready)
+            lf = after + (n - 1) * t
+        else:
+            two = t + latency + c + r.write_ready_cycles + tw
+            last = after + max((n - 2) * (t + tw), (n - 2) // 2 * two)  # the last load
+            end = max(
+                first_end + (n - 1) * c,
+                first_end + (n - 1) // 2 * two,
+                last + t + latency + c,
+            )
+            lf = last + t + tw
+        carry = (tw, r.write_ready_cycles, end) if r.write_bytes else None
+    return max(end + write_cycles if write_cycles else end, lf)
 
 
 def search(
@@ -193,6 +233,14 @@ def _search(
     )
     bw = judge.dram_bw_bytes_per_cycle
     lat = judge.dram_latency_cycles
+    # the op's output bytes (its own write-back plus its tiles')
+    write_total = max(
+        sum(fixed.dram_write_bytes.values()), 0 if p.output_on_chip else geo.write_bytes
+    )
+
+    def end_write(runs: tuple[TileRun, ...]) -> int:
+        """What the op's write-back moves after its last tile."""
+        return write_total - tile_write_bytes(runs)
 
     def after_first(reads: int, g: GemmMapping) -> int:
         """Cycles the DRAM needs for the reads after the first tile's (at most its slices,
@@ -216,7 +264,7 @@ def _search(
     for ti, tile in enumerate(geo.tiles()):
         g0 = GemmMapping(tile, ())
         lb0 = max(geo.compute_floor(tile) + tail_cycles, after_first(compulsory, g0))
-        push(key(lb0, floor_pj + leak * lb0, ti * 6), 0, (ti, tile))
+        push(key(lb0, floor_pj + leak * lb0, first_index(ti)), 0, (ti, tile))
     seen: dict[tuple[TileRun, ...], tuple[int, int]] = {}
     relaxations: dict[tuple[TileRun, ...], tuple[int, int]] = {}
     best: tuple[Key, Assessment, tuple[TileRun, ...], int, int, int, float] | None = None
@@ -257,7 +305,12 @@ def _search(
             relaxed = relaxations.get(runs)
             if relaxed is None:  # points with the same tiles share their bound
                 ready = judge.first_load_cycles(runs[0].load_bytes)
-                relaxed = relaxations[runs] = (relaxed_cycles(runs + tail, bw, lat) - ready, ready)
+                ew = end_write(runs)
+                wcyc = judge.first_load_cycles(ew) - lat if ew > 0 else 0
+                relaxed = relaxations[runs] = (
+                    relaxed_cycles(runs + tail, bw, lat, wcyc) - ready,
+                    ready,
+                )
             lb2 = max(lb1, relaxed[0])
             ready = relaxed[1]
             push(
@@ -269,7 +322,7 @@ def _search(
             index, a, runs, compute, e_dyn, ready = data
             timed = seen.get(runs)
             if timed is None:
-                cycles = judge.op_cycles(runs + tail, 0)
+                cycles = judge.op_cycles(runs + tail, end_write(runs))
                 timed = seen[runs] = (cycles, cycles - ready)
             cycles, span = timed
             push(

@@ -33,8 +33,16 @@ positions 0..5. Derived from the point, not searched independently (they follow 
 * **Loads at first touch.** Each pass loads the slices of X and W it is the first to touch since
   they were last evicted (its per-pass DRAM load); a pass's compute is its issue interval from
   the dataflow's closed forms; the op's last pass carries the drain, the end of the op being the
-  latest ``pass start + pass latency``. The op's output is written back after its last tile
-  (the engine's write rule).
+  latest ``pass start + pass latency``.
+* **Write-back**, a choice of the point: after the op's last tile (the whole output in one
+  transfer), or **overlapped with later tiles**: each pass that completes outputs (the last
+  iteration of every K loop: a reduction-outer nest completes them only in its last K tile)
+  writes its ``M x N`` block back itself, queued after the next pass's load, from its drain's
+  end (``latency - issue interval`` after its compute); the op's last pass's block goes with
+  the op's write-back (the engine's rules, :mod:`tersim.sim.timing`). Valid when the output
+  leaves the chip, is final at the array (no vector epilogue after it) and its buffer holds the
+  block being written beside the one being accumulated: double-buffered, or holding the whole
+  output anyway. Same bytes either way, only when they move.
 
 Everything here is a pure function of the problem and the point: traffic, footprints, SRAM
 accesses, compute cycles and the tile runs the engine executes.
@@ -59,7 +67,14 @@ from tersim.hw.dataflow import (
     dataflow_model,
 )
 from tersim.hw.dataflow.base import FoldGrid, ceil_div
-from tersim.mapping.schedule import MappingInfo, OperandResidency, TileRun, Unit
+from tersim.mapping.schedule import (
+    WRITE_AFTER,
+    WRITE_OVERLAPPED,
+    MappingInfo,
+    OperandResidency,
+    TileRun,
+    Unit,
+)
 
 
 class Dim(StrEnum):
@@ -81,6 +96,12 @@ IRRELEVANT: dict[BufferRole, Dim] = {
 }
 _INDEX = {Dim.M: 0, Dim.N: 1, Dim.K: 2}
 MAX_RUNS = 2048  # a point whose tiles form more runs is outside the space (engine cost)
+
+
+def first_index(tile_index: int) -> int:
+    """The place in the space's order of a tile's first point (each tile has six loop orders,
+    each with two write-back choices)."""
+    return tile_index * 12
 
 
 class TooManyRuns(Exception):
@@ -151,6 +172,7 @@ class GemmProblem:
     burst_bytes: int
     passes_per_tile: int = 1  # the PE's passes per tile (bit-serial): every pass P times longer
     unit: str = Unit.ARRAY  # the matrix unit's name (its tiles carry it)
+    epilogue: bool = False  # a vector epilogue finishes the output (written at the op's end)
 
     @staticmethod
     def of(
@@ -212,6 +234,7 @@ class GemmMapping:
 
     tile: tuple[int, int, int]  # (Mt, Nt, Kt) elements
     order: tuple[Dim, ...]
+    overlap: bool = False  # outputs written back as passes complete them (else after the op)
 
     def size(self, d: Dim) -> int:
         return self.tile[_INDEX[d]]
@@ -274,6 +297,13 @@ class Geometry:
         self.write_bytes = _burst(
             _bytes(p.instances * p.m * p.n, p.bits.output_bits), p.burst_bytes
         )
+        self.overlaps = (False, True) if self.may_overlap else (False,)
+
+    @property
+    def may_overlap(self) -> bool:
+        """Whether the space offers the overlapped write-back (the output leaves the chip and
+        the array finishes it)."""
+        return not self.p.output_on_chip and not self.p.epilogue
 
     # -- the declared space ------------------------------------------------------------------
     def tile_choices(self, d: Dim) -> tuple[int, ...]:
@@ -298,20 +328,22 @@ class Geometry:
         self, tile: tuple[int, int, int], tile_index: int
     ) -> Iterator[tuple[int, GemmMapping]]:
         """The points of one tile with their place in the space's order: the six loop orders
-        (loops of one trip dropped, duplicates skipped)."""
+        (loops of one trip dropped, duplicates skipped), each with the write-back after the op
+        and then (where the space offers it) overlapped."""
         trips = {d: ceil_div(self.dims[d], t) for d, t in zip(Dim, tile, strict=True)}
         seen: set[tuple[Dim, ...]] = set()
         for i, perm in enumerate(itertools.permutations(Dim)):
             order = tuple(d for d in perm if trips[d] > 1)
             if order not in seen:
                 seen.add(order)
-                yield tile_index * 6 + i, GemmMapping(tile, order)
+                for w in self.overlaps:
+                    yield first_index(tile_index) + 2 * i + w, GemmMapping(tile, order, w)
 
     def size(self) -> int:
         """Points in the declared space: per tile, the orders of its loops of more than one
-        trip (k such loops: k! orders)."""
+        trip (k such loops: k! orders), times the write-back choices (1 or 2)."""
         if self._size is None:
-            self._size = sum(
+            self._size = len(self.overlaps) * sum(
                 math.factorial(sum(1 for d, t in zip(Dim, tile, strict=True) if self.dims[d] > t))
                 for tile in self.tiles()
             )
@@ -445,6 +477,8 @@ class Geometry:
             chosen = _unified_choice(opts, cap.unified_bytes, p)
             if chosen is None:
                 return None
+        if g.overlap and not self.overlap_fits(chosen[BufferRole.OUTPUT]):
+            return None
         traffic = {
             role: _burst(self.whole_bytes[role] * chosen[role].fetches, p.burst_bytes)
             for role in (BufferRole.INPUT, BufferRole.WEIGHT)
@@ -452,6 +486,14 @@ class Geometry:
         traffic[BufferRole.OUTPUT] = 0 if p.output_on_chip else self.write_bytes
         reads, writes = self._sram_words(g)
         return Assessment(g, chosen, traffic, reads, writes, self.trips(g, self.dt))
+
+    def overlap_fits(self, y: Residency) -> bool:
+        """Whether the output buffer, holding ``y``, can hold a block being written beside the
+        blocks being accumulated: double-buffered (``y`` counted twice when replaced), or
+        holding the whole output of the one instance (nothing is replaced)."""
+        p = self.p
+        whole = _bytes(p.m * p.n, p.element_bits(BufferRole.OUTPUT))
+        return y.double_buffered or (p.instances == 1 and y.footprint_bytes >= whole)
 
     def _tile_classes(self, g: GemmMapping) -> Iterator[tuple[int, tuple[int, int, int]]]:
         """(count, (m, n, k)) of the distinct tile shapes (full and edge tiles)."""
@@ -561,9 +603,11 @@ class Geometry:
             elems *= min(first.get(d, g.size(d)), g.size(d))
         return elems
 
-    def passes(self, a: Assessment) -> list[tuple[int, int, int, tuple[int, int, int]]]:
+    def passes(self, a: Assessment) -> list[tuple[int, int, int, tuple[int, int, int], int]]:
         """The op's passes in order as runs ``(count, input elements loaded, weight elements
-        loaded, timing key)``: loads at first touch, for one instance."""
+        loaded, timing key, output elements completed)``: loads at first touch, for one
+        instance; outputs counted only when the point overlaps its write-back (a pass in the
+        last iteration of every K loop completes its block of outputs)."""
         g = a.mapping
         loops = self.loops(g)
         table = self.table(g)
@@ -576,8 +620,9 @@ class Geometry:
                 flags[role] = self.counted(table, role, res.level)
         out: list[list[Any]] = []
         ext = {d: g.size(d) for d in Dim}
-        self._walk(loops, 0, ext, {BufferRole.INPUT: True, BufferRole.WEIGHT: True}, flags, out)
-        return [(c, x, w, key) for c, x, w, key in out]
+        first = {BufferRole.INPUT: True, BufferRole.WEIGHT: True}
+        self._walk(loops, 0, ext, first, flags, out, g.overlap)
+        return [(c, x, w, key, y) for c, x, w, key, y in out]
 
     def _walk(
         self,
@@ -587,9 +632,12 @@ class Geometry:
         first: dict[BufferRole, bool],
         flags: dict[BufferRole, tuple[bool, bool] | None],
         out: list[list[Any]],
+        last_k: bool,
     ) -> None:
+        """Loops ``i`` on; ``last_k``: every K loop outside is in its last iteration (and the
+        point counts completed outputs)."""
         if i == len(loops):
-            self._emit(ext, first, flags, out)
+            self._emit(ext, first, flags, out, last_k)
             return
         lp = loops[i]
         d = lp.dim
@@ -604,7 +652,8 @@ class Geometry:
             classes.append((n - 2, False, step))
         if n > 1:
             classes.append((1, False, last_size))
-        for count, is_first, size in classes:
+        for c, (count, is_first, size) in enumerate(classes):
+            inner_last = last_k and (d is not Dim.K or c == len(classes) - 1)
             inner_ext = dict(ext)
             inner_ext[d] = size
             inner_first = dict(first)
@@ -616,7 +665,7 @@ class Geometry:
                 if not counted and not is_first:
                     inner_first[role] = False
             block: list[list[Any]] = []
-            self._walk(loops, i + 1, inner_ext, inner_first, flags, block)
+            self._walk(loops, i + 1, inner_ext, inner_first, flags, block, inner_last)
             if count > 1 and len(block) == 1:
                 block[0][0] *= count
             elif count > 1:
@@ -634,6 +683,7 @@ class Geometry:
         first: dict[BufferRole, bool],
         flags: dict[BufferRole, tuple[bool, bool] | None],
         out: list[list[Any]],
+        last_k: bool,
     ) -> None:
         loads = []
         for role in (BufferRole.INPUT, BufferRole.WEIGHT):
@@ -643,13 +693,15 @@ class Geometry:
             a, b = RELEVANT[role]
             loads.append(ext[a] * ext[b])
         key = (ext[self.dt], ext[self.dr], ext[self.dc])  # (T, rows used, columns used)
-        _append(out, [1, loads[0], loads[1], key])
+        _append(out, [1, loads[0], loads[1], key, ext[Dim.M] * ext[Dim.N] if last_k else 0])
 
     def schedule(self, a: Assessment) -> tuple[tuple[TileRun, ...], int]:
         """The tile runs of the whole op (every instance) and its compute cycles: each pass's
         compute is its issue interval, the last pass carries the drain to the latest
         ``start + latency``; each pass loads its first-touch slices, and each operand's
-        rounding to whole bursts rides on its first load."""
+        rounding to whole bursts rides on its first load. An overlapping point's passes write
+        back the outputs they complete, but the last (its block, and the rounding, go with the
+        op's write-back)."""
         runs = self.passes(a)
         p = self.p
         inst = p.instances
@@ -659,7 +711,7 @@ class Geometry:
         # integer bytes per loading pass; the remainder up to the burst-rounded total goes to
         # the operand's first load
         sums = [0, 0]
-        for count, x, w, _ in runs:
+        for count, x, w, _, _ in runs:
             sums[0] += count * int(x * bits_x // 8)
             sums[1] += count * int(w * bits_w // 8)
         extra = [
@@ -672,11 +724,12 @@ class Geometry:
         seq = first + rest * (inst - 1)
         shift = (inst - 1) * period  # instance i starts i periods after the first
         end, last_start = end_one + shift, last_one + shift
-        # the last pass carries the drain: its compute ends at the op's end
-        count, load, interval = seq.pop()
+        # the last pass carries the drain: its compute ends at the op's end; its outputs go
+        # with the op's write-back
+        count, load, interval, wb, ready = seq.pop()
         if count > 1:
-            seq.append((count - 1, load, interval))
-        seq.append((1, load, end - last_start))
+            seq.append((count - 1, load, interval, wb, ready))
+        seq.append((1, load, end - last_start, 0, 0))
         tiles = _tile_runs(seq, p.unit)
         if any(extra):  # an operand with traffic but no loading pass: a bug in the rules
             raise AssertionError(f"unplaced DRAM bytes {extra} for {a.mapping}")
@@ -684,19 +737,24 @@ class Geometry:
 
     def _instance(
         self,
-        runs: list[tuple[int, int, int, tuple[int, int, int]]],
+        runs: list[tuple[int, int, int, tuple[int, int, int], int]],
         bits_x: float,
         bits_w: float,
         extra: list[int],
-    ) -> tuple[list[tuple[int, int, int]], int, int, int]:
-        """One instance's passes as ``(count, load bytes, compute cycles)``, each operand's
-        ``extra`` bytes on its first load (``extra`` is consumed), and the instance's span of
-        issue intervals, its latest ``start + latency`` and its last pass's start."""
-        seq: list[tuple[int, int, int]] = []
+    ) -> tuple[list[tuple[int, int, int, int, int]], int, int, int]:
+        """One instance's passes as ``(count, load bytes, compute cycles, write-back bytes,
+        write ready cycles)``, each operand's ``extra`` bytes on its first load (``extra`` is
+        consumed), and the instance's span of issue intervals, its latest ``start + latency``
+        and its last pass's start. A pass completing ``y`` outputs writes their whole bytes
+        (the rounding to bursts goes with the op's write-back), once its drain is done."""
+        seq: list[tuple[int, int, int, int, int]] = []
         start = end = last_start = 0
-        for count, x, w, key in runs:
+        bits_y = self.p.bits.output_bits
+        for count, x, w, key, y in runs:
             lx, lw = int(x * bits_x // 8), int(w * bits_w // 8)
             interval, latency = self.pass_timing(*key)
+            wb = int(y * bits_y // 8)
+            ready = max(0, latency - interval) if wb else 0
             bumps = 0
             if x and extra[0]:
                 bumps += extra[0]
@@ -705,11 +763,11 @@ class Geometry:
                 bumps += extra[1]
                 extra[1] = 0
             if bumps:
-                seq.append((1, lx + lw + bumps, interval))
+                seq.append((1, lx + lw + bumps, interval, wb, ready))
                 if count > 1:
-                    seq.append((count - 1, lx + lw, interval))
+                    seq.append((count - 1, lx + lw, interval, wb, ready))
             else:
-                seq.append((count, lx + lw, interval))
+                seq.append((count, lx + lw, interval, wb, ready))
             last_start = start + (count - 1) * interval
             end = max(end, last_start + latency)
             start += count * interval
@@ -776,24 +834,32 @@ def own_counts(c: PlanCounts) -> ActionCounts:
     )
 
 
-def _tile_runs(seq: list[tuple[int, int, int]], unit: str) -> tuple[TileRun, ...]:
-    """``(count, load bytes, compute cycles)`` as tile runs on ``unit``, adjacent alike runs
-    joined (as :func:`tersim.mapping.schedule.merge_runs` does); equal runs share one object."""
+def _tile_runs(seq: list[tuple[int, int, int, int, int]], unit: str) -> tuple[TileRun, ...]:
+    """``(count, load bytes, compute cycles, write-back bytes, write ready cycles)`` as tile
+    runs on ``unit``, adjacent alike runs joined (as :func:`tersim.mapping.schedule.merge_runs`
+    does); equal runs share one object."""
     joined: list[list[int]] = []
-    for c, ld, cyc in seq:
-        if joined and joined[-1][1] == ld and joined[-1][2] == cyc:
+    for c, *rest in seq:
+        if joined and joined[-1][1:] == rest:
             joined[-1][0] += c
         else:
-            joined.append([c, ld, cyc])
-    made: dict[tuple[int, int, int], TileRun] = {}
+            joined.append([c, *rest])
+    made: dict[tuple[int, ...], TileRun] = {}
     out = []
-    for c, ld, cyc in joined:
-        k = (c, ld, cyc)
+    for row in joined:
+        k = tuple(row)
         r = made.get(k)
         if r is None:
-            r = made[k] = TileRun(c, ld, cyc, unit)
+            c, ld, cyc, wb, ready = row
+            r = made[k] = TileRun(c, ld, cyc, unit, wb, ready)
         out.append(r)
     return tuple(out)
+
+
+def tile_write_bytes(runs: tuple[TileRun, ...]) -> int:
+    """Bytes the tiles write back themselves (the rest of an op's output goes with its
+    write-back)."""
+    return sum(r.count * r.write_bytes for r in runs)
 
 
 def _append(out: list[list[Any]], row: list[Any]) -> None:
@@ -883,6 +949,7 @@ def describe(
         points,
         assessed,
         simulated,
+        WRITE_OVERLAPPED if g.overlap else WRITE_AFTER,
     )
 
 

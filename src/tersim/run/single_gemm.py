@@ -135,7 +135,7 @@ def run_gemm(
                 Phase.PREFILL,
                 0,
                 plan.tiles,
-                plan.dram_write_bytes,
+                plan.end_write_bytes,  # the tiles write the rest themselves
                 counts,
             ),
         ),

@@ -2,9 +2,10 @@
 
 The op's runs go through the machine of :mod:`tersim.sim.core` exactly as :func:`simulate`
 plays a one-op schedule, without recording timelines or results. When every run is on one
-unit and the op writes nothing, repeated blocks of runs are skipped by the engine's own rule:
-the machine's relative state (:meth:`Machine.state_key`) at the start of run ``i`` equals the
-one at run ``j < i`` and the runs from ``i`` on begin with ``r`` copies of runs ``j..i-1``;
+unit, repeated blocks of runs are skipped by the engine's own rule: the machine's relative
+state (:meth:`Machine.state_key`) at the start of run ``i`` equals the one at run ``j < i``,
+the write-back carried into run ``i``'s first load (its previous run's tiles') equals the one
+carried into run ``j``'s, and the runs from ``i`` on begin with ``r`` copies of runs ``j..i-1``;
 then those ``r`` copies each happen ``d`` cycles after the previous (``d``: the growth of the
 dispatch cycle from ``j`` to ``i``; the recurrence is shift-equivariant), so the runs after
 them play as they would from run ``i``, ``r * d`` cycles later. The op's end is the latest of
@@ -31,19 +32,32 @@ def op_alone_cycles(runs: tuple[TileRun, ...], write_bytes: int, mem: MemoryTimi
             names.append(r.unit)
     index = {n: k for k, n in enumerate(names)}
     qruns = tuple(
-        QRun(r.count, r.load_bytes, r.compute_cycles, index[r.unit], mem.buffer_of(r.unit))
+        QRun(
+            r.count,
+            r.load_bytes,
+            r.compute_cycles,
+            index[r.unit],
+            mem.buffer_of(r.unit),
+            r.write_bytes,
+            r.write_ready_cycles,
+        )
         for r in runs
     )
     q = QOp(0, qruns, write_bytes, ())
     m = Machine.new(mem, len(names))
     one_unit = len({(x.unit, x.buf) for x in qruns}) == 1
-    if write_bytes > 0 or not one_unit or len(qruns) < MIN_RUNS_TO_SKIP:
+    if not one_unit or len(qruns) < MIN_RUNS_TO_SKIP:
         for k, x in enumerate(qruns):
             m.item(q, k, 0, x.count)
         if write_bytes > 0:
             m.write(0, write_bytes)
         m.flush()
         return m.end_cycle
+
+    def carried(i: int) -> tuple[int, int]:
+        """The write-back run ``i``'s first load carries (the previous run's tiles')."""
+        return (qruns[i - 1].write_bytes, qruns[i - 1].write_ready) if i else (0, 0)
+
     u, b = qruns[0].unit, qruns[0].buf
     seen: dict[tuple[object, ...], int] = {}
     dispatch: list[int] = []  # D at the start of each run
@@ -56,7 +70,7 @@ def op_alone_cycles(runs: tuple[TileRun, ...], write_bytes: int, mem: MemoryTimi
         if not shift:
             key = m.state_key(u, b)
             j = seen.get(key)
-            if j is not None:
+            if j is not None and carried(i) == carried(j):
                 p = i - j
                 block = qruns[j:i]
                 copies = 0
@@ -70,6 +84,7 @@ def op_alone_cycles(runs: tuple[TileRun, ...], write_bytes: int, mem: MemoryTimi
                     if block_end > NEG:
                         before = max(before, block_end + shift)
                     m.last_transfer_end = NEG  # from here on: the shifted part's transfers
+                    m.open[0][3] -= sum(x.count for x in qruns[i : i + copies * p])
                     i += copies * p
                     continue
             seen[key] = i
@@ -79,9 +94,11 @@ def op_alone_cycles(runs: tuple[TileRun, ...], write_bytes: int, mem: MemoryTimi
         if not shift:
             moved.append(m.last_transfer_end)
         i += 1
+    if write_bytes > 0:  # the op's write-back: after the tiles, in the frame they end in
+        m.write(0, write_bytes)
     m.flush()
     if not shift:
-        return max(m.unit_free[u], max(moved), 0)
+        return max(m.unit_free[u], max(moved), m.last_transfer_end, 0)
     late = max(m.unit_free[u] + shift, before)
     if m.last_transfer_end > NEG:
         late = max(late, m.last_transfer_end + shift)

@@ -8,8 +8,12 @@ timeline is a function of the machine's state then. With several DMA engines a w
 wait for its op while later loads start, and transfers reach the DRAM model in start order: such
 a write is kept *pending* and applied as soon as nothing later in the queue can start before it.
 
+A tile's own write-back (:meth:`Machine.tile_write`, queued after the load of its op's next
+tile) is applied at once: every later transfer starts after it ends (the last load's start
+``lls`` is raised to its end), so nothing later in the queue can reach the DRAM before it.
+
 State (:class:`Machine`): the last dispatch cycle ``D``; each DMA engine's free cycle (or its
-pending write); the DRAM model's state; the last load's start; each unit's last compute end;
+pending write); the DRAM model's state; the last load's start (or tile write's end); each unit's last compute end;
 per staging buffer the tiles holding space (compute end, bytes; sorted by end), the last grant
 of room and (single-buffered) the last tile's compute end. Every update is a max-plus
 expression of earlier times (shift-equivariant and monotone), so:
@@ -67,6 +71,8 @@ class QRun:
     compute_cycles: int
     unit: int
     buf: int
+    write_bytes: int = 0  # DRAM bytes each tile writes back: the outputs it completes
+    write_ready: int = 0  # cycles after a tile's compute end until those outputs are complete
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +297,7 @@ class Machine:
     free: list[int]  # known engine free cycles
     pending: list[tuple[int, int, int]]  # writes not yet applied: (start, op pos, bytes)
     dram: DramState
-    lls: int  # the last load's start
+    lls: int  # the last load's start, or the last tile write's end if later (the fence)
     unit_free: list[int]
     win: list[list[tuple[int, int]]]  # per buffer: (compute end, bytes), sorted
     acq: list[int]  # per buffer: the last grant of room
@@ -437,13 +443,20 @@ class Machine:
         free.append(end)
         return t, end
 
-    def step(self, run: QRun, gate_w: int, gate: int) -> tuple[int, int]:
-        """Load and compute one tile of ``run``: its compute (start, end)."""
+    def step(
+        self, run: QRun, gate_w: int, gate: int, wb: int = 0, wready: int = NEG
+    ) -> tuple[int, int]:
+        """Load and compute one tile of ``run``: its compute (start, end). ``wb``: the bytes
+        the op's previous tile writes back, queued right after this load, ready at ``wready``
+        (NEG: the previous tile is this run's, on this unit: its end plus its run's
+        ``write_ready``)."""
         nbytes = run.load_bytes
         buf = run.buf
         start, end = self.load(nbytes, buf, gate_w)
         ready = end + self.latency if nbytes > 0 else start
         u = run.unit
+        if wb:
+            self.tile_write(wb, self.unit_free[u] + run.write_ready if wready == NEG else wready)
         prev = self.unit_free[u]
         base = prev if prev > gate else gate
         s = ready if ready > base else base
@@ -464,6 +477,21 @@ class Machine:
         if self.timelines is not None:
             self.timelines[u].add(s, e)
         return s, e
+
+    def tile_write(self, nbytes: int, ready: int) -> None:
+        """A tile's write-back of the outputs it completed (ready at ``ready``), queued after the
+        load of its op's next tile: it starts once dispatched, ready and after the loads queued
+        before it started, and every later transfer starts after it ends (``lls``: the fence),
+        so it is applied at once."""
+        d = self.dispatch()
+        t = d if d > ready else ready
+        if self.lls > t:
+            t = self.lls
+        while self.pending and self._pending_min_start() <= t:
+            self._apply_first_pending()
+        end = self._apply(t, nbytes)
+        self.free.append(end)
+        self.lls = end
 
     def write(self, pos: int, nbytes: int) -> None:
         """Queue op ``pos``'s write-back (its compute end is known)."""
@@ -519,8 +547,11 @@ class Machine:
         difference of the two ``D``)."""
         return self._run_key(u, b)
 
-    def run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
-        """``count`` tiles of ``r``: (first start, last end).
+    def run(
+        self, r: QRun, gate_w: int, gate: int, count: int, wb: int = 0, wready: int = NEG
+    ) -> tuple[int, int]:
+        """``count`` tiles of ``r``: (first start, last end); the first load is followed by the
+        write-back ``wb`` of the op's previous tile, ready at ``wready`` (see :meth:`step`).
 
         A run of at least MEMO_MIN_TILES tiles is looked up by its tiles, the part of the
         state it touches (:meth:`_run_key`, relative to ``D``), its gates relative to ``D``
@@ -530,7 +561,7 @@ class Machine:
         recurrence is shift-equivariant), the same pending writes applied. So an op met again in the same relative
         state (a projection of a later decode step) is not re-derived."""
         if count < MEMO_MIN_TILES:
-            return self._run(r, gate_w, gate, count)
+            return self._run(r, gate_w, gate, count, wb, wready)
         d = self.D
         u, b = r.unit, r.buf
         uf = self.unit_free[u]
@@ -544,14 +575,23 @@ class Machine:
             # pending writes are compared with engine free times below D: both unclamped
             tuple((ps - d, nb) for ps, _, nb in pend),
             tuple(sorted(f - d for f in self.free)) if pend else (),
+            # the previous tile's write starts at the dispatch D or later
+            (wb, (wready if wready > d else d) - d) if wb else None,
         )
         out = self.run_memo.get(key)
         if out is None:
-            out = self.run_memo[key] = self._record_run(r, gate_w, gate, count, pend)
+            out = self.run_memo[key] = self._record_run(r, gate_w, gate, count, pend, wb, wready)
         return self._replay_run(out, r, d, pend)
 
     def _record_run(
-        self, r: QRun, gate_w: int, gate: int, count: int, pend: list[tuple[int, int, int]]
+        self,
+        r: QRun,
+        gate_w: int,
+        gate: int,
+        count: int,
+        pend: list[tuple[int, int, int]],
+        wb: int,
+        wready: int,
     ) -> RunOutcome:
         """Simulate the run and describe its outcome relative to the entry ``D`` (undoing the
         effects :meth:`_replay_run` redoes: stats, busy intervals, the last transfer end, the
@@ -573,7 +613,7 @@ class Machine:
         saved_wlog = self.wlog
         wlog: list[tuple[int, int]] = []
         self.wlog = wlog
-        first, last = self._run(r, gate_w, gate, count)
+        first, last = self._run(r, gate_w, gate, count, wb, wready)
         floor = max(self.acq[b], self.D)
         index = {p[1]: k for k, p in enumerate(pend)}
         out = RunOutcome(
@@ -641,11 +681,14 @@ class Machine:
             self.dram_timeline.extend(o.dram_groups, d)
         return o.first + d, o.last + d
 
-    def _run(self, r: QRun, gate_w: int, gate: int, count: int) -> tuple[int, int]:
+    def _run(
+        self, r: QRun, gate_w: int, gate: int, count: int, wb: int = 0, wready: int = NEG
+    ) -> tuple[int, int]:
         """``count`` tiles of ``r``: (first start, last end). Tile by tile until the state the
         run touches repeats (relative to ``D``), then whole periods at once. Every tile is
         recorded (its dispatch, stats and compute end); only some are compared."""
-        first, last = self.step(r, gate_w, gate)
+        first, last = self.step(r, gate_w, gate, wb, wready)
+        wb = r.write_bytes  # every later tile's previous tile is this run's
         done = 1
         u, b = r.unit, r.buf
         seen: dict[tuple[object, ...], int] = {}
@@ -664,7 +707,7 @@ class Machine:
                 here = (self.D, st.busy[u], st.stall[u], st.dram, last, len(cap))
                 if len(recs) % stride:  # the state is compared every ``stride`` tiles
                     recs.append(here)
-                    _, last = self.step(r, gate_w, gate)
+                    _, last = self.step(r, gate_w, gate, wb)
                     done += 1
                     continue
                 key = self._run_key(u, b)
@@ -680,7 +723,7 @@ class Machine:
                         continue
                 seen[key] = len(recs)
                 recs.append(here)
-            _, last = self.step(r, gate_w, gate)
+            _, last = self.step(r, gate_w, gate, wb)
             done += 1
         self.dram_capture = None
         return first, last
@@ -1083,7 +1126,11 @@ class Machine:
         r = q.runs[run]
         # the first tile of a run waits for the op's dependencies (run 0) or its previous run
         gate = st[1] if first == 0 else NEG
-        s, e = self.run(r, st[2], gate, count)
+        # the op's previous tile (its end: st[1]) writes back after this piece's first load
+        prev = r if first > 0 else (q.runs[run - 1] if run > 0 else None)
+        wb = prev.write_bytes if prev is not None else 0
+        wready = st[1] + prev.write_ready if prev is not None and wb else NEG
+        s, e = self.run(r, st[2], gate, count, wb, wready)
         if st[0] == NEG:
             st[0] = s
         st[1] = e

@@ -53,6 +53,13 @@ def _distinct_runs(schedule: Schedule) -> list[tuple[TileRun, ...]]:
     return list(seen.values())
 
 
+def _qrun(r: TileRun, unit: int, buf: int) -> QRun:
+    """A tile run as the engines see it: its unit and staging buffer by index."""
+    return QRun(
+        r.count, r.load_bytes, r.compute_cycles, unit, buf, r.write_bytes, r.write_ready_cycles
+    )
+
+
 def queue_items(schedule: Schedule, names: Sequence[str], mem: MemoryTiming) -> list[QItem]:
     """The schedule's DMA queue as the engines see it (units and buffers by index)."""
     index = {n: k for k, n in enumerate(names)}
@@ -64,10 +71,7 @@ def queue_items(schedule: Schedule, names: Sequence[str], mem: MemoryTiming) -> 
         q = qops.get(k)
         if q is None:
             op = schedule.ops[k]
-            runs = tuple(
-                QRun(r.count, r.load_bytes, r.compute_cycles, index[r.unit], buf[r.unit])
-                for r in op.runs
-            )
+            runs = tuple(_qrun(r, index[r.unit], buf[r.unit]) for r in op.runs)
             q = qops[k] = QOp(k, runs, op.write_bytes, tuple(pos[d] for d in op.deps))
         return q
 
@@ -93,10 +97,7 @@ def placed_segments(
             tops = [
                 (
                     k,
-                    tuple(
-                        QRun(r.count, r.load_bytes, r.compute_cycles, index[r.unit], buf[r.unit])
-                        for r in op.runs
-                    ),
+                    tuple(_qrun(r, index[r.unit], buf[r.unit]) for r in op.runs),
                     op.write_bytes,
                     deps,
                 )

@@ -127,8 +127,9 @@ def _stretches(
     items: Sequence[tuple[int, int, int, int]],
 ) -> tuple[tuple[int, int, int], ...]:
     """The stretches :meth:`Machine.pattern` may play: an entry is eligible when its op is
-    open and not gated (a later piece of a run, or a later run on its previous run's unit) and
-    it is not the op's last tile entry; its signature is (op, run, tiles)."""
+    open and not gated (a later piece of a run, or a later run on its previous run's unit), it
+    is not the op's last tile entry and no tile of it writes back or follows one that does; its
+    signature is (op, run, tiles)."""
     runs_of = {k: runs for k, runs, _, _ in ops}
     last: dict[int, int] = {}
     for i, (k, run, _, _) in enumerate(items):
@@ -139,6 +140,9 @@ def _stretches(
         runs = runs_of[k]
         free = first > 0 or (run > 0 and runs[run - 1].unit == runs[run].unit)
         ok = run >= 0 and free and count <= PATTERN_MAX_TILES and last[k] != i
+        # tiles that write back (or follow one that does) are played entry by entry
+        if ok and (runs[run].write_bytes or (first == 0 and runs[run - 1].write_bytes)):
+            ok = False
         sigs.append((k, runs[run], count) if ok else None)
     return periodic_stretches(sigs)
 

@@ -11,7 +11,10 @@ Processes and resources, each mirroring one rule:
   to have been granted, then takes a slot and the bytes from ``Container`` s that the computes
   refill), or single-buffered for the previous tile of its buffer to have computed, and for
   the previous load to have started; then it moves its bytes;
-* a write process waits for its op's last tile, then moves the op's output;
+* a write process waits for its op's last tile, then moves the op's output; a tile's write
+  process (the outputs it completed, dispatched right after the load of its op's next tile)
+  waits for the tile's compute end plus its ``write_ready`` and for that load's start; every
+  transfer dispatched after a tile's write waits for that write to end (the fence);
 * every transfer reaches the DRAM model through an arbiter that runs after everything else at
   the same cycle and applies that cycle's transfers in queue order (so "start order, ties in
   queue order" holds whatever order simpy resumes the processes in);
@@ -53,6 +56,8 @@ class _Tile:
     compute: int
     unit: int
     buf: int
+    write_bytes: int  # written back after the load of its op's next tile
+    write_ready: int
 
 
 def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming) -> OracleRun:
@@ -97,10 +102,13 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
                     r.compute_cycles,
                     r.unit,
                     r.buf,
+                    r.write_bytes,
+                    r.write_ready,
                 )
             )
     ready = [env.event() for _ in tiles]
     done = [env.event() for _ in tiles]
+    computed = [0] * len(tiles)  # each tile's compute end
     granted = [env.event() for _ in tiles]
     started = [env.event() for _ in tiles]
     run_done: list[list[simpy.Event]] = [[env.event() for _ in q.runs] for q in ops]
@@ -153,7 +161,9 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
         last["transfer"] = max(last["transfer"], end)
         engines.release(req)  # type: ignore[arg-type]
 
-    def load(t: int, qpos: int, req: simpy.Event) -> Generator[simpy.Event, object, None]:
+    def load(
+        t: int, qpos: int, req: simpy.Event, fence: simpy.Event | None
+    ) -> Generator[simpy.Event, object, None]:
         tile = tiles[t]
         q = ops[tile.op]
         waits = [wrote[index[d]] for d in q.deps if ops[index[d]].write_bytes > 0]
@@ -174,6 +184,8 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
         granted[t].succeed()
         if t > 0:
             yield started[t - 1]
+        if fence is not None:
+            yield fence  # after the tile write-backs queued before it
         started[t].succeed()
         if tile.load_bytes > 0:
             yield from transfer(qpos, tile.load_bytes, req)
@@ -187,30 +199,57 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
             ready[t].succeed()
 
     def write(
-        i: int, qpos: int, req: simpy.Event, prev: int
+        i: int, qpos: int, req: simpy.Event, prev: int, fence: simpy.Event | None
     ) -> Generator[simpy.Event, object, None]:
         yield op_done[i]
         if prev >= 0:
             yield started[prev]  # after the loads queued before it
+        if fence is not None:
+            yield fence
         yield from transfer(qpos, ops[i].write_bytes, req)
         wrote[i].succeed()
+
+    def tile_write(
+        p: int, t: int, qpos: int, req: simpy.Event, fence: simpy.Event | None, out: simpy.Event
+    ) -> Generator[simpy.Event, object, None]:
+        """Tile ``p``'s write-back, dispatched after the load of tile ``t``."""
+        yield done[p]
+        wait = computed[p] + tiles[p].write_ready - int(env.now)
+        if wait > 0:
+            yield env.timeout(wait)
+        yield started[t]
+        if fence is not None:
+            yield fence
+        yield from transfer(qpos, tiles[p].write_bytes, req)
+        out.succeed()
 
     def dispatcher() -> Generator[simpy.Event, object, None]:
         t = 0
         qpos = 0  # every transfer's place in the queue (ties at the DRAM go in this order)
+        fence: simpy.Event | None = None  # the end of the last tile write-back dispatched
+        last_of: dict[int, int] = {}  # op index -> its last tile dispatched
         for it in items:
             if it.run < 0:
                 req = engines.request()
                 yield req
-                env.process(write(index[it.op.pos], qpos, req, t - 1))
+                env.process(write(index[it.op.pos], qpos, req, t - 1, fence))
                 qpos += 1
                 continue
             for _ in range(it.count):
                 req = engines.request()
                 yield req
-                env.process(load(t, qpos, req))
-                t += 1
+                env.process(load(t, qpos, req, fence))
                 qpos += 1
+                p = last_of.get(tiles[t].op)
+                last_of[tiles[t].op] = t
+                if p is not None and tiles[p].write_bytes > 0:
+                    req = engines.request()
+                    yield req
+                    out = env.event()
+                    env.process(tile_write(p, t, qpos, req, fence, out))
+                    fence = out
+                    qpos += 1
+                t += 1
 
     def computer(u: int) -> Generator[simpy.Event, object, None]:
         prev_end = 0
@@ -241,6 +280,7 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
             stats.busy[u] += tile.compute
             timelines[u].add(s, e)
             prev_end = e
+            computed[t] = e
             b = bufs[tile.buf]
             need = b.held_bytes(tile.load_bytes)
             if b.double_buffered and need:

@@ -28,6 +28,15 @@ of nothing) then one compute on a named unit.
 * **Writes.** An op's write-back starts once its last tile has computed, its engine is
   dispatched and the loads queued before it have started; with one DMA engine it blocks the
   queue meanwhile, with more the others keep loading.
+* **Tile writes.** A tile may write back the outputs it completes (``write_bytes``, when the
+  mapping overlaps the write-back with later tiles): that transfer is queued right after the
+  load of its op's next tile (the op's last tile has none: its outputs go with the op's
+  write-back). It starts once dispatched, ``write_ready_cycles`` after the tile's compute
+  ended (its outputs drained) and after the loads queued before it started; every transfer
+  queued after it starts after it ends (a fence: so the op's next-but-one tile, whose load
+  comes after it, computes only once the write has freed its output space; a double-buffered
+  output buffer holds the outputs being written beside the ones being accumulated). With one
+  DMA engine the fence changes nothing (the engine is busy until the write ends).
 
 Stall: the cycles a unit's tile waited for its data beyond both its unit's previous tile and its
 gate. DRAM busy: the cycles during which some transfer is moving (with one DMA engine, the sum

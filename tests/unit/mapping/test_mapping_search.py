@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -25,7 +26,16 @@ from tersim.mapping.gemm import Operands, plan_gemm, search_gemm
 from tersim.mapping.placement import Placement
 from tersim.mapping.schedule import OpSchedule, Schedule
 from tersim.mapping.search import exhaustive, search
-from tersim.mapping.space import IRRELEVANT, RELEVANT, Dim, GemmProblem, Geometry, TooManyRuns
+from tersim.mapping.space import (
+    IRRELEVANT,
+    RELEVANT,
+    Dim,
+    GemmMapping,
+    GemmProblem,
+    Geometry,
+    TooManyRuns,
+    tile_write_bytes,
+)
 from tersim.run.judge import engine_judge
 from tersim.sim import Fidelity, memory_timing, simulate
 from tersim.workload.ops import OpKind, Phase
@@ -80,11 +90,48 @@ def test_down_proj_reads_its_input_at_most_twice() -> None:
     assert plan_gemm(hw, 512, 4096, 11008, FP16).dram_read_bytes[BufferRole.INPUT] == 32 * x_bytes
 
 
-def _replay_cycles(hw: HardwareConfig, plan_tiles: tuple, fidelity: Fidelity) -> int:
-    op = OpSchedule(0, "op", OpKind.LINEAR, 0, Phase.PREFILL, 0, plan_tiles, 0, ActionCounts())
+def _replay_cycles(
+    hw: HardwareConfig, plan_tiles: tuple, fidelity: Fidelity, write_bytes: int = 0
+) -> int:
+    op = OpSchedule(
+        0, "op", OpKind.LINEAR, 0, Phase.PREFILL, 0, plan_tiles, write_bytes, ActionCounts()
+    )
     return simulate(
         Schedule((op,), Placement.none()), memory_timing(hw), 1e9, fidelity
     ).total_cycles
+
+
+def _end_write(problem: GemmProblem, runs: tuple) -> int:
+    """The op's write-back after its tiles: its output's bytes but what its tiles write."""
+    return Geometry(problem).write_bytes - tile_write_bytes(runs)
+
+
+def _completing_passes(geo: Geometry, g: GemmMapping) -> int:
+    """A literal walk of the loop nest: the passes in the last iteration of every K loop (a
+    tile loop over K at its last tile, a fold loop over K at the tile's last fold), the passes
+    that complete outputs."""
+    loops = geo.loops(g)
+    count = 0
+    ranges = [
+        range(geo.trips(g, lp.dim)) if not lp.fold else range(geo.folds[lp.dim]) for lp in loops
+    ]
+    for idx in itertools.product(*ranges):
+        tile_i = {lp.dim: i for lp, i in zip(loops, idx, strict=True) if not lp.fold}
+        ok = True
+        last_k = True
+        for lp, i in zip(loops, idx, strict=True):
+            if not lp.fold:
+                last_k &= lp.dim is not Dim.K or i == geo.trips(g, lp.dim) - 1
+                continue
+            t0 = tile_i.get(lp.dim, 0) * g.size(lp.dim)
+            span = min(g.size(lp.dim), geo.dims[lp.dim] - t0)
+            folds = -(-span // geo.unit[lp.dim])
+            if i >= folds:
+                ok = False  # an edge tile has fewer folds
+                break
+            last_k &= lp.dim is not Dim.K or i == folds - 1
+        count += ok and last_k
+    return count
 
 
 def _loaded_elements(geo: Geometry, a) -> dict[BufferRole, int]:  # type: ignore[no-untyped-def]
@@ -181,9 +228,25 @@ def test_search_equals_exhaustive_and_its_replays(
     assert (fast.span_cycles, fast.energy_pj) == (slow.span_cycles, slow.energy_pj)
     assert fast.simulated <= slow.simulated
     # the per-tile simpy engine replays the chosen tiles in the cycles the search predicted
-    assert _replay_cycles(hw, fast.runs, Fidelity.TILE) == fast.cycles
-    # the tiles load exactly the DRAM bytes the closed forms count ...
+    write = _end_write(problem, fast.runs)
+    assert _replay_cycles(hw, fast.runs, Fidelity.TILE, write) == fast.cycles
+    # the overlapped write-back is a choice of the space: without it, never better
+    without = search(replace(problem, epilogue=True), judge, objective, ActionCounts())
+    assert not without.assessment.mapping.overlap
+    primary = {
+        MappingObjective.LATENCY: lambda c: c.span_cycles,
+        MappingObjective.ENERGY: lambda c: c.energy_pj,
+        MappingObjective.EDP: lambda c: c.energy_pj * c.span_cycles,
+    }[objective]
+    assert primary(fast) <= primary(without)
+    # the same bytes either way: the tiles write the blocks the passes complete, one tile per
+    # completing pass but the last (whose block goes with the write-back, never empty)
     a = fast.assessment
+    g = a.mapping
+    assert write > 0 and write + tile_write_bytes(fast.runs) == a.traffic_bytes[BufferRole.OUTPUT]
+    writing = sum(r.count for r in fast.runs if r.write_bytes)
+    assert writing == (_completing_passes(Geometry(problem), g) - 1 if g.overlap else 0)
+    # the tiles load exactly the DRAM bytes the closed forms count ...
     loads = sum(r.count * r.load_bytes for r in fast.runs)
     assert loads == a.traffic_bytes[BufferRole.INPUT] + a.traffic_bytes[BufferRole.WEIGHT]
     # ... and a literal walk of the nest loads what the fetch counts say (before bursts)
@@ -233,7 +296,7 @@ def test_bounds_hold_and_instances_search_exactly(
         if runs not in timed and len(timed) < 40:
             timed.add(runs)
             ready = judge.first_load_cycles(runs[0].load_bytes)
-            assert judge.op_cycles(runs, 0) - ready >= floor
+            assert judge.op_cycles(runs, _end_write(problem, runs)) - ready >= floor
     try:
         fast = search(problem, judge, MappingObjective.LATENCY, ActionCounts())
     except Exception as exc:
@@ -247,7 +310,9 @@ def test_bounds_hold_and_instances_search_exactly(
         slow.assessment.mapping,
         slow.span_cycles,
     )
-    assert _replay_cycles(hw, fast.runs, Fidelity.TILE) == fast.cycles
+    assert _replay_cycles(hw, fast.runs, Fidelity.TILE, _end_write(problem, fast.runs)) == (
+        fast.cycles
+    )
 
 
 def _trace_of(hw: HardwareConfig, workload: str, prompt: int):  # type: ignore[no-untyped-def]
@@ -310,13 +375,13 @@ def test_searched_never_slower_than_the_heuristic_per_gemm() -> None:
             ops = Operands(am.input_bits, am.weight_bits, op.out_bits, 32, False, False)
             h = plan_gemm(hw, shape.m, shape.n, am.k, ops, instances=shape.count)
             tiles = spread_loads(h.tiles, sum(h.dram_read_bytes.values()))
-            h_span = judge.op_cycles(tiles, 0) - judge.first_load_cycles(tiles[0].load_bytes)
-            s = search(
-                GemmProblem.of(hw, shape.m, shape.n, am.k, ops.bits, False, False, shape.count),
-                judge,
-                MappingObjective.LATENCY,
-                ActionCounts(),
+            problem = GemmProblem.of(
+                hw, shape.m, shape.n, am.k, ops.bits, False, False, shape.count
             )
+            write = Geometry(problem).write_bytes  # the heuristic writes it after its tiles
+            ready = judge.first_load_cycles(tiles[0].load_bytes)
+            h_span = judge.op_cycles(tiles, write) - ready
+            s = search(problem, judge, MappingObjective.LATENCY, ActionCounts())
             assert s.span_cycles <= h_span, (name, key, s.span_cycles, h_span)
         assert len(seen) >= 4
 
@@ -339,3 +404,20 @@ def test_no_cheaper_dram_schedule_than_zigzag_found() -> None:
         assert plan.dram_write_bytes == zz["dram_write_bytes"] == g["m"] * g["n"] * 2
     os_zz = json.loads((ROOT / "tests" / "data" / "zigzag" / "os_512x4096x4096.json").read_text())
     assert os_zz["dram_read_bytes"]["weight"] == 32 * MiB
+
+
+def test_only_what_is_replaced_is_double_buffered() -> None:
+    """An 8x24 @ 24x8 product with 2-bit weights on a 4x4 OS array, weight buffer 64 B: W is
+    24 x 8 x 2 / 8 = 48 B, which fits the buffer once but not twice (96 B). Loaded once and
+    never replaced, it is held single-buffered (48 B) and read once, 48 B rounded up to one
+    64 B burst; the heuristic's halved buffer (32 B usable) reads it twice (128 B). The output
+    held per pass (4 x 4 x 32-bit = 64 B) is replaced four times: double-buffered, 128 B."""
+    hw = _small(Dataflow.OS, 4, 4, (2048, 64, 2048), 8.0)
+    ops = Operands(8, 2, 8, 32, input_on_chip=False, output_on_chip=False)
+    problem = GemmProblem.of(hw, 8, 8, 24, ops.bits, False, False)
+    a = search(problem, engine_judge(hw), MappingObjective.LATENCY, ActionCounts()).assessment
+    w, y = a.residency[BufferRole.WEIGHT], a.residency[BufferRole.OUTPUT]
+    assert (w.footprint_bytes, w.fetches, w.double_buffered, w.held_bytes) == (48, 1, False, 48)
+    assert hw.dram.burst_bytes == 64 and a.traffic_bytes[BufferRole.WEIGHT] == 64
+    assert plan_gemm(hw, 8, 8, 24, ops).dram_read_bytes[BufferRole.WEIGHT] == 128
+    assert (y.footprint_bytes, y.double_buffered, y.held_bytes) == (64, True, 128)

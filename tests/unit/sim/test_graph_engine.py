@@ -9,6 +9,7 @@ per op, per unit and per busy interval.
 from __future__ import annotations
 
 import itertools
+import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -159,7 +160,8 @@ def test_the_epilogue_run_follows_the_matrix_tiles_by_hand() -> None:
 @st.composite
 def graphs(draw: st.DrawFn, max_count: int = 12) -> tuple[list[QItem], int, int]:
     """Random small graphs: ops of 1-3 runs on 1-3 units and 1-2 staging buffers, each
-    depending on up to 3 earlier ops, some writing back; queued whole in program order, or
+    depending on up to 3 earlier ops, some writing back at their end, some tiles writing back
+    their own outputs (after the load of their op's next tile); queued whole in program order, or
     interleaved: runs cut into pieces, the pieces of ops whose dependencies are queued taken
     in a random order (as the planner interleaves ops it runs at once)."""
     n = draw(st.integers(1, 7))
@@ -174,6 +176,8 @@ def graphs(draw: st.DrawFn, max_count: int = 12) -> tuple[list[QItem], int, int]
                 draw(st.integers(0, 30)),
                 draw(st.integers(0, units - 1)),
                 draw(st.integers(0, nb - 1)),
+                draw(st.sampled_from([0, 0, 0, 40, 128])),  # each tile's own write-back
+                draw(st.integers(0, 20)),
             )
             for _ in range(draw(st.integers(1, 3)))
         )
@@ -348,8 +352,16 @@ def _serialized(ops: list[QOp], bw: float, lat: int) -> int:
         for r in q.runs:
             move = -(-r.load_bytes // 1) and (int(-(-r.load_bytes // bw)) + lat)
             total += r.count * (move + r.compute_cycles)
+            if r.write_bytes:  # a tile's own write-back waits write_ready after its compute
+                total += r.count * (int(-(-r.write_bytes // bw)) + r.write_ready)
         total += int(-(-q.write_bytes // bw))
     return total
+
+
+def _tile_writes(q: QOp) -> int:
+    """Bytes its tiles write back themselves: every tile's but its last's (no later load of
+    the op queues that one)."""
+    return sum(r.count * r.write_bytes for r in q.runs) - q.runs[-1].write_bytes
 
 
 @settings(max_examples=200)
@@ -370,10 +382,16 @@ def test_total_lies_between_the_bounds(g, bw, lat, cap, double, engines) -> None
     r = run_fast(items, len(ops), units, mem, None)
     lower = max(_critical_path(ops), max(r.stats.busy), r.stats.dram)
     moved = sum(r_.count * r_.load_bytes for q in ops for r_ in q.runs) + sum(
-        q.write_bytes for q in ops
+        q.write_bytes + _tile_writes(q) for q in ops
     )
     assert r.stats.dram >= moved / bw
     assert lower <= r.end_cycle <= _serialized(ops, bw, lat)
+    if engines == 1:  # one DMA engine: transfers never overlap, DRAM busy is their sum
+        each = [r_.load_bytes for q in ops for r_ in q.runs for _ in range(r_.count)]
+        each += [q.write_bytes for q in ops]
+        each += [r_.write_bytes for q in ops for r_ in q.runs for _ in range(r_.count)]
+        each += [-q.runs[-1].write_bytes for q in ops]  # the last tile's is not queued
+        assert r.stats.dram == sum(math.copysign(math.ceil(abs(x) / bw), x) for x in each)
 
 
 @settings(max_examples=200)

@@ -12,6 +12,7 @@ from tersim.config.enums import DramModelKind
 from tersim.sim import MemoryTiming, StagingBuffer
 from tersim.sim.affine import Aff, Range, coefficients
 from tersim.sim.core import (
+    NEG,
     PATTERN_MAX_ITEMS,
     PATTERN_MIN_REPS,
     Machine,
@@ -165,10 +166,12 @@ def test_drifting_units_take_the_drift_form() -> None:
     steps = 0
     step = Machine.step
 
-    def counting(self: Machine, r: QRun, gate_w: int, gate: int) -> tuple[int, int]:
+    def counting(
+        self: Machine, r: QRun, gate_w: int, gate: int, wb: int = 0, wready: int = NEG
+    ) -> tuple[int, int]:
         nonlocal steps
         steps += 1
-        return step(self, r, gate_w, gate)
+        return step(self, r, gate_w, gate, wb, wready)
 
     Machine.step = counting  # type: ignore[method-assign]
     try:
