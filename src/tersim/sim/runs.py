@@ -88,6 +88,5 @@ def run_simpy_placed(
     env.run()
     m.flush()
     assert m.timelines is not None and m.dram_timeline is not None
-    return EngineRun(
-        spans, m.stats, max(m.end_cycle, finished["ends"]), m.timelines, m.dram_timeline
-    )
+    end = max(m.end_cycle, finished["ends"])
+    return EngineRun(spans, m.stats, end, m.timelines, m.dram_timeline, m.dram_channels or [])
