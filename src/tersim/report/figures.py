@@ -310,6 +310,7 @@ def _rects(intervals: list[tuple[float, float]], y0: float, y1: float) -> tuple[
 
 MAX_RECTS = 3000  # busy rectangles drawn per unit before the timeline downsamples
 DRAM_LANE = "dram"  # the DRAM's lane, named as in the record's busy cycles
+BUCKETS = 1000  # buckets of a downsampled lane
 CHANNEL_COLOURS = ("#e45756", "#f2a2a1")  # DRAM channel lanes, alternating shades of the DRAM's
 
 
@@ -343,7 +344,6 @@ def _downsampling_notes(notes: list[tuple[str, int, str, str]]) -> list[str]:
         count = f"{lo:,}" if lo == hi else f"{lo:,} to {hi:,}"
         out.append(f"DRAM channels {chans}: {count} intervals each{why} {how}")
     return out
-BUCKETS = 1000  # buckets of a downsampled lane
 
 
 def drawn_busy_cycles(fig: go.Figure) -> dict[str, float]:
@@ -444,12 +444,12 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
             ys += [y0, y0, y1, y1, y0, None]
         share = sum(b - a for a, b in busy) / span
         label = f"{unit_words(unit)} busy {share * 100:.1f}% of the window"
-        legend = {"showlegend": True}
+        show, group = True, None
         if dram_channel_of(unit) is not None:
             lo, hi = min(shares) * 100, max(shares) * 100
             each = f"{lo:.1f}%" if f"{lo:.1f}" == f"{hi:.1f}" else f"{lo:.1f}% to {hi:.1f}%"
             label = f"DRAM channels busy {each} of the window each"
-            legend = {"showlegend": first_channel, "legendgroup": "dram-channels"}
+            show, group = first_channel, "dram-channels"
             first_channel = False
         fig.add_scatter(
             x=xs,
@@ -461,7 +461,8 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
             name=label,
             hoverinfo="skip",
             meta={"busy_unit": unit, "cycles": [list(sh) for sh in shapes]},
-            **legend,
+            showlegend=show,
+            legendgroup=group,
         )
         for o in ops:  # op names on their spans when wide enough to read
             if (o.end_cycle - o.start_cycle) > 0.05 * (window.end_cycle - window.start_cycle):
@@ -515,18 +516,33 @@ def run_busy(records: list[dict[str, Any]], names: list[str]) -> go.Figure:
     for row, rec in enumerate(records, start=1):
         clock = rec["hardware"]["array"]["clock_hz"]
         total = max(1, rec["total_cycles"])
-        for unit, t in sorted(rec.get("timeline", {}).items()):
+        lanes = sorted(rec.get("timeline", {}).items(), key=lambda kv: _lane_key(kv[0]))
+        shares = [
+            100 * t["busy_cycles"] / total for u, t in lanes if dram_channel_of(u) is not None
+        ]
+        for unit, t in lanes:
             w = t["bucket_cycles"]
             hist = t["busy_per_bucket"]
             xs = [k * w / clock for k in range(len(hist) + 1)]
             ys = [100 * b / min(w, total - k * w) for k, b in enumerate(hist)]
+            c = dram_channel_of(unit)
+            line = {"shape": "hv", "color": _lane_colour(unit), "width": 1.5}
+            name = f"{unit_words(unit)} ({100 * t['busy_cycles'] / total:.1f}% of the run)"
+            group, show = f"{row}{unit}", True
+            if c is not None:  # thin dotted lines, one legend entry for every channel
+                line |= {"width": 1, "dash": "dot"}
+                lo, hi = min(shares), max(shares)
+                each = f"{lo:.1f}%" if f"{lo:.1f}" == f"{hi:.1f}" else f"{lo:.1f}% to {hi:.1f}%"
+                name = f"DRAM channels 0 to {len(shares) - 1} ({each} of the run each)"
+                group, show = f"{row}dram-channels", c == 0
             fig.add_scatter(
                 x=xs,
                 y=ys + ys[-1:],
                 mode="lines",
-                line={"shape": "hv", "color": UNIT_COLOURS.get(unit, "#b279a2"), "width": 1.5},
-                name=f"{unit_words(unit)} ({100 * t['busy_cycles'] / total:.1f}% of the run)",
-                legendgroup=f"{row}{unit}",
+                line=line,
+                name=name,
+                legendgroup=group,
+                showlegend=show,
                 hovertemplate="%{x:.4g} s: %{y:.1f}% busy<extra>" + unit_words(unit) + "</extra>",
                 row=row,
                 col=1,

@@ -602,9 +602,7 @@ def _channel_parts_one_engine(items: list[QItem], channels: int, burst: int, bw:
     busy = [0] * channels
     nxt = 0
     for it in items:
-        sizes = (
-            [it.op.write_bytes] if it.run < 0 else [it.op.runs[it.run].load_bytes] * it.count
-        )
+        sizes = [it.op.write_bytes] if it.run < 0 else [it.op.runs[it.run].load_bytes] * it.count
         for x in sizes:
             if x <= 0:
                 continue
