@@ -276,6 +276,30 @@ class PieceTimeline(Timeline):
         return list(self.placed)
 
 
+def _alike(times: tuple[int, ...]) -> bool:
+    """Whether every time is the same (affine times: the same function of the repetition,
+    compared by coefficients, so that no range shrinks)."""
+    t0 = times[0]
+    if type(t0) is int:
+        return times == (t0,) * len(times)
+    c0 = coefficients(t0)
+    return all(coefficients(t) == c0 for t in times)
+
+
+def channel_timelines(lanes: Sequence[Timeline]) -> list[Timeline]:
+    """Each DRAM channel's lane from a machine's ``dram_channels`` (each channel's own
+    intervals, then the shared lane of those every channel had alike): channel ``c``'s own
+    groups and pieces with the shared ones (references, not copies of the intervals)."""
+    *own, shared = lanes
+    out: list[Timeline] = []
+    for t in own:
+        lane = PieceTimeline()
+        lane.groups = [*t.groups, *shared.groups]
+        lane.placed = [*t.pieces(), *shared.pieces()]
+        out.append(lane)
+    return out
+
+
 @dataclass
 class Stats:
     busy: list[int]  # per unit
@@ -309,7 +333,9 @@ class Machine:
     # moves that no earlier transfer covered, so their total is ``stats.dram``
     dram_timeline: Timeline | None = None
     # per DRAM channel, its busy intervals (the rule of :mod:`tersim.hw.dram.base`), when the
-    # model keeps more than one channel (one channel's lane would be ``dram_timeline``)
+    # model keeps more than one channel (one channel's lane would be ``dram_timeline``); one
+    # more, last, holds the intervals every channel was busy alike, kept once (see
+    # :func:`channel_timelines`)
     dram_channels: list[Timeline] | None = None
     # the same intervals, while a run looks for its period: (lane, start, end), lane -1 the
     # DRAM's, c >= 0 channel c's
@@ -339,7 +365,9 @@ class Machine:
             stats=Stats([0] * units, [0] * units),
             timelines=[Timeline() for _ in range(units)] if record else None,
             dram_timeline=PieceTimeline() if record else None,
-            dram_channels=[PieceTimeline() for _ in range(width)] if record and width > 1 else None,
+            dram_channels=[PieceTimeline() for _ in range(width + 1)]
+            if record and width > 1
+            else None,
             latency=mem.params.latency_cycles,
         )
 
@@ -357,19 +385,38 @@ class Machine:
                 if self.dram_capture is not None:
                     self.dram_capture.append((-1, begin, end))
         if self.dram_channels is not None:
-            self._channel_busy(old, start)
+            self._channel_busy(old, start, idle)
         if end > self.last_transfer_end:
             self.last_transfer_end = end
         return end
 
-    def _channel_busy(self, old: DramState, start: int) -> None:
+    def _channel_busy(self, old: DramState, start: int, idle: int) -> None:
         """Record each channel's busy interval of the transfer that took the DRAM from ``old``
-        to the current state: ``[max(start, old free), new free)`` where its free time moved
-        (:mod:`tersim.hw.dram.base`)."""
+        (every channel idle at ``idle``) to the current state: ``[max(start, old free), new
+        free)`` where its free time moved (:mod:`tersim.hw.dram.base`). When every channel
+        ends alike and started alike (or was idle at ``start``), their one interval goes once
+        to the shared last lane."""
         lanes = self.dram_channels
         assert lanes is not None
         cap = self.dram_capture
-        for c, (a, b) in enumerate(zip(old.free_cycles, self.dram.free_cycles, strict=True)):
+        olds, news = old.free_cycles, self.dram.free_cycles
+        n = len(news)
+        if _alike(news):
+            b0 = news[0]
+            s0: int | None = None
+            if type(b0) is int and start >= idle:  # each channel that moved began at start
+                s0 = start
+            elif _alike(olds):
+                a0 = olds[0]
+                s0 = start if start > a0 else a0
+            if s0 is not None:
+                if b0 > s0:  # every channel busy [s0, b0)
+                    lanes[n].add(s0, b0)
+                    if cap is not None:
+                        cap.append((n, s0, b0))
+                return
+        for c in range(n):
+            a, b = olds[c], news[c]
             if b > a:
                 s = start if start > a else a
                 lanes[c].add(s, b)

@@ -24,6 +24,7 @@ from tersim.sim.core import (
     QRun,
     Stats,
     Timeline,
+    channel_timelines,
     periodic_stretches,
 )
 from tersim.sim.result import Piece
@@ -423,6 +424,5 @@ def run_placed(
             progress(seg.done, total)
     m.flush()
     assert m.timelines is not None and m.dram_timeline is not None
-    return EngineRun(
-        spans, m.stats, m.end_cycle, m.timelines, m.dram_timeline, m.dram_channels or []
-    )
+    chans = [] if m.dram_channels is None else channel_timelines(m.dram_channels)
+    return EngineRun(spans, m.stats, m.end_cycle, m.timelines, m.dram_timeline, chans)

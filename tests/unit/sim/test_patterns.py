@@ -19,6 +19,7 @@ from tersim.sim.core import (
     QItem,
     QOp,
     QRun,
+    channel_timelines,
     periodic_stretches,
 )
 from tersim.sim.fast import EngineRun, Template, run_fast
@@ -99,9 +100,8 @@ def _plain(items: list[QItem], n_pos: int, units: int, mem: MemoryTiming) -> Eng
             spans[it.op.pos] = span
     m.flush()
     assert m.timelines is not None and m.dram_timeline is not None
-    return EngineRun(
-        spans, m.stats, m.end_cycle, m.timelines, m.dram_timeline, m.dram_channels or []
-    )
+    chans = [] if m.dram_channels is None else channel_timelines(m.dram_channels)
+    return EngineRun(spans, m.stats, m.end_cycle, m.timelines, m.dram_timeline, chans)
 
 
 def _same(a: EngineRun, b: EngineRun) -> None:

@@ -18,6 +18,11 @@ from tersim.config.enums import DramModelKind
 from tersim.hw.dram.base import DramParams, DramState
 
 
+def _busy_cycles(p: DramParams, bursts: int) -> int:
+    """Cycles one channel takes for ``bursts`` bursts (its share of the bandwidth)."""
+    return math.ceil(bursts * p.burst_bytes * p.channels / p.bw_bytes_per_cycle)
+
+
 class PerChannelDram:
     kind = DramModelKind.PER_CHANNEL
 
@@ -32,13 +37,9 @@ class PerChannelDram:
         ch = p.channels
         bursts = -(-nbytes // p.burst_bytes)
         per_channel, extra = divmod(bursts, ch)
-        bw, burst = p.bw_bytes_per_cycle, p.burst_bytes
         return tuple(
-            (
-                (state.next_channel + offset) % ch,
-                math.ceil((per_channel + (1 if offset < extra else 0)) * burst * ch / bw),
-            )
-            for offset in range(min(bursts, ch))
+            ((state.next_channel + k) % ch, _busy_cycles(p, per_channel + (k < extra)))
+            for k in range(min(bursts, ch))
         )
 
     def transfer(
@@ -46,13 +47,18 @@ class PerChannelDram:
     ) -> tuple[DramState, int]:
         if nbytes <= 0:
             return state, start_cycle
+        ch = p.channels
+        bursts = -(-nbytes // p.burst_bytes)
+        per_channel, extra = divmod(bursts, ch)
         free = list(state.free_cycles)
         done = start_cycle
-        for c, busy in self.occupancy(p, state, nbytes):
-            free[c] = max(start_cycle, free[c]) + busy
+        # the channels of the first ``extra`` offsets take one burst more (as in occupancy)
+        more, fewer = _busy_cycles(p, per_channel + 1), _busy_cycles(p, per_channel)
+        for offset in range(min(bursts, ch)):
+            c = (state.next_channel + offset) % ch
+            free[c] = max(start_cycle, free[c]) + (more if offset < extra else fewer)
             done = max(done, free[c])
-        bursts = -(-nbytes // p.burst_bytes)
-        return DramState(tuple(free), (state.next_channel + bursts) % p.channels), done
+        return DramState(tuple(free), (state.next_channel + bursts) % ch), done
 
 
 MODEL = PerChannelDram()
