@@ -190,7 +190,6 @@ def simulate(
     stall = {n: stats.stall[k] for k, n in enumerate(names)}
     lines = {n: UnitTimeline.of(timelines[k].groups, total) for k, n in enumerate(names)}
     lines["dram"] = UnitTimeline.of(dram.groups, total, dram.pieces())  # named as in busy_cycles
-    if len(channels) > 1:  # one channel's lane is the DRAM's
-        for c, lane in enumerate(channels):
-            lines[dram_channel_lane(c)] = UnitTimeline.of(lane.groups, total, lane.pieces())
+    for c, lane in enumerate(channels):  # none for one channel (its lane is the DRAM's)
+        lines[dram_channel_lane(c)] = UnitTimeline.of(lane.groups, total, lane.pieces())
     return SimResult(total, clock_hz, busy, stall, op_spans, counts, fidelity.value, lines)

@@ -251,9 +251,9 @@ def _equal(a, b) -> None:  # type: ignore[no-untyped-def]
 
 
 def _channel_lanes(r) -> list[list[tuple[int, int]]]:  # type: ignore[no-untyped-def]
-    """Each DRAM channel's intervals, as the engines record them: none for a model of one
-    channel (its lane is the DRAM's; the oracle builds it all the same)."""
-    return [t.intervals() for t in r.channels] if len(r.channels) > 1 else []
+    """Each DRAM channel's intervals (none for a model of one channel: its lane is the
+    DRAM's)."""
+    return [t.intervals() for t in r.channels]
 
 
 def _check_channel_union(r) -> None:  # type: ignore[no-untyped-def]
@@ -584,15 +584,16 @@ def test_channel_lanes_by_hand() -> None:
 
 
 def test_an_aggregate_design_records_no_channel_lanes() -> None:
-    """The aggregate pipe is one channel: its lane would be the DRAM lane, so none is kept
-    (the record shows ``dram`` only); the oracle's one channel lane is that lane."""
+    """The aggregate pipe is one channel: its lane would be the DRAM lane, so no engine keeps
+    one (the record shows ``dram`` only); neither does a per-channel model of one channel."""
     mem = MemoryTiming.of(8.0, 3, 1000)
     ops = [QOp(0, (QRun(5, 100, 4, 0, 0),), 64, ()), QOp(1, (QRun(3, 40, 9, 0, 0),), 0, (0,))]
     items = whole_ops(ops)
     fast, oracle = run_fast(items, 2, 1, mem, None), run_oracle(items, 2, 1, mem)
-    assert fast.channels == []
-    assert len(oracle.channels) == 1
-    assert oracle.channels[0].intervals() == oracle.dram.intervals() == fast.dram.intervals()
+    assert fast.channels == [] and oracle.channels == []
+    assert oracle.dram.intervals() == fast.dram.intervals()
+    one = MemoryTiming.of(8.0, 3, 1000, True, 16, DramModelKind.PER_CHANNEL, 1, 64)
+    assert run_fast(items, 2, 1, one, None).channels == run_oracle(items, 2, 1, one).channels == []
 
 
 def _channel_parts_one_engine(items: list[QItem], channels: int, burst: int, bw: float):  # type: ignore[no-untyped-def]
