@@ -338,7 +338,7 @@ class Machine:
     # :func:`channel_timelines`)
     dram_channels: list[Timeline] | None = None
     # the same intervals, while a run looks for its period: (lane, start, end), lane -1 the
-    # DRAM's, c >= 0 channel c's
+    # DRAM's, c >= 0 ``dram_channels[c]`` (the last one the shared lane)
     dram_capture: list[tuple[int, int, int]] | None = None
     wlog: list[tuple[int, int]] | None = None  # write-backs applied, when someone listens
     run_log: list[tuple[int, int, int, int]] | None = None  # (op pos, unit, start, end) per run
