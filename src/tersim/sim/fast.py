@@ -48,6 +48,14 @@ class EngineRun:
     dram: Timeline
     channels: list[Timeline] = field(default_factory=list)
 
+    @staticmethod
+    def of(m: Machine, spans: list[tuple[int, int]], end_cycle: int) -> EngineRun:
+        """What machine ``m`` (recording, flushed) measured, with ``spans``, ending at
+        ``end_cycle``."""
+        assert m.timelines is not None and m.dram_timeline is not None
+        chans = [] if m.dram_channels is None else channel_timelines(m.dram_channels)
+        return EngineRun(spans, m.stats, end_cycle, m.timelines, m.dram_timeline, chans)
+
 
 @dataclass(frozen=True)
 class _Outcome:
@@ -343,13 +351,8 @@ class Segments:
         if m.run_log is not None:
             m.run_log.extend((p0 + k, u, a + ref, b + ref) for k, u, a, b in o.runs)
         if m.timelines is not None:
-            for u, groups in enumerate(o.groups):
-                tl = m.timelines[u]
-                for a0, b0, stride, c in groups:
-                    if c == 1:
-                        tl.add(a0 + ref, b0 + ref)
-                    else:
-                        tl.add_group(a0 + ref, b0 + ref, stride, c)
+            for tl, groups in zip(m.timelines, o.groups, strict=True):
+                tl.extend(groups, ref)
         if m.dram_timeline is not None:
             m.dram_timeline.place(o.dram_lane, ref)
         if m.dram_channels is not None:
@@ -423,6 +426,4 @@ def run_placed(
         if progress is not None:
             progress(seg.done, total)
     m.flush()
-    assert m.timelines is not None and m.dram_timeline is not None
-    chans = [] if m.dram_channels is None else channel_timelines(m.dram_channels)
-    return EngineRun(spans, m.stats, m.end_cycle, m.timelines, m.dram_timeline, chans)
+    return EngineRun.of(m, spans, m.end_cycle)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Sequence
 
 import simpy
 
-from tersim.sim.core import Machine, QItem, channel_timelines
+from tersim.sim.core import Machine, QItem
 from tersim.sim.fast import EngineRun, Placed, Segments, placed_items
 from tersim.sim.timing import MemoryTiming
 
@@ -87,7 +87,4 @@ def run_simpy_placed(
         env.process(unit(u))
     env.run()
     m.flush()
-    assert m.timelines is not None and m.dram_timeline is not None
-    end = max(m.end_cycle, finished["ends"])
-    chans = [] if m.dram_channels is None else channel_timelines(m.dram_channels)
-    return EngineRun(spans, m.stats, end, m.timelines, m.dram_timeline, chans)
+    return EngineRun.of(m, spans, max(m.end_cycle, finished["ends"]))

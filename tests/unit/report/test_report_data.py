@@ -13,6 +13,7 @@ import pytest
 import tersim
 from tersim.config import load_hardware, load_workload
 from tersim.config.enums import DramModelKind
+from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import Architecture, ModelSpec
 from tersim.cost.energy import price_list
 from tersim.errors import TersimError
@@ -186,18 +187,24 @@ def _drawn_equals_busy(rec: RunRecord, window: Window) -> None:
     assert drawn == pytest.approx(want, abs=1e-6)
 
 
-def test_timeline_draws_the_oracles_busy_time() -> None:
-    """A layer's drawn busy time per unit, and on the DRAM lane, equals the per-tile simpy
-    oracle's busy intervals inside that layer's window (an engine independent of the fast one
-    the report reads; its DRAM intervals are the union of its transfers' [start, end))."""
-    hw = load_hardware(HW / "ternary-hetero-7nm.yaml")  # three compute units
+def _small_fast_and_tile(hw: HardwareConfig) -> tuple[RunRecord, RunRecord]:
+    """A 2-layer model's 16-token prefill and 2 decode steps on ``hw``: the fast engine's run
+    and the per-tile oracle's."""
     arch = Architecture(
         hidden=256, layers=2, heads=8, kv_heads=8, ffn=512, ffn_type="swiglu", vocab=1000,
         max_context=256,
     )  # fmt: skip
     spec = ModelSpec(name="small", architecture=arch)
     fast = run(hw, spec, prompt_tokens=16, gen_tokens=2)
-    tile = run(hw, spec, prompt_tokens=16, gen_tokens=2, fidelity=Fidelity.TILE)
+    return fast, run(hw, spec, prompt_tokens=16, gen_tokens=2, fidelity=Fidelity.TILE)
+
+
+def test_timeline_draws_the_oracles_busy_time() -> None:
+    """A layer's drawn busy time per unit, and on the DRAM lane, equals the per-tile simpy
+    oracle's busy intervals inside that layer's window (an engine independent of the fast one
+    the report reads; its DRAM intervals are the union of its transfers' [start, end))."""
+    hw = load_hardware(HW / "ternary-hetero-7nm.yaml")  # three compute units
+    fast, tile = _small_fast_and_tile(hw)
     windows = run_detail(fast).windows
     assert len(windows) == 2
     assert {u for w in windows for u, iv in w.busy_intervals.items() if iv} == {
@@ -344,13 +351,7 @@ def test_timeline_draws_the_oracles_dram_channel_lanes() -> None:
             )
         }
     )
-    arch = Architecture(
-        hidden=256, layers=2, heads=8, kv_heads=8, ffn=512, ffn_type="swiglu", vocab=1000,
-        max_context=256,
-    )  # fmt: skip
-    spec = ModelSpec(name="small", architecture=arch)
-    fast = run(hw, spec, prompt_tokens=16, gen_tokens=2)
-    tile = run(hw, spec, prompt_tokens=16, gen_tokens=2, fidelity=Fidelity.TILE)
+    fast, tile = _small_fast_and_tile(hw)
     chans = [f"dram.ch{c}" for c in range(4)]
     assert [n for n in tile.result.timelines if n.startswith("dram.")] == chans
     for w in run_detail(fast).windows:

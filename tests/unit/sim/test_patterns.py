@@ -19,7 +19,6 @@ from tersim.sim.core import (
     QItem,
     QOp,
     QRun,
-    channel_timelines,
     periodic_stretches,
 )
 from tersim.sim.fast import EngineRun, Template, run_fast
@@ -99,9 +98,7 @@ def _plain(items: list[QItem], n_pos: int, units: int, mem: MemoryTiming) -> Eng
         if span is not None:
             spans[it.op.pos] = span
     m.flush()
-    assert m.timelines is not None and m.dram_timeline is not None
-    chans = [] if m.dram_channels is None else channel_timelines(m.dram_channels)
-    return EngineRun(spans, m.stats, m.end_cycle, m.timelines, m.dram_timeline, chans)
+    return EngineRun.of(m, spans, m.end_cycle)
 
 
 def _same(a: EngineRun, b: EngineRun) -> None:
