@@ -26,6 +26,7 @@ from tersim.report.labels import (
     words,
 )
 from tersim.report.waterfall import Step
+from tersim.sim.result import dram_channel_of
 
 FONT = {"family": "Helvetica, Arial, sans-serif", "size": 13}
 UNIT_COLOURS = {"array": "#4c78a8", "vector": "#54a24b", "dram": "#e45756"}
@@ -310,6 +311,39 @@ def _rects(intervals: list[tuple[float, float]], y0: float, y1: float) -> tuple[
 MAX_RECTS = 3000  # busy rectangles drawn per unit before the timeline downsamples
 DRAM_LANE = "dram"  # the DRAM's lane, named as in the record's busy cycles
 BUCKETS = 1000  # buckets of a downsampled lane
+CHANNEL_COLOURS = ("#e45756", "#f2a2a1")  # DRAM channel lanes, alternating shades of the DRAM's
+
+
+def _lane_key(lane: str) -> tuple[int, int, str]:
+    """Lanes top to bottom: the units by name, the DRAM, then its channels in channel order."""
+    c = dram_channel_of(lane)
+    if c is not None:
+        return (2, c, "")
+    return (1 if lane == DRAM_LANE else 0, 0, lane)
+
+
+def _lane_colour(lane: str) -> str:
+    c = dram_channel_of(lane)
+    return UNIT_COLOURS.get(lane, "#b279a2") if c is None else CHANNEL_COLOURS[c % 2]
+
+
+def _downsampling_notes(notes: list[tuple[str, int, str, str]]) -> list[str]:
+    """One line per downsampled lane ``(lane, intervals, why, how)``; DRAM channel lanes
+    downsampled alike (same reason, same buckets) share one line."""
+    out: list[str] = []
+    alike: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for lane, n, why, how in notes:
+        c = dram_channel_of(lane)
+        if c is None:
+            out.append(f"{unit_words(lane)}: {n:,} intervals{why} {how}")
+        else:
+            alike.setdefault((why, how), []).append((c, n))
+    for (why, how), got in alike.items():
+        chans = ", ".join(str(c) for c, _ in got)
+        lo, hi = min(n for _, n in got), max(n for _, n in got)
+        count = f"{lo:,}" if lo == hi else f"{lo:,} to {hi:,}"
+        out.append(f"DRAM channels {chans}: {count} intervals each{why} {how}")
+    return out
 
 
 def drawn_busy_cycles(fig: go.Figure) -> dict[str, float]:
@@ -360,14 +394,21 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
     fig = go.Figure()
     units = sorted(
         {o.unit for o in window.ops} | {u for u, iv in window.busy_intervals.items() if iv},
-        key=lambda u: (u == DRAM_LANE, u),
+        key=_lane_key,
     )
     us = 1e6 / clock_hz
     t0 = window.start_cycle
-    notes = []
+    span = max(1, window.end_cycle - window.start_cycle)
+    notes: list[tuple[str, int, str, str]] = []  # (lane, intervals, why, how) downsampled
+    shares = [  # the DRAM channels' busy shares of the window (one legend entry for them all)
+        sum(b - a for a, b in window.busy_intervals.get(u, ())) / span
+        for u in units
+        if dram_channel_of(u) is not None
+    ]
+    first_channel = True
     for lane, unit in enumerate(units):
         ops = [o for o in window.ops if o.unit == unit]
-        colour = UNIT_COLOURS.get(unit, "#b279a2")
+        colour = _lane_colour(unit)
         for o in ops:
             busy_text = ", ".join(
                 f"{unit_words(u)} {c:,}" for u, c in sorted(o.busy_by_unit.items())
@@ -390,21 +431,26 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
         if len(busy) > MAX_RECTS or narrow:
             width, shapes = _downsample(busy, window.start_cycle, window.end_cycle, BUCKETS)
             why = "" if len(busy) > MAX_RECTS else ", narrower than a bucket on average,"
-            notes.append(
-                f"{unit_words(unit)}: {len(busy):,} intervals{why} shown as {BUCKETS:,} buckets "
-                f"of {width:,} cycles, bar height = the bucket's busy share"
-            )
+            how = f"shown as {BUCKETS:,} buckets of {width:,} cycles, bar height = the bucket's "
+            notes.append((unit, len(busy), why, how + "busy share"))
         else:
             shapes = [(a, b, 1.0) for a, b in busy]
         xs: list[float | None] = []
         ys: list[float | None] = []
         for a, b, h in shapes:
             x0, x1 = (a - t0) * us, (b - t0) * us
-            y0, y1 = lane - 0.3, lane - 0.3 + 0.6 * h
+            y0, y1 = lane + 0.3, lane + 0.3 - 0.6 * h  # lanes top down: the bar grows up
             xs += [x0, x1, x1, x0, x0, None]
             ys += [y0, y0, y1, y1, y0, None]
-        total = sum(b - a for a, b in busy)
-        share = total / max(1, window.end_cycle - window.start_cycle)
+        share = sum(b - a for a, b in busy) / span
+        label = f"{unit_words(unit)} busy {share * 100:.1f}% of the window"
+        show, group = True, None
+        if dram_channel_of(unit) is not None:
+            lo, hi = min(shares) * 100, max(shares) * 100
+            each = f"{lo:.1f}%" if f"{lo:.1f}" == f"{hi:.1f}" else f"{lo:.1f}% to {hi:.1f}%"
+            label = f"DRAM channels busy {each} of the window each"
+            show, group = first_channel, "dram-channels"
+            first_channel = False
         fig.add_scatter(
             x=xs,
             y=ys,
@@ -412,15 +458,17 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
             fill="toself",
             line={"width": 0, "color": colour},  # an outline would widen thin intervals
             fillcolor=colour,
-            name=f"{unit_words(unit)} busy {share * 100:.1f}% of the window",
+            name=label,
             hoverinfo="skip",
             meta={"busy_unit": unit, "cycles": [list(sh) for sh in shapes]},
+            showlegend=show,
+            legendgroup=group,
         )
         for o in ops:  # op names on their spans when wide enough to read
             if (o.end_cycle - o.start_cycle) > 0.05 * (window.end_cycle - window.start_cycle):
                 fig.add_annotation(
                     x=((o.start_cycle + o.end_cycle) / 2 - t0) * us,
-                    y=lane + 0.42,
+                    y=lane - 0.42,
                     text=base_name(o.name),
                     showarrow=False,
                     font={"size": 10, "color": "#333"},
@@ -428,24 +476,34 @@ def timeline(window: Window, name: str, clock_hz: float) -> go.Figure:
     fig.update_yaxes(
         tickvals=list(range(len(units))),
         ticktext=[unit_words(u) for u in units],
-        range=[-0.7, len(units) - 0.3],
+        range=[len(units) - 0.3, -0.7],  # the units at the top, then the DRAM, its channels
     )
+    slider_y = {"rangemode": "fixed", "range": [len(units) - 0.3, -0.7]}  # drawn the same way
     fig.update_xaxes(
         title_text=f"microseconds from the start of {window.title}",
-        rangeslider={"visible": True, "thickness": 0.08},
+        rangeslider={"visible": True, "thickness": 0.08, "yaxis": slider_y},
     )
-    how = "".join(f"<br>downsampled: {n}" for n in notes) or ", not downsampled"
+    said = _downsampling_notes(notes)
+    how = "".join(f"<br>downsampled: {n}" for n in said) or ", not downsampled"
+    chans = sum(1 for u in units if dram_channel_of(u) is not None)
+    what = "DRAM: the cycles some transfer is moving"
+    if chans:
+        what += "; DRAM channel c: the cycles channel c moves its share of the bursts"
     _style(
         fig,
         f"Timeline of {window.title}, {name}",
-        230 + 90 * len(units) + 18 * len(notes),
-        "drag to zoom, or use the slider; grey: op spans (hover for the op); colour: exact busy "
-        f"intervals (DRAM: the cycles some transfer is moving){how}",
+        230 + 90 * (len(units) - chans) + 50 * chans + 18 * len(said),
+        f"drag to zoom, or use the slider; grey: op spans (hover for the op); colour: exact busy "
+        f"intervals ({what}){how}",
     )
-    if notes:
-        fig.update_layout(margin={"t": 110 + 18 * len(notes)})
-    fig.update_layout(legend={"orientation": "h", "y": 1.0, "x": 1, "xanchor": "right",
-                              "yanchor": "bottom"})  # fmt: skip
+    # the title block at the top, the legend (about three entries a row) between it and the plot
+    entries = len(units) - chans + (1 if chans else 0)
+    top = 64 + 18 * len(said) + 24 * -(-entries // 3)
+    fig.update_layout(
+        margin={"t": top},
+        title={"yref": "container", "y": 1 - 24 / fig.layout.height, "yanchor": "top"},
+        legend={"orientation": "h", "y": 1.0, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+    )
     return fig
 
 
@@ -458,18 +516,33 @@ def run_busy(records: list[dict[str, Any]], names: list[str]) -> go.Figure:
     for row, rec in enumerate(records, start=1):
         clock = rec["hardware"]["array"]["clock_hz"]
         total = max(1, rec["total_cycles"])
-        for unit, t in sorted(rec.get("timeline", {}).items()):
+        lanes = sorted(rec.get("timeline", {}).items(), key=lambda kv: _lane_key(kv[0]))
+        shares = [
+            100 * t["busy_cycles"] / total for u, t in lanes if dram_channel_of(u) is not None
+        ]
+        for unit, t in lanes:
             w = t["bucket_cycles"]
             hist = t["busy_per_bucket"]
             xs = [k * w / clock for k in range(len(hist) + 1)]
             ys = [100 * b / min(w, total - k * w) for k, b in enumerate(hist)]
+            c = dram_channel_of(unit)
+            line = {"shape": "hv", "color": _lane_colour(unit), "width": 1.5}
+            name = f"{unit_words(unit)} ({100 * t['busy_cycles'] / total:.1f}% of the run)"
+            group, show = f"{row}{unit}", True
+            if c is not None:  # thin dotted lines, one legend entry for every channel
+                line |= {"width": 1, "dash": "dot"}
+                lo, hi = min(shares), max(shares)
+                each = f"{lo:.1f}%" if f"{lo:.1f}" == f"{hi:.1f}" else f"{lo:.1f}% to {hi:.1f}%"
+                name = f"DRAM channels 0 to {len(shares) - 1} ({each} of the run each)"
+                group, show = f"{row}dram-channels", c == 0
             fig.add_scatter(
                 x=xs,
                 y=ys + ys[-1:],
                 mode="lines",
-                line={"shape": "hv", "color": UNIT_COLOURS.get(unit, "#b279a2"), "width": 1.5},
-                name=f"{unit_words(unit)} ({100 * t['busy_cycles'] / total:.1f}% of the run)",
-                legendgroup=f"{row}{unit}",
+                line=line,
+                name=name,
+                legendgroup=group,
+                showlegend=show,
                 hovertemplate="%{x:.4g} s: %{y:.1f}% busy<extra>" + unit_words(unit) + "</extra>",
                 row=row,
                 col=1,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tersim.report.data import Component
+from tersim.sim.result import dram_channel_of
 
 COMPONENT_WORDS: dict[Component, str] = {
     Component.LINEAR_ARITHMETIC: "linear-layer arithmetic",
@@ -70,7 +71,9 @@ def words(key: str, table: dict[str, str]) -> str:
 
 
 def unit_words(unit: str) -> str:
-    return words(unit, UNIT_WORDS)
+    """A lane's name in words: a unit's, the DRAM's, or ``DRAM channel c`` (lane ``dram.chc``)."""
+    c = dram_channel_of(unit)
+    return words(unit, UNIT_WORDS) if c is None else f"DRAM channel {c}"
 
 
 def short_names(records: list[dict[str, Any]]) -> list[str]:

@@ -172,6 +172,8 @@ class RunOutcome:
     groups: tuple[tuple[int, int, int, int], ...]  # busy intervals added to its unit
     dram_groups: tuple[tuple[int, int, int, int], ...]  # DRAM busy intervals it added
     writes: tuple[tuple[int, int], ...]  # pending writes it applied: (index, end), in order
+    # per DRAM channel, the busy intervals it added (none: channels not recorded)
+    channel_groups: tuple[tuple[tuple[int, int, int, int], ...], ...] = ()
 
 
 class Timeline:
@@ -280,6 +282,30 @@ class PieceTimeline(Timeline):
         return list(self.placed)
 
 
+def _alike(times: tuple[int, ...]) -> bool:
+    """Whether every time is the same (affine times: the same function of the repetition,
+    compared by coefficients, so that no range shrinks)."""
+    t0 = times[0]
+    if type(t0) is int:
+        return times == (t0,) * len(times)
+    c0 = coefficients(t0)
+    return all(coefficients(t) == c0 for t in times)
+
+
+def channel_timelines(lanes: Sequence[Timeline]) -> list[Timeline]:
+    """Each DRAM channel's lane from a machine's ``dram_channels`` (each channel's own
+    intervals, then the shared lane of those every channel had alike): channel ``c``'s own
+    groups and pieces with the shared ones (references, not copies of the intervals)."""
+    *own, shared = lanes
+    out: list[Timeline] = []
+    for t in own:
+        lane = PieceTimeline()
+        lane.groups = [*t.groups, *shared.groups]
+        lane.placed = [*t.pieces(), *shared.pieces()]
+        out.append(lane)
+    return out
+
+
 @dataclass
 class Stats:
     busy: list[int]  # per unit
@@ -312,8 +338,14 @@ class Machine:
     # the DRAM's busy intervals (recorded with the units'): each transfer adds the cycles it
     # moves that no earlier transfer covered, so their total is ``stats.dram``
     dram_timeline: Timeline | None = None
-    dram_capture: list[tuple[int, int]] | None = None  # the same intervals, while a run looks
-    #                                                    for its period
+    # per DRAM channel, its busy intervals (the rule of :mod:`tersim.hw.dram.base`), when the
+    # model keeps more than one channel (one channel's lane would be ``dram_timeline``); one
+    # more, last, holds the intervals every channel was busy alike, kept once (see
+    # :func:`channel_timelines`)
+    dram_channels: list[Timeline] | None = None
+    # the same intervals, while a run looks for its period: (lane, start, end), lane -1 the
+    # DRAM's, c >= 0 ``dram_channels[c]`` (the last one the shared lane)
+    dram_capture: list[tuple[int, int, int]] | None = None
     wlog: list[tuple[int, int]] | None = None  # write-backs applied, when someone listens
     run_log: list[tuple[int, int, int, int]] | None = None  # (op pos, unit, start, end) per run
     run_memo: dict[tuple[object, ...], RunOutcome] = field(default_factory=dict)
@@ -322,13 +354,15 @@ class Machine:
     @staticmethod
     def new(mem: MemoryTiming, units: int, record: bool = False) -> Machine:
         bufs = mem.buffers()
+        dram = mem.initial_dram()
+        width = len(dram.free_cycles)
         return Machine(
             mem=mem,
             bufs=bufs,
             D=0,
             free=[0] * mem.dma_engines,
             pending=[],
-            dram=mem.initial_dram(),
+            dram=dram,
             lls=0,
             unit_free=[0] * units,
             win=[[] for _ in bufs],
@@ -337,13 +371,17 @@ class Machine:
             stats=Stats([0] * units, [0] * units),
             timelines=[Timeline() for _ in range(units)] if record else None,
             dram_timeline=PieceTimeline() if record else None,
+            dram_channels=[PieceTimeline() for _ in range(width + 1)]
+            if record and width > 1
+            else None,
             latency=mem.params.latency_cycles,
         )
 
     # -- the DRAM and the engines ----------------------------------------------------------
     def _apply(self, start: int, nbytes: int) -> int:
-        idle = self.dram.idle_at
-        self.dram, end = self.mem.transfer(self.dram, start, nbytes)
+        old = self.dram
+        idle = old.idle_at
+        self.dram, end = self.mem.transfer(old, start, nbytes)
         begin = start if start > idle else idle
         if end > begin:  # the cycles some transfer is moving (transfers apply in start order)
             self.stats.dram += end - begin
@@ -351,10 +389,64 @@ class Machine:
             if tl is not None:
                 tl.add(begin, end)
                 if self.dram_capture is not None:
-                    self.dram_capture.append((begin, end))
+                    self.dram_capture.append((-1, begin, end))
+        if self.dram_channels is not None:
+            self._channel_busy(old, start, idle)
         if end > self.last_transfer_end:
             self.last_transfer_end = end
         return end
+
+    def _channel_busy(self, old: DramState, start: int, idle: int) -> None:
+        """Record each channel's busy interval of the transfer that took the DRAM from ``old``
+        (every channel idle at ``idle``) to the current state: ``[max(start, old free), new
+        free)`` where its free time moved (:mod:`tersim.hw.dram.base`). When every channel
+        ends alike and started alike (or was idle at ``start``), their one interval goes once
+        to the shared last lane."""
+        lanes = self.dram_channels
+        assert lanes is not None
+        cap = self.dram_capture
+        olds, news = old.free_cycles, self.dram.free_cycles
+        n = len(news)
+        if _alike(news):
+            b0 = news[0]
+            s0: int | None = None
+            if type(b0) is int and start >= idle:  # each channel that moved began at start
+                s0 = start
+            elif _alike(olds):
+                a0 = olds[0]
+                s0 = start if start > a0 else a0
+            if s0 is not None:
+                if b0 > s0:  # every channel busy [s0, b0)
+                    lanes[n].add(s0, b0)
+                    if cap is not None:
+                        cap.append((n, s0, b0))
+                return
+        for c in range(n):
+            a, b = olds[c], news[c]
+            if b > a:
+                s = start if start > a else a
+                lanes[c].add(s, b)
+                if cap is not None:
+                    cap.append((c, s, b))
+
+    def _repeat_dram(
+        self, captured: Sequence[tuple[int, int, int]], period: int, times: int
+    ) -> None:
+        """Add the DRAM intervals ``captured`` in one period (see ``dram_capture``) ``times``
+        more times to their lanes, the k-th copy ``k * period`` later."""
+        tl = self.dram_timeline
+        assert tl is not None
+        chans = self.dram_channels
+        if chans is None:
+            tl.repeat([(s, e) for _, s, e in captured], period, times)
+            return
+        by_lane: list[list[tuple[int, int]]] = [[] for _ in range(len(chans) + 1)]
+        for k, s, e in captured:
+            by_lane[k].append((s, e))  # lane -1: the last list
+        tl.repeat(by_lane[-1], period, times)
+        for lane, got in zip(chans, by_lane, strict=False):
+            if got:
+                lane.repeat(got, period, times)
 
     def _apply_first_pending(self) -> None:
         p = self.pending
@@ -610,6 +702,9 @@ class Machine:
         dtl = Timeline()
         if saved_dtl is not None:
             self.dram_timeline = dtl
+        saved_ch = self.dram_channels
+        chans = None if saved_ch is None else [Timeline() for _ in saved_ch]
+        self.dram_channels = chans
         saved_wlog = self.wlog
         wlog: list[tuple[int, int]] = []
         self.wlog = wlog
@@ -634,11 +729,15 @@ class Machine:
             groups=tuple((s - d, e - d, k, c) for s, e, k, c in tl.groups),
             dram_groups=tuple((s - d, e - d, k, c) for s, e, k, c in dtl.groups),
             writes=tuple((index[pos], e - d) for pos, e in wlog),
+            channel_groups=()
+            if chans is None
+            else tuple(tuple((s - d, e - d, k, c) for s, e, k, c in t.groups) for t in chans),
         )
         st.busy[u], st.stall[u], st.dram = busy, stall, dram_busy
         self.last_transfer_end = saved_te
         self.timelines = saved_tl
         self.dram_timeline = saved_dtl
+        self.dram_channels = saved_ch
         self.wlog = saved_wlog
         return out
 
@@ -679,6 +778,9 @@ class Machine:
                     tl.add_group(s + d, e + d, k, c)
         if self.dram_timeline is not None:
             self.dram_timeline.extend(o.dram_groups, d)
+        if self.dram_channels is not None:
+            for lane, groups in zip(self.dram_channels, o.channel_groups, strict=True):
+                lane.extend(groups, d)
         return o.first + d, o.last + d
 
     def _run(
@@ -696,7 +798,7 @@ class Machine:
         recs: list[tuple[int, int, int, int, int, int]] = []
         st = self.stats
         stride = 1 if count <= LONG_RUN else KEY_STRIDE
-        cap: list[tuple[int, int]] = []
+        cap: list[tuple[int, int, int]] = []
         if self.dram_timeline is not None:  # a skipped period repeats its DRAM intervals
             self.dram_capture = cap
         while done < count:
@@ -758,7 +860,7 @@ class Machine:
                 for e in ends:
                     tl.add_group(e - c + d, e + d, d, periods)
         if self.dram_timeline is not None and self.dram_capture is not None and d > 0:
-            self.dram_timeline.repeat(self.dram_capture[old[5] :], d, periods)
+            self._repeat_dram(self.dram_capture[old[5] :], d, periods)
         self.D += total
         self.free = [f + total for f in self.free]
         self.dram = self.dram.shifted(total)
@@ -803,7 +905,7 @@ class Machine:
         done = 0
         # the DRAM's busy intervals since the last reset (a skipped period repeats its own)
         saved_cap = self.dram_capture
-        dcap: list[tuple[int, int]] = []
+        dcap: list[tuple[int, int, int]] = []
         if self.dram_timeline is not None:
             self.dram_capture = dcap
         while done < reps:
@@ -955,16 +1057,20 @@ class Machine:
         self.last_transfer_end = NEG
         tiles: list[tuple[int, int, int]] = []
         log: list[tuple[int, int, int, int]] = []
-        dram_tl, dram_cap = self.dram_timeline, self.dram_capture
+        dram_tl, dram_cap, chans = self.dram_timeline, self.dram_capture, self.dram_channels
         lane = _Pairs() if dram_tl is not None else None
+        chan_pairs = None if chans is None else [_Pairs() for _ in chans]
         self.dram_timeline, self.dram_capture = lane, None
+        self.dram_channels = chan_pairs  # type: ignore[assignment]
         try:
             self._rep(ops, tiles, log)
         except TypeError:  # a DRAM model that cannot time affine cycles
             self.dram_timeline, self.dram_capture = dram_tl, dram_cap
+            self.dram_channels = chans
             self._undo_drift(saved, x, us, bs, ops)
             return 0
         self.dram_timeline, self.dram_capture = dram_tl, dram_cap
+        self.dram_channels = chans
         got = self._fields(us, bs)
         if (
             r.last < DRIFT_MIN_REPS
@@ -975,10 +1081,16 @@ class Machine:
             return 0
         n = self._apply_drift(saved, got, tiles, log, r.last, bs, us, per_rep)
         if dram_tl is not None and lane is not None:  # every repetition's, in order
-            lines = [(*coefficients(b), *coefficients(e)) for b, e in lane.pairs]
+            lines = [(dram_tl, *coefficients(b), *coefficients(e)) for b, e in lane.pairs]
+            if chans is not None and chan_pairs is not None:
+                lines += [
+                    (t, *coefficients(b), *coefficients(e))
+                    for t, got in zip(chans, chan_pairs, strict=True)
+                    for b, e in got.pairs
+                ]
             for j in range(n):
-                for ba, bb, ea, eb in lines:
-                    dram_tl.add(ba + bb * j, ea + eb * j)
+                for tl, ba, bb, ea, eb in lines:
+                    tl.add(ba + bb * j, ea + eb * j)
         return n
 
     def _undo_drift(
@@ -1063,10 +1175,10 @@ class Machine:
         tiles: list[tuple[int, int, int]],
         log: list[tuple[int, int, int, int]],
         rep_te: list[int],
-        dram_period: Sequence[tuple[int, int]],
+        dram_period: Sequence[tuple[int, int, int]],
     ) -> int:
         """Advance ``periods`` copies of the period since checkpoint ``rec`` (see
-        :meth:`pattern`; ``dram_period``: the DRAM's busy intervals in the period); return the
+        :meth:`pattern`; ``dram_period``: the DRAM's captured intervals in the period); return the
         shift ``periods x d``."""
         d0, busy0, stall0, dram0, t0, l0, r0, _, _ = rec
         d = self.D - d0
@@ -1089,7 +1201,7 @@ class Machine:
                 sh = k * d
                 self.run_log.extend((pos, u, s + sh, e + sh) for pos, u, s, e in period_log)
         if self.dram_timeline is not None and dram_period and d > 0:
-            self.dram_timeline.repeat(dram_period, d, periods)
+            self._repeat_dram(dram_period, d, periods)
         te = max(rep_te[r0:])  # the copies' transfers end ``k d`` after the period's
         if te > NEG and te + total > self.last_transfer_end:
             self.last_transfer_end = te + total

@@ -21,7 +21,7 @@ from tersim.mapping.schedule import Schedule, TileRun, Unit
 from tersim.runtime import cyclic_gc_paused
 from tersim.sim.core import QItem, QOp, QRun
 from tersim.sim.fast import Placed, Template, run_fast, run_placed, segment_starts
-from tersim.sim.result import OpSpan, SimResult, UnitTimeline
+from tersim.sim.result import OpSpan, SimResult, UnitTimeline, dram_channel_lane
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]  # (ops done, ops total)
@@ -150,6 +150,7 @@ def simulate(
                 p = run_placed(placed, len(ops), len(names), mem, progress, len(ops))
         spans, stats, end, timelines = p.spans, p.stats, p.end_cycle, p.timelines
         dram = p.dram
+        channels = p.channels
     elif fidelity is Fidelity.TILE:
         tiles = sum(op.tiles for op in ops)
         if tiles > MAX_TILE_FIDELITY_TILES:
@@ -164,6 +165,7 @@ def simulate(
         o = run_oracle(items, len(ops), len(names), mem)
         spans, stats, end, timelines = o.spans, o.stats, o.end_cycle, o.timelines
         dram = o.dram
+        channels = o.channels
     elif fidelity is Fidelity.RUN:
         from tersim.sim.runs import run_simpy
 
@@ -171,11 +173,13 @@ def simulate(
         r = run_simpy(items, len(ops), len(names), mem, progress, segments_of(schedule, items))
         spans, stats, end, timelines = r.spans, r.stats, r.end_cycle, r.timelines
         dram = r.dram
+        channels = r.channels
     else:
         items = queue_items(schedule, names, mem)
         f = run_fast(items, len(ops), len(names), mem, progress, segments_of(schedule, items))
         spans, stats, end, timelines = f.spans, f.stats, f.end_cycle, f.timelines
         dram = f.dram
+        channels = f.channels
     total = max(max((b for _, b in spans), default=0), end)
     op_spans = tuple(
         OpSpan(op.op_index, op.name, op.kind, op.unit, op.layer, op.phase, op.step, a, b)
@@ -187,4 +191,6 @@ def simulate(
     stall = {n: stats.stall[k] for k, n in enumerate(names)}
     lines = {n: UnitTimeline.of(timelines[k].groups, total) for k, n in enumerate(names)}
     lines["dram"] = UnitTimeline.of(dram.groups, total, dram.pieces())  # named as in busy_cycles
+    for c, lane in enumerate(channels):  # none for one channel (its lane is the DRAM's)
+        lines[dram_channel_lane(c)] = UnitTimeline.of(lane.groups, total, lane.pieces())
     return SimResult(total, clock_hz, busy, stall, op_spans, counts, fidelity.value, lines)

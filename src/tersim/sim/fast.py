@@ -13,7 +13,7 @@ Decode steps whose layers match, and the layers of one pass, mostly replay.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tersim.sim.core import (
     NEG,
@@ -24,6 +24,7 @@ from tersim.sim.core import (
     QRun,
     Stats,
     Timeline,
+    channel_timelines,
     periodic_stretches,
 )
 from tersim.sim.result import Piece
@@ -37,13 +38,23 @@ Enc = tuple[str, int]  # how a segment refers to an op: ("s", in segment) | ("x"
 @dataclass
 class EngineRun:
     """What an engine measured: per op position (first start, last end), stats, the cycle its
-    last activity ended, every unit's busy intervals and the DRAM's."""
+    last activity ended, every unit's busy intervals, the DRAM's and (a model with several
+    channels) each DRAM channel's."""
 
     spans: list[tuple[int, int]]
     stats: Stats
     end_cycle: int
     timelines: list[Timeline]
     dram: Timeline
+    channels: list[Timeline] = field(default_factory=list)
+
+    @staticmethod
+    def of(m: Machine, spans: list[tuple[int, int]], end_cycle: int) -> EngineRun:
+        """What machine ``m`` (recording, flushed) measured, with ``spans``, ending at
+        ``end_cycle``."""
+        assert m.timelines is not None and m.dram_timeline is not None
+        chans = [] if m.dram_channels is None else channel_timelines(m.dram_channels)
+        return EngineRun(spans, m.stats, end_cycle, m.timelines, m.dram_timeline, chans)
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ class _Outcome:
     transfer_end: int
     groups: tuple[tuple[tuple[int, int, int, int], ...], ...]  # per unit (all)
     dram_lane: Piece  # the DRAM's busy intervals
+    channel_lanes: tuple[Piece, ...]  # each DRAM channel's (none: channels not recorded)
     runs: tuple[tuple[int, int, int, int], ...]  # (op in segment, unit, start, end) per run,
     #                                              when the machine logs runs
 
@@ -230,6 +242,8 @@ class Segments:
         m.timelines = [Timeline() for _ in range(self.units)]
         saved_dtl = m.dram_timeline
         dtl = m.dram_timeline = Timeline()
+        saved_ch = m.dram_channels
+        chans = m.dram_channels = None if saved_ch is None else [Timeline() for _ in saved_ch]
         saved_te = m.last_transfer_end
         m.last_transfer_end = NEG
         wlog: list[tuple[int, int]] = []
@@ -283,12 +297,14 @@ class Segments:
                 tuple((s - ref, e - ref, st, c) for s, e, st, c in tl.groups) for tl in m.timelines
             ),
             dram_lane=Piece.of(dtl.groups, -ref),
+            channel_lanes=() if chans is None else tuple(Piece.of(t.groups, -ref) for t in chans),
             runs=tuple((pos - p0, u, a - ref, b - ref) for pos, u, a, b in rlog),
         )
         # undo what replay will redo, so that both paths share one replay
         m.stats.busy, m.stats.stall, m.stats.dram = before_busy, before_stall, before_dram
         m.timelines = saved_tl
         m.dram_timeline = saved_dtl
+        m.dram_channels = saved_ch
         m.last_transfer_end = saved_te
         return out
 
@@ -339,15 +355,13 @@ class Segments:
         if m.run_log is not None:
             m.run_log.extend((p0 + k, u, a + ref, b + ref) for k, u, a, b in o.runs)
         if m.timelines is not None:
-            for u, groups in enumerate(o.groups):
-                tl = m.timelines[u]
-                for a0, b0, stride, c in groups:
-                    if c == 1:
-                        tl.add(a0 + ref, b0 + ref)
-                    else:
-                        tl.add_group(a0 + ref, b0 + ref, stride, c)
+            for tl, groups in zip(m.timelines, o.groups, strict=True):
+                tl.extend(groups, ref)
         if m.dram_timeline is not None:
             m.dram_timeline.place(o.dram_lane, ref)
+        if m.dram_channels is not None:
+            for lane, piece in zip(m.dram_channels, o.channel_lanes, strict=True):
+                lane.place(piece, ref)
 
 
 def segment_starts(keys: Sequence[object]) -> list[tuple[int, int]]:
@@ -416,5 +430,4 @@ def run_placed(
         if progress is not None:
             progress(seg.done, total)
     m.flush()
-    assert m.timelines is not None and m.dram_timeline is not None
-    return EngineRun(spans, m.stats, m.end_cycle, m.timelines, m.dram_timeline)
+    return EngineRun.of(m, spans, m.end_cycle)

@@ -18,6 +18,12 @@ Processes and resources, each mirroring one rule:
 * every transfer reaches the DRAM model through an arbiter that runs after everything else at
   the same cycle and applies that cycle's transfers in queue order (so "start order, ties in
   queue order" holds whatever order simpy resumes the processes in);
+* each DRAM channel the model keeps (when it keeps several) is a simpy ``Resource`` of one
+  slot: the arbiter starts,
+  for every part of a transfer (:meth:`tersim.hw.dram.base.DramModel.occupancy`), a process
+  that holds its channel for the part's cycles (granted first come first served), and that
+  channel's lane records the cycles it held it (built this way, not from the model's state as
+  the engines do, so that the tests compare two constructions);
 * one process per unit computes that unit's tiles in queue order, each once its data has
   arrived and (first tile of a run) its op's gate has opened.
 """
@@ -43,6 +49,8 @@ class OracleRun:
     end_cycle: int
     timelines: list[Timeline]
     dram: Timeline  # the union of every transfer's [start, end)
+    channels: list[Timeline]  # per channel the model keeps (none for one): the cycles a part
+    #                           held it
 
 
 @dataclass
@@ -76,6 +84,10 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
     timelines = [Timeline() for _ in range(units)]
     last = {"transfer": 0}
     transfers: list[tuple[int, int]] = []  # every transfer's (start, end): DRAM busy is their union
+    width = len(mem.initial_dram().free_cycles)
+    width = width if width > 1 else 0  # one channel's lane is the DRAM lane
+    channels = [simpy.Resource(env, capacity=1) for _ in range(width)]
+    lanes = [Timeline() for _ in range(width)]
 
     ops: list[QOp] = []
     index: dict[int, int] = {}
@@ -128,10 +140,20 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
         batch = sorted((r for r in requests if r[1] == now), key=lambda r: r[0])
         requests[:] = [r for r in requests if r[1] != now]
         for _, start, nbytes, ev in batch:
+            if width:
+                for c, cycles in mem.dram.occupancy(mem.params, dram["state"], nbytes):
+                    env.process(hold(c, cycles))  # started (so queued) in arbitration order
             idle = dram["state"].idle_at
             dram["state"], end = mem.transfer(dram["state"], start, nbytes)
             stats.dram += max(0, end - max(start, idle))
             ev.succeed(end)
+
+    def hold(c: int, cycles: int) -> Generator[simpy.Event, object, None]:
+        with channels[c].request() as req:
+            yield req
+            begin = int(env.now)
+            yield env.timeout(cycles)
+            lanes[c].add(begin, int(env.now))
 
     def to_dram(qpos: int, nbytes: int) -> simpy.Event:
         now = int(env.now)
@@ -302,4 +324,4 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
     busy = Timeline()
     for a, b in merged_intervals([(a, b, 0, 1) for a, b in transfers]):
         busy.add(a, b)
-    return OracleRun(spans, stats, end, timelines, busy)
+    return OracleRun(spans, stats, end, timelines, busy, lanes)

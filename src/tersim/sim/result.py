@@ -14,6 +14,19 @@ from tersim.workload.ops import OpKind, Phase
 TIMELINE_BUCKETS = 512  # resolution of a unit's busy histogram
 TIMELINE_MAX_INTERVALS = 2000  # exact intervals kept per unit (beyond: the histogram only)
 PIECE_EDGES = 4  # a piece across more bucket edges is added to the histogram group by group
+DRAM_LANE = "dram"  # the DRAM's lane: the cycles some transfer is moving (as in busy_cycles)
+DRAM_CHANNEL_PREFIX = "dram.ch"  # channel c's lane is "dram.ch<c>" (a model with channels)
+
+
+def dram_channel_lane(channel: int) -> str:
+    """The timeline name of DRAM channel ``channel``'s lane (``dram.ch0``, ``dram.ch1``, ...)."""
+    return f"{DRAM_CHANNEL_PREFIX}{channel}"
+
+
+def dram_channel_of(lane: str) -> int | None:
+    """The DRAM channel whose lane is named ``lane`` (None: not a channel's lane)."""
+    tail = lane.removeprefix(DRAM_CHANNEL_PREFIX)
+    return int(tail) if tail != lane and tail.isdigit() else None
 
 
 def _busy_before(x: int, s: int, length: int, stride: int, count: int) -> int:
@@ -203,7 +216,9 @@ class SimResult:
     spans: tuple[OpSpan, ...]  # per op, in program order
     counts: ActionCounts
     fidelity: str
-    timelines: dict[str, UnitTimeline] = field(default_factory=dict)  # per unit
+    # per unit, the DRAM's ("dram") and, when the DRAM model keeps several channels, each
+    # channel's ("dram.ch0", ...; their union is the DRAM's lane)
+    timelines: dict[str, UnitTimeline] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -231,6 +246,19 @@ class SimResult:
             spans[key] = (min(lo, s.start_cycle), max(hi, s.end_cycle))
         return {k: hi - lo for k, (lo, hi) in spans.items()}
 
+    def dram_channels(self) -> list[UnitTimeline]:
+        """Each DRAM channel's lane, by channel (empty: a model without several channels)."""
+        got = {c: t for n, t in self.timelines.items() if (c := dram_channel_of(n)) is not None}
+        return [got[c] for c in sorted(got)]
+
     def timeline_json(self) -> dict[str, dict[str, object]]:
-        """Every unit's busy timeline (see :class:`UnitTimeline`), for the record."""
-        return {u: t.to_json() for u, t in sorted(self.timelines.items())}
+        """Every lane's busy timeline (see :class:`UnitTimeline`), for the record: the units',
+        ``dram`` and, with several DRAM channels, ``dram.ch0`` ... (channel order)."""
+        return {u: self.timelines[u].to_json() for u in sorted(self.timelines, key=lane_order)}
+
+
+def lane_order(name: str) -> tuple[str, int]:
+    """Sort key of timeline lanes: by name, each DRAM channel's right after the DRAM's, in
+    channel order."""
+    c = dram_channel_of(name)
+    return (name, -1) if c is None else (DRAM_LANE, c)

@@ -87,7 +87,4 @@ def run_simpy_placed(
         env.process(unit(u))
     env.run()
     m.flush()
-    assert m.timelines is not None and m.dram_timeline is not None
-    return EngineRun(
-        spans, m.stats, max(m.end_cycle, finished["ends"]), m.timelines, m.dram_timeline
-    )
+    return EngineRun.of(m, spans, max(m.end_cycle, finished["ends"]))

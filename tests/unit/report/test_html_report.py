@@ -266,6 +266,77 @@ def test_report_renders_in_headless_chromium(page: str, tmp_path: Path) -> None:
     shutil.copy(shot, ARTEFACTS / "run-report.png")
 
 
+PER_CHANNEL = ROOT / "tests" / "data" / "designs" / "ternary-128x128-7nm-per-channel.yaml"
+
+
+@pytest.fixture(scope="module")
+def per_channel(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``tersim run --report`` on the default design with its 8 DRAM channels modelled one by
+    one (dram.model: per_channel)."""
+    d = tmp_path_factory.mktemp("ch")
+    res = _cli(
+        "run", "--hw", str(PER_CHANNEL), *SMALL, "--baseline", "none",
+        "--json", str(d / "rec.json"), "--report", str(d / "run.html"),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return {"json": d / "rec.json", "html": d / "run.html", "dir": d}
+
+
+def test_per_channel_record_has_a_lane_per_channel(per_channel: dict[str, Path]) -> None:
+    """The record keeps the DRAM lane and adds dram.ch0 ... dram.ch7 (after it, in channel
+    order), each a lane like the units' (busy cycles = its histogram's sum, at most the run);
+    the channels' busy cycles cover the DRAM's, none exceeds it."""
+    rec = json.loads(per_channel["json"].read_text())["run"]
+    names = list(rec["timeline"])
+    chans = [f"dram.ch{c}" for c in range(8)]
+    assert names[names.index("dram") + 1 : names.index("dram") + 9] == chans
+    busy = [rec["timeline"][c]["busy_cycles"] for c in chans]
+    for c in chans:
+        assert rec["timeline"][c]["busy_cycles"] == sum(rec["timeline"][c]["busy_per_bucket"])
+    dram = rec["busy_cycles"]["dram"]
+    assert rec["timeline"]["dram"]["busy_cycles"] == dram
+    assert max(busy) <= dram <= sum(busy) and max(busy) <= rec["total_cycles"]
+    # 8 channels of 32 B/cycle: moving every byte takes at least bytes / 32 channel-cycles
+    moved = rec["dram_read_bytes"] + rec["dram_write_bytes"]
+    clock = rec["hardware"]["array"]["clock_hz"]
+    per_channel_bw = rec["hardware"]["dram"]["bw_gb_per_s"] * 1e9 / clock / 8  # B per cycle
+    assert sum(busy) >= moved / per_channel_bw
+
+
+def test_per_channel_report_renders_its_lanes_in_chromium(
+    per_channel: dict[str, Path], tmp_path: Path
+) -> None:
+    """The per-channel design's report in headless Chromium: every figure drawn, no console
+    error, and each timeline draws the eight channel lanes (their labels, their one legend
+    entry, their downsampling said on the figure); a screenshot kept."""
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install chromium (see .ci/run)")
+        pytest.skip("chromium is not installed on this machine")
+    text = per_channel["html"].read_text()
+    res = _browse(browser, per_channel["html"], tmp_path / "p1", "--dump-dom")
+    dom = res.stdout
+    n_figs = len(re.findall(r'<div id="fig\d+"', text))
+    drawn = re.findall(r'<div id="fig\d+" class="plotly-graph-div js-plotly-plot"', dom)
+    assert len(drawn) == n_figs, res.stderr[-2000:]
+    assert not _console_errors(res.stderr), _console_errors(res.stderr)
+    n_timelines = text.count("Timeline of layer")
+    assert n_timelines == 2  # prefill and the first decode step, no baseline
+    for c in range(8):  # a lane label per channel in each timeline (SVG tick text)
+        assert dom.count(f">DRAM channel {c}<") >= n_timelines
+    assert dom.count("DRAM channels busy ") >= n_timelines  # the legend entry
+    assert "DRAM channel c: the cycles channel c moves its share of the bursts" in dom
+    shot = tmp_path / "channels.png"
+    res = _browse(
+        browser, per_channel["html"], tmp_path / "p2", "--window-size=1300,7600",
+        f"--screenshot={shot}",
+    )  # fmt: skip
+    assert shot.exists() and shot.stat().st_size > 50_000, res.stderr[-2000:]
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, ARTEFACTS / "run-report-dram-channels.png")
+
+
 def test_timeline_layer_is_chosen_and_checked(made: dict[str, Path], tmp_path: Path) -> None:
     doc = json.loads(made["json"].read_text())
     text = render_run_report(doc, timeline=TimelineChoice(3))

@@ -12,6 +12,8 @@ import pytest
 
 import tersim
 from tersim.config import load_hardware, load_workload
+from tersim.config.enums import DramModelKind
+from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import Architecture, ModelSpec
 from tersim.cost.energy import price_list
 from tersim.errors import TersimError
@@ -185,18 +187,24 @@ def _drawn_equals_busy(rec: RunRecord, window: Window) -> None:
     assert drawn == pytest.approx(want, abs=1e-6)
 
 
-def test_timeline_draws_the_oracles_busy_time() -> None:
-    """A layer's drawn busy time per unit, and on the DRAM lane, equals the per-tile simpy
-    oracle's busy intervals inside that layer's window (an engine independent of the fast one
-    the report reads; its DRAM intervals are the union of its transfers' [start, end))."""
-    hw = load_hardware(HW / "ternary-hetero-7nm.yaml")  # three compute units
+def _small_fast_and_tile(hw: HardwareConfig) -> tuple[RunRecord, RunRecord]:
+    """A 2-layer model's 16-token prefill and 2 decode steps on ``hw``: the fast engine's run
+    and the per-tile oracle's."""
     arch = Architecture(
         hidden=256, layers=2, heads=8, kv_heads=8, ffn=512, ffn_type="swiglu", vocab=1000,
         max_context=256,
     )  # fmt: skip
     spec = ModelSpec(name="small", architecture=arch)
     fast = run(hw, spec, prompt_tokens=16, gen_tokens=2)
-    tile = run(hw, spec, prompt_tokens=16, gen_tokens=2, fidelity=Fidelity.TILE)
+    return fast, run(hw, spec, prompt_tokens=16, gen_tokens=2, fidelity=Fidelity.TILE)
+
+
+def test_timeline_draws_the_oracles_busy_time() -> None:
+    """A layer's drawn busy time per unit, and on the DRAM lane, equals the per-tile simpy
+    oracle's busy intervals inside that layer's window (an engine independent of the fast one
+    the report reads; its DRAM intervals are the union of its transfers' [start, end))."""
+    hw = load_hardware(HW / "ternary-hetero-7nm.yaml")  # three compute units
+    fast, tile = _small_fast_and_tile(hw)
     windows = run_detail(fast).windows
     assert len(windows) == 2
     assert {u for w in windows for u, iv in w.busy_intervals.items() if iv} == {
@@ -326,3 +334,55 @@ def test_an_op_range_is_one_window_of_those_ops(both: tersim.api.Result) -> None
         with pytest.raises(TersimError, match="--timeline-ops"):
             parse_op_range(text)
     assert parse_op_range("0:1449") == (0, 1449)
+
+
+def test_timeline_draws_the_oracles_dram_channel_lanes() -> None:
+    """A design with 4 DRAM channels (per-channel model, 48 B bursts: transfers split
+    unevenly): each window has one lane per channel below the units and the DRAM, in channel
+    order, and each channel's drawn busy time equals the per-tile oracle's lane for it (one
+    simpy resource per channel, not the engines' construction) inside the window; over the
+    whole run, the record's channel lanes are busy at most the run each and their busy cycles
+    cover the DRAM's."""
+    hw = load_hardware(HW / "ternary-hetero-7nm.yaml")
+    hw = hw.model_copy(
+        update={
+            "dram": hw.dram.model_copy(
+                update={"model": DramModelKind.PER_CHANNEL, "channels": 4, "burst_bytes": 48}
+            )
+        }
+    )
+    fast, tile = _small_fast_and_tile(hw)
+    chans = [f"dram.ch{c}" for c in range(4)]
+    assert [n for n in tile.result.timelines if n.startswith("dram.")] == chans
+    for w in run_detail(fast).windows:
+        fig = figures.timeline(w, "x", 1e9)
+        ticks = list(fig.layout.yaxis.ticktext)
+        assert ticks[-5:] == ["DRAM"] + [f"DRAM channel {c}" for c in range(4)]
+        oracle = {
+            u: sum(
+                b - a for a, b in clipped(t.groups_within(0, 1 << 62), w.start_cycle, w.end_cycle)
+            )
+            for u, t in tile.result.timelines.items()
+        }
+        drawn = figures.drawn_busy_cycles(fig)
+        assert all(oracle[c] > 0 for c in chans)
+        assert drawn == pytest.approx({u: c for u, c in oracle.items() if c}, abs=1e-6)
+    doc = fast.to_json()
+    lanes = [doc["timeline"][c] for c in chans]
+    total = doc["total_cycles"]
+    busy = [t["busy_cycles"] for t in lanes]
+    assert all(b == sum(t["busy_per_bucket"]) for b, t in zip(busy, lanes, strict=True))
+    assert max(busy) <= doc["busy_cycles"]["dram"] <= sum(busy) and max(busy) <= total
+    # the whole-run busy chart: one dotted line per channel, one legend entry for them all,
+    # each line's area its channel's busy cycles
+    fig = figures.run_busy([doc], ["x"])
+    lines = [tr for tr in fig.data if tr.legendgroup == "1dram-channels"]
+    assert len(lines) == 4 and [tr.showlegend for tr in lines] == [True, False, False, False]
+    clock = doc["hardware"]["array"]["clock_hz"]
+    for tr, t in zip(lines, lanes, strict=True):
+        w = t["bucket_cycles"]
+        area = sum(
+            y / 100 * min(w, total - round(x * clock))
+            for x, y in zip(tr.x[:-1], tr.y[:-1], strict=True)
+        )
+        assert area == pytest.approx(t["busy_cycles"], rel=1e-9)

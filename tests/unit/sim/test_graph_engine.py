@@ -22,6 +22,7 @@ from tersim.sim import Fidelity, MemoryTiming, SimResult, StagingBuffer, simulat
 from tersim.sim.core import QItem, QOp, QRun, whole_ops
 from tersim.sim.fast import run_fast, segment_starts
 from tersim.sim.oracle import run_oracle
+from tersim.sim.result import merge_sorted
 from tersim.sim.runs import run_simpy
 from tersim.workload.ops import OpKind, Phase
 
@@ -216,8 +217,10 @@ DRAMS = st.sampled_from(
         (DramModelKind.AGGREGATE, 1, 64),
         (DramModelKind.PER_CHANNEL, 3, 8),
         (DramModelKind.PER_CHANNEL, 2, 32),
+        (DramModelKind.PER_CHANNEL, 4, 16),
+        (DramModelKind.PER_CHANNEL, 1, 64),
     ]
-)
+)  # bursts of 8-64 B: the graphs' 5, 50, 100, 200 and 300 B split unevenly over channels
 
 
 def _mem(
@@ -244,6 +247,28 @@ def _equal(a, b) -> None:  # type: ignore[no-untyped-def]
     assert a.dram.intervals() == b.dram.intervals()
     for r in (a, b):
         assert sum(e - s for s, e in r.dram.intervals()) == r.stats.dram
+    # each DRAM channel's lane, interval for interval (the oracle's from one simpy resource per
+    # channel, the engines' from the model's state before and after each transfer)
+    assert _channel_lanes(a) == _channel_lanes(b)
+    for r in (a, b):
+        _check_channel_union(r)
+
+
+def _channel_lanes(r) -> list[list[tuple[int, int]]]:  # type: ignore[no-untyped-def]
+    """Each DRAM channel's intervals (none for a model of one channel: its lane is the
+    DRAM's)."""
+    return [t.intervals() for t in r.channels]
+
+
+def _check_channel_union(r) -> None:  # type: ignore[no-untyped-def]
+    """The channels' lanes together are the DRAM lane (transfers reach the model in start
+    order: see tersim.hw.dram.base); each lane lies inside it."""
+    if not r.channels:
+        return
+    every = sorted(iv for t in r.channels for iv in t.intervals())
+    assert merge_sorted(every) == r.dram.intervals()
+    busy = [sum(e - s for s, e in t.intervals()) for t in r.channels]
+    assert max(busy) <= r.stats.dram <= sum(busy)
 
 
 @settings(max_examples=300)
@@ -537,3 +562,131 @@ def _clipped_sum(groups: list[tuple[int, int, int, int]], lo: int, hi: int) -> i
     return sum(
         max(0, min(hi, e + i * k) - max(lo, s + i * k)) for s, e, k, c in groups for i in range(c)
     )
+
+
+# --- DRAM channel lanes ------------------------------------------------------------------------
+
+
+def test_channel_lanes_by_hand() -> None:
+    """Two channels of 32 B/cycle (64 B/cycle in all), 64 B bursts, three DMA engines; loads of
+    64 B at cycle 0, 192 B at 1 and 128 B at 10 (their write gates). One burst on a channel
+    takes ceil(64 x 2 / 64) = 2 cycles.
+
+    * 64 B: 1 burst, to channel 0 (the round robin starts there): ch0 [0, 2); next: ch1.
+    * 192 B: 3 bursts from ch1: ch1, ch0, ch1: ch1 2 bursts, 4 cycles from max(1, 0):
+      [1, 5); ch0 1 burst from max(1, 2): [2, 4). Ends at 5; next: ch0.
+    * 128 B: 2 bursts, one each: [10, 12) on both.
+
+    DRAM lane: [0, 2), [2, 5) (what no earlier transfer covered), [10, 12). Channel busy: 6 and
+    6 cycles, 12 in all = 384 B / 32 B per cycle (whole bursts: the bound is met)."""
+    from tersim.sim.core import Machine, channel_timelines
+
+    mem = MemoryTiming.of(64.0, 0, 10_000, True, 16, DramModelKind.PER_CHANNEL, 2, 64, 3)
+    m = Machine.new(mem, 1, record=True)
+    assert m.load(64, 0, 0) == (0, 2)
+    assert m.load(192, 0, 1) == (1, 5)
+    assert m.load(128, 0, 10) == (10, 12)
+    assert m.dram_timeline is not None and m.dram_channels is not None
+    lanes = channel_timelines(m.dram_channels)
+    assert [t.intervals() for t in lanes] == [[(0, 4), (10, 12)], [(1, 5), (10, 12)]]
+    assert m.dram_channels[-1].intervals() == [(10, 12)]  # both alike: kept once
+    assert m.dram_timeline.intervals() == [(0, 5), (10, 12)]
+    assert m.stats.dram == 7
+    # the model's own account of the parts: (channel, cycles), from the state before
+    from tersim.hw.dram import DramState
+
+    model, p = mem.dram, mem.params
+    assert model.occupancy(p, DramState((0, 0), 0), 64) == ((0, 2),)
+    assert model.occupancy(p, DramState((2, 0), 1), 192) == ((1, 4), (0, 2))
+    assert model.occupancy(p, DramState((4, 5), 0), 128) == ((0, 2), (1, 2))
+
+
+def test_an_aggregate_design_records_no_channel_lanes() -> None:
+    """The aggregate pipe is one channel: its lane would be the DRAM lane, so no engine keeps
+    one (the record shows ``dram`` only); neither does a per-channel model of one channel."""
+    mem = MemoryTiming.of(8.0, 3, 1000)
+    ops = [QOp(0, (QRun(5, 100, 4, 0, 0),), 64, ()), QOp(1, (QRun(3, 40, 9, 0, 0),), 0, (0,))]
+    items = whole_ops(ops)
+    fast, oracle = run_fast(items, 2, 1, mem, None), run_oracle(items, 2, 1, mem)
+    assert fast.channels == [] and oracle.channels == []
+    assert oracle.dram.intervals() == fast.dram.intervals()
+    one = MemoryTiming.of(8.0, 3, 1000, True, 16, DramModelKind.PER_CHANNEL, 1, 64)
+    assert run_fast(items, 2, 1, one, None).channels == run_oracle(items, 2, 1, one).channels == []
+
+
+def _channel_parts_one_engine(items: list[QItem], channels: int, burst: int, bw: float):  # type: ignore[no-untyped-def]
+    """Each channel's busy cycles with one DMA engine (transfers reach the DRAM in queue
+    order), written from the model's description: bursts round robin from where the last
+    transfer stopped, channel c busy ceil(n_c x burst x channels / bw) per transfer."""
+    import math
+
+    busy = [0] * channels
+    nxt = 0
+    for it in items:
+        sizes = [it.op.write_bytes] if it.run < 0 else [it.op.runs[it.run].load_bytes] * it.count
+        for x in sizes:
+            if x <= 0:
+                continue
+            b = -(-x // burst)
+            for c in range(channels):
+                n_c = sum(1 for i in range(b) if (nxt + i) % channels == c)
+                if n_c:
+                    busy[c] += math.ceil(n_c * burst * channels / bw)
+            nxt = (nxt + b) % channels
+    return busy
+
+
+@settings(max_examples=150)
+@given(
+    g=graphs(max_count=20),
+    bw=st.sampled_from([1.0, 3.0, 7.5, 64.0]),
+    lat=st.integers(0, 30),
+    cap=st.sampled_from([50, 1000]),
+    double=st.booleans(),
+    engines=st.sampled_from([1, 2, 3]),
+    channels=st.integers(1, 4),
+    burst=st.sampled_from([8, 16, 48, 64]),
+)
+def test_channel_busy_bounds(g, bw, lat, cap, double, engines, channels, burst) -> None:  # type: ignore[no-untyped-def]
+    """What holds exactly for the per-channel model: each channel busy at most the run; the
+    channels' busy cycles sum to at least every byte moved at one channel's bandwidth (bursts
+    only round up); with one DMA engine, each channel's busy cycles are the sum of its parts
+    computed from the model's description transfer by transfer."""
+    items, units, nb = g
+    ops = _ops(items)
+    mem = _mem(bw, lat, cap, double, 16, engines, (DramModelKind.PER_CHANNEL, channels, burst), nb)
+    r = run_fast(items, len(ops), units, mem, None)
+    if channels == 1:
+        assert r.channels == []
+        return
+    busy = [sum(e - s for s, e in t.intervals()) for t in r.channels]
+    assert all(b <= r.end_cycle for b in busy)
+    moved = sum(r_.count * r_.load_bytes for q in ops for r_ in q.runs) + sum(
+        q.write_bytes for q in ops
+    )
+    assert sum(busy) >= moved * channels / bw
+    if engines == 1:
+        assert busy == _channel_parts_one_engine(items, channels, burst, bw)
+    _check_channel_union(r)
+
+
+def test_channel_lanes_in_the_result() -> None:
+    """simulate() names the lanes dram.ch0, dram.ch1 (after dram, in channel order), each
+    with its exact busy cycles, for a model with channels; none for the aggregate pipe."""
+    ops = [
+        _op(0, [TileRun(6, 192, 5, "array")], write=100),
+        _op(1, [TileRun(4, 64, 3, "vector")], (0,)),
+    ]
+    per = MemoryTiming.of(16.0, 2, 1000, True, 16, DramModelKind.PER_CHANNEL, 2, 64, 2)
+    got = _all(ops, per, ("array", "vector"))
+    first = got[0]
+    assert [n for n in first.timeline_json() if n.startswith("dram")] == [
+        "dram", "dram.ch0", "dram.ch1"
+    ]  # fmt: skip
+    lanes = first.dram_channels()
+    assert len(lanes) == 2 and all(t.intervals for t in lanes)
+    for r in got:
+        assert [t.intervals for t in r.dram_channels()] == [t.intervals for t in lanes]
+        assert [t.busy_cycles for t in r.dram_channels()] == [t.busy_cycles for t in lanes]
+    agg = _all(ops, MemoryTiming.of(16.0, 2, 1000), ("array", "vector"))[0]
+    assert agg.dram_channels() == [] and "dram.ch0" not in agg.timelines

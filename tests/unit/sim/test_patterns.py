@@ -5,6 +5,7 @@ against brute force over the repetition index."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -98,8 +99,7 @@ def _plain(items: list[QItem], n_pos: int, units: int, mem: MemoryTiming) -> Eng
         if span is not None:
             spans[it.op.pos] = span
     m.flush()
-    assert m.timelines is not None and m.dram_timeline is not None
-    return EngineRun(spans, m.stats, m.end_cycle, m.timelines, m.dram_timeline)
+    return EngineRun.of(m, spans, m.end_cycle)
 
 
 def _same(a: EngineRun, b: EngineRun) -> None:
@@ -108,6 +108,8 @@ def _same(a: EngineRun, b: EngineRun) -> None:
     assert a.stats == b.stats
     assert [t.intervals() for t in a.timelines] == [t.intervals() for t in b.timelines]
     assert a.dram.intervals() == b.dram.intervals()  # the DRAM lane through both closed forms
+    # and each DRAM channel's
+    assert [t.intervals() for t in a.channels] == [t.intervals() for t in b.channels]
 
 
 @settings(max_examples=250)
@@ -118,7 +120,7 @@ def _same(a: EngineRun, b: EngineRun) -> None:
     cap=st.sampled_from([100, 400, 4000]),
     depth=st.sampled_from([2, 4, 16]),
     engines=st.sampled_from([1, 2]),
-    dram=st.sampled_from([1, 2]),
+    dram=st.sampled_from([1, 2, 3]),
 )
 def test_patterns_equal_the_plain_recurrence(g, bw, lat, cap, depth, engines, dram) -> None:  # type: ignore[no-untyped-def]
     """Spans, end, busy/stall/DRAM stats and every unit's busy intervals (group for group)
@@ -148,12 +150,13 @@ def test_patterns_equal_the_per_tile_oracle(g, bw, lat, depth, engines) -> None:
     assert [x.intervals() for x in a.timelines] == [x.intervals() for x in b.timelines]
 
 
-def test_drifting_units_take_the_drift_form() -> None:
+@pytest.mark.parametrize("channels", [1, 4])
+def test_drifting_units_take_the_drift_form(channels: int) -> None:
     """Two 300-tile ops interleaved tile by tile, on two units computing 129 and 128 cycles
     per tile, fed through one 16-tile window (the DRAM is fast): the vector unit gains one
     cycle per repetition on the array, so the state never repeats and no period exists, but
     it drifts. Played with far fewer single-tile steps than tiles, and equal to the plain
-    recurrence."""
+    recurrence (with 4 DRAM channels too: each channel's lane through the drift form)."""
     prod = QOp(0, (QRun(1, 0, 7, 0, 0),), 0, ())
     a = QOp(1, (QRun(300, 4096, 129, 0, 0),), 0, (0,))
     b = QOp(2, (QRun(300, 16331, 128, 1, 0),), 0, (0,))
@@ -162,7 +165,8 @@ def test_drifting_units_take_the_drift_form() -> None:
     for k in range(1, 299):
         items += [QItem(a, 0, k, 1), QItem(b, 0, k, 1)]
     items += [QItem(a, 0, 299, 1), QItem(b, 0, 299, 1), QItem(last, 0, 0, 1)]
-    mem = MemoryTiming.of(256.0, 100, 1 << 22, True, 16)
+    model = DramModelKind.AGGREGATE if channels == 1 else DramModelKind.PER_CHANNEL
+    mem = MemoryTiming.of(256.0, 100, 1 << 22, True, 16, model, channels, 64)
     steps = 0
     step = Machine.step
 

@@ -1,7 +1,8 @@
 """Aggregate DRAM: one pipe with the summed bandwidth of all channels (tersim's first model).
 
 A transfer of ``x`` bytes occupies the DRAM for ``ceil(x / bw)`` cycles from when it is both
-requested and the DRAM is idle; the mapping has already rounded ``x`` up to whole bursts.
+requested and the DRAM is idle; the mapping has already rounded ``x`` up to whole bursts. Its
+one channel's busy lane is the DRAM lane itself (engines record no channel lanes for it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ class AggregateDram:
         begin = max(start_cycle, state.free_cycles[0])
         done = begin + math.ceil(nbytes / p.bw_bytes_per_cycle)
         return DramState((done,), 0), done
+
+    def occupancy(
+        self, p: DramParams, state: DramState, nbytes: int
+    ) -> tuple[tuple[int, int], ...]:
+        if nbytes <= 0:
+            return ()
+        return ((0, math.ceil(nbytes / p.bw_bytes_per_cycle)),)
 
 
 MODEL = AggregateDram()

@@ -5,6 +5,18 @@ model and carry its state, so a model may remember anything that is a function o
 so far: per-channel busy times, which channel the next burst goes to. A state is
 ``DramState(free_cycles, next_channel)``; shifting every time in it by the same amount shifts
 the outcome by that amount (the recurrence relies on this to skip repeated work).
+
+**Channel busy intervals.** Every engine records, per modelled channel ``c`` (entry ``c`` of
+``free_cycles``), the cycles it is moving data, from the states before and after each transfer:
+a transfer that starts at ``start`` and moves ``free_cycles[c]`` from ``old`` to ``new > old``
+makes channel ``c`` busy over ``[max(start, old), new)``; a channel whose free time does not
+move is not used by the transfer. This holds for a model whose channels each serve their share
+of a transfer first come first served, from when the transfer starts and the channel is idle,
+for as many cycles as :meth:`DramModel.occupancy` says (the per-tile oracle builds its lanes
+that way, one simpy resource per channel, and the tests compare both constructions). Since
+transfers reach the model in start order, the union of the channel lanes is the DRAM lane (the
+union of the transfers' ``[start, end)``): the last channel a transfer ends on has been busy
+without a gap since some transfer that started no later than it.
 """
 
 from __future__ import annotations
@@ -59,4 +71,12 @@ class DramModel(Protocol):
     ) -> tuple[DramState, int]:
         """Move ``nbytes`` starting no earlier than ``start_cycle``: the new state and the cycle
         the last byte has moved (``start_cycle`` itself when nothing moves)."""
+        ...
+
+    def occupancy(
+        self, p: DramParams, state: DramState, nbytes: int
+    ) -> tuple[tuple[int, int], ...]:
+        """``(channel, cycles)`` for every channel a transfer of ``nbytes`` made in ``state``
+        occupies: each serves its part for that many cycles from when the transfer starts and
+        the channel is idle (so :meth:`transfer` ends when the last part does)."""
         ...
