@@ -614,6 +614,25 @@ def test_an_aggregate_design_records_no_channel_lanes() -> None:
     assert run_fast(items, 2, 1, one, None).channels == run_oracle(items, 2, 1, one).channels == []
 
 
+def _transfer_sizes(items: list[QItem]) -> list[int]:
+    """Every DRAM transfer's bytes in queue order, from the queue's description: each tile's
+    load, then (docs/engine.md, tile writes) the write of the op's previous tile, whose
+    completed outputs it holds; an op's write-back item its bytes."""
+    out: list[int] = []
+    for it in items:
+        if it.run < 0:
+            out.append(it.op.write_bytes)
+            continue
+        runs = it.op.runs
+        r = runs[it.run]
+        for j in range(it.first, it.first + it.count):
+            out.append(r.load_bytes)
+            prev = r if j > 0 else (runs[it.run - 1] if it.run > 0 else None)
+            if prev is not None:
+                out.append(prev.write_bytes)
+    return out
+
+
 def _channel_parts_one_engine(items: list[QItem], channels: int, burst: int, bw: float):  # type: ignore[no-untyped-def]
     """Each channel's busy cycles with one DMA engine (transfers reach the DRAM in queue
     order), written from the model's description: bursts round robin from where the last
@@ -622,17 +641,15 @@ def _channel_parts_one_engine(items: list[QItem], channels: int, burst: int, bw:
 
     busy = [0] * channels
     nxt = 0
-    for it in items:
-        sizes = [it.op.write_bytes] if it.run < 0 else [it.op.runs[it.run].load_bytes] * it.count
-        for x in sizes:
-            if x <= 0:
-                continue
-            b = -(-x // burst)
-            for c in range(channels):
-                n_c = sum(1 for i in range(b) if (nxt + i) % channels == c)
-                if n_c:
-                    busy[c] += math.ceil(n_c * burst * channels / bw)
-            nxt = (nxt + b) % channels
+    for x in _transfer_sizes(items):
+        if x <= 0:
+            continue
+        b = -(-x // burst)
+        for c in range(channels):
+            n_c = sum(1 for i in range(b) if (nxt + i) % channels == c)
+            if n_c:
+                busy[c] += math.ceil(n_c * burst * channels / bw)
+        nxt = (nxt + b) % channels
     return busy
 
 
@@ -661,9 +678,7 @@ def test_channel_busy_bounds(g, bw, lat, cap, double, engines, channels, burst) 
         return
     busy = [sum(e - s for s, e in t.intervals()) for t in r.channels]
     assert all(b <= r.end_cycle for b in busy)
-    moved = sum(r_.count * r_.load_bytes for q in ops for r_ in q.runs) + sum(
-        q.write_bytes for q in ops
-    )
+    moved = sum(_transfer_sizes(items))
     assert sum(busy) >= moved * channels / bw
     if engines == 1:
         assert busy == _channel_parts_one_engine(items, channels, burst, bw)
