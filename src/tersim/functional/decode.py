@@ -165,11 +165,11 @@ def _ffn(hq, hs, datas, scales, lins, norms, cfg, eps):  # pragma: no cover - co
     (down output, finite, zeros of the down input)."""
     m = hq.shape[0]
     f = lins[_UP, L_N]
-    up = np.empty((m, f))
-    _linear(hq, hs, datas[_UP], scales[_UP], lins[_UP], up)
     gate = np.empty((m if cfg[C_GATED] else 0, f))
     if cfg[C_GATED]:
         _linear(hq, hs, datas[_GATE], scales[_GATE], lins[_GATE], gate)
+    up = np.empty((m, f))
+    _linear(hq, hs, datas[_UP], scales[_UP], lins[_UP], up)
     act = np.empty((m, f))
     for r in range(m):
         activation_row(cfg[C_ACT_CODE], gate[r] if cfg[C_GATED] else up[r], up[r], act[r])

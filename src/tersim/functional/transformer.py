@@ -57,7 +57,7 @@ from tersim.functional.blas import single_blas_thread
 from tersim.functional.fp16 import half_to_float, lm_head_f16
 from tersim.functional.kernels import PARALLEL_MIN_WORK, ternary_matmul
 from tersim.functional.kvcache import KVCache
-from tersim.functional.packing import PackedTernary, pack_ternary
+from tersim.functional.packing import PackedArena, PackedTernary, host_nbytes, pack_ternary
 from tersim.functional.quant import EPS, QuantizedActivations, quantize_activations
 from tersim.functional.rowops import (
     ACTIVATION_CODE,
@@ -321,6 +321,29 @@ def _synthetic_scale(cfg: ModelConfig, k: int, n: int, rng: np.random.Generator)
 Progress = Callable[[str, int, int], None]
 
 
+def linear_shapes(cfg: ModelConfig) -> dict[str, tuple[int, int]]:
+    """``(K, N)`` of each linear of a layer, by name (the gate's even when it has none)."""
+    h, f, qd = cfg.hidden, cfg.ffn, cfg.attn_dim
+    return {
+        "q_proj": (h, qd),
+        "k_proj": (h, cfg.kv_dim),
+        "v_proj": (h, cfg.kv_dim),
+        "o_proj": (qd, h),
+        "gate_proj": (h, f),
+        "up_proj": (h, f),
+        "down_proj": (f, h),
+    }
+
+
+def weight_arena(cfg: ModelConfig) -> PackedArena:
+    """An arena (``packing.PackedArena``) for every packed linear of ``cfg``, to be placed
+    layer by layer in the order of ``_LINEAR_NAMES`` (the order a decode step reads them)."""
+    shapes = linear_shapes(cfg)
+    names = [n for n in _LINEAR_NAMES if n != "gate_proj" or cfg.gated]
+    sizes = [host_nbytes(shapes[n], 2.0) for n in names] * cfg.layers
+    return PackedArena(PackedArena.nbytes_for(sizes))
+
+
 def synthetic_weights(
     cfg: ModelConfig, seed: int, progress: Progress | None = None
 ) -> ModelWeights:
@@ -334,16 +357,9 @@ def synthetic_weights(
     page faults of the new arrays contend.)
     """
     h, f, qd = cfg.hidden, cfg.ffn, cfg.attn_dim
-    shapes = {
-        "q_proj": (h, qd),
-        "k_proj": (h, cfg.kv_dim),
-        "v_proj": (h, cfg.kv_dim),
-        "o_proj": (qd, h),
-        "gate_proj": (h, f),
-        "up_proj": (h, f),
-        "down_proj": (f, h),
-    }
+    shapes = linear_shapes(cfg)
     binary = cfg.weight_format is WeightFormat.BINARY
+    arena = weight_arena(cfg)
     layers = []
     for layer in range(cfg.layers):
         lin: dict[str, BitLinear | None] = {}
@@ -352,7 +368,9 @@ def synthetic_weights(
                 lin[name] = None
                 continue
             k, n = shapes[name]
-            packed = synthetic_ternary(tensor_key(seed, _STREAM_LAYER, layer, index), k, n, binary)
+            packed = arena.place(
+                synthetic_ternary(tensor_key(seed, _STREAM_LAYER, layer, index), k, n, binary)
+            )
             rng = np.random.default_rng([seed, _STREAM_LAYER, layer, index])
             lin[name] = BitLinear(packed=packed, scale=_synthetic_scale(cfg, k, n, rng))
         ln = cfg.layernorm
