@@ -311,6 +311,7 @@ class PackedArena:
     def __init__(self, nbytes: int) -> None:
         self._buf = np.empty(max(0, nbytes) + ARENA_ALIGN_BYTES, dtype=np.uint8)
         self._offset = -self._buf.ctypes.data % ARENA_ALIGN_BYTES
+        self._end = self._offset + max(0, nbytes)
 
     @staticmethod
     def nbytes_for(sizes: list[int]) -> int:
@@ -322,9 +323,9 @@ class PackedArena:
         """``packed`` with its data copied into the next free bytes of the buffer (read-only)."""
         size = packed.nbytes
         end = self._offset + size
-        if end > self._buf.size:
+        if end > self._end:
             raise WorkloadError(
-                f"packed: {size} bytes do not fit in the {self._buf.size - self._offset} bytes "
+                f"packed: {size} bytes do not fit in the {self._end - self._offset} bytes "
                 "left of the arena (size it with PackedArena.nbytes_for)"
             )
         dst = self._buf[self._offset : end].view(packed.data.dtype)
