@@ -161,6 +161,18 @@ def _norm(x, w, bias, layernorm, eps):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _norm_quantize(x, w, bias, apply, cfg, eps):  # pragma: no cover - compiled
+    """``x`` normed (gain ``w``, ``bias``) when ``apply``, then quantized per row: (int8
+    codes, float32 scales (M, 1), finite, zero count)."""
+    if apply:
+        x = _norm(x, w, bias, cfg[C_LAYERNORM], eps)
+    q = np.empty(x.shape, np.int8)
+    s = np.empty((x.shape[0], 1), np.float32)
+    ok, z = _quantize(x, cfg[C_ACT_Q], q, s)
+    return q, s, ok, z
+
+
+@numba.njit(cache=True, nogil=True)
 def _ffn(hq, hs, datas, scales, lins, norms, cfg, eps):  # pragma: no cover - compiled
     """Gate/up, activation, sub-norm, quantize, down of the quantized input ``hq``; returns
     (down output, finite, zeros of the down input)."""
@@ -174,11 +186,7 @@ def _ffn(hq, hs, datas, scales, lins, norms, cfg, eps):  # pragma: no cover - co
     act = np.empty((m, f))
     for r in range(m):
         activation_row(cfg[C_ACT_CODE], gate[r] if cfg[C_GATED] else up[r], up[r], act[r])
-    if cfg[C_SUBLAYER]:
-        act = _norm(act, norms[6], norms[7], cfg[C_LAYERNORM], eps)
-    aq = np.empty((m, f), np.int8)
-    asc = np.empty((m, 1), np.float32)
-    ok, zeros = _quantize(act, cfg[C_ACT_Q], aq, asc)
+    aq, asc, ok, zeros = _norm_quantize(act, norms[6], norms[7], cfg[C_SUBLAYER], cfg, eps)
     down = np.empty((m, lins[_DOWN, L_N]))
     _linear(aq, asc, datas[_DOWN], scales[_DOWN], lins[_DOWN], down)
     return down, ok, zeros
@@ -196,12 +204,9 @@ def _layer(
     ``cfg``: the C_* entries; ``zeros``: the zero counts of the four quantized inputs (out)."""
     m, hid = x.shape
     heads, kvh, d = cfg[C_HEADS], cfg[C_KV_HEADS], cfg[C_HEAD_DIM]
-    rd, qmax, kv_bits, start = cfg[C_ROTARY], cfg[C_ACT_Q], cfg[C_KV_BITS], cfg[C_START]
+    rd, kv_bits, start = cfg[C_ROTARY], cfg[C_KV_BITS], cfg[C_START]
     fail = np.empty((0, hid))
-    h = _norm(x, norms[0], norms[1], cfg[C_LAYERNORM], eps)
-    hq = np.empty((m, hid), np.int8)
-    hs = np.empty((m, 1), np.float32)
-    ok, z = _quantize(h, qmax, hq, hs)
+    hq, hs, ok, z = _norm_quantize(x, norms[0], norms[1], True, cfg, eps)
     zeros[_ATTN_IN] = z
     if not ok:
         return fail
@@ -223,11 +228,7 @@ def _layer(
     att4 = np.empty((m, 1, heads, d))
     _attend(qr.reshape((m, 1, heads, d)), keys, key_scales, values, value_scales, start, att4)
     att = att4.reshape((m, heads * d))
-    if cfg[C_SUBLAYER]:
-        att = _norm(att, norms[2], norms[3], cfg[C_LAYERNORM], eps)
-    aq = np.empty((m, heads * d), np.int8)
-    asc = np.empty((m, 1), np.float32)
-    ok, z = _quantize(att, qmax, aq, asc)
+    aq, asc, ok, z = _norm_quantize(att, norms[2], norms[3], cfg[C_SUBLAYER], cfg, eps)
     zeros[_O_IN] = z
     if not ok:
         return fail
@@ -239,10 +240,7 @@ def _layer(
         zeros[_DOWN_IN] = z
         return (x + o) + down if ok else fail
     x = x + o
-    h2 = _norm(x, norms[4], norms[5], cfg[C_LAYERNORM], eps)
-    fq = np.empty((m, hid), np.int8)
-    fs = np.empty((m, 1), np.float32)
-    ok, z = _quantize(h2, qmax, fq, fs)
+    fq, fs, ok, z = _norm_quantize(x, norms[4], norms[5], True, cfg, eps)
     zeros[_FFN_IN] = z
     if not ok:
         return fail

@@ -109,37 +109,22 @@ def mul32(typingctx, a, b):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
-@intrinsic
-def float_bits(typingctx, value):  # type: ignore[no-untyped-def]
-    """The bit pattern of a float32 as uint32 (a bitcast)."""
-    sig = types.uint32(types.float32)
+def _bitcast(source, target, target_ir, doc: str):  # type: ignore[no-untyped-def]
+    """An intrinsic reinterpreting a ``source`` scalar's bits as ``target`` (Numba types)."""
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.IntType(32))
+    def typer(typingctx, value):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            return builder.bitcast(args[0], target_ir)
 
-    return sig, codegen
+        return target(source), codegen
 
-
-@intrinsic
-def bits_float(typingctx, value):  # type: ignore[no-untyped-def]
-    """The float32 with bit pattern ``value`` (uint32; a bitcast)."""
-    sig = types.float32(types.uint32)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
+    typer.__doc__ = doc
+    return intrinsic(typer)
 
 
-@intrinsic
-def double_bits(typingctx, value):  # type: ignore[no-untyped-def]
-    """The bit pattern of a float64 as uint64 (a bitcast)."""
-    sig = types.uint64(types.float64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
+float_bits = _bitcast(types.float32, types.uint32, ir.IntType(32), "float32 bits as uint32.")
+bits_float = _bitcast(types.uint32, types.float32, ir.FloatType(), "uint32 bits as a float32.")
+double_bits = _bitcast(types.float64, types.uint64, ir.IntType(64), "float64 bits as uint64.")
 
 
 #: Whether this CPU converts halves in hardware (x86 F16C).
