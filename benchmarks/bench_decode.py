@@ -1,6 +1,6 @@
 """Measured decode speed of BitNet b1.58 700M against the bandwidth bound of the same run.
 
-Run: ``python benchmarks/bench_decode.py [--steps 40] [--repeats 3]`` (about 1 minute on 2
+Run: ``python benchmarks/bench_decode.py [--steps 24] [--repeats 3]`` (about 1 minute on 2
 cores). The whole measured 3B trace is ``benchmarks/bench_measure.py``.
 
 1. Synthetic weights of ``workloads/bitnet-b1.58-700m.yaml``, generated ``--repeats`` times:
@@ -214,7 +214,7 @@ def bench_700m(steps: int, repeats: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=40, help="decode steps per configuration")
+    ap.add_argument("--steps", type=int, default=24, help="decode steps per configuration")
     ap.add_argument("--repeats", type=int, default=3, help="weight generations timed")
     args = ap.parse_args()
     print(

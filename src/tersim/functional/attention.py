@@ -59,23 +59,24 @@ def _scores_codes(qv, rows, scales, n, root, out):  # pragma: no cover - compile
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _weighted_half(w, total, rows, n, out):  # pragma: no cover - compiled
-    """``out = sum_p (w[p] / total) v_p`` over the first ``n`` float16 value rows."""
+def _weighted_half(w, rows, n, out):  # pragma: no cover - compiled
+    """``out = sum_p w[p] v_p`` over the first ``n`` float16 value rows (``w`` normalized
+    before: a division here, under fast-math, was moved into the loop over ``d``)."""
     out[:] = 0.0
     for p in range(n):
         src = rows[p]
-        wp = w[p] / total
+        wp = w[p]
         for d in range(out.size):
             out[d] += wp * np.float64(half_float(np.uint16(src[d])))
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _weighted_codes(w, total, rows, scales, n, out):  # pragma: no cover - compiled
+def _weighted_codes(w, rows, scales, n, out):  # pragma: no cover - compiled
     """:func:`_weighted_half` for int8 codes with float32 ``scales`` (capacity, 1)."""
     out[:] = 0.0
     for p in range(n):
         src = rows[p]
-        wp = w[p] / total
+        wp = w[p]
         s = np.float64(scales[p, 0])
         for d in range(out.size):
             out[d] += wp * (np.float64(src[d]) * s)
@@ -111,12 +112,12 @@ def _attend(q, keys, key_scales, values, value_scales, start, out):  # pragma: n
                     e = np.exp(scores[p] - top)
                     scores[p] = e
                     total += e
+                for p in range(n):
+                    scores[p] /= total
                 if half:
-                    _weighted_half(scores, total, values[b, kv], n, out[b, t, h])
+                    _weighted_half(scores, values[b, kv], n, out[b, t, h])
                 else:
-                    _weighted_codes(
-                        scores, total, values[b, kv], value_scales[b, kv], n, out[b, t, h]
-                    )
+                    _weighted_codes(scores, values[b, kv], value_scales[b, kv], n, out[b, t, h])
 
 
 def attend_dense(q: np.ndarray, keys: np.ndarray, values: np.ndarray, start: int) -> np.ndarray:

@@ -27,6 +27,10 @@ time). So the fused step records exactly the ops of the op-by-op one. A measured
 (``TernaryModel.decode_measured``) does not even walk: it keeps a step's measurements in the
 order of :func:`linear_order`, and the trace takes the step's ops from the shape trace.
 
+Numba's cache keys a compiled function on its own source file only: after editing a module
+this one calls (the kernels, attention, row operations), clear the ``__pycache__`` caches
+(``*.nbi``, ``*.nbc``) or the fused step keeps the old code.
+
 The kernels inside a fused layer run on the calling thread. :meth:`TernaryModel.forward` uses
 this path for decode unless helper threads have an idle core to run on (then the op-by-op path
 shares its large matmuls, ``threads.py``).
