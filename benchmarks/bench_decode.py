@@ -33,10 +33,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+from tersim.functional.kvcache import KVCache
+from tersim.functional.transformer import TernaryModel
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT_TOKENS = 16
@@ -80,6 +84,81 @@ def median_ratio(
     return float(np.median(x) / np.median(y)), float(lo), float(hi)
 
 
+def breakdown(
+    model: TernaryModel,
+    cache: KVCache,
+    ctx: int,
+    step: Callable[[], object],
+    repeats: int = 12,
+) -> None:
+    """Print where a fused decode step goes: ``repeats`` rounds of one ``step`` and each part
+    alone (the caches flushed by a 512 MiB pass before each), interleaved so that the load of
+    the machine hits all alike; best of each. Attention at ``ctx`` positions of ``cache``."""
+    from tersim.functional import decode
+    from tersim.functional.attention import _attend
+    from tersim.functional.transformer import lm_head
+
+    sa = model._step_args(1)
+    rng = np.random.default_rng(0)
+    inputs = {
+        k: rng.integers(-127, 128, (1, k)).astype(np.int8) for k in set(sa.lins[:, :, 0].ravel())
+    }
+    one = np.ones((1, 1), np.float32)
+    flush = np.ones((512 << 20) // 8)
+
+    def gemvs() -> None:
+        for i in range(sa.lins.shape[0]):
+            for j in range(7):
+                lin = sa.lins[i, j]
+                off, size = sa.words_at[i, j]
+                if size:
+                    y = np.empty((1, int(lin[decode.L_N])))
+                    decode._linear(
+                        inputs[int(lin[decode.L_K])], one, sa.words[off : off + size], one, lin, y
+                    )
+
+    c = model.config
+    q = rng.standard_normal((1, 1, c.heads, c.head_dim))
+    out = np.empty_like(q)
+    half = cache.bits == 16
+    keys = cache.keys.view(np.uint16) if half else cache.keys
+    values = cache.values.view(np.uint16) if half else cache.values
+
+    def attention() -> None:
+        for i in range(c.layers):
+            ks = cache.key_scales[i] if not half else np.zeros((0, 1, 1, 1), np.float32)
+            vs = cache.value_scales[i] if not half else ks
+            _attend(q, keys[i], ks, values[i], vs, ctx - 1, out)
+
+    x = rng.standard_normal((1, c.hidden))
+    parts = {
+        f"{int(sa.lins[:, :, 1].astype(bool).sum())} ternary GEMVs": gemvs,
+        "float16 LM head": lambda: lm_head(x, model.weights.lm_head),
+        f"attention over the cache ({ctx} positions)": attention,
+    }
+    parts["step"] = step
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for fn in parts.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in parts.items():
+            flush.sum()
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    best = {name: min(ts) for name, ts in times.items()}
+    step_s = best.pop("step")
+    rest = step_s - sum(best.values())
+    print(
+        f"  where a 1-thread step's {step_s * 1e3:.1f} ms (best) go, each part alone, best of {repeats}:"
+    )
+    for name, t in [
+        *best.items(),
+        ("the rest (norms, quantization, RoPE, cache writes, Python)", rest),
+    ]:
+        print(f"    {name:<58} {t * 1e3:6.2f} ms ({100 * t / step_s:3.0f}%)")
+
+
 def bench_700m(steps: int, repeats: int) -> None:
     from tersim.config import PEKind, load_workload
     from tersim.functional.blas import single_blas_thread
@@ -117,7 +196,7 @@ def bench_700m(steps: int, repeats: int) -> None:
         f"{float(np.median(walls)) / params:.2f} s; CPU best {cpus[0] / params:.2f} s, median "
         f"{float(np.median(cpus)) / params:.2f} s (target <= 1 s)"
     )
-    total = PROMPT_TOKENS + 8 * steps + 8  # every step of the configurations, warm-ups
+    total = PROMPT_TOKENS + 8 * steps + 24  # every step of the configurations, warm-ups
     cache = model.new_cache(1, total)
     head_bytes = model.weights.lm_head.nbytes
     kv_bytes = cache.nbytes * (PROMPT_TOKENS + total) // (2 * total)  # mean context read
@@ -204,6 +283,8 @@ def bench_700m(steps: int, repeats: int) -> None:
         f"{'met' if lo <= 1 else 'NOT met'}, i.e. 2 threads not measurably slower); jobs "
         f"handed to the helper thread: {team.jobs_offered}"
     )
+    with single_blas_thread():
+        breakdown(model, cache, (PROMPT_TOKENS + cache.length) // 2, lambda: step(model))
     m = [op for op in tb.ops if op.measured is not None][-1].measured
     assert m is not None
     print(
