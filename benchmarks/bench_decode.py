@@ -5,8 +5,8 @@ cores). The whole measured 3B trace is ``benchmarks/bench_measure.py``.
 
 1. Synthetic weights of ``workloads/bitnet-b1.58-700m.yaml``, generated ``--repeats`` times:
    wall and CPU time per billion parameters (best and median). Target (issue 15): <= 1 s.
-2. The read bandwidth of one thread, measured here (the best of NumPy passes over a 512 MiB
-   array), and from it the bound on decode speed: a step reads every packed ternary weight, the
+2. The read bandwidth of one thread, measured here (the best of NumPy reductions and a
+   float32 BLAS GEMV over 512 MiB), and from it the bound on decode speed: a step reads every packed ternary weight, the
    float16 LM-head table and the KV cache once, so ``tokens/s <= bandwidth / bytes per step``
    (printed with and without the LM head).
 3. A 16-token prompt, then decode steps of one token with every op measured (what
@@ -59,15 +59,22 @@ def competitor() -> subprocess.Popen[bytes]:
 
 
 def read_bandwidth(repeats: int = 5) -> float:
-    """Best single-thread read rate (bytes/s) of NumPy passes that read 512 MiB once."""
+    """Best single-thread read rate (bytes/s) of passes that read 512 MiB once: NumPy's sum,
+    bitwise-or reduction and max, and a float32 BLAS GEMV (one BLAS thread), the fastest
+    reader on the machine this was written on (as in ``bench_gemv.py``)."""
+    from tersim.functional.blas import single_blas_thread
+
     a = np.ones((512 << 20) // 8, dtype=np.float64)
     u = a.view(np.uint64)
+    m = a.view(np.float32).reshape(8192, -1)  # (8192, 16384) float32
+    x = np.ones(m.shape[1], np.float32)
     best = 0.0
-    for fn in (a.sum, lambda: np.bitwise_or.reduce(u), a.max):
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            best = max(best, a.nbytes / (time.perf_counter() - t))
+    with single_blas_thread():
+        for fn in (a.sum, lambda: np.bitwise_or.reduce(u), a.max, lambda: m @ x):
+            for _ in range(repeats):
+                t = time.perf_counter()
+                fn()
+                best = max(best, a.nbytes / (time.perf_counter() - t))
     return best
 
 
