@@ -1,25 +1,29 @@
 """Measured decode speed of BitNet b1.58 700M against the bandwidth bound of the same run.
 
-Run: ``python benchmarks/bench_decode.py [--steps 32] [--repeats 3]`` (about 2 minutes on 2
+Run: ``python benchmarks/bench_decode.py [--steps 24] [--repeats 3]`` (about 1 minute on 2
 cores). The whole measured 3B trace is ``benchmarks/bench_measure.py``.
 
 1. Synthetic weights of ``workloads/bitnet-b1.58-700m.yaml``, generated ``--repeats`` times:
    wall and CPU time per billion parameters (best and median). Target (issue 15): <= 1 s.
-2. The read bandwidth of one thread, measured here (the best of NumPy passes over a 512 MiB
-   array), and from it the bound on decode speed: a step reads every packed ternary weight, the
+2. The read bandwidth of one thread, measured here (the best of NumPy reductions and a
+   float32 BLAS GEMV over 512 MiB), and from it the bound on decode speed: a step reads every packed ternary weight, the
    float16 LM-head table and the KV cache once, so ``tokens/s <= bandwidth / bytes per step``
    (printed with and without the LM head).
-3. A 16-token prompt, then decode steps of one token with every op recorded and measured (what
-   ``tersim trace --measure`` does), in rounds that alternate: 1 thread; 2 threads
-   (``KernelThreads(2)``); and the same two while a competing process the benchmark starts (a
-   Python busy loop pinned to one core) holds a core, stopped afterwards. A step is what the
-   measured trace runs (``TernaryModel.decode_measured``: the measurements, no ops built; the
-   run's ops come from the shape trace at the end), and, as a reference, the same step recorded
-   op by op into a trace builder (``forward``). Per configuration:
-   tokens/s from the median and the best step, the share of the bound, and CPU time per step
-   next to wall time. Targets: >= 50 tokens/s on 1 thread; 2 threads with a busy core no slower
-   than 1 thread. The baseline of the same run: decode with every op run from Python
-   (``fused_decode=False``, the executor the fused layers replace), on 1 thread.
+3. A 16-token prompt, then decode steps of one token with every op measured (what
+   ``tersim trace --measure`` does), one step of each configuration in turn (the order
+   rotating, so that a change of load or the growing context hits all alike): 1 thread; 2
+   threads (``KernelThreads(2)``); every op from Python (``fused_decode=False``, the executor
+   the fused step replaces: the baseline of the same run); and the step recorded op by op
+   into a trace builder (``forward``). A step is what the measured trace runs
+   (``TernaryModel.decode_measured``: the measurements, no ops built; the run's ops come from
+   the shape trace at the end). Then, while a competing process the benchmark starts (a Python
+   busy loop pinned to one core) holds a core, ``2 * --steps`` pairs of 1 thread and 2 threads
+   in ABBA order; the process is stopped afterwards. Per configuration: tokens/s from the
+   median and the best step, the share of the bound, and CPU time per step next to wall time.
+   Targets: >= 50 tokens/s on 1 thread (median); 2 threads with a busy core no slower than 1
+   thread: the ratio of the median steps, with a 95% bootstrap interval over the pairs (met
+   when the interval reaches 1 or below: not measurably slower), and how many jobs were
+   handed to the helper thread.
 """
 
 from __future__ import annotations
@@ -29,10 +33,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
+from tersim.functional.kvcache import KVCache
+from tersim.functional.transformer import TernaryModel
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT_TOKENS = 16
@@ -51,16 +59,111 @@ def competitor() -> subprocess.Popen[bytes]:
 
 
 def read_bandwidth(repeats: int = 5) -> float:
-    """Best single-thread read rate (bytes/s) of NumPy passes that read 512 MiB once."""
+    """Best single-thread read rate (bytes/s) of passes that read 512 MiB once: NumPy's sum,
+    bitwise-or reduction and max, and a float32 BLAS GEMV (one BLAS thread), the fastest
+    reader on the machine this was written on (as in ``bench_gemv.py``)."""
+    from tersim.functional.blas import single_blas_thread
+
     a = np.ones((512 << 20) // 8, dtype=np.float64)
     u = a.view(np.uint64)
+    m = a.view(np.float32).reshape(8192, -1)  # (8192, 16384) float32
+    x = np.ones(m.shape[1], np.float32)
     best = 0.0
-    for fn in (a.sum, lambda: np.bitwise_or.reduce(u), a.max):
-        for _ in range(repeats):
+    with single_blas_thread():
+        for fn in (a.sum, lambda: np.bitwise_or.reduce(u), a.max, lambda: m @ x):
+            for _ in range(repeats):
+                t = time.perf_counter()
+                fn()
+                best = max(best, a.nbytes / (time.perf_counter() - t))
+    return best
+
+
+def median_ratio(
+    a: list[float], b: list[float], resamples: int = 2000
+) -> tuple[float, float, float]:
+    """``median(a) / median(b)`` of paired samples, with the 2.5% and 97.5% quantiles of the
+    ratio over ``resamples`` bootstrap resamples of the pairs (seeded)."""
+    x, y = np.asarray(a), np.asarray(b)
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, x.size, (resamples, x.size))
+    boot = np.median(x[idx], axis=1) / np.median(y[idx], axis=1)
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    return float(np.median(x) / np.median(y)), float(lo), float(hi)
+
+
+def breakdown(
+    model: TernaryModel,
+    cache: KVCache,
+    ctx: int,
+    step: Callable[[], object],
+    repeats: int = 12,
+) -> None:
+    """Print where a fused decode step goes: ``repeats`` rounds of one ``step`` and each part
+    alone (the caches flushed by a 512 MiB pass before each), interleaved so that the load of
+    the machine hits all alike; best of each. Attention at ``ctx`` positions of ``cache``."""
+    from tersim.functional import decode
+    from tersim.functional.attention import _attend
+    from tersim.functional.transformer import lm_head
+
+    sa = model._step_args(1)
+    rng = np.random.default_rng(0)
+    inputs = {
+        k: rng.integers(-127, 128, (1, k)).astype(np.int8) for k in set(sa.lins[:, :, 0].ravel())
+    }
+    one = np.ones((1, 1), np.float32)
+    flush = np.ones((512 << 20) // 8)
+
+    def gemvs() -> None:
+        for i in range(sa.lins.shape[0]):
+            for j in range(7):
+                lin = sa.lins[i, j]
+                off, size = sa.words_at[i, j]
+                if size:
+                    y = np.empty((1, int(lin[decode.L_N])))
+                    decode._linear(
+                        inputs[int(lin[decode.L_K])], one, sa.words[off : off + size], one, lin, y
+                    )
+
+    c = model.config
+    q = rng.standard_normal((1, 1, c.heads, c.head_dim))
+    out = np.empty_like(q)
+    half = cache.bits == 16
+    keys = cache.keys.view(np.uint16) if half else cache.keys
+    values = cache.values.view(np.uint16) if half else cache.values
+
+    def attention() -> None:
+        for i in range(c.layers):
+            ks = cache.key_scales[i] if not half else np.zeros((0, 1, 1, 1), np.float32)
+            vs = cache.value_scales[i] if not half else ks
+            _attend(q, keys[i], ks, values[i], vs, ctx - 1, out)
+
+    x = rng.standard_normal((1, c.hidden))
+    parts = {
+        f"{int(sa.lins[:, :, 1].astype(bool).sum())} ternary GEMVs": gemvs,
+        "float16 LM head": lambda: lm_head(x, model.weights.lm_head),
+        f"attention over the cache ({ctx} positions)": attention,
+    }
+    parts["step"] = step
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for fn in parts.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in parts.items():
+            flush.sum()
             t = time.perf_counter()
             fn()
-            best = max(best, a.nbytes / (time.perf_counter() - t))
-    return best
+            times[name].append(time.perf_counter() - t)
+    best = {name: min(ts) for name, ts in times.items()}
+    step_s = best.pop("step")
+    rest = step_s - sum(best.values())
+    print(
+        f"  where a 1-thread step's {step_s * 1e3:.1f} ms (best) go, each part alone, best of {repeats}:"
+    )
+    for name, t in [
+        *best.items(),
+        ("the rest (norms, quantization, RoPE, cache writes, Python)", rest),
+    ]:
+        print(f"    {name:<58} {t * 1e3:6.2f} ms ({100 * t / step_s:3.0f}%)")
 
 
 def bench_700m(steps: int, repeats: int) -> None:
@@ -100,7 +203,7 @@ def bench_700m(steps: int, repeats: int) -> None:
         f"{float(np.median(walls)) / params:.2f} s; CPU best {cpus[0] / params:.2f} s, median "
         f"{float(np.median(cpus)) / params:.2f} s (target <= 1 s)"
     )
-    total = PROMPT_TOKENS + 6 * steps + 8  # every step of the 6 configurations, warm-ups
+    total = PROMPT_TOKENS + 8 * steps + 24  # every step of the configurations, warm-ups
     cache = model.new_cache(1, total)
     head_bytes = model.weights.lm_head.nbytes
     kv_bytes = cache.nbytes * (PROMPT_TOKENS + total) // (2 * total)  # mean context read
@@ -137,27 +240,25 @@ def bench_700m(steps: int, repeats: int) -> None:
         for m in (model, two, plain):  # warm-up
             step(m)
         step(model, record=True)
-        for busy in (False, True):
-            proc = competitor() if busy else None
-            try:
-                time.sleep(0.2 if busy else 0)
-                rounds = 4
-                configs = [("1 thread", model, False), ("2 threads", two, False)]
-                if not busy:
-                    configs.append(("1 thread, op by op", plain, False))
-                    configs.append(("1 thread, recorded", model, True))
-                for _ in range(rounds):  # alternate, so that load changes hit all alike
-                    for label, m, record in configs:
-                        key = f"{label}{', busy core' if busy else ''}"
-                        for _ in range(steps // rounds):
-                            runs.setdefault(key, []).append(step(m, record))
-            finally:
-                if proc is not None:
-                    proc.kill()
-                    proc.wait()
+        idle = [("1 thread", model, False), ("2 threads", two, False),
+                ("1 thread, op by op", plain, False), ("1 thread, recorded", model, True)]  # fmt: skip
+        for i in range(steps):  # one step each in turn, the order rotating: a change of load or
+            for label, m, record in idle[i % 4 :] + idle[: i % 4]:  # context hits all alike
+                runs.setdefault(label, []).append(step(m, record))
+        proc = competitor()
+        try:
+            time.sleep(0.2)
+            busy = [("1 thread, busy core", model), ("2 threads, busy core", two)]
+            for i in range(2 * steps):  # pairs in ABBA order (a linear drift cancels)
+                for label, m in busy if i % 2 == 0 else busy[::-1]:
+                    runs.setdefault(label, []).append(step(m))
+        finally:
+            proc.kill()
+            proc.wait()
     print(
         f"decode, batch 1, context {PROMPT_TOKENS}..{cache.length}, every op measured; "
-        f"{steps // 4 * 4} steps each, interleaved; tokens/s from the median / best step:"
+        f"{steps} steps each ({2 * steps} with the busy core), interleaved step by step; "
+        "tokens/s from the median / best step:"
     )
     med = {}
     for key, ts in runs.items():
@@ -177,11 +278,20 @@ def bench_700m(steps: int, repeats: int) -> None:
         f"{med['1 thread'] / med['1 thread, recorded']:.2f}"
     )
     one = 1 / med["1 thread"]
-    print(
-        f"  1 thread: {one:.1f} tokens/s median (target >= 50: {'met' if one >= 50 else 'NOT met'}); "
-        f"busy core, 2 threads / 1 thread median step time: "
-        f"{med['2 threads, busy core'] / med['1 thread, busy core']:.2f} (target <= 1)"
+    ratio, lo, hi = median_ratio(
+        [t for t, _ in runs["2 threads, busy core"]], [t for t, _ in runs["1 thread, busy core"]]
     )
+    print(
+        f"  1 thread: {one:.1f} tokens/s median (target >= 50: {'met' if one >= 50 else 'NOT met'})"
+    )
+    print(
+        f"  busy core, 2 threads / 1 thread median step time: {ratio:.3f} (95% interval of the "
+        f"pairs {lo:.3f}..{hi:.3f}; target <= 1: "
+        f"{'met' if lo <= 1 else 'NOT met'}, i.e. 2 threads not measurably slower); jobs "
+        f"handed to the helper thread: {team.jobs_offered}"
+    )
+    with single_blas_thread():
+        breakdown(model, cache, (PROMPT_TOKENS + cache.length) // 2, lambda: step(model))
     m = [op for op in tb.ops if op.measured is not None][-1].measured
     assert m is not None
     print(
@@ -192,7 +302,7 @@ def bench_700m(steps: int, repeats: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=32, help="decode steps per configuration")
+    ap.add_argument("--steps", type=int, default=24, help="decode steps per configuration")
     ap.add_argument("--repeats", type=int, default=3, help="weight generations timed")
     args = ap.parse_args()
     print(

@@ -75,6 +75,7 @@ from tersim.functional.transformer import (
     TernaryModel,
     head_table,
     quantize_pack,
+    weight_arena,
 )
 from tersim.workload.formats import Formats
 
@@ -337,7 +338,13 @@ def load_checkpoint(
             f"{p}: checkpoint does not match {spec.name}:\n  " + "\n  ".join(problems)
         )
 
+    arena = weight_arena(cfg)
+
     def linear(name: str) -> BitLinear:
+        lin = _linear(name)
+        return BitLinear(arena.place(lin.packed), lin.scale)
+
+    def _linear(name: str) -> BitLinear:
         e = index[name]
         if e.dtype != PACKED_DTYPE:
             w = _read(e, name)  # (N, K) HF layout

@@ -4,7 +4,8 @@ Executing the layer description op by op (``transformer._Executor``) costs tens 
 calls and NumPy temporaries per layer: a BitNet b1.58 700M decode step took 52 ms op by op
 against 31 ms fused (best of 20, 1 thread, an idle 2-core machine), and 44.6 against 34.0 ms of
 CPU per step (medians, ``benchmarks/bench_decode.py`` on a loaded machine). A decode step
-(one new token per sequence) here runs every layer as *one* compiled call, :func:`_layer`:
+(one new token per sequence) here runs every layer as *one* compiled call, :func:`_layer`
+(and all layers of a step in one call, :func:`_step`):
 
     norm -> quantize -> q, k, v (V to the cache) -> RoPE (K to the cache) -> attention over
     the cache -> [sub-norm] -> quantize -> o -> residual -> norm -> quantize -> [gate], up ->
@@ -25,6 +26,10 @@ compiled call (the zero count of its quantized input; the weights' counts are fi
 time). So the fused step records exactly the ops of the op-by-op one. A measured run
 (``TernaryModel.decode_measured``) does not even walk: it keeps a step's measurements in the
 order of :func:`linear_order`, and the trace takes the step's ops from the shape trace.
+
+Numba's cache keys a compiled function on its own source file only: after editing a module
+this one calls (the kernels, attention, row operations), clear the ``__pycache__`` caches
+(``*.nbi``, ``*.nbc``) or the fused step keeps the old code.
 
 The kernels inside a fused layer run on the calling thread. :meth:`TernaryModel.forward` uses
 this path for decode unless helper threads have an idle core to run on (then the op-by-op path
@@ -160,24 +165,32 @@ def _norm(x, w, bias, layernorm, eps):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _norm_quantize(x, w, bias, apply, cfg, eps):  # pragma: no cover - compiled
+    """``x`` normed (gain ``w``, ``bias``) when ``apply``, then quantized per row: (int8
+    codes, float32 scales (M, 1), finite, zero count)."""
+    if apply:
+        x = _norm(x, w, bias, cfg[C_LAYERNORM], eps)
+    q = np.empty(x.shape, np.int8)
+    s = np.empty((x.shape[0], 1), np.float32)
+    ok, z = _quantize(x, cfg[C_ACT_Q], q, s)
+    return q, s, ok, z
+
+
+@numba.njit(cache=True, nogil=True)
 def _ffn(hq, hs, datas, scales, lins, norms, cfg, eps):  # pragma: no cover - compiled
     """Gate/up, activation, sub-norm, quantize, down of the quantized input ``hq``; returns
     (down output, finite, zeros of the down input)."""
     m = hq.shape[0]
     f = lins[_UP, L_N]
-    up = np.empty((m, f))
-    _linear(hq, hs, datas[_UP], scales[_UP], lins[_UP], up)
     gate = np.empty((m if cfg[C_GATED] else 0, f))
     if cfg[C_GATED]:
         _linear(hq, hs, datas[_GATE], scales[_GATE], lins[_GATE], gate)
+    up = np.empty((m, f))
+    _linear(hq, hs, datas[_UP], scales[_UP], lins[_UP], up)
     act = np.empty((m, f))
     for r in range(m):
         activation_row(cfg[C_ACT_CODE], gate[r] if cfg[C_GATED] else up[r], up[r], act[r])
-    if cfg[C_SUBLAYER]:
-        act = _norm(act, norms[6], norms[7], cfg[C_LAYERNORM], eps)
-    aq = np.empty((m, f), np.int8)
-    asc = np.empty((m, 1), np.float32)
-    ok, zeros = _quantize(act, cfg[C_ACT_Q], aq, asc)
+    aq, asc, ok, zeros = _norm_quantize(act, norms[6], norms[7], cfg[C_SUBLAYER], cfg, eps)
     down = np.empty((m, lins[_DOWN, L_N]))
     _linear(aq, asc, datas[_DOWN], scales[_DOWN], lins[_DOWN], down)
     return down, ok, zeros
@@ -195,12 +208,9 @@ def _layer(
     ``cfg``: the C_* entries; ``zeros``: the zero counts of the four quantized inputs (out)."""
     m, hid = x.shape
     heads, kvh, d = cfg[C_HEADS], cfg[C_KV_HEADS], cfg[C_HEAD_DIM]
-    rd, qmax, kv_bits, start = cfg[C_ROTARY], cfg[C_ACT_Q], cfg[C_KV_BITS], cfg[C_START]
+    rd, kv_bits, start = cfg[C_ROTARY], cfg[C_KV_BITS], cfg[C_START]
     fail = np.empty((0, hid))
-    h = _norm(x, norms[0], norms[1], cfg[C_LAYERNORM], eps)
-    hq = np.empty((m, hid), np.int8)
-    hs = np.empty((m, 1), np.float32)
-    ok, z = _quantize(h, qmax, hq, hs)
+    hq, hs, ok, z = _norm_quantize(x, norms[0], norms[1], True, cfg, eps)
     zeros[_ATTN_IN] = z
     if not ok:
         return fail
@@ -222,11 +232,7 @@ def _layer(
     att4 = np.empty((m, 1, heads, d))
     _attend(qr.reshape((m, 1, heads, d)), keys, key_scales, values, value_scales, start, att4)
     att = att4.reshape((m, heads * d))
-    if cfg[C_SUBLAYER]:
-        att = _norm(att, norms[2], norms[3], cfg[C_LAYERNORM], eps)
-    aq = np.empty((m, heads * d), np.int8)
-    asc = np.empty((m, 1), np.float32)
-    ok, z = _quantize(att, qmax, aq, asc)
+    aq, asc, ok, z = _norm_quantize(att, norms[2], norms[3], cfg[C_SUBLAYER], cfg, eps)
     zeros[_O_IN] = z
     if not ok:
         return fail
@@ -238,10 +244,7 @@ def _layer(
         zeros[_DOWN_IN] = z
         return (x + o) + down if ok else fail
     x = x + o
-    h2 = _norm(x, norms[4], norms[5], cfg[C_LAYERNORM], eps)
-    fq = np.empty((m, hid), np.int8)
-    fs = np.empty((m, 1), np.float32)
-    ok, z = _quantize(h2, qmax, fq, fs)
+    fq, fs, ok, z = _norm_quantize(x, norms[4], norms[5], True, cfg, eps)
     zeros[_FFN_IN] = z
     if not ok:
         return fail
@@ -250,16 +253,115 @@ def _layer(
     return x + down if ok else fail
 
 
-@dataclass(frozen=True)
-class LayerArgs:
-    """The constant arguments of :func:`_layer` for one layer (built once per model)."""
+@numba.njit(cache=True, nogil=True)
+def _span(flat, at):  # pragma: no cover - compiled
+    """``flat[offset : offset + length]`` for ``at = (offset, length)``."""
+    return flat[at[0] : at[0] + at[1]]
 
-    norms: tuple[np.ndarray, ...]  # 8 float32 (D,) arrays, empty when absent
-    datas: tuple[np.ndarray, ...]  # 7 packed word arrays (an empty one for a missing gate)
-    scales: tuple[np.ndarray, ...]  # 7 float32 (1, 1) or (1, N)
-    lins: np.ndarray  # int64 (7, 6): the L_* columns per linear
-    measured: tuple[tuple[float, int, int, int, int] | None, ...]  # per linear: zero fraction,
-    # K, plus, minus, zero counts of the weights (None for a missing gate)
+
+@numba.njit(cache=True, nogil=True)
+def _step(
+    x, norms, norm_at, words, words_at, scales, scale_at, lins, keys, values, key_scales,
+    value_scales, cos, sin, cfg, eps, zeros
+):  # pragma: no cover - compiled  # fmt: skip
+    """Every decoder layer of one decode step, one :func:`_layer` after the other, in one call
+    (24 per-layer calls of 29 arguments each cost a 700M step ~0.23 ms of CPU more, profiled);
+    returns the new stream and the index of the layer whose activations were not finite
+    (-1: none). The per-layer arguments are spans of flat arrays (:class:`StepArgs`); the
+    cache arrays hold every layer (``key_scales`` empty for float16)."""
+    m = x.shape[0]
+    none = np.empty((0, 1, 1, 1), np.float32)
+    for i in range(lins.shape[0]):
+        n = norm_at[i]
+        w = words_at[i]
+        c = scale_at[i]
+        ln = lins[i]
+        x = _layer(
+            x,
+            (_span(norms, n[0]), _span(norms, n[1]), _span(norms, n[2]), _span(norms, n[3]),
+             _span(norms, n[4]), _span(norms, n[5]), _span(norms, n[6]), _span(norms, n[7])),
+            (_span(words, w[0]), _span(words, w[1]), _span(words, w[2]), _span(words, w[3]),
+             _span(words, w[4]), _span(words, w[5]), _span(words, w[6])),
+            (_span(scales, c[0]).reshape((1, c[0, 1])), _span(scales, c[1]).reshape((1, c[1, 1])),
+             _span(scales, c[2]).reshape((1, c[2, 1])), _span(scales, c[3]).reshape((1, c[3, 1])),
+             _span(scales, c[4]).reshape((1, c[4, 1])), _span(scales, c[5]).reshape((1, c[5, 1])),
+             _span(scales, c[6]).reshape((1, c[6, 1]))),
+            ln,
+            keys[i],
+            values[i],
+            key_scales[i] if key_scales.shape[0] else none,
+            value_scales[i] if value_scales.shape[0] else none,
+            cos,
+            sin,
+            cfg,
+            eps,
+            zeros[i],
+        )  # fmt: skip
+        if x.shape[0] != m:
+            return x, i
+    return x, -1
+
+
+@dataclass(frozen=True)
+class StepArgs:
+    """The constant arguments of :func:`_step` for one model and batch (built once): flat
+    arrays and, per layer, the ``(offset, length)`` of each part in them.
+
+    - ``norms`` (float32): the gains and biases of attn, attn_sub, ffn and ffn_sub norms;
+      ``norm_at`` (L, 8, 2), length 0 where absent.
+    - ``words``: every linear's packed data (the model's weight arena itself where the
+      weights sit in one, else a copy); ``words_at`` (L, 7, 2), in the order of
+      ``transformer._LINEAR_NAMES`` (length 0 for a missing gate).
+    - ``scales`` (float32): each linear's (1, 1) or (1, N) scale, flattened; ``scale_at``.
+    - ``lins`` (L, 7, 6): :func:`linear_table` per layer.
+    - ``measured``: per layer and linear, the weights' zero fraction, K, plus, minus and zero
+      counts (None for a missing gate).
+    """
+
+    norms: np.ndarray
+    norm_at: np.ndarray
+    words: np.ndarray
+    words_at: np.ndarray
+    scales: np.ndarray
+    scale_at: np.ndarray
+    lins: np.ndarray
+    measured: tuple[tuple[tuple[float, int, int, int, int] | None, ...], ...]
+
+
+def flatten(parts: list[list[np.ndarray]], dtype: np.dtype | type) -> tuple[np.ndarray, np.ndarray]:
+    """``parts`` (per layer, a list of arrays) back to back in one ``dtype`` array, and the
+    (L, len(parts[0]), 2) ``(offset, length)`` of each."""
+    rows = len(parts)
+    cols = len(parts[0]) if parts else 0
+    at = np.zeros((rows, cols, 2), np.int64)
+    flat = [np.asarray(a, dtype).ravel() for row in parts for a in row]
+    sizes = np.array([a.size for a in flat], np.int64)
+    at[..., 0] = (np.cumsum(sizes) - sizes).reshape(rows, cols)
+    at[..., 1] = sizes.reshape(rows, cols)
+    return np.concatenate(flat) if flat else np.zeros(0, dtype), at
+
+
+def shared_words(datas: list[list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`flatten` of the packed data of every linear without copying when they are
+    views of one buffer (``packing.PackedArena``): the buffer viewed in their dtype, and the
+    offsets of the views in it. Otherwise a copy."""
+    present = [a for row in datas for a in row if a.size]
+    base = present[0].base if present else None
+    if base is None or any(a.base is not base or not a.flags.c_contiguous for a in present):
+        return flatten(datas, present[0].dtype if present else np.uint16)
+    item = present[0].dtype.itemsize
+    start = base.ctypes.data
+    offsets = [a.ctypes.data - start for a in present]
+    if any(o % item for o in offsets) or any(a.dtype != present[0].dtype for a in present):
+        return flatten(datas, present[0].dtype)
+    flat = base.reshape(-1).view(np.uint8)
+    words = flat[: flat.size // item * item].view(present[0].dtype)
+    at = np.zeros((len(datas), len(datas[0]), 2), np.int64)
+    for i, row in enumerate(datas):
+        for j, a in enumerate(row):
+            if a.size:
+                at[i, j] = ((a.ctypes.data - start) // item, a.size)
+    return words, at
 
 
 def linear_table(shapes: list[tuple[int, int, int, int, int] | None], rows: int) -> np.ndarray:

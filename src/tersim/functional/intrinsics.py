@@ -74,6 +74,15 @@ def atomic_store(typingctx, arr, index, value):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
+def _prefetch_call(builder, ptr) -> None:  # type: ignore[no-untyped-def]
+    """Emit a read prefetch of ``ptr`` into every cache level (``llvm.prefetch``: read 0,
+    locality 3, data cache 1)."""
+    i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+    builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+
+
 @intrinsic
 def prefetch(typingctx, arr, i, j):  # type: ignore[no-untyped-def]
     """Prefetch ``arr[i, j]`` (2-D array) for reading into every cache level."""
@@ -83,12 +92,7 @@ def prefetch(typingctx, arr, i, j):  # type: ignore[no-untyped-def]
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
         ptr = _element_pointer(context, builder, signature.args[0], args[0], [args[1], args[2]])
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        # read (0), locality 3 (keep in all levels), data cache (1)
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        _prefetch_call(builder, ptr)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -105,37 +109,22 @@ def mul32(typingctx, a, b):  # type: ignore[no-untyped-def]
     return sig, codegen
 
 
-@intrinsic
-def float_bits(typingctx, value):  # type: ignore[no-untyped-def]
-    """The bit pattern of a float32 as uint32 (a bitcast)."""
-    sig = types.uint32(types.float32)
+def _bitcast(source, target, target_ir, doc: str):  # type: ignore[no-untyped-def]
+    """An intrinsic reinterpreting a ``source`` scalar's bits as ``target`` (Numba types)."""
 
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.IntType(32))
+    def typer(typingctx, value):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            return builder.bitcast(args[0], target_ir)
 
-    return sig, codegen
+        return target(source), codegen
 
-
-@intrinsic
-def bits_float(typingctx, value):  # type: ignore[no-untyped-def]
-    """The float32 with bit pattern ``value`` (uint32; a bitcast)."""
-    sig = types.float32(types.uint32)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
+    typer.__doc__ = doc
+    return intrinsic(typer)
 
 
-@intrinsic
-def double_bits(typingctx, value):  # type: ignore[no-untyped-def]
-    """The bit pattern of a float64 as uint64 (a bitcast)."""
-    sig = types.uint64(types.float64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
+float_bits = _bitcast(types.float32, types.uint32, ir.IntType(32), "float32 bits as uint32.")
+bits_float = _bitcast(types.uint32, types.float32, ir.FloatType(), "uint32 bits as a float32.")
+double_bits = _bitcast(types.float64, types.uint64, ir.IntType(64), "float64 bits as uint64.")
 
 
 #: Whether this CPU converts halves in hardware (x86 F16C).
@@ -236,79 +225,52 @@ def madd_u8s8_4x32(typingctx, w, w_off, xp, x_off, x_stride, pairs, acc):  # typ
     return sig, codegen
 
 
-#: Most groups one ``madd_words_*`` call may sum: ``15 * 4 * 2 * 2 * 128 = 30720 < 2**15``.
+#: Most groups whose ``madd_words_row`` sums one int16 accumulator may hold:
+#: ``15 * 4 * 2 * 2 * 128 = 30720 < 2**15``.
 WORDS_MAX_GROUPS = 15
 
 
-def _madd_words(vectors: int):  # type: ignore[no-untyped-def]
-    """The intrinsic ``madd_words_1x{16 * vectors}`` (see :func:`madd_words_1x128`)."""
+@intrinsic
+def madd_words_row(typingctx, w, w_off, vectors, xq, x_off, acc, ahead):  # type: ignore[no-untyped-def]
+    """``acc[16 v + l] += sum_j (d_j x_{8g+j} + d_{j+4} x_{8g+4+j})`` for ``vectors`` vectors
+    of 16 consecutive outputs of *one* group ``g`` of 2-bit words, with AVX2 ``vpmaddubsw`` on
+    the packed words themselves and the int16 accumulators ``acc`` in memory (wrapping adds).
 
-    def typer(typingctx, w, w_off, w_stride, groups, xq, x_off, acc, a_off, ahead):  # type: ignore[no-untyped-def]
-        return _madd_words_typer(vectors, w, xq, acc)
-
-    return intrinsic(typer)
-
-
-def _madd_words_typer(vectors, w, xq, acc):  # type: ignore[no-untyped-def]
-    """``acc[a_off + l] += sum_g sum_j d(g, 8j..) x..`` for ``16 * vectors`` outputs of 2-bit
-    words, one row, with AVX2 ``vpmaddubsw`` on the packed words themselves.
-
-    ``w``: uint16, 1-D; group ``g``'s words of the 128 outputs are ``w[w_off + g * w_stride
-    + l]``, digit ``j`` of input ``8g + j`` at bits ``2j``. ``(w >> 2j) & 0x0303`` holds, per
-    16-bit lane, the digit of input ``8g + j`` in its low byte and of input ``8g + 4 + j`` in
-    its high byte; ``xq[x_off + 4g + j]`` (int16) holds those two inputs the same way (low byte
-    input ``8g + j``), so one ``vpmaddubsw`` per ``j`` sums both products. ``acc``: int32,
-    1-D. ``groups`` <= ``WORDS_MAX_GROUPS`` keeps every int16 sum exact (a lane's pair is at
-    most ``2 * 2 * 128 = 512``). Each group's words ``ahead`` elements on are prefetched (a
-    prefetch never faults). Nothing is bounds-checked. Only where :data:`HAS_AVX2`.
+    ``w``: uint16, 1-D; output ``l``'s word of the group is ``w[w_off + l]``, digit ``j`` of
+    input ``8g + j`` at bits ``2j``. ``(w >> 2j) & 0x0303`` holds, per 16-bit lane, the digit
+    of input ``8g + j`` in its low byte and of input ``8g + 4 + j`` in its high byte;
+    ``xq[x_off + j]`` (int16) holds those two inputs the same way (low byte input ``8g + j``),
+    so one ``vpmaddubsw`` per ``j`` sums both products (a lane's pair is at most
+    ``2 * 2 * 128 = 512``, never saturated; ``WORDS_MAX_GROUPS`` groups keep an int16 sum
+    exact). Reading a group's words left to right streams memory in order; the accumulators
+    stay in L1. The 32 bytes ``ahead`` elements on are prefetched with each vector (a
+    prefetch never faults). ``acc``: int16, 1-D, at least ``16 * vectors``. Nothing is
+    bounds-checked. Only where :data:`HAS_AVX2`.
     """
-    sig = types.void(
-        w, types.intp, types.intp, types.intp, xq, types.intp, acc, types.intp, types.intp
-    )
+    sig = types.void(w, types.intp, types.intp, xq, types.intp, acc, types.intp)
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        _, woff, wstride, ngroups, _, xoff, _, aoff, ahead = args
-        i8p, i32, v8, v16, v32 = _I8.as_pointer(), _I32, _V8, _V16, _V32
-        pf = cgutils.get_or_insert_function(
-            builder.module,
-            ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-            "llvm.prefetch.p0i8",
-        )
-        fn, (wptr, xptr, aptr), slots = _madd_setup(
-            context, builder, signature, args, (0, 4, 6), vectors
-        )
+        _, woff, nvec, _, xoff, _, ahead = args
+        v8, v16 = _V8, _V16
+        fn, (wptr, xptr, aptr), _ = _madd_setup(context, builder, signature, args, (0, 3, 5), 0)
         mask = ir.Constant(v16, [0x0303] * 16)
-        with cgutils.for_range(builder, ngroups) as loop:
-            g = loop.index
-            row = builder.add(woff, builder.mul(g, wstride))
-            for line in range(max(1, vectors // 2)):  # 64-byte lines: 32 words each
-                target = builder.gep(
-                    wptr, [builder.add(row, builder.add(ahead, g.type(32 * line)))]
-                )
-                builder.call(pf, [builder.bitcast(target, i8p), i32(0), i32(3), i32(1)])
-            splats = []
+        splats = []
+        for j in range(4):
+            xi = builder.add(xoff, xoff.type(j))
+            splats.append(_splat_bytes(builder, builder.load(builder.gep(xptr, [xi]), align=2)))
+        with cgutils.for_range(builder, nvec) as loop:
+            v = loop.index
+            col = builder.mul(v, v.type(16))
+            at = builder.add(woff, col)
+            _prefetch_call(builder, builder.gep(wptr, [builder.add(at, ahead)]))
+            word = builder.load(builder.bitcast(builder.gep(wptr, [at]), v16.as_pointer()), align=2)
+            ap = builder.bitcast(builder.gep(aptr, [col]), v16.as_pointer())
+            total = builder.load(ap, align=2)
             for j in range(4):
-                xi = builder.add(xoff, builder.add(builder.mul(g, g.type(4)), g.type(j)))
-                splats.append(_splat_bytes(builder, builder.load(builder.gep(xptr, [xi]), align=2)))
-            for v in range(vectors):
-                p = builder.gep(wptr, [builder.add(row, g.type(16 * v))])
-                word = builder.load(builder.bitcast(p, v16.as_pointer()), align=2)
-                total = builder.load(slots[v])
-                for j in range(4):
-                    shifted = word if j == 0 else builder.lshr(word, ir.Constant(v16, [2 * j] * 16))
-                    digits = builder.bitcast(builder.and_(shifted, mask), v8)
-                    total = builder.add(total, builder.call(fn, [digits, splats[j]]))
-                builder.store(total, slots[v])
-        for v in range(vectors):
-            p = builder.gep(aptr, [builder.add(aoff, aoff.type(16 * v))])
-            vp = builder.bitcast(p, v32.as_pointer())
-            wide = builder.sext(builder.load(slots[v]), v32)
-            builder.store(builder.add(builder.load(vp, align=4), wide), vp, align=4)
+                shifted = word if j == 0 else builder.lshr(word, ir.Constant(v16, [2 * j] * 16))
+                digits = builder.bitcast(builder.and_(shifted, mask), v8)
+                total = builder.add(total, builder.call(fn, [digits, splats[j]]))
+            builder.store(total, ap, align=2)
         return context.get_dummy_value()
 
     return sig, codegen
-
-
-#: 128 and 16 outputs of 2-bit words, one row (:func:`_madd_words_typer`).
-madd_words_1x128 = _madd_words(8)
-madd_words_1x16 = _madd_words(1)

@@ -39,13 +39,15 @@ the packed words themselves: ``(word >> 2j) & 0x0303`` holds, in each 16-bit lan
 (input ``8g + j``) in its low byte and digit ``j + 4`` (input ``8g + 4 + j``) in its high
 byte, so with the two inputs paired the same way (``_prepare_words``) one instruction sums
 both products for 16 outputs: per 16 outputs and 8 inputs, 3 shifts, 4 masks, 4
-``vpmaddubsw`` and 4 adds, against 7 shifts, 8 ``vpmullw`` and 8 adds above
-(``intrinsics.madd_words_1x128``: 128 outputs, accumulators in registers, over blocks of
-``WORDS_MAX_GROUPS = 15`` groups, ``15 * 4 * 512 = 30720 < 2**15``; the panel rows of the next
-block are prefetched). Chunks have the geometry of :func:`plan`. Measured in one run on the
-loaded 2-core machine: 0.023 against 0.031 ms for a warm 1024 x 1024 GEMV, 0.108 against 0.130
-ms for 1536 x 4096, and about the same (16.4 against 17.6 ms of CPU, best) for the 170 MB of a
-BitNet 700M decode step's GEMVs, which stream from DRAM.
+``vpmaddubsw`` and 4 adds, against 7 shifts, 8 ``vpmullw`` and 8 adds above.
+``intrinsics.madd_words_row`` does this for one group across a tile of outputs, reading the
+group's words left to right, so that a GEMV streams each panel in memory order, with int16
+accumulators in L1 widened every ``WORDS_MAX_GROUPS = 15`` groups (``15 * 4 * 512 = 30720 <
+2**15``) and the words 4 KiB ahead prefetched. An earlier kernel kept 128 accumulators in
+registers and walked 15 groups (rows of the panel 2 KiB apart) per call; on the 168 GEMVs of
+a BitNet b1.58 700M decode step (162 MiB, from DRAM) it took 12.8 ms best (13.2 GB/s) against
+9.6 ms (17.6 GB/s) here, interleaved in one run on the loaded 2-core machine (the read
+bandwidth of NumPy's sum is 15-18 GB/s there). Chunks have the geometry of :func:`plan`.
 
 Byte pairs (GEMM on AVX2)
 ------------------------
@@ -111,8 +113,7 @@ from tersim.functional.intrinsics import (
     atomic_load,
     atomic_store,
     madd_u8s8_4x32,
-    madd_words_1x16,
-    madd_words_1x128,
+    madd_words_row,
     prefetch,
 )
 from tersim.functional.packing import PANEL_N, PackedTernary, pack_ternary
@@ -133,6 +134,8 @@ PARALLEL_MIN_WORK = 4 << 20
 CHUNKS_PER_THREAD = 8
 #: The tile kernels prefetch the weights about this many bytes ahead of the row they read.
 PREFETCH_BYTES = 8192
+#: The word-pair GEMV prefetches this many words (4 KiB) ahead of the words it reads.
+_WORDS_AHEAD = 2048
 #: Largest K for which the int32 result cannot overflow (|x| <= 128 per term).
 MAX_K = (2**31 - 1) // 128
 #: GEMMs of 2-bit weights with at least this many rows run on the byte-pair kernel (AVX2).
@@ -621,21 +624,20 @@ def _prepare_words(x, xq, sx):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _tile_words(data, base, width, groups, xq, c0, c1, acc32):  # pragma: no cover - compiled
+def _tile_words(data, base, width, groups, xq, c0, c1, acc16, acc32):  # pragma: no cover
     """``acc32[:c1 - c0] = sum_k x_k d_k`` for columns ``c0:c1`` (``c0 < c1``) of the panel of
-    ``width`` outputs whose words start at ``data[base]``, one row of input pairs ``xq``: 128
-    and then 16 columns at a time in ``vpmaddubsw``, the last few in scalar code."""
+    ``width`` outputs whose words start at ``data[base]``, one row of input pairs ``xq``: each
+    group's words left to right, 16 columns at a time (``madd_words_row``, int16 sums in
+    ``acc16`` over blocks of ``WORDS_MAX_GROUPS`` groups), the last few in scalar code."""
     acc32[: c1 - c0] = 0
-    ahead = WORDS_MAX_GROUPS * width  # prefetch the next block's rows of the same columns
-    wide = c0 + (c1 - c0) // 128 * 128  # 128 columns at a time up to here, then 16
-    narrow = wide + (c1 - wide) // 16 * 16
-    for g0 in range(0, groups, WORDS_MAX_GROUPS):  # 15 rows of the panel: contiguous
-        count = min(WORDS_MAX_GROUPS, groups - g0)
-        off = base + g0 * width
-        for col in range(c0, wide, 128):
-            madd_words_1x128(data, off + col, width, count, xq, 4 * g0, acc32, col - c0, ahead)
-        for col in range(wide, narrow, 16):
-            madd_words_1x16(data, off + col, width, count, xq, 4 * g0, acc32, col - c0, ahead)
+    vectors = (c1 - c0) // 16
+    narrow = c0 + 16 * vectors
+    for g0 in range(0, groups, WORDS_MAX_GROUPS):
+        acc16[: 16 * vectors] = 0
+        for g in range(g0, min(groups, g0 + WORDS_MAX_GROUPS)):
+            madd_words_row(data, base + g * width + c0, vectors, xq, 4 * g, acc16, _WORDS_AHEAD)
+        for i in range(16 * vectors):
+            acc32[i] += acc16[i]
     for i in range(narrow, c1):
         total = 0
         for g in range(groups):
@@ -652,23 +654,24 @@ def _words_drain(data, xq, sx, y, tile, rows_per_chunk, state):  # pragma: no co
     """:func:`_drain` for the word-pair kernel (one row at a time)."""
     n = y.shape[1]
     groups = data.shape[0] // n
+    acc16 = np.empty(tile, np.int16)
     acc = np.empty(tile, np.int32)
     while True:
         c = atomic_add(state, 0, 1)
         if c >= state[1]:
             return
-        _words_chunk(data, xq, sx, y, tile, rows_per_chunk, c, groups, acc)
+        _words_chunk(data, xq, sx, y, tile, rows_per_chunk, c, groups, acc16, acc)
         atomic_store(state, _STATE_HEADER + c, 1)
 
 
 @numba.njit(cache=True, nogil=True)
-def _words_chunk(data, xq, sx, y, tile, rows_per_chunk, c, groups, acc):  # pragma: no cover
+def _words_chunk(data, xq, sx, y, tile, rows_per_chunk, c, groups, acc16, acc):  # pragma: no cover
     """One chunk (``kernels.plan`` geometry) of the word-pair kernel."""
     p0, width, c0, c1, r0, r1 = _geometry(y.shape[0], y.shape[1], tile, rows_per_chunk, c)
     if c0 >= c1:
         return
     for r in range(r0, r1):
-        _tile_words(data, groups * p0, width, groups, xq[r], c0, c1, acc)
+        _tile_words(data, groups * p0, width, groups, xq[r], c0, c1, acc16, acc)
         s = np.int32(sx[r])
         yr = y[r]
         for i in range(c1 - c0):
@@ -679,11 +682,12 @@ def _words_chunk(data, xq, sx, y, tile, rows_per_chunk, c, groups, acc):  # prag
 def _words_finish(data, xq, sx, y, tile, rows_per_chunk, state):  # pragma: no cover - compiled
     """:func:`_finish` for the word-pair kernel."""
     groups = data.shape[0] // y.shape[1]
+    acc16 = np.empty(tile, np.int16)
     acc = np.empty(tile, np.int32)
     redone = 0
     for c in range(state[1]):
         if atomic_load(state, _STATE_HEADER + c) == 0:
-            _words_chunk(data, xq, sx, y, tile, rows_per_chunk, c, groups, acc)
+            _words_chunk(data, xq, sx, y, tile, rows_per_chunk, c, groups, acc16, acc)
             redone += 1
     return redone
 

@@ -73,17 +73,19 @@ class KVCache:
 
     Attributes:
         bits: 16 (float16 storage) or 8, 4, 3 (int8 codes plus float32 scales).
-        keys, values: per layer (B, kv_heads, capacity, head_dim): float16, or int8 codes.
-        key_scales, value_scales: per layer (B, kv_heads, capacity, 1) float32 (empty lists for
+        keys, values: (layers, B, kv_heads, capacity, head_dim): float16, or int8 codes
+            (``keys[layer]`` is a layer's; one array for all layers, so that a decode step
+            hands them to the compiled layers in one call).
+        key_scales, value_scales: (layers, B, kv_heads, capacity, 1) float32 (no layers for
             16 bits).
         length: positions filled.
     """
 
     bits: int
-    keys: list[np.ndarray]
-    values: list[np.ndarray]
-    key_scales: list[np.ndarray]
-    value_scales: list[np.ndarray]
+    keys: np.ndarray
+    values: np.ndarray
+    key_scales: np.ndarray
+    value_scales: np.ndarray
     length: int = 0
     _scratch: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
@@ -100,31 +102,29 @@ class KVCache:
             raise WorkloadError(
                 f"kv_cache_bits: the functional model stores 3, 4, 8 or 16 bits; got {bits!r}"
             )
-        shape = (batch, kv_heads, capacity, head_dim)
+        shape = (layers, batch, kv_heads, capacity, head_dim)
         dtype = np.float16 if bits == 16 else np.int8
-        scales = (
-            [] if bits == 16 else [np.zeros((*shape[:3], 1), np.float32) for _ in range(layers)]
-        )
+        scales = np.zeros((0 if bits == 16 else layers, *shape[1:4], 1), np.float32)
         return cls(
             bits=bits,
-            keys=[np.zeros(shape, dtype) for _ in range(layers)],
-            values=[np.zeros(shape, dtype) for _ in range(layers)],
+            keys=np.zeros(shape, dtype),
+            values=np.zeros(shape, dtype),
             key_scales=scales,
-            value_scales=[s.copy() for s in scales],
+            value_scales=scales.copy(),
         )
 
     @property
     def batch(self) -> int:
-        return int(self.keys[0].shape[0]) if self.keys else 0
+        return int(self.keys.shape[1])
 
     @property
     def capacity(self) -> int:
-        return int(self.keys[0].shape[2]) if self.keys else 0
+        return int(self.keys.shape[3])
 
     @property
     def nbytes(self) -> int:
         """Host bytes of the stored cache (codes or halves, and scales)."""
-        arrays = [*self.keys, *self.values, *self.key_scales, *self.value_scales]
+        arrays = (self.keys, self.values, self.key_scales, self.value_scales)
         return int(sum(a.nbytes for a in arrays))
 
     def write(self, layer: int, start: int, keys: np.ndarray, values: np.ndarray) -> None:

@@ -39,7 +39,7 @@ Numerics (BitNet b1.58, arXiv 2402.17764; QLoRA, arXiv 2305.14314):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -186,7 +186,40 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class TernaryWeights:
+class _ScaledWeights:
+    """int8 ``(K, N)`` codes with float32 scales in the compact shape of ``granularity``
+    (the common part of :class:`TernaryWeights` and :class:`BinaryWeights`)."""
+
+    scale: np.ndarray
+    granularity: ScaleGranularity
+    group_size: int | None
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The int8 ``(K, N)`` codes (trits or signs)."""
+        raise NotImplementedError
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(K, N)``."""
+        return (int(self.codes.shape[0]), int(self.codes.shape[1]))
+
+    def expanded_scale(self) -> np.ndarray:
+        """The scale as an array that broadcasts against the codes (``(K, N)`` for groups)."""
+        return _expand(self.scale, self.granularity, self.group_size, self.shape[0])
+
+    def dequantize(self) -> np.ndarray:
+        """float32 ``codes * scale``, shape ``(K, N)``."""
+        return (self.codes * self.expanded_scale()).astype(np.float32)
+
+    @property
+    def scale_bytes(self) -> int:
+        """Bytes of the float32 scales."""
+        return int(self.scale.size) * SCALE_BYTES
+
+
+@dataclass(frozen=True)
+class TernaryWeights(_ScaledWeights):
     """Ternary (1.58-bit) weights with absmean scales.
 
     Attributes:
@@ -196,33 +229,16 @@ class TernaryWeights:
         group_size: inputs per group for ``GROUP`` granularity, else None.
     """
 
-    trits: np.ndarray
-    scale: np.ndarray
-    granularity: ScaleGranularity
-    group_size: int | None = None
+    trits: np.ndarray = field(kw_only=True)
 
     @property
-    def shape(self) -> tuple[int, int]:
-        """``(K, N)``."""
-        return (int(self.trits.shape[0]), int(self.trits.shape[1]))
+    def codes(self) -> np.ndarray:
+        return self.trits
 
     @property
     def zero_fraction(self) -> float:
         """Fraction of weights quantized to 0."""
         return float(np.mean(self.trits == 0)) if self.trits.size else 0.0
-
-    def expanded_scale(self) -> np.ndarray:
-        """The scale as an array that broadcasts against ``trits`` (``(K, N)`` for groups)."""
-        return _expand(self.scale, self.granularity, self.group_size, self.shape[0])
-
-    def dequantize(self) -> np.ndarray:
-        """float32 ``trits * scale``, shape ``(K, N)``."""
-        return (self.trits * self.expanded_scale()).astype(np.float32)
-
-    @property
-    def scale_bytes(self) -> int:
-        """Bytes of the float32 scales."""
-        return int(self.scale.size) * SCALE_BYTES
 
     def payload_bytes(self, bits_per_weight: float = 2.0) -> int:
         """Bytes of the packed trits (``packing.packed_nbytes``), 2 or 1.6 bits per weight."""
@@ -231,6 +247,17 @@ class TernaryWeights:
     def storage_bytes(self, bits_per_weight: float = 2.0) -> int:
         """Packed trits plus float32 scales."""
         return self.payload_bytes(bits_per_weight) + self.scale_bytes
+
+
+def _scaled_by(
+    w: np.ndarray, granularity: ScaleGranularity, group_size: int | None
+) -> tuple[np.ndarray, np.ndarray, ScaleGranularity, int | None]:
+    """``(W, gamma = mean(|W|) per scale, granularity, group_size or None)`` of a checked
+    weight matrix (the common start of :func:`quantize_ternary` and :func:`quantize_binary`)."""
+    a = _as_weight_matrix(w)
+    gran = _check_granularity(granularity, group_size)
+    gamma = _reduce(np.abs(a), gran, group_size, "mean")
+    return a, gamma, gran, group_size if gran is ScaleGranularity.GROUP else None
 
 
 def quantize_ternary(
@@ -247,21 +274,14 @@ def quantize_ternary(
     Raises:
         WorkloadError: ``w`` is not a finite 2-D array, or granularity/group_size are invalid.
     """
-    a = _as_weight_matrix(w)
-    gran = _check_granularity(granularity, group_size)
-    gamma = _reduce(np.abs(a), gran, group_size, "mean")
+    a, gamma, gran, group = _scaled_by(w, granularity, group_size)
     full = _expand(gamma, gran, group_size, a.shape[0])
     trits = np.clip(np.rint(a / (full + EPS)), -1, 1).astype(np.int8)
-    return TernaryWeights(
-        trits=_readonly(trits),
-        scale=_readonly(gamma.astype(np.float32)),
-        granularity=gran,
-        group_size=group_size if gran is ScaleGranularity.GROUP else None,
-    )
+    return TernaryWeights(_readonly(gamma.astype(np.float32)), gran, group, trits=_readonly(trits))
 
 
 @dataclass(frozen=True)
-class BinaryWeights:
+class BinaryWeights(_ScaledWeights):
     """Binary weights {-1, +1} with mean-abs scales (BitNet b1 / XNOR-Net style).
 
     Attributes:
@@ -271,34 +291,17 @@ class BinaryWeights:
         group_size: inputs per group for ``GROUP`` granularity, else None.
     """
 
-    signs: np.ndarray
-    scale: np.ndarray
-    granularity: ScaleGranularity
-    group_size: int | None = None
+    signs: np.ndarray = field(kw_only=True)
 
     @property
-    def shape(self) -> tuple[int, int]:
-        """``(K, N)``."""
-        return (int(self.signs.shape[0]), int(self.signs.shape[1]))
-
-    def expanded_scale(self) -> np.ndarray:
-        """The scale as an array that broadcasts against ``signs``."""
-        return _expand(self.scale, self.granularity, self.group_size, self.shape[0])
-
-    def dequantize(self) -> np.ndarray:
-        """float32 ``signs * scale``, shape ``(K, N)``."""
-        return (self.signs * self.expanded_scale()).astype(np.float32)
+    def codes(self) -> np.ndarray:
+        return self.signs
 
     @property
     def payload_bytes(self) -> int:
         """1 bit per weight, 8 weights per byte along K, each column padded to whole bytes."""
         k, n = self.shape
         return n * (-(-k // 8))
-
-    @property
-    def scale_bytes(self) -> int:
-        """Bytes of the float32 scales."""
-        return int(self.scale.size) * SCALE_BYTES
 
     @property
     def storage_bytes(self) -> int:
@@ -315,16 +318,9 @@ def quantize_binary(
 
     The mean-abs scale minimizes ``||W - s * sign(W)||_2`` for fixed signs (XNOR-Net).
     """
-    a = _as_weight_matrix(w)
-    gran = _check_granularity(granularity, group_size)
-    scale = _reduce(np.abs(a), gran, group_size, "mean")
+    a, scale, gran, group = _scaled_by(w, granularity, group_size)
     signs = np.where(a < 0, -1, 1).astype(np.int8)
-    return BinaryWeights(
-        signs=_readonly(signs),
-        scale=_readonly(scale.astype(np.float32)),
-        granularity=gran,
-        group_size=group_size if gran is ScaleGranularity.GROUP else None,
-    )
+    return BinaryWeights(_readonly(scale.astype(np.float32)), gran, group, signs=_readonly(signs))
 
 
 # --------------------------------------------------------------------------------------------

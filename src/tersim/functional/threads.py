@@ -95,6 +95,11 @@ class KernelThreads:
         return self._threads
 
     @property
+    def jobs_offered(self) -> int:
+        """Jobs handed to helpers so far (calls of :meth:`share` that woke one)."""
+        return self._seq
+
+    @property
     def usable(self) -> bool:
         """Whether helpers can run here (more than one thread, not closed, same process)."""
         return self._threads > 1 and not self._closed and os.getpid() == self._pid

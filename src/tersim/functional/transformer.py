@@ -57,7 +57,7 @@ from tersim.functional.blas import single_blas_thread
 from tersim.functional.fp16 import half_to_float, lm_head_f16
 from tersim.functional.kernels import PARALLEL_MIN_WORK, ternary_matmul
 from tersim.functional.kvcache import KVCache
-from tersim.functional.packing import PackedTernary, pack_ternary
+from tersim.functional.packing import PackedArena, PackedTernary, host_nbytes, pack_ternary
 from tersim.functional.quant import EPS, QuantizedActivations, quantize_activations
 from tersim.functional.rowops import (
     ACTIVATION_CODE,
@@ -321,6 +321,29 @@ def _synthetic_scale(cfg: ModelConfig, k: int, n: int, rng: np.random.Generator)
 Progress = Callable[[str, int, int], None]
 
 
+def linear_shapes(cfg: ModelConfig) -> dict[str, tuple[int, int]]:
+    """``(K, N)`` of each linear of a layer, by name (the gate's even when it has none)."""
+    h, f, qd = cfg.hidden, cfg.ffn, cfg.attn_dim
+    return {
+        "q_proj": (h, qd),
+        "k_proj": (h, cfg.kv_dim),
+        "v_proj": (h, cfg.kv_dim),
+        "o_proj": (qd, h),
+        "gate_proj": (h, f),
+        "up_proj": (h, f),
+        "down_proj": (f, h),
+    }
+
+
+def weight_arena(cfg: ModelConfig) -> PackedArena:
+    """An arena (``packing.PackedArena``) for every packed linear of ``cfg``, to be placed
+    layer by layer in the order of ``_LINEAR_NAMES`` (the order a decode step reads them)."""
+    shapes = linear_shapes(cfg)
+    names = [n for n in _LINEAR_NAMES if n != "gate_proj" or cfg.gated]
+    sizes = [host_nbytes(shapes[n], 2.0) for n in names] * cfg.layers
+    return PackedArena(PackedArena.nbytes_for(sizes))
+
+
 def synthetic_weights(
     cfg: ModelConfig, seed: int, progress: Progress | None = None
 ) -> ModelWeights:
@@ -334,16 +357,9 @@ def synthetic_weights(
     page faults of the new arrays contend.)
     """
     h, f, qd = cfg.hidden, cfg.ffn, cfg.attn_dim
-    shapes = {
-        "q_proj": (h, qd),
-        "k_proj": (h, cfg.kv_dim),
-        "v_proj": (h, cfg.kv_dim),
-        "o_proj": (qd, h),
-        "gate_proj": (h, f),
-        "up_proj": (h, f),
-        "down_proj": (f, h),
-    }
+    shapes = linear_shapes(cfg)
     binary = cfg.weight_format is WeightFormat.BINARY
+    arena = weight_arena(cfg)
     layers = []
     for layer in range(cfg.layers):
         lin: dict[str, BitLinear | None] = {}
@@ -352,7 +368,9 @@ def synthetic_weights(
                 lin[name] = None
                 continue
             k, n = shapes[name]
-            packed = synthetic_ternary(tensor_key(seed, _STREAM_LAYER, layer, index), k, n, binary)
+            packed = arena.place(
+                synthetic_ternary(tensor_key(seed, _STREAM_LAYER, layer, index), k, n, binary)
+            )
             rng = np.random.default_rng([seed, _STREAM_LAYER, layer, index])
             lin[name] = BitLinear(packed=packed, scale=_synthetic_scale(cfg, k, n, rng))
         ln = cfg.layernorm
@@ -517,7 +535,6 @@ def lm_head(x: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 _NO_BIAS = np.zeros(0, np.float32)
-_NO_SCALES = np.zeros((0, 1, 1, 1), np.float32)
 
 
 def _norm_rows(x: np.ndarray, w: Norm) -> np.ndarray:
@@ -531,40 +548,58 @@ def _norm_rows(x: np.ndarray, w: Norm) -> np.ndarray:
     return out
 
 
-def _fused_args(lw: LayerWeights, rows: int) -> decode.LayerArgs:
-    """The constant arguments of one fused layer (``decode.LayerArgs``) for ``rows`` tokens."""
-    norms: list[np.ndarray] = []
-    for n in (lw.attn_norm, lw.attn_sub_norm, lw.ffn_norm, lw.ffn_sub_norm):
-        for part in (None, None) if n is None else (n.weight, n.bias):
-            norms.append(_NO_BIAS if part is None else np.ascontiguousarray(part, np.float32))
-    linears = [getattr(lw, name) for name in _LINEAR_NAMES]
-    present = [lin for lin in linears if lin is not None]
-    dtype = present[0].packed.data.dtype
-    datas = tuple(np.zeros(0, dtype) if lin is None else lin.packed.data for lin in linears)
-    scales = tuple(
-        np.ones((1, 1), np.float32) if lin is None else np.ascontiguousarray(lin.scale, np.float32)
-        for lin in linears
-    )
-    shapes = [
-        None
-        if lin is None
-        else (*lin.shape, lin.packed.trits_per_element, lin.packed.rows, lin.packed.data.itemsize)
-        for lin in linears
-    ]
-    measured = tuple(
-        None
-        if lin is None
-        else (
-            lin.zero_fraction,
-            lin.shape[0],
-            lin.packed.plus_count,
-            lin.packed.minus_count,
-            lin.packed.zero_count,
+def _step_args(layers: tuple[LayerWeights, ...], rows: int) -> decode.StepArgs:
+    """The constant arguments of the fused decode step (``decode.StepArgs``) for ``rows``
+    tokens."""
+    norms: list[list[np.ndarray]] = []
+    datas: list[list[np.ndarray]] = []
+    scales: list[list[np.ndarray]] = []
+    lins: list[np.ndarray] = []
+    measured = []
+    for lw in layers:
+        row = []
+        for n in (lw.attn_norm, lw.attn_sub_norm, lw.ffn_norm, lw.ffn_sub_norm):
+            row += [
+                _NO_BIAS if p is None else p
+                for p in ((None, None) if n is None else (n.weight, n.bias))
+            ]
+        norms.append(row)
+        linears = [getattr(lw, name) for name in _LINEAR_NAMES]
+        present = [lin for lin in linears if lin is not None]
+        dtype = present[0].packed.data.dtype
+        datas.append([np.zeros(0, dtype) if lin is None else lin.packed.data for lin in linears])
+        scales.append([np.ones(1, np.float32) if lin is None else lin.scale for lin in linears])
+        shapes = [
+            None
+            if lin is None
+            else (
+                *lin.shape,
+                lin.packed.trits_per_element,
+                lin.packed.rows,
+                lin.packed.data.itemsize,
+            )
+            for lin in linears
+        ]
+        lins.append(decode.linear_table(shapes, rows))
+        measured.append(
+            tuple(
+                None
+                if lin is None
+                else (
+                    lin.zero_fraction,
+                    lin.shape[0],
+                    lin.packed.plus_count,
+                    lin.packed.minus_count,
+                    lin.packed.zero_count,
+                )
+                for lin in linears
+            )
         )
-        for lin in linears
-    )
-    return decode.LayerArgs(
-        tuple(norms), datas, scales, decode.linear_table(shapes, rows), measured
+    norm_flat, norm_at = decode.flatten(norms, np.float32)
+    words, words_at = decode.shared_words(datas)
+    scale_flat, scale_at = decode.flatten(scales, np.float32)
+    return decode.StepArgs(
+        norm_flat, norm_at, words, words_at, scale_flat, scale_at, np.stack(lins), tuple(measured)
     )
 
 
@@ -678,8 +713,7 @@ class TernaryModel:
         if t != 1:
             raise WorkloadError(f"tokens: a decode step takes one token per sequence; got {t}")
         if not self._sharing():
-            logits, measured = self._decode_layers(tok[:, 0], cache, None)
-            out = tuple(measured[key] for key in self._linear_order())
+            logits, out = self._decode_layers(tok[:, 0], cache, None)
         else:  # op by op, sharing the large matmuls: the executor records into a scratch trace
             scratch = TraceBuilder(self.spec, self.formats, b)
             scratch.begin_pass(Phase.DECODE, 0, 1, ctx)
@@ -696,6 +730,28 @@ class TernaryModel:
             order = decode.linear_order(self.spec, self.formats)
             self._memo["linear_order"] = order
         return order  # type: ignore[return-value]
+
+    def _measure_plan(
+        self, batch: int
+    ) -> tuple[np.ndarray, np.ndarray, tuple[tuple[float, int, int, int], ...]]:
+        """Per LINEAR op of a fused step (in :meth:`_linear_order`): the index into the
+        flattened (layers, 4) zero counts of its input, ``batch * K``, and the weight side of
+        its measurement (zero fraction, adds, subtracts, skips for ``batch`` rows; memoized)."""
+        key = ("measure", batch)
+        got = self._memo.get(key)
+        if got is None:
+            sa = self._step_args(batch)
+            idx, k_rows, fixed = [], [], []
+            for layer, name in self._linear_order():
+                m = sa.measured[layer][_LINEAR_NAMES.index(name)]
+                assert m is not None  # the order lists present linears only
+                zf, k, plus, minus, zero = m
+                idx.append(4 * layer + decode.INPUT_OF[name])
+                k_rows.append(max(1, batch * k))
+                fixed.append((zf, batch * plus, batch * minus, batch * zero))
+            got = (np.array(idx, np.int64), np.array(k_rows, np.float64), tuple(fixed))
+            self._memo[key] = got
+        return got  # type: ignore[return-value]
 
     def _check_tokens(self, tokens: np.ndarray, cache: KVCache) -> tuple[np.ndarray, int, int]:
         """``(tokens, start, ctx)`` of a pass over ``tokens`` (B, T), checked against the
@@ -749,12 +805,12 @@ class TernaryModel:
             return False
         return self.threads is not None and self.threads.helpers_available() > 0
 
-    def _layer_args(self, batch: int) -> list[decode.LayerArgs]:
-        """The constant arguments of the fused layers for ``batch`` sequences (memoized)."""
-        key = ("layers", batch)
+    def _step_args(self, batch: int) -> decode.StepArgs:
+        """The constant arguments of the fused decode step for ``batch`` sequences (memoized)."""
+        key = ("step", batch)
         args = self._memo.get(key)
         if args is None:
-            args = [_fused_args(lw, batch) for lw in self.weights.layers]
+            args = _step_args(self.weights.layers, batch)
             self._memo[key] = args
         return args  # type: ignore[return-value]
 
@@ -767,15 +823,17 @@ class TernaryModel:
     ) -> np.ndarray:
         """One decode step of ``tokens`` (B,) with every layer fused (``decode.py``); records
         the pass's ops in ``tb`` and returns the logits (B, V)."""
-        logits, measured = self._decode_layers(tokens, cache, on_layer)
+        logits, out = self._decode_layers(tokens, cache, on_layer)
+        measured = dict(zip(self._linear_order(), out, strict=True))
         forward_pass(decode._Recorder(tb, measured), self.spec.architecture)
         return logits
 
     def _decode_layers(
         self, tokens: np.ndarray, cache: KVCache, on_layer: Callable[[int], None] | None
-    ) -> tuple[np.ndarray, dict[tuple[int, str], Measured]]:
+    ) -> tuple[np.ndarray, tuple[Measured, ...]]:
         """Run the fused layers of one decode step of ``tokens`` (B,): the logits (B, V) and
-        the measurement of each linear by ``(layer, weight)``. Does not advance the cache."""
+        the measurement of each linear in the order of :meth:`_linear_order`. Does not
+        advance the cache."""
         cfg, w = self.config, self.weights
         b, start = int(tokens.shape[0]), cache.length
         x = half_to_float(w.embed[tokens]).astype(ACT_DTYPE)  # (B, H)
@@ -789,39 +847,41 @@ class TernaryModel:
         conf[decode.C_PARALLEL], conf[decode.C_GATED] = cfg.parallel_attention, cfg.gated
         conf[decode.C_START] = start
         zeros = np.zeros((cfg.layers, 4), np.int64)
+        sa = self._step_args(b)
         half = cache.bits == 16
-        for i, la in enumerate(self._layer_args(b)):
-            keys, values = cache.keys[i], cache.values[i]
-            x = decode._layer(
-                x,
-                la.norms,
-                la.datas,
-                la.scales,
-                la.lins,
-                keys.view(np.uint16) if half else keys,
-                values.view(np.uint16) if half else values,
-                _NO_SCALES if half else cache.key_scales[i],
-                _NO_SCALES if half else cache.value_scales[i],
-                cos,
-                sin,
-                conf,
-                NORM_EPS,
-                zeros[i],
-            )
-            if x.shape[0] != b:
-                raise WorkloadError("x: contains NaN or infinite values")
-            if on_layer is not None:
+        x, failed = decode._step(
+            x,
+            sa.norms,
+            sa.norm_at,
+            sa.words,
+            sa.words_at,
+            sa.scales,
+            sa.scale_at,
+            sa.lins,
+            cache.keys.view(np.uint16) if half else cache.keys,
+            cache.values.view(np.uint16) if half else cache.values,
+            cache.key_scales,
+            cache.value_scales,
+            cos,
+            sin,
+            conf,
+            NORM_EPS,
+            zeros,
+        )
+        if failed >= 0:
+            raise WorkloadError("x: contains NaN or infinite values")
+        if on_layer is not None:
+            for i in range(cfg.layers):
                 on_layer(i)
         x = _norm_rows(x, w.final_norm)
         logits = lm_head(x, w.lm_head)  # (B, V)
-        measured = {}
-        for i, la in enumerate(self._layer_args(b)):
-            for name, m in zip(_LINEAR_NAMES, la.measured, strict=True):
-                if m is not None:
-                    zf, k, plus, minus, zero = m
-                    sparsity = int(zeros[i, decode.INPUT_OF[name]]) / max(1, b * k)
-                    measured[(i, name)] = Measured(zf, sparsity, b * plus, b * minus, b * zero)
-        return logits, measured
+        idx, k_rows, fixed = self._measure_plan(b)
+        sparsity = (zeros.reshape(-1)[idx] / k_rows).tolist()
+        out = tuple(
+            Measured(zf, sp, plus, minus, zero)
+            for (zf, plus, minus, zero), sp in zip(fixed, sparsity, strict=True)
+        )
+        return logits, out
 
 
 @dataclass(frozen=True)

@@ -183,3 +183,18 @@ def test_decode_shares_op_by_op_only_for_large_layers(monkeypatch: pytest.Monkey
         fresh = dataclasses.replace(model, threads=idle)  # a new memo
         assert fresh._shared_bytes() > 0 and fresh._sharing()
         assert not dataclasses.replace(model, threads=busy)._sharing()
+
+
+def test_step_reads_the_weight_arena_in_place():
+    """The fused step's packed words are the synthetic model's weight arena itself (no copy,
+    every linear at its own offset); weights in separate arrays (here repacked at 1.6 bits)
+    are copied into one array with the same contents."""
+    spec = tiny_spec()
+    model = TernaryModel.synthetic(spec, resolve_formats(spec, PEKind.TERNARY_ADD), seed=4)
+    for m, shared in ((model, True), (_base3(model), False)):
+        sa = m._step_args(1)
+        for i, lw in enumerate(m.weights.layers):
+            data = lw.q_proj.packed.data
+            off, size = sa.words_at[i, 0]
+            np.testing.assert_array_equal(sa.words[off : off + size], data)
+            assert np.shares_memory(sa.words, data) is shared

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -70,3 +71,25 @@ def test_tables_are_exact_halves_of_the_stated_spread():
     assert v.std() / 8192 == pytest.approx(TABLE_STD, rel=0.01)
     assert abs(v.mean()) / 8192 < 5 * TABLE_STD / math.sqrt(table.size)
     np.testing.assert_array_equal(table, synthetic_table(tensor_key(5), 300, 1000))
+
+
+def test_model_linears_share_one_buffer_in_decode_order():
+    """synthetic_weights places every packed linear in one arena, layer by layer in the order
+    of a decode step (q, k, v, o, gate, up, down), each where the previous one ends."""
+    from tiny_models import tiny_spec
+
+    from tersim.config import PEKind
+    from tersim.functional.packing import ARENA_ALIGN_BYTES
+    from tersim.functional.transformer import TernaryModel
+    from tersim.workload.formats import resolve_formats
+
+    spec = tiny_spec()
+    model = TernaryModel.synthetic(spec, resolve_formats(spec, PEKind.TERNARY_ADD), seed=2)
+    names = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    packed = [getattr(lw, n).packed for lw in model.weights.layers for n in names]
+    for a, b in itertools.pairwise(packed):
+        step = -(-a.nbytes // ARENA_ALIGN_BYTES) * ARENA_ALIGN_BYTES
+        assert b.data.ctypes.data - a.data.ctypes.data == step
+    same = synthetic_ternary(tensor_key(2, 3, 0, 0), 32, 32, binary=False)  # layer 0 q_proj
+    assert packed[0].data.base is not None
+    np.testing.assert_array_equal(packed[0].data, same.data)

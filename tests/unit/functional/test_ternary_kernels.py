@@ -136,7 +136,8 @@ def test_byte_pair_kernel_matches_reference(m, k, n, zero_fraction, kind, seed):
 )
 def test_word_pair_kernel_matches_reference(m, k, n, zero_fraction, kind, seed):
     """The AVX2 word-pair kernel (2-bit weights, < 8 rows): K within and past its blocks of
-    WORDS_MAX_GROUPS groups, N through its 128- and 16-column steps and scalar remainder."""
+    WORDS_MAX_GROUPS groups, N through its 16-column vectors, its scalar remainder and a
+    second panel."""
     rng = np.random.default_rng(seed)
     x = random_activations(rng, m, k, kind)
     trits = random_trits(rng, k, n, zero_fraction)
@@ -225,6 +226,22 @@ def test_worst_case_accumulation_is_exact(bpw, k, m):
         for sign in (-1, 1):
             trits = np.full((k, 3), sign, dtype=np.int8)
             y, _ = ternary_matmul(x, pack_ternary(trits, bpw))
+            assert np.all(y == a * sign * k)
+
+
+@needs_avx2
+@pytest.mark.parametrize("k", [8 * WORDS_MAX_GROUPS, 8 * WORDS_MAX_GROUPS * 2 + 3])
+@pytest.mark.parametrize("m", [1, 7])
+def test_word_pair_worst_case_in_every_lane(k, m):
+    """The word-pair kernel's int16 sums at their largest: -128 and 127 against -1 and +1 in
+    all 16 lanes of several vectors (N = 16 * 3 + 5: vectors and the scalar remainder), over
+    a whole block of WORDS_MAX_GROUPS groups; the exact product is ``a * sign * K``."""
+    for a in (-128, 127):
+        x = np.full((m, k), a, dtype=np.int8)
+        for sign in (-1, 1):
+            packed = pack_ternary(np.full((k, 53), sign, dtype=np.int8), 2)
+            assert kernels.uses_words(m, packed)
+            y, _ = ternary_matmul(x, packed)
             assert np.all(y == a * sign * k)
 
 

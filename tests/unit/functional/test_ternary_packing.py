@@ -9,9 +9,12 @@ from hypothesis import strategies as st
 
 from tersim.errors import TersimError, WorkloadError
 from tersim.functional.packing import (
+    ARENA_ALIGN_BYTES,
     PANEL_N,
+    PackedArena,
     PackedTernary,
     from_panels,
+    host_nbytes,
     pack_ternary,
     packed_nbytes,
     to_panels,
@@ -180,3 +183,25 @@ def test_constructor_checks_shape_and_counts():
             plus_count=10,
             minus_count=5,
         )
+
+
+def test_arena_places_copies_back_to_back_aligned():
+    rng = np.random.default_rng(3)
+    mats = [pack_ternary(random_trits(rng, k, n, 0.3), bpw) for k, n, bpw in
+            [(17, 5, 2), (9, 3, 1.6), (40, 70, 2), (1, 1, 2)]]  # fmt: skip
+    sizes = [m.nbytes for m in mats]
+    assert [host_nbytes(m.shape, m.bits_per_weight) for m in mats] == sizes
+    arena = PackedArena(PackedArena.nbytes_for(sizes))
+    placed = [arena.place(m) for m in mats]
+    addresses = [p.data.ctypes.data for p in placed]
+    for m, p, a in zip(mats, placed, addresses, strict=True):
+        assert a % ARENA_ALIGN_BYTES == 0
+        assert not p.data.flags.writeable
+        np.testing.assert_array_equal(p.data, m.data)
+        np.testing.assert_array_equal(unpack_ternary(p), unpack_ternary(m))
+        assert (p.shape, p.plus_count, p.minus_count) == (m.shape, m.plus_count, m.minus_count)
+    # back to back: each starts at the previous one's end rounded up to the alignment
+    for a0, a1, size in zip(addresses, addresses[1:], sizes, strict=False):
+        assert a1 - a0 == -(-size // ARENA_ALIGN_BYTES) * ARENA_ALIGN_BYTES
+    with pytest.raises(WorkloadError, match="do not fit"):
+        arena.place(mats[0])
