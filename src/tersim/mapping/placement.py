@@ -101,7 +101,8 @@ class Placement:
 
 def _passes(ops: Iterable[Op]) -> Iterator[tuple[int, list[Op]]]:
     """The ops pass by pass (consecutive ops of one phase and step): first index and ops."""
-    start, cur, key = 0, [], None
+    start, key = 0, None
+    cur: list[Op] = []
     for i, op in enumerate(ops):
         k = (op.phase, op.step)
         if k != key and cur:
