@@ -20,7 +20,7 @@ from typing import overload
 from tersim.config.enums import BufferRole
 from tersim.hw.counts import ActionCounts
 from tersim.mapping.placement import Placement
-from tersim.workload.ops import Op, OpKind, Phase
+from tersim.workload.ops import Op, OpHead, OpKind, Phase, op_head, op_heads
 
 
 class Unit(StrEnum):
@@ -268,7 +268,7 @@ class SegmentOps(_BySegment, Sequence[OpSchedule]):
         return len(self._ops)
 
     @staticmethod
-    def _placed(ref: SegmentRef, k: int, i: int, op: Op) -> OpSchedule:
+    def _placed(ref: SegmentRef, k: int, i: int, op: OpHead) -> OpSchedule:
         start, ext = ref.start, ref.ext
         deps = tuple(start + d if d >= 0 else ext[-1 - d] for d in ref.plan.deps[k])
         return ref.plan.ops[k].placed(i, op.name, op.layer, op.phase, op.step, deps)
@@ -284,10 +284,14 @@ class SegmentOps(_BySegment, Sequence[OpSchedule]):
             return tuple(self[k] for k in range(*i.indices(len(self))))
         i = self._index(i, len(self))
         ref, k = self._at(i)
-        return self._placed(ref, k, i, self._ops[i])
+        return self._placed(ref, k, i, op_head(self._ops, i))
+
+    def head(self, i: int) -> OpHead:
+        """Op ``i``'s name, kind, layer and pass (nothing built)."""
+        return op_head(self._ops, i)
 
     def __iter__(self) -> Iterator[OpSchedule]:
-        ops = iter(self._ops)
+        ops = op_heads(self._ops)
         for ref in self._refs:
             for k in range(len(ref.plan.ops)):
                 i = ref.start + k
@@ -367,6 +371,14 @@ class Schedule:
                 return False
             at += len(ref.plan.ops)
         return at == len(self.ops)
+
+    def op_head(self, i: int) -> OpHead:
+        """Op ``i``'s name, kind, layer and pass (from a :class:`SegmentOps` without building
+        its schedule)."""
+        if isinstance(self.ops, SegmentOps):
+            return self.ops.head(i)
+        o = self.ops[i]
+        return OpHead(o.name, o.kind, o.layer, o.phase, o.step)
 
     def queue(self) -> Sequence[int]:
         """Positions of the ops in priority order."""

@@ -81,9 +81,9 @@ def summarize(schedule: Schedule) -> MappingSummary:
     if schedule.segments is not None and schedule.segments_cover_ops():
         # an op's schedule is its segment plan's at its place (the mapping's prototype)
         for ref in schedule.segments:
-            phase, at = ops[ref.start].phase, ref.start
+            phase, at = schedule.op_head(ref.start).phase, ref.start
             for k, proto in enumerate(ref.plan.ops):
-                key: tuple[object, ...] = (phase, ops[at + k].name, id(proto))
+                key: tuple[object, ...] = (phase, schedule.op_head(at + k).name, id(proto))
                 e = fine.get(key)
                 if e is None:
                     fine[key] = [ops[at + k], 1]

@@ -102,7 +102,7 @@ def span_groups(schedule: Schedule) -> tuple[SpanGroup, ...] | None:
         return None
     out: list[SpanGroup] = []
     for ref in schedule.segments:
-        op = schedule.ops[ref.start]
+        op = schedule.op_head(ref.start)
         parts = {span_part(op.layer, o.kind) for o in ref.plan.ops}
         if len(parts) != 1:
             return None

@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Protocol, overload
+from typing import Any, NamedTuple, Protocol, overload
 
 from tersim.config.enums import OpKind, WeightFormat
 from tersim.errors import WorkloadError
@@ -29,6 +29,7 @@ __all__ = [
     "Measured",
     "Op",
     "OpChunk",
+    "OpHead",
     "OpKind",
     "OpSeq",
     "Phase",
@@ -229,6 +230,34 @@ class Repeat:
             yield Repeat(self.start + k, self.source + k, self.length)
 
 
+class OpHead(NamedTuple):
+    """An op's identity without its tensors: what schedules and spans name it by."""
+
+    name: str
+    kind: OpKind
+    layer: int
+    phase: Phase
+    step: int
+
+    @staticmethod
+    def of(op: Op) -> OpHead:
+        return OpHead(op.name, op.kind, op.layer, op.phase, op.step)
+
+
+def op_head(ops: Sequence[Op], i: int) -> OpHead:
+    """Op ``i``'s :class:`OpHead` (from an :class:`OpSeq` without building the op)."""
+    if isinstance(ops, OpSeq):
+        return ops.head(i)
+    return OpHead.of(ops[i])
+
+
+def op_heads(ops: Sequence[Op]) -> Iterator[OpHead]:
+    """Every op's :class:`OpHead`, in order."""
+    if isinstance(ops, OpSeq):
+        return ops.heads()
+    return (OpHead.of(op) for op in ops)
+
+
 class OpChunk(Protocol):
     """Consecutive ops of a workload held as parts (:class:`OpSeq`): a listed chunk has one
     part, its ops; a chunk of copied layers has one part per layer, built when asked for."""
@@ -243,6 +272,14 @@ class OpChunk(Protocol):
 
     def part(self, j: int) -> Sequence[Op]:
         """The ops of part ``j`` (built anew for copies: the caller keeps what it needs)."""
+        ...
+
+    def head(self, k: int) -> OpHead:
+        """Op ``k`` of the chunk's :class:`OpHead` (without building the op)."""
+        ...
+
+    def macs(self) -> int:
+        """Multiply-accumulates of the chunk's matrix ops."""
         ...
 
 
@@ -262,6 +299,12 @@ class Listed:
 
     def part(self, j: int) -> Sequence[Op]:
         return self.ops
+
+    def head(self, k: int) -> OpHead:
+        return OpHead.of(self.ops[k])
+
+    def macs(self) -> int:
+        return sum(op.macs for op in self.ops)
 
 
 class OpSeq(Sequence[Op]):
@@ -327,6 +370,24 @@ class OpSeq(Sequence[Op]):
             for j in range(n):
                 yield from chunk.part(j)
 
+    def head(self, i: int) -> OpHead:
+        """Op ``i``'s :class:`OpHead` (no op built)."""
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("op index out of range")
+        c = bisect.bisect_right(self._starts, i) - 1
+        return self._chunks[c].head(i - self._starts[c])
+
+    def heads(self) -> Iterator[OpHead]:
+        for chunk in self._chunks:
+            for k in range(chunk.length):
+                yield chunk.head(k)
+
+    def macs(self) -> int:
+        """Multiply-accumulates of every matrix op, chunk by chunk."""
+        return sum(c.macs() for c in self._chunks)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):
             return NotImplemented
@@ -370,6 +431,12 @@ class Workload:
         for r in self.repeat_blocks():
             src[r.start : r.start + r.length] = range(r.source, r.source + r.length)
         return src
+
+    def matmul_macs(self) -> int:
+        """Multiply-accumulates (or ternary slots) of every matrix op."""
+        if isinstance(self.ops, OpSeq):
+            return self.ops.macs()
+        return sum(op.macs for op in self.ops)
 
     def listed(self) -> Workload:
         """The same workload with every op held as an object and no repeats: the per-op form

@@ -38,6 +38,7 @@ from tersim.workload.ops import (
     Measured,
     Op,
     OpChunk,
+    OpHead,
     OpKind,
     OpSeq,
     Phase,
@@ -445,6 +446,16 @@ class LayerCopies:
         layer = self.first + j
         x = self.x if j == 0 else self.copy.output(layer - 1, self._shift(j - 1))
         return self.copy.build(x, layer, self._shift(j), self.weights)
+
+    def head(self, k: int) -> OpHead:
+        n = len(self.copy.ops)
+        op, tail, _, _ = self.copy.ops[k % n]
+        layer = self.first + k // n
+        return OpHead(f"L{layer}.{tail}", op.kind, layer, op.phase, op.step)
+
+    def macs(self) -> int:
+        """Every copied layer has the first layer's matrix ops (the Repeat promise)."""
+        return self.count * sum(op.macs for op, _, _, _ in self.copy.ops)
 
     def output(self) -> Tensor:
         """The last copied layer's output."""
