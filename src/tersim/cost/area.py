@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tersim.breakdown import parts, total
 from tersim.config.enums import BufferRole
 from tersim.config.hardware import HardwareConfig, SramConfig
 from tersim.hw.pe import PEArea, pe_model
@@ -94,15 +95,10 @@ class LeakageBreakdown:
 
     @property
     def total_mw(self) -> float:
-        return self.pe_array_mw + self.sram_mw + self.vector_unit_mw + self.dram_controller_mw
+        return float(total(self, "_mw"))
 
     def by_component(self) -> dict[str, float]:
-        return {
-            "pe_array": self.pe_array_mw,
-            "sram": self.sram_mw,
-            "vector_unit": self.vector_unit_mw,
-            "dram_controller": self.dram_controller_mw,
-        }
+        return parts(self, "_mw")
 
 
 def area_node(hw: HardwareConfig) -> str:

@@ -129,27 +129,19 @@ class EnergyBreakdown:
     dram_by_operand_pj: dict[DramOperand, float] = field(default_factory=dict)
     leakage_by_component_pj: dict[str, float] = field(default_factory=dict)
 
+    # the components in the record's order (and the order they are added in)
+    COMPONENTS = ("mul", "add", "lookup", "sram", "dram", "vector", "leakage")
+
+    def components_pj(self) -> dict[str, float]:
+        return {c: getattr(self, f"{c}_pj") for c in self.COMPONENTS}
+
     @property
     def total_pj(self) -> float:
-        return (
-            self.mul_pj
-            + self.add_pj
-            + self.lookup_pj
-            + self.sram_pj
-            + self.dram_pj
-            + self.vector_pj
-            + self.leakage_pj
-        )
+        return sum(self.components_pj().values())  # left to right, as a + b + ...
 
     def to_json(self) -> dict[str, object]:
         return {
-            "mul": self.mul_pj,
-            "add": self.add_pj,
-            "lookup": self.lookup_pj,
-            "sram": self.sram_pj,
-            "dram": self.dram_pj,
-            "vector": self.vector_pj,
-            "leakage": self.leakage_pj,
+            **self.components_pj(),
             "total": self.total_pj,
             "arithmetic_by_kind": dict(sorted(self.arithmetic_by_kind_pj.items())),
             "sram_by_buffer": {k.value: v for k, v in self.sram_by_buffer_pj.items()},

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tersim.breakdown import parts, total
 from tersim.config.enums import BufferRole
 from tersim.config.hardware import HardwareConfig
 from tersim.cost.energy import PriceList
@@ -57,17 +58,10 @@ class PeakPower:
 
     @property
     def total_w(self) -> float:
-        return self.pe_array_w + self.vector_unit_w + self.sram_w + self.dram_w + self.leakage_w
+        return float(total(self, "_w"))
 
     def to_json(self) -> dict[str, float]:
-        return {
-            "pe_array": self.pe_array_w,
-            "vector_unit": self.vector_unit_w,
-            "sram": self.sram_w,
-            "dram": self.dram_w,
-            "leakage": self.leakage_w,
-            "total": self.total_w,
-        }
+        return {**parts(self, "_w"), "total": self.total_w}
 
 
 def peak_power(hw: HardwareConfig, prices: PriceList) -> PeakPower:

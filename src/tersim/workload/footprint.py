@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tersim.breakdown import parts, total
 from tersim.config.enums import WeightFormat
 from tersim.config.workload import ModelSpec
 from tersim.errors import WorkloadError
@@ -64,15 +65,12 @@ class Footprint:
 
     @property
     def total_bytes(self) -> int:
-        return self.weights_bytes + self.embedding_bytes + self.norm_bytes + self.kv_cache_bytes
+        return int(total(self, "_bytes"))
 
     def to_json(self) -> dict[str, object]:
         return {
             "format": self.format,
-            "weights_bytes": self.weights_bytes,
-            "embedding_bytes": self.embedding_bytes,
-            "norm_bytes": self.norm_bytes,
-            "kv_cache_bytes": self.kv_cache_bytes,
+            **parts(self, "_bytes", keep_suffix=True),
             "total_bytes": self.total_bytes,
         }
 

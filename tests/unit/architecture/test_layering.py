@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[3] / "src" / "tersim"
 
 # lowest first; packages on one line are independent of each other
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "_version", "runtime"),
+    ("errors", "_version", "runtime", "breakdown"),
     ("tech", "files"),
     ("config", "shipped"),
     ("hw",),
