@@ -5,7 +5,8 @@ the same invocation.
 Run: ``python benchmarks/bench_memory.py [--gen 256 512 1024 2048] [--baseline-src DIR]``
 (this checkout alone: about 4 minutes on 2 cores; a baseline from before the lazy workload
 adds about 6 minutes and 3 GB at 2,048 tokens). ``DIR`` is another checkout's ``src`` (e.g.
-``git archive main src | tar -x -C /tmp/main`` then ``--baseline-src /tmp/main/src``).
+``git archive main src hw_configs workloads | tar -x -C /tmp/main`` then ``--baseline-src
+/tmp/main/src``: the shipped designs and workloads are found beside ``src``).
 
 Every point runs in a fresh subprocess (``PYTHONPATH`` set to the checkout's ``src``), which
 runs one design (``--hw``, default the FP16 design LLaMA-2 7B is measured on) on
@@ -65,9 +66,10 @@ def measure(src: Path, hw: str, wl: str, prompt: int, gen: int, layers: int, tra
     env = dict(os.environ, PYTHONPATH=str(src), PYTHONDONTWRITEBYTECODE="1")
     args = [hw, wl, str(prompt), str(gen), str(layers), "1" if trace else "0"]
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True, check=True,
-        cwd="/",
-    )  # fmt: skip
+        [sys.executable, "-c", CHILD, *args], env=env, capture_output=True, text=True, cwd="/"
+    )
+    if out.returncode:
+        raise SystemExit(f"{src}: the run failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
