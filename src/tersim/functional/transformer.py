@@ -42,7 +42,7 @@ lists the ops of :func:`tersim.workload.trace.trace_shapes` by construction of t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -1087,7 +1087,7 @@ def _run_scenario(
 def _measured_ops(
     name: str,
     recorded: list[Op],
-    expected: tuple[Op, ...],
+    expected: Sequence[Op],
     steps: list[tuple[Measured, ...]],
 ) -> tuple[Op, ...]:
     """The ops of a measured run: the ``recorded`` prefill ops, which must equal the first ops of

@@ -164,6 +164,50 @@ def segment_bounds(ops: Sequence[Op]) -> list[tuple[int, int]]:
     return out
 
 
+class SegmentPlanner:
+    """Plans a workload's segments one after another, in program order (:func:`plan_segments`
+    does it for a whole workload; the mapping's per-layer path calls it segment by segment).
+    Identical segments (the same op mappings and dependencies relative to the segment) are
+    planned once and share one :class:`SegmentPlan`."""
+
+    def __init__(self, units: tuple[ComputeUnit, ...], rule: OrderRule) -> None:
+        self.rank = {u.name: k for k, u in enumerate(units)}
+        self.rule = rule
+        self.memo: dict[tuple[object, ...], Plan] = {}
+        self.shared: dict[tuple[object, ...], SegmentPlan] = {}
+
+    def plan(
+        self,
+        a: int,
+        options: Sequence[dict[str, OpSchedule]],
+        deps: Sequence[tuple[int, ...]],
+    ) -> SegmentRef:
+        """The segment of ops ``a, a + 1, ...`` (``options`` and ``deps`` per op, absolute)."""
+        ext = sorted({d for ds in deps for d in ds if d < a})
+        xidx = {d: -1 - k for k, d in enumerate(ext)}
+        rel = tuple(tuple(d - a if d >= a else xidx[d] for d in ds) for ds in deps)
+        local = tuple(tuple(d for d in ds if d >= 0) for ds in rel)
+        ids = tuple(id(o) for o in options)
+        key = (ids, local)
+        plan = self.memo.get(key)
+        if plan is None:
+            plan = self.memo[key] = plan_segment(options, local, self.rank, self.rule)
+        units_of, seg_order, seg_queue = plan
+        skey = (ids, rel)
+        sp = self.shared.get(skey)
+        if sp is None:
+            chosen = tuple(o[u] for o, u in zip(options, units_of, strict=True))
+            sp = self.shared[skey] = SegmentPlan(chosen, rel, seg_queue, seg_order)
+        return SegmentRef(a, sp, tuple(ext))
+
+    @staticmethod
+    def repeat(a: int, source: SegmentRef) -> SegmentRef:
+        """Segment ``a``, a repeat of ``source`` with the same mappings: its plan, the
+        external dependencies shifted."""
+        shift = a - source.start
+        return SegmentRef(a, source.plan, tuple(e + shift for e in source.ext))
+
+
 def plan_segments(
     ops: Sequence[Op],
     options: Sequence[dict[str, OpSchedule]],
@@ -171,22 +215,18 @@ def plan_segments(
     units: tuple[ComputeUnit, ...],
     rule: OrderRule,
     repeat_of: Sequence[int] = (),
-) -> tuple[list[str], tuple[int, ...], tuple[SegmentRef, ...]]:
-    """Every op's unit, the priority order and the DMA queue of the whole workload, segment by
-    segment in program order. Identical segments (the same op mappings and dependencies
-    relative to the segment) are planned once and share one :class:`SegmentPlan`.
+) -> tuple[tuple[int, ...], tuple[SegmentRef, ...]]:
+    """The priority order and the segments (each op's unit and the DMA queue) of the whole
+    workload, segment by segment in program order (:class:`SegmentPlanner`).
 
     A segment that repeats an earlier one op for op (``repeat_of``, see
     :class:`tersim.workload.ops.Repeat`) with the same mappings (the same ``options`` objects)
     has that segment's relative dependencies (the repeat shifts them all alike), so it takes
     that segment's plan, its external dependencies shifted."""
-    rank = {u.name: k for k, u in enumerate(units)}
-    choice: list[str] = [""] * len(ops)
+    planner = SegmentPlanner(units, rule)
     order: list[int] = []
     refs: list[SegmentRef] = []
-    memo: dict[tuple[object, ...], Plan] = {}
-    shared: dict[tuple[object, ...], SegmentPlan] = {}
-    seg_at: dict[int, tuple[int, tuple[int, ...], SegmentRef]] = {}  # start -> (end, order, ref)
+    seg_at: dict[int, tuple[int, SegmentRef]] = {}  # start -> (end, ref)
     for a, b in segment_bounds(ops):
         s = repeat_of[a] if repeat_of else -1
         src = seg_at.get(s) if s >= 0 else None
@@ -196,32 +236,10 @@ def plan_segments(
             and all(repeat_of[a + k] == s + k for k in range(b - a))
             and all(options[a + k] is options[s + k] for k in range(b - a))
         ):
-            shift = a - s
-            choice[a:b] = choice[s : src[0]]
-            seg_order = src[1]
-            order.extend(a + k for k in seg_order)
-            ref = SegmentRef(a, src[2].plan, tuple(e + shift for e in src[2].ext))
-            refs.append(ref)
-            seg_at[a] = (b, seg_order, ref)
-            continue
-        ext = sorted({d for i in range(a, b) for d in deps[i] if d < a})
-        xidx = {d: -1 - k for k, d in enumerate(ext)}
-        rel = tuple(tuple(d - a if d >= a else xidx[d] for d in deps[i]) for i in range(a, b))
-        local = tuple(tuple(d for d in ds if d >= 0) for ds in rel)
-        ids = tuple(id(options[i]) for i in range(a, b))
-        key = (ids, local)
-        plan = memo.get(key)
-        if plan is None:
-            plan = memo[key] = plan_segment(options[a:b], local, rank, rule)
-        units_of, seg_order, seg_queue = plan
-        choice[a:b] = units_of
-        order.extend(a + k for k in seg_order)
-        skey = (ids, rel)
-        sp = shared.get(skey)
-        if sp is None:
-            chosen = tuple(options[i][u] for i, u in zip(range(a, b), units_of, strict=True))
-            sp = shared[skey] = SegmentPlan(chosen, rel, seg_queue)
-        ref = SegmentRef(a, sp, tuple(ext))
+            ref = planner.repeat(a, src[1])
+        else:
+            ref = planner.plan(a, options[a:b], deps[a:b])
+        order.extend(a + k for k in ref.plan.order)
         refs.append(ref)
-        seg_at[a] = (b, seg_order, ref)
-    return choice, tuple(order), tuple(refs)
+        seg_at[a] = (b, ref)
+    return tuple(order), tuple(refs)

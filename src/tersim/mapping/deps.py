@@ -25,6 +25,46 @@ from tersim.config.enums import DependencyRule
 from tersim.workload.ops import Op, OpKind, TensorKind
 
 
+class DependencyScan:
+    """The ``tensors`` rule op by op, in program order: :meth:`of` gives an op's
+    dependencies and records what it writes (the KV caches' last writers, the last LM head).
+    An op left out (a repeated layer's, whose dependencies are its source's shifted) writes
+    only caches that no op given here reads (each layer reads its own cache, and a layer is
+    repeated in every pass or in none), so leaving it out changes no answer; except an LM
+    head, which the caller reports with :meth:`head`."""
+
+    def __init__(self) -> None:
+        self.last_writer: dict[str, int] = {}  # KV cache -> the last op that wrote part of it
+        self.last_head: int | None = None
+
+    def head(self, i: int) -> None:
+        self.last_head = i
+
+    def record(self, op: Op, i: int) -> None:
+        """What op ``i`` writes (an op whose dependencies come from elsewhere)."""
+        for t in op.outputs:
+            if t.kind is TensorKind.KV_CACHE:
+                self.last_writer[t.base] = i
+        if op.kind is OpKind.LM_HEAD:
+            self.last_head = i
+
+    def of(self, op: Op, i: int) -> tuple[int, ...]:
+        """Op ``i``'s dependencies, ascending; records what it writes."""
+        deps: set[int] = set()
+        for t in op.inputs:
+            if t.producer is not None:
+                deps.add(t.producer)
+            elif t.kind is TensorKind.KV_CACHE:
+                w = self.last_writer.get(t.base)
+                if w is not None:
+                    deps.add(w)
+        if op.kind is OpKind.EMBEDDING and self.last_head is not None:
+            deps.add(self.last_head)
+        self.record(op, i)
+        deps.discard(i)
+        return tuple(sorted(deps))
+
+
 def dependencies(
     ops: Sequence[Op], rule: DependencyRule, repeat_of: Sequence[int] = ()
 ) -> list[tuple[int, ...]]:
@@ -33,35 +73,18 @@ def dependencies(
     if rule is DependencyRule.PROGRAM_ORDER:
         return [() if i == 0 else (i - 1,) for i in range(len(ops))]
     out: list[tuple[int, ...]] = []
-    last_writer: dict[str, int] = {}  # KV cache -> the last op that wrote part of it
-    last_head: int | None = None
-    kv = TensorKind.KV_CACHE
+    scan = DependencyScan()
     for i, op in enumerate(ops):
         s = repeat_of[i] if repeat_of else -1
         if s >= 0:
             shift = i - s
             out.append(tuple(d + shift for d in out[s]))
-            for t in op.outputs:
-                if t.kind is kv:
-                    last_writer[t.base] = i
-            if op.kind is OpKind.LM_HEAD:
-                last_head = i
+            scan.record(op, i)
             continue
-        deps: set[int] = set()
-        for t in op.inputs:
-            if t.producer is not None:
-                deps.add(t.producer)
-            elif t.kind is TensorKind.KV_CACHE:
-                w = last_writer.get(t.base)
-                if w is not None:
-                    deps.add(w)
-        if op.kind is OpKind.EMBEDDING and last_head is not None:
-            deps.add(last_head)
-        for t in op.outputs:
-            if t.kind is TensorKind.KV_CACHE:
-                last_writer[t.base] = i
-        if op.kind is OpKind.LM_HEAD:
-            last_head = i
-        deps.discard(i)
-        out.append(tuple(sorted(deps)))
+        out.append(scan.of(op, i))
     return out
+
+
+def program_order(i: int) -> tuple[int, ...]:
+    """Op ``i``'s dependencies under ``program_order``."""
+    return () if i == 0 else (i - 1,)

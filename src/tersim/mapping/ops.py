@@ -40,7 +40,14 @@ import itertools
 import math
 from dataclasses import dataclass, replace
 
-from tersim.config.enums import BufferRole, CompatMode, MappingObjective, MappingSearch, VectorOp
+from tersim.config.enums import (
+    BufferRole,
+    CompatMode,
+    DependencyRule,
+    MappingObjective,
+    MappingSearch,
+    VectorOp,
+)
 from tersim.config.hardware import ArrayConfig, HardwareConfig
 from tersim.errors import ConfigError, Problem
 from tersim.hw.counts import ActionCounts, PECounts, buffer_bytes, dram_bytes
@@ -52,10 +59,10 @@ from tersim.hw.units import (
     VectorUnit,
     compute_units,
 )
-from tersim.mapping.assign import plan_segments
+from tersim.mapping.assign import SegmentPlanner, plan_segments, segment_bounds
 from tersim.mapping.bounds import matmul_load_bound_bytes, on_chip_bytes, op_lower_bound_bytes
 from tersim.mapping.buffers import burst_round
-from tersim.mapping.deps import dependencies
+from tersim.mapping.deps import DependencyScan, dependencies, program_order
 from tersim.mapping.gemm import (
     GemmPlan,
     Operands,
@@ -69,6 +76,9 @@ from tersim.mapping.placement import Placement, place_live, place_tensors, pool_
 from tersim.mapping.schedule import (
     OpSchedule,
     Schedule,
+    SegmentOps,
+    SegmentOrder,
+    SegmentRef,
     TileRun,
     Unit,
     merge_runs,
@@ -76,7 +86,7 @@ from tersim.mapping.schedule import (
 )
 from tersim.mapping.search import Choice, Judge, search
 from tersim.mapping.space import TooManyRuns, tile_write_bytes
-from tersim.workload.ops import Op, OpKind, Tensor, TensorKind, Workload
+from tersim.workload.ops import Op, OpKind, Phase, Repeat, Tensor, TensorKind, Workload
 
 # Vector-unit streams (norm inputs, KV cache, LM-head weights) move in blocks of this size, so
 # their loads overlap computation independently of how large the buffers are.
@@ -612,12 +622,19 @@ def searched(hw: HardwareConfig) -> bool:
 
 def map_workload(hw: HardwareConfig, workload: Workload, judge: Judge | None = None) -> Schedule:
     """The schedule of every op of ``workload`` on design ``hw`` (pure): each op mapped onto
-    every unit that may run it, one picked and the ops ordered by :func:`plan_segments`.
+    every unit that may run it, one picked and the ops ordered by list scheduling
+    (:mod:`tersim.mapping.assign`), segment by segment.
 
     With ``mapping.search: searched`` (and the TERSIM cycle convention) each distinct matrix
     product is mapped by the search, which needs ``judge`` (``tersim.run.judge.engine_judge``;
     ``tersim.run.pipeline.map_design`` passes it), and residency follows the live pool
-    (:func:`place_live`); otherwise the heuristic rules apply and ``judge`` is not used."""
+    (:func:`place_live`); otherwise the heuristic rules apply and ``judge`` is not used.
+
+    A workload with repeated layers (``Workload.repeats``, the shape tracer's) is mapped per
+    layer (:class:`_LayerMapper`): a repeated layer whose tensors are placed as its source's
+    takes the source's segment plan without its ops being built, and the schedule's ops are a
+    view of the segments (:class:`tersim.mapping.schedule.SegmentOps`). Any other workload is
+    mapped op by op (:func:`map_ops`, the oracle the tests compare the per-layer path with)."""
     on = searched(hw)
     if on and judge is None:
         raise ValueError("a searched mapping needs a judge (tersim.run.pipeline.map_design)")
@@ -626,9 +643,40 @@ def map_workload(hw: HardwareConfig, workload: Workload, judge: Judge | None = N
         place = place_live(hw, workload, lambda i, x_res: mapper.pool_bytes(workload.ops[i], x_res))
     else:
         place = place_tensors(hw, workload)
-    units = compute_units(hw)
-    matrix = [u for u in units if isinstance(u, MatrixUnit)]
-    memo: dict[tuple[object, ...], dict[str, OpSchedule]] = {}
+    if workload.repeats:
+        return _LayerMapper(hw, workload, place, mapper).schedule()
+    return map_ops(hw, workload, place, mapper)
+
+
+class _OpOptions:
+    """Every op's schedule on each unit that may run it, remembered per distinct cache key
+    (ops with equal keys share one dict of prototypes: what segments compare by identity)."""
+
+    def __init__(self, hw: HardwareConfig, place: Placement, mapper: _Mapper) -> None:
+        self.hw, self.place, self.mapper = hw, place, mapper
+        self.units = compute_units(hw)
+        self.matrix = [u for u in self.units if isinstance(u, MatrixUnit)]
+        self.memo: dict[tuple[object, ...], dict[str, OpSchedule]] = {}
+
+    def of(self, op: Op, i: int) -> dict[str, OpSchedule]:
+        key = (*_cache_key(op, self.place), *(act_sparsity(u.array, op) for u in self.matrix))
+        protos = self.memo.get(key)
+        if protos is None:
+            protos = {}
+            for unit in candidate_units(self.hw, self.units, op):
+                protos[unit.name] = replace(
+                    map_op(self.hw, self.units, op, self.place, unit, self.mapper),
+                    op_index=i,
+                )
+            self.memo[key] = protos
+        return protos
+
+
+def map_ops(hw: HardwareConfig, workload: Workload, place: Placement, mapper: _Mapper) -> Schedule:
+    """:func:`map_workload` op by op: every op's options, dependencies and schedule listed (a
+    repeated op, if the workload names repeats, takes its source's options when placed
+    alike)."""
+    opts = _OpOptions(hw, place, mapper)
     options: list[dict[str, OpSchedule]] = []
     ops = workload.ops
     repeat_of = workload.repeat_sources()
@@ -639,23 +687,113 @@ def map_workload(hw: HardwareConfig, workload: Workload, judge: Judge | None = N
         ):
             options.append(options[s])  # the key it would compute is the source's (Repeat)
             continue
-        key = (*_cache_key(op, place), *(act_sparsity(u.array, op) for u in matrix))
-        protos = memo.get(key)
-        if protos is None:
-            protos = {}
-            for unit in candidate_units(hw, units, op):
-                protos[unit.name] = replace(
-                    map_op(hw, units, op, place, unit, mapper),
-                    op_index=i,
-                )
-            memo[key] = protos
-        options.append(protos)
+        options.append(opts.of(op, i))
     deps = dependencies(ops, hw.scheduling.dependencies, repeat_of)
-    choice, order, segments = plan_segments(
-        ops, options, deps, units, hw.scheduling.order, repeat_of
-    )
-    out = [
-        options[i][choice[i]].placed(i, op.name, op.layer, op.phase, op.step, deps[i])
-        for i, op in enumerate(ops)
-    ]
+    order, segments = plan_segments(ops, options, deps, opts.units, hw.scheduling.order, repeat_of)
+    out: list[OpSchedule] = []
+    for ref in segments:
+        for k, proto in enumerate(ref.plan.ops):
+            i = ref.start + k
+            op = ops[i]
+            out.append(proto.placed(i, op.name, op.layer, op.phase, op.step, deps[i]))
     return Schedule(tuple(out), place, order, segments=segments)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A segment the per-layer mapper planned: where it ends, its ref, its ops' options and
+    dependencies (``deps`` shifted by ``shift``), and its pass."""
+
+    end: int
+    ref: SegmentRef
+    options: list[dict[str, OpSchedule]]
+    deps: list[tuple[int, ...]]
+    shift: int
+    phase: Phase
+    step: int
+
+    def deps_at(self, k: int, shift: int) -> tuple[int, ...]:
+        return tuple(d + self.shift + shift for d in self.deps[k])
+
+
+class _LayerMapper:
+    """:func:`map_workload` for a workload with repeated layers, segment by segment in program
+    order. Ops no repeat covers (each pass's embedding, first layer and head) are built,
+    mapped (:class:`_OpOptions`), given their dependencies (:class:`DependencyScan`) and
+    planned. A repeated layer whose source is the segment before it takes the source's plan
+    (:meth:`SegmentPlanner.repeat`) when its pass is placed by size (tensors of equal sizes
+    placed alike) without building its ops; else its ops are built and compared with the
+    source's, op by op: placed alike, an op takes its source's options, otherwise its own key's;
+    its dependencies are the source's shifted (the repeat's promise). Only the current pass's
+    planned segments are held (a repeat's source is in its pass)."""
+
+    def __init__(
+        self, hw: HardwareConfig, workload: Workload, place: Placement, mapper: _Mapper
+    ) -> None:
+        self.hw, self.workload, self.place = hw, workload, place
+        self.opts = _OpOptions(hw, place, mapper)
+        self.planner = SegmentPlanner(self.opts.units, hw.scheduling.order)
+        self.scan = DependencyScan()
+        self.refs: list[SegmentRef] = []
+        self.pass_segments: dict[int, _Planned] = {}
+        self.pass_key: tuple[Phase, int] | None = None
+
+    def schedule(self) -> Schedule:
+        ops = self.workload.ops
+        at = 0
+        for r in self.workload.repeat_blocks():
+            if r.start > at:
+                self._listed(at, r.start)
+            self._repeated(r)
+            at = r.start + r.length
+        if at < len(ops):
+            self._listed(at, len(ops))
+        refs = tuple(self.refs)
+        return Schedule(SegmentOps(refs, ops), self.place, SegmentOrder(refs), segments=refs)
+
+    def _deps(self, op: Op, i: int) -> tuple[int, ...]:
+        if self.hw.scheduling.dependencies is DependencyRule.PROGRAM_ORDER:
+            return program_order(i)
+        return self.scan.of(op, i)
+
+    def _listed(self, a: int, b: int) -> None:
+        """Plan ops ``[a, b)`` (built), segment by segment."""
+        listed = [self.workload.ops[i] for i in range(a, b)]
+        for sa, sb in segment_bounds(listed):
+            seg = listed[sa:sb]
+            first = a + sa
+            key = (seg[0].phase, seg[0].step)
+            if key != self.pass_key:
+                self.pass_key = key
+                self.pass_segments.clear()
+            options = [self.opts.of(op, i) for i, op in enumerate(seg, first)]
+            deps = [self._deps(op, i) for i, op in enumerate(seg, first)]
+            self._add(first, _Planned(first + len(seg), self.planner.plan(first, options, deps),
+                                      options, deps, 0, key[0], key[1]))  # fmt: skip
+
+    def _add(self, a: int, p: _Planned) -> None:
+        self.refs.append(p.ref)
+        self.pass_segments[a] = p
+
+    def _repeated(self, r: Repeat) -> None:
+        src = self.pass_segments.get(r.source)
+        if src is None or src.end - r.source != r.length:
+            self._listed(r.start, r.start + r.length)  # not a whole planned segment
+            return
+        a, shift, place = r.start, r.delta, self.place
+        if place.placed_by_size(src.phase, src.step):
+            same = [True] * r.length
+        else:
+            ops = self.workload.ops
+            same = [_same_residency(ops[a + k], ops[r.source + k], place) for k in range(r.length)]
+        if all(same):
+            ref = self.planner.repeat(a, src.ref)
+            self._add(a, replace(src, end=a + r.length, ref=ref, shift=src.shift + shift))
+            return
+        ops = self.workload.ops
+        options = [
+            src.options[k] if same[k] else self.opts.of(ops[a + k], a + k) for k in range(r.length)
+        ]
+        deps = [src.deps_at(k, shift) for k in range(r.length)]
+        ref = self.planner.plan(a, options, deps)
+        self._add(a, _Planned(a + r.length, ref, options, deps, 0, src.phase, src.step))

@@ -9,13 +9,18 @@ engine expands runs into individual events (``tile`` fidelity) or handles a run 
 
 from __future__ import annotations
 
+import bisect
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from types import NotImplementedType
+from typing import overload
 
 from tersim.config.enums import BufferRole
 from tersim.hw.counts import ActionCounts
 from tersim.mapping.placement import Placement
-from tersim.workload.ops import OpKind, Phase
+from tersim.workload.ops import Op, OpHead, OpKind, Phase, op_head, op_heads
 
 
 class Unit(StrEnum):
@@ -206,7 +211,7 @@ class QueueItem:
     count: int = 0
 
 
-def op_by_op(ops: tuple[OpSchedule, ...], order: tuple[int, ...]) -> tuple[QueueItem, ...]:
+def op_by_op(ops: Sequence[OpSchedule], order: Sequence[int]) -> tuple[QueueItem, ...]:
     """The queue of ``ops`` taken whole in ``order``: each op's runs, then its write-back."""
     out: list[QueueItem] = []
     for k in order:
@@ -230,6 +235,7 @@ class SegmentPlan:
     ops: tuple[OpSchedule, ...]  # what each op runs (the first such op's mapping)
     deps: tuple[tuple[int, ...], ...]
     items: tuple[QueueItem, ...]
+    order: tuple[int, ...] = ()  # the ops by priority (list scheduling's order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,11 +248,134 @@ class SegmentRef:
     ext: tuple[int, ...]
 
 
+class _BySegment:
+    """What the segment views share: the segments and their first op positions."""
+
+    __slots__ = ("_refs", "_starts")
+
+    def __init__(self, refs: tuple[SegmentRef, ...]) -> None:
+        self._refs = refs
+        self._starts = array("q", (r.start for r in refs))
+
+    def _at(self, i: int) -> tuple[SegmentRef, int]:
+        """The segment holding position ``i`` and ``i``'s place in it."""
+        ref = self._refs[bisect.bisect_right(self._starts, i) - 1]
+        return ref, i - ref.start
+
+    def _index(self, i: int, n: int) -> int:
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("op position out of range")
+        return i
+
+
+class SegmentOps(_BySegment, Sequence[OpSchedule]):
+    """``Schedule.ops`` of a schedule held by segments: op ``i``'s schedule is its segment
+    plan's op at ``i``'s place, under op ``i``'s name, layer and pass (from the workload's
+    ops), with its dependencies decoded from the plan's relative ones. Built when indexed or
+    iterated, so a schedule holds one object per distinct op mapping and a small record per
+    segment, not one per op. Equal, as a sequence, to the tuple of those schedules."""
+
+    __slots__ = ("_ops",)
+
+    def __init__(self, refs: tuple[SegmentRef, ...], ops: Sequence[Op]) -> None:
+        super().__init__(refs)
+        self._ops = ops
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    @staticmethod
+    def _placed(ref: SegmentRef, k: int, i: int, op: OpHead) -> OpSchedule:
+        start, ext = ref.start, ref.ext
+        deps = tuple(start + d if d >= 0 else ext[-1 - d] for d in ref.plan.deps[k])
+        return ref.plan.ops[k].placed(i, op.name, op.layer, op.phase, op.step, deps)
+
+    @overload
+    def __getitem__(self, i: int) -> OpSchedule: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[OpSchedule, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> OpSchedule | tuple[OpSchedule, ...]:
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(len(self))))
+        i = self._index(i, len(self))
+        ref, k = self._at(i)
+        return self._placed(ref, k, i, op_head(self._ops, i))
+
+    def head(self, i: int) -> OpHead:
+        """Op ``i``'s name, kind, layer and pass (nothing built)."""
+        return op_head(self._ops, i)
+
+    def __iter__(self) -> Iterator[OpSchedule]:
+        ops = op_heads(self._ops)
+        for ref in self._refs:
+            for k in range(len(ref.plan.ops)):
+                i = ref.start + k
+                yield self._placed(ref, k, i, next(ops))
+
+    def __eq__(self, other: object) -> bool:
+        return _same_sequence(self, other)
+
+    def __hash__(self) -> int:
+        return hash((len(self), id(self._refs)))
+
+
+class SegmentOrder(_BySegment, Sequence[int]):
+    """``Schedule.order`` of a schedule held by segments: each segment's ops by its plan's
+    priority order, segments in program order (equal, as a sequence, to that tuple)."""
+
+    __slots__ = ("_n",)
+
+    def __init__(self, refs: tuple[SegmentRef, ...]) -> None:
+        super().__init__(refs)
+        self._n = refs[-1].start + len(refs[-1].plan.ops) if refs else 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[int, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> int | tuple[int, ...]:
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(self._n)))
+        i = self._index(i, self._n)
+        ref, k = self._at(i)
+        return ref.start + ref.plan.order[k]
+
+    def __iter__(self) -> Iterator[int]:
+        for ref in self._refs:
+            a = ref.start
+            for k in ref.plan.order:
+                yield a + k
+
+    def __eq__(self, other: object) -> bool:
+        return _same_sequence(self, other)
+
+    def __hash__(self) -> int:
+        return hash((self._n, id(self._refs)))
+
+
+def _same_sequence(a: Sequence[object], b: object) -> bool | NotImplementedType:
+    if not isinstance(b, Sequence) or isinstance(b, str | bytes):
+        return NotImplemented
+    return len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))
+
+
 @dataclass(frozen=True)
 class Schedule:
-    ops: tuple[OpSchedule, ...]
+    """``ops``: a tuple, or (the mapping's, for a workload with repeated layers) a
+    :class:`SegmentOps` view of ``segments``; ``order`` likewise."""
+
+    ops: Sequence[OpSchedule]
     placement: Placement  # residency of every activation tensor the ops read and write
-    order: tuple[int, ...] | None = None  # positions in ``ops`` by priority (None: as listed)
+    order: Sequence[int] | None = None  # positions in ``ops`` by priority (None: as listed)
     items: tuple[QueueItem, ...] | None = None  # the DMA queue (None: from ``segments``, or
     #                                             else op by op in ``order``)
     segments: tuple[SegmentRef, ...] | None = None  # the queue segment by segment
@@ -262,9 +391,17 @@ class Schedule:
             at += len(ref.plan.ops)
         return at == len(self.ops)
 
-    def queue(self) -> tuple[int, ...]:
+    def op_head(self, i: int) -> OpHead:
+        """Op ``i``'s name, kind, layer and pass (from a :class:`SegmentOps` without building
+        its schedule)."""
+        if isinstance(self.ops, SegmentOps):
+            return self.ops.head(i)
+        o = self.ops[i]
+        return OpHead(o.name, o.kind, o.layer, o.phase, o.step)
+
+    def queue(self) -> Sequence[int]:
         """Positions of the ops in priority order."""
-        return tuple(range(len(self.ops))) if self.order is None else self.order
+        return range(len(self.ops)) if self.order is None else self.order
 
     def queue_items(self) -> tuple[QueueItem, ...]:
         """The DMA queue: tiles (in pieces of runs) and write-backs, in order."""

@@ -77,13 +77,24 @@ def summarize(schedule: Schedule) -> MappingSummary:
     in the order their first ops come, so each op is looked at once and each distinct one
     compared once."""
     fine: dict[tuple[object, ...], list[Any]] = {}
+    names: dict[str, str] = {}
+
+    def layerless(name: str) -> str:
+        got = names.get(name)
+        if got is None:
+            got = names[name] = _LAYER.sub("L*.", name)
+        return got
+
     ops = schedule.ops
     if schedule.segments is not None and schedule.segments_cover_ops():
-        # an op's schedule is its segment plan's at its place (the mapping's prototype)
+        # an op's schedule is its segment plan's at its place (the mapping's prototype); ops
+        # are counted per name with the layer replaced (the entries' names), so the counts
+        # do not hold a key per layer of every pass
         for ref in schedule.segments:
-            phase, at = ops[ref.start].phase, ref.start
+            phase, at = schedule.op_head(ref.start).phase, ref.start
             for k, proto in enumerate(ref.plan.ops):
-                key: tuple[object, ...] = (phase, ops[at + k].name, id(proto))
+                name = layerless(schedule.op_head(at + k).name)
+                key: tuple[object, ...] = (phase, name, id(proto))
                 e = fine.get(key)
                 if e is None:
                     fine[key] = [ops[at + k], 1]
@@ -101,7 +112,6 @@ def summarize(schedule: Schedule) -> MappingSummary:
             else:
                 e[1] += 1
     groups: dict[tuple[object, ...], list[Any]] = {}
-    names: dict[str, str] = {}
     dram = compulsory = bound = 0
     for op, n in fine.values():
         d = op.dram_bytes
@@ -110,9 +120,7 @@ def summarize(schedule: Schedule) -> MappingSummary:
         bound += op.lower_bound_bytes * n
         if op.mapping is None:
             continue
-        name = names.get(op.name)
-        if name is None:
-            name = names[op.name] = _LAYER.sub("L*.", op.name)
+        name = layerless(op.name)
         gkey = (op.phase, name, op.signature(), d, op.compulsory_bytes, op.lower_bound_bytes)
         entry = groups.get(gkey)
         if entry is None:

@@ -259,7 +259,7 @@ def run(
         area=chip_area(hw),
         peak_power=peak_power(hw, prices),
         energy_by_phase_pj=by_phase,
-        matmul_macs=sum(op.macs for op in workload.ops),
+        matmul_macs=workload.matmul_macs(),
         workload=workload,
         schedule=schedule,
         mapping=summarize(schedule),
@@ -341,7 +341,7 @@ def _counts_times(schedule: Schedule) -> CountsTimes:
                     else:
                         e[1] += 1
                 got = per_plan[id(plan)] = [(c, v[0], k, v[1]) for (c, k), v in kinds.items()]
-            first = ops[ref.start]
+            first = schedule.op_head(ref.start)
             for cid, counts, kind, n in got:
                 key = (cid, first.layer, kind, first.phase)
                 e = times.get(key)

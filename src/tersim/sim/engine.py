@@ -12,16 +12,25 @@ Tests prove them equal cycle for cycle, per op and per unit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
+from typing import Any
 
 from tersim.errors import DesignError
-from tersim.hw.counts import sum_counts
-from tersim.mapping.schedule import Schedule, TileRun, Unit
+from tersim.hw.counts import ActionCounts, sum_counts_times
+from tersim.mapping.schedule import OpSchedule, Schedule, TileRun, Unit
 from tersim.runtime import cyclic_gc_paused
 from tersim.sim.core import QItem, QOp, QRun
 from tersim.sim.fast import Placed, Template, run_fast, run_placed, segment_starts
-from tersim.sim.result import OpSpan, SimResult, UnitTimeline, dram_channel_lane
+from tersim.sim.result import (
+    OpSpans,
+    SimResult,
+    SpanGroup,
+    SpanTable,
+    UnitTimeline,
+    dram_channel_lane,
+    span_part,
+)
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]  # (ops done, ops total)
@@ -44,11 +53,32 @@ def unit_names(schedule: Schedule, units: Sequence[str] | None = None) -> tuple[
     return tuple(names)
 
 
+def _distinct_ops(schedule: Schedule) -> Iterator[tuple[OpSchedule, int]]:
+    """Every op's schedule as it maps (runs, counts: the fields ops mapped alike share), with
+    how many ops it stands for, in order of first use: per distinct segment plan when the
+    segments cover the ops (a plan's ops stand for their op in each segment planned alike),
+    else op by op."""
+    if schedule.segments is not None and schedule.segments_cover_ops():
+        times: dict[int, list[Any]] = {}
+        for ref in schedule.segments:
+            e = times.get(id(ref.plan))
+            if e is None:
+                times[id(ref.plan)] = [ref.plan, 1]
+            else:
+                e[1] += 1
+        for plan, n in times.values():
+            for op in plan.ops:
+                yield op, n
+        return
+    for op in schedule.ops:
+        yield op, 1
+
+
 def _distinct_runs(schedule: Schedule) -> list[tuple[TileRun, ...]]:
     """Every op's runs, each tuple once (ops mapped alike share theirs), in order of first
     use."""
     seen: dict[int, tuple[TileRun, ...]] = {}
-    for op in schedule.ops:
+    for op, _ in _distinct_ops(schedule):
         seen.setdefault(id(op.runs), op.runs)
     return list(seen.values())
 
@@ -58,6 +88,35 @@ def _qrun(r: TileRun, unit: int, buf: int) -> QRun:
     return QRun(
         r.count, r.load_bytes, r.compute_cycles, unit, buf, r.write_bytes, r.write_ready_cycles
     )
+
+
+def run_counts(schedule: Schedule, cycles: int) -> ActionCounts:
+    """The actions of every op: each distinct counts object once, times how many ops share it,
+    in order of first use (as ``sum_counts`` over the ops in program order)."""
+    times: dict[int, list[Any]] = {}
+    for op, n in _distinct_ops(schedule):
+        e = times.get(id(op.counts))
+        if e is None:
+            times[id(op.counts)] = [op.counts, n]
+        else:
+            e[1] += n
+    return sum_counts_times(((c, n) for c, n in times.values()), cycles)
+
+
+def span_groups(schedule: Schedule) -> tuple[SpanGroup, ...] | None:
+    """The ops cut into groups of one pass and part (:class:`SpanGroup`), one per segment
+    when the segments cover the ops and each segment is one part (None otherwise)."""
+    if schedule.segments is None or not schedule.segments_cover_ops():
+        return None
+    out: list[SpanGroup] = []
+    for ref in schedule.segments:
+        op = schedule.op_head(ref.start)
+        parts = {span_part(op.layer, o.kind) for o in ref.plan.ops}
+        if len(parts) != 1:
+            return None
+        end = ref.start + len(ref.plan.ops)
+        out.append(SpanGroup(ref.start, end, op.phase, op.step, parts.pop()))
+    return tuple(out)
 
 
 def queue_items(schedule: Schedule, names: Sequence[str], mem: MemoryTiming) -> list[QItem]:
@@ -136,7 +195,7 @@ def simulate(
     fidelity = Fidelity(fidelity)
     ops = schedule.ops
     if any(sum(r.count for r in runs) == 0 for runs in _distinct_runs(schedule)):
-        empty = [op.name for op in ops if op.tiles == 0]
+        empty = [op.name for op in ops[:1000] if op.tiles == 0]
         raise ValueError(f"schedule has ops without tiles: {empty[:3]}")  # mapping bug
     names = unit_names(schedule, units)
     placed = None if fidelity is Fidelity.TILE else placed_segments(schedule, names, mem)
@@ -180,12 +239,10 @@ def simulate(
         spans, stats, end, timelines = f.spans, f.stats, f.end_cycle, f.timelines
         dram = f.dram
         channels = f.channels
-    total = max(max((b for _, b in spans), default=0), end)
-    op_spans = tuple(
-        OpSpan(op.op_index, op.name, op.kind, op.unit, op.layer, op.phase, op.step, a, b)
-        for op, (a, b) in zip(ops, spans, strict=True)
-    )
-    counts = sum_counts([op.counts for op in ops], cycles=total)
+    table = spans if isinstance(spans, SpanTable) else SpanTable.of(spans)
+    total = max(max(table.end, default=0), end)
+    op_spans = OpSpans(ops, table, span_groups(schedule))
+    counts = run_counts(schedule, total)
     busy = {n: stats.busy[k] for k, n in enumerate(names)}
     busy["dram"] = stats.dram
     stall = {n: stats.stall[k] for k, n in enumerate(names)}

@@ -12,6 +12,7 @@ Decode steps whose layers match, and the layers of one pass, mostly replay.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,10 +28,11 @@ from tersim.sim.core import (
     channel_timelines,
     periodic_stretches,
 )
-from tersim.sim.result import Piece
+from tersim.sim.result import Piece, SpanTable
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]
+SpanSink = list[tuple[int, int]] | SpanTable  # per op position: (first start, last end)
 Enc = tuple[str, int]  # how a segment refers to an op: ("s", in segment) | ("x", dependency)
 #                        | ("e", pending at entry)
 
@@ -41,7 +43,7 @@ class EngineRun:
     last activity ended, every unit's busy intervals, the DRAM's and (a model with several
     channels) each DRAM channel's."""
 
-    spans: list[tuple[int, int]]
+    spans: Sequence[tuple[int, int]] | SpanTable
     stats: Stats
     end_cycle: int
     timelines: list[Timeline]
@@ -169,7 +171,7 @@ class Segments:
         self.hits = 0
         self.log_runs = m.run_log is not None  # the caller reads every run (simpy's units)
 
-    def play(self, seg: Sequence[QItem], spans: list[tuple[int, int]]) -> None:
+    def play(self, seg: Sequence[QItem], spans: SpanSink) -> None:
         """Play the queue entries ``seg`` (every entry of the ops they touch)."""
         t, p0, ext = Template.from_items(seg)
         self.play_template(t, t, p0, ext, spans)
@@ -180,7 +182,7 @@ class Segments:
         t: Template,
         p0: int,
         ext: Sequence[int],
-        spans: list[tuple[int, int]],
+        spans: SpanSink,
     ) -> None:
         """Play template ``t`` (identified by ``tkey``: equal keys, equal templates) placed at
         op position ``p0`` with external dependencies ``ext``."""
@@ -317,7 +319,7 @@ class Segments:
         us: list[int],
         bs: list[int],
         ref: int,
-        spans: list[tuple[int, int]],
+        spans: SpanSink,
     ) -> None:
         m = self.m
 
@@ -400,6 +402,28 @@ def placed_items(
     return out
 
 
+def _dependency_floors(segments: Sequence[Placed]) -> array[int]:
+    """Per segment index ``j``, the least op position segments ``j, j + 1, ...`` depend on
+    from outside themselves or start at (the last entry: no segment left, no limit)."""
+    floor = array("q", bytes(8 * (len(segments) + 1)))
+    low = 1 << 62
+    floor[len(segments)] = low
+    for j in range(len(segments) - 1, -1, -1):
+        seg = segments[j]
+        low = min(low, seg.p0, *seg.ext) if seg.ext else min(low, seg.p0)
+        floor[j] = low
+    return floor
+
+
+def _forget_before(m: Machine, floor: int) -> None:
+    """Drop the compute and write-back ends of ops before ``floor`` (no later segment reads
+    them; a write still pending keeps its own record until applied)."""
+    if len(m.ends) > 64:
+        for d in (m.ends, m.wends):
+            for pos in [p for p in d if p < floor]:
+                del d[pos]
+
+
 def run_fast(
     items: Sequence[QItem],
     n_pos: int,
@@ -421,12 +445,17 @@ def run_placed(
     progress: Progress | None,
     total: int,
 ) -> EngineRun:
-    """Play the queue segment by segment (``total``: what ``done`` counts up to)."""
+    """Play the queue segment by segment (``total``: what ``done`` counts up to). The ops'
+    compute and write-back ends are kept only while a later segment may depend on them (its
+    external dependencies are at or after the least of theirs), so the machine holds a few
+    segments' ops, not every op's."""
     m = Machine.new(mem, units, record=True)
-    spans: list[tuple[int, int]] = [(0, 0)] * n_pos
+    spans = SpanTable(n_pos)
     player = Segments(m, units)
-    for seg in segments:
+    floor = _dependency_floors(segments)
+    for j, seg in enumerate(segments):
         player.play_template(seg.key, seg.t, seg.p0, seg.ext, spans)
+        _forget_before(m, floor[j + 1])
         if progress is not None:
             progress(seg.done, total)
     m.flush()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, overload
 
 import numpy as np
 
@@ -207,13 +208,172 @@ class OpSpan(NamedTuple):
     end_cycle: int
 
 
+def _same_sequence(a: Sequence[object], b: object) -> bool:
+    """Sequence equality, element by element, with any sequence (not a string)."""
+    if not isinstance(b, Sequence) or isinstance(b, str | bytes):
+        return NotImplemented
+    return len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))
+
+
+class SpanTable(Sequence[tuple[int, int]]):
+    """Per op position, its first tile's start and last tile's end (cycles), in two arrays of
+    8-byte integers: what an engine fills (``table[pos] = (start, end)``), 16 bytes per op.
+    Equal, as a sequence, to the list of ``(start, end)`` pairs."""
+
+    __slots__ = ("end", "start")
+
+    def __init__(self, n: int) -> None:
+        self.start = array("q", bytes(8 * n))
+        self.end = array("q", bytes(8 * n))
+
+    @staticmethod
+    def of(spans: Sequence[tuple[int, int]]) -> SpanTable:
+        t = SpanTable(0)
+        t.start = array("q", (a for a, _ in spans))
+        t.end = array("q", (b for _, b in spans))
+        return t
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def __setitem__(self, pos: int, span: tuple[int, int]) -> None:
+        self.start[pos], self.end[pos] = span
+
+    @overload
+    def __getitem__(self, pos: int) -> tuple[int, int]: ...
+
+    @overload
+    def __getitem__(self, pos: slice) -> list[tuple[int, int]]: ...
+
+    def __getitem__(self, pos: int | slice) -> tuple[int, int] | list[tuple[int, int]]:
+        if isinstance(pos, slice):
+            return list(zip(self.start[pos], self.end[pos], strict=True))
+        return self.start[pos], self.end[pos]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return zip(self.start, self.end, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        return _same_sequence(self, other)
+
+    def __hash__(self) -> int:
+        return hash(len(self))
+
+
+class SpanOp(Protocol):
+    """What a span takes from the op's schedule (``tersim.mapping.schedule.OpSchedule``)."""
+
+    @property
+    def op_index(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> OpKind: ...
+
+    @property
+    def layer(self) -> int: ...
+
+    @property
+    def phase(self) -> Phase: ...
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def unit(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpanGroup:
+    """Consecutive ops ``[first, end)`` of one pass and one part of the model (``layer_N``,
+    ``embedding`` or ``final_norm_and_head``): what the per-phase and per-layer cycles are
+    taken over."""
+
+    first: int
+    end: int
+    phase: Phase
+    step: int
+    part: str
+
+
+def span_part(layer: int, kind: OpKind) -> str:
+    """The part of the model an op belongs to, as ``layer_cycles`` names it."""
+    if layer >= 0:
+        return f"layer_{layer}"
+    return "embedding" if kind is OpKind.EMBEDDING else "final_norm_and_head"
+
+
+class OpSpans(Sequence[OpSpan]):
+    """Every op's :class:`OpSpan`, built when indexed or iterated from the schedule's ops and
+    the engine's :class:`SpanTable` (so a result holds 16 bytes per op, not a named tuple).
+    ``groups`` (when the schedule is held by segments) cut the ops into
+    :class:`SpanGroup` s, so the per-phase and per-layer cycles are taken group by group.
+    Equal, as a sequence, to the tuple of its spans."""
+
+    __slots__ = ("_groups", "_ops", "_table")
+
+    def __init__(
+        self,
+        ops: Sequence[SpanOp],
+        table: SpanTable,
+        groups: tuple[SpanGroup, ...] | None = None,
+    ) -> None:
+        self._ops, self._table, self._groups = ops, table, groups
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    @staticmethod
+    def _span(op: SpanOp, a: int, b: int) -> OpSpan:
+        return OpSpan(op.op_index, op.name, op.kind, op.unit, op.layer, op.phase, op.step, a, b)
+
+    @overload
+    def __getitem__(self, i: int) -> OpSpan: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[OpSpan, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> OpSpan | tuple[OpSpan, ...]:
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(len(self))))
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("span index out of range")
+        return self._span(self._ops[i], self._table.start[i], self._table.end[i])
+
+    def __iter__(self) -> Iterator[OpSpan]:
+        start, end = self._table.start, self._table.end
+        for i, op in enumerate(self._ops):
+            yield self._span(op, start[i], end[i])
+
+    def __eq__(self, other: object) -> bool:
+        return _same_sequence(self, other)
+
+    def __hash__(self) -> int:
+        return hash(len(self))
+
+    def extents(self) -> Iterator[tuple[Phase, int, str, int, int]]:
+        """(phase, step, part, first start, last end) of each group of ops, in program order
+        (without groups: of each op)."""
+        start, end = self._table.start, self._table.end
+        if self._groups is None:
+            for i, op in enumerate(self._ops):
+                yield op.phase, op.step, span_part(op.layer, op.kind), start[i], end[i]
+            return
+        for g in self._groups:
+            yield g.phase, g.step, g.part, min(start[g.first : g.end]), max(end[g.first : g.end])
+
+
 @dataclass(frozen=True)
 class SimResult:
     total_cycles: int
     clock_hz: float
     busy_cycles: dict[str, int]  # by unit name (array, vector, ...), and dram
     stall_cycles: dict[str, int]  # compute units waiting for DRAM data
-    spans: tuple[OpSpan, ...]  # per op, in program order
+    spans: Sequence[OpSpan]  # per op, in program order (an OpSpans from the engine)
     counts: ActionCounts
     fidelity: str
     # per unit, the DRAM's ("dram") and, when the DRAM model keeps several channels, each
@@ -224,26 +384,30 @@ class SimResult:
     def seconds(self) -> float:
         return self.total_cycles / self.clock_hz
 
+    def _extents(self) -> Iterator[tuple[Phase, int, str, int, int]]:
+        if isinstance(self.spans, OpSpans):
+            yield from self.spans.extents()
+            return
+        for s in self.spans:
+            yield s.phase, s.step, span_part(s.layer, s.kind), s.start_cycle, s.end_cycle
+
     def phase_cycles(self, phase: Phase) -> int:
         """Cycles from the phase's first op start to its last op end (0 if absent)."""
-        spans = [s for s in self.spans if s.phase == phase]
-        if not spans:
-            return 0
-        return max(s.end_cycle for s in spans) - min(s.start_cycle for s in spans)
+        lo = hi = None
+        for ph, _, _, a, b in self._extents():
+            if ph == phase:
+                lo = a if lo is None else min(lo, a)
+                hi = b if hi is None else max(hi, b)
+        return 0 if lo is None or hi is None else hi - lo
 
     def layer_cycles(self) -> dict[tuple[Phase, int, str], int]:
         """(phase, step, part) -> cycles spanned; parts are ``layer_N``, ``embedding`` and
         ``final_norm_and_head``."""
         spans: dict[tuple[Phase, int, str], tuple[int, int]] = {}
-        for s in self.spans:
-            part = (
-                f"layer_{s.layer}"
-                if s.layer >= 0
-                else ("embedding" if s.kind is OpKind.EMBEDDING else "final_norm_and_head")
-            )
-            key = (s.phase, s.step, part)
-            lo, hi = spans.get(key, (s.start_cycle, s.end_cycle))
-            spans[key] = (min(lo, s.start_cycle), max(hi, s.end_cycle))
+        for phase, step, part, a, b in self._extents():
+            key = (phase, step, part)
+            lo, hi = spans.get(key, (a, b))
+            spans[key] = (min(lo, a), max(hi, b))
         return {k: hi - lo for k, (lo, hi) in spans.items()}
 
     def dram_channels(self) -> list[UnitTimeline]:

@@ -13,16 +13,31 @@ norm's output): that is a *view*, a tensor of its own with ``view_of`` naming th
 
 from __future__ import annotations
 
+import bisect
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple, Protocol, overload
 
 from tersim.config.enums import OpKind, WeightFormat
 from tersim.errors import WorkloadError
 from tersim.workload.formats import Formats
 
-__all__ = ["Measured", "Op", "OpKind", "Phase", "Repeat", "Tensor", "TensorKind", "Workload"]
+__all__ = [
+    "Listed",
+    "Measured",
+    "Op",
+    "OpChunk",
+    "OpHead",
+    "OpKind",
+    "OpSeq",
+    "Phase",
+    "Repeat",
+    "Tensor",
+    "TensorKind",
+    "Workload",
+]
 
 
 class Phase(StrEnum):
@@ -192,15 +207,197 @@ class Repeat:
     * dependencies (:mod:`tersim.mapping.deps`, either rule) ``start - source`` later.
 
     So whatever the mapping computes from those alone (an op's schedule for one residency of its
-    tensors, a segment's plan) is computed once for the source and shifted."""
+    tensors, a segment's plan) is computed once for the source and shifted.
+
+    ``times`` consecutive blocks repeat this way: block ``j`` (ops from ``start + j length``)
+    repeats the ops from ``source + j length`` (with ``source = start - length``, each layer of
+    a pass repeats the one before). One Repeat stands for a pass's copied layers, so a trace
+    holds one per pass, not one per layer."""
 
     start: int
     source: int
     length: int
+    times: int = 1
 
     @property
     def delta(self) -> int:
         return self.start - self.source
+
+    def blocks(self) -> Iterator[Repeat]:
+        """Each block as a Repeat of its own (``times`` 1)."""
+        for j in range(self.times):
+            k = j * self.length
+            yield Repeat(self.start + k, self.source + k, self.length)
+
+
+class OpHead(NamedTuple):
+    """An op's identity without its tensors: what schedules and spans name it by."""
+
+    name: str
+    kind: OpKind
+    layer: int
+    phase: Phase
+    step: int
+
+    @staticmethod
+    def of(op: Op) -> OpHead:
+        return OpHead(op.name, op.kind, op.layer, op.phase, op.step)
+
+
+def op_head(ops: Sequence[Op], i: int) -> OpHead:
+    """Op ``i``'s :class:`OpHead` (from an :class:`OpSeq` without building the op)."""
+    if isinstance(ops, OpSeq):
+        return ops.head(i)
+    return OpHead.of(ops[i])
+
+
+def op_heads(ops: Sequence[Op]) -> Iterator[OpHead]:
+    """Every op's :class:`OpHead`, in order."""
+    if isinstance(ops, OpSeq):
+        return ops.heads()
+    return (OpHead.of(op) for op in ops)
+
+
+class OpChunk(Protocol):
+    """Consecutive ops of a workload held as parts (:class:`OpSeq`): a listed chunk has one
+    part, its ops; a chunk of copied layers has one part per layer, built when asked for."""
+
+    @property
+    def length(self) -> int: ...
+
+    @property
+    def part_length(self) -> int:
+        """Ops per part (every part has as many)."""
+        ...
+
+    def part(self, j: int) -> Sequence[Op]:
+        """The ops of part ``j`` (built anew for copies: the caller keeps what it needs)."""
+        ...
+
+    def head(self, k: int) -> OpHead:
+        """Op ``k`` of the chunk's :class:`OpHead` (without building the op)."""
+        ...
+
+    def macs(self) -> int:
+        """Multiply-accumulates of the chunk's matrix ops."""
+        ...
+
+
+@dataclass(frozen=True)
+class Listed:
+    """Ops held as they are: one part."""
+
+    ops: tuple[Op, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.ops)
+
+    @property
+    def part_length(self) -> int:
+        return len(self.ops)
+
+    def part(self, j: int) -> Sequence[Op]:
+        return self.ops
+
+    def head(self, k: int) -> OpHead:
+        return OpHead.of(self.ops[k])
+
+    def macs(self) -> int:
+        return sum(op.macs for op in self.ops)
+
+
+class OpSeq(Sequence[Op]):
+    """A workload's ops, in program order, held as chunks (:class:`OpChunk`) rather than one
+    object per op: the shape tracer lists each pass's embedding, first layer and head, and
+    holds its later layers as copies of the first, each built when indexed or iterated. So a
+    trace holds what is distinct per pass, not tokens x layers ops; indexing op ``i`` builds
+    (and keeps, until another part is asked for) the part it is in. Equal, as a sequence, to
+    the tuple of its ops."""
+
+    __slots__ = ("_chunks", "_last", "_n", "_starts")
+
+    def __init__(self, chunks: Sequence[OpChunk]) -> None:
+        self._chunks = tuple(c for c in chunks if c.length)
+        starts = [0]
+        for c in self._chunks:
+            starts.append(starts[-1] + c.length)
+        self._starts = tuple(starts)
+        self._n = starts[-1]
+        self._last: tuple[int, int, Sequence[Op]] = (-1, -1, ())
+
+    @property
+    def chunks(self) -> tuple[OpChunk, ...]:
+        return self._chunks
+
+    @property
+    def chunk_starts(self) -> tuple[int, ...]:
+        """The first op index of each chunk (and the op count at the end)."""
+        return self._starts
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _part(self, c: int, j: int) -> Sequence[Op]:
+        lc, lj, ops = self._last
+        if lc == c and lj == j:
+            return ops
+        ops = self._chunks[c].part(j)
+        self._last = (c, j, ops)
+        return ops
+
+    @overload
+    def __getitem__(self, i: int) -> Op: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[Op, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> Op | tuple[Op, ...]:
+        if isinstance(i, slice):
+            return tuple(self[k] for k in range(*i.indices(self._n)))
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("op index out of range")
+        c = bisect.bisect_right(self._starts, i) - 1
+        k = i - self._starts[c]
+        width = self._chunks[c].part_length
+        return self._part(c, k // width)[k % width]
+
+    def __iter__(self) -> Iterator[Op]:
+        for chunk in self._chunks:
+            n = chunk.length // chunk.part_length
+            for j in range(n):
+                yield from chunk.part(j)
+
+    def head(self, i: int) -> OpHead:
+        """Op ``i``'s :class:`OpHead` (no op built)."""
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError("op index out of range")
+        c = bisect.bisect_right(self._starts, i) - 1
+        return self._chunks[c].head(i - self._starts[c])
+
+    def heads(self) -> Iterator[OpHead]:
+        for chunk in self._chunks:
+            for k in range(chunk.length):
+                yield chunk.head(k)
+
+    def macs(self) -> int:
+        """Multiply-accumulates of every matrix op, chunk by chunk."""
+        return sum(c.macs() for c in self._chunks)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash((self._n, self._starts))
+
+    def __repr__(self) -> str:
+        return f"OpSeq({self._n} ops in {len(self._chunks)} chunks)"
 
 
 @dataclass(frozen=True)
@@ -218,13 +415,30 @@ class Workload:
     prompt_tokens: int
     gen_tokens: int
     phases: tuple[Phase, ...]
-    ops: tuple[Op, ...]
+    ops: Sequence[Op]  # a tuple, or the shape tracer's OpSeq (copied layers built on demand)
     is_measured: bool = False
     repeats: tuple[Repeat, ...] = field(default=(), compare=False, repr=False)
 
-    def repeat_sources(self) -> list[int]:
-        """Per op, the op it repeats (:class:`Repeat`), or -1."""
-        src = [-1] * len(self.ops)
+    def repeat_blocks(self) -> Iterator[Repeat]:
+        """Every repeated block (one per copied layer), in order."""
         for r in self.repeats:
+            yield from r.blocks()
+
+    def repeat_sources(self) -> list[int]:
+        """Per op, the op it repeats (:class:`Repeat`), or -1 (one entry per op: for tests and
+        the per-op path)."""
+        src = [-1] * len(self.ops)
+        for r in self.repeat_blocks():
             src[r.start : r.start + r.length] = range(r.source, r.source + r.length)
         return src
+
+    def matmul_macs(self) -> int:
+        """Multiply-accumulates (or ternary slots) of every matrix op."""
+        if isinstance(self.ops, OpSeq):
+            return self.ops.macs()
+        return sum(op.macs for op in self.ops)
+
+    def listed(self) -> Workload:
+        """The same workload with every op held as an object and no repeats: the per-op form
+        (the oracle the tests compare the lazy paths with)."""
+        return replace(self, ops=tuple(self.ops), repeats=())

@@ -34,9 +34,13 @@ from tersim.files import dumps_json, read_json, write_atomic
 from tersim.workload.formats import Formats
 from tersim.workload.layer import CacheSlot, LayerExecutor, block, forward_pass
 from tersim.workload.ops import (
+    Listed,
     Measured,
     Op,
+    OpChunk,
+    OpHead,
     OpKind,
+    OpSeq,
     Phase,
     Repeat,
     Tensor,
@@ -96,6 +100,12 @@ class TraceBuilder:
     ctx: int = 1
     _scope: str = "prefill"
     _weights: dict[tuple[str, int, int], Tensor] = field(default_factory=dict)
+    offset: int = 0  # ops listed before ``ops[0]`` (held elsewhere: the tracer's chunks)
+
+    @property
+    def position(self) -> int:
+        """The index the next op gets in the workload."""
+        return self.offset + len(self.ops)
 
     @property
     def quantized(self) -> bool:
@@ -123,7 +133,7 @@ class TraceBuilder:
         self, op_name: str, shape: tuple[int, ...], bits: float, suffix: str = "out"
     ) -> Tensor:
         name = f"{self._scope}/{op_name}.{suffix}"
-        return Tensor(name, TensorKind.ACTIVATION, shape, bits, producer=len(self.ops))
+        return Tensor(name, TensorKind.ACTIVATION, shape, bits, producer=self.position)
 
     def _cache(self, layer: int, slot: CacheSlot, lo: int, hi: int, written: bool) -> Tensor:
         a = self.spec.architecture
@@ -133,7 +143,7 @@ class TraceBuilder:
             TensorKind.KV_CACHE,
             (self.batch, a.kv_heads, hi - lo, a.head_size),
             self.formats.kv_bits,
-            producer=len(self.ops) if written else None,
+            producer=self.position if written else None,
             view_of=whole,
         )
 
@@ -373,11 +383,12 @@ class _LayerCopy:
         )
         return _LayerCopy(first, tuple(tensors), ops)
 
-    def append(self, tb: TraceBuilder, x: Tensor, layer: int) -> Tensor:
-        """List layer ``layer`` on input ``x`` at the end of ``tb``'s ops; return its output."""
+    def build(
+        self, x: Tensor, layer: int, shift: int, weights: dict[tuple[str, int, int], Tensor]
+    ) -> list[Op]:
+        """Layer ``layer`` on input ``x``, its producers ``shift`` after the source's (its
+        weights from ``weights``, shared with the builder: one object per projection)."""
         pre = f"L{layer}."
-        shift = len(tb.ops) - self.first
-        weights = tb._weights
         new = [x]
         for t, head, tail, view, is_weight in self.tensors:
             if is_weight:
@@ -391,14 +402,64 @@ class _LayerCopy:
                 new.append(
                     t.moved(head + pre + tail, producer, None if view is None else pre + view)
                 )
-        out = tb.ops
-        for op, tail, ins, outs in self.ops:
-            out.append(
-                op.moved(
-                    pre + tail, layer, tuple([new[k] for k in ins]), tuple([new[k] for k in outs])
-                )
-            )
-        return out[-1].outputs[0]
+        return [
+            op.moved(pre + tail, layer, tuple([new[k] for k in ins]), tuple([new[k] for k in outs]))
+            for op, tail, ins, outs in self.ops
+        ]
+
+    def output(self, layer: int, shift: int) -> Tensor:
+        """The output of layer ``layer`` placed ``shift`` after the source (the last op's first
+        output, built alone)."""
+        k = self.ops[-1][3][0]
+        t, head, tail, view, _ = self.tensors[k - 1]
+        producer = None if t.producer is None else t.producer + shift
+        pre = f"L{layer}."
+        return t.moved(head + pre + tail, producer, None if view is None else pre + view)
+
+
+@dataclass(frozen=True)
+class LayerCopies:
+    """A chunk of a workload's ops (:class:`tersim.workload.ops.OpChunk`): layers ``first``
+    to ``first + count - 1`` of a pass, each a copy of the pass's first layer (``copy``), the
+    first of them on ``x`` (the first layer's output), built when asked for."""
+
+    copy: _LayerCopy
+    x: Tensor
+    source_layer: int
+    first: int  # the first copied layer
+    count: int
+    start: int  # the first copied layer's first op index
+    weights: dict[tuple[str, int, int], Tensor] = field(compare=False, repr=False)
+
+    @property
+    def part_length(self) -> int:
+        return len(self.copy.ops)
+
+    @property
+    def length(self) -> int:
+        return self.count * len(self.copy.ops)
+
+    def _shift(self, j: int) -> int:
+        return self.start + j * len(self.copy.ops) - self.copy.first
+
+    def part(self, j: int) -> list[Op]:
+        layer = self.first + j
+        x = self.x if j == 0 else self.copy.output(layer - 1, self._shift(j - 1))
+        return self.copy.build(x, layer, self._shift(j), self.weights)
+
+    def head(self, k: int) -> OpHead:
+        n = len(self.copy.ops)
+        op, tail, _, _ = self.copy.ops[k % n]
+        layer = self.first + k // n
+        return OpHead(f"L{layer}.{tail}", op.kind, layer, op.phase, op.step)
+
+    def macs(self) -> int:
+        """Every copied layer has the first layer's matrix ops (the Repeat promise)."""
+        return self.count * sum(op.macs for op, _, _, _ in self.copy.ops)
+
+    def output(self) -> Tensor:
+        """The last copied layer's output."""
+        return self.copy.output(self.first + self.count - 1, self._shift(self.count - 1))
 
 
 def _with_measured(op: Op, measured: Measured) -> Op:
@@ -438,21 +499,33 @@ def trace_shapes(
     tb = TraceBuilder(spec, formats, b)
     a = spec.architecture
     repeats: list[Repeat] = []
+    chunks: list[OpChunk] = []
+
+    def flush() -> None:
+        if tb.ops:
+            chunks.append(Listed(tuple(tb.ops)))
+            tb.offset += len(tb.ops)
+            tb.ops = []
 
     def one_pass() -> None:
-        """A forward pass: the layer description runs layer 0, the later layers are copies of
-        it, each repeating the one before (Repeat)."""
-        starts: list[int] = []
-        copy: list[_LayerCopy] = []
+        """A forward pass: the layer description runs layer 0; the later layers are copies of
+        it (one LayerCopies chunk), each repeating the one before (one Repeat)."""
 
         def run_block(ex: LayerExecutor[Tensor], a: Architecture, layer: int, x: Tensor) -> Tensor:
-            starts.append(len(tb.ops))
             if layer == 0:
+                start = len(tb.ops)
                 out = block(ex, a, layer, x)
-                copy.append(_LayerCopy.of(tb.ops[starts[0] :], x, starts[0]))
-                return out
-            repeats.append(Repeat(starts[-1], starts[-2], len(copy[0].ops)))
-            return copy[0].append(tb, x, layer)
+                copy = _LayerCopy.of(tb.ops[start:], x, tb.offset + start)
+                if a.layers == 1:
+                    return out
+                flush()
+                n = len(copy.ops)
+                c = LayerCopies(copy, out, 0, 1, a.layers - 1, tb.offset, tb._weights)
+                repeats.append(Repeat(tb.offset, tb.offset - n, n, a.layers - 1))
+                chunks.append(c)
+                tb.offset += c.length
+                return c.output()
+            return x  # listed by the LayerCopies chunk above
 
         forward_pass(tb, a, run_block=run_block)
 
@@ -463,7 +536,8 @@ def trace_shapes(
         for step in range(g):
             tb.begin_pass(Phase.DECODE, step, 1, p + step + 1)
             one_pass()
-    ops = tuple(tb.ops)
+    flush()
+    ops = OpSeq(chunks)
     return Workload(spec.name, formats, b, p, g, tuple(phases), ops, repeats=tuple(repeats))
 
 

@@ -135,14 +135,16 @@ def test_the_tracers_repeats_keep_their_promise(
     and shifted producers agree op by op, and so do the dependencies scanned op by op."""
     w = _workload(_hw(design), spec, prompt, gen, batch)
     layers = spec.architecture.layers
-    assert len(w.repeats) == (layers - 1) * (1 + gen)
-    for r in w.repeats:
+    assert len(w.repeats) == 1 + gen  # one per pass, standing for its copied layers
+    blocks = list(w.repeat_blocks())
+    assert len(blocks) == (layers - 1) * (1 + gen)
+    for r in blocks:
         for k in range(r.length):
             _same_up_to_layer(w.ops[r.start + k], w.ops[r.source + k], r.delta)
     for rule in DependencyRule:
         slow = dependencies(w.ops, rule)
         assert dependencies(w.ops, rule, w.repeat_sources()) == slow
-        for r in w.repeats:
+        for r in blocks:
             for k in range(r.length):
                 assert slow[r.start + k] == tuple(d + r.delta for d in slow[r.source + k])
 
