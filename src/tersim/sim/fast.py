@@ -51,7 +51,7 @@ class EngineRun:
     channels: list[Timeline] = field(default_factory=list)
 
     @staticmethod
-    def of(m: Machine, spans: list[tuple[int, int]], end_cycle: int) -> EngineRun:
+    def of(m: Machine, spans: Sequence[tuple[int, int]] | SpanTable, end_cycle: int) -> EngineRun:
         """What machine ``m`` (recording, flushed) measured, with ``spans``, ending at
         ``end_cycle``."""
         assert m.timelines is not None and m.dram_timeline is not None
