@@ -76,6 +76,8 @@ def op_alone_cycles(runs: tuple[TileRun, ...], write_bytes: int, mem: MemoryTimi
                 copies = 0
                 while qruns[i + copies * p : i + (copies + 1) * p] == block:
                     copies += 1
+                if write_bytes > 0:  # keep a run to play: the op closes, then writes back
+                    copies = min(copies, (n - i - 1) // p)
                 if copies:
                     d = m.D - dispatch[j]
                     shift = copies * d

@@ -118,3 +118,17 @@ def test_a_searched_decode_attention_op() -> None:
     cycles = op_alone_cycles(runs, write, mem)
     assert cycles == choice.cycles == _engine(runs, write, mem, Fidelity.FAST)
     assert cycles == _engine(runs, write, mem, Fidelity.TILE)
+
+
+def test_skipped_blocks_reaching_the_last_run_with_a_write_back() -> None:
+    """A repeated block that runs to the op's last run, then a write-back: the judge keeps
+    the last run to play (the op closes before it writes back) and equals the engine and
+    the per-tile oracle (it raised KeyError when the skip swallowed the last run)."""
+    mem = MemoryTiming.of(16.0, 2, 1000)
+    block = (TileRun(1, 640, 10, Unit.ARRAY), TileRun(1, 64, 10, Unit.ARRAY))
+    for copies in (8, 12, 13):
+        runs = block * copies
+        for write in (100, 5000):
+            got = op_alone_cycles(runs, write, mem)
+            assert got == _engine(runs, write, mem, Fidelity.FAST)
+            assert got == _engine(runs, write, mem, Fidelity.TILE)
