@@ -15,14 +15,9 @@ import time
 from pathlib import Path
 
 from tersim.config import load_hardware, load_workload
-from tersim.config.enums import MappingObjective
 from tersim.errors import TersimError
-from tersim.hw.counts import ActionCounts
-from tersim.mapping.gemm import Operands, plan_gemm
-from tersim.mapping.ops import _matmul_shape, runs_on_array
-from tersim.mapping.schedule import spread_loads
-from tersim.mapping.search import search
-from tersim.mapping.space import GemmProblem, Geometry
+from tersim.mapping.ops import runs_on_array
+from tersim.mapping.versus import searched_versus_heuristic, shape_key
 from tersim.run.judge import engine_judge
 from tersim.workload.formats import resolve_formats
 from tersim.workload.ops import Phase
@@ -52,28 +47,16 @@ def main() -> None:
             for op in trace.ops:
                 if not (op.kind.is_matmul and runs_on_array(hw, op)) or op.step > 0:
                     continue
-                shape, am = _matmul_shape(hw, op)
-                key = (shape.m, shape.n, am.k, shape.count, am.input_bits, am.weight_bits)
-                if key in seen:
+                if shape_key(hw, op) in seen:
                     continue
-                seen.add(key)
-                ops = Operands(am.input_bits, am.weight_bits, op.out_bits, 32, False, False)
-                h = plan_gemm(hw, shape.m, shape.n, am.k, ops, instances=shape.count)
-                tiles = spread_loads(h.tiles, sum(h.dram_read_bytes.values()))
-                problem = GemmProblem.of(
-                    hw, shape.m, shape.n, am.k, ops.bits, False, False, shape.count
-                )
-                write = Geometry(problem).write_bytes
-                h_span = judge.op_cycles(tiles, write) - judge.first_load_cycles(
-                    tiles[0].load_bytes
-                )
-                s = search(problem, judge, MappingObjective.LATENCY, ActionCounts())
+                v = searched_versus_heuristic(hw, judge, op)
+                seen.add(v.key)
                 shapes += 1
-                if s.span_cycles > h_span:
-                    worse.append((name, w, key, s.span_cycles, h_span))
+                if v.searched_cycles > v.heuristic_cycles:
+                    worse.append(v)
                     print(
-                        f"  worse: {name} {w} (m, n, k, count, bits) = {key}: searched "
-                        f"{s.span_cycles} > heuristic {h_span} cycles",
+                        f"  worse: {name} {w} (m, n, k, count, bits) = {v.key}: searched "
+                        f"{v.searched_cycles} > heuristic {v.heuristic_cycles} cycles",
                         flush=True,
                     )
         print(f"{name}: {len(seen)} shapes, {time.process_time() - t0:.0f} s CPU", flush=True)

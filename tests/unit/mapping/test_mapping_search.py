@@ -357,8 +357,8 @@ def test_searched_never_slower_than_the_heuristic_per_gemm() -> None:
     """For every distinct GEMM of BitNet b1.58 3B (prefill 512, decode) on the shipped 128x128
     designs, the searched point's objective (the engine's cycles of the op alone from its first
     data, the span) is at most the heuristic plan's, both priced by the same judge."""
-    from tersim.mapping.ops import _matmul_shape, runs_on_array
-    from tersim.mapping.schedule import spread_loads
+    from tersim.mapping.ops import runs_on_array
+    from tersim.mapping.versus import searched_versus_heuristic, shape_key
 
     for name in ("ternary-128x128-7nm", "fp16-128x128-7nm", "int8-128x128-7nm"):
         hw = _design(name)
@@ -367,22 +367,11 @@ def test_searched_never_slower_than_the_heuristic_per_gemm() -> None:
         for op in _trace_of(hw, "bitnet-b1.58-3b", 512).ops:
             if not (op.kind.is_matmul and runs_on_array(hw, op)) or op.step > 0:
                 continue
-            shape, am = _matmul_shape(hw, op)
-            key = (shape.m, shape.n, am.k, shape.count, am.input_bits, am.weight_bits)
-            if key in seen:
+            if shape_key(hw, op) in seen:
                 continue
-            seen.add(key)
-            ops = Operands(am.input_bits, am.weight_bits, op.out_bits, 32, False, False)
-            h = plan_gemm(hw, shape.m, shape.n, am.k, ops, instances=shape.count)
-            tiles = spread_loads(h.tiles, sum(h.dram_read_bytes.values()))
-            problem = GemmProblem.of(
-                hw, shape.m, shape.n, am.k, ops.bits, False, False, shape.count
-            )
-            write = Geometry(problem).write_bytes  # the heuristic writes it after its tiles
-            ready = judge.first_load_cycles(tiles[0].load_bytes)
-            h_span = judge.op_cycles(tiles, write) - ready
-            s = search(problem, judge, MappingObjective.LATENCY, ActionCounts())
-            assert s.span_cycles <= h_span, (name, key, s.span_cycles, h_span)
+            v = searched_versus_heuristic(hw, judge, op)
+            seen.add(v.key)
+            assert v.searched_cycles <= v.heuristic_cycles, (name, v)
         assert len(seen) >= 4
 
 
