@@ -32,13 +32,27 @@ import numba
 import numpy as np
 
 from tersim.functional.fp16 import half_float
+from tersim.functional.intrinsics import prefetch
+
+#: Value rows the weighted sum adds per pass over the output row.
+WEIGHTED_POSITIONS = 4
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _prefetch_row(rows, p, line):  # pragma: no cover - compiled
+    """Prefetch row ``p`` of the 2-D ``rows``, ``line`` elements (64 bytes) at a time."""
+    for j in range(0, rows.shape[1], line):
+        prefetch(rows, p, j)
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _scores_half(qv, rows, n, root, out):  # pragma: no cover - compiled
+def _scores_half(qv, rows, n, root, out, soon_a, soon_b):  # pragma: no cover - compiled
     """``out[p] = (qv . k_p) / root`` for the first ``n`` rows of one KV head's float16
-    keys (``rows`` uint16 (capacity, D)), each half widened as it is read."""
+    keys (``rows`` uint16 (capacity, D)), each half widened as it is read; row ``p`` of
+    ``soon_a`` and of ``soon_b`` (rows read next) is prefetched with each position."""
     for p in range(n):
+        _prefetch_row(soon_a, p, 32)
+        _prefetch_row(soon_b, p, 32)
         src = rows[p]
         acc = 0.0
         for d in range(qv.size):
@@ -47,9 +61,11 @@ def _scores_half(qv, rows, n, root, out):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-def _scores_codes(qv, rows, scales, n, root, out):  # pragma: no cover - compiled
+def _scores_codes(qv, rows, scales, n, root, out, soon_a, soon_b):  # pragma: no cover
     """:func:`_scores_half` for int8 codes ``rows`` with float32 ``scales`` (capacity, 1)."""
     for p in range(n):
+        _prefetch_row(soon_a, p, 64)
+        _prefetch_row(soon_b, p, 64)
         src = rows[p]
         s = np.float64(scales[p, 0])
         acc = 0.0
@@ -58,28 +74,60 @@ def _scores_codes(qv, rows, scales, n, root, out):  # pragma: no cover - compile
         out[p] = acc / root
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@numba.njit(cache=True, nogil=True, inline="always")
+def _half_at(rows, p, d):  # pragma: no cover - compiled
+    """float64 value of the float16 element ``rows[p, d]`` (stored as uint16 bits)."""
+    return np.float64(half_float(np.uint16(rows[p, d])))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _code_at(rows, scales, p, d):  # pragma: no cover - compiled
+    """float64 value of the int8 code ``rows[p, d]`` times its position's scale."""
+    return np.float64(rows[p, d]) * np.float64(scales[p, 0])
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _weighted_half(w, rows, n, out):  # pragma: no cover - compiled
     """``out = sum_p w[p] v_p`` over the first ``n`` float16 value rows (``w`` normalized
-    before: a division here, under fast-math, was moved into the loop over ``d``)."""
+    before: a division here, under fast-math, was moved into the loop over ``d``).
+
+    ``WEIGHTED_POSITIONS`` positions per pass over ``out``, each ``out[d]`` kept in a register
+    across them: the same fused multiply-adds in the same order as one position per pass
+    (only ``contract``, no reassociation: the results are equal bit for bit), a quarter of the
+    loads and stores of ``out``."""
     out[:] = 0.0
-    for p in range(n):
-        src = rows[p]
-        wp = w[p]
+    p = 0
+    while p + WEIGHTED_POSITIONS <= n:
+        w0, w1, w2, w3 = w[p], w[p + 1], w[p + 2], w[p + 3]
         for d in range(out.size):
-            out[d] += wp * np.float64(half_float(np.uint16(src[d])))
+            o = out[d] + w0 * _half_at(rows, p, d)
+            o += w1 * _half_at(rows, p + 1, d)
+            o += w2 * _half_at(rows, p + 2, d)
+            out[d] = o + w3 * _half_at(rows, p + 3, d)
+        p += WEIGHTED_POSITIONS
+    for q in range(p, n):
+        wq = w[q]
+        for d in range(out.size):
+            out[d] += wq * _half_at(rows, q, d)
 
 
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def _weighted_codes(w, rows, scales, n, out):  # pragma: no cover - compiled
     """:func:`_weighted_half` for int8 codes with float32 ``scales`` (capacity, 1)."""
     out[:] = 0.0
-    for p in range(n):
-        src = rows[p]
-        wp = w[p]
-        s = np.float64(scales[p, 0])
+    p = 0
+    while p + WEIGHTED_POSITIONS <= n:
+        w0, w1, w2, w3 = w[p], w[p + 1], w[p + 2], w[p + 3]
         for d in range(out.size):
-            out[d] += wp * (np.float64(src[d]) * s)
+            o = out[d] + w0 * _code_at(rows, scales, p, d)
+            o += w1 * _code_at(rows, scales, p + 1, d)
+            o += w2 * _code_at(rows, scales, p + 2, d)
+            out[d] = o + w3 * _code_at(rows, scales, p + 3, d)
+        p += WEIGHTED_POSITIONS
+    for q in range(p, n):
+        wq = w[q]
+        for d in range(out.size):
+            out[d] += wq * _code_at(rows, scales, q, d)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -87,7 +135,9 @@ def _attend(q, keys, key_scales, values, value_scales, start, out):  # pragma: n
     """Causal attention of ``q`` (B, T, heads, D) at positions ``start..`` over the first
     ``start + T`` cached positions; writes ``out`` (B, T, heads, D). The storage (float16 when
     the scales are empty, else int8 codes) is chosen once per head, outside the loops over
-    positions (a branch per position inside one loop measured 2.6x slower for the scores)."""
+    positions (a branch per position inside one loop measured 2.6x slower for the scores).
+    While a head's scores are computed, the next head's keys and this head's values are
+    prefetched row by row (a decode step finds the cache evicted by the weights it streamed)."""
     nb, nt, heads, d = q.shape
     kvh = keys.shape[1]
     group = heads // kvh
@@ -97,13 +147,15 @@ def _attend(q, keys, key_scales, values, value_scales, start, out):  # pragma: n
     for b in range(nb):
         for h in range(heads):
             kv = h // group
+            soon = min(kv + 1, kvh - 1)  # the next head's keys and this one's values
             for t in range(nt):
                 n = start + t + 1  # positions this query may see
                 qv = q[b, t, h]
+                ks, vs = keys[b, soon], values[b, kv]
                 if half:
-                    _scores_half(qv, keys[b, kv], n, root, scores)
+                    _scores_half(qv, keys[b, kv], n, root, scores, ks, vs)
                 else:
-                    _scores_codes(qv, keys[b, kv], key_scales[b, kv], n, root, scores)
+                    _scores_codes(qv, keys[b, kv], key_scales[b, kv], n, root, scores, ks, vs)
                 top = -np.inf
                 for p in range(n):
                     top = max(top, scores[p])
