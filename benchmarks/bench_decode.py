@@ -24,6 +24,9 @@ cores). The whole measured 3B trace is ``benchmarks/bench_measure.py``.
    thread: the ratio of the median steps, with a 95% bootstrap interval over the pairs (met
    when the interval reaches 1 or below: not measurably slower), and how many jobs were
    handed to the helper thread.
+4. Where a 1-thread step goes: the ternary GEMVs, the LM head and the attention each timed
+   alone (caches flushed before each), and next to each the same bytes read alone by a
+   bitwise-or reduction in the same rounds: the part's floor on this machine at this load.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from tersim.functional.kvcache import KVCache
@@ -76,6 +80,35 @@ def read_bandwidth(repeats: int = 5) -> float:
                 fn()
                 best = max(best, a.nbytes / (time.perf_counter() - t))
     return best
+
+
+@numba.njit(nogil=True)
+def _or_words(a: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Bitwise or of every 8-byte word of a 1-D uint64 array: a plain read of its bytes."""
+    acc = np.uint64(0)
+    for i in range(a.size):
+        acc |= a[i]
+    return int(acc)
+
+
+@numba.njit(nogil=True)
+def _or_rows(a: np.ndarray, n: int) -> int:  # pragma: no cover - compiled
+    """:func:`_or_words` over the first ``n`` positions of every head of a (layers, B, heads,
+    capacity, D) uint16 cache: the bytes one decode step's attention reads."""
+    acc = np.uint16(0)
+    for i in range(a.shape[0]):
+        for b in range(a.shape[1]):
+            for h in range(a.shape[2]):
+                for p in range(n):
+                    for d in range(a.shape[4]):
+                        acc |= a[i, b, h, p, d]
+    return int(acc)
+
+
+def as_words(a: np.ndarray) -> np.ndarray:
+    """The bytes of a C-contiguous array as 1-D uint64 (a tail of fewer than 8 bytes dropped)."""
+    flat = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+    return flat[: flat.size // 8 * 8].view(np.uint64)
 
 
 def median_ratio(
@@ -138,32 +171,52 @@ def breakdown(
             _attend(q, keys[i], ks, values[i], vs, ctx - 1, out)
 
     x = rng.standard_normal((1, c.hidden))
+    words, table = as_words(sa.words), as_words(model.weights.lm_head)
     parts = {
         f"{int(sa.lins[:, :, 1].astype(bool).sum())} ternary GEMVs": gemvs,
         "float16 LM head": lambda: lm_head(x, model.weights.lm_head),
         f"attention over the cache ({ctx} positions)": attention,
     }
+    # Each part's bytes read alone (a bitwise-or reduction, no arithmetic): the floor of the
+    # part on this machine in this run.
+    reads = {
+        "read packed ternary": lambda: _or_words(words),
+        "read LM head": lambda: _or_words(table),
+        "read KV cache": lambda: (_or_rows(keys, ctx), _or_rows(values, ctx)) if half else None,
+    }
+    read_bytes = [words.nbytes, table.nbytes, 2 * keys[..., :ctx, :].size * keys.itemsize]
     parts["step"] = step
-    times: dict[str, list[float]] = {name: [] for name in parts}
-    for fn in parts.values():
+    times: dict[str, list[float]] = {name: [] for name in (*parts, *reads)}
+    every = {**parts, **reads}
+    for fn in every.values():
         fn()
     for _ in range(repeats):
-        for name, fn in parts.items():
+        for name, fn in every.items():
             flush.sum()
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
-    best = {name: min(ts) for name, ts in times.items()}
+    best = {name: min(times[name]) for name in parts}
     step_s = best.pop("step")
     rest = step_s - sum(best.values())
+    floors = [min(times[name]) for name in reads]
     print(
-        f"  where a 1-thread step's {step_s * 1e3:.1f} ms (best) go, each part alone, best of {repeats}:"
+        f"  where a 1-thread step's {step_s * 1e3:.1f} ms (best) go, each part alone, best of "
+        f"{repeats}; next to it the part's bytes read alone (or-reduction, same run, best):"
     )
-    for name, t in [
-        *best.items(),
-        ("the rest (norms, quantization, RoPE, cache writes, Python)", rest),
-    ]:
-        print(f"    {name:<58} {t * 1e3:6.2f} ms ({100 * t / step_s:3.0f}%)")
+    for (name, t), floor, nbytes in zip(best.items(), floors, read_bytes, strict=True):
+        print(
+            f"    {name:<44} {t * 1e3:6.2f} ms ({100 * t / step_s:3.0f}%); read alone "
+            f"{floor * 1e3:5.2f} ms ({nbytes / floor / 1e9:4.1f} GB/s; part / read {t / floor:.2f})"
+        )
+    print(f"    {'the rest (norms, quantization, RoPE, cache writes, Python)':<44} {rest * 1e3:6.2f} ms "
+          f"({100 * rest / step_s:3.0f}%)")  # fmt: skip
+    floor_s = sum(floors)
+    print(
+        f"    reading the bytes of the three parts alone: {floor_s * 1e3:.2f} ms, "
+        f"{1 / floor_s:.0f} tokens/s with nothing else; with the rest as measured "
+        f"{1 / (floor_s + max(rest, 0.0)):.0f} tokens/s"
+    )
 
 
 def bench_700m(steps: int, repeats: int) -> None:

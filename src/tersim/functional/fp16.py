@@ -31,6 +31,8 @@ or to infinity, 0x7c00, by itself); below it the half is subnormal, ``m >> (28 -
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numba
 import numpy as np
 
@@ -96,13 +98,21 @@ def _narrow(x, out):  # pragma: no cover - compiled
         out[i] = half_from_double(x[i])
 
 
+def _elementwise(
+    kernel: Callable[[np.ndarray, np.ndarray], None], a: np.ndarray, dtype: type
+) -> np.ndarray:
+    """A new ``dtype`` array of ``a``'s shape filled by ``kernel(a flat, out flat)``
+    (``a`` C-contiguous; nothing is called for an empty array)."""
+    out: np.ndarray = np.empty(a.shape, dtype=dtype)
+    if a.size:
+        kernel(a.reshape(-1), out.reshape(-1))
+    return out
+
+
 def double_to_half(x: np.ndarray) -> np.ndarray:
     """float16 copy of a float64 array, rounded as :func:`half_from_double` (any shape)."""
     a = np.ascontiguousarray(x, dtype=np.float64)
-    out = np.empty(a.shape, dtype=np.uint16)
-    if a.size:
-        _narrow(a.reshape(-1), out.reshape(-1))
-    return out.view(np.float16)
+    return _elementwise(_narrow, a, np.uint16).view(np.float16)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -116,10 +126,7 @@ def _widen(bits, out):  # pragma: no cover - compiled
 def half_to_float(table: np.ndarray) -> np.ndarray:
     """float32 copy of a finite float16 array (exact), any shape."""
     h = np.ascontiguousarray(table, dtype=np.float16)
-    out = np.empty(h.shape, dtype=np.float32)
-    if h.size:
-        _widen(h.reshape(-1).view(np.uint16), out.reshape(-1))
-    return out
+    return _elementwise(_widen, h.view(np.uint16), np.float32)
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})

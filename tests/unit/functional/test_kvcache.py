@@ -104,3 +104,50 @@ def test_attend_equals_numpy_attention_on_the_dequantized_cache(
         start,
     )
     np.testing.assert_allclose(stored, expected, rtol=1e-10, atol=1e-12)
+
+
+def _sequential_weighted(w: np.ndarray, v: np.ndarray, fused: bool) -> np.ndarray:
+    """``sum_p w[p] v[p]`` one position after another: each step ``out + w_p v_p`` rounded
+    once (a fused multiply-add, in exact rational arithmetic) or twice (product, then sum)."""
+    from fractions import Fraction
+
+    out = np.zeros(v.shape[1])
+    for p in range(v.shape[0]):
+        for d in range(v.shape[1]):
+            if fused:
+                out[d] = float(Fraction(float(w[p])) * Fraction(float(v[p, d])) + Fraction(out[d]))
+            else:
+                out[d] = out[d] + w[p] * v[p, d]
+    return out
+
+
+@settings(max_examples=40, derandomize=True, deadline=None)
+@given(
+    n=st.integers(0, 11),
+    dim=st.integers(1, 7),
+    codes=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_weighted_sum_keeps_the_one_position_order(n, dim, codes, seed):
+    """The attention's weighted sum adds four value rows per pass over the output (attention.py):
+    bit for bit the sum taken one position after another, every position count (four-row
+    passes, the remainder, fewer than four), float16 and int8-code storage."""
+    from tersim.functional.attention import _weighted_codes, _weighted_half
+
+    rng = np.random.default_rng(seed)
+    w = rng.random(n + 1)
+    w /= w.sum()
+    capacity = n + 2  # rows past n must not be read
+    if codes:
+        rows = rng.integers(-127, 128, (capacity, dim)).astype(np.int8)
+        scales = rng.random((capacity, 1)).astype(np.float32)
+        values = rows.astype(np.float64) * scales.astype(np.float64)
+        out = np.full(dim, np.nan)
+        _weighted_codes(w, rows, scales, n, out)
+    else:
+        halves = rng.standard_normal((capacity, dim)).astype(np.float16)
+        values = halves.astype(np.float64)
+        out = np.full(dim, np.nan)
+        _weighted_half(w, halves.view(np.uint16), n, out)
+    candidates = [_sequential_weighted(w[:n], values[:n], fused) for fused in (True, False)]
+    assert any(np.array_equal(out, c) for c in candidates), (out, candidates)
