@@ -22,12 +22,21 @@ run where there is one, and against the target:
 5. SCALE-Sim's wall time on one 512x4096x4096 GEMM (tests/data/scalesim/timing.json, measured
    earlier on this machine: SCALE-Sim is not a dependency) against the whole LLaMA-2 7B run
    of case 2 (G = 256).
+
+``--baseline-src DIR`` also runs every case on another checkout's ``src`` (its shipped designs
+and workloads are read beside it), e.g. ``git worktree add --detach /tmp/base REV`` then
+``--baseline-src /tmp/base/src``. Each repeat runs both checkouts back to back, alternating which
+goes first, after one untimed run of each (numba caches, file caches); every case line is then
+followed by the baseline's and the ratios this / baseline of CPU min, CPU median and wall min
+(below 1: this checkout is faster). A case the baseline cannot run (its fidelity does not exist
+there) says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -36,7 +45,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
 
 DEFAULT_TARGET_CPU_S = 1.0
 DEFAULT_TARGET_MB = 200.0
@@ -46,22 +54,26 @@ SIMPY_TARGET_RATIO = 10.0
 SIMPY_TARGET_MB = 1024.0
 
 
-def _case(name: str) -> dict[str, object]:
-    """Run one case in this process; return what it measured."""
+def _case(name: str, src: Path) -> dict[str, object]:
+    """Run one case in this process on the checkout ``src``; return what it measured."""
     c0, t0 = time.process_time(), time.perf_counter()
+    sys.path.insert(0, str(src))
+    root = src.parent
     from tersim.config import load_hardware, load_workload
     from tersim.run.pipeline import run
     from tersim.sim import Fidelity
     from tersim.workload.trace import Phase
 
     def hw(n: str):  # type: ignore[no-untyped-def]
-        return load_hardware(ROOT / "hw_configs" / f"{n}.yaml")
+        return load_hardware(root / "hw_configs" / f"{n}.yaml")
 
     def wl(n: str):  # type: ignore[no-untyped-def]
-        return load_workload(ROOT / "workloads" / f"{n}.yaml")
+        return load_workload(root / "workloads" / f"{n}.yaml")
 
     out: dict[str, object] = {"cycles": []}
     if name in ("default", "simpy"):
+        if name == "simpy" and not hasattr(Fidelity, "RUN"):
+            return {"missing": "no simpy (run) fidelity in this checkout"}
         fid = Fidelity.FAST if name == "default" else Fidelity.RUN
         spec = wl("bitnet-b1.58-3b")
         cycles = []
@@ -92,36 +104,80 @@ def _case(name: str) -> dict[str, object]:
     return out
 
 
-def _measure(name: str, repeats: int) -> dict[str, object]:
-    """``repeats`` fresh children running case ``name``: min/median times, max RSS."""
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        p = subprocess.run(
-            [sys.executable, __file__, "--case", name], capture_output=True, text=True, check=True
-        )
-        r = json.loads(p.stdout.strip().splitlines()[-1])
-        r["process_wall_s"] = time.perf_counter() - t0
-        runs.append(r)
-    cpu = [float(r["cpu_s"]) for r in runs]
-    wall = [float(r["wall_s"]) for r in runs]
-    cycles = {tuple(r["cycles"]) for r in runs}  # type: ignore[arg-type]
+def _child(name: str, src: Path) -> dict[str, object]:
+    """Case ``name`` in a fresh child process on the checkout ``src``."""
+    env = dict(os.environ, PYTHONPATH=str(src))
+    t0 = time.perf_counter()
+    p = subprocess.run(
+        [sys.executable, __file__, "--case", name, "--src", str(src)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd="/",
+    )
+    if p.returncode:
+        raise SystemExit(f"{src}: case {name} failed:\n{p.stderr[-2000:]}")
+    r: dict[str, object] = json.loads(p.stdout.strip().splitlines()[-1])
+    r["process_wall_s"] = time.perf_counter() - t0
+    return r
+
+
+def _summary(name: str, runs: list[dict[str, object]]) -> dict[str, object]:
+    """Min/median times and max RSS of ``runs`` (or what made the case impossible)."""
+    if "missing" in runs[0]:
+        return {"missing": runs[0]["missing"]}
+    cpu = [float(r["cpu_s"]) for r in runs]  # type: ignore[arg-type]
+    wall = [float(r["wall_s"]) for r in runs]  # type: ignore[arg-type]
+    cycles: set[tuple[int, ...]] = {tuple(r["cycles"]) for r in runs}  # type: ignore[arg-type]
     assert len(cycles) == 1, f"{name}: cycles differ between repeats"
     return {
         "cpu_min": min(cpu),
         "cpu_med": statistics.median(cpu),
         "wall_min": min(wall),
         "wall_med": statistics.median(wall),
-        "rss_mb": max(float(r["rss_mb"]) for r in runs),
+        "rss_mb": max(float(r["rss_mb"]) for r in runs),  # type: ignore[arg-type]
         "cycles": runs[0]["cycles"],
     }
 
 
-def _line(label: str, m: dict[str, object], extra: str) -> None:
+def _measure(
+    name: str, repeats: int, baseline: Path | None, results: dict[str, dict[str, object]]
+) -> dict[str, object]:
+    """``repeats`` fresh children running case ``name`` (with a baseline: both checkouts each
+    repeat, alternating which goes first, after one untimed run of each); the baseline's summary
+    goes into ``results``."""
+    sides = [ROOT / "src"] if baseline is None else [ROOT / "src", baseline]
+    if baseline is not None:
+        for src in sides:
+            _child(name, src)
+    runs: dict[Path, list[dict[str, object]]] = {src: [] for src in sides}
+    for i in range(repeats):
+        for src in sides if i % 2 == 0 else sides[::-1]:
+            runs[src].append(_child(name, src))
+    if baseline is not None:
+        results[name] = _summary(name, runs[baseline])
+    return _summary(name, runs[ROOT / "src"])
+
+
+def _line(label: str, m: dict[str, object], extra: str, base: dict[str, object] | None) -> None:
     print(
         f"  {label:14s} cpu {m['cpu_min']:7.2f} s (median {m['cpu_med']:7.2f})   wall "
         f"{m['wall_min']:7.2f} s (median {m['wall_med']:7.2f})   peak {m['rss_mb']:6.0f} MB   "
         f"{extra}"
+    )
+    if base is None:
+        return
+    if "missing" in base:
+        print(f"  {'  baseline':14s} {base['missing']}")
+        return
+    ratio = {k: float(m[k]) / float(base[k]) for k in ("cpu_min", "cpu_med", "wall_min", "rss_mb")}  # type: ignore[arg-type]
+    print(
+        f"  {'  baseline':14s} cpu {base['cpu_min']:7.2f} s (median {base['cpu_med']:7.2f})   "
+        f"wall {base['wall_min']:7.2f} s (median {base['wall_med']:7.2f})   peak "
+        f"{base['rss_mb']:6.0f} MB   this / baseline: cpu {ratio['cpu_min']:.2f} (median "
+        f"{ratio['cpu_med']:.2f}), wall {ratio['wall_min']:.2f}, peak {ratio['rss_mb']:.2f}"
+        + ("" if base["cycles"] == m["cycles"] else f"; baseline cycles {base['cycles']}")
     )
 
 
@@ -131,29 +187,36 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip", default="", help="comma-separated: llama, simpy, tile")
+    ap.add_argument("--src", type=Path, default=ROOT / "src", help="(child) checkout's src")
+    ap.add_argument("--baseline-src", type=Path, default=None, help="another checkout's src")
     args = ap.parse_args()
     if args.case:
-        print(json.dumps(_case(args.case)))
+        print(json.dumps(_case(args.case, args.src.resolve())))
         return
+    bsrc = None if args.baseline_src is None else args.baseline_src.resolve()
+    b: dict[str, dict[str, object]] = {}
     skip = set(filter(None, args.skip.split(",")))
     rep = args.repeats
     print(f"each case in a fresh process, {rep} repeats (cpu/wall: min and median; peak RSS):")
-    imp = _measure("imports", rep)
-    _line("imports", imp, "(the floor every case pays)")
-    base = _measure("default", rep)
+    if bsrc is not None:
+        print(f"baseline: {bsrc}")
+    imp = _measure("imports", rep, bsrc, b)
+    _line("imports", imp, "(the floor every case pays)", b.get("imports"))
+    base = _measure("default", rep, bsrc, b)
     c = float(base["cpu_min"])  # type: ignore[arg-type]
     _line(
         "default",
         base,
         f"cpu {c / DEFAULT_TARGET_CPU_S:.2f}x the {DEFAULT_TARGET_CPU_S} s target, peak "
         f"{float(base['rss_mb']) / DEFAULT_TARGET_MB:.2f}x the {DEFAULT_TARGET_MB:.0f} MB target",  # type: ignore[arg-type]
+        b.get("default"),
     )
     llama_256 = None
     if "llama" not in skip:
         gens = (256, 512) if args.quick else (256, 512, 1024, 2048)
         prev = None
         for g in gens:
-            m = _measure(f"llama-{g}", 1 if g >= 1024 else rep)
+            m = _measure(f"llama-{g}", 1 if g >= 1024 else rep, bsrc, b)
             cpu = float(m["cpu_min"])  # type: ignore[arg-type]
             note = f"{(cpu - float(imp['cpu_min'])) / g * 1e3:.2f} ms cpu per generated token"  # type: ignore[arg-type]
             if prev is not None:
@@ -163,12 +226,12 @@ def main() -> None:
                     f"; {cpu / LLAMA_TARGET_S:.2f}x the {LLAMA_TARGET_S:.0f} s target, peak "
                     f"{float(m['rss_mb']) / LLAMA_TARGET_MB:.2f}x the {LLAMA_TARGET_MB:.0f} MB target"  # type: ignore[arg-type]
                 )
-            _line(f"llama2-7b G={g}", m, note)
+            _line(f"llama2-7b G={g}", m, note, b.get(f"llama-{g}"))
             prev = cpu
             if g == 256:
                 llama_256 = float(m["wall_min"])  # type: ignore[arg-type]
     if "simpy" not in skip:
-        m = _measure("simpy", rep)
+        m = _measure("simpy", rep, bsrc, b)
         assert m["cycles"] == base["cycles"], "simpy and fast cycles differ"
         ratio = float(m["cpu_min"]) / c  # type: ignore[arg-type]
         _line(
@@ -176,17 +239,25 @@ def main() -> None:
             m,
             f"{ratio:.2f}x the fast path's cpu (target <= {SIMPY_TARGET_RATIO:.0f}x), peak "
             f"{float(m['rss_mb']) / SIMPY_TARGET_MB:.2f}x the 1 GB target, same cycles",  # type: ignore[arg-type]
+            b.get("simpy"),
         )
     if "tile" not in skip:
-        fast = _measure("fast-layer", rep)
-        tile = _measure("tile", 1)
+        fast = _measure("fast-layer", rep, bsrc, b)
+        tile = _measure("tile", 1, bsrc, b)
         assert tile["cycles"] == fast["cycles"]
-        _line("fast, 1 layer", fast, "LLaMA-2 7B, one layer, 512-token prefill")
+        _line(
+            "fast, 1 layer", fast, "LLaMA-2 7B, one layer, 512-token prefill", b.get("fast-layer")
+        )
         ratio = (float(tile["cpu_min"]) - float(imp["cpu_min"])) / max(  # type: ignore[arg-type]
             1e-9,
             float(fast["cpu_min"]) - float(imp["cpu_min"]),  # type: ignore[arg-type]
         )
-        _line("tile, 1 layer", tile, f"{ratio:,.0f}x the fast path (imports excluded), same cycles")
+        _line(
+            "tile, 1 layer",
+            tile,
+            f"{ratio:,.0f}x the fast path (imports excluded), same cycles",
+            b.get("tile"),
+        )
 
     if llama_256 is not None:
         timing = json.loads((ROOT / "tests" / "data" / "scalesim" / "timing.json").read_text())

@@ -78,6 +78,24 @@ def _maybe_quant(ex: LayerExecutor[V], layer: int, name: str, x: V) -> V:
     return ex.quant(layer, name, x) if ex.quantized else x
 
 
+def _normed(ex: LayerExecutor[V], layer: int, x: V, norm: str, quant: str) -> V:
+    """A branch's input: the residual stream ``x`` normed by ``norm``, then quantized."""
+    p = f"L{layer}"
+    return _maybe_quant(ex, layer, f"{p}.{quant}", ex.norm(layer, f"{p}.{norm}", x, norm))
+
+
+def _project_out(
+    ex: LayerExecutor[V], a: Architecture, layer: int, x: V, sub_norm: str, quant: str, proj: str
+) -> V:
+    """A branch's output projection back to the hidden width: the sub-layer norm ``sub_norm``
+    (when the model has them), the quantizer, then ``proj``."""
+    p = f"L{layer}"
+    if a.sublayer_norm:
+        x = ex.norm(layer, f"{p}.{sub_norm}", x, sub_norm)
+    x = _maybe_quant(ex, layer, f"{p}.{quant}", x)
+    return ex.linear(layer, f"{p}.{proj}", x, proj, a.hidden)
+
+
 def attention_block(ex: LayerExecutor[V], a: Architecture, layer: int, h: V) -> V:
     """Projections, RoPE, attention and the output projection of a normed input ``h``."""
     p = f"L{layer}"
@@ -86,10 +104,7 @@ def attention_block(ex: LayerExecutor[V], a: Architecture, layer: int, h: V) -> 
     ex.linear(layer, f"{p}.v_proj", h, "v_proj", a.kv_dim, cache=CacheSlot.V)
     q = ex.rope(layer, f"{p}.rope", q, k)
     att = ex.attention(layer, q)
-    if a.sublayer_norm:
-        att = ex.norm(layer, f"{p}.attn_sub_norm", att, "attn_sub_norm")
-    att = _maybe_quant(ex, layer, f"{p}.o_in_quant", att)
-    return ex.linear(layer, f"{p}.o_proj", att, "o_proj", a.hidden)
+    return _project_out(ex, a, layer, att, "attn_sub_norm", "o_in_quant", "o_proj")
 
 
 def ffn_block(ex: LayerExecutor[V], a: Architecture, layer: int, h: V) -> V:
@@ -98,24 +113,19 @@ def ffn_block(ex: LayerExecutor[V], a: Architecture, layer: int, h: V) -> V:
     gate = ex.linear(layer, f"{p}.gate_proj", h, "gate_proj", a.ffn) if a.ffn_type.gated else None
     up = ex.linear(layer, f"{p}.up_proj", h, "up_proj", a.ffn)
     act = ex.activation(layer, f"{p}.act", gate, up)
-    if a.sublayer_norm:
-        act = ex.norm(layer, f"{p}.ffn_sub_norm", act, "ffn_sub_norm")
-    act = _maybe_quant(ex, layer, f"{p}.down_in_quant", act)
-    return ex.linear(layer, f"{p}.down_proj", act, "down_proj", a.hidden)
+    return _project_out(ex, a, layer, act, "ffn_sub_norm", "down_in_quant", "down_proj")
 
 
 def block(ex: LayerExecutor[V], a: Architecture, layer: int, x: V) -> V:
     """One decoder layer on the residual stream ``x``."""
     p = f"L{layer}"
-    h = ex.norm(layer, f"{p}.attn_norm", x, "attn_norm")
-    h = _maybe_quant(ex, layer, f"{p}.attn_in_quant", h)
+    h = _normed(ex, layer, x, "attn_norm", "attn_in_quant")
     o = attention_block(ex, a, layer, h)
     if a.parallel_attention:  # the FFN reads the attention's input; one residual adds both
         d = ffn_block(ex, a, layer, h)
         return ex.residual(layer, f"{p}.ffn_residual", x, (o, d))
     x = ex.residual(layer, f"{p}.attn_residual", x, (o,))
-    h = ex.norm(layer, f"{p}.ffn_norm", x, "ffn_norm")
-    h = _maybe_quant(ex, layer, f"{p}.ffn_in_quant", h)
+    h = _normed(ex, layer, x, "ffn_norm", "ffn_in_quant")
     d = ffn_block(ex, a, layer, h)
     return ex.residual(layer, f"{p}.ffn_residual", x, (d,))
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import subprocess
+import sys
 
 import pytest
 
@@ -51,3 +53,20 @@ def test_a_module_whose_model_is_of_another_kind_is_rejected() -> None:
 
     with pytest.raises(TypeError, match="is not the"):
         load_model("tersim.hw.dataflow", Fake.OS, DataflowModel)
+
+
+def test_the_hardware_models_do_not_load_the_stepped_oracle() -> None:
+    """Looking up every PE, dataflow and DRAM model (what a run does) leaves numba unloaded:
+    only a ``stepped`` hook loads the oracle's kernels (numba costs ~0.3 s CPU to import)."""
+    code = (
+        "import sys\n"
+        "from tersim.config.enums import Dataflow, DramModelKind, PEKind\n"
+        "from tersim.hw.dataflow import dataflow_model\n"
+        "from tersim.hw.dram import dram_model\n"
+        "from tersim.hw.pe import pe_model\n"
+        "models = [f(k) for f, e in ((pe_model, PEKind), (dataflow_model, Dataflow),"
+        " (dram_model, DramModelKind)) for k in e]\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -207,6 +207,14 @@ def drain_cycles(
     return model.drain_cycles(rows, cols, rows_used, cols_used)
 
 
+def _resolved(
+    dataflow: Dataflow, compat: CompatMode, preload_rows_per_cycle: int, shadow_stationary: bool
+) -> tuple[CompatMode, DataflowModel, StationaryOptions]:
+    """The convention, the dataflow's model and the checked stationary options of one call."""
+    mode, model = CompatMode(compat), dataflow_model(dataflow)
+    return mode, model, StationaryOptions.checked(mode, preload_rows_per_cycle, shadow_stationary)
+
+
 def pass_timing(
     temporal: int,
     rows: int,
@@ -225,9 +233,7 @@ def pass_timing(
     is the full latency; TERSIM: the dataflow's rule (``T + R`` for WS/IS without shadow
     registers, ``K + r_used - 1`` for OS).
     """
-    mode = CompatMode(compat)
-    model = dataflow_model(dataflow)
-    opts = StationaryOptions.checked(mode, preload_rows_per_cycle, shadow_stationary)
+    mode, model, opts = _resolved(dataflow, compat, preload_rows_per_cycle, shadow_stationary)
     t = stream_cycles(temporal)
     pre = preload_cycles(
         rows, model.dataflow, mode, preload_rows_per_cycle=opts.preload_rows_per_cycle
@@ -261,9 +267,7 @@ def gemm_timing(
 ) -> GemmTiming:
     """Compute cycles of ``X[m, k] @ W[k, n]`` on a ``rows`` x ``cols`` array (the dataflow
     module's closed form in the ``compat`` convention)."""
-    mode = CompatMode(compat)
-    model = dataflow_model(dataflow)
-    opts = StationaryOptions.checked(mode, preload_rows_per_cycle, shadow_stationary)
+    mode, model, opts = _resolved(dataflow, compat, preload_rows_per_cycle, shadow_stationary)
     grid = gemm_folds(m, n, k, rows, cols, model.dataflow)
     if mode is CompatMode.SCALESIM:
         total = model.scalesim_cycles(grid, k, rows, cols)

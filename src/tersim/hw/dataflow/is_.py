@@ -21,7 +21,6 @@ from tersim.hw.dataflow.base import (
     SteppedArgs,
     SteppedRun,
 )
-from tersim.hw.dataflow.stepped import _STAT_READS, _STREAM_READS, _TERNARY_STREAM
 
 
 class InputStationary(StationaryDataflow):
@@ -35,6 +34,8 @@ class InputStationary(StationaryDataflow):
         return m, t, k
 
     def stepped(self, a: SteppedArgs) -> SteppedRun:
+        from tersim.hw.dataflow.stepped import _STAT_READS, _STREAM_READS, _TERNARY_STREAM
+
         # stationary activations, streamed weights: WS on the transposed problem
         wt, xt = np.ascontiguousarray(a.w.T), np.ascontiguousarray(a.x.T)
         yt, stats = self.run_stationary(wt, xt, a, _TERNARY_STREAM)

@@ -41,13 +41,6 @@ from tersim.hw.dataflow.base import (
     SteppedRun,
     StreamedOperand,
 )
-from tersim.hw.dataflow.stepped import (
-    _MAC,
-    _STAT_READS,
-    _STREAM_READS,
-    _TERNARY_STAT,
-    _os_kernel,
-)
 
 
 class OutputStationary:
@@ -113,6 +106,14 @@ class OutputStationary:
         return None  # both operands stream along K
 
     def stepped(self, a: SteppedArgs) -> SteppedRun:
+        from tersim.hw.dataflow.stepped import (
+            _MAC,
+            _STAT_READS,
+            _STREAM_READS,
+            _TERNARY_STAT,
+            _os_kernel,
+        )
+
         y = np.zeros((a.x.shape[0], a.w.shape[1]), a.acc_dtype)
         mode = _TERNARY_STAT if a.ternary else _MAC
         stats = _os_kernel(a.x, a.w, y, np.zeros(1, a.acc_dtype), a.rows, a.cols, a.scalesim, mode)

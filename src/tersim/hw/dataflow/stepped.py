@@ -92,6 +92,63 @@ def _pe_op(a, b, mode, stats):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
+def _new_stats():  # pragma: no cover - compiled
+    """A zeroed statistics vector, no output seen yet."""
+    stats = np.zeros(_NSTATS, np.int64)
+    stats[_LAST] = -1
+    return stats
+
+
+@numba.njit(cache=True)
+def _tagged(rows, cols, proto):  # pragma: no cover - compiled
+    """One register per PE holding a tagged operand: its pass number (-1: empty), its index
+    (along the reduction or the stream) and its value, of ``proto``'s dtype."""
+    return (
+        np.full((rows, cols), -1, np.int64),
+        np.zeros((rows, cols), np.int64),
+        np.zeros((rows, cols), proto.dtype),
+    )
+
+
+@numba.njit(cache=True)
+def _folds(r_len, c_len, rows, cols):  # pragma: no cover - compiled
+    """``(row folds, passes)`` of an ``r_len`` x ``c_len`` problem on ``rows`` x ``cols`` PEs."""
+    row_folds = (r_len + rows - 1) // rows
+    return row_folds, row_folds * ((c_len + cols - 1) // cols)
+
+
+@numba.njit(cache=True)
+def _fold_geom(f, row_folds, rows, cols, r_len, c_len):  # pragma: no cover - compiled
+    """Pass ``f`` (row folds vary fastest) of an ``r_len`` x ``c_len`` problem folded onto
+    ``rows`` x ``cols`` PEs: ``(r0, rows used, c0, cols used)``."""
+    cf = f // row_folds
+    r0 = (f - cf * row_folds) * rows
+    c0 = cf * cols
+    return r0, min(rows, r_len - r0), c0, min(cols, c_len - c0)
+
+
+@numba.njit(cache=True)
+def _max_cycles(n_folds, stream, rows, cols):  # pragma: no cover - compiled
+    """The cycle after which a run that has not ended counts as a hazard (a generous bound)."""
+    return n_folds * (stream + 3 * rows + 2 * cols + 4) + 16
+
+
+@numba.njit(cache=True)
+def _shift_right(tag, idx, val):  # pragma: no cover - compiled
+    """Move every tagged operand one PE to the right; True if any is still in flight."""
+    rows, cols = tag.shape
+    busy = False
+    for r in range(rows):
+        for c in range(cols - 1, 0, -1):
+            tag[r, c] = tag[r, c - 1]
+            idx[r, c] = idx[r, c - 1]
+            val[r, c] = val[r, c - 1]
+            if tag[r, c] >= 0:
+                busy = True
+    return busy
+
+
+@numba.njit(cache=True)
 def _stationary_kernel(
     a, b, y, acc_proto, rows, cols, scalesim, mode, kp, shadow, early=0
 ):  # pragma: no cover
@@ -106,23 +163,14 @@ def _stationary_kernel(
     """
     t_len, kd = a.shape
     s_len = b.shape[1]
-    rf_n = (kd + rows - 1) // rows
-    cf_n = (s_len + cols - 1) // cols
-    n_folds = rf_n * cf_n
-    stats = np.zeros(_NSTATS, np.int64)
-    stats[_LAST] = -1
+    rf_n, n_folds = _folds(kd, s_len, rows, cols)
+    stats = _new_stats()
 
-    # activation register: what PE (r, c) processes this cycle
-    act_f = np.full((rows, cols), -1, np.int64)
-    act_m = np.zeros((rows, cols), np.int64)
-    act_v = np.zeros((rows, cols), a.dtype)
-    # partial-sum register: what PE (r, c) produced last cycle
-    ps_f = np.full((rows, cols), -1, np.int64)
-    ps_m = np.zeros((rows, cols), np.int64)
-    ps_v = np.zeros((rows, cols), acc_proto.dtype)
-    nps_f = np.full((rows, cols), -1, np.int64)
-    nps_m = np.zeros((rows, cols), np.int64)
-    nps_v = np.zeros((rows, cols), acc_proto.dtype)
+    # activation register: what PE (r, c) processes this cycle (tag, stream index, value)
+    act_f, act_m, act_v = _tagged(rows, cols, a)
+    # partial-sum register: what PE (r, c) produced last cycle, and what it produces now
+    ps_f, ps_m, ps_v = _tagged(rows, cols, acc_proto)
+    nps_f, nps_m, nps_v = _tagged(rows, cols, acc_proto)
     # stationary registers and their tag: pass number, -1 empty, -2 being loaded
     w_v = np.zeros((rows, cols), b.dtype)
     w_f = np.full((rows, cols), -1, np.int64)
@@ -135,12 +183,8 @@ def _stationary_kernel(
     ld_fold = np.full(cols, -1, np.int64)
     start = np.full(n_folds + 1, -1, np.int64)
 
-    def fold_geom(f):
-        cf = f // rf_n
-        rf = f - cf * rf_n
-        k0 = rf * rows
-        n0 = cf * cols
-        return k0, min(rows, kd - k0), n0, min(cols, s_len - n0)
+    def fold_geom(f):  # (k0, rows used, n0, cols used) of pass f
+        return _fold_geom(f, rf_n, rows, cols, kd, s_len)
 
     # First pass: every used (SCALESIM: every) column loads at cycles 0 .. R-1.
     _, _, _, nu0 = fold_geom(0)
@@ -148,7 +192,7 @@ def _stationary_kernel(
         ld_start[c] = 0
         ld_fold[c] = 0
 
-    max_cycles = n_folds * (t_len + 3 * rows + 2 * cols + 4) + 16
+    max_cycles = _max_cycles(n_folds, t_len, rows, cols)
     feed_lo = 0
     t = 0
     while True:
@@ -312,14 +356,7 @@ def _stationary_kernel(
                 if writes > kp:
                     stats[_HAZARDS] += 1
         # 5. shift: activations move right, partial sums move down (via nps -> ps)
-        busy = False
-        for r in range(rows):
-            for c in range(cols - 1, 0, -1):
-                act_f[r, c] = act_f[r, c - 1]
-                act_m[r, c] = act_m[r, c - 1]
-                act_v[r, c] = act_v[r, c - 1]
-                if act_f[r, c] >= 0:
-                    busy = True
+        busy = _shift_right(act_f, act_m, act_v)
         for r in range(rows):
             for c in range(cols):
                 ps_f[r, c] = nps_f[r, c]
@@ -390,18 +427,12 @@ def _os_kernel(x, w, y, acc_proto, rows, cols, scalesim, mode):  # pragma: no co
     """
     m_len, k_len = x.shape
     n_len = w.shape[1]
-    rf_n = (m_len + rows - 1) // rows
-    cf_n = (n_len + cols - 1) // cols
-    n_folds = rf_n * cf_n
-    stats = np.zeros(_NSTATS, np.int64)
-    stats[_LAST] = -1
+    rf_n, n_folds = _folds(m_len, n_len, rows, cols)
+    stats = _new_stats()
 
-    a_f = np.full((rows, cols), -1, np.int64)
-    a_k = np.zeros((rows, cols), np.int64)
-    a_v = np.zeros((rows, cols), x.dtype)
-    b_f = np.full((rows, cols), -1, np.int64)
-    b_k = np.zeros((rows, cols), np.int64)
-    b_v = np.zeros((rows, cols), w.dtype)
+    # operand registers (tag, reduction index, value): x moving right, w moving down
+    a_f, a_k, a_v = _tagged(rows, cols, x)
+    b_f, b_k, b_v = _tagged(rows, cols, w)
     # accumulator cells: state 0 empty, 1 accumulating, 2 done (waiting to shift out)
     acc_s = np.zeros((rows, cols), np.int64)
     acc_f = np.full((rows, cols), -1, np.int64)
@@ -412,14 +443,16 @@ def _os_kernel(x, w, y, acc_proto, rows, cols, scalesim, mode):  # pragma: no co
     start = np.full(n_folds, -1, np.int64)
     start[0] = 0
 
-    def fold_geom(f):
-        cf = f // rf_n
-        rf = f - cf * rf_n
-        m0 = rf * rows
-        n0 = cf * cols
-        return m0, min(rows, m_len - m0), n0, min(cols, n_len - n0)
+    def fold_geom(f):  # (m0, rows used, n0, cols used) of pass f
+        return _fold_geom(f, rf_n, rows, cols, m_len, n_len)
 
-    max_cycles = n_folds * (k_len + 3 * rows + 2 * cols + 4) + 16
+    def feed(f, dt):  # the edge feeders of pass f, dt cycles after it started
+        m0, mu, n0, nu = fold_geom(f)
+        _os_feed(
+            x, w, f, dt, m0, mu, n0, nu, rows, cols, scalesim, a_f, a_k, a_v, b_f, b_k, b_v, stats
+        )
+
+    max_cycles = _max_cycles(n_folds, k_len, rows, cols)
     started = 1
     feed_lo = 0
     t = 0
@@ -434,31 +467,11 @@ def _os_kernel(x, w, y, acc_proto, rows, cols, scalesim, mode):  # pragma: no co
             b_f[0, c] = -1
         f = feed_lo
         while f < started:
-            m0, mu, n0, nu = fold_geom(f)
             if t > start[f] + k_len + max(rows, cols):
                 if f == feed_lo:
                     feed_lo += 1
             else:
-                _os_feed(
-                    x,
-                    w,
-                    f,
-                    t - start[f],
-                    m0,
-                    mu,
-                    n0,
-                    nu,
-                    rows,
-                    cols,
-                    scalesim,
-                    a_f,
-                    a_k,
-                    a_v,
-                    b_f,
-                    b_k,
-                    b_v,
-                    stats,
-                )
+                feed(f, t - start[f])
             f += 1
         # 2. drain (TERSIM): elastic shift down each column; the bottom cell leaves the array.
         #    A value moves into the cell below only if that cell is empty (or moving on) and
@@ -497,27 +510,7 @@ def _os_kernel(x, w, y, acc_proto, rows, cols, scalesim, mode):  # pragma: no co
             prev = started - 1
             if t >= start[prev] + k_len and acc_s[0, 0] == 0:
                 start[started] = t
-                m0, mu, n0, nu = fold_geom(started)
-                _os_feed(
-                    x,
-                    w,
-                    started,
-                    0,
-                    m0,
-                    mu,
-                    n0,
-                    nu,
-                    rows,
-                    cols,
-                    scalesim,
-                    a_f,
-                    a_k,
-                    a_v,
-                    b_f,
-                    b_k,
-                    b_v,
-                    stats,
-                )
+                feed(started, 0)
                 started += 1
         # 4. multiply-accumulate where both operands meet
         for r in range(rows):
@@ -557,14 +550,7 @@ def _os_kernel(x, w, y, acc_proto, rows, cols, scalesim, mode):  # pragma: no co
                     else:
                         acc_s[r, c] = 2
         # 5. shift operands: x right, w down
-        busy = False
-        for r in range(rows):
-            for c in range(cols - 1, 0, -1):
-                a_f[r, c] = a_f[r, c - 1]
-                a_k[r, c] = a_k[r, c - 1]
-                a_v[r, c] = a_v[r, c - 1]
-                if a_f[r, c] >= 0:
-                    busy = True
+        busy = _shift_right(a_f, a_k, a_v)
         for c in range(cols):
             for r in range(rows - 1, 0, -1):
                 b_f[r, c] = b_f[r - 1, c]

@@ -62,7 +62,6 @@ from tersim.hw.dataflow.base import (
     SteppedArgs,
     SteppedRun,
 )
-from tersim.hw.dataflow.stepped import _STAT_READS, _STREAM_READS, _TERNARY_STAT
 
 
 class WeightStationary(StationaryDataflow):
@@ -76,6 +75,8 @@ class WeightStationary(StationaryDataflow):
         return t, n, k
 
     def stepped(self, a: SteppedArgs) -> SteppedRun:
+        from tersim.hw.dataflow.stepped import _STAT_READS, _STREAM_READS, _TERNARY_STAT
+
         y, stats = self.run_stationary(a.x, a.w, a, _TERNARY_STAT)
         return SteppedRun(y, stats, int(stats[_STREAM_READS]), int(stats[_STAT_READS]))
 

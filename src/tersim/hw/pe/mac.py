@@ -1,7 +1,7 @@
 """Multiply-accumulate PEs: one ``mul`` and one accumulating ``add`` per weight x activation slot.
 
 Shared by the FP16, BF16 and INT8 MAC kinds (each its own module naming its formats and
-prices). A MAC PE multiplies, so it also runs activation x activation products (attention):
+prices; the two 16-bit float kinds through :func:`float16_mac`). A MAC PE multiplies, so it also runs activation x activation products (attention):
 float MACs any, an INT8 MAC only against an operand of at most 8 bits (an 8-bit KV cache).
 Float MACs take either 16-bit float weight format (the FP16 LM head on a BF16 array). A MAC
 multiplies zero weights too; a zero activation is gated (operand isolation: ``act_skip``, a zero
@@ -78,3 +78,16 @@ class MacPE(OnePassSlotPE):
     def area(self, t: ta.AreaTable, array: ArrayConfig) -> PEArea:
         cell = self.cell_um2(t, array.accumulator_bits, array.shadow_stationary)
         return gated_area(t, array, cell, self.native_act_bits)
+
+
+def float16_mac(kind: PEKind, cell_um2: Callable[[ta.AreaTable, int, bool], Sourced]) -> MacPE:
+    """A 16-bit float MAC PE (FP16, BF16): 16-bit activations and outputs, a float multiplier that
+    takes any activation operand of at most 16 bits; ``cell_um2`` prices its cell."""
+    return MacPE(
+        kind,
+        native_act_bits=16,
+        native_out_bits=16,
+        is_float=True,
+        max_operand_bits=16,
+        cell_um2=cell_um2,
+    )
