@@ -6,14 +6,24 @@ test_graph_engine.py and test_alone.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tersim.config import Dataflow, load_hardware
+from tersim.config.enums import MappingObjective
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import Architecture, ModelSpec
 from tersim.errors import ConfigError
+from tersim.hw.counts import ActionCounts
+from tersim.mapping.epilogue import FusedEpilogue
+from tersim.mapping.gemm import Operands, gemm_problem
+from tersim.mapping.schedule import TileRun
+from tersim.mapping.search import exhaustive, search
+from tersim.run.judge import engine_judge
 from tersim.run.pipeline import run
 from tersim.sim import Fidelity
 from tersim.workload.ops import OpKind
@@ -119,3 +129,37 @@ def test_the_attention_pipeline_is_not_built(tmp_path: Path) -> None:
     bad = _yaml(tmp_path, "scheduling:\n  attention_pipeline: true\n")
     with pytest.raises(ConfigError, match=r"scheduling\.attention_pipeline.*not built yet"):
         load_hardware(bad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.integers(1, 40),
+    n=st.integers(1, 40),
+    k=st.integers(1, 48),
+    instances=st.integers(1, 3),
+    df=st.sampled_from(list(Dataflow)),
+    y_on_chip=st.booleans(),
+)
+def test_the_searched_fused_product_against_the_unfused(
+    m: int, n: int, k: int, instances: int, df: Dataflow, y_on_chip: bool
+) -> None:
+    """A product with a rescale (2 ops per output, 8 lanes) searched with its epilogue fused
+    and unfused on the tiny design: the search with the fused epilogue (its relaxed bound
+    includes the last block's epilogue) finds the exhaustive optimum, and is never slower than
+    the unfused optimum by more than the per-block rounding (the fused epilogue cycles beyond
+    the unfused tile's): each point's op ends by max(vector unit, last pass) plus all its
+    epilogue cycles."""
+    hw = _design(df, True)
+    judge = engine_judge(hw)
+    ops = Operands(8, 2, 8, 32, input_on_chip=False, output_on_chip=y_on_chip)
+    problem = replace(gemm_problem(hw, m, n, k, ops, instances), epilogue=True)
+    rescale = -(-m * n * instances * 2 // 8)
+    goal = MappingObjective.LATENCY
+    plain = search(problem, judge, goal, ActionCounts(), (TileRun(1, 0, rescale, "vector"),))
+    fused_problem = replace(problem, fused=FusedEpilogue("vector", 2, 8))
+    fused = search(fused_problem, judge, goal, ActionCounts())
+    assert fused.cycles == exhaustive(fused_problem, judge, goal, ActionCounts()).cycles
+    excess = sum(r.count * r.epilogue_cycles for r in fused.runs) - rescale
+    assert excess >= 0
+    assert all(r.epilogue_unit == "vector" for r in fused.runs if r.epilogue_cycles)
+    assert fused.cycles <= plain.cycles + excess
