@@ -61,7 +61,6 @@ class _Tile:
     op: int  # index into ops
     run: int  # index of the run in its op
     first: bool  # first tile of its run
-    last_of_op: bool
     last_of_run: bool
     load_bytes: int
     compute: int
@@ -101,19 +100,16 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
             index[it.op.pos] = len(ops)
             ops.append(it.op)
     tiles: list[_Tile] = []
-    left = {q.pos: sum(r.count for r in q.runs) for q in ops}
     for it in items:
         if it.run < 0:
             continue
         r = it.op.runs[it.run]
         for j in range(it.first, it.first + it.count):
-            left[it.op.pos] -= 1
             tiles.append(
                 _Tile(
                     index[it.op.pos],
                     it.run,
                     j == 0,
-                    left[it.op.pos] == 0,
                     j == r.count - 1,
                     r.load_bytes,
                     r.compute_cycles,
