@@ -263,8 +263,8 @@ class SchedulingConfig(_Strict):
     )
     fused_epilogue: Flag = Field(
         False,
-        description="A matrix product's rescale streams on the vector unit behind its output "
-        "tiles instead of after its last tile",
+        description="A quantized product's rescale streams on its vector unit behind the "
+        "matrix unit's output blocks instead of after its last tile (searched mapping only)",
     )
     attention_pipeline: Flag = Field(
         False,
@@ -496,14 +496,22 @@ def _unit_problems(hw: HardwareConfig) -> list[tuple[str, str]]:
             view = hw.model_copy(update={"array": m, "sram": u.sram})
             if not sram_problems(u.sram):
                 out.extend((f"{at}.{f}", msg) for f, msg in _tile_problems(view))
-    for name in ("fused_epilogue", "attention_pipeline"):
-        if getattr(hw.scheduling, name):
-            out.append(
-                (
-                    f"scheduling.{name}",
-                    "this overlap is not built yet (got true; expected false)",
-                )
+    if hw.scheduling.attention_pipeline:
+        out.append(
+            (
+                "scheduling.attention_pipeline",
+                "this overlap is not built yet (got true; expected false)",
             )
+        )
+    if hw.scheduling.fused_epilogue and hw.mapping.search is MappingSearch.HEURISTIC:
+        out.append(
+            (
+                "scheduling.fused_epilogue",
+                "the fused epilogue follows the searched mapping's output blocks (got true "
+                "with mapping.search: heuristic; expected mapping.search: searched or "
+                "fused_epilogue: false)",
+            )
+        )
     kinds = {"array": "matrix", "vector": "vector"}
     kinds.update({u.name: "matrix" if u.matrix is not None else "vector" for u in hw.units})
     for kind, unit in hw.assign.items():

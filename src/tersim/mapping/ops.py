@@ -63,6 +63,7 @@ from tersim.mapping.assign import SegmentPlanner, plan_segments, segment_bounds
 from tersim.mapping.bounds import matmul_load_bound_bytes, on_chip_bytes, op_lower_bound_bytes
 from tersim.mapping.buffers import burst_round
 from tersim.mapping.deps import DependencyScan, dependencies, program_order
+from tersim.mapping.epilogue import fused_epilogue
 from tersim.mapping.gemm import (
     GemmPlan,
     Operands,
@@ -309,7 +310,7 @@ def _array_op(
     pe, prep, rescale, vec_name, act_write, kv_write = _fixed_parts(hw, units, op, am, x_on, y_on)
     if prep or prep_load:  # table builds or the compaction scan run before the array's tiles
         tiles = (TileRun(1, prep_load, prep, vec_name), *tiles)
-    if rescale:
+    if rescale and not any(t.epilogue_cycles for t in tiles):  # unless fused into the tiles
         tiles = (*tiles, TileRun(1, 0, rescale, vec_name))
     sram_read = dict(plan.sram_read_bytes)
     # write-backs (to the activations and to the cache) read the output buffer
@@ -536,10 +537,15 @@ class _Mapper:
         m, n, k, inst = shape.m, shape.n, am.k, shape.count
         problem = gemm_problem(view, m, n, k, operands, inst, unit=unit.name)
         if op.vector_ops:  # a rescale epilogue finishes the output: written at the op's end
-            problem = replace(problem, epilogue=True)
+            fused = None
+            if self.hw.scheduling.fused_epilogue:  # streamed behind the output blocks
+                vec = epilogue_unit(view, units, op)
+                rate = vec.lanes * vec.ops_per_cycle_per_lane
+                fused = fused_epilogue(vec.name, op.vector_ops, m * n * inst, rate)
+            problem = replace(problem, epilogue=True, fused=fused)
         ckey: tuple[object, ...] = (unit.name, m, n, k, inst, operands.bits, operands.input_on_chip)
         # the output's residency and epilogue decide whether the write-back may overlap
-        ckey += (operands.passes_per_tile, operands.output_on_chip, problem.epilogue)
+        ckey += (operands.passes_per_tile, operands.output_on_chip, problem.epilogue, problem.fused)
         if goal is MappingObjective.EDP:  # the op's own actions weigh on the product
             ckey += (_shape_key(op), act_sparsity(unit.array, op), operands.output_on_chip)
         choice = self.choices.get(ckey)
@@ -553,7 +559,7 @@ class _Mapper:
                 sram_read_bytes=buffer_bytes(output=act_write + kv_write),
                 dram_write_bytes=dram_bytes(activations=act_write, kv_cache=kv_write),
             )
-            tail = (TileRun(1, 0, rescale, vec_name),) if rescale else ()
+            tail = (TileRun(1, 0, rescale, vec_name),) if rescale and not problem.fused else ()
             try:
                 choice = search(problem, self.judge, goal, fixed, tail)
             except TooManyRuns:

@@ -45,6 +45,10 @@ class TileRun:
     unit: str  # the compute unit's name
     write_bytes: int = 0  # DRAM bytes written back after each tile (0: with the op's write-back)
     write_ready_cycles: int = 0  # from its compute end until its outputs are complete
+    # a fused epilogue (``scheduling.fused_epilogue``): the cycles unit ``epilogue_unit`` spends
+    # on the outputs each tile completes, from ``write_ready_cycles`` after its compute end
+    epilogue_cycles: int = 0
+    epilogue_unit: str = ""
 
     def alike(self, other: TileRun) -> bool:
         """Whether its tiles are the same as ``other``'s (the count aside)."""
@@ -54,6 +58,8 @@ class TileRun:
             and self.unit == other.unit
             and self.write_bytes == other.write_bytes
             and self.write_ready_cycles == other.write_ready_cycles
+            and self.epilogue_cycles == other.epilogue_cycles
+            and self.epilogue_unit == other.epilogue_unit
         )
 
 

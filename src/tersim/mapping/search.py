@@ -142,7 +142,8 @@ def relaxed_cycles(
     write (from ``max(load end, E + rw)``); inside a run of ``n >= 2`` writing tiles, with
     ``two = t + lat + c + rw + tw`` (load, data, compute, ready, write), the loads' starts
     grow by ``t + tw`` per tile and by ``two`` per two tiles, and so do the compute ends
-    (``E_{j+1} >= E_{j-1} + two``): ``E_{n-1} >= E_0 + floor((n - 1) / 2) two``."""
+    (``E_{j+1} >= E_{j-1} + two``): ``E_{n-1} >= E_0 + floor((n - 1) / 2) two``. A fused
+    epilogue ends its op at least its ready time and cycles after the last tile's end."""
     lf = 0  # the next load starts no earlier
     end = 0  # the last compute's end
     carry: tuple[int, int, int] | None = None  # the last tile's (write cycles, ready, end)
@@ -179,6 +180,8 @@ def relaxed_cycles(
             )
             lf = last + t + tw
         carry = (tw, r.write_ready_cycles, end) if r.write_bytes else None
+    if runs and runs[-1].epilogue_cycles:  # the last tile's fused epilogue follows it
+        end += runs[-1].write_ready_cycles + runs[-1].epilogue_cycles
     return max(end + write_cycles if write_cycles else end, lf)
 
 

@@ -67,6 +67,7 @@ from tersim.hw.dataflow import (
     dataflow_model,
 )
 from tersim.hw.dataflow.base import FoldGrid, ceil_div
+from tersim.mapping.epilogue import FusedEpilogue
 from tersim.mapping.schedule import (
     WRITE_AFTER,
     WRITE_OVERLAPPED,
@@ -173,6 +174,9 @@ class GemmProblem:
     passes_per_tile: int = 1  # the PE's passes per tile (bit-serial): every pass P times longer
     unit: str = Unit.ARRAY  # the matrix unit's name (its tiles carry it)
     epilogue: bool = False  # a vector epilogue finishes the output (written at the op's end)
+    # that epilogue fused (scheduling.fused_epilogue): each pass completing outputs carries
+    # their epilogue (tersim.mapping.epilogue)
+    fused: FusedEpilogue | None = None
 
     @staticmethod
     def of(
@@ -606,8 +610,9 @@ class Geometry:
     def passes(self, a: Assessment) -> list[tuple[int, int, int, tuple[int, int, int], int]]:
         """The op's passes in order as runs ``(count, input elements loaded, weight elements
         loaded, timing key, output elements completed)``: loads at first touch, for one
-        instance; outputs counted only when the point overlaps its write-back (a pass in the
-        last iteration of every K loop completes its block of outputs)."""
+        instance; outputs counted only when the point overlaps its write-back or fuses an
+        epilogue (a pass in the last iteration of every K loop completes its block of
+        outputs)."""
         g = a.mapping
         loops = self.loops(g)
         table = self.table(g)
@@ -621,7 +626,7 @@ class Geometry:
         out: list[list[Any]] = []
         ext = {d: g.size(d) for d in Dim}
         first = {BufferRole.INPUT: True, BufferRole.WEIGHT: True}
-        self._walk(loops, 0, ext, first, flags, out, g.overlap)
+        self._walk(loops, 0, ext, first, flags, out, g.overlap or self.p.fused is not None)
         return [(c, x, w, key, y) for c, x, w, key, y in out]
 
     def _walk(
@@ -726,11 +731,11 @@ class Geometry:
         end, last_start = end_one + shift, last_one + shift
         # the last pass carries the drain: its compute ends at the op's end; its outputs go
         # with the op's write-back
-        count, load, interval, wb, ready = seq.pop()
+        count, load, interval, wb, ready, epi = seq.pop()
         if count > 1:
-            seq.append((count - 1, load, interval, wb, ready))
-        seq.append((1, load, end - last_start, 0, 0))
-        tiles = _tile_runs(seq, p.unit)
+            seq.append((count - 1, load, interval, wb, ready, epi))
+        seq.append((1, load, end - last_start, 0, 0, epi))  # its epilogue from the op's end
+        tiles = _tile_runs(seq, p.unit, p.fused.unit if p.fused is not None else "")
         if any(extra):  # an operand with traffic but no loading pass: a bug in the rules
             raise AssertionError(f"unplaced DRAM bytes {extra} for {a.mapping}")
         return tiles, end
@@ -741,20 +746,23 @@ class Geometry:
         bits_x: float,
         bits_w: float,
         extra: list[int],
-    ) -> tuple[list[tuple[int, int, int, int, int]], int, int, int]:
+    ) -> tuple[list[tuple[int, int, int, int, int, int]], int, int, int]:
         """One instance's passes as ``(count, load bytes, compute cycles, write-back bytes,
-        write ready cycles)``, each operand's ``extra`` bytes on its first load (``extra`` is
-        consumed), and the instance's span of issue intervals, its latest ``start + latency``
-        and its last pass's start. A pass completing ``y`` outputs writes their whole bytes
-        (the rounding to bursts goes with the op's write-back), once its drain is done."""
-        seq: list[tuple[int, int, int, int, int]] = []
+        write ready cycles, epilogue cycles)``, each operand's ``extra`` bytes on its first
+        load (``extra`` is consumed), and the instance's span of issue intervals, its latest
+        ``start + latency`` and its last pass's start. A pass completing ``y`` outputs writes
+        their whole bytes (the rounding to bursts goes with the op's write-back), or with a
+        fused epilogue runs their epilogue, once its drain is done."""
+        seq: list[tuple[int, int, int, int, int, int]] = []
         start = end = last_start = 0
         bits_y = self.p.bits.output_bits
+        fused = self.p.fused
         for count, x, w, key, y in runs:
             lx, lw = int(x * bits_x // 8), int(w * bits_w // 8)
             interval, latency = self.pass_timing(*key)
-            wb = int(y * bits_y // 8)
-            ready = max(0, latency - interval) if wb else 0
+            wb = int(y * bits_y // 8) if fused is None else 0
+            epi = fused.cycles(y) if fused is not None else 0
+            ready = max(0, latency - interval) if wb or epi else 0
             bumps = 0
             if x and extra[0]:
                 bumps += extra[0]
@@ -763,11 +771,11 @@ class Geometry:
                 bumps += extra[1]
                 extra[1] = 0
             if bumps:
-                seq.append((1, lx + lw + bumps, interval, wb, ready))
+                seq.append((1, lx + lw + bumps, interval, wb, ready, epi))
                 if count > 1:
-                    seq.append((count - 1, lx + lw, interval, wb, ready))
+                    seq.append((count - 1, lx + lw, interval, wb, ready, epi))
             else:
-                seq.append((count, lx + lw, interval, wb, ready))
+                seq.append((count, lx + lw, interval, wb, ready, epi))
             last_start = start + (count - 1) * interval
             end = max(end, last_start + latency)
             start += count * interval
@@ -834,10 +842,13 @@ def own_counts(c: PlanCounts) -> ActionCounts:
     )
 
 
-def _tile_runs(seq: list[tuple[int, int, int, int, int]], unit: str) -> tuple[TileRun, ...]:
-    """``(count, load bytes, compute cycles, write-back bytes, write ready cycles)`` as tile
-    runs on ``unit``, adjacent alike runs joined (as :func:`tersim.mapping.schedule.merge_runs`
-    does); equal runs share one object."""
+def _tile_runs(
+    seq: list[tuple[int, int, int, int, int, int]], unit: str, epilogue_unit: str
+) -> tuple[TileRun, ...]:
+    """``(count, load bytes, compute cycles, write-back bytes, write ready cycles, epilogue
+    cycles)`` as tile runs on ``unit`` (a fused epilogue on ``epilogue_unit``), adjacent alike
+    runs joined (as :func:`tersim.mapping.schedule.merge_runs` does); equal runs share one
+    object."""
     joined: list[list[int]] = []
     for c, *rest in seq:
         if joined and joined[-1][1:] == rest:
@@ -850,8 +861,8 @@ def _tile_runs(seq: list[tuple[int, int, int, int, int]], unit: str) -> tuple[Ti
         k = tuple(row)
         r = made.get(k)
         if r is None:
-            c, ld, cyc, wb, ready = row
-            r = made[k] = TileRun(c, ld, cyc, unit, wb, ready)
+            c, ld, cyc, wb, ready, epi = row
+            r = made[k] = TileRun(c, ld, cyc, unit, wb, ready, epi, epilogue_unit if epi else "")
         out.append(r)
     return tuple(out)
 

@@ -2,7 +2,7 @@
 
 The op's runs go through the machine of :mod:`tersim.sim.core` exactly as :func:`simulate`
 plays a one-op schedule, without recording timelines or results. When every run is on one
-unit, repeated blocks of runs are skipped by the engine's own rule: the machine's relative
+unit (no fused epilogue), repeated blocks of runs are skipped by the engine's own rule: the machine's relative
 state (:meth:`Machine.state_key`) at the start of run ``i`` equals the one at run ``j < i``,
 the write-back carried into run ``i``'s first load (its previous run's tiles') equals the one
 carried into run ``j``'s, and the runs from ``i`` on begin with ``r`` copies of runs ``j..i-1``;
@@ -28,8 +28,9 @@ def op_alone_cycles(runs: tuple[TileRun, ...], write_bytes: int, mem: MemoryTimi
     ``write_bytes``) ends, run alone from an idle machine."""
     names: list[str] = [Unit.ARRAY, Unit.VECTOR]
     for r in runs:
-        if r.unit not in names:
-            names.append(r.unit)
+        for name in (r.unit, r.epilogue_unit) if r.epilogue_cycles else (r.unit,):
+            if name not in names:
+                names.append(name)
     index = {n: k for k, n in enumerate(names)}
     qruns = tuple(
         QRun(
@@ -40,12 +41,15 @@ def op_alone_cycles(runs: tuple[TileRun, ...], write_bytes: int, mem: MemoryTimi
             mem.buffer_of(r.unit),
             r.write_bytes,
             r.write_ready_cycles,
+            r.epilogue_cycles,
+            index[r.epilogue_unit] if r.epilogue_cycles else -1,
         )
         for r in runs
     )
     q = QOp(0, qruns, write_bytes, ())
     m = Machine.new(mem, len(names))
-    one_unit = len({(x.unit, x.buf) for x in qruns}) == 1
+    # a fused epilogue puts a second unit in every run: played run by run
+    one_unit = len({(x.unit, x.buf, x.epi_unit) for x in qruns}) == 1 and qruns[0].epi_unit < 0
     if not one_unit or len(qruns) < MIN_RUNS_TO_SKIP:
         for k, x in enumerate(qruns):
             m.item(q, k, 0, x.count)

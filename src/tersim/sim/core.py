@@ -24,6 +24,12 @@ expression of earlier times (shift-equivariant and monotone), so:
   inside a run; tests check it against the one-event-per-tile simpy model.
 * For a fixed queue, more bandwidth, channels or DMA engines can only make times earlier.
 
+A tile with a fused epilogue (``QRun.epi_cycles``) also computes, right after it in its
+epilogue unit's order, the epilogue of the outputs it completes: from ``write_ready`` after
+its compute end and its epilogue unit's last end, for ``epi_cycles`` (:meth:`Machine.step`).
+Its op ends at the latest of its tiles' and epilogues' ends; the op's next run still waits only
+for its previous run's tiles.
+
 Times below the last dispatch ``D`` are equivalent to ``D`` where they only bound later starts
 (engine free times, the last load start, grants, single-buffer ends); snapshots clamp them, so
 that states that behave alike compare equal.
@@ -33,7 +39,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tersim.hw.dram import DramState
@@ -73,6 +79,10 @@ class QRun:
     buf: int
     write_bytes: int = 0  # DRAM bytes each tile writes back: the outputs it completes
     write_ready: int = 0  # cycles after a tile's compute end until those outputs are complete
+    # a fused epilogue: after each tile, ``epi_cycles`` on unit ``epi_unit`` for the outputs
+    # the tile completes, from ``write_ready`` after its compute end (0: none)
+    epi_cycles: int = 0
+    epi_unit: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +184,10 @@ class RunOutcome:
     writes: tuple[tuple[int, int], ...]  # pending writes it applied: (index, end), in order
     # per DRAM channel, the busy intervals it added (none: channels not recorded)
     channel_groups: tuple[tuple[tuple[int, int, int, int], ...], ...] = ()
+    # a fused epilogue's unit: its last end, busy cycles and busy intervals added
+    epi_free: int = 0
+    epi_busy: int = 0
+    epi_groups: tuple[tuple[int, int, int, int], ...] = ()
 
 
 class Timeline:
@@ -306,6 +320,17 @@ def channel_timelines(lanes: Sequence[Timeline]) -> list[Timeline]:
     return out
 
 
+def _repeat_ends(tl: Timeline, ends: Sequence[int], c: int, d: int, periods: int) -> None:
+    """Add ``periods`` more copies of one period's intervals of ``c`` cycles ending at ``ends``
+    (the k-th ``k d`` later)."""
+    p = len(ends)
+    if c and all(ends[k + 1] - ends[k] == c for k in range(p - 1)) and p * c == d:
+        tl.add(ends[0] - c + d, ends[-1] + periods * d)
+    else:
+        for e in ends:
+            tl.add_group(e - c + d, e + d, d, periods)
+
+
 @dataclass
 class Stats:
     busy: list[int]  # per unit
@@ -331,7 +356,7 @@ class Machine:
     stats: Stats
     ends: dict[int, int] = field(default_factory=dict)  # op pos -> compute end
     open: dict[int, list[int]] = field(default_factory=dict)  # op pos -> [start, gate/end,
-    #                                                            gate_w, tiles left]
+    #                                          gate_w, tiles left, last fused epilogue's end]
     wends: dict[int, int] = field(default_factory=dict)  # op pos -> write-back end
     last_transfer_end: int = 0
     timelines: list[Timeline] | None = None  # per unit, when busy intervals are recorded
@@ -568,7 +593,22 @@ class Machine:
             self.last_end[buf] = e
         if self.timelines is not None:
             self.timelines[u].add(s, e)
+        if run.epi_cycles:
+            self._epilogue(run, e)
         return s, e
+
+    def _epilogue(self, run: QRun, e: int) -> None:
+        """The fused epilogue of a tile of ``run`` that computed until ``e``: on its unit, after
+        the unit's last end and ``write_ready`` after ``e``."""
+        v = run.epi_unit
+        a = e + run.write_ready
+        f = self.unit_free[v]
+        es = a if a > f else f
+        ee = es + run.epi_cycles
+        self.unit_free[v] = ee
+        self.stats.busy[v] += run.epi_cycles
+        if self.timelines is not None:
+            self.timelines[v].add(es, ee)
 
     def tile_write(self, nbytes: int, ready: int) -> None:
         """A tile's write-back of the outputs it completed (ready at ``ready``), queued after the
@@ -669,6 +709,7 @@ class Machine:
             tuple(sorted(f - d for f in self.free)) if pend else (),
             # the previous tile's write starts at the dispatch D or later
             (wb, (wready if wready > d else d) - d) if wb else None,
+            self.unit_free[r.epi_unit] - d if r.epi_cycles else None,
         )
         out = self.run_memo.get(key)
         if out is None:
@@ -689,15 +730,19 @@ class Machine:
         effects :meth:`_replay_run` redoes: stats, busy intervals, the last transfer end, the
         log of applied writes)."""
         d = self.D
-        u, b = r.unit, r.buf
+        u, b, v = r.unit, r.buf, r.epi_unit
         st = self.stats
         busy, stall, dram_busy = st.busy[u], st.stall[u], st.dram
+        vbusy = st.busy[v] if r.epi_cycles else 0
         saved_te = self.last_transfer_end
         self.last_transfer_end = NEG
         saved_tl = self.timelines
-        tl = Timeline()
+        tl, vtl = Timeline(), Timeline()
         if saved_tl is not None:
-            self.timelines = [tl if k == u else saved_tl[k] for k in range(len(saved_tl))]
+            self.timelines = [
+                tl if k == u else vtl if k == v and r.epi_cycles else saved_tl[k]
+                for k in range(len(saved_tl))
+            ]
         saved_dtl = self.dram_timeline
         dtl = Timeline()
         if saved_dtl is not None:
@@ -733,6 +778,14 @@ class Machine:
             if chans is None
             else tuple(tuple((s - d, e - d, k, c) for s, e, k, c in t.groups) for t in chans),
         )
+        if r.epi_cycles:
+            out = replace(
+                out,
+                epi_free=self.unit_free[v] - d,
+                epi_busy=st.busy[v] - vbusy,
+                epi_groups=tuple((s - d, e - d, k, c) for s, e, k, c in vtl.groups),
+            )
+            st.busy[v] = vbusy
         st.busy[u], st.stall[u], st.dram = busy, stall, dram_busy
         self.last_transfer_end = saved_te
         self.timelines = saved_tl
@@ -776,6 +829,12 @@ class Machine:
                     tl.add(s + d, e + d)
                 else:
                     tl.add_group(s + d, e + d, k, c)
+        if r.epi_cycles:
+            v = r.epi_unit
+            self.unit_free[v] = o.epi_free + d
+            st.busy[v] += o.epi_busy
+            if self.timelines is not None:
+                self.timelines[v].extend(o.epi_groups, d)
         if self.dram_timeline is not None:
             self.dram_timeline.extend(o.dram_groups, d)
         if self.dram_channels is not None:
@@ -793,9 +852,11 @@ class Machine:
         wb = r.write_bytes  # every later tile's previous tile is this run's
         done = 1
         u, b = r.unit, r.buf
+        v = r.epi_unit if r.epi_cycles else u  # a fused epilogue's unit (else the run's)
         seen: dict[tuple[object, ...], int] = {}
-        # (D, busy, stall, dram, last end, DRAM intervals captured)
-        recs: list[tuple[int, int, int, int, int, int]] = []
+        # (D, busy, stall, dram, last end, DRAM intervals captured, the epilogue unit's busy
+        # and last end)
+        recs: list[tuple[int, int, int, int, int, int, int, int]] = []
         st = self.stats
         stride = 1 if count <= LONG_RUN else KEY_STRIDE
         cap: list[tuple[int, int, int]] = []
@@ -806,13 +867,24 @@ class Machine:
                 if len(recs) >= 4 * MAX_PERIOD:  # a long transient: look again from here
                     seen, recs = {}, []
                     cap.clear()
-                here = (self.D, st.busy[u], st.stall[u], st.dram, last, len(cap))
+                here = (
+                    self.D,
+                    st.busy[u],
+                    st.stall[u],
+                    st.dram,
+                    last,
+                    len(cap),
+                    st.busy[v],
+                    self.unit_free[v],
+                )
                 if len(recs) % stride:  # the state is compared every ``stride`` tiles
                     recs.append(here)
                     _, last = self.step(r, gate_w, gate, wb)
                     done += 1
                     continue
                 key = self._run_key(u, b)
+                if v != u:
+                    key = (key, self.unit_free[v] - self.D)
                 j = seen.get(key)
                 if j is not None and recs[j][0] >= gate_w:
                     p = len(recs) - j
@@ -832,16 +904,15 @@ class Machine:
 
     def _skip(
         self,
-        recs: list[tuple[int, int, int, int, int, int]],
+        recs: list[tuple[int, int, int, int, int, int, int, int]],
         j: int,
-        here: tuple[int, int, int, int, int, int],
+        here: tuple[int, int, int, int, int, int, int, int],
         periods: int,
         r: QRun,
     ) -> int:
         """Advance ``periods`` whole periods (the tiles since ``recs[j]``); return the new last
         compute end."""
         old = recs[j]
-        p = len(recs) - j
         d = here[0] - old[0]
         total = periods * d
         u, b = r.unit, r.buf
@@ -852,13 +923,10 @@ class Machine:
         if self.timelines is not None and d > 0:
             # the compute ends of the p tiles of one period
             ends = [x[4] for x in recs[j + 1 :]] + [here[4]]
-            tl = self.timelines[u]
-            c = r.compute_cycles
-            if c and all(ends[k + 1] - ends[k] == c for k in range(p - 1)) and p * c == d:
-                tl.add(ends[0] - c + d, ends[-1] + total)
-            else:
-                for e in ends:
-                    tl.add_group(e - c + d, e + d, d, periods)
+            _repeat_ends(self.timelines[u], ends, r.compute_cycles, d, periods)
+            if r.epi_cycles:  # and their epilogues'
+                ends = [x[7] for x in recs[j + 1 :]] + [here[7]]
+                _repeat_ends(self.timelines[r.epi_unit], ends, r.epi_cycles, d, periods)
         if self.dram_timeline is not None and self.dram_capture is not None and d > 0:
             self._repeat_dram(self.dram_capture[old[5] :], d, periods)
         self.D += total
@@ -866,6 +934,10 @@ class Machine:
         self.dram = self.dram.shifted(total)
         self.lls += total
         self.unit_free[u] += total
+        if r.epi_cycles:
+            v = r.epi_unit
+            st.busy[v] += (here[6] - old[6]) * periods
+            self.unit_free[v] += total
         self.win[b] = [(e + total, x) for e, x in self.win[b]]
         self.acq[b] += total
         self.last_end[b] += total
@@ -888,6 +960,7 @@ class Machine:
           takes the same branches for every ``j`` and ends in ``x + (j + 1) delta``: then all
           those repetitions are that one, ``j`` after ``j``."""
         ops = [(it.op, it.op.runs[it.run], it.count, self.open[it.op.pos]) for it in items]
+        assert not any(r.epi_cycles for _, r, _, _ in ops), "fused epilogues play entry by entry"
         gate_w = max(st[2] for _, _, _, st in ops)
         us = sorted({r.unit for _, r, _, _ in ops})
         bs = sorted({r.buf for _, r, _, _ in ops})
@@ -1234,7 +1307,7 @@ class Machine:
                 w = self.write_end(d)
                 if w > gate_w:
                     gate_w = w
-            st = self.open[q.pos] = [NEG, gate, gate_w, sum(r.count for r in q.runs)]
+            st = self.open[q.pos] = [NEG, gate, gate_w, sum(r.count for r in q.runs), NEG]
         r = q.runs[run]
         # the first tile of a run waits for the op's dependencies (run 0) or its previous run
         gate = st[1] if first == 0 else NEG
@@ -1242,16 +1315,25 @@ class Machine:
         prev = r if first > 0 else (q.runs[run - 1] if run > 0 else None)
         wb = prev.write_bytes if prev is not None else 0
         wready = st[1] + prev.write_ready if prev is not None and wb else NEG
+        v = r.epi_unit
+        vfree = self.unit_free[v] if r.epi_cycles else NEG
         s, e = self.run(r, st[2], gate, count, wb, wready)
         if st[0] == NEG:
             st[0] = s
         st[1] = e
         st[3] -= count
+        if r.epi_cycles and self.unit_free[v] > st[4]:
+            st[4] = self.unit_free[v]  # the run's last epilogue's end (they run in order)
         if self.run_log is not None:
             self.run_log.append((q.pos, r.unit, s, e))
+            if r.epi_cycles:  # its epilogues, from the first tile's
+                a = s + r.compute_cycles + r.write_ready
+                self.run_log.append((q.pos, v, a if a > vfree else vfree, self.unit_free[v]))
         if st[3] > 0:
             return None
         del self.open[q.pos]
+        if st[4] > e:
+            e = st[4]
         self.ends[q.pos] = e
         return st[0], e
 

@@ -48,8 +48,9 @@ def unit_names(schedule: Schedule, units: Sequence[str] | None = None) -> tuple[
     names: list[str] = list(units) if units is not None else [Unit.ARRAY, Unit.VECTOR]
     for runs in _distinct_runs(schedule):
         for r in runs:
-            if r.unit not in names:
-                names.append(r.unit)
+            for u in (r.unit, r.epilogue_unit) if r.epilogue_cycles else (r.unit,):
+                if u not in names:
+                    names.append(u)
     return tuple(names)
 
 
@@ -83,10 +84,20 @@ def _distinct_runs(schedule: Schedule) -> list[tuple[TileRun, ...]]:
     return list(seen.values())
 
 
-def _qrun(r: TileRun, unit: int, buf: int) -> QRun:
-    """A tile run as the engines see it: its unit and staging buffer by index."""
+def _qrun(r: TileRun, unit: int, buf: int, index: dict[str, int]) -> QRun:
+    """A tile run as the engines see it: its unit, staging buffer and fused epilogue's unit
+    by index."""
+    epi = index[r.epilogue_unit] if r.epilogue_cycles else -1
     return QRun(
-        r.count, r.load_bytes, r.compute_cycles, unit, buf, r.write_bytes, r.write_ready_cycles
+        r.count,
+        r.load_bytes,
+        r.compute_cycles,
+        unit,
+        buf,
+        r.write_bytes,
+        r.write_ready_cycles,
+        r.epilogue_cycles,
+        epi,
     )
 
 
@@ -130,7 +141,7 @@ def queue_items(schedule: Schedule, names: Sequence[str], mem: MemoryTiming) -> 
         q = qops.get(k)
         if q is None:
             op = schedule.ops[k]
-            runs = tuple(_qrun(r, index[r.unit], buf[r.unit]) for r in op.runs)
+            runs = tuple(_qrun(r, index[r.unit], buf[r.unit], index) for r in op.runs)
             q = qops[k] = QOp(k, runs, op.write_bytes, tuple(pos[d] for d in op.deps))
         return q
 
@@ -156,7 +167,7 @@ def placed_segments(
             tops = [
                 (
                     k,
-                    tuple(_qrun(r, index[r.unit], buf[r.unit]) for r in op.runs),
+                    tuple(_qrun(r, index[r.unit], buf[r.unit], index) for r in op.runs),
                     op.write_bytes,
                     deps,
                 )

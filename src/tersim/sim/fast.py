@@ -104,7 +104,9 @@ class Template:
         ops: Sequence[tuple[int, tuple[QRun, ...], int, tuple[int, ...]]],
         items: Sequence[tuple[int, int, int, int]],
     ) -> Template:
-        us = sorted({r.unit for _, runs, _, _ in ops for r in runs})
+        us = sorted(
+            {u for _, runs, _, _ in ops for r in runs for u in (r.unit, r.epi_unit) if u >= 0}
+        )
         bs = sorted({r.buf for _, runs, _, _ in ops for r in runs})
         return Template(tuple(ops), tuple(items), tuple(us), tuple(bs), _stretches(ops, items))
 
@@ -142,8 +144,8 @@ def _stretches(
 ) -> tuple[tuple[int, int, int], ...]:
     """The stretches :meth:`Machine.pattern` may play: an entry is eligible when its op is
     open and not gated (a later piece of a run, or a later run on its previous run's unit), it
-    is not the op's last tile entry and no tile of it writes back or follows one that does; its
-    signature is (op, run, tiles)."""
+    is not the op's last tile entry, no tile of it writes back or follows one that does and
+    none has a fused epilogue; its signature is (op, run, tiles)."""
     runs_of = {k: runs for k, runs, _, _ in ops}
     last: dict[int, int] = {}
     for i, (k, run, _, _) in enumerate(items):
@@ -156,6 +158,8 @@ def _stretches(
         ok = run >= 0 and free and count <= PATTERN_MAX_TILES and last[k] != i
         # tiles that write back (or follow one that does) are played entry by entry
         if ok and (runs[run].write_bytes or (first == 0 and runs[run - 1].write_bytes)):
+            ok = False
+        if ok and runs[run].epi_cycles:  # fused epilogues too (a second unit per tile)
             ok = False
         sigs.append((k, runs[run], count) if ok else None)
     return periodic_stretches(sigs)

@@ -25,7 +25,10 @@ Processes and resources, each mirroring one rule:
   channel's lane records the cycles it held it (built this way, not from the model's state as
   the engines do, so that the tests compare two constructions);
 * one process per unit computes that unit's tiles in queue order, each once its data has
-  arrived and (first tile of a run) its op's gate has opened.
+  arrived and (first tile of a run) its op's gate has opened; a tile's fused epilogue is that
+  of its epilogue unit's work placed right after the tile in the queue: it waits for the tile's
+  compute end plus its ``write_ready``, then holds the unit for its cycles. An op is done when
+  its last piece of work (tile or epilogue) is.
 """
 
 from __future__ import annotations
@@ -58,7 +61,6 @@ class _Tile:
     op: int  # index into ops
     run: int  # index of the run in its op
     first: bool  # first tile of its run
-    last_of_op: bool
     last_of_run: bool
     load_bytes: int
     compute: int
@@ -66,6 +68,8 @@ class _Tile:
     buf: int
     write_bytes: int  # written back after the load of its op's next tile
     write_ready: int
+    epi_cycles: int  # its fused epilogue, on unit epi_unit (0: none)
+    epi_unit: int
 
 
 def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming) -> OracleRun:
@@ -96,19 +100,16 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
             index[it.op.pos] = len(ops)
             ops.append(it.op)
     tiles: list[_Tile] = []
-    left = {q.pos: sum(r.count for r in q.runs) for q in ops}
     for it in items:
         if it.run < 0:
             continue
         r = it.op.runs[it.run]
         for j in range(it.first, it.first + it.count):
-            left[it.op.pos] -= 1
             tiles.append(
                 _Tile(
                     index[it.op.pos],
                     it.run,
                     j == 0,
-                    left[it.op.pos] == 0,
                     j == r.count - 1,
                     r.load_bytes,
                     r.compute_cycles,
@@ -116,6 +117,8 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
                     r.buf,
                     r.write_bytes,
                     r.write_ready,
+                    r.epi_cycles,
+                    r.epi_unit,
                 )
             )
     ready = [env.event() for _ in tiles]
@@ -127,6 +130,11 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
     op_done = [env.event() for _ in ops]
     wrote = [env.event() for _ in ops]
     op_end: dict[int, int] = {}
+    # per op: its pieces of work (tiles and epilogues) not yet done, and their latest end
+    work_left = [0] * len(ops)
+    work_end = [NEG] * len(ops)
+    for tile in tiles:
+        work_left[tile.op] += 2 if tile.epi_cycles else 1
     spans: list[tuple[int, int]] = [(0, 0)] * n_pos
     prev_in_buf: list[int | None] = []
     seen: dict[int, int] = {}
@@ -273,48 +281,76 @@ def run_oracle(items: Sequence[QItem], n_pos: int, units: int, mem: MemoryTiming
                     qpos += 1
                 t += 1
 
+    def finish(i: int, e: int) -> None:
+        """A piece of op ``i``'s work ended at ``e``."""
+        work_left[i] -= 1
+        work_end[i] = max(work_end[i], e)
+        if not work_left[i]:
+            q = ops[i]
+            op_end[q.pos] = work_end[i]
+            spans[q.pos] = (spans[q.pos][0], work_end[i])
+            op_done[i].succeed()
+
     def computer(u: int) -> Generator[simpy.Event, object, None]:
         prev_end = 0
         for t, tile in enumerate(tiles):
-            if tile.unit != u:
-                continue
-            q = ops[tile.op]
-            gate = NEG
-            if tile.first:
-                if tile.run == 0:
-                    deps = [op_done[index[d]] for d in q.deps]
-                    if deps:
-                        yield simpy.AllOf(env, deps)
-                    gate = max((op_end[d] for d in q.deps), default=NEG)
-                else:
-                    prev = run_done[tile.op][tile.run - 1]
-                    yield prev
-                    gate = int(prev.value)  # type: ignore[arg-type]
-            yield ready[t]
-            s = int(env.now)
-            base = max(prev_end, gate)
-            stats.stall[u] += s - base
-            if tile.first and tile.run == 0:
-                spans[q.pos] = (s, 0)
-            if tile.compute:
-                yield env.timeout(tile.compute)
-            e = int(env.now)
-            stats.busy[u] += tile.compute
-            timelines[u].add(s, e)
-            prev_end = e
-            computed[t] = e
-            b = bufs[tile.buf]
-            need = b.held_bytes(tile.load_bytes)
-            if b.double_buffered and need:
-                yield space[tile.buf].put(need)
-                yield tokens[tile.buf].put(1)
-            done[t].succeed()
-            if tile.last_of_run:
-                run_done[tile.op][tile.run].succeed(e)
-            if tile.last_of_op:
-                op_end[q.pos] = e
-                spans[q.pos] = (spans[q.pos][0], e)
-                op_done[tile.op].succeed()
+            if tile.unit == u:
+                prev_end = yield from compute(u, t, prev_end)
+            if tile.epi_cycles and tile.epi_unit == u:
+                prev_end = yield from epilogue(u, t, prev_end)
+
+    def compute(u: int, t: int, prev_end: int) -> Generator[simpy.Event, object, int]:
+        """Tile ``t`` on unit ``u``: its end."""
+        tile = tiles[t]
+        q = ops[tile.op]
+        gate = NEG
+        if tile.first:
+            if tile.run == 0:
+                deps = [op_done[index[d]] for d in q.deps]
+                if deps:
+                    yield simpy.AllOf(env, deps)
+                gate = max((op_end[d] for d in q.deps), default=NEG)
+            else:
+                prev = run_done[tile.op][tile.run - 1]
+                yield prev
+                gate = int(prev.value)  # type: ignore[arg-type]
+        yield ready[t]
+        s = int(env.now)
+        base = max(prev_end, gate)
+        stats.stall[u] += s - base
+        if tile.first and tile.run == 0:
+            spans[q.pos] = (s, 0)
+        if tile.compute:
+            yield env.timeout(tile.compute)
+        e = int(env.now)
+        stats.busy[u] += tile.compute
+        timelines[u].add(s, e)
+        computed[t] = e
+        b = bufs[tile.buf]
+        need = b.held_bytes(tile.load_bytes)
+        if b.double_buffered and need:
+            yield space[tile.buf].put(need)
+            yield tokens[tile.buf].put(1)
+        done[t].succeed()
+        if tile.last_of_run:
+            run_done[tile.op][tile.run].succeed(e)
+        finish(tile.op, e)
+        return e
+
+    def epilogue(u: int, t: int, prev_end: int) -> Generator[simpy.Event, object, int]:
+        """Tile ``t``'s fused epilogue on unit ``u``: its end."""
+        tile = tiles[t]
+        yield done[t]
+        wait = computed[t] + tile.write_ready - int(env.now)
+        if wait > 0:
+            yield env.timeout(wait)
+        s = int(env.now)
+        yield env.timeout(tile.epi_cycles)
+        e = int(env.now)
+        stats.busy[u] += tile.epi_cycles
+        timelines[u].add(s, e)
+        finish(tile.op, e)
+        return e
 
     env.process(dispatcher())
     for u in range(units):

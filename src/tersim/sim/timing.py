@@ -38,6 +38,17 @@ of nothing) then one compute on a named unit.
   output buffer holds the outputs being written beside the ones being accumulated). With one
   DMA engine the fence changes nothing (the engine is busy until the write ends).
 
+* **Fused epilogues.** A tile may carry the epilogue of the outputs it completes
+  (``epilogue_cycles`` on ``epilogue_unit``, under ``scheduling.fused_epilogue``: a quantized
+  product's rescale, :mod:`tersim.mapping.epilogue`). In that unit's order it comes right after
+  the tile (queue order); it starts at the latest of the tile's compute end plus
+  ``write_ready_cycles`` (the block's drain) and the unit's previous work's end, and holds the
+  unit for its cycles; it moves nothing through DRAM and counts no stall. The op ends at the
+  latest end of its tiles and epilogues (its dependents and its write-back wait for that); its
+  next run waits for its previous run's tiles only. Over ``n`` blocks completing at ``a + i T``,
+  ``v`` cycles each, the unit free from ``c``: the op ends at ``max(c + n v, a + n v, a + (n - 1)
+  T + v)``.
+
 Stall: the cycles a unit's tile waited for its data beyond both its unit's previous tile and its
 gate. DRAM busy: the cycles during which some transfer is moving (with one DMA engine, the sum
 of the transfers' durations).

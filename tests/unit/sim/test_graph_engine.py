@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from tersim.config.enums import DramModelKind
 from tersim.hw.counts import ActionCounts
 from tersim.mapping.placement import Placement
-from tersim.mapping.schedule import OpSchedule, Schedule, TileRun
+from tersim.mapping.schedule import OpSchedule, QueueItem, Schedule, TileRun
 from tersim.sim import Fidelity, MemoryTiming, SimResult, StagingBuffer, simulate
 from tersim.sim.core import QItem, QOp, QRun, whole_ops
 from tersim.sim.fast import run_fast, segment_starts
@@ -155,7 +156,89 @@ def test_the_epilogue_run_follows_the_matrix_tiles_by_hand() -> None:
     assert r.timelines["vector"].intervals == ((8, 11),)
 
 
+def test_a_fused_epilogue_streams_behind_the_output_blocks_by_hand() -> None:
+    """Three array tiles of 10 cycles (nothing to load), each completing a block whose outputs
+    drain 2 cycles after its compute; the rescale takes 6 cycles per block on the vector unit.
+    Unfused (one 18-cycle vector tile after the last array tile): 30-48. Fused: block k's
+    epilogue starts at max(its tile's end + 2, the vector unit's last end): 12-18, 22-28, 32-38;
+    the op ends at 38. A vector op queued after it (5 cycles) follows the epilogues: 38-43
+    (unfused: 48-53)."""
+    mem = MemoryTiming.of(1.0, 0, 10_000)
+    after = _op(1, [TileRun(1, 0, 5, "vector")])
+    unfused = [_op(0, [TileRun(3, 0, 10, "array", 0, 2), TileRun(1, 0, 18, "vector")]), after]
+    r = _same(_all(unfused, mem))
+    assert _spans(r) == [(0, 48), (48, 53)]
+    assert r.timelines["vector"].intervals == ((30, 53),)
+    fused = [_op(0, [TileRun(3, 0, 10, "array", 0, 2, 6, "vector")]), after]
+    r = _same(_all(fused, mem))
+    assert _spans(r) == [(0, 38), (38, 43)]
+    assert r.timelines["array"].intervals == ((0, 30),)
+    assert r.timelines["vector"].intervals == ((12, 18), (22, 28), (32, 43))
+    assert r.busy_cycles["vector"] == 23 and r.total_cycles == 43
+    assert r.stall_cycles == {"array": 0, "vector": 0, "attn": 0}
+
+
+def test_a_fused_epilogue_longer_than_the_tiles_by_hand() -> None:
+    """The vector unit is the bottleneck: blocks complete at a = 12, 22, 32 (T = 10), the
+    epilogue takes v = 15 per block, and the vector unit is busy until c = 4 with an earlier
+    op: 12-27, 27-42, 42-57, so the op ends at max(c + 3v, a + 3v, a + 2T + v) = max(49, 57,
+    47) = 57. Its consumer on the array (3 cycles) waits for the last epilogue: 57-60."""
+    mem = MemoryTiming.of(1.0, 0, 10_000)
+    ops = [
+        _op(0, [TileRun(1, 0, 4, "vector")]),
+        _op(1, [TileRun(3, 0, 10, "array", 0, 2, 15, "vector")]),
+        _op(2, [TileRun(1, 0, 3, "array")], deps=(1,)),
+    ]
+    r = _same(_all(ops, mem))
+    assert _spans(r) == [(0, 4), (0, 57), (57, 60)]
+    assert r.timelines["vector"].intervals == ((0, 4), (12, 57))
+    assert r.timelines["array"].intervals == ((0, 30), (57, 60))
+
+
+@settings(max_examples=200)
+@given(
+    n=st.integers(1, 40),
+    t=st.integers(1, 30),
+    v=st.integers(1, 30),
+    ready=st.integers(0, 20),
+    c=st.integers(0, 300),
+)
+def test_fused_epilogue_closed_form(n, t, v, ready, c) -> None:  # type: ignore[no-untyped-def]
+    """The closed form docs/engine.md states: n blocks completing at a + i T (a = T + ready:
+    tiles of T cycles from 0), v cycles each, the vector unit free from c: the op ends at
+    max(c + n v, a + n v, a + (n - 1) T + v); every engine plays it tile by tile or skips
+    periods of the run."""
+    mem = MemoryTiming.of(1.0, 0, 10_000)
+    ops = [
+        _op(0, [TileRun(1, 0, c, "vector")]),
+        _op(1, [TileRun(n, 0, t, "array", 0, ready, v, "vector")]),
+    ]
+    r = _same(_all(ops, mem))
+    a = t + ready
+    assert r.spans[1].end_cycle == max(c + n * v, a + n * v, a + (n - 1) * t + v)
+    assert r.busy_cycles["vector"] == c + n * v
+
+
 # --- the closed form inside a run, and layer replay, against the per-tile oracle ----------
+
+
+def _qrun(draw: st.DrawFn, max_count: int, units: int, nb: int) -> QRun:
+    """A drawn run: some tiles write back their own outputs, some (on two or more units) have
+    a fused epilogue on another unit."""
+    unit = draw(st.integers(0, units - 1))
+    r = QRun(
+        draw(st.integers(1, max_count)),
+        draw(st.sampled_from([0, 0, 5, 64, 100, 300])),
+        draw(st.integers(0, 30)),
+        unit,
+        draw(st.integers(0, nb - 1)),
+        draw(st.sampled_from([0, 0, 0, 40, 128])),  # each tile's own write-back
+        draw(st.integers(0, 20)),
+    )
+    if units > 1 and draw(st.integers(0, 3)) == 0:
+        other = (unit + draw(st.integers(1, units - 1))) % units
+        r = replace(r, epi_cycles=draw(st.sampled_from([1, 7, 25, 60])), epi_unit=other)
+    return r
 
 
 @st.composite
@@ -170,18 +253,7 @@ def graphs(draw: st.DrawFn, max_count: int = 12) -> tuple[list[QItem], int, int]
     nb = draw(st.integers(1, 2))
     ops = []
     for i in range(n):
-        runs = tuple(
-            QRun(
-                draw(st.integers(1, max_count)),
-                draw(st.sampled_from([0, 0, 5, 64, 100, 300])),
-                draw(st.integers(0, 30)),
-                draw(st.integers(0, units - 1)),
-                draw(st.integers(0, nb - 1)),
-                draw(st.sampled_from([0, 0, 0, 40, 128])),  # each tile's own write-back
-                draw(st.integers(0, 20)),
-            )
-            for _ in range(draw(st.integers(1, 3)))
-        )
+        runs = tuple(_qrun(draw, max_count, units, nb) for _ in range(draw(st.integers(1, 3))))
         deps = tuple(sorted(draw(st.sets(st.integers(0, i - 1), max_size=3)))) if i else ()
         ops.append(QOp(i, runs, draw(st.sampled_from([0, 0, 50, 200])), deps))
     if not draw(st.booleans()):
@@ -377,6 +449,8 @@ def _serialized(ops: list[QOp], bw: float, lat: int) -> int:
         for r in q.runs:
             move = -(-r.load_bytes // 1) and (int(-(-r.load_bytes // bw)) + lat)
             total += r.count * (move + r.compute_cycles)
+            if r.epi_cycles:  # a fused epilogue waits write_ready after its tile's compute
+                total += r.count * (r.write_ready + r.epi_cycles)
             if r.write_bytes:  # a tile's own write-back waits write_ready after its compute
                 total += r.count * (int(-(-r.write_bytes // bw)) + r.write_ready)
         total += int(-(-q.write_bytes // bw))
@@ -468,6 +542,84 @@ def test_more_channels_never_slower(g, per_channel, channels, lat, burst) -> Non
         return run_fast(ops, len(ops), units, mem, None).end_cycle
 
     assert total(2 * channels) <= total(channels)
+
+
+def _unfused(q: QOp) -> QOp:
+    """``q`` with its fused epilogues taken out of its tiles: their cycles as one tile on the
+    epilogue's unit after the op's last tile (loading nothing), as without the option."""
+    extra = [(r.epi_unit, r.count * r.epi_cycles) for r in q.runs if r.epi_cycles]
+    if not extra:
+        return q
+    runs = [replace(r, epi_cycles=0, epi_unit=-1) for r in q.runs]
+    unit = extra[0][0]
+    runs.append(QRun(1, 0, sum(c for _, c in extra), unit, 0))
+    return QOp(q.pos, tuple(runs), q.write_bytes, q.deps)
+
+
+@settings(max_examples=150)
+@given(
+    g=graphs(max_count=20),
+    bw=st.sampled_from([1.0, 7.5, 64.0]),
+    lat=st.integers(0, 30),
+    cap=st.sampled_from([50, 1000]),
+    double=st.booleans(),
+    engines=st.sampled_from([1, 2]),
+)
+def test_fused_epilogue_never_slower_on_whole_op_queues(g, bw, lat, cap, double, engines) -> None:  # type: ignore[no-untyped-def]
+    """Ops queued whole (no other op's tiles between an op's first and last), each op's fused
+    epilogues on one unit and ready at their tile's end (as the mapping's: a block's drain
+    ends by the op's last compute end, which carries the drain): fusing never delays any op,
+    since an op's last epilogue ends by max(its unit's last end, its last tile's end) plus all
+    its epilogue cycles (the unfused tile's end) and every other time is monotone in it."""
+    items, units, nb = g
+    ops = []
+    for q in _ops(items):
+        epi = [r.epi_unit for r in q.runs if r.epi_cycles]
+        runs = tuple(
+            replace(r, write_ready=0, epi_unit=epi[0])
+            if r.epi_cycles and epi[0] != r.unit
+            else replace(r, epi_cycles=0, epi_unit=-1)
+            for r in q.runs
+        )
+        ops.append(QOp(q.pos, runs, q.write_bytes, q.deps))
+    mem = _mem(bw, lat, cap, double, 16, engines, (DramModelKind.AGGREGATE, 1, 64), nb)
+    fused = run_fast(whole_ops(ops), len(ops), units, mem, None)
+    plain = run_fast(whole_ops([_unfused(q) for q in ops]), len(ops), units, mem, None)
+    assert fused.end_cycle <= plain.end_cycle
+    assert all(f <= p for (_, f), (_, p) in zip(fused.spans, plain.spans, strict=True))
+
+
+def test_a_fused_epilogue_can_slow_an_interleaved_queue_by_hand() -> None:
+    """The counterexample when other vector work is queued between a fused op's tiles (as the
+    planner interleaves ops that run at once): A (array, 2 tiles of 10, epilogues of 10 on the
+    vector unit), then B (vector, 5), queued between A's tiles; C (array, 3) reads B, D (array,
+    100) reads C. Unfused: B 0-5, A's rescale 20-40, C 20-23, D 23-123: 123 cycles. Fused: A's
+    first epilogue 10-20 comes before B in the vector unit's order, so B runs 20-25, C 25-28 and
+    D 28-128: 128 cycles, though A itself ends at 35 instead of 40. What still holds: the
+    bounds of test_total_lies_between_the_bounds."""
+    mem = MemoryTiming.of(1.0, 0, 10_000)
+
+    def play(fused: bool) -> SimResult:
+        a = (
+            [TileRun(2, 0, 10, "array", 0, 0, 10, "vector")]
+            if fused
+            else [TileRun(2, 0, 10, "array"), TileRun(1, 0, 20, "vector")]
+        )
+        ops = [
+            _op(0, a),
+            _op(1, [TileRun(1, 0, 5, "vector")]),
+            _op(2, [TileRun(1, 0, 3, "array")], deps=(1,)),
+            _op(3, [TileRun(1, 0, 100, "array")], deps=(2,)),
+        ]
+        queue = [(0, 0, 0, 1), (1, 0, 0, 1), (0, 0, 1, 1), *([(0, 1, 0, 1)] if not fused else [])]
+        queue += [(2, 0, 0, 1), (3, 0, 0, 1)]
+        sched = Schedule(tuple(ops), Placement.none(), items=tuple(QueueItem(*x) for x in queue))
+        return _same([simulate(sched, mem, 1e9, f, units=UNITS3) for f in Fidelity])
+
+    plain, fused = play(False), play(True)
+    assert _spans(plain) == [(0, 40), (0, 5), (20, 23), (23, 123)]
+    assert _spans(fused) == [(0, 35), (20, 25), (25, 28), (28, 128)]
+    assert fused.total_cycles == 128 > plain.total_cycles == 123
 
 
 # --- reuse: runs looked up by their relative entry state -------------------------------------
