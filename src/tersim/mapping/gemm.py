@@ -47,6 +47,7 @@ from tersim.hw.dataflow import (
 )
 from tersim.mapping.buffers import burst_round, usable_bytes
 from tersim.mapping.schedule import (
+    LoadPlacement,
     MappingInfo,
     OperandResidency,
     TileRun,
@@ -523,4 +524,10 @@ def heuristic_info(plan: GemmPlan, ops: Operands, instances: int = 1) -> Mapping
         fetched = plan.dram_read_bytes[role]
         times = 0 if fetched == 0 else max(1, round(fetched / max(1, size)))
         res.append(OperandResidency(role, "heuristic", (), 0, True, times))
-    return MappingInfo("heuristic", tuple(loops), (plan.m, plan.n, plan.k), tuple(res))
+    return MappingInfo(
+        "heuristic",
+        tuple(loops),
+        (plan.m, plan.n, plan.k),
+        tuple(res),
+        loads=LoadPlacement.SPREAD,
+    )

@@ -43,6 +43,14 @@ positions 0..5. Derived from the point, not searched independently (they follow 
   leaves the chip, is final at the array (no vector epilogue after it) and its buffer holds the
   block being written beside the one being accumulated: double-buffered, or holding the whole
   output anyway. Same bytes either way, only when they move.
+* **Load placement**, a choice of the point: each pass loads the slices it first touches (above),
+  or the op's DRAM reads (the same bytes) are **spread evenly** over its passes, the first
+  ``reads mod passes`` passes carrying a byte more: the heuristic plan's accounting
+  (:func:`tersim.mapping.schedule.spread_loads`), which every engine times. It moves loads from
+  the passes that touch much to those that touch little (edge folds, passes reusing resident
+  data), so the DRAM stays busy while a short pass computes; the buffers hold the same
+  footprints (the accounting does not model the prefetch distance). Same bytes either way,
+  only which pass carries them.
 
 Everything here is a pure function of the problem and the point: traffic, footprints, SRAM
 accesses, compute cycles and the tile runs the engine executes.
@@ -70,6 +78,7 @@ from tersim.hw.dataflow.base import FoldGrid, ceil_div
 from tersim.mapping.schedule import (
     WRITE_AFTER,
     WRITE_OVERLAPPED,
+    LoadPlacement,
     MappingInfo,
     OperandResidency,
     TileRun,
@@ -98,10 +107,13 @@ _INDEX = {Dim.M: 0, Dim.N: 1, Dim.K: 2}
 MAX_RUNS = 2048  # a point whose tiles form more runs is outside the space (engine cost)
 
 
+POINTS_PER_ORDER = 4  # two write-back choices x two load placements
+
+
 def first_index(tile_index: int) -> int:
     """The place in the space's order of a tile's first point (each tile has six loop orders,
-    each with two write-back choices)."""
-    return tile_index * 12
+    each with two write-back choices, each with two load placements)."""
+    return tile_index * 6 * POINTS_PER_ORDER
 
 
 class TooManyRuns(Exception):
@@ -235,6 +247,11 @@ class GemmMapping:
     tile: tuple[int, int, int]  # (Mt, Nt, Kt) elements
     order: tuple[Dim, ...]
     overlap: bool = False  # outputs written back as passes complete them (else after the op)
+    loads: LoadPlacement = LoadPlacement.FIRST_TOUCH  # which passes carry the DRAM reads
+
+    @property
+    def spread(self) -> bool:
+        return self.loads is LoadPlacement.SPREAD
 
     def size(self, d: Dim) -> int:
         return self.tile[_INDEX[d]]
@@ -329,7 +346,8 @@ class Geometry:
     ) -> Iterator[tuple[int, GemmMapping]]:
         """The points of one tile with their place in the space's order: the six loop orders
         (loops of one trip dropped, duplicates skipped), each with the write-back after the op
-        and then (where the space offers it) overlapped."""
+        and then (where the space offers it) overlapped, each with its loads at first touch
+        and then spread evenly."""
         trips = {d: ceil_div(self.dims[d], t) for d, t in zip(Dim, tile, strict=True)}
         seen: set[tuple[Dim, ...]] = set()
         for i, perm in enumerate(itertools.permutations(Dim)):
@@ -337,15 +355,24 @@ class Geometry:
             if order not in seen:
                 seen.add(order)
                 for w in self.overlaps:
-                    yield first_index(tile_index) + 2 * i + w, GemmMapping(tile, order, w)
+                    for s, loads in enumerate(LoadPlacement):
+                        index = first_index(tile_index) + POINTS_PER_ORDER * i + 2 * w + s
+                        yield index, GemmMapping(tile, order, w, loads)
 
     def size(self) -> int:
         """Points in the declared space: per tile, the orders of its loops of more than one
-        trip (k such loops: k! orders), times the write-back choices (1 or 2)."""
+        trip (k such loops: k! orders), times the write-back choices (1 or 2), times the two
+        load placements."""
         if self._size is None:
-            self._size = len(self.overlaps) * sum(
-                math.factorial(sum(1 for d, t in zip(Dim, tile, strict=True) if self.dims[d] > t))
-                for tile in self.tiles()
+            self._size = (
+                len(self.overlaps)
+                * len(LoadPlacement)
+                * sum(
+                    math.factorial(
+                        sum(1 for d, t in zip(Dim, tile, strict=True) if self.dims[d] > t)
+                    )
+                    for tile in self.tiles()
+                )
             )
         return self._size
 
@@ -701,7 +728,8 @@ class Geometry:
         ``start + latency``; each pass loads its first-touch slices, and each operand's
         rounding to whole bursts rides on its first load. An overlapping point's passes write
         back the outputs they complete, but the last (its block, and the rounding, go with the
-        op's write-back)."""
+        op's write-back). A point spreading its loads gives every pass an even share of them
+        (:func:`_spread`)."""
         runs = self.passes(a)
         p = self.p
         inst = p.instances
@@ -722,6 +750,10 @@ class Geometry:
         first, period, end_one, last_one = self._instance(runs, bits_x, bits_w, extra)
         rest = self._instance(runs, bits_x, bits_w, [0, 0])[0] if inst > 1 else []
         seq = first + rest * (inst - 1)
+        if a.mapping.spread:
+            seq = _spread(
+                seq, a.traffic_bytes[BufferRole.INPUT] + a.traffic_bytes[BufferRole.WEIGHT]
+            )
         shift = (inst - 1) * period  # instance i starts i periods after the first
         end, last_start = end_one + shift, last_one + shift
         # the last pass carries the drain: its compute ends at the op's end; its outputs go
@@ -856,6 +888,24 @@ def _tile_runs(seq: list[tuple[int, int, int, int, int]], unit: str) -> tuple[Ti
     return tuple(out)
 
 
+def _spread(
+    seq: list[tuple[int, int, int, int, int]], total_bytes: int
+) -> list[tuple[int, int, int, int, int]]:
+    """Passes ``(count, load bytes, ...)`` with ``total_bytes`` spread evenly over them, the
+    first ``total_bytes mod passes`` carrying a byte more (the rule of
+    :func:`tersim.mapping.schedule.spread_loads`)."""
+    q, extra = divmod(total_bytes, sum(row[0] for row in seq))
+    out: list[tuple[int, int, int, int, int]] = []
+    for count, _, interval, wb, ready in seq:
+        take = min(extra, count)
+        if take:
+            out.append((take, q + 1, interval, wb, ready))
+        if count - take:
+            out.append((count - take, q, interval, wb, ready))
+        extra -= take
+    return out
+
+
 def tile_write_bytes(runs: tuple[TileRun, ...]) -> int:
     """Bytes the tiles write back themselves (the rest of an op's output goes with its
     write-back)."""
@@ -950,6 +1000,7 @@ def describe(
         assessed,
         simulated,
         WRITE_OVERLAPPED if g.overlap else WRITE_AFTER,
+        g.loads,
     )
 
 
