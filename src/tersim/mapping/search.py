@@ -262,14 +262,30 @@ def _search(
             first = _first_bytes(geo, g) + 2 * (p.burst_bytes + 1) + geo.pass_count(g.tile)
         return math.ceil(max(0, reads - first) / bw)
 
+    def write_cycles(nbytes: int) -> int:
+        """Cycles an idle DRAM takes to write ``nbytes`` (a busy one takes no fewer)."""
+        return judge.first_load_cycles(nbytes) - lat if nbytes > 0 else 0
+
+    def end_write_floor(g: GemmMapping) -> int:
+        """Bytes the op's write-back moves after its last tile at least: the whole output,
+        or on an overlapping point its last pass's block."""
+        return min(write_total, geo.last_block_bytes(g.tile)) if g.overlap else write_total
+
     def tile_bound(tile: tuple[int, int, int]) -> int:
-        """A lower bound on the span of every point of ``tile``: its passes' intervals, and
+        """A lower bound on the span of every point of ``tile``: its passes' intervals, then
+        the least write-back after them (it starts once the op's last tile has computed), and
         the compulsory reads after the first tile's under either load placement (the bound
         grows with the reads)."""
         after = min(
             after_first(compulsory, GemmMapping(tile, (), False, loads)) for loads in LoadPlacement
         )
-        return max(geo.compute_floor(tile) + tail_cycles, after)
+        least = min(end_write_floor(GemmMapping(tile, (), w)) for w in geo.overlaps)
+        return max(geo.compute_floor(tile) + tail_cycles + write_cycles(least), after)
+
+    def point_bound(g: GemmMapping, reads: int) -> int:
+        """:func:`tile_bound` for one point: its own write-back and reads."""
+        floor = geo.compute_floor(g.tile) + tail_cycles + write_cycles(end_write_floor(g))
+        return max(floor, after_first(reads, g))
 
     def key(cycles: float, energy: float, index: int, g: GemmMapping, runs: int = 1) -> Key:
         return objective_key(objective, cycles, energy, runs, index, g.spread)
@@ -315,7 +331,7 @@ def _search(
                     continue
                 assessed += 1
                 reads = a.traffic_bytes[BufferRole.INPUT] + a.traffic_bytes[BufferRole.WEIGHT]
-                lb1 = max(lb0, after_first(reads, g))
+                lb1 = max(lb0, point_bound(g, reads))
                 push(key(lb1, e_dyn + leak * lb1, index, g), 1, (index, a, e_dyn, lb1))
         elif stage == 1:
             index, a, e_dyn, lb1 = data

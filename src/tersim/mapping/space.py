@@ -307,6 +307,10 @@ class Geometry:
         self._doubles = {r: p.capacity.doubles(r) for r in BufferRole}
         self._isum: dict[tuple[int, int, int], tuple[int, int]] = {}
         self._size: int | None = None
+        # a point's passes at first touch, kept until its other load placement takes them
+        self._placed: dict[
+            tuple[object, ...], tuple[list[tuple[int, int, int, int, int]], int, int]
+        ] = {}
         self.whole_bytes = {
             BufferRole.INPUT: _bytes(p.instances * p.m * p.k, p.bits.input_bits),
             BufferRole.WEIGHT: _bytes(p.instances * p.k * p.n, p.bits.weight_bits),
@@ -590,14 +594,28 @@ class Geometry:
         passes run one after another, each at least its issue interval, and the last one (the
         edge tile's last row and column fold, streaming the edge of ``dt``) ends its latency
         after it starts."""
+        ext = self.last_pass(tile)
+        interval, latency = self.pass_timing(ext[self.dt], ext[self.dr], ext[self.dc])
+        total = self.interval_sum(tile)
+        return max(total, total - interval + latency)
+
+    def last_pass(self, tile: tuple[int, int, int]) -> dict[Dim, int]:
+        """Extents of the op's last pass under every order of ``tile`` (the last iteration of
+        every loop is its edge): the edge tile's last row and column fold, streaming the edge
+        of ``dt``."""
         ext = {}
         for d in Dim:
             t = self.dims[d] - (ceil_div(self.dims[d], tile[_INDEX[d]]) - 1) * tile[_INDEX[d]]
             u = self.unit[d]
             ext[d] = t - (ceil_div(t, u) - 1) * u if d is not self.dt else t
-        interval, latency = self.pass_timing(ext[self.dt], ext[self.dr], ext[self.dc])
-        total = self.interval_sum(tile)
-        return max(total, total - interval + latency)
+        return ext
+
+    def last_block_bytes(self, tile: tuple[int, int, int]) -> int:
+        """Output bytes the op's last pass completes (rounded down): an overlapping point's
+        write-back after its last tile moves at least these (the pass's block goes with it,
+        and the tiles write at most the rest of the output)."""
+        ext = self.last_pass(tile)
+        return int(ext[Dim.M] * ext[Dim.N] * self.p.bits.output_bits // 8)
 
     def pass_count(self, tile: tuple[int, int, int]) -> int:
         """Array passes of the whole op."""
@@ -730,6 +748,29 @@ class Geometry:
         back the outputs they complete, but the last (its block, and the rounding, go with the
         op's write-back). A point spreading its loads gives every pass an even share of them
         (:func:`_spread`)."""
+        g = a.mapping
+        twin = (g.tile, g.order, g.overlap)
+        hit = self._placed.pop(twin, None)  # the other load placement's, computed first
+        if hit is None:
+            hit = self._first_touch(a)
+            self._placed[twin] = hit
+        seq, end, last_start = list(hit[0]), hit[1], hit[2]
+        if g.spread:
+            seq = _spread(
+                seq, a.traffic_bytes[BufferRole.INPUT] + a.traffic_bytes[BufferRole.WEIGHT]
+            )
+        # the last pass carries the drain: its compute ends at the op's end; its outputs go
+        # with the op's write-back
+        count, load, interval, wb, ready = seq.pop()
+        if count > 1:
+            seq.append((count - 1, load, interval, wb, ready))
+        seq.append((1, load, end - last_start, 0, 0))
+        return _tile_runs(seq, self.p.unit), end
+
+    def _first_touch(self, a: Assessment) -> tuple[list[tuple[int, int, int, int, int]], int, int]:
+        """The passes of the whole op with their loads at first touch, as ``(count, load bytes,
+        compute cycles, write-back bytes, write ready cycles)``, its end and its last pass's
+        start (see :meth:`schedule`)."""
         runs = self.passes(a)
         p = self.p
         inst = p.instances
@@ -750,22 +791,10 @@ class Geometry:
         first, period, end_one, last_one = self._instance(runs, bits_x, bits_w, extra)
         rest = self._instance(runs, bits_x, bits_w, [0, 0])[0] if inst > 1 else []
         seq = first + rest * (inst - 1)
-        if a.mapping.spread:
-            seq = _spread(
-                seq, a.traffic_bytes[BufferRole.INPUT] + a.traffic_bytes[BufferRole.WEIGHT]
-            )
         shift = (inst - 1) * period  # instance i starts i periods after the first
-        end, last_start = end_one + shift, last_one + shift
-        # the last pass carries the drain: its compute ends at the op's end; its outputs go
-        # with the op's write-back
-        count, load, interval, wb, ready = seq.pop()
-        if count > 1:
-            seq.append((count - 1, load, interval, wb, ready))
-        seq.append((1, load, end - last_start, 0, 0))
-        tiles = _tile_runs(seq, p.unit)
         if any(extra):  # an operand with traffic but no loading pass: a bug in the rules
             raise AssertionError(f"unplaced DRAM bytes {extra} for {a.mapping}")
-        return tiles, end
+        return seq, end_one + shift, last_one + shift
 
     def _instance(
         self,
