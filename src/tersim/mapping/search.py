@@ -31,7 +31,7 @@ shorter than its issue interval; the DRAM moves at most its bandwidth) and an en
 those cycles (energy grows with cycles through leakage). Points are refined in order of their
 bound (:func:`_search`), and the first point whose exact key comes up is taken: no other
 point's bound, hence its key, is smaller. So the result equals the exhaustive evaluation of
-every point (:func:`exhaustive`, used by the tests), usually after simulating a handful.
+every point (``search(..., exhaustive=True)``, used by the tests), usually after simulating a handful.
 """
 
 from __future__ import annotations
@@ -196,22 +196,13 @@ def search(
     objective: MappingObjective,
     fixed: ActionCounts,
     tail: tuple[TileRun, ...] = (),
+    exhaustive: bool = False,
 ) -> Choice:
     """The best point of the space (see the module rules); DesignError if none fits.
     ``fixed``: the op's actions every point shares (PE actions, write-backs); ``tail``: tiles
-    the op runs after the product."""
-    return _search(Geometry(problem), judge, objective, fixed, tail, exhaustive=False)
-
-
-def exhaustive(
-    problem: GemmProblem,
-    judge: Judge,
-    objective: MappingObjective,
-    fixed: ActionCounts,
-    tail: tuple[TileRun, ...] = (),
-) -> Choice:
-    """The best point found by running every valid point on the engine (the oracle)."""
-    return _search(Geometry(problem), judge, objective, fixed, tail, exhaustive=True)
+    the op runs after the product. ``exhaustive``: run every valid point on the engine
+    instead of stopping at the first exact key (the oracle of the tests; the same best)."""
+    return _search(Geometry(problem), judge, objective, fixed, tail, exhaustive)
 
 
 def _search(

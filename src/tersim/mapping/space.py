@@ -680,9 +680,18 @@ class Geometry:
         last_k: bool,
     ) -> None:
         """Loops ``i`` on; ``last_k``: every K loop outside is in its last iteration (and the
-        point counts completed outputs)."""
+        point counts completed outputs). Inside every loop: one pass, loading the slices of X
+        and W it is the first to touch."""
         if i == len(loops):
-            self._emit(ext, first, flags, out, last_k)
+            loads = []
+            for role in (BufferRole.INPUT, BufferRole.WEIGHT):
+                if flags[role] is None or not first[role]:
+                    loads.append(0)
+                    continue
+                ra, rb = RELEVANT[role]
+                loads.append(ext[ra] * ext[rb])
+            key = (ext[self.dt], ext[self.dr], ext[self.dc])  # (T, rows used, columns used)
+            _append(out, [1, loads[0], loads[1], key, ext[Dim.M] * ext[Dim.N] if last_k else 0])
             return
         lp = loops[i]
         d = lp.dim
@@ -721,24 +730,6 @@ class Geometry:
                 _append(out, row)
             if len(out) > MAX_RUNS:
                 raise TooManyRuns
-
-    def _emit(
-        self,
-        ext: dict[Dim, int],
-        first: dict[BufferRole, bool],
-        flags: dict[BufferRole, tuple[bool, bool] | None],
-        out: list[list[Any]],
-        last_k: bool,
-    ) -> None:
-        loads = []
-        for role in (BufferRole.INPUT, BufferRole.WEIGHT):
-            if flags[role] is None or not first[role]:
-                loads.append(0)
-                continue
-            a, b = RELEVANT[role]
-            loads.append(ext[a] * ext[b])
-        key = (ext[self.dt], ext[self.dr], ext[self.dc])  # (T, rows used, columns used)
-        _append(out, [1, loads[0], loads[1], key, ext[Dim.M] * ext[Dim.N] if last_k else 0])
 
     def schedule(self, a: Assessment) -> tuple[tuple[TileRun, ...], int]:
         """The tile runs of the whole op (every instance) and its compute cycles: each pass's
