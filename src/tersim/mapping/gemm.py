@@ -47,6 +47,7 @@ from tersim.hw.dataflow import (
 )
 from tersim.mapping.buffers import burst_round, usable_bytes
 from tersim.mapping.schedule import (
+    LoadPlacement,
     MappingInfo,
     OperandResidency,
     TileRun,
@@ -231,9 +232,7 @@ def plan_gemm(
     ideal_memory: bool = False,
 ) -> GemmPlan:
     """Map ``instances`` independent (m x k) @ (k x n) GEMMs onto design ``hw``."""
-    for name, v in (("m", m), ("n", n), ("k", k), ("instances", instances)):
-        if v < 1:
-            raise DesignError(f"GEMM dimension {name} must be a positive integer (got {v})")
+    _check_dims(m, n, k, instances)
     model = dataflow_model(hw.array.dataflow if dataflow is None else dataflow)
     mode = hw.array.compat if compat is None else compat
     if not ideal_memory:
@@ -379,6 +378,13 @@ def _plan(
     )
 
 
+def _check_dims(m: int, n: int, k: int, instances: int) -> None:
+    """DesignError unless every GEMM dimension and the instance count are positive."""
+    for name, v in (("m", m), ("n", n), ("k", k), ("instances", instances)):
+        if v < 1:
+            raise DesignError(f"GEMM dimension {name} must be a positive integer (got {v})")
+
+
 def _fetch(nbytes: int, sram_bytes: int, usable: int, streamed_chunked: bool) -> int:
     """DRAM bytes to fetch an operand (see the module rules)."""
     if nbytes <= usable:
@@ -418,9 +424,7 @@ def gemm_problem(
     """The search's problem for ``instances`` (m x k) @ (k x n) products on design ``hw`` (as
     matrix unit ``unit`` sees it; DesignError for a bad shape or a buffer port that cannot feed
     the array)."""
-    for name, v in (("m", m), ("n", n), ("k", k), ("instances", instances)):
-        if v < 1:
-            raise DesignError(f"GEMM dimension {name} must be a positive integer (got {v})")
+    _check_dims(m, n, k, instances)
     check_sram_bandwidth(hw, hw.array.dataflow, ops)
     return GemmProblem.of(
         hw,
@@ -523,4 +527,10 @@ def heuristic_info(plan: GemmPlan, ops: Operands, instances: int = 1) -> Mapping
         fetched = plan.dram_read_bytes[role]
         times = 0 if fetched == 0 else max(1, round(fetched / max(1, size)))
         res.append(OperandResidency(role, "heuristic", (), 0, True, times))
-    return MappingInfo("heuristic", tuple(loops), (plan.m, plan.n, plan.k), tuple(res))
+    return MappingInfo(
+        "heuristic",
+        tuple(loops),
+        (plan.m, plan.n, plan.k),
+        tuple(res),
+        loads=LoadPlacement.SPREAD,
+    )

@@ -75,6 +75,7 @@ from tersim.mapping.gemm import (
 )
 from tersim.mapping.placement import Placement, place_live, place_tensors, pool_capacity_bytes
 from tersim.mapping.schedule import (
+    MappingInfo,
     OpSchedule,
     Schedule,
     SegmentOps,
@@ -338,20 +339,7 @@ def _array_op(
     info = plan.mapping if searched else heuristic_info(plan, g.operands, shape.count)
     end_write = act_write + kv_write - tile_write_bytes(tiles)  # the tiles write the rest
     assert end_write > 0 or end_write == act_write + kv_write, "tile writes exceed the output"
-    return OpSchedule(
-        0,
-        op.name,
-        op.kind,
-        op.layer,
-        op.phase,
-        op.step,
-        tiles,
-        end_write,
-        counts,
-        mapping=info,
-        compulsory_bytes=compulsory,
-        lower_bound_bytes=bound,
-    )
+    return _scheduled(op, tiles, end_write, counts, info, compulsory, bound)
 
 
 def _fixed_parts(
@@ -414,6 +402,19 @@ def _vector_op(hw: HardwareConfig, op: Op, place: Placement, unit: VectorUnit) -
         dram_write_bytes=dram_bytes(activations=act_out, kv_cache=kv_out),
     )
     c = _compulsory(hw, op, place)
+    return _scheduled(op, tiles, act_out + kv_out, counts, None, c, c)
+
+
+def _scheduled(
+    op: Op,
+    tiles: tuple[TileRun, ...],
+    write_bytes: int,
+    counts: ActionCounts,
+    mapping: MappingInfo | None,
+    compulsory_bytes: int,
+    lower_bound_bytes: int,
+) -> OpSchedule:
+    """``op``'s schedule prototype (placed in the schedule later: index, dependencies)."""
     return OpSchedule(
         0,
         op.name,
@@ -422,10 +423,11 @@ def _vector_op(hw: HardwareConfig, op: Op, place: Placement, unit: VectorUnit) -
         op.phase,
         op.step,
         tiles,
-        act_out + kv_out,
+        write_bytes,
         counts,
-        compulsory_bytes=c,
-        lower_bound_bytes=c,
+        mapping=mapping,
+        compulsory_bytes=compulsory_bytes,
+        lower_bound_bytes=lower_bound_bytes,
     )
 
 

@@ -121,6 +121,15 @@ WRITE_AFTER = "after the last tile"
 WRITE_OVERLAPPED = "overlapped with later tiles"
 
 
+class LoadPlacement(StrEnum):
+    """Which passes carry an op's DRAM reads: each pass loads the slices it is the first to
+    touch, or the op's reads are spread evenly over its passes (the heuristic plan's rule,
+    :func:`spread_loads`)."""
+
+    FIRST_TOUCH = "at first touch"
+    SPREAD = "spread evenly over the passes"
+
+
 @dataclass(frozen=True, slots=True)
 class MappingInfo:
     """The mapping an op runs with: loop nest, tile, residency, and how it was chosen."""
@@ -133,6 +142,7 @@ class MappingInfo:
     assessed: int = 0  # points whose closed forms were computed (the rest bounded out)
     simulated: int = 0  # points the engine ran
     write_back: str = WRITE_AFTER  # when the outputs go to DRAM
+    loads: LoadPlacement = LoadPlacement.FIRST_TOUCH  # which passes carry the DRAM reads
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -141,6 +151,7 @@ class MappingInfo:
             "tile": {"m": self.tile[0], "n": self.tile[1], "k": self.tile[2]},
             "residency": {r.operand.value: r.to_json() for r in self.residency},
             "write_back": self.write_back,
+            "loads": self.loads.value,
             "space": {
                 "points": self.points,
                 "assessed": self.assessed,

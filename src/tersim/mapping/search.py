@@ -3,12 +3,14 @@
 The objective (``mapping.objective`` of the design) compares points by the cycles and energy of
 the op's array tiles run alone on an idle machine:
 
-* ``latency``: cycles, then energy, then the point's place in the space's fixed order;
+* ``latency``: cycles, then energy;
 * ``energy``: energy (dynamic energy of the point's counts plus leakage over its cycles), then
-  cycles, then the order;
-* ``edp``: energy x cycles, then cycles, then the order.
+  cycles;
+* ``edp``: energy x cycles, then cycles;
 
-So the choice is deterministic. The op's write-back is part of the comparison: the same bytes
+then loads at first touch before loads spread evenly (the exact placement when it is as
+good), then fewer tile runs, then the point's place in the space's fixed order. So the choice
+is deterministic. The op's write-back is part of the comparison: the same bytes
 whatever the point, written after its last tile or, on a point that overlaps it, partly by the
 passes that complete outputs (:mod:`tersim.mapping.space`); the engine times both.
 
@@ -29,20 +31,20 @@ shorter than its issue interval; the DRAM moves at most its bandwidth) and an en
 those cycles (energy grows with cycles through leakage). Points are refined in order of their
 bound (:func:`_search`), and the first point whose exact key comes up is taken: no other
 point's bound, hence its key, is smaller. So the result equals the exhaustive evaluation of
-every point (:func:`exhaustive`, used by the tests), usually after simulating a handful.
+every point (``search(..., exhaustive=True)``, used by the tests), usually after simulating a handful.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from tersim.config.enums import BufferRole, MappingObjective
 from tersim.errors import DesignError
 from tersim.hw.counts import ActionCounts, dram_bytes, sum_counts
-from tersim.mapping.schedule import TileRun
+from tersim.mapping.schedule import LoadPlacement, TileRun
 from tersim.mapping.space import (
     Assessment,
     Dim,
@@ -101,19 +103,25 @@ class Choice:
     simulated: int  # points the engine ran (distinct schedules)
 
 
-Key = tuple[float, float, int, int]
+Key = tuple[float, float, int, int, int]
 
 
 def objective_key(
-    objective: MappingObjective, cycles: float, energy: float, runs: int, index: int
+    objective: MappingObjective,
+    cycles: float,
+    energy: float,
+    runs: int,
+    index: int,
+    spread: bool = False,
 ) -> Key:
-    """The ordering of points (smaller is better): the objective, the other quantity, then the
-    simpler schedule (fewer tile runs), then the point's place in the space's order."""
+    """The ordering of points (smaller is better): the objective, the other quantity, then
+    loads at first touch before spread ones, then the simpler schedule (fewer tile runs), then
+    the point's place in the space's order."""
     if objective is MappingObjective.LATENCY:
-        return (cycles, energy, runs, index)
+        return (cycles, energy, spread, runs, index)
     if objective is MappingObjective.ENERGY:
-        return (energy, cycles, runs, index)
-    return (energy * cycles, cycles, runs, index)
+        return (energy, cycles, spread, runs, index)
+    return (energy * cycles, cycles, spread, runs, index)
 
 
 def _first_bytes(geo: Geometry, g: GemmMapping) -> int:
@@ -191,22 +199,13 @@ def search(
     objective: MappingObjective,
     fixed: ActionCounts,
     tail: tuple[TileRun, ...] = (),
+    exhaustive: bool = False,
 ) -> Choice:
     """The best point of the space (see the module rules); DesignError if none fits.
     ``fixed``: the op's actions every point shares (PE actions, write-backs); ``tail``: tiles
-    the op runs after the product."""
-    return _search(Geometry(problem), judge, objective, fixed, tail, exhaustive=False)
-
-
-def exhaustive(
-    problem: GemmProblem,
-    judge: Judge,
-    objective: MappingObjective,
-    fixed: ActionCounts,
-    tail: tuple[TileRun, ...] = (),
-) -> Choice:
-    """The best point found by running every valid point on the engine (the oracle)."""
-    return _search(Geometry(problem), judge, objective, fixed, tail, exhaustive=True)
+    the op runs after the product. ``exhaustive``: run every valid point on the engine
+    instead of stopping at the first exact key (the oracle of the tests; the same best)."""
+    return _search(Geometry(problem), judge, objective, fixed, tail, exhaustive)
 
 
 def _search(
@@ -246,15 +245,44 @@ def _search(
         return write_total - tile_write_bytes(runs)
 
     def after_first(reads: int, g: GemmMapping) -> int:
-        """Cycles the DRAM needs for the reads after the first tile's (at most its slices,
-        its operands' rounding to bursts and a byte per loading pass)."""
+        """Cycles the DRAM needs for the reads after the first tile's (at first touch: at
+        most its slices, its operands' rounding to bursts and a byte per loading pass;
+        spread: at most ``reads // passes + 1``)."""
         if not math.isfinite(bw):
             return 0
-        first = _first_bytes(geo, g) + 2 * (p.burst_bytes + 1) + geo.pass_count(g.tile)
+        if g.spread:
+            first = reads // geo.pass_count(g.tile) + 1
+        else:
+            first = _first_bytes(geo, g) + 2 * (p.burst_bytes + 1) + geo.pass_count(g.tile)
         return math.ceil(max(0, reads - first) / bw)
 
-    def key(cycles: float, energy: float, index: int, runs: int = 1) -> Key:
-        return objective_key(objective, cycles, energy, runs, index)
+    def write_cycles(nbytes: int) -> int:
+        """Cycles an idle DRAM takes to write ``nbytes`` (a busy one takes no fewer)."""
+        return judge.first_load_cycles(nbytes) - lat if nbytes > 0 else 0
+
+    def end_write_floor(g: GemmMapping) -> int:
+        """Bytes the op's write-back moves after its last tile at least: the whole output,
+        or on an overlapping point its last pass's block."""
+        return min(write_total, geo.last_block_bytes(g.tile)) if g.overlap else write_total
+
+    def tile_bound(tile: tuple[int, int, int]) -> int:
+        """A lower bound on the span of every point of ``tile``: its passes' intervals, then
+        the least write-back after them (it starts once the op's last tile has computed), and
+        the compulsory reads after the first tile's under either load placement (the bound
+        grows with the reads)."""
+        after = min(
+            after_first(compulsory, GemmMapping(tile, (), False, loads)) for loads in LoadPlacement
+        )
+        least = min(end_write_floor(GemmMapping(tile, (), w)) for w in geo.overlaps)
+        return max(geo.compute_floor(tile) + tail_cycles + write_cycles(least), after)
+
+    def point_bound(g: GemmMapping, reads: int) -> int:
+        """:func:`tile_bound` for one point: its own write-back and reads."""
+        floor = geo.compute_floor(g.tile) + tail_cycles + write_cycles(end_write_floor(g))
+        return max(floor, after_first(reads, g))
+
+    def key(cycles: float, energy: float, index: int, g: GemmMapping, runs: int = 1) -> Key:
+        return objective_key(objective, cycles, energy, runs, index, g.spread)
 
     heap: list[tuple[Key, int, int, Any]] = []
     seq = 0
@@ -265,9 +293,8 @@ def _search(
         seq += 1
 
     for ti, tile in enumerate(geo.tiles()):
-        g0 = GemmMapping(tile, ())
-        lb0 = max(geo.compute_floor(tile) + tail_cycles, after_first(compulsory, g0))
-        push(key(lb0, floor_pj + leak * lb0, first_index(ti)), 0, (ti, tile))
+        lb0 = tile_bound(tile)
+        push(key(lb0, floor_pj + leak * lb0, first_index(ti), GemmMapping(tile, ())), 0, (ti, tile))
     seen: dict[tuple[TileRun, ...], tuple[int, int]] = {}
     relaxations: dict[tuple[TileRun, ...], tuple[int, int]] = {}
     best: tuple[Key, Assessment, tuple[TileRun, ...], int, int, int, float] | None = None
@@ -279,17 +306,27 @@ def _search(
         stage = -neg_stage
         if stage == 0:
             ti, tile = data
-            g0 = GemmMapping(tile, ())
-            lb0 = max(geo.compute_floor(tile) + tail_cycles, after_first(compulsory, g0))
+            lb0 = tile_bound(tile)
+            twin: tuple[GemmMapping, Assessment | None, float] | None = None
             for index, g in geo.orders(tile, ti):
-                a = geo.assess(g)
+                base = replace(g, loads=LoadPlacement.FIRST_TOUCH)
+                if twin is not None and twin[0] == base:  # its other load placement
+                    a = None if twin[1] is None else replace(twin[1], mapping=g)
+                    e_dyn = twin[2]
+                else:
+                    a = geo.assess(g)
+                    e_dyn = (
+                        0.0
+                        if a is None
+                        else judge.energy_pj(sum_counts([own_counts(plan_counts(p, a)), fixed]))
+                    )
+                    twin = (base, a, e_dyn)
                 if a is None:
                     continue
                 assessed += 1
-                e_dyn = judge.energy_pj(sum_counts([own_counts(plan_counts(p, a)), fixed]))
                 reads = a.traffic_bytes[BufferRole.INPUT] + a.traffic_bytes[BufferRole.WEIGHT]
-                lb1 = max(lb0, after_first(reads, g))
-                push(key(lb1, e_dyn + leak * lb1, index), 1, (index, a, e_dyn, lb1))
+                lb1 = max(lb0, point_bound(g, reads))
+                push(key(lb1, e_dyn + leak * lb1, index, g), 1, (index, a, e_dyn, lb1))
         elif stage == 1:
             index, a, e_dyn, lb1 = data
             try:
@@ -300,7 +337,7 @@ def _search(
             if timed is not None:
                 cycles, span = timed
                 push(
-                    key(span, e_dyn + leak * span, index, len(runs)),
+                    key(span, e_dyn + leak * span, index, a.mapping, len(runs)),
                     3,
                     (a, runs, compute, cycles, span, e_dyn),
                 )
@@ -317,7 +354,7 @@ def _search(
             lb2 = max(lb1, relaxed[0])
             ready = relaxed[1]
             push(
-                key(lb2, e_dyn + leak * lb2, index, len(runs)),
+                key(lb2, e_dyn + leak * lb2, index, a.mapping, len(runs)),
                 2,
                 (index, a, runs, compute, e_dyn, ready),
             )
@@ -329,7 +366,7 @@ def _search(
                 timed = seen[runs] = (cycles, cycles - ready)
             cycles, span = timed
             push(
-                key(span, e_dyn + leak * span, index, len(runs)),
+                key(span, e_dyn + leak * span, index, a.mapping, len(runs)),
                 3,
                 (a, runs, compute, cycles, span, e_dyn),
             )

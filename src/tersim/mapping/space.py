@@ -43,6 +43,14 @@ positions 0..5. Derived from the point, not searched independently (they follow 
   leaves the chip, is final at the array (no vector epilogue after it) and its buffer holds the
   block being written beside the one being accumulated: double-buffered, or holding the whole
   output anyway. Same bytes either way, only when they move.
+* **Load placement**, a choice of the point: each pass loads the slices it first touches (above),
+  or the op's DRAM reads (the same bytes) are **spread evenly** over its passes, the first
+  ``reads mod passes`` passes carrying a byte more: the heuristic plan's accounting
+  (:func:`tersim.mapping.schedule.spread_loads`), which every engine times. It moves loads from
+  the passes that touch much to those that touch little (edge folds, passes reusing resident
+  data), so the DRAM stays busy while a short pass computes; the buffers hold the same
+  footprints (the accounting does not model the prefetch distance). Same bytes either way,
+  only which pass carries them.
 
 Everything here is a pure function of the problem and the point: traffic, footprints, SRAM
 accesses, compute cycles and the tile runs the engine executes.
@@ -71,6 +79,7 @@ from tersim.mapping.epilogue import FusedEpilogue
 from tersim.mapping.schedule import (
     WRITE_AFTER,
     WRITE_OVERLAPPED,
+    LoadPlacement,
     MappingInfo,
     OperandResidency,
     TileRun,
@@ -99,10 +108,13 @@ _INDEX = {Dim.M: 0, Dim.N: 1, Dim.K: 2}
 MAX_RUNS = 2048  # a point whose tiles form more runs is outside the space (engine cost)
 
 
+POINTS_PER_ORDER = 4  # two write-back choices x two load placements
+
+
 def first_index(tile_index: int) -> int:
     """The place in the space's order of a tile's first point (each tile has six loop orders,
-    each with two write-back choices)."""
-    return tile_index * 12
+    each with two write-back choices, each with two load placements)."""
+    return tile_index * 6 * POINTS_PER_ORDER
 
 
 class TooManyRuns(Exception):
@@ -239,6 +251,11 @@ class GemmMapping:
     tile: tuple[int, int, int]  # (Mt, Nt, Kt) elements
     order: tuple[Dim, ...]
     overlap: bool = False  # outputs written back as passes complete them (else after the op)
+    loads: LoadPlacement = LoadPlacement.FIRST_TOUCH  # which passes carry the DRAM reads
+
+    @property
+    def spread(self) -> bool:
+        return self.loads is LoadPlacement.SPREAD
 
     def size(self, d: Dim) -> int:
         return self.tile[_INDEX[d]]
@@ -294,6 +311,10 @@ class Geometry:
         self._doubles = {r: p.capacity.doubles(r) for r in BufferRole}
         self._isum: dict[tuple[int, int, int], tuple[int, int]] = {}
         self._size: int | None = None
+        # a point's passes at first touch, kept until its other load placement takes them
+        self._placed: dict[
+            tuple[object, ...], tuple[list[tuple[int, int, int, int, int, int]], int, int]
+        ] = {}
         self.whole_bytes = {
             BufferRole.INPUT: _bytes(p.instances * p.m * p.k, p.bits.input_bits),
             BufferRole.WEIGHT: _bytes(p.instances * p.k * p.n, p.bits.weight_bits),
@@ -333,7 +354,8 @@ class Geometry:
     ) -> Iterator[tuple[int, GemmMapping]]:
         """The points of one tile with their place in the space's order: the six loop orders
         (loops of one trip dropped, duplicates skipped), each with the write-back after the op
-        and then (where the space offers it) overlapped."""
+        and then (where the space offers it) overlapped, each with its loads at first touch
+        and then spread evenly."""
         trips = {d: ceil_div(self.dims[d], t) for d, t in zip(Dim, tile, strict=True)}
         seen: set[tuple[Dim, ...]] = set()
         for i, perm in enumerate(itertools.permutations(Dim)):
@@ -341,15 +363,24 @@ class Geometry:
             if order not in seen:
                 seen.add(order)
                 for w in self.overlaps:
-                    yield first_index(tile_index) + 2 * i + w, GemmMapping(tile, order, w)
+                    for s, loads in enumerate(LoadPlacement):
+                        index = first_index(tile_index) + POINTS_PER_ORDER * i + 2 * w + s
+                        yield index, GemmMapping(tile, order, w, loads)
 
     def size(self) -> int:
         """Points in the declared space: per tile, the orders of its loops of more than one
-        trip (k such loops: k! orders), times the write-back choices (1 or 2)."""
+        trip (k such loops: k! orders), times the write-back choices (1 or 2), times the two
+        load placements."""
         if self._size is None:
-            self._size = len(self.overlaps) * sum(
-                math.factorial(sum(1 for d, t in zip(Dim, tile, strict=True) if self.dims[d] > t))
-                for tile in self.tiles()
+            self._size = (
+                len(self.overlaps)
+                * len(LoadPlacement)
+                * sum(
+                    math.factorial(
+                        sum(1 for d, t in zip(Dim, tile, strict=True) if self.dims[d] > t)
+                    )
+                    for tile in self.tiles()
+                )
             )
         return self._size
 
@@ -567,14 +598,28 @@ class Geometry:
         passes run one after another, each at least its issue interval, and the last one (the
         edge tile's last row and column fold, streaming the edge of ``dt``) ends its latency
         after it starts."""
+        ext = self.last_pass(tile)
+        interval, latency = self.pass_timing(ext[self.dt], ext[self.dr], ext[self.dc])
+        total = self.interval_sum(tile)
+        return max(total, total - interval + latency)
+
+    def last_pass(self, tile: tuple[int, int, int]) -> dict[Dim, int]:
+        """Extents of the op's last pass under every order of ``tile`` (the last iteration of
+        every loop is its edge): the edge tile's last row and column fold, streaming the edge
+        of ``dt``."""
         ext = {}
         for d in Dim:
             t = self.dims[d] - (ceil_div(self.dims[d], tile[_INDEX[d]]) - 1) * tile[_INDEX[d]]
             u = self.unit[d]
             ext[d] = t - (ceil_div(t, u) - 1) * u if d is not self.dt else t
-        interval, latency = self.pass_timing(ext[self.dt], ext[self.dr], ext[self.dc])
-        total = self.interval_sum(tile)
-        return max(total, total - interval + latency)
+        return ext
+
+    def last_block_bytes(self, tile: tuple[int, int, int]) -> int:
+        """Output bytes the op's last pass completes (rounded down): an overlapping point's
+        write-back after its last tile moves at least these (the pass's block goes with it,
+        and the tiles write at most the rest of the output)."""
+        ext = self.last_pass(tile)
+        return int(ext[Dim.M] * ext[Dim.N] * self.p.bits.output_bits // 8)
 
     def pass_count(self, tile: tuple[int, int, int]) -> int:
         """Array passes of the whole op."""
@@ -640,9 +685,18 @@ class Geometry:
         last_k: bool,
     ) -> None:
         """Loops ``i`` on; ``last_k``: every K loop outside is in its last iteration (and the
-        point counts completed outputs)."""
+        point counts completed outputs). Inside every loop: one pass, loading the slices of X
+        and W it is the first to touch."""
         if i == len(loops):
-            self._emit(ext, first, flags, out, last_k)
+            loads = []
+            for role in (BufferRole.INPUT, BufferRole.WEIGHT):
+                if flags[role] is None or not first[role]:
+                    loads.append(0)
+                    continue
+                ra, rb = RELEVANT[role]
+                loads.append(ext[ra] * ext[rb])
+            key = (ext[self.dt], ext[self.dr], ext[self.dc])  # (T, rows used, columns used)
+            _append(out, [1, loads[0], loads[1], key, ext[Dim.M] * ext[Dim.N] if last_k else 0])
             return
         lp = loops[i]
         d = lp.dim
@@ -682,31 +736,41 @@ class Geometry:
             if len(out) > MAX_RUNS:
                 raise TooManyRuns
 
-    def _emit(
-        self,
-        ext: dict[Dim, int],
-        first: dict[BufferRole, bool],
-        flags: dict[BufferRole, tuple[bool, bool] | None],
-        out: list[list[Any]],
-        last_k: bool,
-    ) -> None:
-        loads = []
-        for role in (BufferRole.INPUT, BufferRole.WEIGHT):
-            if flags[role] is None or not first[role]:
-                loads.append(0)
-                continue
-            a, b = RELEVANT[role]
-            loads.append(ext[a] * ext[b])
-        key = (ext[self.dt], ext[self.dr], ext[self.dc])  # (T, rows used, columns used)
-        _append(out, [1, loads[0], loads[1], key, ext[Dim.M] * ext[Dim.N] if last_k else 0])
-
     def schedule(self, a: Assessment) -> tuple[tuple[TileRun, ...], int]:
         """The tile runs of the whole op (every instance) and its compute cycles: each pass's
         compute is its issue interval, the last pass carries the drain to the latest
         ``start + latency``; each pass loads its first-touch slices, and each operand's
         rounding to whole bursts rides on its first load. An overlapping point's passes write
         back the outputs they complete, but the last (its block, and the rounding, go with the
-        op's write-back)."""
+        op's write-back). A point spreading its loads gives every pass an even share of them
+        (:func:`_spread`)."""
+        g = a.mapping
+        twin = (g.tile, g.order, g.overlap)
+        hit = self._placed.pop(twin, None)  # the other load placement's, computed first
+        if hit is None:
+            hit = self._first_touch(a)
+            self._placed[twin] = hit
+        seq, end, last_start = list(hit[0]), hit[1], hit[2]
+        if g.spread:
+            seq = _spread(
+                seq, a.traffic_bytes[BufferRole.INPUT] + a.traffic_bytes[BufferRole.WEIGHT]
+            )
+        # the last pass carries the drain: its compute ends at the op's end; its outputs go
+        # with the op's write-back
+        count, load, interval, wb, ready, epi = seq.pop()
+        if count > 1:
+            seq.append((count - 1, load, interval, wb, ready, epi))
+        seq.append((1, load, end - last_start, 0, 0, epi))  # its epilogue from the op's end
+        fused = self.p.fused
+        return _tile_runs(seq, self.p.unit, fused.unit if fused is not None else ""), end
+
+    def _first_touch(
+        self, a: Assessment
+    ) -> tuple[list[tuple[int, int, int, int, int, int]], int, int]:
+        """The passes of the whole op with their loads at first touch, as ``(count, load bytes,
+        compute cycles, write-back bytes, write ready cycles, epilogue cycles)``, its end and
+        its last pass's
+        start (see :meth:`schedule`)."""
         runs = self.passes(a)
         p = self.p
         inst = p.instances
@@ -728,17 +792,9 @@ class Geometry:
         rest = self._instance(runs, bits_x, bits_w, [0, 0])[0] if inst > 1 else []
         seq = first + rest * (inst - 1)
         shift = (inst - 1) * period  # instance i starts i periods after the first
-        end, last_start = end_one + shift, last_one + shift
-        # the last pass carries the drain: its compute ends at the op's end; its outputs go
-        # with the op's write-back
-        count, load, interval, wb, ready, epi = seq.pop()
-        if count > 1:
-            seq.append((count - 1, load, interval, wb, ready, epi))
-        seq.append((1, load, end - last_start, 0, 0, epi))  # its epilogue from the op's end
-        tiles = _tile_runs(seq, p.unit, p.fused.unit if p.fused is not None else "")
         if any(extra):  # an operand with traffic but no loading pass: a bug in the rules
             raise AssertionError(f"unplaced DRAM bytes {extra} for {a.mapping}")
-        return tiles, end
+        return seq, end_one + shift, last_one + shift
 
     def _instance(
         self,
@@ -867,6 +923,24 @@ def _tile_runs(
     return tuple(out)
 
 
+def _spread(
+    seq: list[tuple[int, int, int, int, int, int]], total_bytes: int
+) -> list[tuple[int, int, int, int, int, int]]:
+    """Passes ``(count, load bytes, ...)`` with ``total_bytes`` spread evenly over them, the
+    first ``total_bytes mod passes`` carrying a byte more (the rule of
+    :func:`tersim.mapping.schedule.spread_loads`)."""
+    q, extra = divmod(total_bytes, sum(row[0] for row in seq))
+    out: list[tuple[int, int, int, int, int, int]] = []
+    for count, _, interval, wb, ready, epi in seq:
+        take = min(extra, count)
+        if take:
+            out.append((take, q + 1, interval, wb, ready, epi))
+        if count - take:
+            out.append((count - take, q, interval, wb, ready, epi))
+        extra -= take
+    return out
+
+
 def tile_write_bytes(runs: tuple[TileRun, ...]) -> int:
     """Bytes the tiles write back themselves (the rest of an op's output goes with its
     write-back)."""
@@ -961,6 +1035,7 @@ def describe(
         assessed,
         simulated,
         WRITE_OVERLAPPED if g.overlap else WRITE_AFTER,
+        g.loads,
     )
 
 

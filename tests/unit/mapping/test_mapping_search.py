@@ -25,7 +25,7 @@ from tersim.hw.counts import ActionCounts
 from tersim.mapping.gemm import Operands, plan_gemm, search_gemm
 from tersim.mapping.placement import Placement
 from tersim.mapping.schedule import OpSchedule, Schedule
-from tersim.mapping.search import exhaustive, search
+from tersim.mapping.search import search
 from tersim.mapping.space import (
     IRRELEVANT,
     RELEVANT,
@@ -219,11 +219,11 @@ def test_search_equals_exhaustive_and_its_replays(
         fast = search(problem, judge, objective, ActionCounts())
     except Exception as exc:  # no fit: the oracle must agree
         try:
-            exhaustive(problem, judge, objective, ActionCounts())
+            search(problem, judge, objective, ActionCounts(), exhaustive=True)
         except type(exc):
             return
         raise
-    slow = exhaustive(problem, judge, objective, ActionCounts())
+    slow = search(problem, judge, objective, ActionCounts(), exhaustive=True)
     assert fast.assessment.mapping == slow.assessment.mapping
     assert (fast.span_cycles, fast.energy_pj) == (slow.span_cycles, slow.energy_pj)
     assert fast.simulated <= slow.simulated
@@ -301,11 +301,11 @@ def test_bounds_hold_and_instances_search_exactly(
         fast = search(problem, judge, MappingObjective.LATENCY, ActionCounts())
     except Exception as exc:
         try:
-            exhaustive(problem, judge, MappingObjective.LATENCY, ActionCounts())
+            search(problem, judge, MappingObjective.LATENCY, ActionCounts(), exhaustive=True)
         except type(exc):
             return
         raise
-    slow = exhaustive(problem, judge, MappingObjective.LATENCY, ActionCounts())
+    slow = search(problem, judge, MappingObjective.LATENCY, ActionCounts(), exhaustive=True)
     assert (fast.assessment.mapping, fast.span_cycles) == (
         slow.assessment.mapping,
         slow.span_cycles,

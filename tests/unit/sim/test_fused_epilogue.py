@@ -22,7 +22,7 @@ from tersim.hw.counts import ActionCounts
 from tersim.mapping.epilogue import FusedEpilogue
 from tersim.mapping.gemm import Operands, gemm_problem
 from tersim.mapping.schedule import TileRun
-from tersim.mapping.search import exhaustive, search
+from tersim.mapping.search import search
 from tersim.run.judge import engine_judge
 from tersim.run.pipeline import run
 from tersim.sim import Fidelity
@@ -158,7 +158,9 @@ def test_the_searched_fused_product_against_the_unfused(
     plain = search(problem, judge, goal, ActionCounts(), (TileRun(1, 0, rescale, "vector"),))
     fused_problem = replace(problem, fused=FusedEpilogue("vector", 2, 8))
     fused = search(fused_problem, judge, goal, ActionCounts())
-    assert fused.cycles == exhaustive(fused_problem, judge, goal, ActionCounts()).cycles
+    assert (
+        fused.cycles == search(fused_problem, judge, goal, ActionCounts(), exhaustive=True).cycles
+    )
     excess = sum(r.count * r.epilogue_cycles for r in fused.runs) - rescale
     assert excess >= 0
     assert all(r.epilogue_unit == "vector" for r in fused.runs if r.epilogue_cycles)
