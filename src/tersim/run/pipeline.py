@@ -329,7 +329,7 @@ def _counts_times(schedule: Schedule) -> CountsTimes:
     ops, segs = schedule.ops, schedule.segments
     if segs is not None and schedule.segments_cover_ops():
         per_plan: dict[int, list[tuple[int, Any, OpKind, int]]] = {}
-        for ref in segs:
+        for ref in schedule.segment_copies():
             plan = ref.plan
             got = per_plan.get(id(plan))
             if got is None:
