@@ -577,6 +577,35 @@ class SimResult:
             spans[key] = (min(lo, a), max(hi, b))
         return {k: hi - lo for k, (lo, hi) in spans.items()}
 
+    def layer_cycles_by_phase(self) -> dict[Phase, dict[str, int]]:
+        """Per phase, per part: :meth:`layer_cycles` summed over the steps, taken pass by pass
+        (a pass's ops are consecutive: each pass's spans are summed when the next begins, so
+        the passes x parts are never held at once; a pass met again later: from
+        :meth:`layer_cycles`)."""
+        out: dict[Phase, dict[str, int]] = {}
+        done: set[tuple[Phase, int]] = set()
+        key: tuple[Phase, int] | None = None
+        cur: dict[str, tuple[int, int]] = {}
+
+        def flush() -> None:
+            if key is not None:
+                bucket = out.setdefault(key[0], {})
+                for part, (lo, hi) in cur.items():
+                    bucket[part] = bucket.get(part, 0) + hi - lo
+
+        for phase, step, part, a, b in self._extents():
+            if (phase, step) != key:
+                if (phase, step) in done:
+                    return _summed(self.layer_cycles())
+                flush()
+                if key is not None:
+                    done.add(key)
+                key, cur = (phase, step), {}
+            lo, hi = cur.get(part, (a, b))
+            cur[part] = (min(lo, a), max(hi, b))
+        flush()
+        return out
+
     def dram_channels(self) -> list[UnitTimeline]:
         """Each DRAM channel's lane, by channel (empty: a model without several channels)."""
         got = {c: t for n, t in self.timelines.items() if (c := dram_channel_of(n)) is not None}
@@ -586,6 +615,14 @@ class SimResult:
         """Every lane's busy timeline (see :class:`UnitTimeline`), for the record: the units',
         ``dram`` and, with several DRAM channels, ``dram.ch0`` ... (channel order)."""
         return {u: self.timelines[u].to_json() for u in sorted(self.timelines, key=lane_order)}
+
+
+def _summed(cycles: dict[tuple[Phase, int, str], int]) -> dict[Phase, dict[str, int]]:
+    out: dict[Phase, dict[str, int]] = {}
+    for (phase, _step, part), c in cycles.items():
+        bucket = out.setdefault(phase, {})
+        bucket[part] = bucket.get(part, 0) + c
+    return out
 
 
 def lane_order(name: str) -> tuple[str, int]:
