@@ -41,6 +41,7 @@ from tersim.sim.result import (
     span_part,
 )
 from tersim.sim.timing import MemoryTiming
+from tersim.workload.ops import OpKind
 
 Progress = Callable[[int, int], None]  # (ops done, ops total)
 
@@ -119,13 +120,17 @@ def span_groups(schedule: Schedule) -> tuple[SpanGroup, ...] | None:
     if schedule.segments is None or not schedule.segments_cover_ops():
         return None
     out: list[SpanGroup] = []
+    kinds: dict[int, set[OpKind]] = {}  # per plan
     for ref in schedule.segments:
         n = len(ref.plan.ops)
         last: SpanGroup | None = None
+        plan_kinds = kinds.get(id(ref.plan))
+        if plan_kinds is None:
+            plan_kinds = kinds[id(ref.plan)] = {o.kind for o in ref.plan.ops}
         for j in range(ref.times):
             first = ref.start + j * n
             op = schedule.op_head(first)
-            parts = {span_part(op.layer, o.kind) for o in ref.plan.ops}
+            parts = {span_part(op.layer, k) for k in plan_kinds}
             if len(parts) != 1:
                 return None
             part = parts.pop()
