@@ -34,7 +34,14 @@ from itertools import groupby
 
 from tersim.config.enums import OrderRule
 from tersim.hw.units import ComputeUnit
-from tersim.mapping.schedule import OpSchedule, QueueItem, SegmentPlan, SegmentRef, op_by_op
+from tersim.mapping.schedule import (
+    OpSchedule,
+    QueueItem,
+    SegmentPlan,
+    SegmentRef,
+    append_segment,
+    op_by_op,
+)
 from tersim.workload.ops import Op
 
 # per op: unit name; priority order; the queue (ops relative to the segment)
@@ -240,6 +247,6 @@ def plan_segments(
         else:
             ref = planner.plan(a, options[a:b], deps[a:b])
         order.extend(a + k for k in ref.plan.order)
-        refs.append(ref)
+        append_segment(refs, ref)
         seg_at[a] = (b, ref)
     return tuple(order), tuple(refs)

@@ -83,6 +83,7 @@ from tersim.mapping.schedule import (
     SegmentRef,
     TileRun,
     Unit,
+    append_segment,
     merge_runs,
     spread_loads,
 )
@@ -699,7 +700,7 @@ def map_ops(hw: HardwareConfig, workload: Workload, place: Placement, mapper: _M
     deps = dependencies(ops, hw.scheduling.dependencies, repeat_of)
     order, segments = plan_segments(ops, options, deps, opts.units, hw.scheduling.order, repeat_of)
     out: list[OpSchedule] = []
-    for ref in segments:
+    for ref in (copy for record in segments for copy in record.copies()):
         for k, proto in enumerate(ref.plan.ops):
             i = ref.start + k
             op = ops[i]
@@ -780,7 +781,7 @@ class _LayerMapper:
                                       options, deps, 0, key[0], key[1]))  # fmt: skip
 
     def _add(self, a: int, p: _Planned) -> None:
-        self.refs.append(p.ref)
+        append_segment(self.refs, p.ref)
         self.pass_segments[a] = p
 
     def _repeated(self, r: Repeat) -> None:

@@ -258,11 +258,56 @@ class SegmentPlan:
 @dataclass(frozen=True, slots=True)
 class SegmentRef:
     """A segment of the schedule: its ``plan`` from op position ``start`` on; ``ext``: the
-    positions of the ops before it that its ops depend on, ascending."""
+    positions of the ops before it that its ops depend on, ascending. With ``times > 1``,
+    ``times`` segments one after another, each the one before repeated (the copied layers of
+    a pass: one record, whatever their number): copy ``j`` is the plan from ``start + j n``
+    on, every external dependency ``j n`` later (``n``: the plan's ops)."""
 
     start: int
     plan: SegmentPlan
     ext: tuple[int, ...]
+    times: int = 1
+
+    @property
+    def end(self) -> int:
+        """The position after its last copy's last op."""
+        return self.start + self.times * len(self.plan.ops)
+
+    def copy(self, j: int) -> SegmentRef:
+        """Copy ``j`` as a segment of its own."""
+        if j == 0 and self.times == 1:
+            return self
+        d = j * len(self.plan.ops)
+        return SegmentRef(self.start + d, self.plan, tuple(e + d for e in self.ext))
+
+    def copies(self) -> Iterator[SegmentRef]:
+        """Each copy as a segment of its own."""
+        for j in range(self.times):
+            yield self.copy(j)
+
+    def joined(self, nxt: SegmentRef) -> SegmentRef | None:
+        """This record with ``nxt`` as one more copy (``nxt`` is the segment right after it,
+        planned alike, its external dependencies one copy later than the last copy's); None
+        when it is not."""
+        d = self.times * len(self.plan.ops)
+        if nxt.plan is not self.plan or nxt.start != self.start + d or nxt.times != 1:
+            return None
+        if len(nxt.ext) != len(self.ext) or any(
+            b != a + d for a, b in zip(self.ext, nxt.ext, strict=True)
+        ):
+            return None
+        return SegmentRef(self.start, self.plan, self.ext, self.times + 1)
+
+
+def append_segment(refs: list[SegmentRef], ref: SegmentRef) -> None:
+    """Append ``ref`` to ``refs``, as one more copy of the last when it repeats it
+    (:meth:`SegmentRef.joined`)."""
+    if refs:
+        got = refs[-1].joined(ref)
+        if got is not None:
+            refs[-1] = got
+            return
+    refs.append(ref)
 
 
 class _BySegment:
@@ -275,9 +320,12 @@ class _BySegment:
         self._starts = array("q", (r.start for r in refs))
 
     def _at(self, i: int) -> tuple[SegmentRef, int]:
-        """The segment holding position ``i`` and ``i``'s place in it."""
+        """The segment (one copy) holding position ``i`` and ``i``'s place in it."""
         ref = self._refs[bisect.bisect_right(self._starts, i) - 1]
-        return ref, i - ref.start
+        if ref.times == 1:
+            return ref, i - ref.start
+        j, k = divmod(i - ref.start, len(ref.plan.ops))
+        return ref.copy(j), k
 
     def _index(self, i: int, n: int) -> int:
         if i < 0:
@@ -328,10 +376,11 @@ class SegmentOps(_BySegment, Sequence[OpSchedule]):
 
     def __iter__(self) -> Iterator[OpSchedule]:
         ops = op_heads(self._ops)
-        for ref in self._refs:
-            for k in range(len(ref.plan.ops)):
-                i = ref.start + k
-                yield self._placed(ref, k, i, next(ops))
+        for record in self._refs:
+            for ref in record.copies():
+                for k in range(len(ref.plan.ops)):
+                    i = ref.start + k
+                    yield self._placed(ref, k, i, next(ops))
 
     def __eq__(self, other: object) -> bool:
         return _same_sequence(self, other)
@@ -348,7 +397,7 @@ class SegmentOrder(_BySegment, Sequence[int]):
 
     def __init__(self, refs: tuple[SegmentRef, ...]) -> None:
         super().__init__(refs)
-        self._n = refs[-1].start + len(refs[-1].plan.ops) if refs else 0
+        self._n = refs[-1].end if refs else 0
 
     def __len__(self) -> int:
         return self._n
@@ -368,9 +417,11 @@ class SegmentOrder(_BySegment, Sequence[int]):
 
     def __iter__(self) -> Iterator[int]:
         for ref in self._refs:
-            a = ref.start
-            for k in ref.plan.order:
-                yield a + k
+            n = len(ref.plan.ops)
+            for j in range(ref.times):
+                a = ref.start + j * n
+                for k in ref.plan.order:
+                    yield a + k
 
     def __eq__(self, other: object) -> bool:
         return _same_sequence(self, other)
@@ -395,7 +446,8 @@ class Schedule:
     order: Sequence[int] | None = None  # positions in ``ops`` by priority (None: as listed)
     items: tuple[QueueItem, ...] | None = None  # the DMA queue (None: from ``segments``, or
     #                                             else op by op in ``order``)
-    segments: tuple[SegmentRef, ...] | None = None  # the queue segment by segment
+    segments: tuple[SegmentRef, ...] | None = None  # the queue segment by segment (a
+    #                                                  record with ``times``: its copies)
 
     def segments_cover_ops(self) -> bool:
         """Whether ``segments`` lists every op once, in order (as the mapping builds them)."""
@@ -405,8 +457,13 @@ class Schedule:
         for ref in self.segments:
             if ref.start != at:
                 return False
-            at += len(ref.plan.ops)
+            at = ref.end
         return at == len(self.ops)
+
+    def segment_copies(self) -> Iterator[SegmentRef]:
+        """Every segment, each copy of a record with ``times`` as one of its own, in order."""
+        for ref in self.segments or ():
+            yield from ref.copies()
 
     def op_head(self, i: int) -> OpHead:
         """Op ``i``'s name, kind, layer and pass (from a :class:`SegmentOps` without building
@@ -427,7 +484,7 @@ class Schedule:
         if self.segments is not None:
             return tuple(
                 QueueItem(s.start + it.op, it.run, it.first, it.count)
-                for s in self.segments
+                for s in self.segment_copies()
                 for it in s.plan.items
             )
         return op_by_op(self.ops, self.queue())

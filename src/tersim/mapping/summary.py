@@ -90,7 +90,7 @@ def summarize(schedule: Schedule) -> MappingSummary:
         # an op's schedule is its segment plan's at its place (the mapping's prototype); ops
         # are counted per name with the layer replaced (the entries' names), so the counts
         # do not hold a key per layer of every pass
-        for ref in schedule.segments:
+        for ref in schedule.segment_copies():
             phase, at = schedule.op_head(ref.start).phase, ref.start
             for k, proto in enumerate(ref.plan.ops):
                 name = layerless(schedule.op_head(at + k).name)

@@ -123,11 +123,7 @@ class RunRecord:
 
     def layer_cycles(self) -> dict[str, dict[str, int]]:
         """Per phase: cycles each layer's ops spanned, summed over decode steps."""
-        out: dict[str, dict[str, int]] = {}
-        for (phase, _step, part), cycles in self.result.layer_cycles().items():
-            bucket = out.setdefault(phase.value, {})
-            bucket[part] = bucket.get(part, 0) + cycles
-        return out
+        return {p.value: parts for p, parts in self.result.layer_cycles_by_phase().items()}
 
     @property
     def utilization(self) -> float:
@@ -317,72 +313,119 @@ def _layer_key(layer: int) -> str:
     return "embedding_and_head" if layer < 0 else f"layer_{layer}"
 
 
-CountsTimes = dict[tuple[int, int, OpKind, Phase], list[Any]]
+PerCounts = dict[int, list[Any]]  # counts object's id -> [counts, how many ops]
 
 
-def _counts_times(schedule: Schedule) -> CountsTimes:
-    """Per distinct (counts object, layer, kind, phase), in the order the ops first list it:
-    ``[counts, how many ops]``. From the segments when they cover the ops (a segment's ops
-    share its first op's layer and pass, and every segment planned alike lists the same
-    schedules, so each distinct plan is counted once), else op by op."""
-    times: CountsTimes = {}
-    ops, segs = schedule.ops, schedule.segments
+def _add(per: PerCounts, cid: int, counts: Any, n: int) -> None:
+    e = per.get(cid)
+    if e is None:
+        per[cid] = [counts, n]
+    else:
+        e[1] += n
+
+
+class _LayerClasses:
+    """The by-layer groups of :func:`dynamic_energy_by`, layers that have had the same ops
+    (the same counts objects, as many times, in the same order) sharing one group: the copied
+    layers of every pass are one class, so the groups hold what is distinct, not layers x
+    passes. A class is split when some ops reach only part of it."""
+
+    def __init__(self) -> None:
+        self.of: dict[str, int] = {}  # layer key -> class
+        self.members: dict[int, list[str]] = {}
+        self.per: dict[int, PerCounts] = {}
+
+    def add(self, keys: dict[str, int], ops: list[tuple[int, Any, int]]) -> None:
+        """Ops ``ops`` (counts id, counts, how many) reach each layer of ``keys`` (layer key:
+        how many times)."""
+        touched: dict[tuple[int, int], list[str]] = {}  # (class or -1 for new, times) -> keys
+        for key, m in keys.items():
+            touched.setdefault((self.of.get(key, -1), m), []).append(key)
+        for (c, m), keys_in in touched.items():
+            if c < 0 or len(keys_in) != len(self.members[c]):  # a new class
+                new = len(self.members)
+                self.members[new] = keys_in
+                self.per[new] = {} if c < 0 else {k: list(v) for k, v in self.per[c].items()}
+                if c >= 0:
+                    gone = set(keys_in)
+                    self.members[c] = [k for k in self.members[c] if k not in gone]
+                for k in keys_in:
+                    self.of[k] = new
+                c = new
+            per = self.per[c]
+            for cid, counts, n in ops:
+                _add(per, cid, counts, n * m)
+
+
+def _energy_groups(
+    schedule: Schedule,
+) -> tuple[list[str], _LayerClasses, dict[object, PerCounts], dict[object, PerCounts]]:
+    """The ops grouped by layer (layer keys in the order the ops first list them, and their
+    classes), by op kind and by phase: per group, per distinct counts object in the order the
+    group's ops first list it, ``[counts, how many ops]``. From the segments when they cover
+    the ops (every segment planned alike lists the same schedules, so each distinct plan is
+    looked at once; a record's copies reach their layers at once), else op by op."""
+    order: list[str] = []
+    seen: set[str] = set()
+    layers = _LayerClasses()
+    kinds: dict[object, PerCounts] = {}
+    phases: dict[object, PerCounts] = {}
+    segs = schedule.segments
     if segs is not None and schedule.segments_cover_ops():
         per_plan: dict[int, list[tuple[int, Any, OpKind, int]]] = {}
         for ref in segs:
             plan = ref.plan
             got = per_plan.get(id(plan))
             if got is None:
-                kinds: dict[tuple[int, OpKind], list[Any]] = {}
+                ks: dict[tuple[int, OpKind], list[Any]] = {}
                 for o in plan.ops:
-                    e = kinds.get((id(o.counts), o.kind))
+                    e = ks.get((id(o.counts), o.kind))
                     if e is None:
-                        kinds[(id(o.counts), o.kind)] = [o.counts, 1]
+                        ks[(id(o.counts), o.kind)] = [o.counts, 1]
                     else:
                         e[1] += 1
-                got = per_plan[id(plan)] = [(c, v[0], k, v[1]) for (c, k), v in kinds.items()]
-            first = schedule.op_head(ref.start)
-            for cid, counts, kind, n in got:
-                key = (cid, first.layer, kind, first.phase)
-                e = times.get(key)
-                if e is None:
-                    times[key] = [counts, n]
-                else:
-                    e[1] += n
-        return times
-    for op in ops:
-        k = (id(op.counts), op.layer, op.kind, op.phase)
-        e = times.get(k)
-        if e is None:
-            times[k] = [op.counts, 1]
-        else:
-            e[1] += 1
-    return times
+                got = per_plan[id(plan)] = [(c, v[0], k, v[1]) for (c, k), v in ks.items()]
+            n_ops = len(plan.ops)
+            by_phase: dict[Phase, dict[str, int]] = {}  # a record is in one pass: one phase
+            for j in range(ref.times):
+                head = schedule.op_head(ref.start + j * n_ops)
+                key = _layer_key(head.layer)
+                if key not in seen:
+                    seen.add(key)
+                    order.append(key)
+                keys = by_phase.setdefault(head.phase, {})
+                keys[key] = keys.get(key, 0) + 1
+            for phase, keys in by_phase.items():
+                layers.add(keys, [(cid, counts, n) for cid, counts, _, n in got])
+                m = sum(keys.values())
+                for cid, counts, kind, n in got:
+                    _add(kinds.setdefault(kind, {}), cid, counts, n * m)
+                    _add(phases.setdefault(phase.value, {}), cid, counts, n * m)
+        return order, layers, kinds, phases
+    for op in schedule.ops:
+        key = _layer_key(op.layer)
+        if key not in seen:
+            seen.add(key)
+            order.append(key)
+        layers.add({key: 1}, [(id(op.counts), op.counts, 1)])
+        _add(kinds.setdefault(op.kind, {}), id(op.counts), op.counts, 1)
+        _add(phases.setdefault(op.phase.value, {}), id(op.counts), op.counts, 1)
+    return order, layers, kinds, phases
 
 
 def dynamic_energy_by(
     schedule: Schedule, prices: PriceList
 ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
     """Energy without leakage (leakage belongs to time, not to ops) grouped by layer, by op kind
-    and by phase. The ops are counted once per distinct (counts object, layer, kind, phase),
-    times how often it occurs; each group sums its distinct counts objects times their
-    multiplicity in the order the ops first list them, as ``sum_counts`` over the group's ops
-    does (so the floating-point sums are the same); groups listing the same counts objects the
-    same number of times in the same order (the layers of a model, mostly) are priced once."""
-    times = _counts_times(schedule)
-    groups: tuple[dict[object, dict[int, list[Any]]], ...] = ({}, {}, {})
-    for (cid, layer, kind, phase), (counts, n) in times.items():
-        for g, key in zip(groups, (_layer_key(layer), kind, phase.value), strict=True):
-            per = g.setdefault(key, {})
-            e = per.get(cid)
-            if e is None:
-                per[cid] = [counts, n]
-            else:
-                e[1] += n
-
+    and by phase. The ops are counted per distinct counts object, times how often it occurs;
+    each group sums its distinct counts objects times their multiplicity in the order the
+    group's ops first list them, as ``sum_counts`` over the group's ops does (so the
+    floating-point sums are the same); groups listing the same counts objects the same number
+    of times in the same order (the layers of a model, mostly) are priced once."""
+    order, layers, kinds, phases = _energy_groups(schedule)
     priced: dict[tuple[tuple[int, int], ...], float] = {}  # groups listing the same counts
 
-    def total_pj(per: dict[int, list[Any]]) -> float:
+    def total_pj(per: PerCounts) -> float:
         sig = tuple((cid, e[1]) for cid, e in per.items())
         got = priced.get(sig)
         if got is None:
@@ -390,7 +433,9 @@ def dynamic_energy_by(
             got = priced[sig] = estimate_energy(counts, prices).total_pj
         return got
 
-    def energy(g: dict[object, dict[int, list[Any]]]) -> dict[str, float]:
-        return {str(k): total_pj(per) for k, per in g.items()}
-
-    return energy(groups[0]), energy(groups[1]), energy(groups[2])
+    by_class = {c: total_pj(per) for c, per in layers.per.items() if layers.members[c]}
+    return (
+        {key: by_class[layers.of[key]] for key in order},
+        {str(k): total_pj(per) for k, per in kinds.items()},
+        {str(k): total_pj(per) for k, per in phases.items()},
+    )

@@ -44,7 +44,7 @@ from typing import Any
 
 from tersim.hw.dram import DramState
 from tersim.sim.affine import Aff, Range, coefficients, value_at
-from tersim.sim.result import Piece, merged_intervals
+from tersim.sim.result import Piece, PieceRun, merged_intervals
 from tersim.sim.timing import MemoryTiming, StagingBuffer
 
 NEG = -(1 << 60)  # "no constraint" (far below every time, also when shifted)
@@ -257,7 +257,7 @@ class Timeline:
         """Every interval, merged where they touch (for tests and small runs)."""
         return merged_intervals(self.groups)
 
-    def pieces(self) -> list[tuple[Piece, int]]:
+    def pieces(self) -> list[PieceRun]:
         """Its intervals as pieces (none: they are all in ``groups``)."""
         return []
 
@@ -276,23 +276,36 @@ class _Pairs(Timeline):
 
 class PieceTimeline(Timeline):
     """A timeline that keeps placed pieces by reference: a replayed segment's intervals are
-    its memoized outcome's, so a run's DRAM lane costs one reference per segment played
-    instead of a copy of every interval (the intervals added directly are in ``groups``)."""
+    its memoized outcome's, so a lane costs one reference per segment played instead of a copy
+    of every interval, and the same piece placed again at a constant period after its last
+    copy (a segment replayed with the same relative entry state, again and again) one more
+    copy of that reference (:class:`PieceRun`): the copied layers of a pass cost one record.
+    The intervals added directly are in ``groups``."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.placed: list[tuple[Piece, int]] = []
+        self.placed: list[PieceRun] = []
 
     def place(self, piece: Piece, shift: int) -> None:
-        if piece.count:
-            self.placed.append((piece, shift))
+        if not piece.count:
+            return
+        if self.placed:
+            last = self.placed[-1]
+            if last.piece is piece:
+                if last.times == 1 and shift > last.shift:
+                    self.placed[-1] = PieceRun(piece, last.shift, shift - last.shift, 2)
+                    return
+                if last.times > 1 and shift == last.shift + last.times * last.period:
+                    self.placed[-1] = last._replace(times=last.times + 1)
+                    return
+        self.placed.append(PieceRun(piece, shift))
 
     def intervals(self) -> list[tuple[int, int]]:
         every = [list(g) for g in self.groups]
-        every += [list(g) for p, shift in self.placed for g in p.groups(shift)]
+        every += [list(g) for run in self.placed for g in run.groups()]
         return merged_intervals(every)
 
-    def pieces(self) -> list[tuple[Piece, int]]:
+    def pieces(self) -> list[PieceRun]:
         return list(self.placed)
 
 

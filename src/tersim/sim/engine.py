@@ -13,6 +13,7 @@ Tests prove them equal cycle for cycle, per op and per unit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
@@ -21,8 +22,16 @@ from tersim.hw.counts import ActionCounts, sum_counts_times
 from tersim.mapping.schedule import OpSchedule, Schedule, TileRun, Unit
 from tersim.runtime import cyclic_gc_paused
 from tersim.sim.core import QItem, QOp, QRun
-from tersim.sim.fast import Placed, Template, run_fast, run_placed, segment_starts
+from tersim.sim.fast import (
+    Placed,
+    Template,
+    lane_intervals_count,
+    run_fast,
+    run_placed,
+    segment_starts,
+)
 from tersim.sim.result import (
+    TIMELINE_MAX_INTERVALS,
     OpSpans,
     SimResult,
     SpanGroup,
@@ -32,6 +41,7 @@ from tersim.sim.result import (
     span_part,
 )
 from tersim.sim.timing import MemoryTiming
+from tersim.workload.ops import OpKind
 
 Progress = Callable[[int, int], None]  # (ops done, ops total)
 
@@ -64,9 +74,9 @@ def _distinct_ops(schedule: Schedule) -> Iterator[tuple[OpSchedule, int]]:
         for ref in schedule.segments:
             e = times.get(id(ref.plan))
             if e is None:
-                times[id(ref.plan)] = [ref.plan, 1]
+                times[id(ref.plan)] = [ref.plan, ref.times]
             else:
-                e[1] += 1
+                e[1] += ref.times
         for plan, n in times.values():
             for op in plan.ops:
                 yield op, n
@@ -116,17 +126,37 @@ def run_counts(schedule: Schedule, cycles: int) -> ActionCounts:
 
 def span_groups(schedule: Schedule) -> tuple[SpanGroup, ...] | None:
     """The ops cut into groups of one pass and part (:class:`SpanGroup`), one per segment
-    when the segments cover the ops and each segment is one part (None otherwise)."""
+    when the segments cover the ops and each segment is one part (None otherwise); a record's
+    copies of one pass on consecutive decoder layers are one group with its multiplicity."""
     if schedule.segments is None or not schedule.segments_cover_ops():
         return None
     out: list[SpanGroup] = []
+    kinds: dict[int, set[OpKind]] = {}  # per plan
     for ref in schedule.segments:
-        op = schedule.op_head(ref.start)
-        parts = {span_part(op.layer, o.kind) for o in ref.plan.ops}
-        if len(parts) != 1:
-            return None
-        end = ref.start + len(ref.plan.ops)
-        out.append(SpanGroup(ref.start, end, op.phase, op.step, parts.pop()))
+        n = len(ref.plan.ops)
+        last: SpanGroup | None = None
+        plan_kinds = kinds.get(id(ref.plan))
+        if plan_kinds is None:
+            plan_kinds = kinds[id(ref.plan)] = {o.kind for o in ref.plan.ops}
+        for j in range(ref.times):
+            first = ref.start + j * n
+            op = schedule.op_head(first)
+            parts = {span_part(op.layer, k) for k in plan_kinds}
+            if len(parts) != 1:
+                return None
+            part = parts.pop()
+            if (
+                last is not None
+                and op.layer >= 0
+                and last.layer + last.times == op.layer
+                and (last.phase, last.step) == (op.phase, op.step)
+                and part == f"layer_{op.layer}"
+            ):
+                last = replace(last, times=last.times + 1)
+                out[-1] = last
+                continue
+            last = SpanGroup(first, first + n, op.phase, op.step, part, 1, op.layer)
+            out.append(last)
     return tuple(out)
 
 
@@ -175,7 +205,8 @@ def placed_segments(
             ]
             t = Template.of(tops, [(it.op, it.run, it.first, it.count) for it in plan.items])
             got = by_plan[id(ref.plan)] = (interned.setdefault(t, len(interned)), t)
-        out.append(Placed(got[0], got[1], ref.start, ref.ext, ref.start + len(ref.plan.ops)))
+        end = ref.start + len(ref.plan.ops)
+        out.append(Placed(got[0], got[1], ref.start, ref.ext, end, ref.times))
     return out
 
 
@@ -251,13 +282,21 @@ def simulate(
         dram = f.dram
         channels = f.channels
     table = spans if isinstance(spans, SpanTable) else SpanTable.of(spans)
-    total = max(max(table.end, default=0), end)
+    total = max(table.max_end(), end)
     op_spans = OpSpans(ops, table, span_groups(schedule))
     counts = run_counts(schedule, total)
     busy = {n: stats.busy[k] for k, n in enumerate(names)}
     busy["dram"] = stats.dram
     stall = {n: stats.stall[k] for k, n in enumerate(names)}
-    lines = {n: UnitTimeline.of(timelines[k].groups, total) for k, n in enumerate(names)}
+    lines = {
+        n: UnitTimeline.of(
+            (lane := timelines[k]).groups,
+            total,
+            lane.pieces(),
+            lane_intervals_count(lane, TIMELINE_MAX_INTERVALS),
+        )
+        for k, n in enumerate(names)
+    }
     lines["dram"] = UnitTimeline.of(dram.groups, total, dram.pieces())  # named as in busy_cycles
     for c, lane in enumerate(channels):  # none for one channel (its lane is the DRAM's)
         lines[dram_channel_lane(c)] = UnitTimeline.of(lane.groups, total, lane.pieces())

@@ -13,13 +13,14 @@ Decode steps whose layers match, and the layers of one pass, mostly replay.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tersim.sim.core import (
     NEG,
     PATTERN_MAX_TILES,
     Machine,
+    PieceTimeline,
     QItem,
     QOp,
     QRun,
@@ -28,11 +29,10 @@ from tersim.sim.core import (
     channel_timelines,
     periodic_stretches,
 )
-from tersim.sim.result import Piece, SpanTable
+from tersim.sim.result import Piece, SegmentSpans, SpanTable
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]
-SpanSink = list[tuple[int, int]] | SpanTable  # per op position: (first start, last end)
 Enc = tuple[str, int]  # how a segment refers to an op: ("s", in segment) | ("x", dependency)
 #                        | ("e", pending at entry)
 
@@ -75,10 +75,10 @@ class _Outcome:
     busy: tuple[int, ...]  # per unit (all), deltas
     stall: tuple[int, ...]
     dram_busy: int
-    spans: tuple[tuple[int, int, int], ...]  # per op of the segment: (op, start, end)
+    spans: SegmentSpans  # per op of the segment, by its place
     wends: tuple[tuple[Enc, int], ...]  # write-backs applied during the segment
     transfer_end: int
-    groups: tuple[tuple[tuple[int, int, int, int], ...], ...]  # per unit (all)
+    unit_lanes: tuple[Piece, ...]  # per unit (all): its busy intervals
     dram_lane: Piece  # the DRAM's busy intervals
     channel_lanes: tuple[Piece, ...]  # each DRAM channel's (none: channels not recorded)
     runs: tuple[tuple[int, int, int, int], ...]  # (op in segment, unit, start, end) per run,
@@ -165,6 +165,45 @@ def _stretches(
     return periodic_stretches(sigs)
 
 
+def _segment_spans(
+    closed: Sequence[tuple[int, tuple[int, int]]], p0: int, ref: int
+) -> SegmentSpans:
+    """The spans of a segment's ops (each closed once: ``(position, (start, end))``) relative
+    to ``p0`` and ``ref``, by place in the segment."""
+    by = sorted((pos - p0, a - ref, b - ref) for pos, (a, b) in closed)
+    assert [k for k, _, _ in by] == list(range(len(by))), "a segment's ops are consecutive"
+    return SegmentSpans([(a, b) for _, a, b in by])
+
+
+class UnitLane(PieceTimeline):
+    """A unit's lane in a run played segment by segment: the replayed segments' busy
+    intervals kept as pieces (:class:`PieceTimeline`)."""
+
+    def count_upto(self, limit: int) -> int:
+        """How many intervals the lane holds built interval by interval (``Timeline.add``:
+        two that touch, arriving one after the other, are one), the pieces added in the order
+        they were placed; any number above ``limit`` once the count passes it (it never
+        falls as intervals arrive, and only the last interval is looked at: a short walk)."""
+        tl = Timeline()
+        tl.groups = [list(g) for g in self.groups]
+        done = sum(g[3] for g in tl.groups[:-1])
+        del tl.groups[:-1]
+        for run in self.placed:
+            for k in range(run.times):
+                tl.extend(run.piece.groups(), run.shift + k * run.period)
+                done += sum(g[3] for g in tl.groups[:-1])
+                del tl.groups[:-1]
+                if done + tl.groups[-1][3] > limit:
+                    return done + tl.groups[-1][3]
+        return done + sum(g[3] for g in tl.groups)
+
+
+def lane_intervals_count(lane: Timeline, limit: int) -> int | None:
+    """A lane's interval count as :class:`UnitTimeline` compares it with ``limit`` (see
+    :meth:`UnitLane.count_upto`; None: as its groups and pieces hold them)."""
+    return lane.count_upto(limit) if isinstance(lane, UnitLane) else None
+
+
 class Segments:
     """Plays segments on a machine, memoizing their relative outcomes."""
 
@@ -175,7 +214,7 @@ class Segments:
         self.hits = 0
         self.log_runs = m.run_log is not None  # the caller reads every run (simpy's units)
 
-    def play(self, seg: Sequence[QItem], spans: SpanSink) -> None:
+    def play(self, seg: Sequence[QItem], spans: SpanTable) -> None:
         """Play the queue entries ``seg`` (every entry of the ops they touch)."""
         t, p0, ext = Template.from_items(seg)
         self.play_template(t, t, p0, ext, spans)
@@ -186,7 +225,7 @@ class Segments:
         t: Template,
         p0: int,
         ext: Sequence[int],
-        spans: SpanSink,
+        spans: SpanTable,
     ) -> None:
         """Play template ``t`` (identified by ``tkey``: equal keys, equal templates) placed at
         op position ``p0`` with external dependencies ``ext``."""
@@ -296,12 +335,10 @@ class Segments:
             busy=tuple(a - b for a, b in zip(m.stats.busy, before_busy, strict=True)),
             stall=tuple(a - b for a, b in zip(m.stats.stall, before_stall, strict=True)),
             dram_busy=m.stats.dram - before_dram,
-            spans=tuple((pos - p0, a - ref, b - ref) for pos, (a, b) in closed),
+            spans=_segment_spans(closed, p0, ref),
             wends=tuple((enc(p), e - ref) for p, e in wlog),
             transfer_end=m.last_transfer_end - ref if m.last_transfer_end > NEG else NEG,
-            groups=tuple(
-                tuple((s - ref, e - ref, st, c) for s, e, st, c in tl.groups) for tl in m.timelines
-            ),
+            unit_lanes=tuple(Piece.of(tl.groups, -ref) for tl in m.timelines),
             dram_lane=Piece.of(dtl.groups, -ref),
             channel_lanes=() if chans is None else tuple(Piece.of(t.groups, -ref) for t in chans),
             runs=tuple((pos - p0, u, a - ref, b - ref) for pos, u, a, b in rlog),
@@ -323,7 +360,7 @@ class Segments:
         us: list[int],
         bs: list[int],
         ref: int,
-        spans: SpanSink,
+        spans: SpanTable,
     ) -> None:
         m = self.m
 
@@ -351,9 +388,10 @@ class Segments:
             st.busy[u] += o.busy[u]
             st.stall[u] += o.stall[u]
         st.dram += o.dram_busy
-        for k, a, b in o.spans:
-            spans[p0 + k] = (a + ref, b + ref)
-            m.ends[p0 + k] = b + ref
+        spans.place(p0, o.spans, ref)
+        ends = m.ends
+        for k, b in enumerate(o.spans.end, p0):
+            ends[k] = b + ref
         for e, w in o.wends:
             m.wends[dec(e)] = w + ref
         if o.transfer_end > NEG and o.transfer_end + ref > m.last_transfer_end:
@@ -361,8 +399,8 @@ class Segments:
         if m.run_log is not None:
             m.run_log.extend((p0 + k, u, a + ref, b + ref) for k, u, a, b in o.runs)
         if m.timelines is not None:
-            for tl, groups in zip(m.timelines, o.groups, strict=True):
-                tl.extend(groups, ref)
+            for tl, piece in zip(m.timelines, o.unit_lanes, strict=True):
+                tl.place(piece, ref)
         if m.dram_timeline is not None:
             m.dram_timeline.place(o.dram_lane, ref)
         if m.dram_channels is not None:
@@ -385,13 +423,25 @@ def segment_starts(keys: Sequence[object]) -> list[tuple[int, int]]:
 class Placed:
     """A segment of the queue: template ``t`` (identified by ``key``) at op position ``p0``,
     with its external dependencies ``ext`` (positions, ascending); ``done``: the ops (or queue
-    entries) finished once it has played, for progress reports."""
+    entries) finished once it has played, for progress reports. With ``times > 1``, ``times``
+    such segments one after another (the copied layers of a pass): copy ``j`` at ``p0 + j n``
+    with every external dependency ``j n`` later and ``j n`` more done (``n``: the template's
+    ops)."""
 
     key: object
     t: Template
     p0: int
     ext: tuple[int, ...]
     done: int
+    times: int = 1
+
+    def copies(self) -> Iterator[tuple[int, tuple[int, ...], int]]:
+        """Each copy's first op position, external dependencies and ``done``."""
+        yield self.p0, self.ext, self.done
+        n = len(self.t.ops)
+        for j in range(1, self.times):
+            d = j * n
+            yield self.p0 + d, tuple(e + d for e in self.ext), self.done + d
 
 
 def placed_items(
@@ -408,7 +458,8 @@ def placed_items(
 
 def _dependency_floors(segments: Sequence[Placed]) -> array[int]:
     """Per segment index ``j``, the least op position segments ``j, j + 1, ...`` depend on
-    from outside themselves or start at (the last entry: no segment left, no limit)."""
+    from outside themselves or start at (the last entry: no segment left, no limit; a
+    segment's later copies depend on later positions than its first)."""
     floor = array("q", bytes(8 * (len(segments) + 1)))
     low = 1 << 62
     floor[len(segments)] = low
@@ -417,6 +468,24 @@ def _dependency_floors(segments: Sequence[Placed]) -> array[int]:
         low = min(low, seg.p0, *seg.ext) if seg.ext else min(low, seg.p0)
         floor[j] = low
     return floor
+
+
+def played_copies(
+    segments: Sequence[Placed],
+) -> Iterator[tuple[Placed, int, tuple[int, ...], int, int]]:
+    """Every segment copy in queue order: its segment, first op position, external
+    dependencies, ``done`` and the least op position the copies after it depend on or start
+    at (:func:`_dependency_floors`)."""
+    floor = _dependency_floors(segments)
+    for i, seg in enumerate(segments):
+        n = len(seg.t.ops)
+        low_ext = min(seg.ext, default=seg.p0)
+        for j, (p0, ext, done) in enumerate(seg.copies()):
+            after = floor[i + 1]
+            if j + 1 < seg.times:
+                d = (j + 1) * n
+                after = min(after, seg.p0 + d, low_ext + d)
+            yield seg, p0, ext, done, after
 
 
 def _forget_before(m: Machine, floor: int) -> None:
@@ -454,13 +523,13 @@ def run_placed(
     external dependencies are at or after the least of theirs), so the machine holds a few
     segments' ops, not every op's."""
     m = Machine.new(mem, units, record=True)
+    m.timelines = [UnitLane() for _ in range(units)]
     spans = SpanTable(n_pos)
     player = Segments(m, units)
-    floor = _dependency_floors(segments)
-    for j, seg in enumerate(segments):
-        player.play_template(seg.key, seg.t, seg.p0, seg.ext, spans)
-        _forget_before(m, floor[j + 1])
+    for seg, p0, ext, done, after in played_copies(segments):
+        player.play_template(seg.key, seg.t, p0, ext, spans)
+        _forget_before(m, after)
         if progress is not None:
-            progress(seg.done, total)
+            progress(done, total)
     m.flush()
     return EngineRun.of(m, spans, m.end_cycle)

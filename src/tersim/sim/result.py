@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +109,66 @@ class Piece:
         return int(np.where(d <= 0, 0, got).sum())
 
 
+class PieceRun(NamedTuple):
+    """``times`` copies of ``piece``, copy ``k`` placed ``shift + k * period`` later (``period
+    > 0`` when ``times > 1``): the same segment replayed with the same relative entry state
+    ``times`` times, one after another (one record, not one per copy). The copies' extents
+    may overlap (a segment's work runs into the next's); their busy intervals do not."""
+
+    piece: Piece
+    shift: int
+    period: int = 0
+    times: int = 1
+
+    @property
+    def lo(self) -> int:
+        return self.piece.lo + self.shift
+
+    @property
+    def hi(self) -> int:
+        return self.piece.hi + self.shift + (self.times - 1) * self.period
+
+    @property
+    def busy(self) -> int:
+        return self.piece.busy * self.times
+
+    @property
+    def intervals(self) -> int:
+        return self.piece.count * self.times
+
+    def copies_within(self, lo: int, hi: int) -> range:
+        """The copies whose extent reaches into ``[lo, hi)``."""
+        p = self.piece
+        if self.times == 1:
+            return range(1 if p.lo + self.shift < hi and p.hi + self.shift > lo else 0)
+        first = max(0, (lo - p.hi - self.shift) // self.period + 1)
+        last = min(self.times - 1, -(-(hi - p.lo - self.shift) // self.period) - 1)
+        return range(first, last + 1)
+
+    def groups(self) -> list[tuple[int, int, int, int]]:
+        """Every copy's groups, copy by copy."""
+        return self.groups_of(range(self.times))
+
+    def groups_of(self, copies: range) -> list[tuple[int, int, int, int]]:
+        out: list[tuple[int, int, int, int]] = []
+        for k in copies:
+            out.extend(self.piece.groups(self.shift + k * self.period))
+        return out
+
+    def busy_before(self, x: int) -> int:
+        """Busy cycles before cycle ``x``: the copies wholly before it in full, those it cuts
+        (:meth:`Piece.busy_before`) in part."""
+        p = self.piece
+        if self.times == 1:
+            return p.busy_before(x - self.shift)
+        whole = min(self.times, max(0, (x - p.hi - self.shift) // self.period + 1))
+        reach = min(self.times, max(0, -(-(x - p.lo - self.shift) // self.period)))
+        got = whole * p.busy
+        for k in range(whole, reach):
+            got += p.busy_before(x - self.shift - k * self.period)
+        return got
+
+
 def _add_busy(
     hist: list[int],
     width: int,
@@ -138,50 +199,55 @@ class UnitTimeline:
     busy_per_bucket: tuple[int, ...]
     intervals: tuple[tuple[int, int], ...] | None  # None: more than TIMELINE_MAX_INTERVALS
     # the exact strided groups it was made from (in memory only, for zoomed-in views), and
-    # pieces of them placed with a shift (see :class:`Piece`)
+    # pieces of them placed with a shift, each once or as copies (see :class:`PieceRun`)
     groups: tuple[tuple[int, int, int, int], ...] = field(default=(), repr=False, compare=False)
-    pieces: tuple[tuple[Piece, int], ...] = field(default=(), repr=False, compare=False)
+    pieces: tuple[PieceRun, ...] = field(default=(), repr=False, compare=False)
 
     @staticmethod
     def of(
         groups: Sequence[Sequence[int]],
         total_cycles: int,
-        pieces: Sequence[tuple[Piece, int]] = (),
+        pieces: Sequence[PieceRun | tuple[Piece, int]] = (),
+        intervals_count: int | None = None,
     ) -> UnitTimeline:
-        """From strided interval groups ``(start, end, stride, count)`` and ``pieces`` (each
-        placed at its shift)."""
+        """From strided interval groups ``(start, end, stride, count)`` and ``pieces`` (each a
+        :class:`PieceRun`, or a ``(piece, shift)`` pair: one copy). The exact intervals are
+        kept when the lane counts at most TIMELINE_MAX_INTERVALS of them: its groups' and
+        pieces' intervals, or ``intervals_count`` when given (a lane built interval by
+        interval counts two that touch as one when they arrive one after the other)."""
         width = max(1, -(-total_cycles // TIMELINE_BUCKETS))
         n = -(-total_cycles // width) if total_cycles else 0
         hist = [0] * n
         _add_busy(hist, width, groups)
         busy = sum((e - s) * c for s, e, _, c in groups)
         count = sum(c for _, _, _, c in groups)
-        for p, shift in pieces:
-            busy += p.busy
-            count += p.count
-            b, last = (p.lo + shift) // width, (p.hi + shift - 1) // width
-            if last - b > PIECE_EDGES:  # many bucket edges inside: group by group
-                _add_busy(hist, width, p.groups(shift))
+        runs = tuple(p if isinstance(p, PieceRun) else PieceRun(*p) for p in pieces)
+        for run in runs:
+            busy += run.busy
+            count += run.intervals
+            b, last = run.lo // width, (run.hi - 1) // width
+            if run.times == 1 and last - b > PIECE_EDGES:  # many bucket edges: group by group
+                _add_busy(hist, width, run.groups())
                 continue
-            done = 0  # the piece's busy cycles before bucket b
+            done = 0  # the run's busy cycles before bucket b
             for k in range(b, min(n, last + 1)):
-                upto = p.busy if k == last else p.busy_before((k + 1) * width - shift)
+                upto = run.busy if k == last else run.busy_before((k + 1) * width)
                 hist[k] += upto - done
                 done = upto
         kept = tuple((int(a), int(b), int(st), int(c)) for a, b, st, c in groups)
         intervals = None
-        if count <= TIMELINE_MAX_INTERVALS:
-            every = list(kept) + [g for p, shift in pieces for g in p.groups(shift)]
+        if (count if intervals_count is None else intervals_count) <= TIMELINE_MAX_INTERVALS:
+            every = list(kept) + [g for run in runs for g in run.groups()]
             intervals = tuple(merged_intervals(every))
-        return UnitTimeline(busy, width, tuple(hist), intervals, kept, tuple(pieces))
+        return UnitTimeline(busy, width, tuple(hist), intervals, kept, runs)
 
     def groups_within(self, lo: int, hi: int) -> list[tuple[int, int, int, int]]:
-        """Its groups, and those of every piece that reaches into ``[lo, hi)`` (a piece
-        wholly outside is skipped)."""
+        """Its groups, and those of every piece's copies that reach into ``[lo, hi)`` (the
+        others skipped)."""
         out = list(self.groups)
-        for p, shift in self.pieces:
-            if p.lo + shift < hi and p.hi + shift > lo:
-                out.extend(p.groups(shift))
+        for run in self.pieces:
+            if run.lo < hi and run.hi > lo:
+                out.extend(run.groups_of(run.copies_within(lo, hi)))
         return out
 
     def to_json(self) -> dict[str, object]:
@@ -215,29 +281,77 @@ def _same_sequence(a: Sequence[object], b: object) -> bool:
     return len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))
 
 
-class SpanTable(Sequence[tuple[int, int]]):
-    """Per op position, its first tile's start and last tile's end (cycles), in two arrays of
-    8-byte integers: what an engine fills (``table[pos] = (start, end)``), 16 bytes per op.
-    Equal, as a sequence, to the list of ``(start, end)`` pairs."""
+class SegmentSpans:
+    """A played segment's spans relative to its entry: per op of the segment (by its place),
+    its first tile's start and last tile's end, with their least start and greatest end.
+    Shared by every replay of the segment's outcome."""
 
-    __slots__ = ("end", "start")
+    __slots__ = ("end", "hi", "lo", "start")
 
-    def __init__(self, n: int) -> None:
-        self.start = array("q", bytes(8 * n))
-        self.end = array("q", bytes(8 * n))
-
-    @staticmethod
-    def of(spans: Sequence[tuple[int, int]]) -> SpanTable:
-        t = SpanTable(0)
-        t.start = array("q", (a for a, _ in spans))
-        t.end = array("q", (b for _, b in spans))
-        return t
+    def __init__(self, spans: Sequence[tuple[int, int]]) -> None:
+        self.start = array("q", (a for a, _ in spans))
+        self.end = array("q", (b for _, b in spans))
+        self.lo = min(self.start, default=0)
+        self.hi = max(self.end, default=0)
 
     def __len__(self) -> int:
         return len(self.start)
 
-    def __setitem__(self, pos: int, span: tuple[int, int]) -> None:
-        self.start[pos], self.end[pos] = span
+
+class SpanTable(Sequence[tuple[int, int]]):
+    """Per op position, its first tile's start and last tile's end (cycles), held in blocks:
+    a block is a segment's :class:`SegmentSpans` placed from op position ``first`` on, ``shift``
+    later, ``count`` times (copy ``j``: the ops ``j * len(spans)`` further on, ``shift + j *
+    period`` later). A segment played again and again with the same relative entry state
+    (the copied layers of a pass) is one block, whatever its multiplicity. Positions no block
+    covers are ``(0, 0)``. Equal, as a sequence, to the list of ``(start, end)`` pairs."""
+
+    __slots__ = ("_blocks", "_firsts", "_n")
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+        self._firsts = array("q")
+        self._blocks: list[list[object]] = []  # [first, spans, shift, period, count]
+
+    @staticmethod
+    def of(spans: Sequence[tuple[int, int]]) -> SpanTable:
+        t = SpanTable(len(spans))
+        if spans:
+            t.place(0, SegmentSpans(spans), 0)
+        return t
+
+    def place(self, first: int, spans: SegmentSpans, shift: int) -> None:
+        """Ops ``first, first + 1, ...`` have ``spans``, ``shift`` later; one more copy of the
+        last block when it holds the same spans ending at ``first``, at a constant period."""
+        if self._blocks:
+            last = self._blocks[-1]
+            f0, sp, s0, period, count = last
+            assert isinstance(f0, int) and isinstance(s0, int)
+            assert isinstance(period, int) and isinstance(count, int)
+            if sp is spans and first == f0 + count * len(spans):
+                if count == 1 and shift > s0:
+                    last[3], last[4] = shift - s0, 2
+                    return
+                if count > 1 and shift == s0 + count * period:
+                    last[4] = count + 1
+                    return
+        self._firsts.append(first)
+        self._blocks.append([first, spans, shift, 0, 1])
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _block(self, pos: int) -> tuple[SegmentSpans, int, int] | None:
+        """Position ``pos``'s spans, place in them and shift (None: no block covers it)."""
+        b = bisect.bisect_right(self._firsts, pos) - 1
+        if b < 0:
+            return None
+        first, spans, shift, period, count = self._blocks[b]
+        assert isinstance(spans, SegmentSpans)
+        j, k = divmod(pos - first, len(spans))  # type: ignore[operator]
+        if j >= count:  # type: ignore[operator]
+            return None
+        return spans, k, shift + j * period  # type: ignore[operator]
 
     @overload
     def __getitem__(self, pos: int) -> tuple[int, int]: ...
@@ -247,11 +361,53 @@ class SpanTable(Sequence[tuple[int, int]]):
 
     def __getitem__(self, pos: int | slice) -> tuple[int, int] | list[tuple[int, int]]:
         if isinstance(pos, slice):
-            return list(zip(self.start[pos], self.end[pos], strict=True))
-        return self.start[pos], self.end[pos]
+            return [self[k] for k in range(*pos.indices(self._n))]
+        if pos < 0:
+            pos += self._n
+        if not 0 <= pos < self._n:
+            raise IndexError("span position out of range")
+        got = self._block(pos)
+        if got is None:
+            return 0, 0
+        spans, k, shift = got
+        return spans.start[k] + shift, spans.end[k] + shift
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        return zip(self.start, self.end, strict=True)
+        at = 0
+        for first, spans, shift, period, count in self._blocks:
+            assert isinstance(first, int) and isinstance(spans, SegmentSpans)
+            assert isinstance(shift, int) and isinstance(period, int) and isinstance(count, int)
+            while at < first:
+                yield 0, 0
+                at += 1
+            for j in range(count):
+                d = shift + j * period
+                for a, b in zip(spans.start, spans.end, strict=True):
+                    yield a + d, b + d
+            at = first + count * len(spans)
+        while at < self._n:
+            yield 0, 0
+            at += 1
+
+    def extent(self, a: int, b: int) -> tuple[int, int]:
+        """The least start and greatest end of positions ``[a, b)`` (``a < b``): from a
+        block's bounds when they are one whole copy of it."""
+        got = self._block(a)
+        if got is not None:
+            spans, k, shift = got
+            if k == 0 and b - a == len(spans):
+                return spans.lo + shift, spans.hi + shift
+        pairs = [self[i] for i in range(a, b)]
+        return min(p[0] for p in pairs), max(p[1] for p in pairs)
+
+    def max_end(self) -> int:
+        """The greatest end (0 for none)."""
+        out = 0
+        for _, spans, shift, period, count in self._blocks:
+            assert isinstance(spans, SegmentSpans)
+            if len(spans):
+                out = max(out, spans.hi + shift + (count - 1) * period)  # type: ignore[operator]
+        return out
 
     def __eq__(self, other: object) -> bool:
         return _same_sequence(self, other)
@@ -289,13 +445,24 @@ class SpanOp(Protocol):
 class SpanGroup:
     """Consecutive ops ``[first, end)`` of one pass and one part of the model (``layer_N``,
     ``embedding`` or ``final_norm_and_head``): what the per-phase and per-layer cycles are
-    taken over."""
+    taken over. With ``times > 1``, ``times`` such groups one after another, copy ``j`` the
+    ops ``j * (end - first)`` further on, of decoder layer ``layer + j`` (``part`` names copy
+    0's)."""
 
     first: int
     end: int
     phase: Phase
     step: int
     part: str
+    times: int = 1
+    layer: int = -1
+
+    def copies(self) -> Iterator[tuple[int, int, str]]:
+        """Each copy's ops ``[first, end)`` and part."""
+        yield self.first, self.end, self.part
+        n = self.end - self.first
+        for j in range(1, self.times):
+            yield self.first + j * n, self.end + j * n, f"layer_{self.layer + j}"
 
 
 def span_part(layer: int, kind: OpKind) -> str:
@@ -342,12 +509,11 @@ class OpSpans(Sequence[OpSpan]):
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError("span index out of range")
-        return self._span(self._ops[i], self._table.start[i], self._table.end[i])
+        return self._span(self._ops[i], *self._table[i])
 
     def __iter__(self) -> Iterator[OpSpan]:
-        start, end = self._table.start, self._table.end
-        for i, op in enumerate(self._ops):
-            yield self._span(op, start[i], end[i])
+        for op, (a, b) in zip(self._ops, self._table, strict=True):
+            yield self._span(op, a, b)
 
     def __eq__(self, other: object) -> bool:
         return _same_sequence(self, other)
@@ -358,13 +524,14 @@ class OpSpans(Sequence[OpSpan]):
     def extents(self) -> Iterator[tuple[Phase, int, str, int, int]]:
         """(phase, step, part, first start, last end) of each group of ops, in program order
         (without groups: of each op)."""
-        start, end = self._table.start, self._table.end
+        table = self._table
         if self._groups is None:
-            for i, op in enumerate(self._ops):
-                yield op.phase, op.step, span_part(op.layer, op.kind), start[i], end[i]
+            for op, (a, b) in zip(self._ops, table, strict=True):
+                yield op.phase, op.step, span_part(op.layer, op.kind), a, b
             return
         for g in self._groups:
-            yield g.phase, g.step, g.part, min(start[g.first : g.end]), max(end[g.first : g.end])
+            for first, end, part in g.copies():
+                yield g.phase, g.step, part, *table.extent(first, end)
 
 
 @dataclass(frozen=True)
@@ -410,6 +577,35 @@ class SimResult:
             spans[key] = (min(lo, a), max(hi, b))
         return {k: hi - lo for k, (lo, hi) in spans.items()}
 
+    def layer_cycles_by_phase(self) -> dict[Phase, dict[str, int]]:
+        """Per phase, per part: :meth:`layer_cycles` summed over the steps, taken pass by pass
+        (a pass's ops are consecutive: each pass's spans are summed when the next begins, so
+        the passes x parts are never held at once; a pass met again later: from
+        :meth:`layer_cycles`)."""
+        out: dict[Phase, dict[str, int]] = {}
+        done: set[tuple[Phase, int]] = set()
+        key: tuple[Phase, int] | None = None
+        cur: dict[str, tuple[int, int]] = {}
+
+        def flush() -> None:
+            if key is not None:
+                bucket = out.setdefault(key[0], {})
+                for part, (lo, hi) in cur.items():
+                    bucket[part] = bucket.get(part, 0) + hi - lo
+
+        for phase, step, part, a, b in self._extents():
+            if (phase, step) != key:
+                if (phase, step) in done:
+                    return _summed(self.layer_cycles())
+                flush()
+                if key is not None:
+                    done.add(key)
+                key, cur = (phase, step), {}
+            lo, hi = cur.get(part, (a, b))
+            cur[part] = (min(lo, a), max(hi, b))
+        flush()
+        return out
+
     def dram_channels(self) -> list[UnitTimeline]:
         """Each DRAM channel's lane, by channel (empty: a model without several channels)."""
         got = {c: t for n, t in self.timelines.items() if (c := dram_channel_of(n)) is not None}
@@ -419,6 +615,14 @@ class SimResult:
         """Every lane's busy timeline (see :class:`UnitTimeline`), for the record: the units',
         ``dram`` and, with several DRAM channels, ``dram.ch0`` ... (channel order)."""
         return {u: self.timelines[u].to_json() for u in sorted(self.timelines, key=lane_order)}
+
+
+def _summed(cycles: dict[tuple[Phase, int, str], int]) -> dict[Phase, dict[str, int]]:
+    out: dict[Phase, dict[str, int]] = {}
+    for (phase, _step, part), c in cycles.items():
+        bucket = out.setdefault(phase, {})
+        bucket[part] = bucket.get(part, 0) + c
+    return out
 
 
 def lane_order(name: str) -> tuple[str, int]:

@@ -17,7 +17,8 @@ from collections.abc import Callable, Generator, Sequence
 import simpy
 
 from tersim.sim.core import Machine, QItem
-from tersim.sim.fast import EngineRun, Placed, Segments, placed_items
+from tersim.sim.fast import EngineRun, Placed, Segments, UnitLane, placed_items, played_copies
+from tersim.sim.result import SpanTable
 from tersim.sim.timing import MemoryTiming
 
 Progress = Callable[[int, int], None]
@@ -47,23 +48,24 @@ def run_simpy_placed(
     env = simpy.Environment()
     m = Machine.new(mem, units, record=True)
     m.run_log = []
+    m.timelines = [UnitLane() for _ in range(units)]
     player = Segments(m, units)
-    spans: list[tuple[int, int]] = [(0, 0)] * n_pos
+    spans = SpanTable(n_pos)
     inbox = [simpy.Store(env) for _ in range(units)]
     finished = {"runs": 0, "ends": 0}
 
     def dispatcher() -> Generator[simpy.Event, object, None]:
         assert m.run_log is not None
-        for seg in segments:
+        for seg, p0, ext, done, _ in played_copies(segments):
             head = min(m.free) if m.free else m.D  # when an engine can take its first load
             if head > env.now:
                 yield env.timeout(head - env.now)
-            player.play_template(seg.key, seg.t, seg.p0, seg.ext, spans)
+            player.play_template(seg.key, seg.t, p0, ext, spans)
             for _pos, u, start, end in m.run_log:
                 inbox[u].put((start, end))
             m.run_log.clear()
             if progress is not None:
-                progress(seg.done, total)
+                progress(done, total)
         for box in inbox:
             box.put(None)
 

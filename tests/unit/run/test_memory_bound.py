@@ -1,25 +1,29 @@
 """The memory bound (issue 16, item 6): a run's peak memory grows with what is distinct in the
 workload, not with tokens x layers.
 
-Stated bound, measured with tracemalloc on ``run()`` of one design at two sizes each way:
+Stated bound. A pass's copied layers (layers 1.. of a pass, each repeating the one before)
+are one record with a multiplicity end to end: one segment reference (``SegmentRef.times``),
+one placed segment, one span block (``SpanTable``), one span group and, per lane, one piece
+placement (``PieceRun``) for the layers the engine replays with the same relative entry
+state; energy by layer is taken over classes of layers that had the same ops. So:
 
-* **Per added layer** (identical to the others): per pass, at most the layer's records that
-  are not ops: one segment reference, the engine's placed segment and span group, 16 bytes of
-  span table per op, the busy-interval groups the unit timelines keep for one replayed
-  segment, and the by-layer energy's entry per distinct counts object of the segment's plan
-  (each measured here with ``sys.getsizeof`` on the run's own objects), twice over
-  (containers over-allocate, and the per-segment summaries hold a key per segment for a
-  moment). This is checked to be under what the layer's ops would take as objects (an ``Op``
-  with its output tensors, an ``OpSchedule``, an ``OpSpan`` each), which the per-op path
-  holds (and more: names in the placement, dependency tuples, the engine's per-op ends).
+* **Records**: the schedule's segment records, the engine's span blocks and lane pieces and
+  the span groups are as many for 4, 8 and 16 layers (counted on the run's own objects).
+* **Bytes per added layer** (measured with tracemalloc on ``run()``, 4 vs 8 vs 16 layers, at 9
+  and 25 passes): an added layer costs at most ``PER_LAYER_BYTES`` whatever the passes (its
+  entries in the outputs that list layers: energy and cycles by layer, the mapping summary),
+  plus at most ``PER_LAYER_PASS_BYTES`` per pass: the placement's decisions by name for the
+  layer's tensors read through a view (``Placement.on_chip``/``through_dram``), the one
+  per-(pass, layer) record left. The lanes' exact intervals are turned off here
+  (``TIMELINE_MAX_INTERVALS`` 0): the record lists at most that many per lane, a bound
+  independent of the layers, which small runs reach slowly.
 * **Per added decode step**: at most three quarters of what the step's ops would take as
-  objects (a step adds its listed first layer, the schedules of its few distinct attention
-  ops, its segment plans and the engine's records of its distinct layer entries, and the
-  per-layer records above for each layer), where the per-op path holds all of them.
+  objects (an ``Op`` with its output tensors, an ``OpSchedule``, an ``OpSpan`` each), which the
+  per-op path holds.
 
-Measured (this test's procedure): on main before the lazy workload (c805384) an added layer
-cost 36.4 KB per pass against the bound's 12.8 KB, and an added step 178.6 KB against the
-bound's 99.4 KB (both fail); with the lazy workload 8.1 KB and 85.6 KB.
+Measured (this test's procedure, at 9 and 33 passes): on main before the strided records (105a31e) an added
+layer cost 44.0 KB at 9 passes and 126.2 KB at 33 (3.8 KB per pass), and every record count
+grows with the layers (both fail); with them 10.3 KB and 12.1 KB (75 B per pass).
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ import sys
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
+import tersim.sim.engine
+import tersim.sim.result
 from tersim.config import load_hardware
 from tersim.config.hardware import HardwareConfig
 from tersim.config.workload import Architecture, ModelSpec
@@ -37,7 +45,8 @@ from tersim.workload.ops import Op, Phase, TensorKind
 
 ROOT = Path(__file__).resolve().parents[3]
 PROMPT = 16
-SPAN_TABLE_BYTES_PER_OP = 16  # two 8-byte integers (tersim.sim.result.SpanTable)
+PER_LAYER_BYTES = 24_000  # per added layer, whatever the passes
+PER_LAYER_PASS_BYTES = 256  # per added layer and pass: the placement's names of its views
 
 
 def _spec(layers: int) -> ModelSpec:
@@ -70,6 +79,49 @@ def _peak(hw: HardwareConfig, layers: int, gen: int) -> int:
     return peak
 
 
+def _records(record: RunRecord) -> dict[str, int]:
+    """How many records the run holds that could grow with layers x passes."""
+    sched, res = record.schedule, record.result
+    assert sched is not None and sched.segments is not None
+    spans = res.spans
+    table = spans._table  # type: ignore[attr-defined]
+    return {
+        "segment records": len(sched.segments),
+        "span blocks": len(getattr(table, "_blocks", table)),  # (a table per op: its rows)
+        "span groups": len(spans._groups),  # type: ignore[attr-defined]
+        "lane pieces": sum(len(t.pieces) + len(t.groups) for t in res.timelines.values()),
+    }
+
+
+def test_a_copied_layer_adds_no_record() -> None:
+    hw = _hw()
+    got = [_records(_run(hw, layers, 6)) for layers in (4, 8, 16)]
+    assert got[0] == got[1] == got[2], got
+    assert got[0]["segment records"] == 3 * 7  # embedding, the layers, the head per pass
+
+
+def test_memory_grows_with_what_is_distinct_not_with_tokens_times_layers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tersim.sim.result, "TIMELINE_MAX_INTERVALS", 0)
+    monkeypatch.setattr(tersim.sim.engine, "TIMELINE_MAX_INTERVALS", 0, raising=False)
+    hw = _hw()
+    slopes = {}
+    for gen in (8, 24):
+        _peak(hw, 2, gen)  # warm the process-wide caches (PE and DRAM models, shapes)
+        p4, p8, p16 = (_peak(hw, layers, gen) for layers in (4, 8, 16))
+        slopes[gen] = ((p8 - p4) / 4, (p16 - p8) / 8)
+        for slope in slopes[gen]:
+            bound = PER_LAYER_BYTES + PER_LAYER_PASS_BYTES * (1 + gen)
+            assert slope <= bound, (
+                f"{1 + gen} passes: an added layer costs {slope:,.0f} B (bound {bound:,.0f} B)"
+            )
+    per_pass = (slopes[24][1] - slopes[8][1]) / (24 - 8)
+    assert per_pass <= PER_LAYER_PASS_BYTES, (
+        f"an added layer costs {per_pass:,.0f} B more per pass (bound {PER_LAYER_PASS_BYTES} B)"
+    )
+
+
 def _op_object_bytes(op: Op, record: RunRecord, i: int) -> int:
     """What op ``i`` takes held as objects: the op, its own tensors (not weights), its
     schedule and its span."""
@@ -84,68 +136,20 @@ def _op_object_bytes(op: Op, record: RunRecord, i: int) -> int:
     )  # fmt: skip
 
 
-def _deep(x: object) -> int:
-    if isinstance(x, tuple | list):
-        return sys.getsizeof(x) + sum(_deep(y) for y in x)
-    return sys.getsizeof(x)
-
-
-def _segment_record_bytes(record: RunRecord) -> float:
-    """A repeated segment's records (not ops): its reference, the engine's placed segment and
-    span group, and its share of the unit timelines' kept groups and intervals."""
-    from tersim.sim.engine import placed_segments, span_groups
-    from tersim.sim.timing import memory_timing
-
-    sched = record.schedule
-    assert sched is not None and sched.segments is not None
-    ref = sched.segments[len(sched.segments) // 2]
-    names = tuple(record.result.busy_cycles)[:-1]
-    placed = placed_segments(sched, names, memory_timing(record.hardware))
-    assert placed is not None
-    p = placed[len(placed) // 2]
-    groups = span_groups(sched)
-    assert groups is not None
-    timeline = sum(
-        _deep(t.groups) + (0 if t.intervals is None else _deep(t.intervals))
-        for t in record.result.timelines.values()
-    )
-    # the energy by layer lists, per layer and pass, each distinct counts object of its plan
-    # (decode steps differ in their attention's): a key, a [counts, times] pair, a dict slot
-    counts = len({id(o.counts) for o in ref.plan.ops})
-    energy = counts * (sys.getsizeof((0, 0, None, None)) + sys.getsizeof([None, 0]) + 3 * 8)
-    return (
-        sys.getsizeof(ref) + sys.getsizeof(ref.ext) + sys.getsizeof(p) + sys.getsizeof(p.ext)
-        + sys.getsizeof(groups[0]) + timeline / len(sched.segments) + energy
-    )  # fmt: skip
-
-
-def test_memory_grows_with_what_is_distinct_not_with_tokens_times_layers() -> None:
+def test_a_decode_step_costs_less_than_its_ops_as_objects() -> None:
     hw = _hw()
-    _peak(hw, 2, 2)  # warm the process-wide caches (PE and DRAM models, imports)
     layers, gen = 4, 8
+    _peak(hw, 2, 2 * gen)
     base = _peak(hw, layers, gen)
-    more_layers = _peak(hw, 2 * layers, gen)
     more_steps = _peak(hw, layers, 2 * gen)
-
     record = _run(hw, 2 * layers, gen)
     w = record.workload
-    assert w is not None and record.schedule is not None
+    assert w is not None
     passes = 1 + gen
     ops_per_layer = w.repeats[0].length
     mid = w.repeats[0].start + ops_per_layer // 2
     per_op = sum(_op_object_bytes(w.ops[mid + k], record, mid + k) for k in range(ops_per_layer))
     per_op /= ops_per_layer
-    layer_objects = ops_per_layer * per_op  # what the per-op path holds per layer and pass
-
-    layer_slope = (more_layers - base) / (layers * passes)
-    per_segment = _segment_record_bytes(record) + SPAN_TABLE_BYTES_PER_OP * ops_per_layer
-    layer_bound = 2 * per_segment
-    assert layer_bound < layer_objects  # the bound says something: less than the ops take
-    assert layer_slope <= layer_bound, (
-        f"an added layer costs {layer_slope:,.0f} B per pass (bound {layer_bound:,.0f} B; its "
-        f"ops as objects: {layer_objects:,.0f} B)"
-    )
-
     ops_per_step = len(w.ops) // passes  # about (the prefill pass has as many ops)
     step_slope = (more_steps - base) / gen
     step_bound = 0.75 * ops_per_step * per_op

@@ -45,15 +45,18 @@ def _schedule():  # type: ignore[no-untyped-def]
 
 
 def test_segments_share_plans_and_expand_to_every_op_in_program_order() -> None:
-    """One ref per layer of each pass; layers of one pass share a plan; the expanded queue
-    holds every op of the workload, each op's runs in order."""
+    """One ref per layer of each pass (a pass's copied layers: one record with their
+    multiplicity); layers of one pass share a plan; the expanded queue holds every op of the
+    workload, each op's runs in order."""
     w, s = _schedule()
     assert s.segments is not None
-    assert sum(len(r.plan.ops) for r in s.segments) == len(w.ops)
-    assert len({id(r.plan) for r in s.segments}) < len(s.segments)
+    assert sum(len(r.plan.ops) * r.times for r in s.segments) == len(w.ops)
+    copies = list(s.segment_copies())
+    assert len({id(r.plan) for r in copies}) < len(copies)
+    assert any(r.times > 1 for r in s.segments) and len(s.segments) < len(copies)
     items = s.queue_items()
     assert {it.op for it in items} == set(range(len(w.ops)))
-    for r in s.segments:
+    for r in copies:
         for k, op in enumerate(r.plan.ops):
             assert s.ops[r.start + k].runs == op.runs
             assert s.ops[r.start + k].deps == tuple(
