@@ -1,7 +1,9 @@
 """Runs whose repeated layers are held as one strided record (a pass's copied layers: one
 segment reference, one placed segment, one span block and one placement per lane, each with a
 multiplicity) against the records made by the code that held every layer of every pass
-(commit 105a31e, before the strided records), kept as data.
+(commit 5e635a1, before the strided records; first made at 105a31e and remade at 5e635a1
+when the mapping space gained its load placement, which changed only the records' mapping
+section), kept as data.
 
 ``tests/data/records/strided_records.json.gz`` holds, per case: the run's JSON record, every
 op's span, the per-op rows, and every lane's exact busy intervals in three windows (what the
