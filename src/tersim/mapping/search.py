@@ -75,6 +75,13 @@ class Judge(Protocol):
     @property
     def leakage_pj_per_cycle(self) -> float: ...
 
+    @property
+    def loads_overlap(self) -> bool:
+        """Whether two transfers may move side by side (several DMA engines on a DRAM of
+        several channels): then :func:`relaxed_cycles`, which moves one load at a time, is no
+        lower bound and the search does not use it."""
+        ...
+
     def op_cycles(self, runs: tuple[TileRun, ...], write_bytes: int) -> int:
         """Cycles of one op's tiles (and write-back) run alone on an idle machine."""
         ...
@@ -235,6 +242,7 @@ def _search(
     )
     bw = judge.dram_bw_bytes_per_cycle
     lat = judge.dram_latency_cycles
+    overlap = judge.loads_overlap
     # the op's output bytes (its own write-back plus its tiles')
     write_total = max(
         sum(fixed.dram_write_bytes.values()), 0 if p.output_on_chip else geo.write_bytes
@@ -347,10 +355,9 @@ def _search(
                 ready = judge.first_load_cycles(runs[0].load_bytes)
                 ew = end_write(runs)
                 wcyc = judge.first_load_cycles(ew) - lat if ew > 0 else 0
-                relaxed = relaxations[runs] = (
-                    relaxed_cycles(runs + tail, bw, lat, wcyc) - ready,
-                    ready,
-                )
+                # overlapping loads can beat the one-at-a-time recurrence: no stage-2 bound
+                lb_relaxed = 0 if overlap else relaxed_cycles(runs + tail, bw, lat, wcyc) - ready
+                relaxed = relaxations[runs] = (lb_relaxed, ready)
             lb2 = max(lb1, relaxed[0])
             ready = relaxed[1]
             push(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tersim.config.enums import DramModelKind
 from tersim.config.hardware import HardwareConfig
 from tersim.cost.energy import PriceList, estimate_energy, price_list
 from tersim.hw.counts import ActionCounts
@@ -40,6 +41,12 @@ class EngineJudge:
     @property
     def leakage_pj_per_cycle(self) -> float:
         return self.leak_pj_per_cycle
+
+    @property
+    def loads_overlap(self) -> bool:
+        m = self.mem
+        several = m.dma_engines > 1 and m.params.channels > 1
+        return several and m.dram.kind is not DramModelKind.AGGREGATE
 
     def op_cycles(self, runs: tuple[TileRun, ...], write_bytes: int) -> int:
         return op_alone_cycles(runs, write_bytes, self.mem)

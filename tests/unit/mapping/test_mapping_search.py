@@ -15,11 +15,12 @@ import itertools
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tersim.config import load_hardware
-from tersim.config.enums import BufferRole, Dataflow, MappingObjective
+from tersim.config.enums import BufferRole, Dataflow, DramModelKind, MappingObjective
 from tersim.config.hardware import HardwareConfig
 from tersim.hw.counts import ActionCounts
 from tersim.mapping.gemm import Operands, plan_gemm, search_gemm
@@ -410,3 +411,38 @@ def test_only_what_is_replaced_is_double_buffered() -> None:
     assert hw.dram.burst_bytes == 64 and a.traffic_bytes[BufferRole.WEIGHT] == 64
     assert plan_gemm(hw, 8, 8, 24, ops).dram_read_bytes[BufferRole.WEIGHT] == 128
     assert (y.footprint_bytes, y.double_buffered, y.held_bytes) == (64, True, 128)
+
+
+@settings(max_examples=25)
+@given(
+    shape=SHAPES,
+    dataflow=st.sampled_from(list(Dataflow)),
+    buf=st.tuples(*[st.sampled_from([64, 128, 256, 2048])] * 3),
+    bw=st.sampled_from([2.0, 8.0, 64.0]),
+)
+def test_search_is_exact_when_loads_overlap(
+    shape: tuple[int, int, int], dataflow: Dataflow, buf: tuple[int, int, int], bw: float
+) -> None:
+    """Two DMA engines on a per-channel DRAM move transfers side by side, faster than the
+    one-at-a-time recurrence of :func:`relaxed_cycles` (two 200 B loads at 64 B/cycle on 2
+    channels end at 7, the recurrence says 8): the judge says so and the search drops that
+    bound; it still finds the exhaustive optimum."""
+    m, n, k = shape
+    hw = _small(dataflow, 4, 4, buf, bw)
+    dram = hw.dram.model_copy(
+        update={"model": DramModelKind.PER_CHANNEL, "channels": 2, "dma_engines": 2}
+    )
+    hw = hw.model_copy(update={"dram": dram})
+    judge = engine_judge(hw)
+    assert judge.loads_overlap and not engine_judge(_small(dataflow, 4, 4, buf, bw)).loads_overlap
+    ops = Operands(8, 2, 8, 32, input_on_chip=False, output_on_chip=False)
+    problem = GemmProblem.of(hw, m, n, k, ops.bits, False, False)
+    goal = MappingObjective.LATENCY
+    try:
+        fast = search(problem, judge, goal, ActionCounts())
+    except Exception as exc:  # no fit: the oracle must agree
+        with pytest.raises(type(exc)):
+            search(problem, judge, goal, ActionCounts(), exhaustive=True)
+        return
+    slow = search(problem, judge, goal, ActionCounts(), exhaustive=True)
+    assert (fast.span_cycles, fast.energy_pj) == (slow.span_cycles, slow.energy_pj)
