@@ -793,8 +793,11 @@ class _LayerMapper:
         if place.placed_by_size(src.phase, src.step):
             same = [True] * r.length
         else:
+            # each side sliced whole: indexing the two layers alternately would rebuild a
+            # copied layer for every op (the sequence keeps one built part)
             ops = self.workload.ops
-            same = [_same_residency(ops[a + k], ops[r.source + k], place) for k in range(r.length)]
+            mine, theirs = ops[a : a + r.length], ops[r.source : r.source + r.length]
+            same = [_same_residency(x, y, place) for x, y in zip(mine, theirs, strict=True)]
         if all(same):
             ref = self.planner.repeat(a, src.ref)
             self._add(a, replace(src, end=a + r.length, ref=ref, shift=src.shift + shift))
